@@ -1,0 +1,149 @@
+import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
+import createDebug from 'debug'
+import ora from 'ora'
+import type pg from 'pg'
+import type {Overrides} from './config/resolve.js'
+import {resolveConfig} from './config/resolve.js'
+import {AuditLogsError, ExitCode} from './errors.js'
+import {type Target, connect, resolveTarget} from './stores/postgres/connection.js'
+import {redactText, registerSecret, urlPassword} from './util/redact.js'
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+export type Args<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
+export type ResolvedConfig = Awaited<ReturnType<typeof resolveConfig>>
+type Spinner = {text: string; succeed(text?: string): void; fail(text?: string): void; stop(): void}
+
+const debug = createDebug('audit-logs:cli')
+
+/**
+ * Every command's frame: --json, --config, --database-url, resolved
+ * configuration, expected errors with documented exit codes and no secrets,
+ * and resources (database clients, the embedded server) released in
+ * reverse order when the command ends, whatever happened.
+ */
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static enableJsonFlag = true
+  static baseFlags = {
+    config: Flags.string({description: 'configuration file (audit-logs.config.mjs or .json)', helpGroup: 'GLOBAL'}),
+    'database-url': Flags.string({
+      description: 'PostgreSQL URL of the audit database [default: the embedded server]',
+      helpGroup: 'GLOBAL',
+    }),
+  }
+
+  protected flags!: BaseFlags<T>
+  protected args!: Args<T>
+  private releasers: Array<() => Promise<void>> = []
+  private settings?: ResolvedConfig
+  private targetPromise?: Promise<Target>
+
+  public async init(): Promise<void> {
+    await super.init()
+    const {args, flags} = await this.parse({
+      flags: this.ctor.flags,
+      baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
+      enableJsonFlag: this.ctor.enableJsonFlag,
+      args: this.ctor.args,
+      strict: this.ctor.strict,
+    })
+    this.flags = flags as BaseFlags<T>
+    this.args = args as Args<T>
+    registerSecret(urlPassword(this.flags['database-url']))
+  }
+
+  /** Flags of this command that stand for configuration keys; they win over every other source. */
+  protected configFlags(): Overrides {
+    return {}
+  }
+
+  protected async resolved(): Promise<ResolvedConfig> {
+    this.settings ??= await resolveConfig({
+      configFile: this.flags.config,
+      flags: {databaseUrl: this.flags['database-url'], ...this.configFlags()},
+    })
+    return this.settings
+  }
+
+  /** The audit database's server and name; starts or joins the embedded server when no URL is configured. */
+  protected async target(): Promise<Target> {
+    this.targetPromise ??= (async () => {
+      const config = await this.resolved()
+      const spin = config.databaseUrl ? undefined : this.spinner('Starting the embedded PostgreSQL')
+      try {
+        const target = await resolveTarget(config)
+        this.onRelease(() => target.release())
+        spin?.stop()
+        return target
+      } catch (error) {
+        spin?.fail()
+        throw error
+      }
+    })()
+    return this.targetPromise
+  }
+
+  /** A client of the audit database, closed when the command ends. */
+  protected async client(): Promise<pg.Client> {
+    const target = await this.target()
+    const client = await connect(target.databaseUrl)
+    this.onRelease(() => client.end())
+    return client
+  }
+
+  protected onRelease(fn: () => Promise<void>): void {
+    this.releasers.push(fn)
+  }
+
+  /** A spinner on stderr, only on a TTY and never with --json. */
+  protected spinner(text: string): Spinner {
+    if (!process.stderr.isTTY || this.jsonEnabled()) return {text, succeed() {}, fail() {}, stop() {}}
+    return ora({text, stream: process.stderr}).start()
+  }
+
+  /** Aborts on the first Ctrl-C so long work can stop between steps; a second one exits at once. */
+  protected interruptSignal(): AbortSignal {
+    const controller = new AbortController()
+    const onSignal = () => {
+      if (controller.signal.aborted) process.exit(ExitCode.interrupted)
+      this.logToStderr('Interrupted: finishing the current step, then stopping (Ctrl-C again to quit now)')
+      controller.abort()
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+    this.onRelease(async () => {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+    })
+    return controller.signal
+  }
+
+  protected async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+    if (err instanceof AuditLogsError) {
+      process.exitCode = err.exit
+      return super.catch(new Errors.CLIError(redactText(err.message), {exit: err.exit, suggestions: err.suggestions.map(redactText)}))
+    }
+    if (err.oclif) {
+      // oclif's own errors (bad flags: exit 2) carry their exit code.
+      process.exitCode = err.oclif.exit ?? ExitCode.failure
+      err.message = redactText(err.message)
+      return super.catch(err)
+    }
+    debug('unexpected error: %O', err)
+    process.exitCode = ExitCode.failure
+    // A CLIError prints its message alone; the stack is shown with DEBUG=audit-logs:*.
+    return super.catch(new Errors.CLIError(redactText(err.message || String(err)), {exit: ExitCode.failure}))
+  }
+
+  protected toErrorJson(err: unknown): unknown {
+    const e = err as Error & {oclif?: {exit?: number}; suggestions?: string[]}
+    return {error: {message: redactText(e.message), exit: e.oclif?.exit ?? process.exitCode ?? 1, suggestions: e.suggestions}}
+  }
+
+  protected async finally(err: Error | undefined): Promise<unknown> {
+    for (const release of this.releasers.reverse()) {
+      await release().catch((error) => debug('release failed: %O', error))
+    }
+    this.releasers = []
+    return super.finally(err)
+  }
+}

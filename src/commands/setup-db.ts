@@ -1,0 +1,70 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../base-command.js'
+import {renderTable} from '../render/table.js'
+import {usageError} from '../errors.js'
+import {DEFAULT_DB_NAME, withDatabase} from '../stores/postgres/connection.js'
+import {type SetupResult, setupDatabase} from '../stores/postgres/setup.js'
+import {INTERVALS} from '../stores/postgres/periods.js'
+import {registerSecret, urlPassword} from '../util/redact.js'
+
+export default class SetupDb extends BaseCommand<typeof SetupDb> {
+  static summary = 'Create the audit database, its roles, schema and partitions (idempotent).'
+  static examples = [
+    '<%= config.bin %> <%= command.id %> --db-name audit_logs',
+    '<%= config.bin %> <%= command.id %> --db-name audit_logs --admin-url postgres://postgres:secret@db.internal:5432/postgres --interval week --premake 8',
+    '<%= config.bin %> <%= command.id %> --dry-run',
+  ]
+  static flags = {
+    'db-name': Flags.string({description: 'name of the audit database [default: audit_logs]'}),
+    'admin-url': Flags.string({description: 'URL of a role that may create databases and roles [default: the configured server]', env: 'AUDIT_LOGS_ADMIN_URL'}),
+    interval: Flags.string({description: 'partition period', options: INTERVALS}),
+    premake: Flags.integer({description: 'partitions to create ahead of the current one [default: 3]', min: 0, max: 120}),
+    'owner-password': Flags.string({description: 'password of the owner role [default: generated]', env: 'AUDIT_LOGS_OWNER_PASSWORD'}),
+    'writer-password': Flags.string({description: 'password of the writer role (INSERT only) [default: generated]', env: 'AUDIT_LOGS_WRITER_PASSWORD'}),
+    'reader-password': Flags.string({description: 'password of the reader role (SELECT only) [default: generated]', env: 'AUDIT_LOGS_READER_PASSWORD'}),
+    'dry-run': Flags.boolean({description: 'print the SQL that would run, change nothing'}),
+  }
+
+  protected configFlags() {
+    return {dbName: this.flags['db-name'], partitionInterval: this.flags.interval, premake: this.flags.premake}
+  }
+
+  async run(): Promise<SetupResult> {
+    const config = await this.resolved()
+    const passwords = {owner: this.flags['owner-password'], writer: this.flags['writer-password'], reader: this.flags['reader-password']}
+    for (const p of Object.values(passwords)) registerSecret(p)
+    const adminUrl = this.flags['admin-url']
+    registerSecret(urlPassword(adminUrl))
+    // The admin URL names a server (its database is only where we log in); the audit database is --db-name.
+    const dbName = config.dbName ?? DEFAULT_DB_NAME
+    const target = adminUrl
+      ? {serverUrl: adminUrl, databaseUrl: withDatabase(adminUrl, dbName), dbName, embedded: false, release: async () => {}}
+      : await this.target()
+    if (['postgres', 'template0', 'template1'].includes(target.dbName)) {
+      throw usageError(`setup-db will not turn the maintenance database "${target.dbName}" into the audit database`, [
+        'Pass --db-name (or set AUDIT_LOGS_DB_NAME), e.g. --db-name audit_logs',
+      ])
+    }
+    const spin = this.spinner(`Setting up ${target.dbName}`)
+    const result = await setupDatabase(target, {
+      interval: this.flags.interval as never,
+      defaultInterval: config.partitionInterval,
+      premake: config.premake,
+      passwords,
+      dryRun: this.flags['dry-run'],
+    }).finally(() => spin.stop())
+
+    if (result.dryRun) {
+      this.log(`-- dry run: nothing was changed. SQL that setup-db would run on ${result.database}:`)
+      this.log(result.sql.join('\n'))
+      return result
+    }
+    this.log(renderTable(['step', 'status'], result.steps.map((s) => [s.step, s.status])))
+    this.log(result.changed ? `Database ${result.database} is set up.` : `Nothing to do: database ${result.database} was already set up.`)
+    if (result.credentials.length > 0) {
+      this.log('\nGenerated passwords, shown this once and stored nowhere; keep them now:')
+      this.log(renderTable(['role', 'password', 'url'], result.credentials.map((c) => [c.role, c.password, c.url])))
+    }
+    return result
+  }
+}

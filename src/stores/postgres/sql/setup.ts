@@ -1,0 +1,38 @@
+import {quoteIdent, quoteLiteral} from '../../../util/parse.js'
+import type {Query} from './migrations.js'
+
+export const databaseExists = (name: string): Query => ({text: 'SELECT 1 FROM pg_database WHERE datname = $1', values: [name]})
+export const roleExists = (name: string): Query => ({text: 'SELECT 1 FROM pg_roles WHERE rolname = $1', values: [name]})
+
+/** `verifier` is a SCRAM verifier, never the plain password; `shown` is what --dry-run prints. */
+export const createRole = (name: string, verifier: string): Query => ({
+  text: `CREATE ROLE ${quoteIdent(name)} LOGIN PASSWORD ${quoteLiteral(verifier)}`,
+})
+
+export const grantRoleToCurrentUser = (name: string): Query => ({text: `GRANT ${quoteIdent(name)} TO CURRENT_USER`})
+
+export const isMember = (role: string): Query => ({text: `SELECT pg_has_role(current_user, $1, 'MEMBER') AS member`, values: [role]})
+
+export const createDatabase = (name: string, owner: string): Query => ({
+  text: `CREATE DATABASE ${quoteIdent(name)} OWNER ${quoteIdent(owner)} ENCODING 'UTF8' TEMPLATE template0`,
+})
+
+/** Least privilege: the writer may only INSERT (and make the temp staging table COPY needs); the reader may only SELECT. */
+export const grants = (db: string, roles: {owner: string; writer: string; reader: string}, tables: string[]): Query[] => {
+  const list = tables.map(quoteIdent).join(', ')
+  return [
+    `REVOKE ALL ON DATABASE ${quoteIdent(db)} FROM PUBLIC`,
+    `GRANT CONNECT, TEMPORARY ON DATABASE ${quoteIdent(db)} TO ${quoteIdent(roles.writer)}`,
+    `GRANT CONNECT ON DATABASE ${quoteIdent(db)} TO ${quoteIdent(roles.reader)}`,
+    `GRANT ALL ON DATABASE ${quoteIdent(db)} TO ${quoteIdent(roles.owner)}`,
+    `GRANT USAGE ON SCHEMA public TO ${quoteIdent(roles.writer)}, ${quoteIdent(roles.reader)}`,
+    `GRANT INSERT ON ${list} TO ${quoteIdent(roles.writer)}`,
+    `GRANT SELECT ON ${list} TO ${quoteIdent(roles.reader)}`,
+  ].map((text) => ({text}))
+}
+
+/** Privileges present on a table for a role, for telling "already granted" from "to do". */
+export const hasTablePrivilege = (role: string, table: string, privilege: string): Query => ({
+  text: 'SELECT has_table_privilege($1, $2, $3) AS ok',
+  values: [role, table, privilege],
+})

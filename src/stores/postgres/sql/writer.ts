@@ -1,0 +1,22 @@
+import {quoteIdent} from '../../../util/parse.js'
+import type {Query} from './migrations.js'
+
+export const STAGING = 'audit_logs_staging'
+
+export const createStaging = (): Query => ({
+  text: `CREATE TEMP TABLE IF NOT EXISTS ${STAGING} (doc text NOT NULL) ON COMMIT DELETE ROWS`,
+})
+
+/**
+ * COPY of whole JSON lines into one text column. CSV with quote and
+ * delimiter bytes that JSON text never contains raw (\x01, \x02) means
+ * PostgreSQL does the parsing and Node escapes nothing.
+ */
+export const copyStaging = (): string => `COPY ${STAGING} (doc) FROM STDIN WITH (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
+
+/** Idempotent on (id, created_at): a batch written twice leaves one copy of each row. */
+export const insertFromStaging = (table: string): Query => ({
+  text: `INSERT INTO ${quoteIdent(table)}
+    SELECT r.* FROM ${STAGING} s CROSS JOIN LATERAL jsonb_populate_record(NULL::${quoteIdent(table)}, s.doc::jsonb) r
+    ON CONFLICT DO NOTHING`,
+})
