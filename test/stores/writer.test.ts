@@ -1,0 +1,106 @@
+import {expect} from 'chai'
+import pg from 'pg'
+import {v7 as uuidv7} from 'uuid'
+import {generateRecords} from '../../src/generate/records.js'
+import {clientConfig} from '../../src/stores/postgres/connection.js'
+import {premake} from '../../src/stores/postgres/partitions.js'
+import {writeLines, writeRecords} from '../../src/stores/postgres/writer.js'
+import {type TestDatabase, count, freshDatabase} from '../helpers/db.js'
+
+describe('COPY writer (real PostgreSQL)', () => {
+  let db: TestDatabase
+  before(async () => {
+    db = await freshDatabase({migrated: true})
+    await premake(db.client, {interval: 'month', ahead: 1})
+  })
+  after(() => db.drop())
+  beforeEach(() => db.client.query('TRUNCATE request_logs, access_logs'))
+
+  it('appends a batch and keeps every field', async () => {
+    const records = [...generateRecords({rows: 500, days: 3, seed: 7})]
+    const result = await writeRecords(db.client, 'request', records)
+    expect(result).to.deep.equal({received: 500, inserted: 500, duplicates: 0})
+    const sample = records[123]
+    const {rows} = await db.client.query('SELECT * FROM request_logs WHERE id = $1', [sample.id])
+    const row = rows[0]
+    expect(row.created_at.toISOString()).to.equal(sample.created_at)
+    expect(row.path).to.equal(sample.path)
+    expect(row.status_code).to.equal(sample.status_code)
+    expect(row.request_headers).to.deep.equal(sample.request_headers)
+    expect(row.flags).to.deep.equal(sample.flags)
+    expect(row.ip).to.equal(sample.ip)
+    expect(row.duration_ms).to.equal(sample.duration_ms)
+  })
+
+  it('is idempotent on id: a batch written twice leaves one copy of each row', async () => {
+    const lines = [...generateRecords({rows: 300, days: 2, seed: 8})].map((r) => JSON.stringify(r))
+    await writeLines(db.client, 'request', lines)
+    const again = await writeLines(db.client, 'request', [...lines, ...lines.slice(0, 10)])
+    expect(again.inserted).to.equal(0)
+    expect(again.duplicates).to.equal(310)
+    expect(await count(db.client, 'request_logs')).to.equal(300)
+  })
+
+  it('writes access records to access_logs', async () => {
+    const records = [...generateRecords({rows: 50, days: 1, seed: 9, logType: 'access'})]
+    await writeRecords(db.client, 'access', records)
+    expect(await count(db.client, 'access_logs')).to.equal(50)
+  })
+
+  it('stores awkward text exactly: quotes, backslashes, newlines, control bytes, emoji; NUL becomes U+FFFD', async () => {
+    const id = uuidv7()
+    const body = 'a "quoted" \\ back\\slash\nnew line\ttab \x01\x02 emoji 🎉 , ; |'
+    await writeRecords(db.client, 'request', [{id, created_at: new Date().toISOString(), method: 'POST', path: '/x', request_body: body, response_body: 'nul\u0000here'}])
+    const {rows} = await db.client.query('SELECT request_body, response_body FROM request_logs WHERE id = $1', [id])
+    expect(rows[0].request_body).to.equal(body)
+    expect(rows[0].response_body).to.equal('nul\ufffdhere')
+  })
+
+  it('routes rows whose period has no partition into the default partition, never refusing them', async () => {
+    const records = [...generateRecords({rows: 100, days: 1, seed: 10, now: new Date('2020-01-15T00:00:00Z')})]
+    await writeRecords(db.client, 'request', records)
+    expect(await count(db.client, 'request_logs_default')).to.equal(100)
+  })
+
+  it('fails a batch as a whole on a bad record, leaving nothing half-written', async () => {
+    const good = [...generateRecords({rows: 5, days: 1, seed: 11})].map((r) => JSON.stringify(r))
+    let error: Error | undefined
+    try {
+      await writeLines(db.client, 'request', [...good, JSON.stringify({id: uuidv7(), created_at: new Date().toISOString(), method: 'GET', path: '/x', ip: 'not-an-ip'})])
+    } catch (e) {
+      error = e as Error
+    }
+    expect(error?.message).to.match(/inet/)
+    expect(await count(db.client, 'request_logs')).to.equal(0)
+    // and the client is usable again
+    expect((await writeLines(db.client, 'request', good)).inserted).to.equal(5)
+  })
+
+  it('works as the writer role, which may only INSERT', async () => {
+    const role = `${db.name}_w`
+    await db.client.query(`CREATE ROLE "${role}" LOGIN PASSWORD 'w-pass-123'`)
+    await db.client.query(`GRANT CONNECT, TEMPORARY ON DATABASE "${db.name}" TO "${role}"`)
+    await db.client.query(`GRANT USAGE ON SCHEMA public TO "${role}"`)
+    await db.client.query(`GRANT INSERT ON request_logs, access_logs TO "${role}"`)
+    const u = new URL(db.url)
+    u.username = role
+    u.password = 'w-pass-123'
+    const writer = new pg.Client(clientConfig(u.toString()))
+    await writer.connect()
+    try {
+      const lines = [...generateRecords({rows: 20, days: 1, seed: 12})].map((r) => JSON.stringify(r))
+      expect((await writeLines(writer, 'request', lines)).inserted).to.equal(20)
+      expect((await writeLines(writer, 'request', lines)).inserted).to.equal(0)
+      let error: Error | undefined
+      try {
+        await writer.query('SELECT count(*) FROM request_logs')
+      } catch (e) {
+        error = e as Error
+      }
+      expect(error?.message).to.match(/permission denied/)
+    } finally {
+      await writer.end()
+      await db.client.query(`DROP OWNED BY "${role}"; DROP ROLE "${role}"`)
+    }
+  })
+})
