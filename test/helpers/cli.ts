@@ -21,7 +21,8 @@ export async function runCli(args: string[], options: {env?: Record<string, stri
   return {
     exitCode: result.exitCode ?? -1,
     stdout: result.stdout,
-    stderr: result.stderr,
+    // oclif wraps errors to the terminal width behind " ›   "; unwrap them so tests read whole sentences
+    stderr: result.stderr.replace(/[ \t]*\n ›\s+/g, ' ').replace(/^ ›\s+/, ''),
     json: () => JSON.parse(result.stdout),
   }
 }

@@ -3,7 +3,7 @@ import {renderTable} from '../../render/table.js'
 import {type MigrationStatus, migrationStatus} from '../../stores/postgres/migrations.js'
 
 export default class MigrateStatus extends BaseCommand<typeof MigrateStatus> {
-  static summary = 'List migrations with their state: applied (when) or pending.'
+  static summary = 'List migrations: applied (when) or pending.'
   static examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json']
 
   async run(): Promise<{migrations: MigrationStatus[]; pending: number}> {

@@ -5,7 +5,8 @@ import {type CreatedPartition, assertMigrated, premake, storedInterval} from '..
 import {INTERVALS, type Interval} from '../../stores/postgres/periods.js'
 
 export default class PartitionsCreate extends BaseCommand<typeof PartitionsCreate> {
-  static summary = 'Create the current partition and N ahead; rows waiting in the default partition move into them.'
+  static summary = 'Create the current partition and N ahead.'
+  static description = 'Rows of a new range already waiting in the default partition are moved into it in the same transaction. The interval is the one setup-db recorded unless --interval is given.'
   static examples = ['<%= config.bin %> <%= command.id %> --ahead 6', '<%= config.bin %> <%= command.id %> --ahead 14 --interval day']
   static flags = {
     ahead: Flags.integer({description: 'periods to create after the current one [default: premake setting, 3]', min: 0, max: 120}),

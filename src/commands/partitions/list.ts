@@ -4,7 +4,8 @@ import {type PartitionInfo, assertMigrated, defaultPartitionRows, listPartitions
 import {formatBytes} from '../../util/parse.js'
 
 export default class PartitionsList extends BaseCommand<typeof PartitionsList> {
-  static summary = 'List partitions with their range, estimated rows and size; warn when a default partition holds rows.'
+  static summary = 'List partitions: range, estimated rows, size.'
+  static description = 'Warns when a default partition holds rows: they belong to a period that has no partition yet (see partitions repair).'
   static examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json']
 
   async run(): Promise<{partitions: PartitionInfo[]; defaultRows: Record<string, number>; warnings: string[]}> {

@@ -5,7 +5,8 @@ import {type CreatedPartition, assertMigrated, defaultPartitionRows, repair, sto
 import {INTERVALS, type Interval} from '../../stores/postgres/periods.js'
 
 export default class PartitionsRepair extends BaseCommand<typeof PartitionsRepair> {
-  static summary = 'Move rows out of the default partitions by creating the partitions they belong to.'
+  static summary = 'Move rows out of the default partitions.'
+  static description = 'Creates the partitions that rows in the default partitions belong to and moves the rows there, each in one transaction.'
   static examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --interval day']
   static flags = {
     interval: Flags.string({description: 'partition period [default: the one setup-db recorded]', options: INTERVALS}),
