@@ -34,7 +34,7 @@ export async function findBinaries(): Promise<Binaries> {
  * shared-library links. After `npm ci --ignore-scripts` they are missing and
  * initdb fails to load libicu; we run the same script once to repair that.
  */
-async function ensureLibraryLinks(bins: Binaries): Promise<void> {
+export async function ensureLibraryLinks(bins: Binaries): Promise<void> {
   const probe = await execa(bins.initdb, ['--version'], {reject: false})
   if (probe.exitCode === 0) return
   const script = path.join(bins.packageDir, 'scripts', 'hydrate-symlinks.js')

@@ -7,13 +7,13 @@ export type RunAs = {uid: number; gid: number} | undefined
  * PostgreSQL refuses to run as root. As root we run it as the existing
  * `postgres` OS user; we never create OS accounts on the user's behalf.
  */
-export async function serverOsUser(): Promise<RunAs> {
-  if (process.getuid?.() !== 0) return undefined
-  const uid = await execa('id', ['-u', 'postgres'], {reject: false})
-  const gid = await execa('id', ['-g', 'postgres'], {reject: false})
+export async function serverOsUser(user = 'postgres', isRoot = process.getuid?.() === 0): Promise<RunAs> {
+  if (!isRoot) return undefined
+  const uid = await execa('id', ['-u', user], {reject: false})
+  const gid = await execa('id', ['-g', user], {reject: false})
   if (uid.exitCode !== 0 || gid.exitCode !== 0) {
     throw new AuditLogsError(
-      'PostgreSQL cannot run as root, and there is no "postgres" OS user to run the embedded server as.',
+      `PostgreSQL cannot run as root, and there is no "${user}" OS user to run the embedded server as.`,
       {
         exit: ExitCode.embedded,
         suggestions: [

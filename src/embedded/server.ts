@@ -119,7 +119,15 @@ async function pgCtl(bins: Binaries, args: string[], runAs: RunAs) {
 }
 
 async function startServer(bins: Binaries, p: Paths, port: number, runAs: RunAs): Promise<void> {
-  const options = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`
+  // Local only; sized for an audit database that mostly appends in large batches.
+  const options = [
+    `-p ${port}`,
+    '-c listen_addresses=127.0.0.1',
+    "-c unix_socket_directories=''",
+    '-c shared_buffers=256MB',
+    '-c max_wal_size=4GB',
+    '-c checkpoint_timeout=15min',
+  ].join(' ')
   const result = await pgCtl(bins, ['start', '-D', p.pgdata, '-w', '-t', '60', '-l', p.log, '-o', options], runAs)
   if (result.exitCode !== 0) {
     const tail = existsSync(p.log) ? readFileSync(p.log, 'utf8').split('\n').slice(-8).join('\n') : ''

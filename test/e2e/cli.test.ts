@@ -3,8 +3,9 @@ import pg from 'pg'
 import {generateRecords} from '../../src/generate/records.js'
 import {clientConfig, withDatabase} from '../../src/stores/postgres/connection.js'
 import {writeRecords} from '../../src/stores/postgres/writer.js'
-import {runCli} from '../helpers/cli.js'
-import {dropDatabase, dropRoles, freshDatabase, serverUrl} from '../helpers/db.js'
+import {execa} from 'execa'
+import {BIN, runCli} from '../helpers/cli.js'
+import {count, dropDatabase, dropRoles, freshDatabase, serverUrl} from '../helpers/db.js'
 
 const uniq = () => Math.random().toString(36).slice(2, 8)
 
@@ -177,6 +178,32 @@ describe('audit-logs CLI (subprocess)', function () {
           const m = parseMigration('0001_initial.sql', readFileSync(`${MIGRATIONS_DIR}/0001_initial.sql`, 'utf8'))
           await c.query('UPDATE audit_logs_migrations SET checksum = $1 WHERE version = 1', [m.checksum])
         })
+      }
+    })
+  })
+
+  describe('cleanup interrupted with Ctrl-C', () => {
+    it('stops between batches with exit 130, and the table stays consistent', async () => {
+      const db = await freshDatabase({prefix: 'e2e_sigint', migrated: true})
+      try {
+        const old = [...generateRecords({rows: 20000, days: 1, seed: 3, now: new Date(Date.now() - 100 * 86_400_000)})]
+        await writeRecords(db.client, 'request', old)
+        const child = execa(process.execPath, [BIN, 'cleanup', '--days', '90', '--batch-size', '1', '--log-type', 'request', '--json'], {
+          env: {AUDIT_LOGS_DATABASE_URL: db.url, OCLIF_SKIP_NEW_VERSION_CHECK: '1'},
+          reject: false,
+        })
+        // wait until batches are being deleted, then press Ctrl-C
+        const until = Date.now() + 30_000
+        while ((await count(db.client, 'request_logs')) === 20000 && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
+        child.kill('SIGINT')
+        const result = await child
+        expect(result.exitCode).to.equal(130)
+        const report = JSON.parse(result.stdout)
+        expect(report.interrupted).to.equal(true)
+        expect(report.totalRows).to.be.greaterThan(0).and.lessThan(20000)
+        expect(await count(db.client, 'request_logs')).to.equal(20000 - report.totalRows)
+      } finally {
+        await db.drop()
       }
     })
   })

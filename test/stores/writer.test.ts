@@ -104,3 +104,32 @@ describe('COPY writer (real PostgreSQL)', () => {
     }
   })
 })
+
+describe('COPY writer over several connections (real PostgreSQL)', () => {
+  let db: TestDatabase
+  const others: pg.Client[] = []
+  before(async () => {
+    db = await freshDatabase({migrated: true})
+    for (let i = 0; i < 2; i++) {
+      const c = new pg.Client(clientConfig(db.url))
+      await c.connect()
+      others.push(c)
+    }
+  })
+  after(async () => {
+    for (const c of others) await c.end()
+    await db.drop()
+  })
+
+  it('writes every batch once, even when batches overlap', async () => {
+    const {writeBatchesConcurrently} = await import('../../src/stores/postgres/writer.js')
+    const lines = [...generateRecords({rows: 2000, days: 5, seed: 21})].map((r) => JSON.stringify(r))
+    const batches = []
+    for (let i = 0; i < lines.length; i += 250) batches.push(lines.slice(i, i + 250))
+    batches.push(lines.slice(0, 300), lines.slice(1700)) // replays, racing the originals
+    const result = await writeBatchesConcurrently(others, 'request', batches)
+    expect(result.received).to.equal(2600)
+    expect(result.inserted).to.equal(2000)
+    expect(await count(db.client, 'request_logs')).to.equal(2000)
+  })
+})
