@@ -32,7 +32,16 @@ const AGENTS = [
   'sqlmap/1.8 (https://sqlmap.org)',
 ]
 
-export type GenerateOptions = {rows: number; days: number; seed?: number; now?: Date; logType?: LogType; users?: number}
+export type GenerateOptions = {
+  rows: number
+  days: number
+  seed?: number
+  now?: Date
+  logType?: LogType
+  users?: number
+  /** 'time': ascending timestamps, as a capture server writes them; 'random' (default): any order. */
+  order?: 'time' | 'random'
+}
 
 /**
  * Realistic synthetic records: a status mix dominated by 2xx, skewed paths
@@ -45,7 +54,7 @@ export function* generateRecords(options: GenerateOptions): Generator<Record<str
   const span = options.days * 86_400_000
   const users = options.users ?? 500
   for (let i = 0; i < options.rows; i++) {
-    const at = end - Math.floor(rand() * span)
+    const at = options.order === 'time' ? end - span + Math.floor(((i + rand()) * span) / options.rows) : end - Math.floor(rand() * span)
     const random = new Uint8Array(16)
     for (let b = 0; b < 16; b++) random[b] = Math.floor(rand() * 256)
     const id = uuidv7({msecs: at, random})
