@@ -39,7 +39,8 @@ function urlFromParts(env: NodeJS.ProcessEnv): string | undefined {
 function envLayer(env: NodeJS.ProcessEnv): Layer {
   const values: Overrides = {}
   for (const key of settingKeys) {
-    const raw = env[settings[key].env]
+    const spec: {env: string; alias?: string} = settings[key]
+    const raw = (spec.env ? env[spec.env] : undefined) ?? (spec.alias ? env[spec.alias] : undefined)
     if (raw !== undefined && raw !== '') values[key] = raw
   }
   values.databaseUrl ??= urlFromParts(env)

@@ -7,6 +7,25 @@ const postgresUrl = z
 const wholeNumber = (min: number) =>
   z.coerce.number({error: `a whole number of at least ${min}`}).int(`a whole number of at least ${min}`).min(min, `a whole number of at least ${min}`)
 
+/** A list from a config file (array) or the environment (comma-separated). */
+const list = (fallback: string[]) =>
+  z.preprocess(
+    (v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v),
+    z.array(z.string(), {error: 'a list (comma-separated in the environment)'}),
+  ).default(fallback)
+
+const bool = (fallback: boolean) =>
+  z.preprocess(
+    (v) => (typeof v === 'string' ? (/^(1|true|yes|on)$/i.test(v) ? true : /^(0|false|no|off)$/i.test(v) ? false : v) : v),
+    z.boolean({error: 'true or false'}),
+  ).default(fallback)
+
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, 'HOST:PORT, e.g. 0.0.0.0:8000 or 127.0.0.1:9464')
+const httpUrl = z.string().regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'an http:// or https:// URL, e.g. http://127.0.0.1:3000')
+
+export const DEFAULT_SENSITIVE_FIELDS = ['password', 'passwd', 'secret', 'token', 'api_key', 'apikey', 'access_key', 'authorization', 'card', 'cvv', 'ssn', 'private_key']
+export const DEFAULT_SENSITIVE_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key']
+
 /**
  * One schema for every setting. Each key names where it may come from; the
  * environment names follow the seeds where they exist.
@@ -27,7 +46,33 @@ export const settings = {
   requestRetentionDays: {schema: wholeNumber(1).default(90), env: 'AUDIT_LOGS_REQUEST_RETENTION_DAYS'},
   accessRetentionDays: {schema: wholeNumber(1).default(120), env: 'AUDIT_LOGS_ACCESS_RETENTION_DAYS'},
   cleanupBatchSize: {schema: wholeNumber(1).default(5000), env: 'AUDIT_LOGS_CLEANUP_BATCH_SIZE'},
-} satisfies Record<string, {schema: z.ZodType; env: string; secret?: boolean}>
+
+  // audit-logs run: the capture server
+  bind: {schema: hostPort.default('0.0.0.0:8000'), env: 'AUDIT_LOGS_BIND', alias: 'GUNICORN_BIND'},
+  upstream: {schema: httpUrl.optional(), env: 'AUDIT_LOGS_UPSTREAM'},
+  command: {schema: z.array(z.string()).optional(), env: '' /* config file or the arguments after -- */},
+  workers: {schema: wholeNumber(1).max(64).default(1), env: 'AUDIT_LOGS_WORKERS', alias: 'GUNICORN_WORKERS'},
+  adminBind: {schema: hostPort.default('127.0.0.1:9464'), env: 'AUDIT_LOGS_ADMIN_BIND'},
+  capture: {schema: bool(true), env: 'AUDIT_LOGS_CAPTURE'},
+  logDir: {schema: z.string().min(1).default('logs'), env: 'AUDIT_LOGS_LOG_DIR', alias: 'GUNICORN_LOG_DIR'},
+  logMaxBytes: {schema: wholeNumber(1024).default(10_485_760), env: 'AUDIT_LOGS_LOG_MAX_BYTES', alias: 'GUNICORN_LOG_MAX_BYTES'},
+  logBackupCount: {schema: wholeNumber(0).max(1000).default(10), env: 'AUDIT_LOGS_LOG_BACKUP_COUNT', alias: 'GUNICORN_LOG_BACKUP_COUNT'},
+  fileSink: {schema: bool(true), env: 'AUDIT_LOGS_FILE_SINK'},
+  databaseSink: {schema: bool(true), env: 'AUDIT_LOGS_DATABASE_SINK'},
+  journalDir: {schema: z.string().min(1).optional(), env: 'AUDIT_LOGS_JOURNAL_DIR'},
+  journalMaxBytes: {schema: wholeNumber(1_048_576).default(1_073_741_824), env: 'AUDIT_LOGS_JOURNAL_MAX_BYTES'},
+  maxBodyLength: {schema: wholeNumber(0).default(8192), env: 'AUDIT_LOGGER_MAX_BODY_LENGTH'},
+  saveFullBody: {schema: bool(false), env: 'AUDIT_LOGS_SAVE_FULL_BODY'},
+  excludePaths: {schema: list(['/health/', '/metrics/', '/static/', '/media/']), env: 'AUDIT_LOGS_EXCLUDE_PATHS'},
+  excludeExtensions: {schema: list(['.jpg', '.png', '.gif', '.css', '.js', '.svg', '.woff', '.ttf']), env: 'AUDIT_LOGS_EXCLUDE_EXTENSIONS'},
+  excludeMethods: {schema: list([]), env: 'AUDIT_LOGS_EXCLUDE_METHODS'},
+  sensitiveFields: {schema: list(DEFAULT_SENSITIVE_FIELDS), env: 'AUDIT_LOGS_SENSITIVE_FIELDS'},
+  sensitiveHeaders: {schema: list(DEFAULT_SENSITIVE_HEADERS), env: 'AUDIT_LOGS_SENSITIVE_HEADERS'},
+  trustedProxies: {schema: list([]), env: 'AUDIT_LOGS_TRUSTED_PROXIES'},
+  slowMs: {schema: wholeNumber(1).default(1000), env: 'AUDIT_LOGS_SLOW_MS'},
+  shutdownTimeoutMs: {schema: wholeNumber(0).default(10_000), env: 'AUDIT_LOGS_SHUTDOWN_TIMEOUT_MS'},
+  instance: {schema: z.string().min(1).optional(), env: 'AUDIT_LOGS_INSTANCE'},
+} satisfies Record<string, {schema: z.ZodType; env: string; alias?: string; secret?: boolean}>
 
 export type SettingKey = keyof typeof settings
 export type Config = {[K in SettingKey]: z.output<(typeof settings)[K]['schema']>}
