@@ -1,0 +1,65 @@
+import net from 'node:net'
+
+/** The seeds' security monitoring, as flags on the record. */
+const SQLI = /(\bunion\b[\s\S]{0,40}\bselect\b|'\s*(or|and)\s*'?\d*'?\s*=|\bor\s+1\s*=\s*1\b|;\s*(drop|delete|insert|update)\s|\bsleep\s*\(\s*\d|\bbenchmark\s*\(|\binformation_schema\b|'\s*--)/i
+const XSS = /(<\s*script\b|javascript\s*:|\bon(error|load|mouseover|focus)\s*=|<\s*iframe\b|<\s*svg[^>]*\bon\w+\s*=)/i
+const TRAVERSAL = /(\.\.[/\\]|%2e%2e(%2f|%5c|\/)|\/etc\/passwd|\\windows\\win\.ini|%00)/i
+const SCANNER = /(sqlmap|nikto|nmap|masscan|acunetix|nessus|wpscan|dirbuster|gobuster|zgrab|nuclei|openvas|w3af|havij|fimap)/i
+
+function decoded(text: string): string {
+  try {
+    return decodeURIComponent(text.replace(/\+/g, ' '))
+  } catch {
+    return text
+  }
+}
+
+export function suspiciousFlags(url: string, body: string | null, userAgent: string | undefined): string[] {
+  const flags: string[] = []
+  const target = decoded(url) + '\n' + (body ?? '').slice(0, 16_384)
+  if (SQLI.test(target)) flags.push('suspicious:sqli')
+  if (XSS.test(target)) flags.push('suspicious:xss')
+  if (TRAVERSAL.test(url) || TRAVERSAL.test(decoded(url))) flags.push('suspicious:traversal')
+  if (userAgent && SCANNER.test(userAgent)) flags.push('suspicious:scanner')
+  return flags
+}
+
+/** X-Forwarded-For is believed only when it comes through configured trusted proxies. */
+export class ClientIp {
+  private readonly trusted = new net.BlockList()
+  private readonly any: boolean
+
+  constructor(trustedProxies: string[]) {
+    for (const entry of trustedProxies) {
+      const [addr, bits] = entry.split('/')
+      const type = net.isIPv6(addr) ? 'ipv6' : 'ipv4'
+      if (!net.isIP(addr)) throw new Error(`trustedProxies: "${entry}" is not an IP address or CIDR range`)
+      if (bits === undefined) this.trusted.addAddress(addr, type)
+      else this.trusted.addSubnet(addr, Number(bits), type)
+    }
+    this.any = trustedProxies.length > 0
+  }
+
+  private isTrusted(ip: string): boolean {
+    return net.isIP(ip) !== 0 && this.trusted.check(ip, net.isIPv6(ip) ? 'ipv6' : 'ipv4')
+  }
+
+  resolve(remote: string | undefined, forwardedFor: string | string[] | undefined): string | null {
+    let ip = normalizeIp(remote)
+    if (!this.any || !ip || !forwardedFor || !this.isTrusted(ip)) return ip
+    const hops = String(forwardedFor).split(',').map((h) => normalizeIp(h.trim()))
+    for (let i = hops.length - 1; i >= 0; i--) {
+      const hop = hops[i]
+      if (!hop || net.isIP(hop) === 0) break
+      ip = hop
+      if (!this.isTrusted(hop)) break
+    }
+    return ip
+  }
+}
+
+export function normalizeIp(ip: string | undefined | null): string | null {
+  if (!ip) return null
+  const v = ip.startsWith('::ffff:') && net.isIPv4(ip.slice(7)) ? ip.slice(7) : ip
+  return net.isIP(v) ? v : null
+}

@@ -1,0 +1,158 @@
+/**
+ * Masking, applied to what was captured before anything touches disk.
+ * Keys match case-insensitively and by substring, ignoring "_" and "-"
+ * (so `password`, `Password`, `user_password`, `access_token`, `refreshToken`,
+ * `X-Api-Key`); values that look like secrets (bearer tokens, JWTs, card
+ * numbers passing Luhn) are masked wherever they appear.
+ */
+export const MASK = '****'
+
+export type MaskOptions = {fields: string[]; headers: string[]}
+
+const normalize = (key: string) => key.toLowerCase().replace(/[-_\s.]/g, '')
+
+const BEARER = /\b(Bearer|Basic|Token|Digest)\s+[A-Za-z0-9\-._~+/]{4,}=*/gi
+const JWT = /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g
+const CARD = /\b\d(?:[ -]?\d){12,18}\b/g
+const JSON_PAIR = /"((?:[^"\\]|\\.){1,200})"\s*:\s*("(?:[^"\\]|\\.)*"?|[^,}\]\s]+)/g
+const FORM_PAIR = /(^|[?&;\s])([^=&;\s?]{1,200})=([^&;\s]*)/g
+const XML_PAIR = /<([A-Za-z_][\w.-]{0,100})(\s[^>]*)?>([^<]*)<\/\1>/g
+const MULTIPART_FIELD = /(name="([^"]*)"[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n)([\s\S]*?)(?=\r\n--|$)/g
+
+export function luhn(digits: string): boolean {
+  let sum = 0
+  let double = false
+  for (let i = digits.length - 1; i >= 0; i--) {
+    let d = digits.charCodeAt(i) - 48
+    if (double && (d *= 2) > 9) d -= 9
+    sum += d
+    double = !double
+  }
+  return sum % 10 === 0
+}
+
+export class Masker {
+  private readonly fields: string[]
+  private readonly headerNames: Set<string>
+  private readonly cache = new Map<string, boolean>()
+
+  constructor(options: MaskOptions) {
+    this.fields = options.fields.map(normalize).filter(Boolean)
+    this.headerNames = new Set(options.headers.map((h) => h.toLowerCase()))
+  }
+
+  isSensitiveKey(key: string): boolean {
+    let hit = this.cache.get(key)
+    if (hit === undefined) {
+      const k = normalize(key)
+      hit = this.fields.some((f) => k.includes(f))
+      if (this.cache.size > 10_000) this.cache.clear()
+      this.cache.set(key, hit)
+    }
+    return hit
+  }
+
+  /** Secret-looking values anywhere in free text. */
+  maskValues(text: string): string {
+    let out = text
+    if (/bearer|basic|token|digest/i.test(out)) out = out.replace(BEARER, (_m, scheme) => `${scheme} ${MASK}`)
+    if (out.includes('eyJ')) out = out.replace(JWT, MASK)
+    if (/\d{4}/.test(out)) out = out.replace(CARD, (m) => (luhn(m.replace(/[ -]/g, '')) ? MASK : m))
+    return out
+  }
+
+  /** Text rules: key/value shapes of JSON, forms, XML and multipart, then secret-looking values. */
+  maskText(text: string): string {
+    let out = text
+    if (out.includes('"')) {
+      out = out.replace(JSON_PAIR, (m, key: string, value: string) => (this.isSensitiveKey(key) ? m.slice(0, m.length - value.length) + `"${MASK}"` : m))
+    }
+    if (out.includes('=')) out = out.replace(FORM_PAIR, (m, lead: string, key: string) => (this.isSensitiveKey(safeDecode(key)) ? `${lead}${key}=${MASK}` : m))
+    if (out.includes('</')) out = out.replace(XML_PAIR, (m, tag: string, attrs = '', _v) => (this.isSensitiveKey(tag) ? `<${tag}${attrs}>${MASK}</${tag}>` : m))
+    if (out.includes('name="')) out = out.replace(MULTIPART_FIELD, (m, head: string, name: string) => (this.isSensitiveKey(name) ? head + MASK : m))
+    return this.maskValues(out)
+  }
+
+  /** A parsed JSON value, walked without recursion (bodies may nest 10,000 deep). */
+  maskJson(value: unknown): unknown {
+    const root = {value}
+    const stack: Array<Record<string, unknown> | unknown[]> = [root]
+    while (stack.length) {
+      const node = stack.pop()!
+      if (Array.isArray(node)) {
+        for (let i = 0; i < node.length; i++) {
+          const v = node[i]
+          if (typeof v === 'string') node[i] = this.maskText(v)
+          else if (v && typeof v === 'object') stack.push(v as Record<string, unknown>)
+        }
+        continue
+      }
+      for (const key of Object.keys(node)) {
+        const v = node[key]
+        if (node !== root && this.isSensitiveKey(key)) node[key] = MASK
+        else if (typeof v === 'string') node[key] = this.maskText(v) // a string may hold a query string, JSON or a token
+        else if (v && typeof v === 'object') stack.push(v as Record<string, unknown>)
+      }
+    }
+    return root.value
+  }
+
+  /** A body's text: JSON is parsed and masked by key when complete; anything else gets the text rules. */
+  maskBody(text: string, contentType: string | undefined, complete: boolean): string {
+    if (complete && /json/i.test(contentType ?? '') ) {
+      try {
+        return JSON.stringify(this.maskJson(JSON.parse(text)))
+      } catch {
+        // malformed (or too deep to re-serialise): never stored raw, the text rules apply
+      }
+    }
+    return this.maskText(text)
+  }
+
+  header(name: string, value: string): string {
+    const lower = name.toLowerCase()
+    if (lower === 'authorization' || lower === 'proxy-authorization') {
+      const scheme = /^(\S+)\s/.exec(value)?.[1]
+      return scheme ? `${scheme} ${MASK}` : MASK
+    }
+    if (lower === 'cookie') return value.replace(/([^=;\s]+)=[^;]*/g, `$1=${MASK}`)
+    if (lower === 'set-cookie') return value.replace(/^([^=;\s]+)=[^;]*/, `$1=${MASK}`)
+    if (this.headerNames.has(lower) || this.isSensitiveKey(lower)) return MASK
+    return this.maskValues(value)
+  }
+
+  headers(headers: Record<string, string | string[] | number | undefined>): Record<string, string | string[]> {
+    const out: Record<string, string | string[]> = {}
+    for (const [name, value] of Object.entries(headers)) {
+      if (value === undefined) continue
+      out[name] = Array.isArray(value) ? value.map((v) => this.header(name, v)) : this.header(name, String(value))
+    }
+    return out
+  }
+
+  /** The query string as an object, masked by key and by value. */
+  query(search: string): Record<string, string | string[]> {
+    const out: Record<string, string | string[]> = {}
+    for (const [key, raw] of new URLSearchParams(search)) {
+      const value = this.isSensitiveKey(key) ? MASK : this.maskValues(raw)
+      const prev = out[key]
+      out[key] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
+    }
+    return out
+  }
+
+  /** A URL (path and query) with its query values masked, for access records and referers. */
+  url(url: string): string {
+    const q = url.indexOf('?')
+    if (q < 0) return this.maskValues(url)
+    return this.maskValues(url.slice(0, q)) + '?' + url.slice(q + 1).replace(/([^=&]+)=([^&]*)/g, (m, key: string, value: string) => (this.isSensitiveKey(safeDecode(key)) ? `${key}=${MASK}` : `${key}=${this.maskValues(value)}`))
+  }
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '))
+  } catch {
+    return s
+  }
+}

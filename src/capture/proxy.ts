@@ -1,0 +1,239 @@
+import http, {type IncomingHttpHeaders, type IncomingMessage, type ServerResponse} from 'node:http'
+import https from 'node:https'
+import type {Duplex} from 'node:stream'
+import {BodyTap} from './body.js'
+import type {ClientIp} from './detect.js'
+import type {Exclusions} from './exclusions.js'
+import {EXTRA_HEADER, USER_HEADER} from './identity.js'
+import {type Exchange, type RecordOptions, accessLine, newRecordId, requestLine, resolveUser} from './record.js'
+
+export type Capture = {
+  record: RecordOptions
+  exclusions: Exclusions
+  clientIp: ClientIp
+  /** Receives each serialised record line; must not block. */
+  emit: (line: string) => void
+  /** Body bytes kept per body (the bound). */
+  bodyLimit: number
+}
+
+export type ProxyOptions = {upstream: URL; capture?: Capture; maxHeaderSize: number; onRequest?: () => void}
+
+// RFC 9110 §7.6.1: connection-specific fields are not forwarded.
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate'])
+
+function hopByHop(headers: IncomingHttpHeaders): Set<string> {
+  const extra = String(headers.connection ?? '').toLowerCase().split(',').map((s) => s.trim()).filter(Boolean)
+  return extra.length ? new Set([...HOP_BY_HOP, ...extra]) : HOP_BY_HOP
+}
+
+function forwardHeaders(req: IncomingMessage, upgrade: boolean): Record<string, string | string[]> {
+  const drop = hopByHop(req.headers)
+  const out: Record<string, string | string[]> = {}
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !drop.has(k)) out[k] = v
+  const remote = req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? ''
+  const prior = req.headers['x-forwarded-for']
+  out['x-forwarded-for'] = prior ? `${prior}, ${remote}` : remote
+  out['x-forwarded-proto'] = (req.headers['x-forwarded-proto'] as string) ?? ((req.socket as {encrypted?: boolean}).encrypted ? 'https' : 'http')
+  if (req.headers.host) out['x-forwarded-host'] = (req.headers['x-forwarded-host'] as string) ?? req.headers.host
+  if (upgrade) {
+    out.connection = 'Upgrade'
+    out.upgrade = req.headers.upgrade as string
+  }
+  return out
+}
+
+/** Response headers for the client, as raw pairs (case and repeats kept), without hop-by-hop and audit fields. */
+function responseHeaders(res: IncomingMessage): {raw: string[]; audit: {user?: string; extra?: string}} {
+  const drop = hopByHop(res.headers)
+  const raw: string[] = []
+  const audit: {user?: string; extra?: string} = {}
+  for (let i = 0; i < res.rawHeaders.length; i += 2) {
+    const name = res.rawHeaders[i]
+    const lower = name.toLowerCase()
+    if (lower === USER_HEADER) audit.user = res.rawHeaders[i + 1]
+    else if (lower === EXTRA_HEADER) audit.extra = res.rawHeaders[i + 1]
+    else if (!drop.has(lower)) raw.push(name, res.rawHeaders[i + 1])
+  }
+  return {raw, audit}
+}
+
+/**
+ * A faithful reverse proxy with a tap: bodies stream through untouched
+ * (SSE and downloads as they arrive) while the first bytes are kept for the
+ * record; the record is built and handed off after the response ends.
+ */
+export function createProxy(o: ProxyOptions): http.Server {
+  const isHttps = o.upstream.protocol === 'https:'
+  const agent = new (isHttps ? https : http).Agent({keepAlive: true, maxSockets: 512, maxFreeSockets: 256, scheduling: 'lifo'})
+  const port = Number(o.upstream.port || (isHttps ? 443 : 80))
+  const request = isHttps ? https.request : http.request
+  const capture = o.capture
+
+  const server = http.createServer({maxHeaderSize: o.maxHeaderSize, requestTimeout: 0, keepAliveTimeout: 65_000, headersTimeout: 60_000}, (req, res) => {
+    o.onRequest?.()
+    const start = Date.now()
+    const t0 = performance.now()
+    const path = req.url ?? '/'
+    const method = req.method ?? 'GET'
+    const full = capture ? !capture.exclusions.excludes(method, path.split('?', 1)[0]) : false
+    const reqTap = full ? new BodyTap(capture!.bodyLimit) : undefined
+    let resTap: BodyTap | undefined
+    let responseSize = 0
+    let status = 0
+    let resHeaders: Record<string, string | string[] | undefined> = {}
+    let audit: {user?: string; extra?: string} = {}
+    let error: string | undefined
+    let upstreamError = false
+    let done = false
+
+    const finish = () => {
+      if (done || !capture) return
+      done = true
+      const x: Exchange = {
+        id: newRecordId(),
+        start,
+        method,
+        scheme: (req.headers['x-forwarded-proto'] as string) ?? 'http',
+        host: req.headers.host ?? null,
+        url: path,
+        requestHeaders: req.headers,
+        requestBody: reqTap,
+        status,
+        responseHeaders: resHeaders,
+        responseBody: resTap,
+        responseSize,
+        durationMs: performance.now() - t0,
+        ip: capture.clientIp.resolve(req.socket.remoteAddress, req.headers['x-forwarded-for']),
+        auditUser: audit.user,
+        auditExtra: audit.extra,
+        error,
+        upstreamError,
+      }
+      // Never let logging fail the request: a bad record is dropped here, not thrown.
+      try {
+        const user = resolveUser(x, capture.record)
+        if (full) capture.emit(requestLine(x, capture.record, user))
+        capture.emit(accessLine(x, capture.record, user))
+      } catch (e) {
+        process.emitWarning(`audit-logs: record not built: ${(e as Error).message}`)
+      }
+    }
+
+    const upReq = request({host: o.upstream.hostname, port, method, path, headers: forwardHeaders(req, false), agent, maxHeaderSize: o.maxHeaderSize})
+    if (reqTap) req.on('data', (c: Buffer) => reqTap.push(c))
+    req.pipe(upReq)
+
+    upReq.on('response', (upRes) => {
+      status = upRes.statusCode ?? 502
+      resHeaders = upRes.headers
+      const h = responseHeaders(upRes)
+      audit = h.audit
+      res.writeHead(status, upRes.statusMessage, h.raw)
+      res.flushHeaders() // SSE and long polls: the client sees headers at once
+      if (full) resTap = new BodyTap(capture!.bodyLimit)
+      upRes.on('data', (c: Buffer) => {
+        responseSize += c.length
+        resTap?.push(c)
+      })
+      upRes.pipe(res)
+      upRes.on('error', () => res.destroy())
+    })
+
+    upReq.on('error', (e) => {
+      error = `upstream: ${e.message}`
+      upstreamError = true
+      if (!res.headersSent) {
+        status = 502
+        const body = 'Bad Gateway: the application did not answer\n'
+        res.writeHead(502, {'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body)})
+        res.end(body)
+      } else {
+        res.destroy()
+      }
+      finish()
+    })
+
+    res.on('finish', finish)
+    res.on('close', () => {
+      if (!res.writableFinished) {
+        error ??= 'client closed the connection before the response ended'
+        upReq.destroy()
+      }
+      finish()
+    })
+  })
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => proxyUpgrade(req, socket, head, o, request, port))
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
+    else socket.destroy()
+  })
+  return server
+}
+
+/** WebSocket (and other upgrades): bytes piped both ways; one record for the whole connection. */
+function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, o: ProxyOptions, request: typeof http.request, port: number) {
+  o.onRequest?.()
+  const start = Date.now()
+  const t0 = performance.now()
+  let status = 0
+  let resHeaders: Record<string, string | string[] | undefined> = {}
+  let error: string | undefined
+  let recorded = false
+  const record = () => {
+    if (recorded || !o.capture) return
+    recorded = true
+    const c = o.capture
+    const x: Exchange = {
+      id: newRecordId(), start, method: req.method ?? 'GET', scheme: 'http', host: req.headers.host ?? null, url: req.url ?? '/',
+      requestHeaders: req.headers, status: status || 502, responseHeaders: resHeaders, responseSize: 0, durationMs: performance.now() - t0,
+      ip: c.clientIp.resolve(req.socket.remoteAddress, req.headers['x-forwarded-for']), error, upstreamError: status === 0,
+    }
+    try {
+      const user = resolveUser(x, c.record)
+      if (!c.exclusions.excludes(x.method, x.url.split('?', 1)[0])) c.emit(requestLine(x, c.record, user))
+      c.emit(accessLine(x, c.record, user))
+    } catch {
+      // see createProxy: logging never fails the connection
+    }
+  }
+  const upReq = request({host: o.upstream.hostname, port, method: req.method, path: req.url, headers: forwardHeaders(req, true), maxHeaderSize: o.maxHeaderSize})
+  upReq.on('upgrade', (upRes, upSocket, upHead) => {
+    status = upRes.statusCode ?? 101
+    resHeaders = upRes.headers
+    let headText = `HTTP/1.1 ${status} ${upRes.statusMessage ?? 'Switching Protocols'}\r\n`
+    for (let i = 0; i < upRes.rawHeaders.length; i += 2) headText += `${upRes.rawHeaders[i]}: ${upRes.rawHeaders[i + 1]}\r\n`
+    socket.write(headText + '\r\n')
+    if (upHead.length) socket.write(upHead)
+    if (head.length) upSocket.write(head)
+    upSocket.pipe(socket)
+    socket.pipe(upSocket)
+    const end = () => {
+      upSocket.destroy()
+      socket.destroy()
+      record()
+    }
+    upSocket.on('close', end)
+    socket.on('close', end)
+    upSocket.on('error', end)
+    socket.on('error', end)
+  })
+  upReq.on('response', (upRes) => {
+    // the app refused the upgrade: pass its answer on
+    status = upRes.statusCode ?? 502
+    resHeaders = upRes.headers
+    let headText = `HTTP/1.1 ${status} ${upRes.statusMessage ?? ''}\r\n`
+    for (let i = 0; i < upRes.rawHeaders.length; i += 2) headText += `${upRes.rawHeaders[i]}: ${upRes.rawHeaders[i + 1]}\r\n`
+    socket.write(headText + '\r\n')
+    upRes.pipe(socket)
+    upRes.on('end', record)
+  })
+  upReq.on('error', (e) => {
+    error = `upstream: ${e.message}`
+    socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+    record()
+  })
+  socket.on('error', () => upReq.destroy())
+  upReq.end()
+}

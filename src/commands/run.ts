@@ -1,0 +1,52 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../base-command.js'
+import {type RunSummary, runServer} from '../server/primary.js'
+import {redactText} from '../util/redact.js'
+
+export default class Run extends BaseCommand<typeof Run> {
+  static summary = 'Run the capture server in front of an app and record every request.'
+  static description = `Proxies to --upstream, or spawns the app given after -- with a free port in PORT. Every request and response is recorded (bodies bounded and masked) to a local journal, then shipped to rotating JSONL files and PostgreSQL. The proxied request never waits for logging.`
+  static strict = false
+  static examples = [
+    '<%= config.bin %> <%= command.id %> --upstream http://127.0.0.1:3000 --bind 0.0.0.0:8000',
+    '<%= config.bin %> <%= command.id %> --bind 0.0.0.0:8000 --workers 2 -- node server.js',
+    '<%= config.bin %> <%= command.id %> --config audit-logs.config.mjs',
+  ]
+  static flags = {
+    upstream: Flags.string({description: 'URL of the app to proxy to'}),
+    bind: Flags.string({description: 'HOST:PORT to listen on [default: 0.0.0.0:8000]'}),
+    workers: Flags.integer({description: 'proxy worker processes [default: 1]', min: 1, max: 64}),
+    'admin-bind': Flags.string({description: 'HOST:PORT of /metrics and /health [default: 127.0.0.1:9464]'}),
+    'log-dir': Flags.string({description: 'directory of the rotating JSONL files [default: logs]'}),
+    'max-body-length': Flags.integer({description: 'bytes of each body kept in the record [default: 8192]', min: 0}),
+    capture: Flags.boolean({description: 'record traffic (--no-capture: proxy only)', allowNo: true}),
+    files: Flags.boolean({description: 'write the JSONL files sink', allowNo: true}),
+    database: Flags.boolean({description: 'write the PostgreSQL sink', allowNo: true}),
+  }
+
+  protected configFlags() {
+    const f = this.flags
+    const dash = this.argv.indexOf('--')
+    return {
+      upstream: f.upstream,
+      bind: f.bind,
+      workers: f.workers,
+      adminBind: f['admin-bind'],
+      logDir: f['log-dir'],
+      maxBodyLength: f['max-body-length'],
+      capture: f.capture,
+      fileSink: f.files,
+      databaseSink: f.database,
+      command: dash >= 0 && dash < this.argv.length - 1 ? this.argv.slice(dash + 1) : undefined,
+    }
+  }
+
+  async run(): Promise<RunSummary> {
+    const config = await this.resolved()
+    const log = (message: string) => process.stderr.write(`[audit-logs] ${redactText(message)}\n`)
+    const summary = await runServer(config, log)
+    log(`stopped: ${summary.requests} requests, ${summary.captured} records captured, ${summary.dropped} dropped; written ${JSON.stringify(summary.written)}`)
+    process.exitCode = summary.exitCode
+    return summary
+  }
+}

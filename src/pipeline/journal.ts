@@ -1,0 +1,189 @@
+import {close as closeFd, closeSync, existsSync, fdatasync, fdatasyncSync, mkdirSync, openSync, readdirSync, renameSync, statSync, writeSync} from 'node:fs'
+import {open} from 'node:fs/promises'
+import path from 'node:path'
+
+/**
+ * The journal: append-only segment files, one writer per worker process.
+ * A writer appends to `<writer>.<seq>.open` and renames it to
+ * `<writer>.<seq>.jsonl` (sealed) when it rotates or closes; the segment's
+ * key `<writer>.<seq>` stays the same, so checkpoints survive the rename.
+ * A record is durable once its line is written; fsync runs in groups.
+ */
+export const OPEN = '.open'
+export const SEALED = '.jsonl'
+
+export type JournalWriterOptions = {segmentBytes?: number; flushMs?: number; fsyncMs?: number; maxBufferBytes?: number}
+
+export class JournalWriter {
+  private fd = -1
+  private seq = 0
+  private segmentSize = 0
+  private buffer: string[] = []
+  private bufferBytes = 0
+  private timer?: NodeJS.Timeout
+  private lastSync = Date.now()
+  private dirty = false
+  private syncing = false
+  private closed = false
+  private readonly o: Required<JournalWriterOptions>
+
+  constructor(
+    private readonly dir: string,
+    readonly writerId: string,
+    options: JournalWriterOptions = {},
+  ) {
+    this.o = {segmentBytes: 16 * 1024 * 1024, flushMs: 10, fsyncMs: 100, maxBufferBytes: 256 * 1024, ...options}
+    mkdirSync(dir, {recursive: true})
+    this.openSegment()
+  }
+
+  private name(seq: number, suffix: string) {
+    return path.join(this.dir, `${this.writerId}.${String(seq).padStart(6, '0')}${suffix}`)
+  }
+
+  private openSegment() {
+    this.seq++
+    this.fd = openSync(this.name(this.seq, OPEN), 'a')
+    this.segmentSize = 0
+  }
+
+  /** Seals the current segment; off the event loop unless `now` (at close). */
+  private seal(now = false) {
+    const {fd} = this
+    const from = this.name(this.seq, OPEN)
+    const to = this.name(this.seq, SEALED)
+    if (now) {
+      fdatasyncSync(fd)
+      closeSync(fd)
+      renameSync(from, to)
+      return
+    }
+    fdatasync(fd, () => closeFd(fd, () => renameSync(from, to)))
+  }
+
+  /** Buffers a line; it reaches the file within flushMs (the request never waits for it). */
+  append(line: string): void {
+    if (this.closed) return
+    this.buffer.push(line)
+    this.bufferBytes += line.length + 1
+    if (this.bufferBytes >= this.o.maxBufferBytes) this.flush()
+    else this.timer ??= setTimeout(() => this.flush(), this.o.flushMs)
+  }
+
+  /** One write() for the whole buffer; fsync at most every fsyncMs. */
+  flush(forceSync = false): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
+    if (this.buffer.length) {
+      const data = Buffer.from(this.buffer.join('\n') + '\n')
+      this.buffer = []
+      this.bufferBytes = 0
+      let off = 0
+      while (off < data.length) off += writeSync(this.fd, data, off)
+      this.segmentSize += data.length
+      this.dirty = true
+    }
+    if (this.dirty && forceSync) {
+      fdatasyncSync(this.fd)
+      this.dirty = false
+    } else if (this.dirty && !this.syncing && Date.now() - this.lastSync >= this.o.fsyncMs) {
+      // group commit, in the thread pool: the proxy's event loop never waits for the disk
+      this.syncing = true
+      this.dirty = false
+      this.lastSync = Date.now()
+      fdatasync(this.fd, () => (this.syncing = false))
+    } else if (this.dirty) {
+      this.timer = setTimeout(() => this.flush(), this.o.fsyncMs)
+    }
+    if (this.segmentSize >= this.o.segmentBytes) {
+      this.seal()
+      this.openSegment()
+    }
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.flush(true)
+    this.closed = true
+    if (this.timer) clearTimeout(this.timer)
+    this.seal(true)
+  }
+}
+
+export type Segment = {key: string; file: string; sealed: boolean; size: number}
+
+const writerPid = (key: string) => Number(key.split('.')[0].split('-')[1])
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Segments in write order. An open segment whose writer died is sealed here (its process is gone). */
+export function listSegments(dir: string): Segment[] {
+  if (!existsSync(dir)) return []
+  const out: Segment[] = []
+  for (const name of readdirSync(dir).sort()) {
+    let file = path.join(dir, name)
+    let sealed = name.endsWith(SEALED)
+    if (!sealed && !name.endsWith(OPEN)) continue
+    const key = name.slice(0, name.lastIndexOf('.'))
+    if (!sealed && !alive(writerPid(key))) {
+      const to = path.join(dir, key + SEALED)
+      try {
+        renameSync(file, to)
+        file = to
+        sealed = true
+      } catch {
+        continue
+      }
+    }
+    try {
+      out.push({key, file, sealed, size: statSync(file).size})
+    } catch {
+      // deleted or renamed under us: next scan sees it
+    }
+  }
+  return out
+}
+
+export function journalBytes(dir: string): number {
+  return listSegments(dir).reduce((n, s) => n + s.size, 0)
+}
+
+/** Whole lines from `offset`, at most about `maxBytes` (a longer single line is still returned whole). */
+export async function readLines(segment: Segment, offset: number, maxLines: number, maxBytes: number): Promise<{lines: string[]; next: number; skipped: number}> {
+  const handle = await open(segment.file, 'r').catch(() => undefined)
+  if (!handle) return {lines: [], next: offset, skipped: 0}
+  try {
+    const size = (await handle.stat()).size
+    let want = Math.min(maxBytes, size - offset)
+    for (;;) {
+      if (want <= 0) return {lines: [], next: offset, skipped: 0}
+      const buf = Buffer.allocUnsafe(want)
+      const {bytesRead} = await handle.read(buf, 0, want, offset)
+      const end = buf.lastIndexOf(10, bytesRead - 1)
+      if (end < 0) {
+        if (offset + bytesRead < size) {
+          want = Math.min(want * 2, size - offset) // one line longer than maxBytes
+          continue
+        }
+        // A torn last line (a crash mid-write) in a sealed segment can never complete.
+        return segment.sealed ? {lines: [], next: size, skipped: 1} : {lines: [], next: offset, skipped: 0}
+      }
+      let lines = buf.toString('utf8', 0, end).split('\n')
+      let next = offset + end + 1
+      if (lines.length > maxLines) {
+        lines = lines.slice(0, maxLines)
+        next = offset + lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0)
+      }
+      return {lines: lines.filter((l) => l.length > 0), next, skipped: 0}
+    }
+  } finally {
+    await handle.close()
+  }
+}

@@ -1,0 +1,161 @@
+import {existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+import {redactText} from '../util/redact.js'
+import {backoffMs} from './backoff.js'
+import {type Segment, listSegments, readLines} from './journal.js'
+import type {Sink} from './sinks.js'
+
+export type ShipperStats = {name: string; written: number; retried: number; failures: number; lagBytes: number; lastError?: string; caughtUp: boolean}
+type Checkpoint = Record<string, number>
+
+/** Each sink's progress through the journal: segment key → bytes consumed. Written atomically. */
+class CheckpointFile {
+  readonly file: string
+  data: Checkpoint
+
+  constructor(dir: string, name: string) {
+    mkdirSync(path.join(dir, 'checkpoints'), {recursive: true})
+    this.file = path.join(dir, 'checkpoints', `${name}.json`)
+    this.data = existsSync(this.file) ? JSON.parse(readFileSync(this.file, 'utf8')) : {}
+  }
+
+  save(): void {
+    const tmp = this.file + '.tmp'
+    writeFileSync(tmp, JSON.stringify(this.data))
+    renameSync(tmp, this.file)
+  }
+}
+
+export type ShipperOptions = {batchLines?: number; batchBytes?: number; pollMs?: number; log?: (msg: string) => void}
+
+/**
+ * Delivers the journal to one sink, from its own checkpoint. A failing sink
+ * is retried with exponential backoff and jitter; the checkpoint advances
+ * only after the sink took the batch, so a crash replays (sinks are
+ * idempotent or at-least-once) and never skips.
+ */
+export class Shipper {
+  readonly stats: ShipperStats
+  private readonly checkpoint: CheckpointFile
+  private stopping = false
+  private wake?: () => void
+  private loop?: Promise<void>
+  private readonly o: Required<ShipperOptions>
+
+  constructor(
+    private readonly dir: string,
+    readonly sink: Sink,
+    options: ShipperOptions = {},
+  ) {
+    this.o = {batchLines: 5000, batchBytes: 4 * 1024 * 1024, pollMs: 50, log: () => {}, ...options}
+    this.checkpoint = new CheckpointFile(dir, sink.name)
+    this.stats = {name: sink.name, written: 0, retried: 0, failures: 0, lagBytes: 0, caughtUp: false}
+  }
+
+  start(): void {
+    this.loop ??= this.run()
+  }
+
+  offset(key: string): number {
+    return this.checkpoint.data[key] ?? 0
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms)
+      this.wake = () => {
+        clearTimeout(t)
+        resolve()
+      }
+    })
+  }
+
+  /** The next batch: lines across segments in write order. */
+  private async nextBatch(segments: Segment[]): Promise<{lines: string[]; advance: Checkpoint}> {
+    const lines: string[] = []
+    const advance: Checkpoint = {}
+    let bytes = 0
+    for (const seg of segments) {
+      const from = this.offset(seg.key)
+      if (from >= seg.size) continue
+      const r = await readLines(seg, from, this.o.batchLines - lines.length, this.o.batchBytes - bytes)
+      if (r.skipped) this.o.log(`journal: skipped a torn line at the end of ${seg.key} (written by a process that crashed mid-write)`)
+      if (r.next !== from) advance[seg.key] = r.next
+      for (const l of r.lines) {
+        lines.push(l)
+        bytes += l.length
+      }
+      if (lines.length >= this.o.batchLines || bytes >= this.o.batchBytes) break
+    }
+    return {lines, advance}
+  }
+
+  private async run(): Promise<void> {
+    let attempt = 0
+    while (!this.stopping) {
+      const segments = listSegments(this.dir)
+      this.stats.lagBytes = segments.reduce((n, s) => n + Math.max(0, s.size - this.offset(s.key)), 0)
+      const {lines, advance} = await this.nextBatch(segments)
+      if (Object.keys(advance).length === 0) {
+        this.stats.caughtUp = true
+        await this.sleep(this.o.pollMs)
+        continue
+      }
+      this.stats.caughtUp = false
+      try {
+        if (lines.length) await this.sink.write(lines)
+      } catch (error) {
+        attempt++
+        this.stats.retried++
+        this.stats.failures++
+        const message = redactText((error as Error).message)
+        if (message !== this.stats.lastError || attempt % 20 === 1) this.o.log(`sink ${this.sink.name}: ${message} (attempt ${attempt}, retrying)`)
+        this.stats.lastError = message
+        await this.sleep(backoffMs(attempt))
+        continue
+      }
+      if (attempt > 0) this.o.log(`sink ${this.sink.name}: recovered after ${attempt} failed attempt(s)`)
+      attempt = 0
+      this.stats.lastError = undefined
+      Object.assign(this.checkpoint.data, advance)
+      const live = new Set(segments.map((seg) => seg.key))
+      for (const key of Object.keys(this.checkpoint.data)) if (!live.has(key)) delete this.checkpoint.data[key] // collected segments
+      this.checkpoint.save()
+      this.stats.written += lines.length
+    }
+  }
+
+  /** Resolves once every line written so far reached the sink, or after timeoutMs. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    const end = Date.now() + timeoutMs
+    for (;;) {
+      const segments = listSegments(this.dir)
+      if (segments.every((s) => this.offset(s.key) >= s.size)) return true
+      if (Date.now() > end) return false
+      this.wake?.()
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true
+    this.wake?.()
+    await this.loop
+    await this.sink.close()
+  }
+}
+
+/** Deletes sealed segments every shipper has passed, and forgets them in the checkpoints. */
+export function collectSegments(dir: string, shippers: Shipper[]): number {
+  let removed = 0
+  for (const seg of listSegments(dir)) {
+    if (!seg.sealed || !shippers.every((s) => s.offset(seg.key) >= seg.size)) continue
+    try {
+      unlinkSync(seg.file)
+      removed++
+    } catch {
+      // already gone
+    }
+  }
+  return removed
+}

@@ -1,0 +1,67 @@
+import path from 'node:path'
+import type pg from 'pg'
+import {connect} from '../stores/postgres/connection.js'
+import {RotatingWriter} from '../stores/files/rotating-writer.js'
+import {writeLines} from '../stores/postgres/writer.js'
+
+/** A destination the shipper delivers journal lines to. write() succeeds entirely or throws. */
+export type Sink = {name: string; write(lines: string[]): Promise<void>; reopen?(): Promise<void>; close(): Promise<void>}
+
+/** Lines start with their type (the record builder puts log_type first), so routing needs no parse. */
+export const isAccessLine = (line: string) => line.startsWith('{"log_type":"access"')
+
+function split(lines: string[]): {request: string[]; access: string[]} {
+  const out = {request: [] as string[], access: [] as string[]}
+  for (const line of lines) (isAccessLine(line) ? out.access : out.request).push(line)
+  return out
+}
+
+/** Rotating JSONL files: requests.jsonl and access.jsonl in the log directory. */
+export function filesSink(dir: string, maxBytes: number, backupCount: number): Sink {
+  const files = {
+    request: new RotatingWriter(path.join(dir, 'requests.jsonl'), maxBytes, backupCount),
+    access: new RotatingWriter(path.join(dir, 'access.jsonl'), maxBytes, backupCount),
+  }
+  return {
+    name: 'files',
+    async write(lines) {
+      const parts = split(lines)
+      for (const type of ['request', 'access'] as const) {
+        if (parts[type].length) await files[type].write(Buffer.from(parts[type].join('\n') + '\n'))
+      }
+    },
+    async reopen() {
+      await files.request.reopen()
+      await files.access.reopen()
+    },
+    async close() {
+      await files.request.close()
+      await files.access.close()
+    },
+  }
+}
+
+/** PostgreSQL through the COPY writer, idempotent on id; reconnects after a failure. */
+export function postgresSink(url: string): Sink {
+  let client: pg.Client | undefined
+  return {
+    name: 'postgres',
+    async write(lines) {
+      try {
+        client ??= await connect(url)
+        const parts = split(lines)
+        if (parts.request.length) await writeLines(client, 'request', parts.request)
+        if (parts.access.length) await writeLines(client, 'access', parts.access)
+      } catch (error) {
+        const broken = client
+        client = undefined
+        await broken?.end().catch(() => {})
+        throw error
+      }
+    },
+    async close() {
+      await client?.end().catch(() => {})
+      client = undefined
+    },
+  }
+}

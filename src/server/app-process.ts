@@ -1,0 +1,69 @@
+import net from 'node:net'
+import os from 'node:os'
+import {type ResultPromise, execa} from 'execa'
+import {AuditLogsError, ExitCode} from '../errors.js'
+
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.on('error', reject)
+    srv.listen(0, host, () => {
+      const {port} = srv.address() as net.AddressInfo
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+function canConnect(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({port, host})
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+export type AppProcess = {port: number; child: ResultPromise; exited: Promise<number>; stop(signal: NodeJS.Signals, timeoutMs: number): Promise<number>}
+
+/**
+ * Spawns the app with a free port in PORT and waits until it accepts
+ * connections; fails clearly if it exits first or never listens.
+ */
+export async function spawnApp(command: string[], options: {readyTimeoutMs?: number; log: (m: string) => void}): Promise<AppProcess> {
+  const port = await freePort()
+  const child = execa(command[0], command.slice(1), {env: {PORT: String(port)}, extendEnv: true, stdio: 'inherit', reject: false})
+  let exitCode: number | undefined
+  const exited = child.then((r) => (exitCode = r.exitCode ?? (r.signal ? 128 + (os.constants.signals[r.signal as NodeJS.Signals] ?? 0) : 1)))
+  const spawnError = new Promise<never>((_, reject) => child.once('error', reject))
+  spawnError.catch(() => {})
+  const end = Date.now() + (options.readyTimeoutMs ?? 30_000)
+  for (;;) {
+    if (exitCode !== undefined) {
+      throw new AuditLogsError(`The app (${command.join(' ')}) exited with code ${exitCode} before it accepted connections on PORT=${port}.`, {exit: ExitCode.failure})
+    }
+    const failed = await Promise.race([spawnError.then(() => undefined, (e: Error) => e), new Promise<undefined>((r) => setTimeout(r, 50, undefined))])
+    if (failed) throw new AuditLogsError(`Could not start the app (${command.join(' ')}): ${failed.message}`, {exit: ExitCode.failure})
+    if (await canConnect(port, '127.0.0.1')) break
+    if (Date.now() > end) {
+      child.kill('SIGTERM')
+      throw new AuditLogsError(`The app (${command.join(' ')}) did not accept connections on PORT=${port} within ${Math.round((options.readyTimeoutMs ?? 30_000) / 1000)} s; does it listen on process.env.PORT?`, {exit: ExitCode.failure})
+    }
+  }
+  options.log(`app started (pid ${child.pid}) on 127.0.0.1:${port}`)
+  return {
+    port,
+    child,
+    exited,
+    async stop(signal, timeoutMs) {
+      if (exitCode !== undefined) return exitCode
+      child.kill(signal)
+      const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+      const code = await exited
+      clearTimeout(t)
+      return code
+    },
+  }
+}
+

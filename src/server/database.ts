@@ -1,0 +1,44 @@
+import type {ResolvedConfig} from '../base-command.js'
+import {type Target, connect, resolveTarget} from '../stores/postgres/connection.js'
+import {premake, storedInterval} from '../stores/postgres/partitions.js'
+import {TABLES} from '../stores/postgres/partitions.js'
+import {tableExists} from '../stores/postgres/sql/partitions.js'
+import {setupDatabase} from '../stores/postgres/setup.js'
+import {redactText} from '../util/redact.js'
+
+/**
+ * The database side of `run`: resolve the target (embedded by default),
+ * set up the embedded database on first use, and keep partitions made
+ * ahead so rows do not pile up in the default partition. Nothing here may
+ * stop the proxy: failures are logged and the journal holds the records.
+ */
+export async function prepareDatabase(config: ResolvedConfig, log: (m: string) => void): Promise<{target: Target; stop(): void}> {
+  const target = await resolveTarget(config)
+  const ensure = async () => {
+    try {
+      const client = await connect(target.databaseUrl).catch(async (error) => {
+        if (!target.embedded) throw error
+        // The embedded default sets itself up: `npx audit-logs run` is all a new user needs.
+        log(`setting up the embedded audit database ${target.dbName}`)
+        await setupDatabase(target, {defaultInterval: config.partitionInterval, premake: config.premake, passwords: {}, dryRun: false})
+        return connect(target.databaseUrl)
+      })
+      try {
+        for (const t of TABLES) {
+          if (!(await client.query(tableExists(t))).rows[0].exists) throw new Error(`the audit tables are missing in ${target.dbName}; run \`audit-logs setup-db\` (records wait in the journal)`)
+        }
+        const interval = (await storedInterval(client)) ?? config.partitionInterval
+        const made = await premake(client, {interval, ahead: config.premake})
+        if (made.length) log(`created partitions ${made.map((p) => p.name).join(', ')}`)
+      } finally {
+        await client.end()
+      }
+    } catch (error) {
+      log(`database: ${redactText((error as Error).message)}`)
+    }
+  }
+  await ensure()
+  const timer = setInterval(ensure, 6 * 3600_000)
+  timer.unref()
+  return {target, stop: () => clearInterval(timer)}
+}

@@ -1,0 +1,175 @@
+import cluster, {type Worker} from 'node:cluster'
+import http from 'node:http'
+import net from 'node:net'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import type {ResolvedConfig} from '../base-command.js'
+import {AuditLogsError, ExitCode} from '../errors.js'
+import {journalBytes} from '../pipeline/journal.js'
+import {Metrics} from '../pipeline/metrics.js'
+import {Shipper, collectSegments} from '../pipeline/shipper.js'
+import {type Sink, filesSink, postgresSink} from '../pipeline/sinks.js'
+import {type AppProcess, spawnApp} from './app-process.js'
+import {prepareDatabase} from './database.js'
+import {parseHostPort, workerSettings} from './settings.js'
+import type {ToPrimary, ToWorker} from './worker.js'
+
+export type RunSummary = {exitCode: number; requests: number; captured: number; dropped: number; written: Record<string, number>}
+
+const here = fileURLToPath(import.meta.url)
+const WORKER_ENTRY = path.join(path.dirname(here), here.endsWith('.ts') ? 'worker-main.ts' : 'worker-main.js')
+
+async function assertPortFree(host: string, port: number, what: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const probe = net.createServer()
+    probe.once('error', (error: NodeJS.ErrnoException) =>
+      reject(new AuditLogsError(`Cannot listen on ${host}:${port} (${what}): ${error.code === 'EADDRINUSE' ? 'the port is already in use' : error.message}`, {exit: ExitCode.usage, suggestions: [`Choose another with --${what === 'bind' ? 'bind' : 'admin-bind'} HOST:PORT`]})),
+    )
+    probe.listen({host, port, exclusive: true}, () => probe.close(() => resolve()))
+  })
+}
+
+/**
+ * The primary process of `audit-logs run`: spawns the app (optional), forks
+ * the proxy workers, ships the journal to the sinks, serves /metrics and
+ * /health, and shuts everything down in order. Resolves with the exit code.
+ */
+export async function runServer(config: ResolvedConfig, log: (m: string) => void): Promise<RunSummary> {
+  const settings = workerSettings(config)
+  const admin = parseHostPort('adminBind', config.adminBind)
+  if (!settings.upstream && !config.command?.length) {
+    throw new AuditLogsError('Nothing to proxy: give --upstream URL, or the app to spawn after --', {exit: ExitCode.usage, suggestions: ['audit-logs run --upstream http://127.0.0.1:3000', 'audit-logs run -- node server.js']})
+  }
+  await assertPortFree(settings.bind.host, settings.bind.port, 'bind')
+  await assertPortFree(admin.host, admin.port, 'admin-bind')
+
+  const releasers: Array<() => Promise<void> | void> = []
+  const release = async () => {
+    for (const r of releasers.reverse()) await Promise.resolve(r()).catch((e) => log(`shutdown: ${(e as Error).message}`))
+    releasers.length = 0
+  }
+  try {
+    let app: AppProcess | undefined
+    if (config.command?.length) {
+      app = await spawnApp(config.command, {log})
+      settings.upstream = `http://127.0.0.1:${app.port}`
+      releasers.push(() => void app!.stop('SIGTERM', config.shutdownTimeoutMs))
+    }
+
+    // sinks and shippers: the journal is the durability point, each sink has its own checkpoint
+    const sinks: Sink[] = []
+    if (settings.capture && config.fileSink) sinks.push(filesSink(path.resolve(config.logDir), config.logMaxBytes, config.logBackupCount))
+    if (settings.capture && config.databaseSink) {
+      const db = await prepareDatabase(config, log)
+      releasers.push(() => db.target.release())
+      releasers.push(() => db.stop())
+      sinks.push(postgresSink(db.target.databaseUrl))
+    }
+    const shippers = sinks.map((sink) => new Shipper(settings.journalDir, sink, {log}))
+    for (const s of shippers) s.start()
+    releasers.push(async () => {
+      const drained = await Promise.all(shippers.map((s) => s.drain(config.shutdownTimeoutMs)))
+      drained.forEach((ok, i) => !ok && log(`sink ${shippers[i].sink.name}: not caught up at shutdown; the journal keeps the rest for the next start`))
+      for (const s of shippers) await s.stop()
+      collectSegments(settings.journalDir, shippers)
+    })
+
+    // journal housekeeping: delete what every sink has, enforce the disk bound
+    let full = false
+    const workers = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => Boolean(w))
+    const broadcast = (msg: ToWorker) => workers().forEach((w) => w.isConnected() && w.send(msg))
+    const housekeeping = setInterval(() => {
+      if (!settings.capture) return
+      collectSegments(settings.journalDir, shippers)
+      const bytes = journalBytes(settings.journalDir)
+      const nowFull = bytes >= config.journalMaxBytes
+      if (nowFull !== full) {
+        full = nowFull
+        log(full ? `ALERT: the journal holds ${bytes} bytes, its bound (${config.journalMaxBytes}); new records are DROPPED and counted until the sinks catch up` : 'the journal is below its bound again; records are kept')
+        broadcast({type: 'journal-full', full})
+      }
+    }, 1000)
+    releasers.push(() => clearInterval(housekeeping))
+
+    const metrics = new Metrics(() => shippers.map((s) => s.stats), () => (settings.capture ? journalBytes(settings.journalDir) : 0), () => workers().length)
+    const adminServer = http.createServer(async (req, res) => {
+      if (req.url === '/metrics') {
+        res.writeHead(200, {'content-type': metrics.registry.contentType})
+        res.end(await metrics.registry.metrics())
+      } else if (req.url === '/health') {
+        const sinksState = Object.fromEntries(shippers.map((s) => [s.sink.name, {lagBytes: s.stats.lagBytes, lastError: s.stats.lastError ?? null}]))
+        const ok = workers().length > 0
+        res.writeHead(ok ? 200 : 503, {'content-type': 'application/json'})
+        res.end(JSON.stringify({status: ok ? 'ok' : 'starting', workers: workers().length, journalFull: full, sinks: sinksState}))
+      } else {
+        res.writeHead(404).end()
+      }
+    })
+    await new Promise<void>((resolve) => adminServer.listen(admin.port, admin.host, resolve))
+    releasers.push(() => new Promise<void>((resolve) => adminServer.close(() => resolve())))
+
+    // workers
+    cluster.setupPrimary({exec: WORKER_ENTRY, execArgv: process.execArgv, silent: false})
+    let stopping = false
+    let startupError: string | undefined
+    const fork = () => {
+      const w = cluster.fork({AUDIT_LOGS_WORKER_SETTINGS: JSON.stringify(settings)})
+      w.on('message', (msg: ToPrimary) => {
+        if (msg.type === 'counts') metrics.add(msg)
+        if (msg.type === 'listen-error') startupError = msg.message
+      })
+      if (full) w.on('online', () => w.send({type: 'journal-full', full: true}))
+      return w
+    }
+    const listening = Array.from({length: config.workers}, () => fork()).map(
+      (w) => new Promise<void>((resolve, reject) => {
+        w.on('message', (msg: ToPrimary) => msg.type === 'listening' && resolve())
+        w.on('exit', () => reject(new AuditLogsError(`A proxy worker could not start: ${startupError ?? 'it exited'}`, {exit: ExitCode.failure})))
+      }),
+    )
+    let lastRestart = 0
+    cluster.on('exit', (w, code, signal) => {
+      if (stopping) return
+      log(`worker ${w.process.pid} died (${signal ?? `code ${code}`}); starting a replacement`)
+      const wait = Date.now() - lastRestart < 1000 ? 1000 : 0 // a crash loop must not spin
+      lastRestart = Date.now()
+      setTimeout(() => !stopping && fork(), wait)
+    })
+    const stopWorkers = async () => {
+      stopping = true
+      const all = workers()
+      broadcast({type: 'shutdown'})
+      await Promise.all(all.map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve())))))
+    }
+    releasers.push(stopWorkers)
+    await Promise.all(listening)
+    log(`listening on http://${settings.bind.host}:${settings.bind.port} → ${settings.upstream}; admin on http://${admin.host}:${admin.port} (/metrics, /health); ${settings.capture ? `capturing to ${sinks.map((s) => s.name).join(' and ') || 'the journal only'}` : 'capture off'}`)
+
+    // run until a signal, or until the app exits
+    const exitCode = await new Promise<number>((resolve) => {
+      const onSignal = (signal: NodeJS.Signals) => {
+        stopping = true
+        log(`${signal}: shutting down (in-flight requests finish, the journal is flushed)`)
+        resolve(0)
+      }
+      process.once('SIGINT', onSignal)
+      process.once('SIGTERM', onSignal)
+      process.on('SIGHUP', () => {
+        log('SIGHUP: reopening log files')
+        for (const s of sinks) void s.reopen?.()
+        app?.child.kill('SIGHUP')
+      })
+      app?.exited.then((code) => {
+        if (stopping) return
+        log(`the app exited with code ${code}; shutting down`)
+        resolve(code)
+      })
+    })
+    await release()
+    const written = Object.fromEntries(shippers.map((s) => [s.sink.name, s.stats.written]))
+    return {exitCode, ...metrics.totals, written}
+  } catch (error) {
+    await release()
+    throw error
+  }
+}

@@ -1,0 +1,57 @@
+import os from 'node:os'
+import path from 'node:path'
+import type {ResolvedConfig} from '../base-command.js'
+import {usageError} from '../errors.js'
+
+/** What a proxy worker needs; passed from the primary as JSON (no database URL: workers never see it). */
+export type WorkerSettings = {
+  bind: {host: string; port: number}
+  upstream: string | null
+  capture: boolean
+  journalDir: string
+  bodyLimit: number
+  maxHeaderSize: number
+  slowMs: number
+  instance: string
+  excludePaths: string[]
+  excludeExtensions: string[]
+  excludeMethods: string[]
+  sensitiveFields: string[]
+  sensitiveHeaders: string[]
+  trustedProxies: string[]
+  shutdownTimeoutMs: number
+  configFile?: string
+}
+
+/** Bodies are kept up to maxBodyLength; AUDIT_LOGS_SAVE_FULL_BODY lifts that to this hard cap. */
+export const FULL_BODY_CAP = 1024 * 1024
+export const MAX_HEADER_SIZE = 2 * 1024 * 1024
+
+export function parseHostPort(key: string, value: string): {host: string; port: number} {
+  const i = value.lastIndexOf(':')
+  const host = value.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0'
+  const port = Number(value.slice(i + 1))
+  if (!(port >= 0 && port <= 65535)) throw usageError(`${key} "${value}" has no valid port: use HOST:PORT, e.g. 0.0.0.0:8000`)
+  return {host, port}
+}
+
+export function workerSettings(config: ResolvedConfig): WorkerSettings {
+  return {
+    bind: parseHostPort('bind', config.bind),
+    upstream: config.upstream ?? null,
+    capture: config.capture,
+    journalDir: path.resolve(config.journalDir ?? path.join(config.dataDir, 'journal')),
+    bodyLimit: config.saveFullBody ? FULL_BODY_CAP : config.maxBodyLength,
+    maxHeaderSize: MAX_HEADER_SIZE,
+    slowMs: config.slowMs,
+    instance: config.instance ?? os.hostname(),
+    excludePaths: config.excludePaths,
+    excludeExtensions: config.excludeExtensions,
+    excludeMethods: config.excludeMethods,
+    sensitiveFields: config.sensitiveFields,
+    sensitiveHeaders: config.sensitiveHeaders,
+    trustedProxies: config.trustedProxies,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    configFile: config.configFile ? path.resolve(config.configFile) : undefined,
+  }
+}
