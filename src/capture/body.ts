@@ -7,6 +7,8 @@ import zlib from 'node:zlib'
 export class BodyTap {
   readonly chunks: Buffer[] = []
   captured = 0
+  /** Set by decodeBody() for a compressed body: the decoded bytes within the bound. */
+  decoded?: {bytes: Buffer; overflow: boolean}
   size = 0
 
   constructor(private readonly limit: number) {}
@@ -34,19 +36,43 @@ const TEXT_TYPE = /^text\/|json|xml|javascript|x-www-form-urlencoded|form-data|g
 
 export type BodyText = {text: string | null; truncated: boolean; binary: boolean}
 
-function decompress(buf: Buffer, encoding: string, limit: number): Buffer | undefined {
-  // The tap may have cut the compressed stream: flush what decodes, bounded in output.
-  const options = {finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: Math.max(limit, 1)}
-  try {
-    if (encoding === 'gzip' || encoding === 'x-gzip') return zlib.gunzipSync(buf, options)
-    if (encoding === 'deflate') return zlib.inflateSync(buf, options)
-    if (encoding === 'br') return zlib.brotliDecompressSync(buf, {finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH, maxOutputLength: Math.max(limit, 1)})
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return undefined
-    return undefined
-  }
-  return buf
+function decoder(encoding: string): zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | undefined {
+  if (encoding === 'gzip' || encoding === 'x-gzip') return zlib.createGunzip({finishFlush: zlib.constants.Z_SYNC_FLUSH})
+  if (encoding === 'deflate') return zlib.createInflate({finishFlush: zlib.constants.Z_SYNC_FLUSH})
+  if (encoding === 'br') return zlib.createBrotliDecompress({finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH})
+  return undefined
 }
+
+/**
+ * Decodes a compressed body's captured bytes, keeping at most `limit`
+ * decoded bytes (a zip bomb costs no more than the bound) and accepting a
+ * stream the tap cut short. Stored on the tap for bodyText().
+ */
+export async function decodeBody(tap: BodyTap | undefined, headers: Record<string, string | string[] | undefined>, limit: number): Promise<void> {
+  const encoding = String(headers['content-encoding'] ?? '').toLowerCase().trim()
+  if (!tap || tap.size === 0 || !encoding || encoding === 'identity') return
+  const stream = decoder(encoding)
+  if (!stream) return
+  const out: Buffer[] = []
+  let kept = 0
+  tap.decoded = await new Promise<DecodedBody>((resolve) => {
+    const done = (ok: boolean) => {
+      stream.removeAllListeners('data')
+      stream.destroy()
+      resolve(ok || kept > 0 ? {bytes: Buffer.concat(out, Math.min(kept, limit)), overflow: kept > limit} : undefined)
+    }
+    stream.on('data', (chunk: Buffer) => {
+      out.push(chunk)
+      kept += chunk.length
+      if (kept > limit) done(true)
+    })
+    stream.on('end', () => done(true))
+    stream.on('error', () => done(false))
+    stream.end(tap.bytes())
+  })
+}
+
+type DecodedBody = {bytes: Buffer; overflow: boolean} | undefined
 
 const fatal = new TextDecoder('utf-8', {fatal: true})
 const lenient = new TextDecoder('utf-8')
@@ -63,10 +89,9 @@ export function bodyText(tap: BodyTap | undefined, headers: Record<string, strin
   let truncated = tap.truncated
   let buf = tap.bytes()
   if (encoding && encoding !== 'identity') {
-    const decoded = decompress(buf, encoding, limit + 1)
-    if (!decoded) return {text: `[${encoding} body, ${tap.size} bytes, not decodable]`, truncated, binary: true}
-    if (decoded.length > limit) truncated = true
-    buf = decoded.subarray(0, limit)
+    if (!tap.decoded) return {text: `[${encoding} body, ${tap.size} bytes, not decoded]`, truncated, binary: true}
+    truncated ||= tap.decoded.overflow
+    buf = tap.decoded.bytes
   }
   if (BINARY_TYPE.test(type)) return {text: `[binary ${type.split(';')[0]}, ${tap.size} bytes]`, truncated, binary: true}
   let text: string

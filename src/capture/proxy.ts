@@ -1,7 +1,7 @@
 import http, {type IncomingHttpHeaders, type IncomingMessage, type ServerResponse} from 'node:http'
 import https from 'node:https'
 import type {Duplex} from 'node:stream'
-import {BodyTap} from './body.js'
+import {BodyTap, decodeBody} from './body.js'
 import type {ClientIp} from './detect.js'
 import type {Exclusions} from './exclusions.js'
 import {EXTRA_HEADER, USER_HEADER} from './identity.js'
@@ -15,6 +15,8 @@ export type Capture = {
   emit: (line: string) => void
   /** Body bytes kept per body (the bound). */
   bodyLimit: number
+  /** Records being built (compressed bodies decode asynchronously); shutdown waits for 0. */
+  building: number
 }
 
 export type ProxyOptions = {upstream: URL; capture?: Capture; maxHeaderSize: number; onRequest?: () => void}
@@ -110,14 +112,11 @@ export function createProxy(o: ProxyOptions): http.Server {
         error,
         upstreamError,
       }
-      // Never let logging fail the request: a bad record is dropped here, not thrown.
-      try {
-        const user = resolveUser(x, capture.record)
-        if (full) capture.emit(requestLine(x, capture.record, user))
-        capture.emit(accessLine(x, capture.record, user))
-      } catch (e) {
-        process.emitWarning(`audit-logs: record not built: ${(e as Error).message}`)
-      }
+      // Never let logging fail the request: a bad record is reported here, not thrown.
+      capture.building++
+      emitRecords(x, capture, full)
+        .catch((e) => process.emitWarning(`audit-logs: record not built: ${(e as Error).message}`))
+        .finally(() => capture.building--)
     }
 
     const upReq = request({host: o.upstream.hostname, port, method, path, headers: forwardHeaders(req, false), agent, maxHeaderSize: o.maxHeaderSize})
@@ -170,6 +169,17 @@ export function createProxy(o: ProxyOptions): http.Server {
     else socket.destroy()
   })
   return server
+}
+
+async function emitRecords(x: Exchange, capture: Capture, full: boolean): Promise<void> {
+  if (full) {
+    // compressed bodies are decoded (bounded) off the response path
+    await decodeBody(x.requestBody, x.requestHeaders as Record<string, string>, capture.record.maxBodyLength)
+    await decodeBody(x.responseBody, x.responseHeaders, capture.record.maxBodyLength)
+  }
+  const user = resolveUser(x, capture.record)
+  if (full) capture.emit(requestLine(x, capture.record, user))
+  capture.emit(accessLine(x, capture.record, user))
 }
 
 /** WebSocket (and other upgrades): bytes piped both ways; one record for the whole connection. */

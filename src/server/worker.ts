@@ -38,6 +38,7 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
       exclusions: new Exclusions({paths: s.excludePaths, extensions: s.excludeExtensions, methods: s.excludeMethods}),
       clientIp: new ClientIp(s.trustedProxies),
       bodyLimit: s.bodyLimit,
+      building: 0,
       emit: (line) => {
         if (journalFull) {
           counts.dropped++
@@ -62,11 +63,13 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
     if (stopping) return
     stopping = true
     // Stop accepting; let in-flight requests finish, within the bound.
-    server.close(() => {
+    server.close(async () => {
+      for (let i = 0; i < 100 && capture && capture.building > 0; i++) await new Promise((r) => setTimeout(r, 10))
       journal?.close()
       clearInterval(report)
       send({type: 'counts', ...counts})
-      process.exit(0)
+      // let the IPC message go out before exiting
+      setTimeout(() => process.exit(0), 20)
     })
     server.closeIdleConnections()
     const idle = setInterval(() => server.closeIdleConnections(), 100)

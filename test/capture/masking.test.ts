@@ -1,0 +1,66 @@
+import {expect} from 'chai'
+import {DEFAULT_SENSITIVE_FIELDS, DEFAULT_SENSITIVE_HEADERS} from '../../src/config/schema.js'
+import {Masker, luhn} from '../../src/capture/masking.js'
+
+const m = new Masker({fields: DEFAULT_SENSITIVE_FIELDS, headers: DEFAULT_SENSITIVE_HEADERS})
+const JWT = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ'
+
+describe('masking', () => {
+  it('matches keys case-insensitively and by substring', () => {
+    for (const key of ['password', 'Password', 'PASSWORD', 'user_password', 'passwd', 'access_token', 'refreshToken', 'api_key', 'apiKey', 'X-Api-Key', 'client_secret', 'card_number', 'creditCard', 'Authorization']) {
+      expect(m.isSensitiveKey(key), key).to.equal(true)
+    }
+    for (const key of ['user', 'email', 'path', 'status']) expect(m.isSensitiveKey(key), key).to.equal(false)
+  })
+
+  it('masks JSON bodies by key, nested and in arrays, and strings that hold secrets', () => {
+    const body = JSON.stringify({user: 'a', Password: 'p1', profile: {refreshToken: 'r1', list: [{api_key: 'k1'}, 'Bearer abcdefghij']}, note: 'see ?token=t1&x=2'})
+    const out = m.maskBody(body, 'application/json', true)
+    for (const s of ['p1', 'r1', 'k1', 'abcdefghij', 't1']) expect(out).to.not.contain(s)
+    expect(JSON.parse(out).user).to.equal('a')
+  })
+
+  it('masks malformed or truncated JSON by the text rules, never raw', () => {
+    const out = m.maskBody('{"user":"a","password":"hunter2","token":"abc', 'application/json', false)
+    expect(out).to.not.contain('hunter2').and.not.contain('abc"').and.not.match(/"token":"abc/)
+    expect(m.maskBody('{"password": "x1" , oops', 'application/json', true)).to.not.contain('x1')
+  })
+
+  it('masks form-urlencoded, multipart and XML fields', () => {
+    expect(m.maskBody('user=a&password=hunter2&card_number=4111', 'application/x-www-form-urlencoded', true)).to.equal('user=a&password=****&card_number=****')
+    const multipart = '--b\r\nContent-Disposition: form-data; name="password"\r\n\r\nhunter2\r\n--b\r\nContent-Disposition: form-data; name="user"\r\n\r\nann\r\n--b--'
+    const out = m.maskBody(multipart, 'multipart/form-data; boundary=b', true)
+    expect(out).to.not.contain('hunter2')
+    expect(out).to.contain('ann')
+    expect(m.maskBody('<login><user>a</user><password>hunter2</password></login>', 'application/xml', true)).to.not.contain('hunter2')
+  })
+
+  it('masks secret-looking values anywhere: bearer tokens, JWTs, card numbers passing Luhn', () => {
+    const out = m.maskText(`auth Bearer tok_123456789 and ${JWT} card 4111 1111 1111 1111 but not 1234 5678 9012 3456`)
+    expect(out).to.not.contain('tok_123456789').and.not.contain(JWT).and.not.contain('4111 1111 1111 1111')
+    expect(out).to.contain('1234 5678 9012 3456')
+    expect(luhn('4111111111111111')).to.equal(true)
+    expect(luhn('1234567890123456')).to.equal(false)
+  })
+
+  it('masks headers, keeping the scheme and cookie names', () => {
+    const h = m.headers({authorization: 'Bearer abc.def', 'proxy-authorization': 'Basic dXNlcjpwYXNz', cookie: 'sid=s1; theme=dark', 'set-cookie': ['sid=s2; Path=/; HttpOnly'], 'x-api-key': 'k1', 'x-refresh-token': 'r1', accept: 'text/html'})
+    expect(h).to.deep.equal({authorization: 'Bearer ****', 'proxy-authorization': 'Basic ****', cookie: 'sid=****; theme=****', 'set-cookie': ['sid=****; Path=/; HttpOnly'], 'x-api-key': '****', 'x-refresh-token': '****', accept: 'text/html'})
+  })
+
+  it('masks query strings by key and value', () => {
+    expect(m.query('a=1&password=p&a=2&q=' + JWT)).to.deep.equal({a: ['1', '2'], password: '****', q: '****'})
+    expect(m.url('/x?access_token=t&page=2')).to.equal('/x?access_token=****&page=2')
+  })
+
+  it('survives JSON nested 10,000 deep', () => {
+    const deep = '['.repeat(10_000) + '{"password":"deep-secret"}' + ']'.repeat(10_000)
+    const out = m.maskBody(deep, 'application/json', true)
+    expect(out).to.not.contain('deep-secret')
+  })
+
+  it('uses a configured field list', () => {
+    const custom = new Masker({fields: ['pin'], headers: []})
+    expect(custom.maskBody('{"pin":"1234","password":"kept"}', 'application/json', true)).to.equal('{"pin":"****","password":"kept"}')
+  })
+})

@@ -1,0 +1,130 @@
+import {existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {expect} from 'chai'
+import {backoffMs} from '../../src/pipeline/backoff.js'
+import {JournalWriter, listSegments, readLines} from '../../src/pipeline/journal.js'
+import {Shipper, collectSegments} from '../../src/pipeline/shipper.js'
+import type {Sink} from '../../src/pipeline/sinks.js'
+import {RotatingWriter, backupName} from '../../src/stores/files/rotating-writer.js'
+import {gunzipSync} from 'node:zlib'
+
+const tmp = (p: string) => mkdtempSync(path.join(os.tmpdir(), `audit-logs-${p}-`))
+const until = async (check: () => boolean, ms = 10_000) => {
+  const end = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out')
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+function memorySink(failFirst = 0): Sink & {got: string[]; calls: number} {
+  const sink = {
+    name: 'memory',
+    got: [] as string[],
+    calls: 0,
+    async write(lines: string[]) {
+      sink.calls++
+      if (sink.calls <= failFirst) throw new Error('sink down')
+      sink.got.push(...lines)
+    },
+    async close() {},
+  }
+  return sink
+}
+
+describe('journal', () => {
+  it('appends lines to segments, rotates, and seals on close', async () => {
+    const dir = tmp('journal')
+    const w = new JournalWriter(dir, `abc-${process.pid}`, {segmentBytes: 100})
+    for (let i = 0; i < 20; i++) w.append(JSON.stringify({i}))
+    w.flush(true)
+    w.append('{"last":true}')
+    w.close()
+    await until(() => listSegments(dir).every((s) => s.sealed)) // rotated segments seal after their fsync
+    const segs = listSegments(dir)
+    expect(segs.length).to.be.greaterThan(1)
+    const all = segs.flatMap((s) => readFileSync(s.file, 'utf8').trim().split('\n'))
+    expect(all).to.have.length(21)
+  })
+
+  it('treats an open segment of a dead writer as sealed, and skips a torn last line', async () => {
+    const dir = tmp('journal-dead')
+    writeFileSync(path.join(dir, 'zz-999999.000001.open'), '{"a":1}\n{"b":2}\n{"torn":')
+    const [seg] = listSegments(dir)
+    expect(seg.sealed).to.equal(true)
+    const first = await readLines(seg, 0, 100, 1 << 20)
+    expect(first.lines).to.deep.equal(['{"a":1}', '{"b":2}'])
+    const rest = await readLines(seg, first.next, 100, 1 << 20)
+    expect(rest).to.deep.equal({lines: [], next: seg.size, skipped: 1})
+  })
+
+  it('reads a line longer than the batch bytes whole', async () => {
+    const dir = tmp('journal-long')
+    const long = JSON.stringify({x: 'y'.repeat(50_000)})
+    writeFileSync(path.join(dir, `aa-${process.pid}.000001.jsonl`), long + '\n{"n":2}\n')
+    const [seg] = listSegments(dir)
+    const r = await readLines(seg, 0, 10, 1000)
+    expect(r.lines[0]).to.equal(long)
+  })
+})
+
+describe('shipper', () => {
+  it('delivers every line once, in order, and collects shipped segments', async () => {
+    const dir = tmp('ship')
+    const w = new JournalWriter(dir, `w1-${process.pid}`, {segmentBytes: 1000})
+    for (let i = 0; i < 300; i++) w.append(JSON.stringify({i}))
+    w.close()
+    const sink = memorySink()
+    const shipper = new Shipper(dir, sink, {batchLines: 64})
+    shipper.start()
+    expect(await shipper.drain(10_000)).to.equal(true)
+    await shipper.stop()
+    expect(sink.got.map((l) => JSON.parse(l).i)).to.deep.equal(Array.from({length: 300}, (_, i) => i))
+    expect(collectSegments(dir, [shipper])).to.be.greaterThan(0)
+    expect(listSegments(dir)).to.deep.equal([])
+  })
+
+  it('retries a failing sink with backoff and resumes from its checkpoint after a restart', async () => {
+    const dir = tmp('ship-retry')
+    const w = new JournalWriter(dir, `w2-${process.pid}`)
+    for (let i = 0; i < 50; i++) w.append(JSON.stringify({i}))
+    w.flush(true)
+    const sink = memorySink(2)
+    const shipper = new Shipper(dir, sink, {batchLines: 20})
+    shipper.start()
+    await until(() => sink.got.length === 50)
+    expect(shipper.stats.retried).to.equal(2)
+    await shipper.stop()
+    for (let i = 50; i < 60; i++) w.append(JSON.stringify({i}))
+    w.close()
+    const again = memorySink()
+    const restarted = new Shipper(dir, again)
+    restarted.start()
+    await restarted.drain(5000)
+    await restarted.stop()
+    expect(again.got.map((l) => JSON.parse(l).i)).to.deep.equal(Array.from({length: 10}, (_, i) => 50 + i))
+  })
+
+  it('backs off exponentially with jitter, capped', () => {
+    expect(backoffMs(1, 200, 30_000, () => 0)).to.equal(100)
+    expect(backoffMs(1, 200, 30_000, () => 1)).to.equal(200)
+    expect(backoffMs(4, 200, 30_000, () => 1)).to.equal(1600)
+    expect(backoffMs(30, 200, 30_000, () => 1)).to.equal(30_000)
+  })
+})
+
+describe('rotating JSONL files', () => {
+  it('rotates past maxBytes, gzips backups and keeps backupCount of them', async () => {
+    const dir = tmp('rotate')
+    const file = path.join(dir, 'requests.jsonl')
+    const w = new RotatingWriter(file, 100, 2)
+    for (let i = 0; i < 10; i++) await w.write(Buffer.from(JSON.stringify({i, pad: 'x'.repeat(40)}) + '\n'))
+    await w.close()
+    const names = readdirSync(dir).sort()
+    expect(names).to.deep.equal(['requests.jsonl', 'requests.jsonl.1.gz', 'requests.jsonl.2.gz'])
+    const newestBackup = gunzipSync(readFileSync(backupName(file, 1))).toString()
+    expect(newestBackup).to.contain('"i":')
+    expect(existsSync(file + '.1')).to.equal(false)
+  })
+})
