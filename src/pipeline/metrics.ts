@@ -12,17 +12,20 @@ export class Metrics {
   private readonly dropped = new Counter({name: 'audit_logs_records_dropped_total', help: 'Records dropped because the journal was full', registers: [this.registry]})
 
   constructor(shippers: () => ShipperStats[], journalBytes: () => number, workers: () => number) {
-    const seen = new Map<string, {written: number; retried: number}>()
-    const written = new Counter({name: 'audit_logs_records_written_total', help: 'Records delivered to a sink', labelNames: ['sink'], registers: [this.registry]})
-    const retried = new Counter({name: 'audit_logs_sink_retries_total', help: 'Failed deliveries retried', labelNames: ['sink'], registers: [this.registry]})
+    // Shipper totals become counters: each scrape adds what changed since the last one.
+    const fromStats = (name: string, help: string, field: 'written' | 'retried') => {
+      const seen = new Map<string, number>()
+      new Counter({name, help, labelNames: ['sink'], registers: [this.registry], collect() {
+        for (const s of shippers()) {
+          this.inc({sink: s.name}, s[field] - (seen.get(s.name) ?? 0))
+          seen.set(s.name, s[field])
+        }
+      }})
+    }
+    fromStats('audit_logs_records_written_total', 'Records delivered to a sink', 'written')
+    fromStats('audit_logs_sink_retries_total', 'Failed deliveries retried', 'retried')
     new Gauge({name: 'audit_logs_sink_lag_bytes', help: 'Journal bytes not yet delivered to a sink', labelNames: ['sink'], registers: [this.registry], collect() {
-      for (const s of shippers()) {
-        this.set({sink: s.name}, s.lagBytes)
-        const prev = seen.get(s.name) ?? {written: 0, retried: 0}
-        written.inc({sink: s.name}, s.written - prev.written)
-        retried.inc({sink: s.name}, s.retried - prev.retried)
-        seen.set(s.name, {written: s.written, retried: s.retried})
-      }
+      for (const s of shippers()) this.set({sink: s.name}, s.lagBytes)
     }})
     new Gauge({name: 'audit_logs_journal_bytes', help: 'Bytes held in the journal', registers: [this.registry], collect() {
       this.set(journalBytes())

@@ -1,0 +1,187 @@
+import {createHash} from 'node:crypto'
+import {readFileSync, readdirSync} from 'node:fs'
+import http from 'node:http'
+import net from 'node:net'
+import path from 'node:path'
+import {expect} from 'chai'
+import WebSocket from 'ws'
+import {type TestDatabase, freshDatabase} from '../helpers/db.js'
+import {type RunningServer, request, startRun, until} from '../helpers/run-server.js'
+import {type Upstream, pattern, startUpstream} from '../helpers/upstream.js'
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
+
+describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', function () {
+  this.timeout(120_000)
+  let app: Upstream
+  let db: TestDatabase
+  let run: RunningServer
+
+  before(async () => {
+    app = await startUpstream()
+    db = await freshDatabase({migrated: true})
+    run = await startRun(['--upstream', app.url], {AUDIT_LOGS_DATABASE_URL: db.url, AUDIT_LOGS_SLOW_MS: '500'})
+  })
+  after(async () => {
+    await run?.stop()
+    await app?.close()
+    await db?.drop()
+  })
+
+  const rowFor = async (pathPrefix: string) =>
+    until(async () => (await db.client.query(`SELECT * FROM request_logs WHERE path LIKE $1 || '%' ORDER BY created_at DESC LIMIT 1`, [pathPrefix])).rows[0], 15_000, `a record for ${pathPrefix}`)
+
+  it('passes methods, status codes, headers and bodies through, adding X-Forwarded-*', async () => {
+    const r = await request(`${run.url}/json?x=1`, {headers: {'x-custom': 'Value'}})
+    expect(r.status).to.equal(200)
+    const got = JSON.parse(r.body.toString())
+    expect(got.path).to.equal('/json?x=1')
+    expect(got.headers['x-custom']).to.equal('Value')
+    expect(got.headers['x-forwarded-for']).to.equal('127.0.0.1')
+    expect(got.headers['x-forwarded-proto']).to.equal('http')
+    expect(got.headers['x-forwarded-host']).to.match(/^127\.0\.0\.1:\d+$/)
+    const s = await request(`${run.url}/status/418`, {method: 'DELETE'})
+    expect(s.status).to.equal(418)
+    expect(s.headers['set-cookie']).to.deep.equal(['a=1; Path=/', 'b=2; Path=/'])
+    const row = await rowFor('/status/418')
+    expect(row).to.include({method: 'DELETE', status_code: 418})
+  })
+
+  it('streams a 50 MiB upload and download byte for byte, recording bodies within the bound', async () => {
+    const big = pattern(50 * 1024 * 1024)
+    const up = await request(`${run.url}/upload`, {method: 'POST', body: big, headers: {'content-type': 'application/octet-stream'}})
+    expect(JSON.parse(up.body.toString())).to.deep.equal({size: big.length, sha256: sha(big)})
+    const down = await request(`${run.url}/download?bytes=${big.length}`)
+    expect(down.body.length).to.equal(big.length)
+    expect(sha(down.body)).to.equal(sha(big))
+    const upRow = await rowFor('/upload')
+    expect(Number(upRow.request_body_size)).to.equal(big.length)
+    expect(upRow.request_body).to.equal(`[binary application/octet-stream, ${big.length} bytes]`)
+    const downRow = await rowFor('/download')
+    expect(Number(downRow.response_body_size)).to.equal(big.length)
+    expect(downRow.response_body_truncated).to.equal(true)
+  })
+
+  it('passes a gzip response through compressed and records it decoded', async () => {
+    const r = await request(`${run.url}/gzip`)
+    expect(r.headers['content-encoding']).to.equal('gzip')
+    const row = await rowFor('/gzip')
+    expect(JSON.parse(row.response_body)).to.deep.equal({compressed: true, items: [1, 2, 3]})
+  })
+
+  it('passes SSE events as they are sent', async () => {
+    const arrivals: number[] = []
+    const start = Date.now()
+    await new Promise<void>((resolve, reject) => {
+      http.get(`${run.url}/sse`, (res) => {
+        res.on('data', () => arrivals.push(Date.now() - start))
+        res.on('end', resolve)
+      }).on('error', reject)
+    })
+    expect(arrivals.length).to.be.at.least(3)
+    expect(arrivals[0]).to.be.lessThan(250) // the first event did not wait for the stream to end
+    const row = await rowFor('/sse')
+    expect(row.response_body).to.equal('data: event 1\n\ndata: event 2\n\ndata: event 3\n\n')
+  })
+
+  it('passes a WebSocket through and records the connection once', async () => {
+    const ws = new WebSocket(`${run.url.replace('http', 'ws')}/ws`)
+    await new Promise((r, j) => ws.once('open', r).once('error', j))
+    const echoed = await new Promise<string>((resolve) => {
+      ws.once('message', (d) => resolve(d.toString()))
+      ws.send('hello through the proxy')
+    })
+    expect(echoed).to.equal('hello through the proxy')
+    ws.close()
+    const row = await rowFor('/ws')
+    expect(row.status_code).to.equal(101)
+    const n = await db.client.query(`SELECT count(*)::int AS n FROM request_logs WHERE path = '/ws'`)
+    expect(n.rows[0].n).to.equal(1)
+  })
+
+  it('records invalid UTF-8 and JSON nested 10,000 deep within bounds', async () => {
+    const bad = await request(`${run.url}/invalid-utf8`)
+    expect([...bad.body]).to.deep.equal([0x6f, 0x6b, 0xff, 0xfe, 0xc3, 0x28, 0x21])
+    const row = await rowFor('/invalid-utf8')
+    expect(row.response_body.startsWith('ok')).to.equal(true)
+    const nested = await request(`${run.url}/nested`)
+    expect(nested.body.length).to.equal(20_000)
+    const nrow = await rowFor('/nested')
+    expect(nrow.response_body.length).to.be.at.most(8192)
+    expect(nrow.response_body_truncated).to.equal(true)
+  })
+
+  it('passes a 1 MiB header set', async () => {
+    const headers: Record<string, string> = {}
+    for (let i = 0; i < 128; i++) headers[`x-h-${i}`] = 'v'.repeat(8192)
+    const r = await request(`${run.url}/headers`, {headers})
+    expect(r.status).to.equal(200)
+    expect(JSON.parse(r.body.toString()).count).to.be.at.least(128)
+    expect(String(r.headers['x-big']).length).to.equal(200_000)
+    await rowFor('/headers')
+  })
+
+  it('serves others while a slowloris client dribbles its headers', async () => {
+    const slow = net.connect(Number(new URL(run.url).port), '127.0.0.1')
+    await new Promise((r) => slow.once('connect', r))
+    slow.write('GET /json HTTP/1.1\r\nHost: x\r\n')
+    const dribble = setInterval(() => slow.write('X-a: b\r\n'), 100)
+    try {
+      for (let i = 0; i < 5; i++) expect((await request(`${run.url}/json`)).status).to.equal(200)
+    } finally {
+      clearInterval(dribble)
+      slow.destroy()
+    }
+  })
+
+  it('attributes the user from X-Audit-User (stripped before the client) and flags slow and suspicious requests', async () => {
+    const who = await request(`${run.url}/whoami`)
+    expect(who.headers['x-audit-user']).to.equal(undefined)
+    expect(who.headers['x-audit-extra']).to.equal(undefined)
+    const row = await rowFor('/whoami')
+    expect(row.user_id).to.equal('user-42')
+    expect(row.extra).to.deep.equal({tenant: 't1'})
+    await request(`${run.url}/slow?ms=700`)
+    expect((await rowFor('/slow')).flags).to.include('slow')
+    await request(`${run.url}/json?id=1%27%20OR%20%271%27=%271`, {headers: {'user-agent': 'sqlmap/1.8'}})
+    const sus = await until(async () => (await db.client.query(`SELECT flags FROM request_logs WHERE 'suspicious:scanner' = ANY(flags)`)).rows[0], 10_000)
+    expect(sus.flags).to.include.members(['suspicious:sqli', 'suspicious:scanner'])
+  })
+
+  it('writes access records for excluded paths too, and rotating JSONL files', async () => {
+    await request(`${run.url}/static/app.css`)
+    const access = await until(async () => (await db.client.query(`SELECT * FROM access_logs WHERE url = '/static/app.css'`)).rows[0], 10_000)
+    expect(access.status_code).to.equal(404)
+    const none = await db.client.query(`SELECT count(*)::int AS n FROM request_logs WHERE path = '/static/app.css'`)
+    expect(none.rows[0].n).to.equal(0)
+    await until(() => readdirSync(run.logDir).includes('access.jsonl') && readFileSync(path.join(run.logDir, 'access.jsonl'), 'utf8').includes('/static/app.css'), 10_000)
+  })
+
+  it('serves /metrics and /health on the admin listener', async () => {
+    const metrics = (await request(`${run.adminUrl}/metrics`)).body.toString()
+    expect(metrics).to.match(/audit_logs_requests_total \d+/)
+    expect(metrics).to.match(/audit_logs_records_written_total\{sink="postgres"\} \d+/)
+    expect(metrics).to.contain('audit_logs_journal_bytes')
+    const health = JSON.parse((await request(`${run.adminUrl}/health`)).body.toString())
+    expect(health.status).to.equal('ok')
+    expect(health.sinks).to.have.keys('files', 'postgres')
+  })
+
+  it('answers 502 and flags upstream_error when the app is down', async () => {
+    const down = await startRun(['--upstream', 'http://127.0.0.1:1', '--no-database'])
+    try {
+      const r = await request(`${down.url}/json`)
+      expect(r.status).to.equal(502)
+      const line = await until(() => {
+        try {
+          return readFileSync(path.join(down.logDir, 'requests.jsonl'), 'utf8').split('\n').find((l) => l.includes('upstream_error'))
+        } catch {
+          return undefined
+        }
+      }, 10_000)
+      expect(JSON.parse(line!).status_code).to.equal(502)
+    } finally {
+      await down.stop()
+    }
+  })
+})

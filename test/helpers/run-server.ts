@@ -1,0 +1,81 @@
+import {mkdtempSync} from 'node:fs'
+import http from 'node:http'
+import os from 'node:os'
+import path from 'node:path'
+import {type ResultPromise, execa} from 'execa'
+import {freePort} from '../../src/server/app-process.js'
+import {BIN} from './cli.js'
+
+export type RunningServer = {
+  url: string
+  adminUrl: string
+  dir: string
+  logDir: string
+  journalDir: string
+  child: ResultPromise
+  stderr: () => string
+  stop(signal?: NodeJS.Signals): Promise<{exitCode?: number; signal?: string}>
+}
+
+/** Starts `bin/run.js run` as a subprocess and waits until it listens. */
+export async function startRun(args: string[], env: Record<string, string | undefined> = {}, options: {dir?: string; expectFailure?: boolean} = {}): Promise<RunningServer> {
+  const dir = options.dir ?? mkdtempSync(path.join(os.tmpdir(), 'audit-logs-run-'))
+  const port = await freePort()
+  const adminPort = await freePort()
+  const logDir = path.join(dir, 'logs')
+  const child = execa(process.execPath, [BIN, 'run', '--bind', `127.0.0.1:${port}`, '--admin-bind', `127.0.0.1:${adminPort}`, '--log-dir', logDir, ...args], {
+    env: {OCLIF_SKIP_NEW_VERSION_CHECK: '1', AUDIT_LOGS_DATA_DIR: path.join(dir, 'data'), AUDIT_LOGS_DATABASE_URL: undefined, ...env},
+    reject: false,
+    cwd: dir,
+    detached: true, // its own process group, so a test can kill -9 the whole server
+  })
+  let err = ''
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()))
+  const server: RunningServer = {
+    url: `http://127.0.0.1:${port}`,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
+    dir,
+    logDir,
+    journalDir: path.join(dir, 'data', 'journal'),
+    child,
+    stderr: () => err,
+    async stop(signal = 'SIGTERM') {
+      child.kill(signal)
+      const r = await child
+      return {exitCode: r.exitCode, signal: r.signal}
+    },
+  }
+  if (options.expectFailure) return server
+  const end = Date.now() + 60_000
+  while (!err.includes('listening on')) {
+    if (child.exitCode !== null || Date.now() > end) throw new Error(`run did not start:\n${err}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return server
+}
+
+export type Reply = {status: number; headers: http.IncomingHttpHeaders; body: Buffer}
+
+/** A plain HTTP request (node:http: large header sets, raw bodies, no decoding). */
+export function request(url: string, options: {method?: string; headers?: Record<string, string | string[]>; body?: Buffer | string; agent?: http.Agent} = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, {method: options.method ?? 'GET', headers: options.headers, agent: options.agent ?? false, maxHeaderSize: 4 * 1024 * 1024}, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve({status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks)}))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end(options.body)
+  })
+}
+
+export async function until<T>(check: () => Promise<T | undefined | false> | T | undefined | false, ms = 30_000, what = 'condition'): Promise<T> {
+  const end = Date.now() + ms
+  for (;;) {
+    const v = await check()
+    if (v) return v
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
