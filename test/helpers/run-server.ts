@@ -18,12 +18,12 @@ export type RunningServer = {
 }
 
 /** Starts `bin/run.js run` as a subprocess and waits until it listens. */
-export async function startRun(args: string[], env: Record<string, string | undefined> = {}, options: {dir?: string; expectFailure?: boolean} = {}): Promise<RunningServer> {
+export async function startRun(args: string[], env: Record<string, string | undefined> = {}, options: {dir?: string; expectFailure?: boolean; bind?: string} = {}): Promise<RunningServer> {
   const dir = options.dir ?? mkdtempSync(path.join(os.tmpdir(), 'audit-logs-run-'))
-  const port = await freePort()
+  const bind = options.bind ?? `127.0.0.1:${await freePort()}`
   const adminPort = await freePort()
   const logDir = path.join(dir, 'logs')
-  const child = execa(process.execPath, [BIN, 'run', '--bind', `127.0.0.1:${port}`, '--admin-bind', `127.0.0.1:${adminPort}`, '--log-dir', logDir, ...args], {
+  const child = execa(process.execPath, [BIN, 'run', '--bind', bind, '--admin-bind', `127.0.0.1:${adminPort}`, '--log-dir', logDir, ...args], {
     env: {OCLIF_SKIP_NEW_VERSION_CHECK: '1', AUDIT_LOGS_DATA_DIR: path.join(dir, 'data'), AUDIT_LOGS_DATABASE_URL: undefined, ...env},
     reject: false,
     cwd: dir,
@@ -32,13 +32,13 @@ export async function startRun(args: string[], env: Record<string, string | unde
   let err = ''
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()))
   const server: RunningServer = {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${bind}`,
     adminUrl: `http://127.0.0.1:${adminPort}`,
     dir,
     logDir,
     journalDir: path.join(dir, 'data', 'journal'),
     child,
-    stderr: () => err,
+    stderr: () => err.replace(/[ \t]*\n ›\s+/g, ' '), // oclif wraps errors behind " ›   "
     async stop(signal = 'SIGTERM') {
       child.kill(signal)
       const r = await child

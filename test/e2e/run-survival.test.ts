@@ -1,0 +1,261 @@
+import {execFileSync} from 'node:child_process'
+import {existsSync, mkdtempSync, readFileSync, readdirSync} from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import {gunzipSync} from 'node:zlib'
+import {expect} from 'chai'
+import pg from 'pg'
+import {type EmbeddedServer, acquireEmbedded} from '../../src/embedded/server.js'
+import {clientConfig, withDatabase} from '../../src/stores/postgres/connection.js'
+import {migrate} from '../../src/stores/postgres/migrations.js'
+import {ROOT} from '../helpers/cli.js'
+import {type TestDatabase, count, freshDatabase} from '../helpers/db.js'
+import {request, startRun, until} from '../helpers/run-server.js'
+import {type Upstream, startUpstream} from '../helpers/upstream.js'
+
+/** Sends requests with `parallel` loops until stop() is called; counts what succeeded. */
+function traffic(url: string, parallel = 4) {
+  let stopped = false
+  const stats = {ok: 0, failed: 0}
+  const loops = Array.from({length: parallel}, async (_, k) => {
+    for (let i = 0; !stopped; i++) {
+      try {
+        const r = await request(`${url}/json?loop=${k}&i=${i}`)
+        if (r.status === 200) stats.ok++
+        else stats.failed++
+      } catch {
+        stats.failed++
+      }
+    }
+  })
+  return {stats, stop: async () => {
+    stopped = true
+    await Promise.all(loops)
+    return stats
+  }}
+}
+
+function journalIds(dir: string): Set<string> {
+  const ids = new Set<string>()
+  if (!existsSync(dir)) return ids
+  for (const name of readdirSync(dir)) {
+    if (!/\.(open|jsonl)$/.test(name)) continue
+    for (const line of readFileSync(path.join(dir, name), 'utf8').split('\n')) {
+      if (!line.startsWith('{"log_type":"request"')) continue
+      try {
+        ids.add(JSON.parse(line).id)
+      } catch {
+        // a torn last line: it never reached the journal whole
+      }
+    }
+  }
+  return ids
+}
+
+describe('audit-logs run: what it must survive', function () {
+  this.timeout(180_000)
+  let app: Upstream
+  before(async () => {
+    app = await startUpstream()
+  })
+  after(() => app.close())
+
+  it('PostgreSQL stopped for 30 s while traffic flows: every request succeeds, every record arrives exactly once', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-outage-'))
+    let pgServer: EmbeddedServer = await acquireEmbedded(dir)
+    const admin = new pg.Client(clientConfig(pgServer.adminUrl))
+    await admin.connect()
+    await admin.query('CREATE DATABASE outage')
+    await admin.end()
+    const url = withDatabase(pgServer.adminUrl, 'outage')
+    const setup = new pg.Client(clientConfig(url))
+    await setup.connect()
+    await migrate(setup)
+    await setup.end()
+    const run = await startRun(['--upstream', app.url, '--no-files'], {AUDIT_LOGS_DATABASE_URL: url})
+    try {
+      const load = traffic(run.url)
+      await new Promise((r) => setTimeout(r, 2000))
+      await pgServer.release() // PostgreSQL goes away
+      await new Promise((r) => setTimeout(r, 30_000))
+      pgServer = await acquireEmbedded(dir) // and comes back on the same port
+      await new Promise((r) => setTimeout(r, 2000))
+      const sent = await load.stop()
+      expect(sent.failed).to.equal(0)
+      expect(sent.ok).to.be.greaterThan(100)
+      const client = new pg.Client(clientConfig(url))
+      await client.connect()
+      try {
+        await until(async () => (await count(client, 'request_logs')) >= sent.ok, 60_000, 'every record in PostgreSQL')
+        expect(await count(client, 'request_logs')).to.equal(sent.ok)
+        expect(await count(client, 'access_logs')).to.equal(sent.ok)
+        expect(run.stderr()).to.match(/sink postgres: .*retrying/)
+      } finally {
+        await client.end()
+      }
+    } finally {
+      await run.stop()
+      await pgServer.release()
+    }
+  })
+
+  it('kill -9 while traffic flows: after a restart every record that reached the journal is in PostgreSQL exactly once', async () => {
+    const db: TestDatabase = await freshDatabase({migrated: true})
+    const first = await startRun(['--upstream', app.url, '--no-files', '--workers', '2'], {AUDIT_LOGS_DATABASE_URL: db.url})
+    try {
+      const load = traffic(first.url)
+      await new Promise((r) => setTimeout(r, 2500))
+      process.kill(-first.child.pid!, 'SIGKILL') // the whole server: primary and workers
+      await first.child
+      await load.stop()
+      const inJournal = journalIds(first.journalDir)
+      const second = await startRun(['--upstream', app.url, '--no-files'], {AUDIT_LOGS_DATABASE_URL: db.url}, {dir: first.dir})
+      try {
+        await until(async () => {
+          const {rows} = await db.client.query('SELECT count(*)::int AS n FROM request_logs WHERE id = ANY($1::uuid[])', [[...inJournal]])
+          return rows[0].n === inJournal.size
+        }, 60_000, 'the journal shipped after the restart')
+        const dup = await db.client.query('SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM request_logs')
+        expect(dup.rows[0].n).to.equal(dup.rows[0].d)
+        expect(dup.rows[0].n).to.be.greaterThan(0)
+      } finally {
+        await second.stop()
+      }
+    } finally {
+      await db.drop()
+    }
+  })
+
+  it('masks a corpus of secrets everywhere: journal, JSONL files and PostgreSQL', async () => {
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEifQ.U0VDUkVUX0pXVF9TSUc'
+    const secrets = {
+      jsonPassword: 'S3cr3t-json-pass', nestedToken: 'tok-nested-8842', refresh: 'refresh-7731', apiKey: 'ak-live-5521',
+      formPasswd: 'form-passwd-9911', card: '4111 1111 1111 1111', multipart: 'mp-secret-6612', queryToken: 'qtok-4431',
+      queryKey: 'qkey-2290', bearer: 'bearer-tok-77120', basic: Buffer.from('ann:basic-pw-443').toString('base64'), cookie: 'cookie-sess-3391',
+      xApiKey: 'xkey-1180', xRefresh: 'xref-6654', sessionOut: 'setcookie-sess-5532', malformed: 'bad-json-pass-1133', jwt,
+    }
+    const sends = async (base: string) => {
+      const h = {
+        authorization: `Bearer ${secrets.bearer}`,
+        'proxy-authorization': `Basic ${secrets.basic}`,
+        cookie: `session=${secrets.cookie}; theme=dark`,
+        'x-api-key': secrets.xApiKey,
+        'x-refresh-token': secrets.xRefresh,
+        'x-session': secrets.sessionOut,
+      }
+      const json = JSON.stringify({user: 'ann', Password: secrets.jsonPassword, profile: {access_token: secrets.nestedToken, list: [{refreshToken: secrets.refresh}]}, api_key: secrets.apiKey, note: `token in text ${jwt}`})
+      await request(`${base}/mirror?token=${secrets.queryToken}&api_key=${secrets.queryKey}&page=2`, {method: 'POST', headers: {...h, 'content-type': 'application/json'}, body: json})
+      await request(`${base}/mirror`, {method: 'POST', headers: {...h, 'content-type': 'application/x-www-form-urlencoded'}, body: `user=ann&passwd=${secrets.formPasswd}&note=card+${secrets.card.replace(/ /g, '+')}`})
+      await request(`${base}/mirror`, {method: 'POST', headers: {...h, 'content-type': 'multipart/form-data; boundary=XyZ'}, body: `--XyZ\r\nContent-Disposition: form-data; name="client_secret"\r\n\r\n${secrets.multipart}\r\n--XyZ--\r\n`})
+      await request(`${base}/mirror`, {method: 'POST', headers: {...h, 'content-type': 'application/json'}, body: `{"password": "${secrets.malformed}", "oops"`})
+      await request(`${base}/mirror/${jwt}`, {headers: h})
+    }
+    const scan = (where: string, text: string) => {
+      for (const [name, value] of Object.entries(secrets)) expect(text, `${name} found in ${where}`).to.not.contain(value)
+      expect(text, `${where} holds the records`).to.contain('/mirror')
+    }
+
+    // 1. the journal: the database is unreachable, so every record stays there
+    const held = await startRun(['--upstream', app.url, '--no-files'], {AUDIT_LOGS_DATABASE_URL: 'postgres://nobody:pw@127.0.0.1:1/none'})
+    try {
+      await sends(held.url)
+      await until(() => journalIds(held.journalDir).size >= 5, 10_000, 'records in the journal')
+      scan('the journal', readdirSync(held.journalDir).filter((n) => /\.(open|jsonl)$/.test(n)).map((n) => readFileSync(path.join(held.journalDir, n), 'utf8')).join('\n'))
+    } finally {
+      await held.stop()
+    }
+
+    // 2. the sinks: rotating files (gzipped backups too) and PostgreSQL
+    const db = await freshDatabase({migrated: true})
+    const run = await startRun(['--upstream', app.url], {AUDIT_LOGS_DATABASE_URL: db.url, AUDIT_LOGS_LOG_MAX_BYTES: '4096'})
+    try {
+      await sends(run.url)
+      await until(async () => (await count(db.client, 'request_logs')) >= 5, 15_000, 'records in PostgreSQL')
+      await run.stop()
+      const files = readdirSync(run.logDir).map((n) => {
+        const raw = readFileSync(path.join(run.logDir, n))
+        return n.endsWith('.gz') ? gunzipSync(raw).toString() : raw.toString()
+      })
+      scan('the JSONL files', files.join('\n'))
+      const rows = await db.client.query(`SELECT row_to_json(r)::text AS t FROM request_logs r UNION ALL SELECT row_to_json(a)::text FROM access_logs a`)
+      scan('PostgreSQL', rows.rows.map((r) => r.t).join('\n'))
+    } finally {
+      await db.drop()
+    }
+  })
+
+  describe('refuses to start, clearly', () => {
+    it('a bad configuration value (exit 2)', async () => {
+      const r = await startRun(['--upstream', app.url], {AUDIT_LOGS_WORKERS: 'zero'}, {expectFailure: true})
+      const {exitCode} = await r.child
+      expect(exitCode).to.equal(2)
+      expect(r.stderr()).to.contain('workers').and.contain('"zero"')
+    })
+
+    it('a busy port (exit 2)', async () => {
+      const busy = net.createServer()
+      await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', () => resolve()))
+      const port = (busy.address() as net.AddressInfo).port
+      try {
+        const r = await startRun(['--upstream', app.url, '--no-database'], {}, {expectFailure: true, bind: `127.0.0.1:${port}`})
+        const {exitCode} = await r.child
+        expect(exitCode).to.equal(2)
+        expect(r.stderr()).to.contain(`127.0.0.1:${port}`).and.contain('already in use')
+      } finally {
+        busy.close()
+      }
+    })
+
+    it('an app that exits at once (exit 1)', async () => {
+      const r = await startRun(['--no-database', '--', process.execPath, '-e', 'process.exit(3)'], {}, {expectFailure: true})
+      const {exitCode} = await r.child
+      expect(exitCode).to.equal(1)
+      expect(r.stderr()).to.contain('exited with code 3 before it accepted connections')
+    })
+
+    it('nothing to proxy (exit 2)', async () => {
+      const r = await startRun(['--no-database'], {}, {expectFailure: true})
+      expect((await r.child).exitCode).to.equal(2)
+      expect(r.stderr()).to.contain('--upstream')
+    })
+  })
+
+  it('spawns the app with PORT, and exits with its exit code', async () => {
+    const run = await startRun(['--no-database', '--', process.execPath, path.join(ROOT, 'test/helpers/tiny-app.mjs')])
+    const r = await request(`${run.url}/hello`)
+    expect(JSON.parse(r.body.toString()).path).to.equal('/hello')
+    await request(`${run.url}/exit?code=7`)
+    const result = await run.child
+    expect(result.exitCode).to.equal(7)
+  })
+
+  it('shuts down gracefully: in-flight requests finish, records are flushed, exit 0', async () => {
+    const run = await startRun(['--upstream', app.url, '--no-database'])
+    const slow = request(`${run.url}/slow?ms=1500`)
+    await new Promise((r) => setTimeout(r, 300))
+    run.child.kill('SIGTERM')
+    const reply = await slow
+    expect(reply.status).to.equal(200)
+    expect(reply.body.toString()).to.equal('slow done')
+    expect((await run.child).exitCode).to.equal(0)
+    expect(readFileSync(path.join(run.logDir, 'requests.jsonl'), 'utf8')).to.contain('"path":"/slow"')
+  })
+
+  it('replaces a worker that dies', async () => {
+    const run = await startRun(['--upstream', app.url, '--no-database', '--workers', '2'])
+    try {
+      const workers = execFileSync('pgrep', ['-P', String(run.child.pid)]).toString().trim().split('\n').map(Number)
+      expect(workers).to.have.length(2)
+      process.kill(workers[0], 'SIGKILL')
+      await until(async () => {
+        const now = execFileSync('pgrep', ['-P', String(run.child.pid)]).toString().trim().split('\n').map(Number)
+        return now.length === 2 && !now.includes(workers[0])
+      }, 15_000, 'a replacement worker')
+      expect((await request(`${run.url}/json`)).status).to.equal(200)
+      expect(run.stderr()).to.contain('starting a replacement')
+    } finally {
+      await run.stop()
+    }
+  })
+})
