@@ -17,6 +17,8 @@ const CARD = /\b\d(?:[ -]?\d){12,18}\b/g
 const JSON_PAIR = /"((?:[^"\\]|\\.){1,200})"\s*:\s*("(?:[^"\\]|\\.)*"?|[^,}\]\s]+)/g
 const FORM_PAIR = /(^|[?&;\s])([^=&;\s?]{1,200})=([^&;\s]*)/g
 const XML_PAIR = /<([A-Za-z_][\w.-]{0,100})(\s[^>]*)?>([^<]*)<\/\1>/g
+/** One scan that rules out most strings: nothing any rule below could match. */
+const MAYBE_SECRET = /[=:<]|bearer|basic|token|digest|eyJ|\d{4}/i
 const MULTIPART_FIELD = /(name="([^"]*)"[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n)([\s\S]*?)(?=\r\n--|$)/g
 
 export function luhn(digits: string): boolean {
@@ -63,8 +65,9 @@ export class Masker {
 
   /** Text rules: key/value shapes of JSON, forms, XML and multipart, then secret-looking values. */
   maskText(text: string): string {
+    if (!MAYBE_SECRET.test(text)) return text
     let out = text
-    if (out.includes('"')) {
+    if (out.includes('"') && out.includes(':')) {
       out = out.replace(JSON_PAIR, (m, key: string, value: string) => (this.isSensitiveKey(key) ? m.slice(0, m.length - value.length) + `"${MASK}"` : m))
     }
     if (out.includes('=')) out = out.replace(FORM_PAIR, (m, lead: string, key: string) => (this.isSensitiveKey(safeDecode(key)) ? `${lead}${key}=${MASK}` : m))

@@ -21,7 +21,9 @@ export async function loadConfigFile(file: string): Promise<Record<string, unkno
   try {
     if (full.endsWith('.json')) return JSON.parse(await readFile(full, 'utf8'))
     const mod = await import(pathToFileURL(full).href)
-    return (mod.default ?? mod) as Record<string, unknown>
+    // the settings object is the default export; hooks may also be named exports
+    const named = Object.fromEntries(Object.entries(mod).filter(([k]) => k !== 'default'))
+    return {...(mod.default ?? {}), ...named} as Record<string, unknown>
   } catch (error) {
     throw configError(`Config file ${file} could not be read: ${(error as Error).message}`)
   }

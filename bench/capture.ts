@@ -1,0 +1,138 @@
+// Benchmark for the capture server (issue 3): wrk, 50 connections, on 127.0.0.1.
+//   GET small JSON, and POST 2 KiB JSON → 4 KiB JSON, against a trivial Node upstream:
+//   direct to the app; through `run --no-capture`; through `run` capturing to files and PostgreSQL.
+// Reports req/s, p50/p99 latency, peak RSS of the run processes, records written vs requests sent.
+// Run: node bench/run.js capture [--duration 10] [--workers 1]
+import {execFile, execFileSync, spawn} from 'node:child_process'
+import {promisify} from 'node:util'
+import {chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {parseArgs} from 'node:util'
+import pg from 'pg'
+import {acquireEmbedded} from '../src/embedded/server.js'
+import {freePort} from '../src/server/app-process.js'
+import {clientConfig, withDatabase} from '../src/stores/postgres/connection.js'
+import {migrate} from '../src/stores/postgres/migrations.js'
+import {premake} from '../src/stores/postgres/partitions.js'
+
+const {values} = parseArgs({args: process.argv.slice(2), options: {duration: {type: 'string', default: '10'}, workers: {type: 'string', default: '1'}, connections: {type: 'string', default: '50'}}})
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-bench-capture-'))
+chmodSync(tmp, 0o755) // the embedded server's OS user must enter it
+const POST_LUA = path.join(tmp, 'post.lua')
+const lines2k = []
+for (let i = 0; JSON.stringify({order: {customer: 'c-1', lines: lines2k}}).length < 2048 - 60; i++) lines2k.push({sku: `SKU-${1000 + i}`, qty: (i % 4) + 1, note: 'gift wrap'})
+writeFileSync(POST_LUA, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = '${JSON.stringify({order: {customer: 'c-1', lines: lines2k}})}'\n`)
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+type WrkResult = {rps: number; p50: string; p99: string; requests: number; errors: number}
+async function wrk(url: string, post: boolean): Promise<WrkResult> {
+  const args = ['-t2', `-c${values.connections}`, `-d${values.duration}s`, '--latency', ...(post ? ['-s', POST_LUA] : []), url]
+  const out = (await promisify(execFile)('wrk', args)).stdout
+  const num = (re: RegExp) => re.exec(out)?.[1] ?? '0'
+  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? '0'
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
+  return {
+    rps: Number(num(/Requests\/sec:\s+([\d.]+)/)),
+    p50: num(/\s50%\s+([\d.]+\w+)/),
+    p99: num(/\s99%\s+([\d.]+\w+)/),
+    requests: Number(num(/(\d+) requests in/)),
+    errors: Number(errors) + (socketErrors ? socketErrors.slice(1).reduce((n, v) => n + Number(v), 0) : 0),
+  }
+}
+
+function treeRss(pid: number): number {
+  let pids = [pid]
+  try {
+    pids = pids.concat(execFileSync('pgrep', ['-P', String(pid)]).toString().trim().split('\n').filter(Boolean).map(Number))
+  } catch {}
+  return pids.reduce((sum, p) => {
+    try {
+      return sum + Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))![1]) * 1024
+    } catch {
+      return sum
+    }
+  }, 0)
+}
+
+async function main() {
+  const appPort = await freePort()
+  const app = spawn(process.execPath, [path.join(ROOT, 'bench/upstream.mjs')], {env: {...process.env, PORT: String(appPort)}, stdio: 'ignore'})
+  const server = await acquireEmbedded(path.join(tmp, 'pg'))
+  const admin = new pg.Client(clientConfig(server.adminUrl))
+  await admin.connect()
+  await admin.query('CREATE DATABASE bench_capture')
+  const dbUrl = withDatabase(server.adminUrl, 'bench_capture')
+  const db = new pg.Client(clientConfig(dbUrl))
+  await db.connect()
+  await migrate(db)
+  await premake(db, {interval: 'month', ahead: 1})
+  await sleep(500)
+  const lines: string[] = []
+  const say = (l: string) => {
+    console.log(l)
+    lines.push(l)
+  }
+  say(`wrk -t2 -c${values.connections} -d${values.duration}s, workers ${values.workers}, ${os.cpus().length} cores, node ${process.version}`)
+  try {
+    const scenarios: Array<{name: string; args?: string[]}> = [{name: 'direct to the app'}, {name: 'run --no-capture', args: ['--no-capture']}, {name: 'run, capture to files + PostgreSQL', args: []}]
+    for (const sc of scenarios) {
+      let url = `http://127.0.0.1:${appPort}`
+      let child: ReturnType<typeof spawn> | undefined
+      let adminPort = 0
+      if (sc.args) {
+        const port = await freePort()
+        adminPort = await freePort()
+        const dir = mkdtempSync(path.join(tmp, 'run-'))
+        child = spawn(process.execPath, [path.join(ROOT, 'bin/run.js'), 'run', '--upstream', url, '--bind', `127.0.0.1:${port}`, '--admin-bind', `127.0.0.1:${adminPort}`, '--workers', values.workers!, '--log-dir', path.join(dir, 'logs'), ...sc.args], {
+          env: {...process.env, AUDIT_LOGS_DATABASE_URL: dbUrl, AUDIT_LOGS_DATA_DIR: path.join(dir, 'data'), OCLIF_SKIP_NEW_VERSION_CHECK: '1'},
+          stdio: ['ignore', 'ignore', 'pipe'],
+        })
+        let err = ''
+        child.stderr!.on('data', (c) => (err += c))
+        while (!err.includes('listening on')) {
+          if (child.exitCode !== null) throw new Error(err)
+          await sleep(50)
+        }
+        url = `http://127.0.0.1:${port}`
+      }
+      await db.query('TRUNCATE request_logs, access_logs')
+      let peak = 0
+      const sampler = child ? setInterval(() => (peak = Math.max(peak, treeRss(child!.pid!))), 200) : undefined
+      await wrk(`${url}/small`, false) // warm-up, not reported
+      const get = await wrk(`${url}/small`, false)
+      const post = await wrk(`${url}/post`, true)
+      if (sampler) clearInterval(sampler)
+      let records = ''
+      if (child && sc.args!.length === 0) {
+        const proxied = async () => Number(/audit_logs_requests_total (\d+)/.exec(await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text())?.[1] ?? 0)
+        await sleep(1500) // workers report their counts every 500 ms
+        const sent = await proxied()
+        const t0 = Date.now()
+        let n = 0
+        for (;;) {
+          n = Number((await db.query('SELECT (SELECT count(*) FROM request_logs) AS r')).rows[0].r)
+          if (n >= sent || Date.now() - t0 > 120_000) break
+          await sleep(250)
+        }
+        const access = Number((await db.query('SELECT count(*) AS n FROM access_logs')).rows[0].n)
+        const dup = Number((await db.query('SELECT count(*) - count(DISTINCT id) AS d FROM request_logs')).rows[0].d)
+        records = `; records: ${n} request + ${access} access rows for ${sent} proxied requests (${dup} duplicates), drained ${((Date.now() - t0) / 1000).toFixed(1)} s after the load`
+      }
+      say(`${sc.name}: GET ${Math.round(get.rps)} req/s p50 ${get.p50} p99 ${get.p99} (${get.errors} errors); POST ${Math.round(post.rps)} req/s p50 ${post.p50} p99 ${post.p99} (${post.errors} errors)${child ? `; peak RSS ${(peak / 1048576).toFixed(0)} MB` : ''}${records}`)
+      if (child) {
+        child.kill('SIGTERM')
+        await new Promise((r) => child!.once('exit', r))
+      }
+    }
+  } finally {
+    app.kill()
+    await db.end()
+    await admin.end()
+    await server.release()
+    rmSync(tmp, {recursive: true, force: true})
+  }
+}
+
+await main()

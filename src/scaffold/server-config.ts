@@ -1,0 +1,64 @@
+import {existsSync, readFileSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {AuditLogsError, ExitCode} from '../errors.js'
+
+export const TEMPLATE = fileURLToPath(new URL('../../templates/audit-logs.config.mjs.tpl', import.meta.url))
+
+export type ServerConfigAnswers = {
+  bind: string
+  upstream?: string
+  command?: string[]
+  workers: number
+  adminBind: string
+  logDir: string
+  logMaxBytes: number
+  logBackupCount: number
+  databaseUrl?: string
+  dbName: string
+  maxBodyLength: number
+  excludePaths: string[]
+  excludeExtensions: string[]
+  sensitiveFields: string[]
+  sensitiveHeaders: string[]
+  requestRetentionDays: number
+  accessRetentionDays: number
+}
+
+const js = (v: unknown) => JSON.stringify(v)
+
+/** Fills the template (pure): every value becomes a JS literal, so no answer can inject code. */
+export function renderServerConfig(a: ServerConfigAnswers, template = readFileSync(TEMPLATE, 'utf8')): string {
+  const values: Record<string, string> = {
+    bind: js(a.bind),
+    upstreamLine: a.upstream ? `upstream: ${js(a.upstream)},` : `// upstream: 'http://127.0.0.1:3000', // or spawn the app with command`,
+    commandLine: a.command?.length ? `command: ${js(a.command)}, // spawned with a free port in PORT` : `// command: ['node', 'server.js'], // spawned with a free port in PORT`,
+    workers: js(a.workers),
+    adminBind: js(a.adminBind),
+    logDir: js(a.logDir),
+    logMaxBytes: js(a.logMaxBytes),
+    logBackupCount: js(a.logBackupCount),
+    databaseLine: a.databaseUrl ? `databaseUrl: ${js(a.databaseUrl)},` : `// databaseUrl: 'postgres://audit_logs_writer:PASSWORD@db.internal:5432/audit_logs',`,
+    dbName: js(a.dbName),
+    maxBodyLength: js(a.maxBodyLength),
+    excludePaths: js(a.excludePaths),
+    excludeExtensions: js(a.excludeExtensions),
+    sensitiveFields: js(a.sensitiveFields),
+    sensitiveHeaders: js(a.sensitiveHeaders),
+    requestRetentionDays: js(a.requestRetentionDays),
+    accessRetentionDays: js(a.accessRetentionDays),
+  }
+  return template.replace(/\{\{(\w+)\}\}/g, (_m, key: string) => {
+    if (!(key in values)) throw new Error(`template placeholder {{${key}}} has no value`)
+    return values[key]
+  })
+}
+
+export function writeServerConfig(file: string, text: string, force: boolean): string {
+  const full = path.resolve(file)
+  if (existsSync(full) && !force) {
+    throw new AuditLogsError(`${file} already exists; not overwriting it.`, {exit: ExitCode.usage, suggestions: ['Pass --force to replace it, or --out to write elsewhere']})
+  }
+  writeFileSync(full, text, {mode: 0o600})
+  return full
+}

@@ -1,0 +1,58 @@
+import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {expect} from 'chai'
+import {resolveConfig} from '../../src/config/resolve.js'
+import {runCli} from '../helpers/cli.js'
+import {request, startRun, until} from '../helpers/run-server.js'
+import {startUpstream} from '../helpers/upstream.js'
+
+describe('scaffold server-config', function () {
+  this.timeout(60_000)
+
+  it('writes a config that run accepts without edits, refuses to overwrite, and its hooks work once uncommented', async () => {
+    const app = await startUpstream()
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-scaffold-'))
+    try {
+      const first = await runCli(['scaffold', 'server-config', '--yes', '--upstream', app.url, '--workers', '2', '--json'], {cwd: dir})
+      expect(first.exitCode, first.stderr).to.equal(0)
+      const file = path.join(dir, 'audit-logs.config.mjs')
+      expect(first.json().file).to.equal(file)
+      const again = await runCli(['scaffold', 'server-config', '--yes'], {cwd: dir})
+      expect(again.exitCode).to.equal(2)
+      expect(again.stderr).to.contain('already exists').and.contain('--force')
+
+      const config = await resolveConfig({cwd: dir, env: {}})
+      expect(config).to.include({upstream: app.url, workers: 2, maxBodyLength: 8192, logBackupCount: 10})
+
+      // the userId hook, uncommented, attributes requests
+      const text = readFileSync(file, 'utf8').replace("// export function userId(req, res) {\n//   return res.headers['x-user-id'] ?? null\n// }", "export function userId(req, res) {\n  return 'hook-' + req.method\n}")
+      writeFileSync(file, text)
+      const run = await startRun(['--config', file, '--no-database', '--workers', '1'], {}, {dir})
+      try {
+        await request(`${run.url}/json`)
+        const line = await until(() => {
+          try {
+            return readFileSync(path.join(run.logDir, 'requests.jsonl'), 'utf8').split('\n').find(Boolean)
+          } catch {
+            return undefined
+          }
+        }, 10_000)
+        expect(JSON.parse(line!).user_id).to.equal('hook-GET')
+      } finally {
+        await run.stop()
+      }
+    } finally {
+      await app.close()
+    }
+  })
+
+  it('--force replaces, and values are written as literals (no code injection)', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-scaffold-'))
+    writeFileSync(path.join(dir, 'audit-logs.config.mjs'), 'export default {}\n')
+    const r = await runCli(['scaffold', 'server-config', '--yes', '--force', '--command', `node server.js"; process.exit(9); "`], {cwd: dir})
+    expect(r.exitCode, r.stderr).to.equal(0)
+    const config = await resolveConfig({cwd: dir, env: {}})
+    expect(config.command).to.deep.equal(['node', 'server.js";', 'process.exit(9);', '"'])
+  })
+})
