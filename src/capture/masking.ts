@@ -54,6 +54,12 @@ export class Masker {
     return hit
   }
 
+  /** Whether a sensitive field's name occurs anywhere in the text, compared as keys are (case and separators ignored). */
+  mentionsField(text: string): boolean {
+    const flat = text.toLowerCase().replace(/[-_\s.]/g, '')
+    return this.fields.some((f) => flat.includes(f))
+  }
+
   /** Secret-looking values anywhere in free text. */
   maskValues(text: string): string {
     let out = text
@@ -102,7 +108,10 @@ export class Masker {
 
   /** A body's text: JSON is parsed and masked by key when complete; anything else gets the text rules. */
   maskBody(text: string, contentType: string | undefined, complete: boolean): string {
-    if (complete && /json/i.test(contentType ?? '') ) {
+    // Most bodies name no sensitive field; then only secret-looking values can need masking.
+    // Not when keys could be spelled in escapes the app decodes (\u0070assword, pass%77ord).
+    if (!text.includes('\\u') && !text.includes('%') && !this.mentionsField(text)) return this.maskValues(text)
+    if (complete && /json/i.test(contentType ?? '')) {
       try {
         return JSON.stringify(this.maskJson(JSON.parse(text)))
       } catch {

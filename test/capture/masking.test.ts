@@ -64,3 +64,19 @@ describe('masking', () => {
     expect(custom.maskBody('{"pin":"1234","password":"kept"}', 'application/json', true)).to.equal('{"pin":"****","password":"kept"}')
   })
 })
+
+describe('masking fast path', () => {
+  it('leaves a body that names no sensitive field as sent, but still masks secret-looking values in it', () => {
+    const body = JSON.stringify({order: {sku: 'SKU-1', qty: 2}, note: `pay with 4111-1111-1111-1111 and ${JWT}`})
+    const out = m.maskBody(body, 'application/json', true)
+    expect(out).to.not.contain('4111-1111-1111-1111')
+    expect(out).to.not.contain(JWT)
+    expect(out).to.contain('"sku":"SKU-1"')
+  })
+
+  it('takes the full path when keys could hide behind escapes the app decodes', () => {
+    expect(m.maskBody('{"pass\\u0077ord":"esc-secret"}', 'application/json', true)).to.not.contain('esc-secret')
+    expect(m.maskBody('user=a&pass%77ord=pct-secret', 'application/x-www-form-urlencoded', true)).to.not.contain('pct-secret')
+    expect(m.maskBody('{"API-KEY":"k-1","Pass Word":"p-1"}', 'application/json', true)).to.not.match(/k-1|p-1/)
+  })
+})
