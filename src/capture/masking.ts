@@ -37,10 +37,14 @@ export class Masker {
   private readonly fields: string[]
   private readonly headerNames: Set<string>
   private readonly cache = new Map<string, boolean>()
+  private readonly anyField: RegExp
 
   constructor(options: MaskOptions) {
     this.fields = options.fields.map(normalize).filter(Boolean)
     this.headerNames = new Set(options.headers.map((h) => h.toLowerCase()))
+    // one prebuilt scan: any field, any case, separators anywhere between its letters (p_ass-word)
+    const escape = (c: string) => c.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')
+    this.anyField = new RegExp(this.fields.map((f) => [...f].map(escape).join('[-_\\s.]*')).join('|') || '(?!)', 'i')
   }
 
   isSensitiveKey(key: string): boolean {
@@ -56,8 +60,7 @@ export class Masker {
 
   /** Whether a sensitive field's name occurs anywhere in the text, compared as keys are (case and separators ignored). */
   mentionsField(text: string): boolean {
-    const flat = text.toLowerCase().replace(/[-_\s.]/g, '')
-    return this.fields.some((f) => flat.includes(f))
+    return this.anyField.test(text)
   }
 
   /** Secret-looking values anywhere in free text. */
