@@ -129,7 +129,9 @@ export function createProxy(o: ProxyOptions): http.Server {
       const h = responseHeaders(upRes)
       audit = h.audit
       res.writeHead(status, upRes.statusMessage, h.raw)
-      res.flushHeaders() // SSE and long polls: the client sees headers at once
+      // A streamed response (SSE, long poll, chunked download) shows its headers at once; a sized
+      // one sends them with the first body bytes, in one write.
+      if (upRes.headers['content-length'] === undefined) res.flushHeaders()
       if (full) resTap = new BodyTap(capture!.bodyLimit)
       upRes.on('data', (c: Buffer) => {
         responseSize += c.length

@@ -1,5 +1,5 @@
 import {execFileSync} from 'node:child_process'
-import {existsSync, mkdtempSync, readFileSync, readdirSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, readdirSync, renameSync} from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -240,6 +240,38 @@ describe('audit-logs run: what it must survive', function () {
     expect(reply.body.toString()).to.equal('slow done')
     expect((await run.child).exitCode).to.equal(0)
     expect(readFileSync(path.join(run.logDir, 'requests.jsonl'), 'utf8')).to.contain('"path":"/slow"')
+  })
+
+  it('past the journal\'s disk bound, drops records and counts them, never silently', async () => {
+    const run = await startRun(['--upstream', app.url, '--no-files'], {AUDIT_LOGS_DATABASE_URL: 'postgres://nobody:pw@127.0.0.1:1/none', AUDIT_LOGS_JOURNAL_MAX_BYTES: '1048576'})
+    try {
+      const big = 'x'.repeat(7000)
+      await until(async () => {
+        await Promise.all(Array.from({length: 20}, () => request(`${run.url}/echo`, {method: 'POST', body: big, headers: {'content-type': 'text/plain'}})))
+        const metrics = (await request(`${run.adminUrl}/metrics`)).body.toString()
+        return Number(/audit_logs_records_dropped_total (\d+)/.exec(metrics)?.[1] ?? 0) > 0
+      }, 30_000, 'dropped records to be counted')
+      expect(run.stderr()).to.contain('ALERT: the journal holds')
+      expect((await request(`${run.url}/json`)).status).to.equal(200) // the app stays up
+    } finally {
+      await run.stop()
+    }
+  })
+
+  it('SIGHUP reopens the JSONL files (external logrotate)', async () => {
+    const run = await startRun(['--upstream', app.url, '--no-database'])
+    try {
+      const file = path.join(run.logDir, 'requests.jsonl')
+      await request(`${run.url}/json?n=1`)
+      await until(() => existsSync(file), 10_000, 'requests.jsonl')
+      renameSync(file, file + '.rotated')
+      run.child.kill('SIGHUP')
+      await until(() => run.stderr().includes('SIGHUP: reopening'), 5000, 'the reopen')
+      await request(`${run.url}/json?n=2`)
+      await until(() => existsSync(file) && readFileSync(file, 'utf8').includes('"n":"2"'), 10_000, 'a new requests.jsonl')
+    } finally {
+      await run.stop()
+    }
   })
 
   it('replaces a worker that dies', async () => {
