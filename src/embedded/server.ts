@@ -7,6 +7,7 @@ import createDebug from 'debug'
 import {execa} from 'execa'
 import lockfile from 'proper-lockfile'
 import {AuditLogsError, ExitCode} from '../errors.js'
+import {freePort, isAlive} from '../util/process.js'
 import {registerSecret} from '../util/redact.js'
 import {type Binaries, findBinaries} from './binaries.js'
 import {type RunAs, assertEnterable, serverOsUser} from './os-user.js'
@@ -31,15 +32,6 @@ function layout(dataDir: string): Paths {
   return {base, pgdata, secret: path.join(base, 'embedded.json'), clients: path.join(base, 'clients'), lock: path.join(base, 'embedded.lock'), log: path.join(pgdata, 'server.log')}
 }
 
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
 /** The server recorded in postmaster.pid, if it still runs; a stale file is removed. */
 function runningServer(p: Paths): {pid: number; port: number} | undefined {
   const pidFile = path.join(p.pgdata, 'postmaster.pid')
@@ -58,18 +50,6 @@ function runningServer(p: Paths): {pid: number; port: number} | undefined {
   debug('removing stale postmaster.pid (pid %d is gone)', pid)
   unlinkSync(pidFile)
   return undefined
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.unref()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const {port} = srv.address() as net.AddressInfo
-      srv.close(() => resolve(port))
-    })
-  })
 }
 
 type State = {password: string; port?: number}

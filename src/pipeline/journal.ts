@@ -1,6 +1,7 @@
 import {close as closeFd, closeSync, existsSync, fdatasync, fdatasyncSync, mkdirSync, openSync, readdirSync, renameSync, statSync, writeSync} from 'node:fs'
 import {open} from 'node:fs/promises'
 import path from 'node:path'
+import {isAlive} from '../util/process.js'
 
 /**
  * The journal: append-only segment files, one writer per worker process.
@@ -114,15 +115,6 @@ export type Segment = {key: string; file: string; sealed: boolean; size: number}
 
 const writerPid = (key: string) => Number(key.split('.')[0].split('-')[1])
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
 /** Segments in write order. An open segment whose writer died is sealed here (its process is gone). */
 export function listSegments(dir: string): Segment[] {
   if (!existsSync(dir)) return []
@@ -132,7 +124,7 @@ export function listSegments(dir: string): Segment[] {
     let sealed = name.endsWith(SEALED)
     if (!sealed && !name.endsWith(OPEN)) continue
     const key = name.slice(0, name.lastIndexOf('.'))
-    if (!sealed && !alive(writerPid(key))) {
+    if (!sealed && !isAlive(writerPid(key))) {
       const to = path.join(dir, key + SEALED)
       try {
         renameSync(file, to)

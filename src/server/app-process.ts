@@ -2,17 +2,7 @@ import net from 'node:net'
 import os from 'node:os'
 import {type ResultPromise, execa} from 'execa'
 import {AuditLogsError, ExitCode} from '../errors.js'
-
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.on('error', reject)
-    srv.listen(0, host, () => {
-      const {port} = srv.address() as net.AddressInfo
-      srv.close(() => resolve(port))
-    })
-  })
-}
+import {freePort} from '../util/process.js'
 
 function canConnect(port: number, host: string): Promise<boolean> {
   return new Promise((resolve) => {

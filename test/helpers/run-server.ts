@@ -3,7 +3,7 @@ import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import {type ResultPromise, execa} from 'execa'
-import {freePort} from '../../src/server/app-process.js'
+import {freePort} from '../../src/util/process.js'
 import {BIN} from './cli.js'
 
 export type RunningServer = {
