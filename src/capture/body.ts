@@ -2,7 +2,7 @@ import zlib from 'node:zlib'
 
 /**
  * Keeps the first `limit` bytes of a body as it streams past, and counts the
- * rest. Chunks are kept by reference (no copy) until the bound is reached.
+ * rest; past the bound a chunk costs one addition.
  */
 export class BodyTap {
   readonly chunks: Buffer[] = []
@@ -17,7 +17,8 @@ export class BodyTap {
     this.size += chunk.length
     if (this.captured >= this.limit) return
     const room = this.limit - this.captured
-    const kept = chunk.length <= room ? chunk : chunk.subarray(0, room)
+    // A copy of the kept bytes: a slice would pin the socket's whole read buffer until the record is built.
+    const kept = Buffer.from(chunk.length <= room ? chunk : chunk.subarray(0, room))
     this.chunks.push(kept)
     this.captured += kept.length
   }

@@ -47,7 +47,7 @@ export class Shipper {
     readonly sink: Sink,
     options: ShipperOptions = {},
   ) {
-    this.o = {batchLines: 5000, batchBytes: 4 * 1024 * 1024, pollMs: 50, log: () => {}, ...options}
+    this.o = {batchLines: 2000, batchBytes: 1024 * 1024, pollMs: 50, log: () => {}, ...options}
     this.checkpoint = new CheckpointFile(dir, sink.name)
     this.stats = {name: sink.name, written: 0, retried: 0, failures: 0, lagBytes: 0, caughtUp: false}
   }
