@@ -23,6 +23,25 @@ export class BodyTap {
     this.captured += kept.length
   }
 
+  /** The kept bytes in a fresh buffer of their own, to transfer to another thread. */
+  toWire(): WireBody {
+    const bytes = new Uint8Array(this.captured)
+    let off = 0
+    for (const c of this.chunks) {
+      bytes.set(c, off)
+      off += c.length
+    }
+    return {bytes, size: this.size}
+  }
+
+  static fromWire(wire: WireBody, limit: number): BodyTap {
+    const tap = new BodyTap(limit)
+    tap.chunks.push(Buffer.from(wire.bytes.buffer, wire.bytes.byteOffset, wire.bytes.byteLength))
+    tap.captured = wire.bytes.byteLength
+    tap.size = wire.size
+    return tap
+  }
+
   get truncated(): boolean {
     return this.size > this.captured
   }
@@ -31,6 +50,8 @@ export class BodyTap {
     return this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.captured)
   }
 }
+
+export type WireBody = {bytes: Uint8Array; size: number}
 
 const BINARY_TYPE = /^(image|audio|video|font)\/|^application\/(octet-stream|pdf|zip|gzip|x-gzip|x-tar|x-7z|x-rar|wasm|x-protobuf|protobuf|vnd\.(?!api\+json)[^;]*|msword|java-archive)|^multipart\/(?!form-data)/i
 const TEXT_TYPE = /^text\/|json|xml|javascript|x-www-form-urlencoded|form-data|graphql|csv|yaml|html/i

@@ -1,22 +1,19 @@
 import http, {type IncomingHttpHeaders, type IncomingMessage, type ServerResponse} from 'node:http'
 import https from 'node:https'
 import type {Duplex} from 'node:stream'
-import {BodyTap, decodeBody} from './body.js'
+import {BodyTap} from './body.js'
 import type {ClientIp} from './detect.js'
 import type {Exclusions} from './exclusions.js'
 import {EXTRA_HEADER, USER_HEADER} from './identity.js'
-import {type Exchange, type RecordOptions, accessLine, newRecordId, requestLine, resolveUser} from './record.js'
+import {type Exchange, newRecordId} from './record.js'
 
 export type Capture = {
-  record: RecordOptions
   exclusions: Exclusions
   clientIp: ClientIp
-  /** Receives each serialised record line; must not block. */
-  emit: (line: string) => void
   /** Body bytes kept per body (the bound). */
   bodyLimit: number
-  /** Records being built (compressed bodies decode asynchronously); shutdown waits for 0. */
-  building: number
+  /** Takes an exchange once its response ended; builds its records elsewhere. Must not block or throw. */
+  submit: (x: Exchange, full: boolean) => void
 }
 
 export type ProxyOptions = {upstream: URL; capture?: Capture; maxHeaderSize: number; onRequest?: () => void}
@@ -112,11 +109,7 @@ export function createProxy(o: ProxyOptions): http.Server {
         error,
         upstreamError,
       }
-      // Never let logging fail the request: a bad record is reported here, not thrown.
-      capture.building++
-      emitRecords(x, capture, full)
-        .catch((e) => process.emitWarning(`audit-logs: record not built: ${(e as Error).message}`))
-        .finally(() => capture.building--)
+      capture.submit(x, full)
     }
 
     const upReq = request({host: o.upstream.hostname, port, method, path, headers: forwardHeaders(req, false), agent, maxHeaderSize: o.maxHeaderSize})
@@ -173,17 +166,6 @@ export function createProxy(o: ProxyOptions): http.Server {
   return server
 }
 
-async function emitRecords(x: Exchange, capture: Capture, full: boolean): Promise<void> {
-  if (full) {
-    // compressed bodies are decoded (bounded) off the response path
-    await decodeBody(x.requestBody, x.requestHeaders as Record<string, string>, capture.record.maxBodyLength)
-    await decodeBody(x.responseBody, x.responseHeaders, capture.record.maxBodyLength)
-  }
-  const user = resolveUser(x, capture.record)
-  if (full) capture.emit(requestLine(x, capture.record, user))
-  capture.emit(accessLine(x, capture.record, user))
-}
-
 /** WebSocket (and other upgrades): bytes piped both ways; one record for the whole connection. */
 function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, o: ProxyOptions, request: typeof http.request, port: number) {
   o.onRequest?.()
@@ -202,13 +184,7 @@ function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, o: Pro
       requestHeaders: req.headers, status: status || 502, responseHeaders: resHeaders, responseSize: 0, durationMs: performance.now() - t0,
       ip: c.clientIp.resolve(req.socket.remoteAddress, req.headers['x-forwarded-for']), error, upstreamError: status === 0,
     }
-    try {
-      const user = resolveUser(x, c.record)
-      if (!c.exclusions.excludes(x.method, x.url.split('?', 1)[0])) c.emit(requestLine(x, c.record, user))
-      c.emit(accessLine(x, c.record, user))
-    } catch {
-      // see createProxy: logging never fails the connection
-    }
+    c.submit(x, !c.exclusions.excludes(x.method, x.url.split('?', 1)[0]))
   }
   const upReq = request({host: o.upstream.hostname, port, method: req.method, path: req.url, headers: forwardHeaders(req, true), maxHeaderSize: o.maxHeaderSize})
   upReq.on('upgrade', (upRes, upSocket, upHead) => {

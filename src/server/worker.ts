@@ -1,53 +1,85 @@
 import type http from 'node:http'
-import {loadConfigFile} from '../config/resolve.js'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {Worker} from 'node:worker_threads'
+import {type WireExchange, toWire} from '../capture/builder.js'
 import {ClientIp} from '../capture/detect.js'
 import {Exclusions} from '../capture/exclusions.js'
-import {Masker} from '../capture/masking.js'
 import {type Capture, createProxy} from '../capture/proxy.js'
-import type {Hooks} from '../capture/record.js'
-import {JournalWriter} from '../pipeline/journal.js'
+import type {FromBuilder, ToBuilder} from './builder-thread.js'
 import type {WorkerSettings} from './settings.js'
 
 export type ToPrimary =
   | {type: 'listening'}
   | {type: 'listen-error'; message: string; code?: string}
   | {type: 'counts'; requests: number; captured: number; dropped: number}
-export type ToWorker = {type: 'journal-full'; full: boolean} | {type: 'upstream'; url: string} | {type: 'shutdown'}
+export type ToWorker = {type: 'journal-full'; full: boolean} | {type: 'shutdown'}
 
 const send = (msg: ToPrimary) => process.connected && process.send?.(msg)
+const here = fileURLToPath(import.meta.url)
+const BUILDER_ENTRY = path.join(path.dirname(here), here.endsWith('.ts') ? 'builder-thread.ts' : 'builder-thread.js')
 
-async function hooksFrom(file: string | undefined): Promise<Hooks> {
-  if (!file || file.endsWith('.json')) return {}
-  const mod = await loadConfigFile(file)
-  const pick = (name: string) => (typeof mod[name] === 'function' ? (mod[name] as never) : undefined)
-  return {userId: pick('userId'), extra: pick('extra'), mask: pick('mask')}
+/** Hands exchanges to the builder thread in batches (one message per turn of the event loop, at most 256). */
+function startBuilder(s: WorkerSettings, counts: {captured: number; dropped: number}) {
+  const thread = new Worker(BUILDER_ENTRY, {workerData: {...s, writerId: `${Date.now().toString(36)}-${process.pid}`}, execArgv: process.execArgv})
+  let queue: WireExchange[] = []
+  let transfer: ArrayBuffer[] = []
+  let scheduled = false
+  const flush = () => {
+    scheduled = false
+    if (!queue.length) return
+    thread.postMessage({type: 'batch', items: queue} satisfies ToBuilder, transfer)
+    queue = []
+    transfer = []
+  }
+  const ready = new Promise<void>((resolve, reject) => {
+    thread.once('error', reject)
+    thread.on('message', (msg: FromBuilder) => {
+      if (msg.type === 'ready') resolve()
+      if (msg.type === 'counts') {
+        counts.captured += msg.captured
+        counts.dropped += msg.dropped
+      }
+    })
+  })
+  return {
+    ready,
+    submit(x: Parameters<Capture['submit']>[0], full: boolean) {
+      const w = toWire(x, full)
+      queue.push(w.wire)
+      transfer.push(...w.transfer)
+      if (queue.length >= 256) flush()
+      else if (!scheduled) {
+        scheduled = true
+        setImmediate(flush)
+      }
+    },
+    post: (msg: ToBuilder) => thread.postMessage(msg),
+    async close() {
+      flush()
+      await new Promise<void>((resolve) => {
+        thread.on('message', (msg: FromBuilder) => msg.type === 'closed' && resolve())
+        thread.postMessage({type: 'close'} satisfies ToBuilder)
+      })
+      await thread.terminate()
+    },
+  }
 }
 
 /**
- * One proxy worker: serves the shared port, builds records and appends
- * them to its own journal segments. It never talks to a database.
+ * One proxy worker: serves the shared port and taps bodies; its builder
+ * thread turns exchanges into records and appends them to the worker's own
+ * journal segments. It never talks to a database.
  */
 export async function startWorker(s: WorkerSettings): Promise<void> {
   const counts = {requests: 0, captured: 0, dropped: 0}
-  let journalFull = false
-  const journal = s.capture ? new JournalWriter(s.journalDir, `${Date.now().toString(36)}-${process.pid}`) : undefined
-  let capture: Capture | undefined
-  if (s.capture) {
-    capture = {
-      record: {masker: new Masker({fields: s.sensitiveFields, headers: s.sensitiveHeaders}), maxBodyLength: s.bodyLimit, slowMs: s.slowMs, instance: s.instance, hooks: await hooksFrom(s.configFile)},
-      exclusions: new Exclusions({paths: s.excludePaths, extensions: s.excludeExtensions, methods: s.excludeMethods}),
-      clientIp: new ClientIp(s.trustedProxies),
-      bodyLimit: s.bodyLimit,
-      building: 0,
-      emit: (line) => {
-        if (journalFull) {
-          counts.dropped++
-          return
-        }
-        journal!.append(line)
-        counts.captured++
-      },
-    }
+  const builder = s.capture ? startBuilder(s, counts) : undefined
+  await builder?.ready
+  const capture: Capture | undefined = builder && {
+    exclusions: new Exclusions({paths: s.excludePaths, extensions: s.excludeExtensions, methods: s.excludeMethods}),
+    clientIp: new ClientIp(s.trustedProxies),
+    bodyLimit: s.bodyLimit,
+    submit: builder.submit,
   }
   const server: http.Server = createProxy({upstream: new URL(s.upstream!), capture, maxHeaderSize: s.maxHeaderSize, onRequest: () => counts.requests++})
   const report = setInterval(() => {
@@ -62,14 +94,12 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
   const shutdown = () => {
     if (stopping) return
     stopping = true
-    // Stop accepting; let in-flight requests finish, within the bound.
+    // Stop accepting; let in-flight requests finish, within the bound; then flush the records.
     server.close(async () => {
-      for (let i = 0; i < 100 && capture && capture.building > 0; i++) await new Promise((r) => setTimeout(r, 10))
-      journal?.close()
+      await builder?.close()
       clearInterval(report)
       send({type: 'counts', ...counts})
-      // let the IPC message go out before exiting
-      setTimeout(() => process.exit(0), 20)
+      setTimeout(() => process.exit(0), 20) // let the IPC message go out
     })
     server.closeIdleConnections()
     const idle = setInterval(() => server.closeIdleConnections(), 100)
@@ -78,7 +108,7 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
   }
 
   process.on('message', (msg: ToWorker) => {
-    if (msg.type === 'journal-full') journalFull = msg.full
+    if (msg.type === 'journal-full') builder?.post({type: 'journal-full', full: msg.full})
     if (msg.type === 'shutdown') shutdown()
   })
   process.on('disconnect', shutdown) // the primary is gone

@@ -1,0 +1,54 @@
+// The record builder of one proxy worker, on its own thread: masks, serialises
+// and appends to the journal, so the proxy's event loop only taps and hands off.
+import {parentPort, workerData} from 'node:worker_threads'
+import {RecordBuilder, type WireExchange, fromWire} from '../capture/builder.js'
+import {Masker} from '../capture/masking.js'
+import {JournalWriter} from '../pipeline/journal.js'
+import type {WorkerSettings} from './settings.js'
+import {hooksFrom} from './hooks.js'
+
+export type ToBuilder = {type: 'batch'; items: WireExchange[]} | {type: 'journal-full'; full: boolean} | {type: 'close'}
+export type FromBuilder = {type: 'counts'; captured: number; dropped: number} | {type: 'closed'} | {type: 'ready'}
+
+const s = workerData as WorkerSettings & {writerId: string}
+const port = parentPort!
+const counts = {captured: 0, dropped: 0}
+let full = false
+const journal = new JournalWriter(s.journalDir, s.writerId)
+const builder = new RecordBuilder(
+  {masker: new Masker({fields: s.sensitiveFields, headers: s.sensitiveHeaders}), maxBodyLength: s.bodyLimit, slowMs: s.slowMs, instance: s.instance, hooks: await hooksFrom(s.configFile)},
+  (line) => {
+    if (full) {
+      counts.dropped++
+      return
+    }
+    journal.append(line)
+    counts.captured++
+  },
+)
+
+const report = () => {
+  if (counts.captured || counts.dropped) {
+    port.postMessage({type: 'counts', ...counts} satisfies FromBuilder)
+    counts.captured = counts.dropped = 0
+  }
+}
+const timer = setInterval(report, 250)
+
+port.on('message', async (msg: ToBuilder) => {
+  if (msg.type === 'batch') {
+    for (const item of msg.items) {
+      const {x, full: fullRecord} = fromWire(item, s.bodyLimit)
+      void builder.build(x, fullRecord)
+    }
+  } else if (msg.type === 'journal-full') {
+    full = msg.full
+  } else if (msg.type === 'close') {
+    for (let i = 0; i < 200 && builder.building > 0; i++) await new Promise((r) => setTimeout(r, 5))
+    journal.close()
+    clearInterval(timer)
+    report()
+    port.postMessage({type: 'closed'} satisfies FromBuilder)
+  }
+})
+port.postMessage({type: 'ready'} satisfies FromBuilder)
