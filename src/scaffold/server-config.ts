@@ -1,4 +1,4 @@
-import {existsSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {AuditLogsError, ExitCode} from '../errors.js'
@@ -59,6 +59,7 @@ export function writeServerConfig(file: string, text: string, force: boolean): s
   if (existsSync(full) && !force) {
     throw new AuditLogsError(`${file} already exists; not overwriting it.`, {exit: ExitCode.usage, suggestions: ['Pass --force to replace it, or --out to write elsewhere']})
   }
+  mkdirSync(path.dirname(full), {recursive: true})
   writeFileSync(full, text, {mode: 0o600})
   return full
 }
