@@ -21,7 +21,7 @@ const BUILDER_ENTRY = path.join(path.dirname(here), here.endsWith('.ts') ? 'buil
 
 /** Hands exchanges to the builder thread in batches (one message per turn of the event loop, at most 256). */
 function startBuilder(s: WorkerSettings, counts: {captured: number; dropped: number}) {
-  const thread = new Worker(BUILDER_ENTRY, {workerData: {...s, writerId: `${Date.now().toString(36)}-${process.pid}`}, execArgv: process.execArgv})
+  const thread = new Worker(BUILDER_ENTRY, {workerData: {...s, writerId: `${Date.now().toString(36)}-${process.pid}`}, execArgv: process.execArgv.filter((a) => !a.startsWith('--max-semi-space-size')), resourceLimits: {maxYoungGenerationSizeMb: 12}})
   let queue: WireExchange[] = []
   let transfer: ArrayBuffer[] = []
   let scheduled = false
