@@ -104,7 +104,7 @@ const lenient = new TextDecoder('utf-8')
  * gzip/deflate/br when needed; binary bodies become a marker with type and
  * size, never garbled text.
  */
-export function bodyText(tap: BodyTap | undefined, headers: Record<string, string | string[] | undefined>, limit: number): BodyText {
+export function bodyText(tap: BodyTap | undefined, headers: Record<string, string | string[] | undefined>): BodyText {
   if (!tap || tap.size === 0) return {text: null, truncated: false, binary: false}
   const type = String(headers['content-type'] ?? '')
   const encoding = String(headers['content-encoding'] ?? '').toLowerCase().trim()

@@ -160,7 +160,7 @@ export class Masker {
   url(url: string): string {
     const q = url.indexOf('?')
     if (q < 0) return this.maskValues(url)
-    return this.maskValues(url.slice(0, q)) + '?' + url.slice(q + 1).replace(/([^=&]+)=([^&]*)/g, (m, key: string, value: string) => (this.isSensitiveKey(safeDecode(key)) ? `${key}=${MASK}` : `${key}=${this.maskValues(value)}`))
+    return this.maskValues(url.slice(0, q)) + '?' + url.slice(q + 1).replace(/([^=&]+)=([^&]*)/g, (_m, key: string, value: string) => (this.isSensitiveKey(safeDecode(key)) ? `${key}=${MASK}` : `${key}=${this.maskValues(value)}`))
   }
 }
 

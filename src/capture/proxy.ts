@@ -1,4 +1,4 @@
-import http, {type IncomingHttpHeaders, type IncomingMessage, type ServerResponse} from 'node:http'
+import http, {type IncomingHttpHeaders, type IncomingMessage} from 'node:http'
 import https from 'node:https'
 import type {Duplex} from 'node:stream'
 import {BodyTap} from './body.js'

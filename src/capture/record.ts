@@ -79,8 +79,8 @@ export function resolveUser(x: Exchange, o: RecordOptions): string | null {
 export function requestLine(x: Exchange, o: RecordOptions, userId: string | null): string {
   const q = x.url.indexOf('?')
   const path = q < 0 ? x.url : x.url.slice(0, q)
-  const reqBody = bodyText(x.requestBody, x.requestHeaders as Record<string, string>, o.maxBodyLength)
-  const resBody = bodyText(x.responseBody, x.responseHeaders, o.maxBodyLength)
+  const reqBody = bodyText(x.requestBody, x.requestHeaders as Record<string, string>)
+  const resBody = bodyText(x.responseBody, x.responseHeaders)
   const reqType = x.requestHeaders['content-type']
   const resType = x.responseHeaders['content-type'] as string | undefined
   const requestText = reqBody.text === null || reqBody.binary ? reqBody.text : o.masker.maskBody(reqBody.text, reqType, !reqBody.truncated)
