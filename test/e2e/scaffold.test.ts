@@ -26,7 +26,12 @@ describe('scaffold server-config', function () {
       expect(config).to.include({upstream: app.url, workers: 2, maxBodyLength: 8192, logBackupCount: 10})
 
       // the userId hook, uncommented, attributes requests
-      const text = readFileSync(file, 'utf8').replace("// export function userId(req, res) {\n//   return res.headers['x-user-id'] ?? null\n// }", "export function userId(req, res) {\n  return 'hook-' + req.method\n}")
+      // uncomment the three hooks the template offers, adjusting userId
+      const text = readFileSync(file, 'utf8')
+        .replace("// export function userId(req, res) {\n//   return res.headers['x-user-id'] ?? null\n// }", "export function userId(req, res) {\n  return 'hook-' + req.method\n}")
+        .replace(/^\/\/ (export function (extra|mask)\(|  |\}$)/gm, '$1')
+      expect(text).to.match(/^export function extra\(/m)
+      expect(text).to.match(/^export function mask\(/m)
       writeFileSync(file, text)
       const run = await startRun(['--config', file, '--no-database', '--workers', '1'], {}, {dir})
       try {
@@ -39,6 +44,16 @@ describe('scaffold server-config', function () {
           }
         }, 10_000)
         expect(JSON.parse(line!).user_id).to.equal('hook-GET')
+        await request(`${run.url}/echo`, {method: 'POST', headers: {'content-type': 'text/plain', 'x-tenant': 't-9'}, body: 'card on file'})
+        await request(`${run.url}/payments/echo`, {method: 'POST', headers: {'content-type': 'text/plain'}, body: 'pay 10 EUR'})
+        const lines = await until(() => {
+          const all = readFileSync(path.join(run.logDir, 'requests.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+          return all.length >= 3 ? all : undefined
+        }, 10_000)
+        const echo = lines.find((r) => r.path === '/echo')
+        expect(echo.extra).to.deep.equal({tenant: 't-9'}) // extra(req, res)
+        expect(echo.request_body).to.equal('card on file')
+        expect(lines.find((r) => r.path === '/payments/echo').request_body).to.equal('[removed]') // mask(record)
       } finally {
         await run.stop()
       }
