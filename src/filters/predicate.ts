@@ -1,0 +1,52 @@
+import net from 'node:net'
+import type {Filter, StatusTerm} from './parse.js'
+
+type Row = Record<string, unknown>
+
+const statusMatches = (t: StatusTerm, s: number) =>
+  t.op === 'range' ? s >= t.from && s <= t.to : t.op === 'eq' ? s === t.value : t.op === 'lt' ? s < t.value : t.op === 'le' ? s <= t.value : t.op === 'gt' ? s > t.value : s >= t.value
+
+/** The same filter as an in-memory test of one record (a JSONL line, parsed), for the files source. */
+export function toPredicate(f: Filter): (row: Row) => boolean {
+  const pathRe = f.path ? new RegExp(f.logType === 'access' ? f.path.regex.replace(/\$$/, '(\\?|$)') : f.path.regex) : undefined
+  let block: net.BlockList | undefined
+  if (f.ip) {
+    block = new net.BlockList()
+    block.addSubnet(f.ip.address, f.ip.bits, f.ip.family === 4 ? 'ipv4' : 'ipv6')
+  }
+  const needle = f.search?.toLowerCase()
+  return (row) => {
+    const created = Date.parse(String(row.created_at))
+    if (f.since && !(created >= f.since.getTime())) return false
+    if (f.until && !(created < f.until.getTime())) return false
+    const status = Number(row.status_code)
+    if (f.status) {
+      if (row.status_code === null || row.status_code === undefined) return false
+      if (f.status.any.length && !f.status.any.some((t) => statusMatches(t, status))) return false
+      if (f.status.not.includes(status)) return false
+    }
+    if (f.methods && !f.methods.includes(String(row.method))) return false
+    if (pathRe) {
+      const p = String((f.logType === 'access' ? row.url : row.path) ?? '')
+      if (f.path!.prefix && !p.startsWith(f.path!.prefix)) return false
+      if (!pathRe.test(p)) return false
+    }
+    if (f.user !== undefined && row.user_id !== f.user) return false
+    if (block) {
+      const ip = typeof row.ip === 'string' ? row.ip : ''
+      if (!net.isIP(ip) || !block.check(ip, net.isIPv6(ip) ? 'ipv6' : 'ipv4')) return false
+    }
+    const d = Number(row.duration_ms)
+    if (f.minDurationMs !== undefined && !(d >= f.minDurationMs)) return false
+    if (f.maxDurationMs !== undefined && !(d <= f.maxDurationMs)) return false
+    if (f.flag) {
+      const flags = Array.isArray(row.flags) ? (row.flags as string[]) : []
+      if (!flags.some((x) => (f.flag!.prefix ? x.startsWith(f.flag!.name) : x === f.flag!.name))) return false
+    }
+    if (needle) {
+      const inBody = (b: unknown) => typeof b === 'string' && b.toLowerCase().includes(needle)
+      if (!inBody(row.request_body) && !inBody(row.response_body)) return false
+    }
+    return true
+  }
+}

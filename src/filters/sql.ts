@@ -1,0 +1,42 @@
+import type {Filter, StatusTerm} from './parse.js'
+
+/** A WHERE clause with its parameters; no user text is ever part of `text`. */
+export type Where = {text: string; values: unknown[]}
+
+const likePrefix = (s: string) => s.replace(/[\\%_]/g, '\\$&') + '%'
+const OPS = {eq: '=', lt: '<', le: '<=', gt: '>', ge: '>='} as const
+
+/** Translates a filter into parameterised SQL, numbering parameters from `first`. */
+export function toSql(f: Filter, first = 1): Where {
+  const values: unknown[] = []
+  const p = (v: unknown) => {
+    values.push(v)
+    return `$${first + values.length - 1}`
+  }
+  const and: string[] = []
+  const pathColumn = f.logType === 'access' ? 'url' : 'path'
+  if (f.since) and.push(`created_at >= ${p(f.since)}`)
+  if (f.until) and.push(`created_at < ${p(f.until)}`)
+  if (f.status) {
+    const term = (t: StatusTerm) => (t.op === 'range' ? `status_code BETWEEN ${p(t.from)} AND ${p(t.to)}` : `status_code ${OPS[t.op]} ${p(t.value)}`)
+    if (f.status.any.length) and.push(`(${f.status.any.map(term).join(' OR ')})`)
+    if (f.status.not.length) and.push(`status_code <> ALL(${p(f.status.not)}::int[])`)
+  }
+  if (f.methods) and.push(`method = ANY(${p(f.methods)}::text[])`)
+  if (f.path) {
+    // the literal prefix lets PostgreSQL use the text_pattern_ops index; the regex decides
+    if (f.path.prefix) and.push(`${pathColumn} LIKE ${p(likePrefix(f.path.prefix))}`)
+    const regex = f.logType === 'access' ? f.path.regex.replace(/\$$/, '(\\?|$)') : f.path.regex
+    and.push(`${pathColumn} ~ ${p(regex)}`)
+  }
+  if (f.user !== undefined) and.push(`user_id = ${p(f.user)}`)
+  if (f.ip) and.push(f.ip.bits === (f.ip.family === 4 ? 32 : 128) ? `ip = ${p(f.ip.address)}::inet` : `ip <<= ${p(`${f.ip.address}/${f.ip.bits}`)}::inet`)
+  if (f.minDurationMs !== undefined) and.push(`duration_ms >= ${p(f.minDurationMs)}`)
+  if (f.maxDurationMs !== undefined) and.push(`duration_ms <= ${p(f.maxDurationMs)}`)
+  if (f.flag) and.push(f.flag.prefix ? `EXISTS (SELECT 1 FROM unnest(flags) AS fl WHERE fl LIKE ${p(likePrefix(f.flag.name))})` : `${p(f.flag.name)} = ANY(flags)`)
+  if (f.search) {
+    const needle = p('%' + f.search.replace(/[\\%_]/g, '\\$&') + '%')
+    and.push(`(request_body ILIKE ${needle} OR response_body ILIKE ${needle})`)
+  }
+  return {text: and.length ? and.join(' AND ') : 'TRUE', values}
+}
