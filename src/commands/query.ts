@@ -1,0 +1,60 @@
+import path from 'node:path'
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../base-command.js'
+import {usageError} from '../errors.js'
+import {filterFlags, filterInput} from '../filters/flags.js'
+import {parseFilter} from '../filters/parse.js'
+import {DEFAULT_COLUMNS, FORMATS, type Format, type Row, renderRecordTable, renderRecords} from '../render/records.js'
+import {queryFiles} from '../stores/files/reader.js'
+import {assertMigrated} from '../stores/postgres/partitions.js'
+import {columnsOf, queryRecords} from '../stores/postgres/reader.js'
+import {findRecord, renderRecord} from './show.js'
+
+export default class Query extends BaseCommand<typeof Query> {
+  static summary = 'List matching records, newest first.'
+  static description = 'Reads PostgreSQL, or with --source files the JSONL files that run writes (rotated and gzipped ones included), with one filter language.'
+  static examples = [
+    "<%= config.bin %> <%= command.id %> --status '>=400' --since 24h",
+    "<%= config.bin %> <%= command.id %> --user 42 --since 2026-11-23 --until 2026-11-24 --format csv",
+    "<%= config.bin %> <%= command.id %> --path '/api/**' --min-duration 1s --limit 20",
+    '<%= config.bin %> <%= command.id %> --source files --log-dir logs --flag suspicious',
+    '<%= config.bin %> <%= command.id %> --id 01a20cc4-2be0-720d-89d3-7a27694234dc',
+  ]
+  static flags = {
+    ...filterFlags,
+    limit: Flags.integer({description: 'at most this many records', default: 50, min: 1, max: 100_000}),
+    columns: Flags.string({description: 'comma-separated columns for table and csv [default: time, method, status, path, duration, user, ip]'}),
+    format: Flags.string({description: 'output format', options: [...FORMATS], default: 'table'}),
+    id: Flags.string({description: 'show one full record by id'}),
+  }
+
+  async run(): Promise<{records: Row[]} | {record: Row}> {
+    if (this.flags.id) return {record: await this.show(this.flags.id)}
+    const f = parseFilter(filterInput(this.flags))
+    const all = columnsOf(f.logType)
+    const columns = this.flags.columns?.split(',').map((c) => c.trim()) ?? DEFAULT_COLUMNS[f.logType]
+    const unknown = columns.filter((c) => !all.includes(c))
+    if (unknown.length) throw usageError(`--columns: unknown column(s) ${unknown.join(', ')}. Accepted: ${all.join(', ')}`)
+    let records: Row[]
+    if (this.flags.source === 'files') {
+      const config = await this.resolved()
+      records = await queryFiles(path.resolve(this.flags['log-dir'] ?? config.logDir), f, this.flags.limit)
+      for (const r of records) delete r.log_type
+    } else {
+      const client = await this.client()
+      await assertMigrated(client)
+      records = await queryRecords(client, f, {limit: this.flags.limit})
+    }
+    const format = this.flags.format as Format
+    if (format === 'table') {
+      this.log(records.length ? renderRecordTable(records, columns, {width: process.stdout.columns || 120, colour: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR}) : 'No matching records.')
+    } else this.log(renderRecords(records, format === 'csv' ? columns : all, format))
+    return {records}
+  }
+
+  private async show(id: string): Promise<Row> {
+    const record = await findRecord(await this.client(), id)
+    this.log(renderRecord(record))
+    return record
+  }
+}

@@ -1,0 +1,25 @@
+import {Flags} from '@oclif/core'
+import type {FilterInput} from './parse.js'
+
+/** The filter flags shared by query, export, stats and tail. */
+export const filterFlags = {
+  status: Flags.string({description: "status: 500, >=400, <300, 4xx, 400-499, !=200, 401,403"}),
+  method: Flags.string({description: 'methods, e.g. GET,POST'}),
+  path: Flags.string({description: "path glob (/api/*, /api/**) or ~REGEX"}),
+  user: Flags.string({description: 'user id'}),
+  ip: Flags.string({description: 'client address or CIDR range'}),
+  since: Flags.string({description: 'from: 15m, 24h, 7d or an ISO date/time (UTC)'}),
+  until: Flags.string({description: 'until: 15m, 24h, 7d or an ISO date/time (UTC)'}),
+  'min-duration': Flags.string({description: 'at least this long: 500ms, 2s'}),
+  'max-duration': Flags.string({description: 'at most this long: 500ms, 2s'}),
+  flag: Flags.string({description: 'slow, suspicious, upstream_error or suspicious:sqli|xss|traversal|scanner'}),
+  search: Flags.string({description: 'text in the request or response body (case-insensitive)'}),
+  'log-type': Flags.string({description: 'request, access (gunicorn = access)', default: 'request'}),
+  source: Flags.string({description: 'where to read: postgres, or the JSONL files of run', options: ['postgres', 'files'], default: 'postgres'}),
+  'log-dir': Flags.string({description: 'directory of the JSONL files (--source files) [default: the configured logDir]'}),
+}
+
+export function filterInput(f: Record<string, unknown>): FilterInput {
+  const s = (k: string) => f[k] as string | undefined
+  return {status: s('status'), method: s('method'), path: s('path'), user: s('user'), ip: s('ip'), since: s('since'), until: s('until'), minDuration: s('min-duration'), maxDuration: s('max-duration'), flag: s('flag'), search: s('search'), logType: s('log-type')}
+}
