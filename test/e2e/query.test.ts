@@ -1,12 +1,13 @@
-import {mkdtempSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {gzipSync} from 'node:zlib'
+import {gunzipSync, gzipSync} from 'node:zlib'
 import {expect} from 'chai'
 import {generateRecords} from '../../src/generate/records.js'
 import {repair} from '../../src/stores/postgres/partitions.js'
 import {writeRecords} from '../../src/stores/postgres/writer.js'
-import {runCli} from '../helpers/cli.js'
+import {execa} from 'execa'
+import {BIN, runCli} from '../helpers/cli.js'
 import {type TestDatabase, count, freshDatabase} from '../helpers/db.js'
 
 /** RFC 4180, enough for the test: quoted fields, doubled quotes, CRLF. */
@@ -110,5 +111,72 @@ describe('query and show (subprocess, real PostgreSQL and JSONL files)', functio
       expect(r.json().records).to.deep.equal([])
     }
     expect(await count(db.client, 'request_logs')).to.equal(2000)
+  })
+
+  it('export: csv to a file, HAR 1.2, gzip, and nothing left behind on failure', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-export-'))
+    const csvFile = path.join(dir, '4xx.csv')
+    const r = await runCli(['export', '--status', '4xx', '--format', 'csv', '--out', csvFile, '--json'], {env})
+    expect(r.exitCode, r.stderr).to.equal(0)
+    const expected = records.filter((x) => Number(x.status_code) >= 400 && Number(x.status_code) < 500).length
+    expect(r.json().rows).to.equal(expected)
+    const rows = parseCsv(readFileSync(csvFile, 'utf8'))
+    expect(rows.length - 1).to.equal(expected)
+    expect(rows[0]).to.include.members(['id', 'created_at', 'status_code', 'request_headers'])
+    expect(readdirSync(dir)).to.deep.equal(['4xx.csv'])
+
+    const harFile = path.join(dir, 'all.har')
+    expect((await runCli(['export', '--since', '10d', '--format', 'har', '--out', harFile], {env})).exitCode).to.equal(0)
+    const har = JSON.parse(readFileSync(harFile, 'utf8'))
+    expect(har.log.version).to.equal('1.2')
+    expect(har.log.creator.name).to.equal('audit-logs')
+    expect(har.log.entries).to.have.length(2000)
+    for (const e of har.log.entries.slice(0, 50)) {
+      expect(e).to.include.keys('startedDateTime', 'time', 'request', 'response', 'cache', 'timings')
+      expect(e.request).to.include.keys('method', 'url', 'httpVersion', 'cookies', 'headers', 'queryString', 'headersSize', 'bodySize')
+      expect(e.response).to.include.keys('status', 'statusText', 'httpVersion', 'cookies', 'headers', 'content', 'redirectURL', 'headersSize', 'bodySize')
+      expect(e.response.content).to.include.keys('size', 'mimeType')
+      expect(e.timings).to.include.keys('send', 'wait', 'receive')
+      expect(Number.isNaN(Date.parse(e.startedDateTime))).to.equal(false)
+      expect(e.request.url).to.match(/^https?:\/\//)
+    }
+
+    const gz = path.join(dir, 'all.ndjson.gz')
+    expect((await runCli(['export', '--format', 'ndjson', '--gzip', '--out', gz], {env})).exitCode).to.equal(0)
+    expect(gunzipSync(readFileSync(gz)).toString().trim().split('\n')).to.have.length(2000)
+
+    const failing = await runCli(['export', '--format', 'csv', '--out', path.join(dir, 'no-such-dir', 'x.csv')], {env})
+    expect(failing.exitCode).to.not.equal(0)
+    expect(readdirSync(dir).sort()).to.deep.equal(['4xx.csv', 'all.har', 'all.ndjson.gz'])
+  })
+
+  it('stats: computed in the database, consistent with the data', async () => {
+    const r = await runCli(['stats', '--json'], {env})
+    expect(r.exitCode, r.stderr).to.equal(0)
+    const s = r.json()
+    expect(s.total).to.equal(2000)
+    expect(Object.values(s.byClass as Record<string, number>).reduce((a, b) => a + b, 0)).to.equal(2000)
+    expect(s.byClass['5xx']).to.equal(records.filter((x) => Number(x.status_code) >= 500).length)
+    expect(s.histogram.reduce((n: number, h: {count: number}) => n + h.count, 0)).to.equal(2000)
+    expect(s.durationMs.p50).to.be.at.most(s.durationMs.p95)
+    expect(s.topPaths[0].count).to.be.at.least(s.topPaths[1].count)
+    const hourly = await runCli(['stats', '--since', '2d', '--bucket', 'hour', '--json'], {env})
+    expect(hourly.json().histogram[0].period).to.match(/T\d\d:00:00/)
+  })
+
+  it('tail follows new records until Ctrl-C', async () => {
+    const child = execa(process.execPath, [BIN, 'tail', '--format', 'ndjson', '--interval', '200', '--status', '418'], {env: {...env, OCLIF_SKIP_NEW_VERSION_CHECK: '1'}, reject: false})
+    let out = ''
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()))
+    await new Promise((r) => setTimeout(r, 1500))
+    const fresh = [...generateRecords({rows: 3, days: 1, seed: 99, now: new Date()})].map((x, i) => ({...x, created_at: new Date(Date.now() - i * 10).toISOString(), status_code: 418}))
+    await writeRecords(db.client, 'request', fresh)
+    const end = Date.now() + 10_000
+    while (!fresh.every((x) => out.includes(String(x.id))) && Date.now() < end) await new Promise((r) => setTimeout(r, 100))
+    child.kill('SIGINT')
+    const result = await child
+    expect(result.exitCode).to.equal(0)
+    for (const x of fresh) expect(out).to.contain(String(x.id))
+    expect(out.trim().split('\n')).to.have.length(3)
   })
 })

@@ -1,0 +1,67 @@
+import path from 'node:path'
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../base-command.js'
+import {ExitCode, usageError} from '../errors.js'
+import {filterFlags, filterInput} from '../filters/flags.js'
+import {parseFilter} from '../filters/parse.js'
+import {EXPORT_FORMATS, type ExportFormat, type ExportResult, exportRecords} from '../stores/export.js'
+import {assertMigrated} from '../stores/postgres/partitions.js'
+import {formatBytes} from '../util/parse.js'
+
+export default class Export extends BaseCommand<typeof Export> {
+  static summary = 'Stream every matching record to a file or stdout (CSV, NDJSON, JSON, HAR).'
+  static description = 'Reads through a server-side cursor, so memory stays flat whatever the size. A file is written under NAME.partial and renamed when complete; on failure or Ctrl-C it is removed.'
+  static examples = [
+    '<%= config.bin %> <%= command.id %> --since 30d --status 5xx --format csv --out 5xx.csv',
+    '<%= config.bin %> <%= command.id %> --user 42 --since 7d --format har --out user-42.har',
+    '<%= config.bin %> <%= command.id %> --since 24h --format ndjson --gzip --out last-day.ndjson.gz',
+    "<%= config.bin %> <%= command.id %> --path '/api/**' --format ndjson | jq .status_code",
+  ]
+  static flags = {
+    ...filterFlags,
+    format: Flags.string({description: 'output format (har: request logs only)', options: [...EXPORT_FORMATS], default: 'ndjson'}),
+    out: Flags.string({description: 'file to write [default: stdout]'}),
+    gzip: Flags.boolean({description: 'gzip the output'}),
+  }
+
+  async run(): Promise<ExportResult> {
+    const f = parseFilter(filterInput(this.flags))
+    const format = this.flags.format as ExportFormat
+    if (format === 'har' && f.logType !== 'request') throw usageError('--format har needs request logs (--log-type request)')
+    if (this.jsonEnabled() && !this.flags.out) throw usageError('--json needs --out: without it the records themselves go to stdout')
+    const config = await this.resolved()
+    let source: Parameters<typeof exportRecords>[0]['source']
+    if (this.flags.source === 'files') source = {logDir: path.resolve(this.flags['log-dir'] ?? config.logDir)}
+    else {
+      const db = await this.client()
+      await assertMigrated(db)
+      source = {db}
+    }
+    const spin = this.flags.out ? this.spinner('Exporting') : {text: '', succeed() {}, fail() {}, stop() {}}
+    const started = Date.now()
+    const signal = this.interruptSignal()
+    let result: ExportResult
+    try {
+      result = await exportRecords({
+        source,
+        filter: f,
+        format,
+        out: this.flags.out ?? null,
+        gzip: this.flags.gzip,
+        version: this.config.version,
+        signal,
+        onProgress: (rows) => (spin.text = `Exporting: ${rows} rows, ${Math.round(rows / Math.max(0.001, (Date.now() - started) / 1000))} rows/s`),
+      })
+    } catch (error) {
+      spin.fail()
+      if (signal.aborted) {
+        this.logToStderr('Interrupted: the partial file was removed.')
+        this.exit(ExitCode.interrupted)
+      }
+      throw error
+    }
+    spin.stop()
+    this.logToStderr(`Exported ${result.rows} record(s), ${formatBytes(result.bytes)} in ${result.seconds.toFixed(1)} s${result.file ? ` to ${result.file}` : ''}.`)
+    return result
+  }
+}

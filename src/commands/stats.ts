@@ -1,0 +1,37 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../base-command.js'
+import {usageError} from '../errors.js'
+import {filterFlags, filterInput} from '../filters/flags.js'
+import {parseFilter} from '../filters/parse.js'
+import {renderTable} from '../render/table.js'
+import {assertMigrated} from '../stores/postgres/partitions.js'
+import {type Stats, computeStats} from '../stores/postgres/stats.js'
+
+const {source: _source, 'log-dir': _logDir, ...statsFilterFlags} = filterFlags
+
+export default class StatsCommand extends BaseCommand<typeof StatsCommand> {
+  static summary = 'Summarise: counts by status class, error rate, latency percentiles, top paths, users and IPs.'
+  static examples = ['<%= config.bin %> <%= command.id %> --since 7d', "<%= config.bin %> <%= command.id %> --since 24h --path '/api/**' --bucket hour --json"]
+  static flags = {
+    ...statsFilterFlags,
+    bucket: Flags.string({description: 'histogram period', options: ['day', 'hour'], default: 'day'}),
+    top: Flags.integer({description: 'entries in each top list', default: 10, min: 1, max: 1000}),
+  }
+
+  async run(): Promise<Stats> {
+    const f = parseFilter(filterInput(this.flags))
+    if (!f.since && this.flags.bucket === 'hour') throw usageError('--bucket hour needs --since (an hourly histogram of all time would be huge)')
+    const client = await this.client()
+    await assertMigrated(client)
+    const s = await computeStats(client, f, {bucket: this.flags.bucket as 'day' | 'hour', top: this.flags.top})
+    const pct = (v: number) => `${(v * 100).toFixed(2)}%`
+    this.log(`${s.total} ${f.logType} records; error rate (5xx) ${pct(s.errorRate)}; duration p50 ${s.durationMs.p50 ?? '-'} ms, p95 ${s.durationMs.p95 ?? '-'} ms, p99 ${s.durationMs.p99 ?? '-'} ms; slow ${s.slow}, suspicious ${s.suspicious}`)
+    this.log(renderTable(Object.keys(s.byClass), [Object.values(s.byClass)]))
+    this.log(renderTable(['top path', 'count'], s.topPaths.map((r) => [r.path, r.count])))
+    this.log(renderTable(['top user', 'count'], s.topUsers.map((r) => [r.user, r.count])))
+    this.log(renderTable(['top ip', 'count'], s.topIps.map((r) => [r.ip, r.count])))
+    const max = Math.max(1, ...s.histogram.map((h) => h.count))
+    this.log(renderTable([this.flags.bucket, 'count', '5xx', ''], s.histogram.map((h) => [h.period.slice(0, this.flags.bucket === 'day' ? 10 : 13).replace('T', ' '), h.count, h.errors, '#'.repeat(Math.ceil((h.count / max) * 40))])))
+    return s
+  }
+}

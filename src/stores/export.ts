@@ -1,0 +1,102 @@
+import {createWriteStream, renameSync, rmSync} from 'node:fs'
+import {Transform, type Readable, type Writable} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
+import {createGzip} from 'node:zlib'
+import type pg from 'pg'
+import QueryStream from 'pg-query-stream'
+import type {Filter} from '../filters/parse.js'
+import {toPredicate} from '../filters/predicate.js'
+import {HAR_TAIL, harEntry, harHead} from '../render/har.js'
+import {csvLine} from '../render/records.js'
+import {readRecords} from './files/reader.js'
+import {columnsOf, selectRecords} from './postgres/reader.js'
+
+export const EXPORT_FORMATS = ['csv', 'ndjson', 'json', 'har'] as const
+export type ExportFormat = (typeof EXPORT_FORMATS)[number]
+export type ExportResult = {rows: number; bytes: number; seconds: number; file: string | null}
+
+/** Rows → text in the chosen format, one row at a time (constant memory). */
+function encoder(format: ExportFormat, columns: string[], version: string): Transform {
+  let first = true
+  return new Transform({
+    writableObjectMode: true,
+    transform(row: Record<string, unknown>, _enc, done) {
+      delete row.log_type
+      let out = ''
+      if (format === 'csv') out = (first ? csvLine(columns) : '') + csvLine(columns.map((c) => row[c]))
+      else if (format === 'ndjson') out = JSON.stringify(row) + '\n'
+      else if (format === 'json') out = (first ? '[\n' : ',\n') + JSON.stringify(row)
+      else out = (first ? harHead(version) : ',') + JSON.stringify(harEntry(row))
+      first = false
+      done(null, out)
+    },
+    flush(done) {
+      if (format === 'csv' && first) return done(null, csvLine(columns))
+      if (format === 'json') return done(null, first ? '[]\n' : '\n]\n')
+      if (format === 'har') return done(null, (first ? harHead(version) : '') + HAR_TAIL)
+      done()
+    },
+  })
+}
+
+/**
+ * Streams every matching record to `out` (a file, or stdout when null):
+ * rows come from a server-side cursor (or the JSONL files), so memory stays
+ * flat whatever the size. A file is written under a temporary name and
+ * renamed at the end; on failure or abort it is removed.
+ */
+export async function exportRecords(options: {
+  source: {db: pg.ClientBase} | {logDir: string}
+  filter: Filter
+  format: ExportFormat
+  out: string | null
+  gzip: boolean
+  version: string
+  signal?: AbortSignal
+  onProgress?: (rows: number) => void
+}): Promise<ExportResult> {
+  const started = performance.now()
+  const columns = columnsOf(options.filter.logType)
+  let rows = 0
+  let bytes = 0
+  let input: Readable
+  if ('db' in options.source) {
+    const q = selectRecords(options.filter, columns, Number.MAX_SAFE_INTEGER)
+    input = options.source.db.query(new QueryStream(q.text, q.values as unknown[], {batchSize: 2000}))
+  } else {
+    const match = toPredicate(options.filter)
+    const source = readRecords(options.source.logDir, options.filter.logType)
+    input = (await import('node:stream')).Readable.from((async function* () {
+      for await (const r of source) if (match(r)) yield r
+    })())
+  }
+  const count = new Transform({
+    objectMode: true,
+    transform(row, _e, done) {
+      rows++
+      if (rows % 5000 === 0) options.onProgress?.(rows)
+      done(null, row)
+    },
+  })
+  const measure = new Transform({
+    transform(chunk: Buffer, _e, done) {
+      bytes += chunk.length
+      done(null, chunk)
+    },
+  })
+  const partial = options.out ? `${options.out}.partial` : null
+  const sink: Writable = partial ? createWriteStream(partial) : process.stdout
+  const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream | NodeJS.ReadWriteStream> = [input, count, encoder(options.format, columns, options.version)]
+  if (options.gzip) stages.push(createGzip())
+  stages.push(measure, sink)
+  try {
+    await pipeline(stages as unknown as [Readable, Writable], {signal: options.signal, end: Boolean(partial)} as never)
+    if (partial) renameSync(partial, options.out!)
+  } catch (error) {
+    if (partial) rmSync(partial, {force: true})
+    // a reader that stopped early (`export ... | head`) is not a failure
+    if (!partial && (error as NodeJS.ErrnoException).code === 'EPIPE') return {rows, bytes, seconds: (performance.now() - started) / 1000, file: null}
+    throw error
+  }
+  return {rows, bytes, seconds: (performance.now() - started) / 1000, file: options.out}
+}
