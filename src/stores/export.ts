@@ -9,7 +9,7 @@ import {toPredicate} from '../filters/predicate.js'
 import {HAR_TAIL, harEntry, harHead} from '../render/har.js'
 import {csvLine} from '../render/records.js'
 import {readRecords} from './files/reader.js'
-import {columnsOf, selectRecords} from './postgres/reader.js'
+import {columnsOf, selectRecords, selectRendered} from './postgres/reader.js'
 
 export const EXPORT_FORMATS = ['csv', 'ndjson', 'json', 'har'] as const
 export type ExportFormat = (typeof EXPORT_FORMATS)[number]
@@ -22,10 +22,12 @@ function encoder(format: ExportFormat, columns: string[], version: string): Tran
     writableObjectMode: true,
     transform(row: Record<string, unknown>, _enc, done) {
       delete row.log_type
+      // a row rendered by PostgreSQL arrives as {j: '{...}'}; one from the files is an object
+      const json = typeof row.j === 'string' && Object.keys(row).length === 1 ? row.j : undefined
       let out = ''
       if (format === 'csv') out = (first ? csvLine(columns) : '') + csvLine(columns.map((c) => row[c]))
-      else if (format === 'ndjson') out = JSON.stringify(row) + '\n'
-      else if (format === 'json') out = (first ? '[\n' : ',\n') + JSON.stringify(row)
+      else if (format === 'ndjson') out = (json ?? JSON.stringify(row)) + '\n'
+      else if (format === 'json') out = (first ? '[\n' : ',\n') + (json ?? JSON.stringify(row))
       else out = (first ? harHead(version) : ',') + JSON.stringify(harEntry(row))
       first = false
       done(null, out)
@@ -61,8 +63,11 @@ export async function exportRecords(options: {
   let bytes = 0
   let input: Readable
   if ('db' in options.source) {
-    const q = selectRecords(options.filter, columns, Number.MAX_SAFE_INTEGER)
-    input = options.source.db.query(new QueryStream(q.text, q.values as unknown[], {batchSize: 2000}))
+    // CSV and (ND)JSON come rendered from PostgreSQL as text; HAR needs the values
+    const rendered = options.format === 'har' ? undefined : options.format === 'csv' ? 'csv' : 'json'
+    const q = rendered ? selectRendered(options.filter, columns, Number.MAX_SAFE_INTEGER, rendered) : selectRecords(options.filter, columns, Number.MAX_SAFE_INTEGER)
+    const asText = {getTypeParser: () => (value: string) => value}
+    input = options.source.db.query(new QueryStream(q.text, q.values as unknown[], {batchSize: 5000, ...(rendered ? {types: asText} : {})} as never))
   } else {
     const match = toPredicate(options.filter)
     const source = readRecords(options.source.logDir, options.filter.logType)

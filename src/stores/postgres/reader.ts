@@ -18,6 +18,24 @@ export function selectRecords(f: Filter, columns: string[], limit: number) {
   }
 }
 
+/**
+ * The same rows, each already rendered by PostgreSQL: `json` gives one JSON
+ * object per row (row_to_json), `csv` gives every column as text (ISO times,
+ * true/false, JSON for arrays and objects), so Node only copies bytes.
+ */
+export function selectRendered(f: Filter, columns: string[], limit: number, as: 'json' | 'csv') {
+  const inner = selectRecords(f, columns, limit)
+  if (as === 'json') return {text: `SELECT row_to_json(r)::text AS j FROM (${inner.text}) r`, values: inner.values}
+  const timestamp = `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+  const cast = (c: string) =>
+    c === 'created_at' ? `${timestamp} AS created_at` : c === 'flags' ? 'array_to_json(flags)::text AS flags' : c === 'ip' ? 'host(ip) AS ip' : `${quoteIdent(c)}::text AS ${quoteIdent(c)}`
+  const where = toSql(f)
+  return {
+    text: `SELECT ${columns.map(cast).join(', ')} FROM ${quoteIdent(LOG_TABLES[f.logType])} WHERE ${where.text} ORDER BY created_at DESC LIMIT $${where.values.length + 1}`,
+    values: [...where.values, limit],
+  }
+}
+
 export async function queryRecords(db: Db, f: Filter, options: {columns?: string[]; limit: number}): Promise<Record<string, unknown>[]> {
   const q = selectRecords(f, options.columns ?? columnsOf(f.logType), options.limit)
   return (await db.query(q)).rows
