@@ -50,3 +50,30 @@ export async function getRecord(db: Db, id: string): Promise<{logType: Filter['l
   }
   return undefined
 }
+
+const sqlType = (v: unknown): string =>
+  v instanceof Date ? 'timestamptz' : typeof v === 'number' ? 'float8' : Array.isArray(v) ? (typeof v[0] === 'number' ? 'int[]' : 'text[]') : 'text'
+
+/**
+ * COPY takes no bind parameters, and user text never goes into SQL text: the
+ * filter's values go into a temporary table through a parameterised INSERT,
+ * and the COPY query reads them from there. Returns the COPY statement:
+ * CSV with a header, or one JSON object per line (CSV framing with quote and
+ * delimiter bytes JSON never contains, so each line is the JSON as is).
+ */
+export async function prepareCopyExport(db: Db, f: Filter, columns: string[], format: 'csv' | 'ndjson'): Promise<string> {
+  const where = toSql(f)
+  await db.query('DROP TABLE IF EXISTS pg_temp.audit_export_params')
+  const defs = where.values.map((v, i) => `p${i + 1} ${sqlType(v)}`)
+  await db.query(`CREATE TEMP TABLE audit_export_params (${defs.length ? defs.join(', ') : 'unused int'})`)
+  if (where.values.length) await db.query({text: `INSERT INTO audit_export_params VALUES (${where.values.map((_, i) => `$${i + 1}`).join(', ')})`, values: where.values})
+  const condition = where.text.replace(/\$(\d+)/g, (_m, k: string) => `(SELECT p${k} FROM audit_export_params)`)
+  const table = quoteIdent(LOG_TABLES[f.logType])
+  if (format === 'ndjson') {
+    const cols = columns.map((c) => (c === 'ip' ? 'host(ip) AS ip' : quoteIdent(c))).join(', ')
+    return `COPY (SELECT row_to_json(r)::text FROM (SELECT ${cols} FROM ${table} WHERE ${condition} ORDER BY created_at DESC) r) TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')`
+  }
+  const timestamp = `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+  const cast = (c: string) => (c === 'created_at' ? `${timestamp} AS created_at` : c === 'flags' ? 'array_to_json(flags)::text AS flags' : c === 'ip' ? 'host(ip) AS ip' : `${quoteIdent(c)}::text AS ${quoteIdent(c)}`)
+  return `COPY (SELECT ${columns.map(cast).join(', ')} FROM ${table} WHERE ${condition} ORDER BY created_at DESC) TO STDOUT WITH (FORMAT csv, HEADER)`
+}
