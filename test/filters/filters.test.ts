@@ -121,6 +121,15 @@ describe('filter language: PostgreSQL and the files predicate agree (real Postgr
     })
   }
 
+  it('export through COPY keeps user text out of the SQL and selects the same rows', async () => {
+    const {prepareCopyExport, columnsOf} = await import('../../src/stores/postgres/reader.js')
+    const hostile = "x' or '1'='1"
+    const sql = await prepareCopyExport(db.client, parseFilter({user: hostile, status: '4xx'}, NOW), columnsOf('request'), 'csv')
+    expect(sql).to.not.contain(hostile).and.not.contain("'1'='1")
+    const {rows} = await db.client.query(sql.replace(/^COPY \((.*)\) TO STDOUT.*$/s, '$1'))
+    expect(rows.map((r) => r.id)).to.deep.equal(requests.filter(toPredicate(parseFilter({user: hostile, status: '4xx'}, NOW))).map((r) => r.id))
+  })
+
   it('injection attempts return no extra rows and change nothing', async () => {
     const f = parseFilter({user: "x' or '1'='1"}, NOW)
     const where = toSql(f)
@@ -129,5 +138,19 @@ describe('filter language: PostgreSQL and the files predicate agree (real Postgr
     const g = toSql(parseFilter({path: "/'; drop table request_logs; --"}, NOW))
     await db.client.query(`SELECT count(*) FROM request_logs WHERE ${g.text}`, g.values)
     expect(await count(db.client, 'request_logs')).to.equal(3000)
+  })
+})
+
+describe('CSV record endings', () => {
+  it('become CRLF outside quotes only, across chunk boundaries', async () => {
+    const {crlfRecords} = await import('../../src/stores/export.js')
+    const t = crlfRecords()
+    const out: Buffer[] = []
+    t.on('data', (c: Buffer) => out.push(c))
+    t.write(Buffer.from('a,"x\ny"\nb,"he said ""'))
+    t.write(Buffer.from('hi""\nthere"\n'))
+    t.end()
+    await new Promise((r) => t.on('end', r))
+    expect(Buffer.concat(out).toString()).to.equal('a,"x\ny"\r\nb,"he said ""hi""\nthere"\r\n')
   })
 })
