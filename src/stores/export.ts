@@ -9,7 +9,7 @@ import {toPredicate} from '../filters/predicate.js'
 import {HAR_TAIL, harEntry, harHead} from '../render/har.js'
 import {csvLine} from '../render/records.js'
 import {readRecords} from './files/reader.js'
-import {columnsOf, prepareCopyExport, selectRecords, selectRendered} from './postgres/reader.js'
+import {columnsOf, prepareCopyExport, selectJson, selectRecords} from './postgres/reader.js'
 import {to as copyTo} from 'pg-copy-streams'
 
 export const EXPORT_FORMATS = ['csv', 'ndjson', 'json', 'har'] as const
@@ -67,11 +67,9 @@ export async function exportRecords(options: {
     return copyExport(options.source.db, options, columns, started)
   }
   if ('db' in options.source) {
-    // JSON comes rendered from PostgreSQL as text; HAR needs the values
-    const rendered = options.format === 'har' ? undefined : options.format === 'csv' ? 'csv' : 'json'
-    const q = rendered ? selectRendered(options.filter, columns, Number.MAX_SAFE_INTEGER, rendered) : selectRecords(options.filter, columns, Number.MAX_SAFE_INTEGER)
-    const asText = {getTypeParser: () => (value: string) => value}
-    input = options.source.db.query(new QueryStream(q.text, q.values as unknown[], {batchSize: 5000, ...(rendered ? {types: asText} : {})} as never))
+    // JSON comes rendered by PostgreSQL as text; HAR needs the values
+    const q = options.format === 'json' ? selectJson(options.filter, columns, Number.MAX_SAFE_INTEGER) : selectRecords(options.filter, columns, Number.MAX_SAFE_INTEGER)
+    input = options.source.db.query(new QueryStream(q.text, q.values as unknown[], {batchSize: 5000}))
   } else {
     const match = toPredicate(options.filter)
     const source = readRecords(options.source.logDir, options.filter.logType)

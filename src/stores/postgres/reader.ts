@@ -18,23 +18,21 @@ export function selectRecords(f: Filter, columns: string[], limit: number) {
   }
 }
 
-/**
- * The same rows, each already rendered by PostgreSQL: `json` gives one JSON
- * object per row (row_to_json), `csv` gives every column as text (ISO times,
- * true/false, JSON for arrays and objects), so Node only copies bytes.
- */
-export function selectRendered(f: Filter, columns: string[], limit: number, as: 'json' | 'csv') {
+/** The same rows, each rendered by PostgreSQL as one JSON object (row_to_json), so Node only copies text. */
+export function selectJson(f: Filter, columns: string[], limit: number) {
   const inner = selectRecords(f, columns, limit)
-  if (as === 'json') return {text: `SELECT row_to_json(r)::text AS j FROM (${inner.text}) r`, values: inner.values}
-  const timestamp = `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
-  const cast = (c: string) =>
-    c === 'created_at' ? `${timestamp} AS created_at` : c === 'flags' ? 'array_to_json(flags)::text AS flags' : c === 'ip' ? 'host(ip) AS ip' : `${quoteIdent(c)}::text AS ${quoteIdent(c)}`
-  const where = toSql(f)
-  return {
-    text: `SELECT ${columns.map(cast).join(', ')} FROM ${quoteIdent(LOG_TABLES[f.logType])} WHERE ${where.text} ORDER BY created_at DESC LIMIT $${where.values.length + 1}`,
-    values: [...where.values, limit],
-  }
+  return {text: `SELECT row_to_json(r)::text AS j FROM (${inner.text}) r`, values: inner.values}
 }
+
+/** A column as CSV wants it: ISO times, true/false, JSON for arrays and objects, plain addresses. */
+const asText = (c: string) =>
+  c === 'created_at'
+    ? `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at`
+    : c === 'flags'
+      ? 'array_to_json(flags)::text AS flags'
+      : c === 'ip'
+        ? 'host(ip) AS ip'
+        : `${quoteIdent(c)}::text AS ${quoteIdent(c)}`
 
 export async function queryRecords(db: Db, f: Filter, options: {columns?: string[]; limit: number}): Promise<Record<string, unknown>[]> {
   const q = selectRecords(f, options.columns ?? columnsOf(f.logType), options.limit)
@@ -73,7 +71,5 @@ export async function prepareCopyExport(db: Db, f: Filter, columns: string[], fo
     const cols = columns.map((c) => (c === 'ip' ? 'host(ip) AS ip' : quoteIdent(c))).join(', ')
     return `COPY (SELECT row_to_json(r)::text FROM (SELECT ${cols} FROM ${table} WHERE ${condition} ORDER BY created_at DESC) r) TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')`
   }
-  const timestamp = `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
-  const cast = (c: string) => (c === 'created_at' ? `${timestamp} AS created_at` : c === 'flags' ? 'array_to_json(flags)::text AS flags' : c === 'ip' ? 'host(ip) AS ip' : `${quoteIdent(c)}::text AS ${quoteIdent(c)}`)
-  return `COPY (SELECT ${columns.map(cast).join(', ')} FROM ${table} WHERE ${condition} ORDER BY created_at DESC) TO STDOUT WITH (FORMAT csv, HEADER)`
+  return `COPY (SELECT ${columns.map(asText).join(', ')} FROM ${table} WHERE ${condition} ORDER BY created_at DESC) TO STDOUT WITH (FORMAT csv, HEADER)`
 }
