@@ -53,7 +53,9 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     if (config.command?.length) {
       app = await spawnApp(config.command, {log})
       settings.upstream = `http://127.0.0.1:${app.port}`
-      releasers.push(() => void app!.stop('SIGTERM', config.shutdownTimeoutMs))
+      releasers.push(async () => {
+        await app!.stop('SIGTERM', config.shutdownTimeoutMs)
+      })
     }
 
     // sinks and shippers: the journal is the durability point, each sink has its own checkpoint

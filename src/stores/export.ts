@@ -1,5 +1,5 @@
 import {createWriteStream, renameSync, rmSync} from 'node:fs'
-import {Transform, type Readable, type Writable} from 'node:stream'
+import {Readable, Transform, type Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {createGzip} from 'node:zlib'
 import type pg from 'pg'
@@ -61,7 +61,6 @@ export async function exportRecords(options: {
   const started = performance.now()
   const columns = columnsOf(options.filter.logType)
   let rows = 0
-  let bytes = 0
   let input: Readable
   if ('db' in options.source && (options.format === 'csv' || options.format === 'ndjson')) {
     return copyExport(options.source.db, options, columns, started)
@@ -73,7 +72,7 @@ export async function exportRecords(options: {
   } else {
     const match = toPredicate(options.filter)
     const source = readRecords(options.source.logDir, options.filter.logType)
-    input = (await import('node:stream')).Readable.from((async function* () {
+    input = Readable.from((async function* () {
       for await (const r of source) if (match(r)) yield r
     })())
   }
@@ -85,6 +84,19 @@ export async function exportRecords(options: {
       done(null, row)
     },
   })
+  const written = await writeOut([input, count, encoder(options.format, columns, options.version)], options)
+  return {rows, bytes: written.bytes, seconds: (performance.now() - started) / 1000, file: written.file}
+}
+
+/**
+ * Runs the stages into the output: `FILE.partial`, renamed when complete and
+ * removed on failure or abort, or stdout. Gzips when asked; counts the bytes written.
+ */
+async function writeOut(
+  stages: Array<NodeJS.ReadableStream | NodeJS.ReadWriteStream>,
+  options: {out: string | null; gzip: boolean; signal?: AbortSignal},
+): Promise<{bytes: number; file: string | null}> {
+  let bytes = 0
   const measure = new Transform({
     transform(chunk: Buffer, _e, done) {
       bytes += chunk.length
@@ -93,55 +105,35 @@ export async function exportRecords(options: {
   })
   const partial = options.out ? `${options.out}.partial` : null
   const sink: Writable = partial ? createWriteStream(partial) : process.stdout
-  const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream | NodeJS.ReadWriteStream> = [input, count, encoder(options.format, columns, options.version)]
-  if (options.gzip) stages.push(createGzip())
-  stages.push(measure, sink)
+  const all: Array<NodeJS.ReadableStream | NodeJS.WritableStream | NodeJS.ReadWriteStream> = [...stages]
+  if (options.gzip) all.push(createGzip())
+  all.push(measure, sink)
   try {
-    await pipeline(stages as unknown as [Readable, Writable], {signal: options.signal, end: Boolean(partial)} as never)
+    await pipeline(all as unknown as [Readable, Writable], {signal: options.signal, end: Boolean(partial)} as never)
     if (partial) renameSync(partial, options.out!)
   } catch (error) {
     if (partial) rmSync(partial, {force: true})
     // a reader that stopped early (`export ... | head`) is not a failure
-    if (!partial && (error as NodeJS.ErrnoException).code === 'EPIPE') return {rows, bytes, seconds: (performance.now() - started) / 1000, file: null}
+    if (!partial && (error as NodeJS.ErrnoException).code === 'EPIPE') return {bytes, file: null}
     throw error
   }
-  return {rows, bytes, seconds: (performance.now() - started) / 1000, file: options.out}
+  return {bytes, file: options.out}
 }
 
 /** CSV and NDJSON straight from PostgreSQL's COPY: Node only moves bytes (and gzips them if asked). */
 async function copyExport(db: pg.ClientBase, options: Parameters<typeof exportRecords>[0], columns: string[], started: number): Promise<ExportResult> {
   const sql = await prepareCopyExport(db, options.filter, columns, options.format as 'csv' | 'ndjson')
   const copy = db.query(copyTo(sql))
-  let bytes = 0
   let lines = 0
-  const measure = new Transform({
-    transform(chunk: Buffer, _e, done) {
-      bytes += chunk.length
-      done(null, chunk)
-    },
-  })
   const progress = new Transform({
     transform(chunk: Buffer, _e, done) {
       for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++
-      if (options.onProgress) options.onProgress(lines)
+      options.onProgress?.(lines)
       done(null, chunk)
     },
   })
-  const partial = options.out ? `${options.out}.partial` : null
-  const sink: Writable = partial ? createWriteStream(partial) : process.stdout
-  const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream | NodeJS.ReadWriteStream> = [copy, progress]
-  if (options.format === 'csv') stages.push(crlfRecords())
-  if (options.gzip) stages.push(createGzip())
-  stages.push(measure, sink)
-  try {
-    await pipeline(stages as unknown as [Readable, Writable], {signal: options.signal, end: Boolean(partial)} as never)
-    if (partial) renameSync(partial, options.out!)
-  } catch (error) {
-    if (partial) rmSync(partial, {force: true})
-    if (!partial && (error as NodeJS.ErrnoException).code === 'EPIPE') return {rows: copy.rowCount, bytes, seconds: (performance.now() - started) / 1000, file: null}
-    throw error
-  }
-  return {rows: copy.rowCount, bytes, seconds: (performance.now() - started) / 1000, file: options.out}
+  const written = await writeOut(options.format === 'csv' ? [copy, progress, crlfRecords()] : [copy, progress], options)
+  return {rows: copy.rowCount, bytes: written.bytes, seconds: (performance.now() - started) / 1000, file: written.file}
 }
 
 /**

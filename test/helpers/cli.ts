@@ -5,6 +5,9 @@ import {execa} from 'execa'
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const BIN = path.join(ROOT, 'bin', 'run.js')
 
+/** oclif wraps error messages to the terminal width behind " ›   "; tests read whole sentences. */
+export const unwrapOclif = (text: string) => text.replace(/[ \t]*\n ›\s+/g, ' ').replace(/^ ›\s+/, '')
+
 export type CliResult = {exitCode: number; stdout: string; stderr: string; json: () => any}
 
 /** Runs bin/run.js as a user would: a subprocess, its own environment, its exit code. */
@@ -21,8 +24,7 @@ export async function runCli(args: string[], options: {env?: Record<string, stri
   return {
     exitCode: result.exitCode ?? -1,
     stdout: result.stdout,
-    // oclif wraps errors to the terminal width behind " ›   "; unwrap them so tests read whole sentences
-    stderr: result.stderr.replace(/[ \t]*\n ›\s+/g, ' ').replace(/^ ›\s+/, ''),
+    stderr: unwrapOclif(result.stderr),
     json: () => JSON.parse(result.stdout),
   }
 }

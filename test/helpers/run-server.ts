@@ -4,7 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {type ResultPromise, execa} from 'execa'
 import {freePort} from '../../src/util/process.js'
-import {BIN} from './cli.js'
+import {BIN, unwrapOclif} from './cli.js'
 
 export type RunningServer = {
   url: string
@@ -38,7 +38,7 @@ export async function startRun(args: string[], env: Record<string, string | unde
     logDir,
     journalDir: path.join(dir, 'data', 'journal'),
     child,
-    stderr: () => err.replace(/[ \t]*\n ›\s+/g, ' '), // oclif wraps errors behind " ›   "
+    stderr: () => unwrapOclif(err),
     async stop(signal = 'SIGTERM') {
       child.kill(signal)
       const r = await child
