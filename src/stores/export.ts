@@ -11,6 +11,7 @@ import {csvLine} from '../render/records.js'
 import {readRecords} from './files/reader.js'
 import {columnsOf, prepareCopyExport, selectJson, selectRecords} from './postgres/reader.js'
 import {to as copyTo} from 'pg-copy-streams'
+import {copyTextToNdjson} from './postgres/copy-text.js'
 
 export const EXPORT_FORMATS = ['csv', 'ndjson', 'json', 'har'] as const
 export type ExportFormat = (typeof EXPORT_FORMATS)[number]
@@ -120,7 +121,7 @@ async function writeOut(
   return {bytes, file: options.out}
 }
 
-/** CSV and NDJSON straight from PostgreSQL's COPY: Node only moves bytes (and gzips them if asked). */
+/** CSV and NDJSON from PostgreSQL's COPY: CSV is passed through, NDJSON built from the text format; gzipped if asked. */
 async function copyExport(db: pg.ClientBase, options: Parameters<typeof exportRecords>[0], columns: string[], started: number): Promise<ExportResult> {
   const sql = await prepareCopyExport(db, options.filter, columns, options.format as 'csv' | 'ndjson')
   const copy = db.query(copyTo(sql))
@@ -132,7 +133,7 @@ async function copyExport(db: pg.ClientBase, options: Parameters<typeof exportRe
       done(null, chunk)
     },
   })
-  const written = await writeOut(options.format === 'csv' ? [copy, progress, crlfRecords()] : [copy, progress], options)
+  const written = await writeOut(options.format === 'csv' ? [copy, progress, crlfRecords()] : [copy, progress, copyTextToNdjson(columns)], options)
   return {rows: copy.rowCount, bytes: written.bytes, seconds: (performance.now() - started) / 1000, file: written.file}
 }
 

@@ -52,7 +52,7 @@ export async function resolveTarget(config: Pick<Config, 'databaseUrl' | 'dbName
 }
 
 export function clientConfig(url: string): pg.ClientConfig {
-  return {connectionString: url, options: '-c TimeZone=UTC', connectionTimeoutMillis: 10_000, application_name: 'audit-logs'}
+  return {connectionString: url, options: '-c TimeZone=UTC -c DateStyle=ISO', connectionTimeoutMillis: 10_000, application_name: 'audit-logs'}
 }
 
 /** Turns a driver error into one a user can act on, with no password in it. */
