@@ -1,4 +1,4 @@
-import {createReadStream, mkdtempSync, readFileSync, rmSync, statSync} from 'node:fs'
+import {createReadStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {expect} from 'chai'
@@ -62,6 +62,29 @@ describe('export of 1,000,000 rows (subprocess, real PostgreSQL)', function () {
         expect(statSync(out).size).to.be.greaterThan(ROWS * 100)
         expect(peakKb / 1024, 'peak RSS in MB').to.be.lessThan(200)
       } finally {
+        rmSync(dir, {recursive: true, force: true})
+      }
+    })
+  }
+  for (const format of ['ndjson', 'json']) {
+    it(`${format}: Ctrl-C in the middle exits 130 and leaves no file behind`, async () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-export-int-'))
+      const out = path.join(dir, `all.${format}`)
+      const child = execa(process.execPath, [BIN, 'export', '--format', format, '--out', out], {env: {AUDIT_LOGS_DATABASE_URL: db.url, OCLIF_SKIP_NEW_VERSION_CHECK: '1'}, reject: false})
+      try {
+        // interrupt once the partial file has data, well before the end
+        const t0 = Date.now()
+        while (!(existsSync(`${out}.partial`) && statSync(`${out}.partial`).size > 1_000_000)) {
+          if (child.exitCode !== null || Date.now() - t0 > 60_000) throw new Error(`export ended or never started: ${child.exitCode}`)
+          await new Promise((r) => setTimeout(r, 20))
+        }
+        child.kill('SIGINT')
+        const result = await child
+        expect(result.exitCode, result.stderr).to.equal(130)
+        expect(result.stderr).to.match(/interrupt/i)
+        expect(readdirSync(dir)).to.deep.equal([])
+      } finally {
+        child.kill('SIGKILL')
         rmSync(dir, {recursive: true, force: true})
       }
     })

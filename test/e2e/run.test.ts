@@ -1,8 +1,11 @@
 import {createHash} from 'node:crypto'
 import {readFileSync, readdirSync} from 'node:fs'
 import http from 'node:http'
+import https from 'node:https'
+import type {AddressInfo} from 'node:net'
 import net from 'node:net'
 import path from 'node:path'
+import {fileURLToPath} from 'node:url'
 import {expect} from 'chai'
 import WebSocket from 'ws'
 import {type TestDatabase, freshDatabase} from '../helpers/db.js'
@@ -184,6 +187,43 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
       expect(JSON.parse(line!).status_code).to.equal(502)
     } finally {
       await down.stop()
+    }
+  })
+  it('proxies to an https:// upstream, trusting a private CA given in NODE_EXTRA_CA_CERTS, and answers 502 for an untrusted one', async () => {
+    const tls = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'tls')
+    const secure = https.createServer({key: readFileSync(path.join(tls, 'server.key')), cert: readFileSync(path.join(tls, 'server.pem'))}, (req, res) => {
+      res.writeHead(200, {'content-type': 'application/json'})
+      res.end(JSON.stringify({tls: true, path: req.url, forwardedProto: req.headers['x-forwarded-proto']}))
+    })
+    await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve))
+    const upstream = `https://127.0.0.1:${(secure.address() as AddressInfo).port}`
+    const recorded = (dir: string, p: string) =>
+      until(() => {
+        try {
+          return readFileSync(path.join(dir, 'requests.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((r) => r.path === p)
+        } catch {
+          return undefined
+        }
+      }, 10_000, `a record for ${p}`)
+    const trusted = await startRun(['--upstream', upstream, '--no-database'], {NODE_EXTRA_CA_CERTS: path.join(tls, 'ca.pem')})
+    const untrusted = await startRun(['--upstream', upstream, '--no-database'])
+    try {
+      const ok = await request(`${trusted.url}/secure?x=1`)
+      expect(ok.status).to.equal(200)
+      expect(JSON.parse(ok.body.toString())).to.deep.equal({tls: true, path: '/secure?x=1', forwardedProto: 'http'})
+      const rec = await recorded(trusted.logDir, '/secure')
+      expect(rec.status_code).to.equal(200)
+      expect(JSON.parse(rec.response_body)).to.include({tls: true})
+
+      const refused = await request(`${untrusted.url}/secure`)
+      expect(refused.status).to.equal(502)
+      const bad = await recorded(untrusted.logDir, '/secure')
+      expect(bad.flags).to.include('upstream_error')
+      expect(bad.error).to.match(/certificate/i)
+    } finally {
+      await trusted.stop()
+      await untrusted.stop()
+      secure.close()
     }
   })
 })
