@@ -1,7 +1,8 @@
 // Benchmark for the capture server (issue 3): wrk, 50 connections, on 127.0.0.1.
 //   GET small JSON, and POST 2 KiB JSON → 4 KiB JSON, against a trivial Node upstream:
 //   direct to the app; through `run --no-capture`; through `run` capturing to files and PostgreSQL.
-// Reports req/s, p50/p99 latency, peak RSS of the run processes, records written vs requests sent.
+// Reports req/s, p50/p99 latency, peak RSS of the run processes, records written vs requests sent, and the
+// CPU time per request of each part (proxy workers, primary, PostgreSQL, app, the rest), the sinks' catch-up included.
 // Run: node bench/run.js capture [--duration 10] [--workers 1]
 import {execFile, execFileSync, spawn} from 'node:child_process'
 import {promisify} from 'node:util'
@@ -56,6 +57,45 @@ function treeRss(pid: number): number {
   }, 0)
 }
 
+const TICK = 100 // clock ticks per second of /proc/*/stat (USER_HZ)
+const pids = (args: string[]): number[] => {
+  try {
+    return execFileSync('pgrep', args).toString().trim().split('\n').filter(Boolean).map(Number)
+  } catch {
+    return []
+  }
+}
+const cpuOf = (pid: number): number => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) / TICK
+  } catch {
+    return 0
+  }
+}
+const machineBusy = (): number => {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+  return (f.reduce((a, b) => a + b, 0) - f[3] - f[4]) / TICK // all but idle and iowait
+}
+/** CPU seconds used so far by each part of the set-up; PostgreSQL's exited backends are not counted (they are few). */
+function cpuSnapshot(appPid: number, runPid?: number): Record<string, number> {
+  const workers = runPid ? pids(['-P', String(runPid)]) : []
+  return {
+    app: cpuOf(appPid),
+    primary: runPid ? cpuOf(runPid) : 0,
+    workers: workers.reduce((n, p) => n + cpuOf(p), 0),
+    postgres: pids(['-u', 'postgres']).reduce((n, p) => n + cpuOf(p), 0),
+    machine: machineBusy(),
+  }
+}
+function cpuPerRequest(a: Record<string, number>, b: Record<string, number>, requests: number): string {
+  const d = Object.fromEntries(Object.keys(a).map((k) => [k, b[k] - a[k]]))
+  const rest = d.machine - d.app - d.primary - d.workers - d.postgres
+  const us = (v: number) => `${((v * 1e6) / requests).toFixed(0)}`
+  return `CPU µs/request: proxy workers ${us(d.workers)}, primary ${us(d.primary)}, PostgreSQL ${us(d.postgres)}, app ${us(d.app)}, wrk and the rest ${us(rest)}, total ${us(d.machine)}`
+}
+
 async function main() {
   const appPort = await freePort()
   const app = spawn(process.execPath, [path.join(ROOT, 'bench/upstream.mjs')], {env: {...process.env, PORT: String(appPort)}, stdio: 'ignore'})
@@ -101,26 +141,38 @@ async function main() {
       let peak = 0
       const sampler = child ? setInterval(() => (peak = Math.max(peak, treeRss(child!.pid!))), 200) : undefined
       await wrk(`${url}/small`, false) // warm-up, not reported
-      const get = await wrk(`${url}/small`, false)
-      const post = await wrk(`${url}/post`, true)
-      if (sampler) clearInterval(sampler)
-      let records = ''
-      if (child && sc.args!.length === 0) {
-        const proxied = async () => Number(/audit_logs_requests_total (\d+)/.exec(await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text())?.[1] ?? 0)
-        await sleep(1500) // workers report their counts every 500 ms
+      const capturing = Boolean(child && sc.args!.length === 0)
+      const proxied = async () => Number(/audit_logs_requests_total (\d+)/.exec(await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text())?.[1] ?? 0)
+      const rows = async () => Number((await db.query('SELECT (SELECT count(*) FROM request_logs) AS r')).rows[0].r)
+      /** Waits until every proxied request is in PostgreSQL; returns the seconds it took after the load. */
+      const drain = async (): Promise<number> => {
+        await sleep(1000) // workers report their counts every 500 ms
         const sent = await proxied()
         const t0 = Date.now()
-        let n = 0
-        for (;;) {
-          n = Number((await db.query('SELECT (SELECT count(*) FROM request_logs) AS r')).rows[0].r)
-          if (n >= sent || Date.now() - t0 > 120_000) break
-          await sleep(250)
-        }
+        while ((await rows()) < sent && Date.now() - t0 < 180_000) await sleep(100)
+        return (Date.now() - t0) / 1000 + 1
+      }
+      if (capturing) await drain()
+      const measured: Record<string, {r: WrkResult; cpu: string; drained?: number}> = {}
+      for (const [name, post] of [['GET', false], ['POST', true]] as const) {
+        const before = cpuSnapshot(app.pid!, child?.pid)
+        const r = await wrk(`${url}/${post ? 'post' : 'small'}`, post)
+        const drained = capturing ? await drain() : undefined
+        measured[name] = {r, cpu: cpuPerRequest(before, cpuSnapshot(app.pid!, child?.pid), r.requests), drained}
+      }
+      if (sampler) clearInterval(sampler)
+      let records = ''
+      if (capturing) {
+        const sent = await proxied()
+        const n = await rows()
         const access = Number((await db.query('SELECT count(*) AS n FROM access_logs')).rows[0].n)
         const dup = Number((await db.query('SELECT count(*) - count(DISTINCT id) AS d FROM request_logs')).rows[0].d)
-        records = `; records: ${n} request + ${access} access rows for ${sent} proxied requests (${dup} duplicates), drained ${((Date.now() - t0) / 1000).toFixed(1)} s after the load`
+        records = `; records: ${n} request + ${access} access rows for ${sent} proxied requests (${dup} duplicates); sinks caught up ${measured.GET.drained!.toFixed(1)} s (GET) and ${measured.POST.drained!.toFixed(1)} s (POST) after the load`
       }
+      const {GET: get, POST: post} = {GET: measured.GET.r, POST: measured.POST.r}
       say(`${sc.name}: GET ${Math.round(get.rps)} req/s p50 ${get.p50} p99 ${get.p99} (${get.errors} errors); POST ${Math.round(post.rps)} req/s p50 ${post.p50} p99 ${post.p99} (${post.errors} errors)${child ? `; peak RSS ${(peak / 1048576).toFixed(0)} MB` : ''}${records}`)
+      say(`  GET ${measured.GET.cpu}`)
+      say(`  POST ${measured.POST.cpu}`)
       if (child) {
         child.kill('SIGTERM')
         await new Promise((r) => child!.once('exit', r))
