@@ -41,11 +41,17 @@ export async function writeLines(client: pg.ClientBase, logType: LogType, lines:
   }
 }
 
+/** Connections whose session has the staging table (made outside any transaction, so a rollback cannot undo it). */
+const staged = new WeakSet<pg.ClientBase>()
+
 async function writeOnce(client: pg.ClientBase, logType: LogType, lines: string[]): Promise<WriteResult> {
   if (lines.length === 0) return {received: 0, inserted: 0, duplicates: 0}
+  if (!staged.has(client)) {
+    await client.query(sql.createStaging())
+    staged.add(client)
+  }
   await client.query('BEGIN')
   try {
-    await client.query(sql.createStaging())
     await pipeline(Readable.from(chunks(lines)), client.query(copyFrom(sql.copyStaging())))
     const inserted = (await client.query(sql.insertFromStaging(LOG_TABLES[logType]))).rowCount ?? 0
     await client.query('COMMIT')

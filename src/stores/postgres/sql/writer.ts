@@ -3,8 +3,15 @@ import type {Query} from './migrations.js'
 
 export const STAGING = 'audit_logs_staging'
 
+/**
+ * The session's staging table. Its documents are stored uncompressed
+ * (STORAGE EXTERNAL): they live for one transaction, and compressing a
+ * record's bodies there, then again in the log table, cost PostgreSQL about a
+ * third of its time per record with 6 KiB of bodies.
+ */
 export const createStaging = (): Query => ({
-  text: `CREATE TEMP TABLE IF NOT EXISTS ${STAGING} (doc text NOT NULL) ON COMMIT DELETE ROWS`,
+  text: `CREATE TEMP TABLE IF NOT EXISTS ${STAGING} (doc text NOT NULL) ON COMMIT DELETE ROWS;
+    ALTER TABLE ${STAGING} ALTER COLUMN doc SET STORAGE EXTERNAL`,
 })
 
 /**
