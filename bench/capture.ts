@@ -12,6 +12,7 @@ import path from 'node:path'
 import {parseArgs} from 'node:util'
 import pg from 'pg'
 import {acquireEmbedded} from '../src/embedded/server.js'
+import {resolveConfig} from '../src/config/resolve.js'
 import {freePort} from '../src/util/process.js'
 import {clientConfig, withDatabase} from '../src/stores/postgres/connection.js'
 import {migrate} from '../src/stores/postgres/migrations.js'
@@ -99,7 +100,8 @@ function cpuPerRequest(a: Record<string, number>, b: Record<string, number>, req
 async function main() {
   const appPort = await freePort()
   const app = spawn(process.execPath, [path.join(ROOT, 'bench/upstream.mjs')], {env: {...process.env, PORT: String(appPort)}, stdio: 'ignore'})
-  const server = await acquireEmbedded(path.join(tmp, 'pg'))
+  // the embedded server as `run` starts it: at the background priority (config default)
+  const server = await acquireEmbedded(path.join(tmp, 'pg'), {nice: (await resolveConfig({cwd: tmp, env: {}})).backgroundNice})
   const admin = new pg.Client(clientConfig(server.adminUrl))
   await admin.connect()
   await admin.query('CREATE DATABASE bench_capture')

@@ -5,6 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import createDebug from 'debug'
 import {execa} from 'execa'
+import {niceProcess} from '../util/priority.js'
 import lockfile from 'proper-lockfile'
 import {AuditLogsError, ExitCode} from '../errors.js'
 import {freePort, isAlive} from '../util/process.js'
@@ -94,11 +95,23 @@ async function initdb(bins: Binaries, p: Paths, password: string, runAs: RunAs):
   }
 }
 
-async function pgCtl(bins: Binaries, args: string[], runAs: RunAs) {
-  return execa(bins.pg_ctl, args, {...runAs, reject: false, env: {LC_ALL: 'C'}, stdin: 'ignore'})
+async function pgCtl(bins: Binaries, args: string[], runAs: RunAs, nice = 0) {
+  const [file, argv] = nice > 0 ? ['nice', ['-n', String(nice), bins.pg_ctl, ...args]] : [bins.pg_ctl, args]
+  return execa(file, argv, {...runAs, reject: false, env: {LC_ALL: 'C'}, stdin: 'ignore'})
 }
 
-async function startServer(bins: Binaries, p: Paths, port: number, runAs: RunAs): Promise<void> {
+/**
+ * pg_ctl starts the server in a session of its own, and Linux schedules each
+ * session as a group (autogroup) whose share does not depend on its processes'
+ * nice values: the group's own nice value is set too.
+ */
+function lowerGroupPriority(p: Paths, nice: number): void {
+  const server = runningServer(p)
+  if (server && !niceProcess(server.pid, nice)) debug('could not lower the priority of the server (pid %d)', server.pid)
+}
+
+/** `nice`: the server's nice value (its processes inherit it), so an audit database on the app's host yields the CPU to the app. */
+async function startServer(bins: Binaries, p: Paths, port: number, runAs: RunAs, nice: number): Promise<void> {
   // Local only; sized for an audit database that mostly appends in large batches.
   const options = [
     `-p ${port}`,
@@ -108,7 +121,8 @@ async function startServer(bins: Binaries, p: Paths, port: number, runAs: RunAs)
     '-c max_wal_size=4GB',
     '-c checkpoint_timeout=15min',
   ].join(' ')
-  const result = await pgCtl(bins, ['start', '-D', p.pgdata, '-w', '-t', '60', '-l', p.log, '-o', options], runAs)
+  const result = await pgCtl(bins, ['start', '-D', p.pgdata, '-w', '-t', '60', '-l', p.log, '-o', options], runAs, nice)
+  if (result.exitCode === 0 && nice > 0) lowerGroupPriority(p, nice)
   if (result.exitCode !== 0) {
     const tail = existsSync(p.log) ? readFileSync(p.log, 'utf8').split('\n').slice(-8).join('\n') : ''
     throw new AuditLogsError(`The embedded PostgreSQL did not start on port ${port}: ${result.stderr.trim()}\n${tail}`, {exit: ExitCode.embedded})
@@ -141,7 +155,7 @@ async function withLock<T>(p: Paths, fn: () => Promise<T>): Promise<T> {
  * named by its pid); the last live claimant stops the server, and claims of
  * killed processes are ignored, so an orphaned server is adopted and stopped.
  */
-export async function acquireEmbedded(dataDir: string, options: {port?: number} = {}): Promise<EmbeddedServer> {
+export async function acquireEmbedded(dataDir: string, options: {port?: number; nice?: number} = {}): Promise<EmbeddedServer> {
   const p = layout(dataDir)
   const runAs = await serverOsUser()
   mkdirSync(p.clients, {recursive: true})
@@ -166,7 +180,7 @@ export async function acquireEmbedded(dataDir: string, options: {port?: number} 
     const port = options.port ?? (state.port && (await portIsFree(state.port)) ? state.port : await freePort())
     if (port !== state.port) writeState(p, {...state, port})
     debug('starting server on port %d', port)
-    await startServer(bins, p, port, runAs)
+    await startServer(bins, p, port, runAs, options.nice ?? 0)
     return {port, started: true, password}
   }).catch((error) => {
     if (existsSync(claim)) unlinkSync(claim)

@@ -1,8 +1,10 @@
+import {readFileSync} from 'node:fs'
 import path from 'node:path'
 import type pg from 'pg'
 import {connect} from '../stores/postgres/connection.js'
 import {RotatingWriter} from '../stores/files/rotating-writer.js'
 import {writeLines} from '../stores/postgres/writer.js'
+import {niceProcess} from '../util/priority.js'
 
 /** A destination the shipper delivers journal lines to. write() succeeds entirely or throws. */
 export type Sink = {name: string; write(lines: string[]): Promise<void>; reopen?(): Promise<void>; close(): Promise<void>}
@@ -41,14 +43,29 @@ export function filesSink(dir: string, maxBytes: number, backupCount: number): S
   }
 }
 
+/** A backend on this host (the embedded server, or a local one) serving the sink runs at the sink's lower priority. */
+async function niceBackend(client: pg.Client, url: string, nice: number): Promise<void> {
+  if (nice <= 0 || !['127.0.0.1', 'localhost', '[::1]', '::1'].includes(new URL(url).hostname)) return
+  const pid = Number((await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid)
+  try {
+    if (!readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('postgres')) return
+  } catch {
+    return
+  }
+  niceProcess(pid, nice)
+}
+
 /** PostgreSQL through the COPY writer, idempotent on id; reconnects after a failure. */
-export function postgresSink(url: string): Sink {
+export function postgresSink(url: string, nice = 0): Sink {
   let client: pg.Client | undefined
   return {
     name: 'postgres',
     async write(lines) {
       try {
-        client ??= await connect(url)
+        if (!client) {
+          client = await connect(url)
+          await niceBackend(client, url, nice)
+        }
         const parts = split(lines)
         if (parts.request.length) await writeLines(client, 'request', parts.request)
         if (parts.access.length) await writeLines(client, 'access', parts.access)

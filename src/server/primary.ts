@@ -7,11 +7,10 @@ import type {ResolvedConfig} from '../base-command.js'
 import {AuditLogsError, ExitCode} from '../errors.js'
 import {journalBytes} from '../pipeline/journal.js'
 import {Metrics} from '../pipeline/metrics.js'
-import {Shipper, collectSegments} from '../pipeline/shipper.js'
-import {type Sink, filesSink, postgresSink} from '../pipeline/sinks.js'
 import {type AppProcess, spawnApp} from './app-process.js'
 import {prepareDatabase} from './database.js'
 import {parseHostPort, workerSettings} from './settings.js'
+import {type Shipping, startShipping} from './shipping.js'
 import type {ToPrimary, ToWorker} from './worker.js'
 
 export type RunSummary = {exitCode: number; requests: number; captured: number; dropped: number; written: Record<string, number>}
@@ -58,31 +57,31 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
       })
     }
 
-    // sinks and shippers: the journal is the durability point, each sink has its own checkpoint
-    const sinks: Sink[] = []
-    if (settings.capture && config.fileSink) sinks.push(filesSink(path.resolve(config.logDir), config.logMaxBytes, config.logBackupCount))
-    if (settings.capture && config.databaseSink) {
-      const db = await prepareDatabase(config, log)
-      releasers.push(() => db.target.release())
-      releasers.push(() => db.stop())
-      sinks.push(postgresSink(db.target.databaseUrl))
+    // sinks and shippers (on the shipping thread): the journal is the durability point, each sink has its own checkpoint
+    const sinkNames: string[] = []
+    let shipping: Shipping | undefined
+    if (settings.capture && (config.fileSink || config.databaseSink)) {
+      let databaseUrl: string | undefined
+      if (config.databaseSink) {
+        const db = await prepareDatabase(config, log)
+        releasers.push(() => db.target.release())
+        releasers.push(() => db.stop())
+        databaseUrl = db.target.databaseUrl
+      }
+      const files = config.fileSink ? {dir: path.resolve(config.logDir), maxBytes: config.logMaxBytes, backupCount: config.logBackupCount} : undefined
+      if (files) sinkNames.push('files')
+      if (databaseUrl) sinkNames.push('postgres')
+      shipping = await startShipping({journalDir: settings.journalDir, files, databaseUrl, nice: config.backgroundNice}, log)
+      releasers.push(() => shipping!.stop(config.shutdownTimeoutMs))
     }
-    const shippers = sinks.map((sink) => new Shipper(settings.journalDir, sink, {log}))
-    for (const s of shippers) s.start()
-    releasers.push(async () => {
-      const drained = await Promise.all(shippers.map((s) => s.drain(config.shutdownTimeoutMs)))
-      drained.forEach((ok, i) => !ok && log(`sink ${shippers[i].sink.name}: not caught up at shutdown; the journal keeps the rest for the next start`))
-      for (const s of shippers) await s.stop()
-      collectSegments(settings.journalDir, shippers)
-    })
+    const sinkStats = () => shipping?.stats() ?? []
 
-    // journal housekeeping: delete what every sink has, enforce the disk bound
+    // journal housekeeping: enforce the disk bound (the shipping thread deletes what every sink has)
     let full = false
     const workers = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => Boolean(w))
     const broadcast = (msg: ToWorker) => workers().forEach((w) => w.isConnected() && w.send(msg))
     const housekeeping = setInterval(() => {
       if (!settings.capture) return
-      collectSegments(settings.journalDir, shippers)
       const bytes = journalBytes(settings.journalDir)
       const nowFull = bytes >= config.journalMaxBytes
       if (nowFull !== full) {
@@ -93,13 +92,13 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     }, 1000)
     releasers.push(() => clearInterval(housekeeping))
 
-    const metrics = new Metrics(() => shippers.map((s) => s.stats), () => (settings.capture ? journalBytes(settings.journalDir) : 0), () => workers().length)
+    const metrics = new Metrics(sinkStats, () => (settings.capture ? journalBytes(settings.journalDir) : 0), () => workers().length)
     const adminServer = http.createServer(async (req, res) => {
       if (req.url === '/metrics') {
         res.writeHead(200, {'content-type': metrics.registry.contentType})
         res.end(await metrics.registry.metrics())
       } else if (req.url === '/health') {
-        const sinksState = Object.fromEntries(shippers.map((s) => [s.sink.name, {lagBytes: s.stats.lagBytes, lastError: s.stats.lastError ?? null}]))
+        const sinksState = Object.fromEntries(sinkStats().map((s) => [s.name, {lagBytes: s.lagBytes, lastError: s.lastError ?? null}]))
         const ok = workers().length > 0
         res.writeHead(ok ? 200 : 503, {'content-type': 'application/json'})
         res.end(JSON.stringify({status: ok ? 'ok' : 'starting', workers: workers().length, journalFull: full, sinks: sinksState}))
@@ -146,7 +145,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     }
     releasers.push(stopWorkers)
     await Promise.all(listening)
-    log(`listening on http://${settings.bind.host}:${settings.bind.port} → ${settings.upstream}; admin on http://${admin.host}:${admin.port} (/metrics, /health); ${settings.capture ? `capturing to ${sinks.map((s) => s.name).join(' and ') || 'the journal only'}` : 'capture off'}`)
+    log(`listening on http://${settings.bind.host}:${settings.bind.port} → ${settings.upstream}; admin on http://${admin.host}:${admin.port} (/metrics, /health); ${settings.capture ? `capturing to ${sinkNames.join(' and ') || 'the journal only'}` : 'capture off'}`)
 
     // run until a signal, or until the app exits
     const exitCode = await new Promise<number>((resolve) => {
@@ -159,7 +158,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
       process.once('SIGTERM', onSignal)
       process.on('SIGHUP', () => {
         log('SIGHUP: reopening log files')
-        for (const s of sinks) void s.reopen?.()
+        shipping?.reopen()
         app?.child.kill('SIGHUP')
       })
       app?.exited.then((code) => {
@@ -169,7 +168,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
       })
     })
     await release()
-    const written = Object.fromEntries(shippers.map((s) => [s.sink.name, s.stats.written]))
+    const written = Object.fromEntries(sinkStats().map((s) => [s.name, s.written]))
     return {exitCode, ...metrics.totals, written}
   } catch (error) {
     await release()

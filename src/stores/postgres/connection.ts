@@ -35,7 +35,7 @@ function databaseOf(url: string): string | undefined {
  * The audit database's name is `dbName` when configured, else the one in
  * the URL, else audit_logs; with no URL the embedded server is used.
  */
-export async function resolveTarget(config: Pick<Config, 'databaseUrl' | 'dbName' | 'dataDir' | 'embeddedPort'>): Promise<Target> {
+export async function resolveTarget(config: Pick<Config, 'databaseUrl' | 'dbName' | 'dataDir' | 'embeddedPort'> & Partial<Pick<Config, 'backgroundNice'>>): Promise<Target> {
   if (config.databaseUrl) {
     const dbName = config.dbName ?? databaseOf(config.databaseUrl) ?? DEFAULT_DB_NAME
     return {
@@ -46,7 +46,7 @@ export async function resolveTarget(config: Pick<Config, 'databaseUrl' | 'dbName
       release: async () => {},
     }
   }
-  const server = await acquireEmbedded(config.dataDir, {port: config.embeddedPort})
+  const server = await acquireEmbedded(config.dataDir, {port: config.embeddedPort, nice: config.backgroundNice})
   const dbName = config.dbName ?? DEFAULT_DB_NAME
   return {serverUrl: server.adminUrl, databaseUrl: withDatabase(server.adminUrl, dbName), dbName, embedded: true, release: () => server.release()}
 }

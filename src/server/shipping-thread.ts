@@ -1,0 +1,49 @@
+// The shipping side of `run`, on a thread of the primary: one shipper per sink
+// reads the journal from its checkpoint and delivers; segments every sink has
+// passed are deleted. It runs at a lower CPU priority than the proxy (the
+// journal holds what it has not shipped yet), and its heap is bounded.
+import path from 'node:path'
+import {parentPort, workerData} from 'node:worker_threads'
+import {Shipper, type ShipperStats, collectSegments} from '../pipeline/shipper.js'
+import {type Sink, filesSink, postgresSink} from '../pipeline/sinks.js'
+import {niceThisThread} from '../util/priority.js'
+
+export type ShippingSettings = {
+  journalDir: string
+  files?: {dir: string; maxBytes: number; backupCount: number}
+  databaseUrl?: string
+  nice: number
+}
+export type ToShipping = {type: 'reopen'} | {type: 'stop'; timeoutMs: number}
+export type FromShipping = {type: 'ready'} | {type: 'stats'; stats: ShipperStats[]} | {type: 'log'; message: string} | {type: 'stopped'; stats: ShipperStats[]}
+
+const s = workerData as ShippingSettings
+const port = parentPort!
+niceThisThread(s.nice)
+const log = (message: string) => port.postMessage({type: 'log', message} satisfies FromShipping)
+
+const sinks: Sink[] = []
+if (s.files) sinks.push(filesSink(path.resolve(s.files.dir), s.files.maxBytes, s.files.backupCount))
+if (s.databaseUrl) sinks.push(postgresSink(s.databaseUrl, s.nice))
+const shippers = sinks.map((sink) => new Shipper(s.journalDir, sink, {log}))
+for (const shipper of shippers) shipper.start()
+
+const report = () => port.postMessage({type: 'stats', stats: shippers.map((x) => ({...x.stats}))} satisfies FromShipping)
+const timer = setInterval(() => {
+  collectSegments(s.journalDir, shippers)
+  report()
+}, 250)
+
+port.on('message', async (msg: ToShipping) => {
+  if (msg.type === 'reopen') {
+    for (const sink of sinks) await sink.reopen?.()
+  } else if (msg.type === 'stop') {
+    clearInterval(timer)
+    const drained = await Promise.all(shippers.map((x) => x.drain(msg.timeoutMs)))
+    drained.forEach((ok, i) => !ok && log(`sink ${sinks[i].name}: not caught up at shutdown; the journal keeps the rest for the next start`))
+    for (const x of shippers) await x.stop()
+    collectSegments(s.journalDir, shippers)
+    port.postMessage({type: 'stopped', stats: shippers.map((x) => ({...x.stats}))} satisfies FromShipping)
+  }
+})
+port.postMessage({type: 'ready'} satisfies FromShipping)
