@@ -226,4 +226,23 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
       secure.close()
     }
   })
+  it('ships at a lower CPU priority: the shipping thread and the sink\'s PostgreSQL backend run at nice backgroundNice', async function () {
+    if (process.platform !== 'linux') this.skip()
+    const niceOf = (stat: string) => Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])
+    const threadNices = (pid: number) => readdirSync(`/proc/${pid}/task`).map((tid) => niceOf(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')))
+    await request(`${run.url}/json?nice=1`)
+    await rowFor('/json') // the sink has connected and written
+    expect(threadNices(run.child.pid!)).to.include(10)
+    const backends = (await db.client.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'audit-logs' AND pid <> pg_backend_pid()")).rows.map((r) => Number(r.pid))
+    const niced = backends.filter((pid) => niceOf(readFileSync(`/proc/${pid}/stat`, 'utf8')) === 10)
+    expect(niced, 'the sink backend').to.have.length.greaterThan(0)
+    expect(readFileSync(`/proc/${niced[0]}/autogroup`, 'utf8')).to.match(/nice 10/)
+
+    const plain = await startRun(['--upstream', app.url, '--no-database'], {AUDIT_LOGS_BACKGROUND_NICE: '0'})
+    try {
+      expect(threadNices(plain.child.pid!).every((n) => n === 0)).to.equal(true)
+    } finally {
+      await plain.stop()
+    }
+  })
 })
