@@ -44,18 +44,24 @@ async function wrk(url: string, post: boolean): Promise<WrkResult> {
   }
 }
 
-function treeRss(pid: number): number {
-  let pids = [pid]
+/**
+ * Memory of the run processes (primary and workers): the sum of their RSS,
+ * which counts the pages they share (the node binary, about 45 MB) once per
+ * process, and the sum of their PSS, which divides shared pages between them.
+ */
+function treeMemory(pid: number): {rss: number; pss: number} {
+  let all = [pid]
   try {
-    pids = pids.concat(execFileSync('pgrep', ['-P', String(pid)]).toString().trim().split('\n').filter(Boolean).map(Number))
+    all = all.concat(execFileSync('pgrep', ['-P', String(pid)]).toString().trim().split('\n').filter(Boolean).map(Number))
   } catch {}
-  return pids.reduce((sum, p) => {
+  const kb = (file: string, field: string) => {
     try {
-      return sum + Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))![1]) * 1024
+      return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(file, 'utf8'))![1]) * 1024
     } catch {
-      return sum
+      return 0
     }
-  }, 0)
+  }
+  return all.reduce((sum, p) => ({rss: sum.rss + kb(`/proc/${p}/status`, 'VmRSS'), pss: sum.pss + kb(`/proc/${p}/smaps_rollup`, 'Pss')}), {rss: 0, pss: 0})
 }
 
 const TICK = 100 // clock ticks per second of /proc/*/stat (USER_HZ)
@@ -140,8 +146,14 @@ async function main() {
         url = `http://127.0.0.1:${port}`
       }
       await db.query('TRUNCATE request_logs, access_logs')
-      let peak = 0
-      const sampler = child ? setInterval(() => (peak = Math.max(peak, treeRss(child!.pid!))), 200) : undefined
+      const peak = {rss: 0, pss: 0}
+      const sampler = child
+        ? setInterval(() => {
+            const m = treeMemory(child!.pid!)
+            peak.rss = Math.max(peak.rss, m.rss)
+            peak.pss = Math.max(peak.pss, m.pss)
+          }, 200)
+        : undefined
       await wrk(`${url}/small`, false) // warm-up, not reported
       const capturing = Boolean(child && sc.args!.length === 0)
       const proxied = async () => Number(/audit_logs_requests_total (\d+)/.exec(await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text())?.[1] ?? 0)
@@ -172,7 +184,7 @@ async function main() {
         records = `; records: ${n} request + ${access} access rows for ${sent} proxied requests (${dup} duplicates); sinks caught up ${measured.GET.drained!.toFixed(1)} s (GET) and ${measured.POST.drained!.toFixed(1)} s (POST) after the load`
       }
       const {GET: get, POST: post} = {GET: measured.GET.r, POST: measured.POST.r}
-      say(`${sc.name}: GET ${Math.round(get.rps)} req/s p50 ${get.p50} p99 ${get.p99} (${get.errors} errors); POST ${Math.round(post.rps)} req/s p50 ${post.p50} p99 ${post.p99} (${post.errors} errors)${child ? `; peak RSS ${(peak / 1048576).toFixed(0)} MB` : ''}${records}`)
+      say(`${sc.name}: GET ${Math.round(get.rps)} req/s p50 ${get.p50} p99 ${get.p99} (${get.errors} errors); POST ${Math.round(post.rps)} req/s p50 ${post.p50} p99 ${post.p99} (${post.errors} errors)${child ? `; peak RSS ${(peak.rss / 1048576).toFixed(0)} MB (PSS ${(peak.pss / 1048576).toFixed(0)} MB)` : ''}${records}`)
       say(`  GET ${measured.GET.cpu}`)
       say(`  POST ${measured.POST.cpu}`)
       if (child) {
