@@ -23,21 +23,21 @@ export class BodyTap {
     this.captured += kept.length
   }
 
-  /** The kept bytes in a fresh buffer of their own, to transfer to another thread. */
-  toWire(): WireBody {
-    const bytes = new Uint8Array(this.captured)
-    let off = 0
+  /** Copies the kept bytes into `arena` at `offset` (the batch buffer sent to the builder thread). */
+  copyInto(arena: Uint8Array, offset: number): WireBody {
+    let off = offset
     for (const c of this.chunks) {
-      bytes.set(c, off)
+      arena.set(c, off)
       off += c.length
     }
-    return {bytes, size: this.size}
+    return {offset, length: this.captured, size: this.size}
   }
 
-  static fromWire(wire: WireBody, limit: number): BodyTap {
+  /** A tap over bytes of a received arena (no copy). */
+  static fromWire(wire: WireBody, arena: Uint8Array, limit: number): BodyTap {
     const tap = new BodyTap(limit)
-    tap.chunks.push(Buffer.from(wire.bytes.buffer, wire.bytes.byteOffset, wire.bytes.byteLength))
-    tap.captured = wire.bytes.byteLength
+    tap.chunks.push(Buffer.from(arena.buffer, arena.byteOffset + wire.offset, wire.length))
+    tap.captured = wire.length
     tap.size = wire.size
     return tap
   }
@@ -51,7 +51,8 @@ export class BodyTap {
   }
 }
 
-export type WireBody = {bytes: Uint8Array; size: number}
+/** A body's place in its batch's arena, and its full size. */
+export type WireBody = {offset: number; length: number; size: number}
 
 const BINARY_TYPE = /^(image|audio|video|font)\/|^application\/(octet-stream|pdf|zip|gzip|x-gzip|x-tar|x-7z|x-rar|wasm|x-protobuf|protobuf|vnd\.(?!api\+json)[^;]*|msword|java-archive)|^multipart\/(?!form-data)/i
 const TEXT_TYPE = /^text\/|json|xml|javascript|x-www-form-urlencoded|form-data|graphql|csv|yaml|html/i

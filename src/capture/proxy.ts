@@ -5,15 +5,15 @@ import {BodyTap} from './body.js'
 import type {ClientIp} from './detect.js'
 import type {Exclusions} from './exclusions.js'
 import {EXTRA_HEADER, USER_HEADER} from './identity.js'
-import {type Exchange, newRecordId} from './record.js'
+import type {Exchange} from './record.js'
 
 export type Capture = {
   exclusions: Exclusions
   clientIp: ClientIp
   /** Body bytes kept per body (the bound). */
   bodyLimit: number
-  /** Takes an exchange once its response ended; builds its records elsewhere. Must not block or throw. */
-  submit: (x: Exchange, full: boolean) => void
+  /** Takes an exchange once its response ended; builds its records (and gives it its id) elsewhere. Must not block or throw. */
+  submit: (x: Omit<Exchange, 'id'>, full: boolean) => void
 }
 
 export type ProxyOptions = {upstream: URL; capture?: Capture; maxHeaderSize: number; onRequest?: () => void}
@@ -89,8 +89,7 @@ export function createProxy(o: ProxyOptions): http.Server {
     const finish = () => {
       if (done || !capture) return
       done = true
-      const x: Exchange = {
-        id: newRecordId(),
+      const x: Omit<Exchange, 'id'> = {
         start,
         method,
         scheme: (req.headers['x-forwarded-proto'] as string) ?? 'http',
@@ -179,8 +178,8 @@ function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, o: Pro
     if (recorded || !o.capture) return
     recorded = true
     const c = o.capture
-    const x: Exchange = {
-      id: newRecordId(), start, method: req.method ?? 'GET', scheme: 'http', host: req.headers.host ?? null, url: req.url ?? '/',
+    const x: Omit<Exchange, 'id'> = {
+      start, method: req.method ?? 'GET', scheme: 'http', host: req.headers.host ?? null, url: req.url ?? '/',
       requestHeaders: req.headers, status: status || 502, responseHeaders: resHeaders, responseSize: 0, durationMs: performance.now() - t0,
       ip: c.clientIp.resolve(req.socket.remoteAddress, req.headers['x-forwarded-for']), error, upstreamError: status === 0,
     }

@@ -37,7 +37,8 @@ export type Exchange = {
 
 export type RecordOptions = {masker: Masker; maxBodyLength: number; slowMs: number; instance: string; hooks: Hooks}
 
-export const newRecordId = () => uuidv7()
+/** A UUIDv7 whose time is the exchange's start (ids sort as records do). */
+export const newRecordId = (msecs?: number) => (msecs === undefined ? uuidv7() : uuidv7({msecs}))
 
 function safeHook<T>(fn: (() => T) | undefined): T | undefined {
   if (!fn) return undefined

@@ -7,7 +7,7 @@ import {JournalWriter} from '../pipeline/journal.js'
 import type {WorkerSettings} from './settings.js'
 import {hooksFrom} from './hooks.js'
 
-export type ToBuilder = {type: 'batch'; items: WireExchange[]} | {type: 'journal-full'; full: boolean} | {type: 'close'}
+export type ToBuilder = {type: 'batch'; items: WireExchange[]; arena: Uint8Array} | {type: 'journal-full'; full: boolean} | {type: 'close'}
 export type FromBuilder = {type: 'counts'; captured: number; dropped: number} | {type: 'closed'} | {type: 'ready'}
 
 const s = workerData as WorkerSettings & {writerId: string}
@@ -38,7 +38,7 @@ const timer = setInterval(report, 250)
 port.on('message', async (msg: ToBuilder) => {
   if (msg.type === 'batch') {
     for (const item of msg.items) {
-      const {x, full: fullRecord} = fromWire(item, s.bodyLimit)
+      const {x, full: fullRecord} = fromWire(item, msg.arena, s.bodyLimit)
       void builder.build(x, fullRecord)
     }
   } else if (msg.type === 'journal-full') {

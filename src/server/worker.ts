@@ -2,7 +2,7 @@ import type http from 'node:http'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {Worker} from 'node:worker_threads'
-import {type WireExchange, toWire} from '../capture/builder.js'
+import {WireBatch} from '../capture/builder.js'
 import {ClientIp} from '../capture/detect.js'
 import {Exclusions} from '../capture/exclusions.js'
 import {type Capture, createProxy} from '../capture/proxy.js'
@@ -22,15 +22,16 @@ const BUILDER_ENTRY = path.join(path.dirname(here), here.endsWith('.ts') ? 'buil
 /** Hands exchanges to the builder thread in batches (one message per turn of the event loop, at most 256). */
 function startBuilder(s: WorkerSettings, counts: {captured: number; dropped: number}) {
   const thread = new Worker(BUILDER_ENTRY, {workerData: {...s, writerId: `${Date.now().toString(36)}-${process.pid}`}, execArgv: process.execArgv.filter((a) => !a.startsWith('--max-semi-space-size')), resourceLimits: {maxYoungGenerationSizeMb: 12}})
-  let queue: WireExchange[] = []
-  let transfer: ArrayBuffer[] = []
+  // an arena holds at least 64 KiB, and always one exchange's two bodies
+  const arenaBytes = Math.max(64 * 1024, 2 * s.bodyLimit)
+  let batch = new WireBatch(arenaBytes)
   let scheduled = false
   const flush = () => {
     scheduled = false
-    if (!queue.length) return
-    thread.postMessage({type: 'batch', items: queue} satisfies ToBuilder, transfer)
-    queue = []
-    transfer = []
+    if (!batch.items.length) return
+    const {items, arena} = batch
+    thread.postMessage({type: 'batch', items, arena} satisfies ToBuilder, [arena.buffer as ArrayBuffer])
+    batch = new WireBatch(arenaBytes)
   }
   const ready = new Promise<void>((resolve, reject) => {
     thread.once('error', reject)
@@ -45,10 +46,9 @@ function startBuilder(s: WorkerSettings, counts: {captured: number; dropped: num
   return {
     ready,
     submit(x: Parameters<Capture['submit']>[0], full: boolean) {
-      const w = toWire(x, full)
-      queue.push(w.wire)
-      transfer.push(...w.transfer)
-      if (queue.length >= 256) flush()
+      if (!batch.fits(x)) flush()
+      batch.add(x, full)
+      if (batch.items.length >= 256) flush()
       else if (!scheduled) {
         scheduled = true
         setImmediate(flush)
