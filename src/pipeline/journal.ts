@@ -131,16 +131,30 @@ export function listSegments(dir: string): Segment[] {
         file = to
         sealed = true
       } catch {
-        continue
+        // sealed by its writer or another scan meanwhile: found under its sealed name below
       }
     }
-    try {
-      out.push({key, file, sealed, size: statSync(file).size})
-    } catch {
-      // deleted or renamed under us: next scan sees it
-    }
+    // The writer may seal (rename) the segment between readdir and stat: then it is under its sealed name.
+    const found = statSegment(file) ?? (sealed ? undefined : statSegment(path.join(dir, key + SEALED)))
+    if (found) out.push({key, ...found})
   }
-  return out
+  // A segment renamed while the directory was read can be listed under both names: keep the sealed one.
+  const byKey = new Map<string, Segment>()
+  for (const seg of out) if (!byKey.get(seg.key)?.sealed) byKey.set(seg.key, seg)
+  return byKey.size === out.length ? out : [...byKey.values()]
+}
+
+function statSegment(file: string): {file: string; sealed: boolean; size: number} | undefined {
+  try {
+    return {file, sealed: file.endsWith(SEALED), size: statSync(file).size}
+  } catch {
+    return undefined // deleted (collected) under us: the next scan does not list it
+  }
+}
+
+/** Whether a segment still exists under either of its names. */
+export function segmentExists(dir: string, key: string): boolean {
+  return existsSync(path.join(dir, key + OPEN)) || existsSync(path.join(dir, key + SEALED))
 }
 
 export function journalBytes(dir: string): number {

@@ -2,7 +2,7 @@ import {existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSy
 import path from 'node:path'
 import {redactText} from '../util/redact.js'
 import {backoffMs} from './backoff.js'
-import {type Segment, listSegments, readLines} from './journal.js'
+import {type Segment, listSegments, readLines, segmentExists} from './journal.js'
 import type {Sink} from './sinks.js'
 
 export type ShipperStats = {name: string; written: number; retried: number; failures: number; lagBytes: number; lastError?: string; caughtUp: boolean}
@@ -118,8 +118,9 @@ export class Shipper {
       attempt = 0
       this.stats.lastError = undefined
       Object.assign(this.checkpoint.data, advance)
+      // forget collected segments only: one missed by a listing that raced a rename must keep its offset
       const live = new Set(segments.map((seg) => seg.key))
-      for (const key of Object.keys(this.checkpoint.data)) if (!live.has(key)) delete this.checkpoint.data[key] // collected segments
+      for (const key of Object.keys(this.checkpoint.data)) if (!live.has(key) && !segmentExists(this.dir, key)) delete this.checkpoint.data[key]
       this.checkpoint.save()
       this.stats.written += lines.length
     }

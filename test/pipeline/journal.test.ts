@@ -1,4 +1,5 @@
 import {existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
+import {spawn} from 'node:child_process'
 import os from 'node:os'
 import path from 'node:path'
 import {expect} from 'chai'
@@ -59,6 +60,16 @@ describe('journal', () => {
     expect(rest).to.deep.equal({lines: [], next: seg.size, skipped: 1})
   })
 
+  it('lists a segment seen under both names (renamed while the directory was read) once, as sealed', () => {
+    const dir = tmp('journal-both')
+    const key = `aa-${process.pid}.000001`
+    writeFileSync(path.join(dir, `${key}.open`), '{"n":1}\n')
+    writeFileSync(path.join(dir, `${key}.jsonl`), '{"n":1}\n{"n":2}\n')
+    const segments = listSegments(dir)
+    expect(segments).to.have.length(1)
+    expect(segments[0]).to.include({key, sealed: true})
+  })
+
   it('reads a line longer than the batch bytes whole', async () => {
     const dir = tmp('journal-long')
     const long = JSON.stringify({x: 'y'.repeat(50_000)})
@@ -83,6 +94,33 @@ describe('shipper', () => {
     expect(sink.got.map((l) => JSON.parse(l).i)).to.deep.equal(Array.from({length: 300}, (_, i) => i))
     expect(collectSegments(dir, [shipper])).to.be.greaterThan(0)
     expect(listSegments(dir)).to.deep.equal([])
+  })
+
+  it('delivers every line exactly once while another process appends and seals segments under it', async function () {
+    this.timeout(60_000)
+    const dir = tmp('ship-race')
+    // The journal writer's protocol, in a separate process: append to <key>.open, rename to <key>.jsonl.
+    const writer = `
+      const fs = require('node:fs'), path = require('node:path')
+      const id = Date.now().toString(36) + '-' + process.pid
+      let n = 0, seq = 0
+      for (let round = 0; round < 12; round++) {
+        const keys = Array.from({length: 50}, () => path.join(process.argv[1], id + '.' + String(++seq).padStart(6, '0')))
+        for (let k = 0; k < 2; k++) for (const key of keys) fs.appendFileSync(key + '.open', JSON.stringify({n: n++}) + '\\n' + JSON.stringify({n: n++}) + '\\n')
+        for (const key of keys) fs.renameSync(key + '.open', key + '.jsonl')
+      }`
+    const sink = memorySink()
+    const shipper = new Shipper(dir, sink, {batchLines: 37, pollMs: 1})
+    shipper.start()
+    const collector = setInterval(() => collectSegments(dir, [shipper]), 3)
+    const child = spawn(process.execPath, ['-e', writer, dir], {stdio: 'inherit'})
+    await new Promise((resolve) => child.on('exit', resolve))
+    expect(await shipper.drain(20_000)).to.equal(true)
+    clearInterval(collector)
+    await shipper.stop()
+    const got = sink.got.map((l) => JSON.parse(l).n as number)
+    expect(got.length, 'lines delivered').to.equal(2400)
+    expect(new Set(got).size).to.equal(2400)
   })
 
   it('retries a failing sink with backoff and resumes from its checkpoint after a restart', async () => {
