@@ -18,6 +18,9 @@ export type Capture = {
 
 export type ProxyOptions = {upstream: URL; capture?: Capture; maxHeaderSize: number; onRequest?: () => void}
 
+// RFC 9110 §9.2.2: a request with one of these methods may be sent again.
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
+
 // RFC 9110 §7.6.1: connection-specific fields are not forwarded.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate'])
 
@@ -111,41 +114,55 @@ export function createProxy(o: ProxyOptions): http.Server {
       capture.submit(x, full)
     }
 
-    const upReq = request({host: o.upstream.hostname, port, method, path, headers: forwardHeaders(req, false), agent, maxHeaderSize: o.maxHeaderSize})
-    if (reqTap) req.on('data', (c: Buffer) => reqTap.push(c))
-    req.pipe(upReq)
+    // A kept-alive connection to the app can be closed by the app just as a request is sent on it
+    // (its keep-alive timeout: 5 s for Node, 2 s for gunicorn). A request with no body and an
+    // idempotent method is then sent again, once, on a new connection, instead of answering 502.
+    const retryable = IDEMPOTENT.has(method) && req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0'
+    let upReq: http.ClientRequest
+    const send = (attempt: number) => {
+      upReq = request({host: o.upstream.hostname, port, method, path, headers: forwardHeaders(req, false), agent, maxHeaderSize: o.maxHeaderSize})
+      if (retryable) upReq.end()
+      else req.pipe(upReq)
 
-    upReq.on('response', (upRes) => {
-      status = upRes.statusCode ?? 502
-      resHeaders = upRes.headers
-      const h = responseHeaders(upRes)
-      audit = h.audit
-      res.writeHead(status, upRes.statusMessage, h.raw)
-      // A streamed response (SSE, long poll, chunked download) shows its headers at once; a sized
-      // one sends them with the first body bytes, in one write.
-      if (upRes.headers['content-length'] === undefined) res.flushHeaders()
-      if (full) resTap = new BodyTap(capture!.bodyLimit)
-      upRes.on('data', (c: Buffer) => {
-        responseSize += c.length
-        resTap?.push(c)
+      upReq.on('response', (upRes) => {
+        status = upRes.statusCode ?? 502
+        resHeaders = upRes.headers
+        const h = responseHeaders(upRes)
+        audit = h.audit
+        res.writeHead(status, upRes.statusMessage, h.raw)
+        // A streamed response (SSE, long poll, chunked download) shows its headers at once; a sized
+        // one sends them with the first body bytes, in one write.
+        if (upRes.headers['content-length'] === undefined) res.flushHeaders()
+        if (full) resTap = new BodyTap(capture!.bodyLimit)
+        upRes.on('data', (c: Buffer) => {
+          responseSize += c.length
+          resTap?.push(c)
+        })
+        upRes.pipe(res)
+        upRes.on('error', () => res.destroy())
       })
-      upRes.pipe(res)
-      upRes.on('error', () => res.destroy())
-    })
 
-    upReq.on('error', (e) => {
-      error = `upstream: ${e.message}`
-      upstreamError = true
-      if (!res.headersSent) {
-        status = 502
-        const body = 'Bad Gateway: the application did not answer\n'
-        res.writeHead(502, {'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body)})
-        res.end(body)
-      } else {
-        res.destroy()
-      }
-      finish()
-    })
+      upReq.on('error', (e: NodeJS.ErrnoException) => {
+        if (retryable && attempt === 0 && upReq.reusedSocket && !res.headersSent && !res.destroyed && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) {
+          send(1)
+          return
+        }
+        error = `upstream: ${e.message}`
+        upstreamError = true
+        if (!res.headersSent) {
+          status = 502
+          const body = 'Bad Gateway: the application did not answer\n'
+          res.writeHead(502, {'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body)})
+          res.end(body)
+        } else {
+          res.destroy()
+        }
+        finish()
+      })
+    }
+    if (reqTap) req.on('data', (c: Buffer) => reqTap.push(c))
+    if (retryable) req.resume()
+    send(0)
 
     res.on('finish', finish)
     res.on('close', () => {

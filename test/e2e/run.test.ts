@@ -245,4 +245,37 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
       await plain.stop()
     }
   })
+  it('sends a request with no body again when the app closed the kept-alive connection just as it was reused; a POST with a body gets 502', async () => {
+    // every connection serves one request; the next one on it is cut, as a keep-alive timeout would
+    const flaky = http.createServer((req, res) => {
+      const socket = req.socket as net.Socket & {served?: number}
+      socket.served = (socket.served ?? 0) + 1
+      if (socket.served > 1) return socket.destroy()
+      req.resume()
+      req.on('end', () => res.end(JSON.stringify({ok: true})))
+    })
+    await new Promise<void>((resolve) => flaky.listen(0, '127.0.0.1', resolve))
+    const proxy = await startRun(['--upstream', `http://127.0.0.1:${(flaky.address() as AddressInfo).port}`, '--no-database'])
+    try {
+      const agent = new http.Agent({keepAlive: false})
+      for (let i = 0; i < 5; i++) expect((await request(`${proxy.url}/again/${i}`, {agent})).status, `GET ${i}`).to.equal(200)
+      expect((await request(`${proxy.url}/again/delete`, {method: 'DELETE', agent})).status).to.equal(200)
+      // not idempotent, or with a body: never sent twice
+      const post = await request(`${proxy.url}/again/post`, {method: 'POST', body: 'x=1', headers: {'content-type': 'application/x-www-form-urlencoded'}, agent})
+      expect(post.status).to.equal(502)
+      const records = await until(() => {
+        try {
+          const all = readFileSync(path.join(proxy.logDir, 'requests.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+          return all.length >= 7 ? all : undefined
+        } catch {
+          return undefined
+        }
+      }, 10_000)
+      expect(records.filter((r) => r.status_code === 200)).to.have.length(6)
+      expect(records.find((r) => r.path === '/again/post').flags).to.include('upstream_error')
+    } finally {
+      await proxy.stop()
+      flaky.close()
+    }
+  })
 })
