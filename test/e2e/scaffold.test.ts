@@ -1,9 +1,10 @@
-import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {expect} from 'chai'
 import {resolveConfig} from '../../src/config/resolve.js'
-import {runCli} from '../helpers/cli.js'
+import {spawn} from 'node:child_process'
+import {BIN, runCli} from '../helpers/cli.js'
 import {request, startRun, until} from '../helpers/run-server.js'
 import {startUpstream} from '../helpers/upstream.js'
 
@@ -69,5 +70,40 @@ describe('scaffold server-config', function () {
     expect(r.exitCode, r.stderr).to.equal(0)
     const config = await resolveConfig({cwd: dir, env: {}})
     expect(config.command).to.deep.equal(['node', 'server.js";', 'process.exit(9);', '"'])
+  })
+  it('asks on a terminal: the answers typed at the prompts are what it writes', async function () {
+    if (!existsSync('/usr/bin/script')) this.skip() // util-linux's script(1), in every Debian
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-scaffold-tty-'))
+    // script(1) gives the command a pseudo-terminal; keys are typed once each prompt shows
+    const child = spawn('script', ['-qec', `"${process.execPath}" "${BIN}" scaffold server-config`, '/dev/null'], {cwd: dir, env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: '1'}})
+    let screen = ''
+    child.stdout.on('data', (c: Buffer) => (screen += c.toString()))
+    const steps: Array<[string, string]> = [
+      ['Listen on', '127.0.0.1:8123\r'],
+      ['The app', '\u001b[B\r'], // down to "spawn it (command)"
+      ['Command', 'node app.js\r'],
+      ['Worker processes', '3\r'],
+      ['Log directory', '\r'], // the default
+      ['Rotate log files at', '\r'],
+      ['Rotated files to keep', '5\r'],
+      ['Body bytes kept per record', '4096\r'],
+    ]
+    let from = 0
+    try {
+      for (const [prompt, keys] of steps) {
+        await until(() => (screen.indexOf(prompt, from) >= 0 ? true : undefined), 15_000, `the prompt "${prompt}"`)
+        from = screen.indexOf(prompt, from) + prompt.length
+        child.stdin.write(keys)
+      }
+      const code = await new Promise((resolve) => child.on('exit', resolve))
+      expect(code, screen).to.equal(0)
+      expect(screen).to.contain('Wrote')
+      const config = await resolveConfig({cwd: dir, env: {}})
+      expect(config).to.include({bind: '127.0.0.1:8123', workers: 3, logDir: 'logs', logMaxBytes: 10_485_760, logBackupCount: 5, maxBodyLength: 4096})
+      expect(config.command).to.deep.equal(['node', 'app.js'])
+      expect(config.upstream).to.equal(undefined)
+    } finally {
+      child.kill('SIGKILL')
+    }
   })
 })
