@@ -66,6 +66,15 @@ describe('masking', () => {
 })
 
 describe('masking fast path', () => {
+  it('finds a field name in text as keys are compared: any case, separators anywhere, names that prefix others', () => {
+    const m = new Masker({fields: ['password', 'passwd', 'pass', 'api_key', 'apikey', 'ssn', 'x+y'], headers: []})
+    const found = ['"PASSWORD":1', 'p_a-s.s w o r d', 'passwd', 'a pass b', 'xApiKey', 'api-key', 'SSN', 'x+y', 'X + Y']
+    const missed = ['pas', 'api', 'ssx', 'xy', 'sn', 'p a s']
+    for (const t of found) expect(m.mentionsField(t), t).to.equal(true)
+    for (const t of missed) expect(m.mentionsField(t), t).to.equal(false)
+    expect(new Masker({fields: [], headers: []}).mentionsField('password')).to.equal(false)
+  })
+
   it('leaves a body that names no sensitive field as sent, but still masks secret-looking values in it', () => {
     const body = JSON.stringify({order: {sku: 'SKU-1', qty: 2}, note: `pay with 4111-1111-1111-1111 and ${JWT}`})
     const out = m.maskBody(body, 'application/json', true)
