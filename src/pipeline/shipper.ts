@@ -8,20 +8,29 @@ import type {Sink} from './sinks.js'
 export type ShipperStats = {name: string; written: number; retried: number; failures: number; lagBytes: number; lastError?: string; caughtUp: boolean}
 type Checkpoint = Record<string, number>
 
-/** Each sink's progress through the journal: segment key → bytes consumed. Written atomically. */
+/**
+ * Each sink's progress through the journal (segment key → bytes consumed),
+ * and what the sink needs to undo a write the checkpoint does not cover
+ * (state()), saved together, atomically.
+ */
 class CheckpointFile {
   readonly file: string
   data: Checkpoint
+  sinkState: unknown
 
   constructor(dir: string, name: string) {
     mkdirSync(path.join(dir, 'checkpoints'), {recursive: true})
     this.file = path.join(dir, 'checkpoints', `${name}.json`)
-    this.data = existsSync(this.file) ? JSON.parse(readFileSync(this.file, 'utf8')) : {}
+    const saved = existsSync(this.file) ? JSON.parse(readFileSync(this.file, 'utf8')) : {}
+    // the first format held the offsets alone
+    const current = saved && typeof saved.offsets === 'object'
+    this.data = current ? saved.offsets : saved
+    this.sinkState = current ? saved.sink : undefined
   }
 
   save(): void {
     const tmp = this.file + '.tmp'
-    writeFileSync(tmp, JSON.stringify(this.data))
+    writeFileSync(tmp, JSON.stringify({offsets: this.data, sink: this.sinkState}))
     renameSync(tmp, this.file)
   }
 }
@@ -92,7 +101,19 @@ export class Shipper {
 
   private async run(): Promise<void> {
     let attempt = 0
+    let restored = !this.sink.restore
     while (!this.stopping) {
+      if (!restored) {
+        try {
+          // a write after the last checkpoint (a crash between the two) is undone before it is sent again
+          await this.sink.restore!(this.checkpoint.sinkState)
+          restored = true
+        } catch (error) {
+          this.o.log(`sink ${this.sink.name}: ${redactText((error as Error).message)} (restoring its state; retrying)`)
+          await this.sleep(backoffMs(++attempt))
+          continue
+        }
+      }
       const segments = listSegments(this.dir)
       this.stats.lagBytes = segments.reduce((n, s) => n + Math.max(0, s.size - this.offset(s.key)), 0)
       const {lines, advance} = await this.nextBatch(segments)
@@ -118,6 +139,7 @@ export class Shipper {
       attempt = 0
       this.stats.lastError = undefined
       Object.assign(this.checkpoint.data, advance)
+      if (this.sink.state) this.checkpoint.sinkState = this.sink.state()
       // forget collected segments only: one missed by a listing that raced a rename must keep its offset
       const live = new Set(segments.map((seg) => seg.key))
       for (const key of Object.keys(this.checkpoint.data)) if (!live.has(key) && !segmentExists(this.dir, key)) delete this.checkpoint.data[key]

@@ -2,12 +2,24 @@ import {readFileSync} from 'node:fs'
 import path from 'node:path'
 import type pg from 'pg'
 import {connect} from '../stores/postgres/connection.js'
-import {RotatingWriter} from '../stores/files/rotating-writer.js'
+import {type FilePosition, RotatingWriter} from '../stores/files/rotating-writer.js'
 import {writeLines} from '../stores/postgres/writer.js'
 import {niceProcess} from '../util/priority.js'
 
-/** A destination the shipper delivers journal lines to. write() succeeds entirely or throws. */
-export type Sink = {name: string; write(lines: string[]): Promise<void>; reopen?(): Promise<void>; close(): Promise<void>}
+/**
+ * A destination the shipper delivers journal lines to. write() succeeds
+ * entirely or throws. A sink that is not idempotent can give the shipper a
+ * state() to save with each checkpoint, and undo in restore(state), at start,
+ * whatever it wrote after that checkpoint (the shipper sends it again).
+ */
+export type Sink = {
+  name: string
+  write(lines: string[]): Promise<void>
+  state?(): unknown
+  restore?(state: unknown): Promise<void>
+  reopen?(): Promise<void>
+  close(): Promise<void>
+}
 
 /** Lines start with their type (the record builder puts log_type first), so routing needs no parse. */
 export const isAccessLine = (line: string) => line.startsWith('{"log_type":"access"')
@@ -31,6 +43,14 @@ export function filesSink(dir: string, maxBytes: number, backupCount: number): S
       for (const type of ['request', 'access'] as const) {
         if (parts[type].length) await files[type].write(Buffer.from(parts[type].join('\n') + '\n'))
       }
+    },
+    // the files' identity and length after each delivered batch: lines past it were written
+    // after the last checkpoint by a process that crashed, and are cut before they are sent again
+    state: () => ({request: files.request.position(), access: files.access.position()}),
+    async restore(state) {
+      const saved = state as {request?: FilePosition; access?: FilePosition} | undefined
+      await files.request.truncateTo(saved?.request)
+      await files.access.truncateTo(saved?.access)
     },
     async reopen() {
       await files.request.reopen()

@@ -6,7 +6,7 @@ import {expect} from 'chai'
 import {backoffMs} from '../../src/pipeline/backoff.js'
 import {JournalWriter, listSegments, readLines} from '../../src/pipeline/journal.js'
 import {Shipper, collectSegments} from '../../src/pipeline/shipper.js'
-import type {Sink} from '../../src/pipeline/sinks.js'
+import {type Sink, filesSink} from '../../src/pipeline/sinks.js'
 import {RotatingWriter, backupName} from '../../src/stores/files/rotating-writer.js'
 import {gunzipSync} from 'node:zlib'
 
@@ -164,5 +164,55 @@ describe('rotating JSONL files', () => {
     const newestBackup = gunzipSync(readFileSync(backupName(file, 1))).toString()
     expect(newestBackup).to.contain('"i":')
     expect(existsSync(file + '.1')).to.equal(false)
+  })
+  // A crash between a batch's write to the files and the checkpoint after it: the shipper sends
+  // the batch again at start, and the files sink first cuts what it wrote after the checkpoint.
+  for (const rotate of [false, true]) {
+    it(`files sink: a batch written but not checkpointed before a crash is not duplicated at restart${rotate ? ' (the write rotated the file)' : ''}`, async () => {
+      const dir = tmp('files-crash')
+      const logs = path.join(dir, 'logs')
+      const journal = new JournalWriter(path.join(dir, 'journal'), `w-${process.pid}`)
+      const line = (i: number, type: string) => JSON.stringify({log_type: type, id: `id-${i}`, pad: 'x'.repeat(60)})
+      for (let i = 0; i < 30; i++) journal.append(line(i, i % 2 ? 'access' : 'request'))
+      journal.flush(true)
+      const maxBytes = rotate ? 1600 : 1024 * 1024 // 15 lines of about 90 bytes per file, then 10 more
+      const first = new Shipper(path.join(dir, 'journal'), filesSink(logs, maxBytes, 3))
+      first.start()
+      expect(await first.drain(5000)).to.equal(true)
+      await first.stop()
+      // the next batch reaches the files, then the process dies before its checkpoint
+      const batch = Array.from({length: 20}, (_, k) => line(30 + k, k % 2 ? 'access' : 'request'))
+      for (const l of batch) journal.append(l)
+      journal.close()
+      const crashed = filesSink(logs, maxBytes, 3)
+      await crashed.write(batch)
+      await crashed.close()
+      // restart
+      const again = new Shipper(path.join(dir, 'journal'), filesSink(logs, maxBytes, 3))
+      again.start()
+      expect(await again.drain(5000)).to.equal(true)
+      await again.stop()
+      const all = readdirSync(logs).flatMap((name) => {
+        const raw = readFileSync(path.join(logs, name))
+        return (name.endsWith('.gz') ? gunzipSync(raw) : raw).toString().split('\n').filter(Boolean)
+      })
+      const ids = all.map((l) => JSON.parse(l).id as string)
+      expect(ids.length, 'lines in the files').to.equal(50)
+      expect(new Set(ids).size).to.equal(50)
+      if (rotate) expect(readdirSync(logs).some((n) => n.endsWith('.gz')), readdirSync(logs).join(' ')).to.equal(true)
+    })
+  }
+
+  it('a rotation whose gzip a crash interrupted becomes the newest backup at restart, not lost', async () => {
+    const dir = tmp('rotate-crash')
+    const file = path.join(dir, 'access.jsonl')
+    writeFileSync(file + '.1', '{"n":1}\n{"n":2}\n') // renamed, never gzipped
+    writeFileSync(backupName(file, 1), Buffer.from([0x1f, 0x8b, 0x08])) // the gzip's unfinished output
+    const w = new RotatingWriter(file, 1024, 3)
+    await w.write(Buffer.from('{"n":3}\n'))
+    await w.close()
+    expect(existsSync(file + '.1')).to.equal(false)
+    expect(gunzipSync(readFileSync(backupName(file, 1))).toString()).to.equal('{"n":1}\n{"n":2}\n')
+    expect(readFileSync(file, 'utf8')).to.equal('{"n":3}\n')
   })
 })

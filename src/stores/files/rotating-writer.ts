@@ -1,8 +1,11 @@
-import {createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, statSync, unlinkSync} from 'node:fs'
+import {createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync, truncateSync, unlinkSync} from 'node:fs'
 import {open, type FileHandle} from 'node:fs/promises'
 import path from 'node:path'
 import {pipeline} from 'node:stream/promises'
 import {createGzip} from 'node:zlib'
+
+/** Where a rotating file stood: its inode (a rotation or an external move makes a new file) and length. */
+export type FilePosition = {ino: number; size: number}
 
 /** Names of a rotating file's backups: name.1.gz is the newest (pure). */
 export const backupName = (file: string, n: number) => `${file}.${n}.gz`
@@ -16,6 +19,8 @@ export const backupName = (file: string, n: number) => `${file}.${n}.gz`
 export class RotatingWriter {
   private handle?: FileHandle
   private size = 0
+  private ino = 0
+  private recovered = false
   private gzipping: Promise<void> = Promise.resolve()
 
   constructor(
@@ -27,14 +32,21 @@ export class RotatingWriter {
   }
 
   private async ensureOpen(): Promise<FileHandle> {
+    if (!this.recovered) {
+      this.recovered = true
+      await this.recoverBackup()
+    }
     if (!this.handle) {
       this.handle = await open(this.file, 'a')
-      this.size = (await this.handle.stat()).size
+      const st = await this.handle.stat()
+      this.size = st.size
+      this.ino = st.ino
     }
     return this.handle
   }
 
   async write(data: Buffer): Promise<void> {
+    await this.ensureOpen() // the size of a file from before a start or a reopen counts too
     if (this.size > 0 && this.size + data.length > this.maxBytes) await this.rotate()
     const handle = await this.ensureOpen()
     await handle.write(data)
@@ -42,9 +54,58 @@ export class RotatingWriter {
     this.size += data.length
   }
 
+  /** The file and length written so far (after the last write); {ino: 0} when there is no file. */
+  position(): FilePosition {
+    if (this.handle) return {ino: this.ino, size: this.size}
+    if (!existsSync(this.file)) return {ino: 0, size: 0}
+    const st = statSync(this.file)
+    return {ino: st.ino, size: st.size}
+  }
+
+  /**
+   * Cuts what was written after `saved`: the same file longer than it was is
+   * cut back to its length; a file made since (after a rotation or a move)
+   * holds only later lines and is emptied. Nothing saved: nothing is cut.
+   */
+  async truncateTo(saved: FilePosition | undefined): Promise<void> {
+    if (!saved || !existsSync(this.file)) return
+    const st = statSync(this.file)
+    const to = st.ino === saved.ino ? saved.size : 0
+    if (st.size > to) {
+      await this.reopen()
+      truncateSync(this.file, to)
+    }
+  }
+
   async reopen(): Promise<void> {
     await this.handle?.close()
     this.handle = undefined
+  }
+
+  /** Backups shift up one place; the oldest beyond backupCount is deleted. */
+  private shiftBackups(): void {
+    for (let n = this.backupCount; n >= 1; n--) {
+      const from = backupName(this.file, n)
+      if (!existsSync(from)) continue
+      if (n === this.backupCount) unlinkSync(from)
+      else renameSync(from, backupName(this.file, n + 1))
+    }
+  }
+
+  private gzip(plain: string): Promise<void> {
+    return pipeline(createReadStream(plain), createGzip(), createWriteStream(backupName(this.file, 1))).then(() => unlinkSync(plain))
+  }
+
+  /**
+   * A rotation a crash interrupted left file.1 plain (the backups had already
+   * shifted, so a file.1.gz is that gzip's unfinished output): it is gzipped
+   * again now, rather than overwritten by the next rotation.
+   */
+  private async recoverBackup(): Promise<void> {
+    const plain = `${this.file}.1`
+    if (!existsSync(plain)) return
+    rmSync(backupName(this.file, 1), {force: true})
+    await this.gzip(plain)
   }
 
   private async rotate(): Promise<void> {
@@ -54,15 +115,10 @@ export class RotatingWriter {
       unlinkSync(this.file)
       return
     }
-    for (let n = this.backupCount; n >= 1; n--) {
-      const from = backupName(this.file, n)
-      if (!existsSync(from)) continue
-      if (n === this.backupCount) unlinkSync(from)
-      else renameSync(from, backupName(this.file, n + 1))
-    }
+    this.shiftBackups()
     const plain = `${this.file}.1`
     renameSync(this.file, plain)
-    this.gzipping = pipeline(createReadStream(plain), createGzip(), createWriteStream(backupName(this.file, 1))).then(() => unlinkSync(plain))
+    this.gzipping = this.gzip(plain)
   }
 
   async close(): Promise<void> {
