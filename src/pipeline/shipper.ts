@@ -40,8 +40,9 @@ export type ShipperOptions = {batchLines?: number; batchBytes?: number; pollMs?:
 /**
  * Delivers the journal to one sink, from its own checkpoint. A failing sink
  * is retried with exponential backoff and jitter; the checkpoint advances
- * only after the sink took the batch, so a crash replays (sinks are
- * idempotent or at-least-once) and never skips.
+ * only after the sink took the batch, so a crash replays and never skips;
+ * a sink is idempotent (PostgreSQL, on id) or undoes at start what it wrote
+ * after the checkpoint (the files, through state() and restore()).
  */
 export class Shipper {
   readonly stats: ShipperStats
