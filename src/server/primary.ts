@@ -76,20 +76,22 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     }
     const sinkStats = () => shipping?.stats() ?? []
 
-    // journal housekeeping: enforce the disk bound (the shipping thread deletes what every sink has)
+    // journal housekeeping: enforce the disk bound (the shipping thread deletes what every sink has).
+    // Checked four times a second; records are kept again below 90% of the bound, so a journal at
+    // its bound does not flap between the two states.
     let full = false
     const workers = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => Boolean(w))
     const broadcast = (msg: ToWorker) => workers().forEach((w) => w.isConnected() && w.send(msg))
     const housekeeping = setInterval(() => {
       if (!settings.capture) return
       const bytes = journalBytes(settings.journalDir)
-      const nowFull = bytes >= config.journalMaxBytes
+      const nowFull = full ? bytes >= config.journalMaxBytes * 0.9 : bytes >= config.journalMaxBytes
       if (nowFull !== full) {
         full = nowFull
-        log(full ? `ALERT: the journal holds ${bytes} bytes, its bound (${config.journalMaxBytes}); new records are DROPPED and counted until the sinks catch up` : 'the journal is below its bound again; records are kept')
+        log(full ? `ALERT: the journal holds ${bytes} bytes, its bound (${config.journalMaxBytes}); new records are DROPPED and counted until the sinks catch up` : `the journal is below 90% of its bound again (${bytes} bytes); records are kept`)
         broadcast({type: 'journal-full', full})
       }
-    }, 1000)
+    }, 250)
     releasers.push(() => clearInterval(housekeeping))
 
     const metrics = new Metrics(sinkStats, () => (settings.capture ? journalBytes(settings.journalDir) : 0), () => workers().length)
