@@ -22,16 +22,14 @@ const BUILDER_ENTRY = path.join(path.dirname(here), here.endsWith('.ts') ? 'buil
 /** Hands exchanges to the builder thread in batches (one message per turn of the event loop, at most 256). */
 function startBuilder(s: WorkerSettings, counts: {captured: number; dropped: number}) {
   const thread = new Worker(BUILDER_ENTRY, {workerData: {...s, writerId: `${Date.now().toString(36)}-${process.pid}`}, execArgv: process.execArgv.filter((a) => !a.startsWith('--max-semi-space-size')), resourceLimits: {maxYoungGenerationSizeMb: 12}})
-  // an arena holds at least 64 KiB, and always one exchange's two bodies
-  const arenaBytes = Math.max(64 * 1024, 2 * s.bodyLimit)
-  let batch = new WireBatch(arenaBytes)
+  let batch = new WireBatch()
   let scheduled = false
   const flush = () => {
     scheduled = false
     if (!batch.items.length) return
-    const {items, arena} = batch
+    const {items, arena} = batch.seal()
     thread.postMessage({type: 'batch', items, arena} satisfies ToBuilder, [arena.buffer as ArrayBuffer])
-    batch = new WireBatch(arenaBytes)
+    batch = new WireBatch()
   }
   const ready = new Promise<void>((resolve, reject) => {
     thread.once('error', reject)
@@ -46,9 +44,8 @@ function startBuilder(s: WorkerSettings, counts: {captured: number; dropped: num
   return {
     ready,
     submit(x: Parameters<Capture['submit']>[0], full: boolean) {
-      if (!batch.fits(x)) flush()
       batch.add(x, full)
-      if (batch.items.length >= 256) flush()
+      if (batch.items.length >= 256 || batch.bytes >= 1024 * 1024) flush()
       else if (!scheduled) {
         scheduled = true
         setImmediate(flush)
