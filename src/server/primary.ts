@@ -71,7 +71,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
       const files = config.fileSink ? {dir: path.resolve(config.logDir), maxBytes: config.logMaxBytes, backupCount: config.logBackupCount} : undefined
       if (files) sinkNames.push('files')
       if (databaseUrl) sinkNames.push('postgres')
-      shipping = await startShipping({journalDir: settings.journalDir, files, databaseUrl, nice: config.backgroundNice}, log)
+      shipping = await startShipping({journalDir: settings.journalDir, files, databaseUrl, nice: config.backgroundNice, failpoint: process.env.AUDIT_LOGS_FAILPOINT}, log)
       releasers.push(() => shipping!.stop(config.shutdownTimeoutMs))
     }
     const sinkStats = () => shipping?.stats() ?? []

@@ -13,6 +13,10 @@ export type ShippingSettings = {
   files?: {dir: string; maxBytes: number; backupCount: number}
   databaseUrl?: string
   nice: number
+  /** How many times the thread was started before (0: the first). */
+  generation?: number
+  /** Test failpoint (AUDIT_LOGS_FAILPOINT=shipping-crash): the first thread dies once it has delivered something. */
+  failpoint?: string
 }
 export type ToShipping = {type: 'reopen'} | {type: 'stop'; timeoutMs: number}
 export type FromShipping = {type: 'ready'} | {type: 'stats'; stats: ShipperStats[]} | {type: 'log'; message: string} | {type: 'stopped'; stats: ShipperStats[]}
@@ -32,6 +36,7 @@ const report = () => port.postMessage({type: 'stats', stats: shippers.map((x) =>
 const timer = setInterval(() => {
   collectSegments(s.journalDir, shippers)
   report()
+  if (s.failpoint === 'shipping-crash' && !s.generation && shippers.some((x) => x.stats.written > 0)) throw new Error('failpoint shipping-crash: the shipping thread dies')
 }, 250)
 
 port.on('message', async (msg: ToShipping) => {

@@ -2,6 +2,7 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {Worker} from 'node:worker_threads'
 import type {ShipperStats} from '../pipeline/shipper.js'
+import {redactText} from '../util/redact.js'
 import type {FromShipping, ShippingSettings, ToShipping} from './shipping-thread.js'
 
 const here = fileURLToPath(import.meta.url)
@@ -15,41 +16,68 @@ export type Shipping = {
   stop(timeoutMs: number): Promise<void>
 }
 
-/** Starts the shipping thread (see shipping-thread.ts); resolves once its sinks are set up. */
+/**
+ * Starts the shipping thread (see shipping-thread.ts); resolves once its
+ * sinks are set up. A thread that dies later is started again, with backoff:
+ * the journal holds the records meanwhile and the checkpoints say where to resume.
+ */
 export async function startShipping(settings: ShippingSettings, log: (m: string) => void): Promise<Shipping> {
-  const thread = new Worker(ENTRY, {workerData: settings, resourceLimits: {maxYoungGenerationSizeMb: 8}})
   let stats: ShipperStats[] = []
+  // totals of threads that died, so counters keep growing across a restart
+  const carried = new Map<string, {written: number; retried: number; failures: number}>()
+  const withCarried = (list: ShipperStats[]) =>
+    list.map((x) => {
+      const c = carried.get(x.name)
+      return c ? {...x, written: x.written + c.written, retried: x.retried + c.retried, failures: x.failures + c.failures} : x
+    })
+  let thread: Worker | undefined // the live thread, if any
+  let stopping = false
   let stopped: (() => void) | undefined
-  let failed: Error | undefined
-  thread.on('message', (msg: FromShipping) => {
-    if (msg.type === 'stats') stats = msg.stats
-    else if (msg.type === 'log') log(msg.message)
-    else if (msg.type === 'stopped') {
-      stats = msg.stats
-      stopped?.()
-    }
-  })
-  thread.on('error', (error) => {
-    failed = error
-    log(`shipping: ${error.message}; the journal keeps the records for the next start`)
-    stopped?.()
-  })
-  await new Promise<void>((resolve, reject) => {
-    const onMessage = (msg: FromShipping) => msg.type === 'ready' && (thread.off('message', onMessage), resolve())
-    thread.on('message', onMessage)
-    thread.once('error', reject)
-  })
+  let restarts = 0
+
+  const spawn = (generation: number) =>
+    new Promise<void>((resolve, reject) => {
+      const t = new Worker(ENTRY, {workerData: {...settings, generation} satisfies ShippingSettings, resourceLimits: {maxYoungGenerationSizeMb: 8}})
+      let ready = false
+      let failure: Error | undefined
+      t.on('message', (msg: FromShipping) => {
+        if (msg.type === 'ready') {
+          ready = true
+          if (stopping) void t.terminate() // started again while the server was stopping
+          else thread = t
+          resolve()
+        } else if (msg.type === 'stats') stats = withCarried(msg.stats)
+        else if (msg.type === 'log') log(msg.message)
+        else if (msg.type === 'stopped') {
+          stats = withCarried(msg.stats)
+          stopped?.()
+        }
+      })
+      t.on('error', (error) => (failure = error))
+      t.on('exit', (code) => {
+        if (thread === t) thread = undefined
+        if (stopping) return stopped?.()
+        if (!ready && generation === 0) return reject(failure ?? new Error(`the shipping thread exited with code ${code}`))
+        for (const x of stats) carried.set(x.name, {written: x.written, retried: x.retried, failures: x.failures}) // stats include what was carried
+        const wait = Math.min(30_000, 500 * 2 ** Math.min(restarts++, 6))
+        log(`shipping stopped (${redactText(failure?.message ?? `exit code ${code}`)}); starting it again in ${wait} ms — the journal keeps the records`)
+        setTimeout(() => !stopping && spawn(generation + 1).then(() => log('shipping started again'), () => {}), wait).unref()
+      })
+    })
+
+  await spawn(0)
   return {
     stats: () => stats,
-    reopen: () => thread.postMessage({type: 'reopen'} satisfies ToShipping),
+    reopen: () => thread?.postMessage({type: 'reopen'} satisfies ToShipping),
     async stop(timeoutMs) {
-      if (!failed) {
-        await new Promise<void>((resolve) => {
-          stopped = resolve
-          thread.postMessage({type: 'stop', timeoutMs} satisfies ToShipping)
-        })
-      }
-      await thread.terminate()
+      stopping = true
+      const t = thread
+      if (!t) return
+      await new Promise<void>((resolve) => {
+        stopped = resolve
+        t.postMessage({type: 'stop', timeoutMs} satisfies ToShipping)
+      })
+      await t.terminate()
     },
   }
 }

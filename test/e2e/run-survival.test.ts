@@ -140,6 +140,35 @@ describe('audit-logs run: what it must survive', function () {
     }
   })
 
+  it('the shipping thread dies: it is started again and every record still arrives once, in PostgreSQL and in the files', async () => {
+    const db: TestDatabase = await freshDatabase({migrated: true})
+    // failpoint: the first shipping thread throws once it has delivered something
+    const run = await startRun(['--upstream', app.url], {AUDIT_LOGS_DATABASE_URL: db.url, AUDIT_LOGS_FAILPOINT: 'shipping-crash'})
+    try {
+      for (let i = 0; i < 20; i++) expect((await request(`${run.url}/json?before=${i}`)).status).to.equal(200)
+      await until(() => run.stderr().includes('shipping started again'), 20_000, 'the restart')
+      expect(run.stderr()).to.contain('failpoint shipping-crash')
+      for (let i = 0; i < 20; i++) expect((await request(`${run.url}/json?after=${i}`)).status).to.equal(200)
+      await until(async () => (await db.client.query('SELECT count(*)::int AS n FROM request_logs')).rows[0].n >= 40, 20_000, '40 rows')
+      const rows = (await db.client.query('SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM request_logs')).rows[0]
+      expect(rows).to.deep.equal({n: 40, d: 40})
+      const lines = await until(() => {
+        const all = readFileSync(path.join(run.logDir, 'requests.jsonl'), 'utf8').trim().split('\n')
+        return all.length >= 40 ? all : undefined
+      }, 20_000, '40 lines in requests.jsonl')
+      expect(new Set(lines.map((l) => JSON.parse(l).id)).size).to.equal(lines.length)
+      expect(lines).to.have.length(40)
+      // the counters go on from where the dead thread left them (a counter that went back would break /metrics)
+      await new Promise((r) => setTimeout(r, 600))
+      const metrics = await request(`${run.adminUrl}/metrics`)
+      expect(metrics.status).to.equal(200)
+      expect(Number(/audit_logs_records_written_total\{sink="files"\} (\d+)/.exec(metrics.body.toString())?.[1])).to.be.at.least(80)
+    } finally {
+      await run.stop()
+      await db.drop()
+    }
+  })
+
   it('masks a corpus of secrets everywhere: journal, JSONL files and PostgreSQL', async () => {
     const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEifQ.U0VDUkVUX0pXVF9TSUc'
     const secrets = {
