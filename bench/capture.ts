@@ -30,7 +30,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 type WrkResult = {rps: number; p50: string; p99: string; requests: number; errors: number}
 async function wrk(url: string, post: boolean): Promise<WrkResult> {
-  const args = ['-t2', `-c${values.connections}`, `-d${values.duration}s`, '--latency', ...(post ? ['-s', POST_LUA] : []), url]
+  const args = [`-t${Math.min(2, Number(values.connections))}`, `-c${values.connections}`, `-d${values.duration}s`, '--latency', ...(post ? ['-s', POST_LUA] : []), url]
   const out = (await promisify(execFile)('wrk', args)).stdout
   const num = (re: RegExp) => re.exec(out)?.[1] ?? '0'
   const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? '0'
@@ -122,7 +122,7 @@ async function main() {
     console.log(l)
     lines.push(l)
   }
-  say(`wrk -t2 -c${values.connections} -d${values.duration}s, workers ${values.workers}, ${os.cpus().length} cores, node ${process.version}`)
+  say(`wrk -t${Math.min(2, Number(values.connections))} -c${values.connections} -d${values.duration}s, workers ${values.workers}, ${os.cpus().length} cores, node ${process.version}`)
   try {
     const scenarios: Array<{name: string; args?: string[]}> = [{name: 'direct to the app'}, {name: 'run --no-capture', args: ['--no-capture']}, {name: 'run, capture to files + PostgreSQL', args: []}]
     for (const sc of scenarios) {
