@@ -96,8 +96,12 @@ async function initdb(bins: Binaries, p: Paths, password: string, runAs: RunAs):
 }
 
 async function pgCtl(bins: Binaries, args: string[], runAs: RunAs, nice = 0) {
-  const [file, argv] = nice > 0 ? ['nice', ['-n', String(nice), bins.pg_ctl, ...args]] : [bins.pg_ctl, args]
-  return execa(file, argv, {...runAs, reject: false, env: {LC_ALL: 'C'}, stdin: 'ignore'})
+  const options = {...runAs, reject: false, env: {LC_ALL: 'C'}, stdin: 'ignore'} as const
+  if (nice > 0) {
+    const niced = await execa('nice', ['-n', String(nice), bins.pg_ctl, ...args], options)
+    if ((niced as {code?: string}).code !== 'ENOENT') return niced // no nice(1) here: start it as is
+  }
+  return execa(bins.pg_ctl, args, options)
 }
 
 /**
