@@ -10,13 +10,10 @@ import {chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:
 import os from 'node:os'
 import path from 'node:path'
 import {parseArgs} from 'node:util'
-import pg from 'pg'
-import {acquireEmbedded} from '../src/embedded/server.js'
 import {resolveConfig} from '../src/config/resolve.js'
 import {freePort} from '../src/util/process.js'
-import {clientConfig, withDatabase} from '../src/stores/postgres/connection.js'
-import {migrate} from '../src/stores/postgres/migrations.js'
 import {premake} from '../src/stores/postgres/partitions.js'
+import {openBenchDatabase} from './bench-db.js'
 
 const {values} = parseArgs({args: process.argv.slice(2), options: {duration: {type: 'string', default: '10'}, workers: {type: 'string', default: '1'}, connections: {type: 'string', default: '50'}}})
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
@@ -107,14 +104,7 @@ async function main() {
   const appPort = await freePort()
   const app = spawn(process.execPath, [path.join(ROOT, 'bench/upstream.mjs')], {env: {...process.env, PORT: String(appPort)}, stdio: 'ignore'})
   // the embedded server as `run` starts it: at the background priority (config default)
-  const server = await acquireEmbedded(path.join(tmp, 'pg'), {nice: (await resolveConfig({cwd: tmp, env: {}})).backgroundNice})
-  const admin = new pg.Client(clientConfig(server.adminUrl))
-  await admin.connect()
-  await admin.query('CREATE DATABASE bench_capture')
-  const dbUrl = withDatabase(server.adminUrl, 'bench_capture')
-  const db = new pg.Client(clientConfig(dbUrl))
-  await db.connect()
-  await migrate(db)
+  const {url: dbUrl, db, close} = await openBenchDatabase('bench_capture', {dir: path.join(tmp, 'pg'), nice: (await resolveConfig({cwd: tmp, env: {}})).backgroundNice})
   await premake(db, {interval: 'month', ahead: 1})
   await sleep(500)
   const lines: string[] = []
@@ -194,9 +184,7 @@ async function main() {
     }
   } finally {
     app.kill()
-    await db.end()
-    await admin.end()
-    await server.release()
+    await close()
     rmSync(tmp, {recursive: true, force: true})
   }
 }

@@ -9,14 +9,13 @@ import os from 'node:os'
 import path from 'node:path'
 import {parseArgs} from 'node:util'
 import pg from 'pg'
-import {acquireEmbedded} from '../src/embedded/server.js'
 import {generateRecords} from '../src/generate/records.js'
-import {clientConfig, withDatabase} from '../src/stores/postgres/connection.js'
-import {migrate} from '../src/stores/postgres/migrations.js'
+import {clientConfig} from '../src/stores/postgres/connection.js'
 import {ensurePartitions} from '../src/stores/postgres/partitions.js'
-import {nextPeriod, periodStart} from '../src/stores/postgres/periods.js'
+import {periodStart} from '../src/stores/postgres/periods.js'
 import {cleanup} from '../src/stores/postgres/retention.js'
 import {writeBatchesConcurrently, writeLines} from '../src/stores/postgres/writer.js'
+import {fmt, monthsBack, openBenchDatabase} from './bench-db.js'
 
 const {values} = parseArgs({
   args: process.argv.slice(2),
@@ -31,32 +30,21 @@ const NOW = new Date()
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 
 const seconds = (t0: number) => (performance.now() - t0) / 1000
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
 
 const COLUMNS = ['id', 'created_at', 'method', 'scheme', 'host', 'path', 'query', 'request_headers', 'request_body', 'request_body_size', 'request_body_truncated', 'status_code', 'response_headers', 'response_body', 'response_body_size', 'response_body_truncated', 'duration_ms', 'ip', 'user_id', 'user_agent', 'session_id', 'trace_id', 'request_id', 'flags', 'error', 'extra', 'instance']
 const INSERT_SQL = `INSERT INTO request_logs (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`
 
 async function main() {
   const dir = process.env.AUDIT_LOGS_DATABASE_URL ? undefined : mkdtempSync(path.join(os.tmpdir(), 'audit-logs-bench-'))
-  const server = dir ? await acquireEmbedded(dir) : undefined
-  const serverUrl = process.env.AUDIT_LOGS_DATABASE_URL ?? server!.adminUrl
-  const admin = new pg.Client(clientConfig(serverUrl))
-  await admin.connect()
-  const dbName = `bench_${Date.now()}`
-  await admin.query(`CREATE DATABASE ${dbName}`)
-  const url = withDatabase(serverUrl, dbName)
-  const db = new pg.Client(clientConfig(url))
-  await db.connect()
+  const {url, db, close} = await openBenchDatabase(`bench_${Date.now()}`, {dir})
   const out: string[] = []
   const say = (line: string) => {
     console.log(line)
     out.push(line)
   }
   try {
-    await migrate(db)
     // monthly partitions covering the whole generated span
-    const periods = []
-    for (let from = periodStart(new Date(NOW.getTime() - DAYS * 86_400_000), 'month'); from <= NOW; from = nextPeriod(from, 'month')) periods.push({from, to: nextPeriod(from, 'month')})
+    const periods = monthsBack(NOW, DAYS)
     await ensurePartitions(db, periods)
     say(`rows: ${fmt(ROWS)} over ${DAYS} days in ${ORDER === 'time' ? 'time order (as captured)' : 'random time order'}, ${periods.length} monthly partitions; batch ${fmt(BATCH)}`)
 
@@ -159,10 +147,7 @@ async function main() {
     say(`space after: partitioned ${fmt((await size('request_logs')) / 1048576)} MB (dropped partitions returned to the OS), unpartitioned ${fmt(Number((await db.query(`SELECT pg_total_relation_size('flat_logs') AS b`)).rows[0].b) / 1048576)} MB (deleted rows are dead tuples until VACUUM, and the file does not shrink)`)
     say(`cleanup ratio (batched DELETE time / cleanup time): ${(flatSeconds / partSeconds).toFixed(1)}x in-process, ${(flatSeconds / cliSeconds).toFixed(1)}x against the whole CLI command`)
   } finally {
-    await db.end()
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`)
-    await admin.end()
-    await server?.release()
+    await close()
     if (dir) rmSync(dir, {recursive: true, force: true})
   }
 }

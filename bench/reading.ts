@@ -9,16 +9,14 @@ import os from 'node:os'
 import path from 'node:path'
 import {parseArgs} from 'node:util'
 import pg from 'pg'
-import {acquireEmbedded} from '../src/embedded/server.js'
 import {parseFilter} from '../src/filters/parse.js'
 import {toSql} from '../src/filters/sql.js'
 import {generateRecords} from '../src/generate/records.js'
-import {clientConfig, withDatabase} from '../src/stores/postgres/connection.js'
-import {migrate} from '../src/stores/postgres/migrations.js'
+import {clientConfig} from '../src/stores/postgres/connection.js'
 import {ensurePartitions} from '../src/stores/postgres/partitions.js'
-import {nextPeriod, periodStart} from '../src/stores/postgres/periods.js'
 import {queryRecords} from '../src/stores/postgres/reader.js'
 import {writeBatchesConcurrently} from '../src/stores/postgres/writer.js'
+import {fmt, monthsBack, openBenchDatabase} from './bench-db.js'
 
 const {values} = parseArgs({args: process.argv.slice(2), options: {rows: {type: 'string', default: '10000000'}, days: {type: 'string', default: '180'}, 'export-rows': {type: 'string', default: '1000000'}}})
 const ROWS = Number(values.rows)
@@ -27,7 +25,6 @@ const EXPORT_ROWS = Number(values['export-rows'])
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const NOW = new Date()
 const say = (l: string) => console.log(l)
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
 /** Wall time and peak RSS (sampled every 50 ms) of a command. */
@@ -49,17 +46,9 @@ async function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv): Pro
 async function main() {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-bench-reading-'))
   chmodSync(tmp, 0o755)
-  const server = await acquireEmbedded(path.join(tmp, 'pg'))
-  const admin = new pg.Client(clientConfig(server.adminUrl))
-  await admin.connect()
-  await admin.query('CREATE DATABASE bench_reading')
-  const url = withDatabase(server.adminUrl, 'bench_reading')
-  const db = new pg.Client(clientConfig(url))
-  await db.connect()
+  const {url, db, close} = await openBenchDatabase('bench_reading', {dir: path.join(tmp, 'pg')})
   try {
-    await migrate(db)
-    const periods = []
-    for (let from = periodStart(new Date(NOW.getTime() - DAYS * 86_400_000), 'month'); from <= NOW; from = nextPeriod(from, 'month')) periods.push({from, to: nextPeriod(from, 'month')})
+    const periods = monthsBack(NOW, DAYS)
     await ensurePartitions(db, periods)
     const writers = [db, new pg.Client(clientConfig(url))]
     await writers[1].connect()
@@ -124,10 +113,7 @@ async function main() {
     say(`  psql \\copy to CSV (ceiling): ${m.seconds.toFixed(1)} s = ${fmt(EXPORT_ROWS / m.seconds)} rows/s, peak RSS ${m.peakMb.toFixed(0)} MB`)
     say(`  ratio to psql \\copy: ndjson ${(results.ndjson / (EXPORT_ROWS / m.seconds)).toFixed(2)}, csv ${(results.csv / (EXPORT_ROWS / m.seconds)).toFixed(2)}`)
   } finally {
-    await db.end()
-    await admin.query('DROP DATABASE IF EXISTS bench_reading WITH (FORCE)')
-    await admin.end()
-    await server.release()
+    await close()
     rmSync(tmp, {recursive: true, force: true})
   }
 }
