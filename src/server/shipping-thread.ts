@@ -32,7 +32,8 @@ if (s.databaseUrl) sinks.push(postgresSink(s.databaseUrl, s.nice))
 const shippers = sinks.map((sink) => new Shipper(s.journalDir, sink, {log}))
 for (const shipper of shippers) shipper.start()
 
-const report = () => port.postMessage({type: 'stats', stats: shippers.map((x) => ({...x.stats}))} satisfies FromShipping)
+const snapshot = () => shippers.map((x) => ({...x.stats}))
+const report = () => port.postMessage({type: 'stats', stats: snapshot()} satisfies FromShipping)
 const timer = setInterval(() => {
   collectSegments(s.journalDir, shippers)
   report()
@@ -48,7 +49,7 @@ port.on('message', async (msg: ToShipping) => {
     drained.forEach((ok, i) => !ok && log(`sink ${sinks[i].name}: not caught up at shutdown; the journal keeps the rest for the next start`))
     for (const x of shippers) await x.stop()
     collectSegments(s.journalDir, shippers)
-    port.postMessage({type: 'stopped', stats: shippers.map((x) => ({...x.stats}))} satisfies FromShipping)
+    port.postMessage({type: 'stopped', stats: snapshot()} satisfies FromShipping)
   }
 })
 port.postMessage({type: 'ready'} satisfies FromShipping)

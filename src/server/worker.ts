@@ -19,7 +19,7 @@ const send = (msg: ToPrimary) => process.connected && process.send?.(msg)
 const here = fileURLToPath(import.meta.url)
 const BUILDER_ENTRY = path.join(path.dirname(here), here.endsWith('.ts') ? 'builder-thread.ts' : 'builder-thread.js')
 
-/** Hands exchanges to the builder thread in batches (one message per turn of the event loop, at most 256). */
+/** Hands exchanges to the builder thread in batches: one message per turn of the event loop, or per 256 exchanges or 1 MiB of bodies. */
 function startBuilder(s: WorkerSettings, counts: {captured: number; dropped: number}) {
   const thread = new Worker(BUILDER_ENTRY, {workerData: {...s, writerId: `${Date.now().toString(36)}-${process.pid}`}, execArgv: process.execArgv.filter((a) => !a.startsWith('--max-semi-space-size')), resourceLimits: {maxYoungGenerationSizeMb: 12}})
   let batch = new WireBatch()
