@@ -3,7 +3,6 @@ import {existsSync, mkdtempSync, readFileSync, readdirSync, renameSync} from 'no
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import {gunzipSync} from 'node:zlib'
 import {expect} from 'chai'
 import pg from 'pg'
 import {type EmbeddedServer, acquireEmbedded} from '../../src/embedded/server.js'
@@ -11,6 +10,7 @@ import {clientConfig, withDatabase} from '../../src/stores/postgres/connection.j
 import {migrate} from '../../src/stores/postgres/migrations.js'
 import {ROOT} from '../helpers/cli.js'
 import {type TestDatabase, count, freshDatabase} from '../helpers/db.js'
+import {jsonlLines} from '../helpers/jsonl.js'
 import {request, startRun, until} from '../helpers/run-server.js'
 import {type Upstream, startUpstream} from '../helpers/upstream.js'
 
@@ -120,15 +120,8 @@ describe('audit-logs run: what it must survive', function () {
         expect(dup.rows[0].n).to.equal(dup.rows[0].d)
         expect(dup.rows[0].n).to.be.greaterThan(0)
         // the files sink: a batch written before the kill but not checkpointed is cut and sent again, not repeated
-        const fileIds = () =>
-          readdirSync(first.logDir)
-            .filter((n) => n.startsWith('requests.jsonl'))
-            .flatMap((n) => {
-              const raw = readFileSync(path.join(first.logDir, n))
-              return (n.endsWith('.gz') ? gunzipSync(raw) : raw).toString().split('\n').filter(Boolean).map((l) => JSON.parse(l).id as string)
-            })
         const ids = await until(() => {
-          const all = fileIds()
+          const all = jsonlLines(first.logDir, 'requests.jsonl').map((l) => JSON.parse(l).id as string)
           return [...inJournal].every((id) => all.includes(id)) ? all : undefined
         }, 60_000, 'the journal in the files after the restart')
         expect(ids.length, 'request lines in the files').to.equal(new Set(ids).size)
@@ -153,7 +146,7 @@ describe('audit-logs run: what it must survive', function () {
       const rows = (await db.client.query('SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM request_logs')).rows[0]
       expect(rows).to.deep.equal({n: 40, d: 40})
       const lines = await until(() => {
-        const all = readFileSync(path.join(run.logDir, 'requests.jsonl'), 'utf8').trim().split('\n')
+        const all = jsonlLines(run.logDir, 'requests.jsonl')
         return all.length >= 40 ? all : undefined
       }, 20_000, '40 lines in requests.jsonl')
       expect(new Set(lines.map((l) => JSON.parse(l).id)).size).to.equal(lines.length)
@@ -215,11 +208,7 @@ describe('audit-logs run: what it must survive', function () {
       await sends(run.url)
       await until(async () => (await count(db.client, 'request_logs')) >= 5, 15_000, 'records in PostgreSQL')
       await run.stop()
-      const files = readdirSync(run.logDir).map((n) => {
-        const raw = readFileSync(path.join(run.logDir, n))
-        return n.endsWith('.gz') ? gunzipSync(raw).toString() : raw.toString()
-      })
-      scan('the JSONL files', files.join('\n'))
+      scan('the JSONL files', jsonlLines(run.logDir).join('\n'))
       const rows = await db.client.query(`SELECT row_to_json(r)::text AS t FROM request_logs r UNION ALL SELECT row_to_json(a)::text FROM access_logs a`)
       scan('PostgreSQL', rows.rows.map((r) => r.t).join('\n'))
     } finally {

@@ -9,6 +9,7 @@ import {Shipper, collectSegments} from '../../src/pipeline/shipper.js'
 import {type Sink, filesSink} from '../../src/pipeline/sinks.js'
 import {RotatingWriter, backupName} from '../../src/stores/files/rotating-writer.js'
 import {gunzipSync} from 'node:zlib'
+import {jsonlLines} from '../helpers/jsonl.js'
 
 const tmp = (p: string) => mkdtempSync(path.join(os.tmpdir(), `audit-logs-${p}-`))
 const until = async (check: () => boolean, ms = 10_000) => {
@@ -192,11 +193,7 @@ describe('rotating JSONL files', () => {
       again.start()
       expect(await again.drain(5000)).to.equal(true)
       await again.stop()
-      const all = readdirSync(logs).flatMap((name) => {
-        const raw = readFileSync(path.join(logs, name))
-        return (name.endsWith('.gz') ? gunzipSync(raw) : raw).toString().split('\n').filter(Boolean)
-      })
-      const ids = all.map((l) => JSON.parse(l).id as string)
+      const ids = jsonlLines(logs).map((l) => JSON.parse(l).id as string)
       expect(ids.length, 'lines in the files').to.equal(50)
       expect(new Set(ids).size).to.equal(50)
       if (rotate) expect(readdirSync(logs).some((n) => n.endsWith('.gz')), readdirSync(logs).join(' ')).to.equal(true)
