@@ -69,7 +69,7 @@ const pids = (args: string[]): number[] => {
     return []
   }
 }
-const cpuOf = (pid: number): number => {
+const cpuOf = (pid: number | string): number => {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
@@ -89,6 +89,7 @@ function cpuSnapshot(appPid: number, runPid?: number): Record<string, number> {
     app: cpuOf(appPid),
     primary: runPid ? cpuOf(runPid) : 0,
     workers: workers.reduce((n, p) => n + cpuOf(p), 0),
+    workerMain: workers.reduce((n, p) => n + cpuOf(`${p}/task/${p}`), 0),
     postgres: pids(['-u', 'postgres']).reduce((n, p) => n + cpuOf(p), 0),
     machine: machineBusy(),
   }
@@ -97,7 +98,7 @@ function cpuPerRequest(a: Record<string, number>, b: Record<string, number>, req
   const d = Object.fromEntries(Object.keys(a).map((k) => [k, b[k] - a[k]]))
   const rest = d.machine - d.app - d.primary - d.workers - d.postgres
   const us = (v: number) => `${((v * 1e6) / requests).toFixed(0)}`
-  return `CPU µs/request: proxy workers ${us(d.workers)}, primary ${us(d.primary)}, PostgreSQL ${us(d.postgres)}, app ${us(d.app)}, wrk and the rest ${us(rest)}, total ${us(d.machine)}`
+  return `CPU µs/request: proxy workers ${us(d.workers)} (main threads ${us(d.workerMain)}), primary ${us(d.primary)}, PostgreSQL ${us(d.postgres)}, app ${us(d.app)}, wrk and the rest ${us(rest)}, total ${us(d.machine)}`
 }
 
 async function main() {
@@ -157,12 +158,13 @@ async function main() {
         return (Date.now() - t0) / 1000 + 1
       }
       if (capturing) await drain()
-      const measured: Record<string, {r: WrkResult; cpu: string; drained?: number}> = {}
+      const measured: Record<string, {r: WrkResult; cpu: string; load: string; drained?: number}> = {}
       for (const [name, post] of [['GET', false], ['POST', true]] as const) {
         const before = cpuSnapshot(app.pid!, child?.pid)
         const r = await wrk(`${url}/${post ? 'post' : 'small'}`, post)
+        const loaded = cpuSnapshot(app.pid!, child?.pid)
         const drained = capturing ? await drain() : undefined
-        measured[name] = {r, cpu: cpuPerRequest(before, cpuSnapshot(app.pid!, child?.pid), r.requests), drained}
+        measured[name] = {r, cpu: cpuPerRequest(before, cpuSnapshot(app.pid!, child?.pid), r.requests), load: cpuPerRequest(before, loaded, r.requests), drained}
       }
       if (sampler) clearInterval(sampler)
       let records = ''
@@ -175,8 +177,10 @@ async function main() {
       }
       const {GET: get, POST: post} = {GET: measured.GET.r, POST: measured.POST.r}
       say(`${sc.name}: GET ${Math.round(get.rps)} req/s p50 ${get.p50} p99 ${get.p99} (${get.errors} errors); POST ${Math.round(post.rps)} req/s p50 ${post.p50} p99 ${post.p99} (${post.errors} errors)${child ? `; peak RSS ${(peak.rss / 1048576).toFixed(0)} MB (PSS ${(peak.pss / 1048576).toFixed(0)} MB)` : ''}${records}`)
-      say(`  GET ${measured.GET.cpu}`)
-      say(`  POST ${measured.POST.cpu}`)
+      for (const k of ['GET', 'POST']) {
+        say(`  ${k} during the load: ${measured[k].load}`)
+        if (capturing) say(`  ${k} with the sinks' catch-up: ${measured[k].cpu}`)
+      }
       if (child) {
         child.kill('SIGTERM')
         await new Promise((r) => child!.once('exit', r))
