@@ -105,7 +105,7 @@ async function main() {
   const appPort = await freePort()
   const app = spawn(process.execPath, [path.join(ROOT, 'bench/upstream.mjs')], {env: {...process.env, PORT: String(appPort)}, stdio: 'ignore'})
   // the embedded server as `run` starts it: at the background priority (config default)
-  const {url: dbUrl, db, close} = await openBenchDatabase('bench_capture', {dir: path.join(tmp, 'pg'), nice: (await resolveConfig({cwd: tmp, env: {}})).backgroundNice})
+  const {url: dbUrl, db, close} = await openBenchDatabase('bench_capture', {dir: path.join(tmp, 'pg'), nice: (await resolveConfig({cwd: tmp, env: {AUDIT_LOGS_BACKGROUND_NICE: process.env.AUDIT_LOGS_BACKGROUND_NICE}})).backgroundNice})
   await premake(db, {interval: 'month', ahead: 1})
   await sleep(500)
   const lines: string[] = []

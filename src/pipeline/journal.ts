@@ -19,8 +19,9 @@ export class JournalWriter {
   private fd = -1
   private seq = 0
   private segmentSize = 0
-  private buffer: string[] = []
-  private bufferBytes = 0
+  /** Lines are encoded straight into this buffer (no joined string, no buffer per line) and written with one write(). */
+  private buffer: Buffer
+  private used = 0
   private timer?: NodeJS.Timeout
   private lastSync = Date.now()
   private dirty = false
@@ -34,6 +35,7 @@ export class JournalWriter {
     options: JournalWriterOptions = {},
   ) {
     this.o = {segmentBytes: 16 * 1024 * 1024, flushMs: 10, fsyncMs: 100, maxBufferBytes: 256 * 1024, ...options}
+    this.buffer = Buffer.allocUnsafeSlow(this.o.maxBufferBytes + 64 * 1024) // room past the flush mark for the last line
     mkdirSync(dir, {recursive: true})
     this.openSegment()
   }
@@ -65,24 +67,35 @@ export class JournalWriter {
   /** Buffers a line; it reaches the file within flushMs (the request never waits for it). */
   append(line: string): void {
     if (this.closed) return
-    this.buffer.push(line)
-    this.bufferBytes += line.length + 1
-    if (this.bufferBytes >= this.o.maxBufferBytes) this.flush()
+    const worst = line.length * 3 + 1 // UTF-8 bytes at most
+    if (worst > this.buffer.length - this.used) {
+      this.flush()
+      if (worst > this.buffer.length) {
+        this.writeOut(Buffer.from(line + '\n')) // a line longer than the buffer goes alone
+        this.flush()
+        return
+      }
+    }
+    this.used += this.buffer.write(line, this.used, 'utf8')
+    this.buffer[this.used++] = 10
+    if (this.used >= this.o.maxBufferBytes) this.flush()
     else this.timer ??= setTimeout(() => this.flush(), this.o.flushMs)
+  }
+
+  private writeOut(data: Buffer): void {
+    let off = 0
+    while (off < data.length) off += writeSync(this.fd, data, off)
+    this.segmentSize += data.length
+    this.dirty = true
   }
 
   /** One write() for the whole buffer; fsync at most every fsyncMs. */
   flush(forceSync = false): void {
     if (this.timer) clearTimeout(this.timer)
     this.timer = undefined
-    if (this.buffer.length) {
-      const data = Buffer.from(this.buffer.join('\n') + '\n')
-      this.buffer = []
-      this.bufferBytes = 0
-      let off = 0
-      while (off < data.length) off += writeSync(this.fd, data, off)
-      this.segmentSize += data.length
-      this.dirty = true
+    if (this.used) {
+      this.writeOut(this.buffer.subarray(0, this.used))
+      this.used = 0
     }
     if (this.dirty && forceSync) {
       fdatasyncSync(this.fd)

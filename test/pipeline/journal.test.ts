@@ -36,6 +36,18 @@ function memorySink(failFirst = 0): Sink & {got: string[]; calls: number} {
 }
 
 describe('journal', () => {
+  it('writes every line whole, in order, whatever its length or characters (lines longer than the buffer too)', async () => {
+    const dir = tmp('journal-lines')
+    const w = new JournalWriter(dir, 'w-1', {maxBufferBytes: 1024})
+    const lines: string[] = []
+    for (let i = 0; i < 300; i++) lines.push(JSON.stringify({i, t: 'é€😀'.repeat(i % 7) + 'x'.repeat((i * 37) % 1500)}))
+    lines.push('y'.repeat(5000), '€'.repeat(3000))
+    for (const l of lines) w.append(l)
+    w.close()
+    const text = listSegments(dir).map((s) => readFileSync(s.file, 'utf8')).join('')
+    expect(text).to.equal(lines.join('\n') + '\n')
+  })
+
   it('appends lines to segments, rotates, and seals on close', async () => {
     const dir = tmp('journal')
     const w = new JournalWriter(dir, `abc-${process.pid}`, {segmentBytes: 100})
