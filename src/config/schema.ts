@@ -72,7 +72,7 @@ export const settings = {
   slowMs: {schema: wholeNumber(1).default(1000), env: 'AUDIT_LOGS_SLOW_MS'},
   shutdownTimeoutMs: {schema: wholeNumber(0).default(10_000), env: 'AUDIT_LOGS_SHUTDOWN_TIMEOUT_MS'},
   instance: {schema: z.string().min(1).optional(), env: 'AUDIT_LOGS_INSTANCE'},
-  backgroundNice: {schema: wholeNumber(0).max(19).default(10), env: 'AUDIT_LOGS_BACKGROUND_NICE'},
+  backgroundNice: {schema: wholeNumber(0).max(19).default(19), env: 'AUDIT_LOGS_BACKGROUND_NICE'},
 } satisfies Record<string, {schema: z.ZodType; env: string; alias?: string; secret?: boolean}>
 
 export type SettingKey = keyof typeof settings

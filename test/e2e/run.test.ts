@@ -232,11 +232,11 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
     const threadNices = (pid: number) => readdirSync(`/proc/${pid}/task`).map((tid) => niceOf(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')))
     await request(`${run.url}/json?nice=1`)
     await rowFor('/json') // the sink has connected and written
-    expect(threadNices(run.child.pid!)).to.include(10)
+    expect(threadNices(run.child.pid!)).to.include(19)
     const backends = (await db.client.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'audit-logs' AND pid <> pg_backend_pid()")).rows.map((r) => Number(r.pid))
-    const niced = backends.filter((pid) => niceOf(readFileSync(`/proc/${pid}/stat`, 'utf8')) === 10)
+    const niced = backends.filter((pid) => niceOf(readFileSync(`/proc/${pid}/stat`, 'utf8')) === 19)
     expect(niced, 'the sink backend').to.have.length.greaterThan(0)
-    expect(readFileSync(`/proc/${niced[0]}/autogroup`, 'utf8')).to.match(/nice 10/)
+    expect(readFileSync(`/proc/${niced[0]}/autogroup`, 'utf8')).to.match(/nice 19/)
 
     const plain = await startRun(['--upstream', app.url, '--no-database'], {AUDIT_LOGS_BACKGROUND_NICE: '0'})
     try {
