@@ -43,6 +43,16 @@ describe('masking', () => {
     expect(luhn('1234567890123456')).to.equal(false)
   })
 
+  it('finds card numbers in every grouping among many shorter numbers (the quick pre-scan misses none)', () => {
+    const cards = ['4111111111111111', '4111 1111 1111 1111', '4111-1111-1111-1111', '3782 822463 10005', '4-1-1-1-1-1-1-1-1-1-1-1-1-1-1-1', '6011000990139424', '4222222222222', '6304 0000 0000 0000 018']
+    for (const card of cards) {
+      const text = JSON.stringify({items: Array.from({length: 50}, (_, i) => ({sku: `SKU-${1000 + i}`, price: i * 1.5, phone: '555 0100'})), note: `paid with ${card}.`})
+      const out = m.maskValues(text)
+      expect(out, card).to.not.contain(card)
+      expect(out).to.contain('SKU-1049').and.contain('555 0100')
+    }
+  })
+
   it('masks headers, keeping the scheme and cookie names', () => {
     const h = m.headers({authorization: 'Bearer abc.def', 'proxy-authorization': 'Basic dXNlcjpwYXNz', cookie: 'sid=s1; theme=dark', 'set-cookie': ['sid=s2; Path=/; HttpOnly'], 'x-api-key': 'k1', 'x-refresh-token': 'r1', accept: 'text/html'})
     expect(h).to.deep.equal({authorization: 'Bearer ****', 'proxy-authorization': 'Basic ****', cookie: 'sid=****; theme=****', 'set-cookie': ['sid=****; Path=/; HttpOnly'], 'x-api-key': '****', 'x-refresh-token': '****', accept: 'text/html'})
