@@ -5,7 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import createDebug from 'debug'
 import {execa} from 'execa'
-import {niceProcess} from '../util/priority.js'
+import {backgroundCommand, niceProcess} from '../util/priority.js'
 import lockfile from 'proper-lockfile'
 import {AuditLogsError, ExitCode} from '../errors.js'
 import {freePort, isAlive} from '../util/process.js'
@@ -97,11 +97,8 @@ async function initdb(bins: Binaries, p: Paths, password: string, runAs: RunAs):
 
 async function pgCtl(bins: Binaries, args: string[], runAs: RunAs, nice = 0) {
   const options = {...runAs, reject: false, env: {LC_ALL: 'C'}, stdin: 'ignore'} as const
-  if (nice > 0) {
-    const niced = await execa('nice', ['-n', String(nice), bins.pg_ctl, ...args], options)
-    if ((niced as {code?: string}).code !== 'ENOENT') return niced // no nice(1) here: start it as is
-  }
-  return execa(bins.pg_ctl, args, options)
+  const [command, ...prefix] = [...backgroundCommand(nice), bins.pg_ctl]
+  return execa(command, [...prefix, ...args], options)
 }
 
 /**

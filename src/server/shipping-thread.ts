@@ -6,7 +6,7 @@ import path from 'node:path'
 import {parentPort, workerData} from 'node:worker_threads'
 import {Shipper, type ShipperStats, collectSegments} from '../pipeline/shipper.js'
 import {type Sink, filesSink, postgresSink} from '../pipeline/sinks.js'
-import {niceThisThread} from '../util/priority.js'
+import {backgroundOtherThreads} from '../util/priority.js'
 
 export type ShippingSettings = {
   journalDir: string
@@ -23,7 +23,7 @@ export type FromShipping = {type: 'ready'} | {type: 'stats'; stats: ShipperStats
 
 const s = workerData as ShippingSettings
 const port = parentPort!
-niceThisThread(s.nice)
+backgroundOtherThreads(s.nice)
 const log = (message: string) => port.postMessage({type: 'log', message} satisfies FromShipping)
 
 const sinks: Sink[] = []
@@ -34,7 +34,9 @@ for (const shipper of shippers) shipper.start()
 
 const snapshot = () => shippers.map((x) => ({...x.stats}))
 const report = () => port.postMessage({type: 'stats', stats: snapshot()} satisfies FromShipping)
+let ticks = 0
 const timer = setInterval(() => {
+  if (ticks++ % 8 === 0) backgroundOtherThreads(s.nice) // pool threads that started since
   collectSegments(s.journalDir, shippers)
   report()
   if (s.failpoint === 'shipping-crash' && !s.generation && shippers.some((x) => x.stats.written > 0)) throw new Error('failpoint shipping-crash: the shipping thread dies')

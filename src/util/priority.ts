@@ -1,20 +1,62 @@
-import {existsSync, readlinkSync, writeFileSync} from 'node:fs'
+import {execFileSync} from 'node:child_process'
+import {existsSync, readdirSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
+import path from 'node:path'
+
+/** A program on PATH, or undefined. */
+function onPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(path.delimiter)) {
+    const file = path.join(dir, name)
+    if (dir && existsSync(file)) return file
+  }
+  return undefined
+}
+const chrt = process.platform === 'linux' ? onPath('chrt') : undefined
 
 /**
- * Raises the nice value of the calling thread only (Linux keeps one per
- * thread), so background audit work yields the CPU to the proxy and the app
- * when the cores are busy, and still has every idle cycle. Raising a nice
- * value needs no privilege. Elsewhere, or for 0, it does nothing. Unlike
- * niceProcess it leaves the scheduling group alone: that group is the whole
- * session, the proxy and the app included.
+ * The background priority: a nice value, and at 19, the lowest, the idle
+ * scheduling class too (SCHED_IDLE, through chrt(1), from util-linux). A nice
+ * value alone still lets a background thread keep a core for the rest of its
+ * time slice after the proxy or the app wakes up; an idle-class thread gives
+ * it up at once. Raising a nice value or entering the idle class needs no
+ * privilege.
  */
-export function niceThisThread(nice: number): void {
+export const IDLE_CLASS_AT = 19
+
+/** The words that start a program at the background priority (`nice -n N`, and `chrt --idle 0` at 19), as far as the system has them. */
+export function backgroundCommand(nice: number): string[] {
+  if (process.platform !== 'linux' || nice <= 0) return []
+  const niceBin = onPath('nice')
+  return [...(niceBin ? [niceBin, '-n', String(Math.min(19, nice))] : []), ...(chrt && nice >= IDLE_CLASS_AT ? [chrt, '--idle', '0'] : [])]
+}
+
+const done = new Set<number>()
+
+/**
+ * Puts every thread of this process but its main thread at the background
+ * priority: in the primary those are the shipping thread, the libuv pool
+ * that does its file reads, writes and gzip, and V8's helper threads that
+ * collect its garbage — the main thread (which hands connections to the
+ * workers and serves the admin listener) keeps its priority. Pool threads
+ * start lazily, so this is called again from time to time; each thread is
+ * set once.
+ */
+export function backgroundOtherThreads(nice: number): void {
   if (process.platform !== 'linux' || nice <= 0) return
+  let tids: number[]
   try {
-    raiseNice(Number(readlinkSync('/proc/thread-self').split('/').pop()), nice)
+    tids = readdirSync('/proc/self/task').map(Number)
   } catch {
-    // not permitted or not available: run at the normal priority
+    return
+  }
+  for (const tid of tids) {
+    if (tid === process.pid || done.has(tid)) continue
+    done.add(tid)
+    try {
+      raiseNice(tid, nice)
+    } catch {
+      // not permitted or gone: as far as it got
+    }
   }
 }
 
@@ -35,7 +77,8 @@ export function niceProcess(pid: number, nice: number): boolean {
   }
 }
 
-/** Sets the nice value of a thread or process to `nice` (at most 19) if it is lower; never lowers it. */
+/** Sets the nice value of a thread or process to `nice` (at most 19) if it is lower, never lowers it; at 19 it joins the idle class when chrt(1) is there. */
 function raiseNice(id: number, nice: number): void {
   if (os.getPriority(id) < nice) os.setPriority(id, Math.min(19, nice))
+  if (chrt && nice >= IDLE_CLASS_AT) execFileSync(chrt, ['--idle', '--pid', '0', String(id)], {stdio: 'ignore'})
 }

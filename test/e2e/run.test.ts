@@ -226,21 +226,31 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
       secure.close()
     }
   })
-  it('ships at a lower CPU priority: the shipping thread and the sink\'s PostgreSQL backend run at nice backgroundNice', async function () {
+  it('ships at the background priority: the primary\'s threads but its main one, and the sink\'s PostgreSQL backend, at nice 19 in the idle class', async function () {
     if (process.platform !== 'linux') this.skip()
-    const niceOf = (stat: string) => Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])
-    const threadNices = (pid: number) => readdirSync(`/proc/${pid}/task`).map((tid) => niceOf(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')))
+    // nice is field 19 of /proc/…/stat, the scheduling policy field 41 (SCHED_IDLE = 5)
+    const sched = (file: string) => {
+      const f = readFileSync(file, 'utf8')
+      const rest = f.slice(f.lastIndexOf(')') + 2).split(' ')
+      return {nice: Number(rest[16]), policy: Number(rest[38])}
+    }
+    const pid = run.child.pid!
+    const threads = () => readdirSync(`/proc/${pid}/task`).map((tid) => ({tid: Number(tid), ...sched(`/proc/${pid}/task/${tid}/stat`)}))
     await request(`${run.url}/json?nice=1`)
     await rowFor('/json') // the sink has connected and written
-    expect(threadNices(run.child.pid!)).to.include(19)
+    const all = threads()
+    expect(all.find((t) => t.tid === pid), 'the main thread').to.include({nice: 0, policy: 0})
+    const others = all.filter((t) => t.tid !== pid)
+    expect(others.length).to.be.greaterThan(3)
+    expect(others.filter((t) => t.nice === 19 && t.policy === 5).length, 'background threads').to.be.greaterThan(others.length / 2)
     const backends = (await db.client.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'audit-logs' AND pid <> pg_backend_pid()")).rows.map((r) => Number(r.pid))
-    const niced = backends.filter((pid) => niceOf(readFileSync(`/proc/${pid}/stat`, 'utf8')) === 19)
+    const niced = backends.filter((p) => sched(`/proc/${p}/stat`).nice === 19 && sched(`/proc/${p}/stat`).policy === 5)
     expect(niced, 'the sink backend').to.have.length.greaterThan(0)
     expect(readFileSync(`/proc/${niced[0]}/autogroup`, 'utf8')).to.match(/nice 19/)
 
     const plain = await startRun(['--upstream', app.url, '--no-database'], {AUDIT_LOGS_BACKGROUND_NICE: '0'})
     try {
-      expect(threadNices(plain.child.pid!).every((n) => n === 0)).to.equal(true)
+      expect(readdirSync(`/proc/${plain.child.pid}/task`).every((tid) => sched(`/proc/${plain.child.pid}/task/${tid}/stat`).nice === 0)).to.equal(true)
     } finally {
       await plain.stop()
     }
