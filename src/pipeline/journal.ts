@@ -174,8 +174,12 @@ export function journalBytes(dir: string): number {
   return listSegments(dir).reduce((n, s) => n + s.size, 0)
 }
 
-/** Whole lines from `offset`, at most about `maxBytes` (a longer single line is still returned whole). */
-export async function readLines(segment: Segment, offset: number, maxLines: number, maxBytes: number): Promise<{lines: string[]; next: number; skipped: number}> {
+/**
+ * Whole lines from `offset`, at most about `maxBytes` (a longer single line
+ * is still returned whole), as views of one read buffer without their line
+ * breaks: the shipper hands the sinks bytes, never strings.
+ */
+export async function readLines(segment: Segment, offset: number, maxLines: number, maxBytes: number): Promise<{lines: Buffer[]; next: number; skipped: number}> {
   const handle = await open(segment.file, 'r').catch(() => undefined)
   if (!handle) return {lines: [], next: offset, skipped: 0}
   try {
@@ -194,13 +198,14 @@ export async function readLines(segment: Segment, offset: number, maxLines: numb
         // A torn last line (a crash mid-write) in a sealed segment can never complete.
         return segment.sealed ? {lines: [], next: size, skipped: 1} : {lines: [], next: offset, skipped: 0}
       }
-      let lines = buf.toString('utf8', 0, end).split('\n')
-      let next = offset + end + 1
-      if (lines.length > maxLines) {
-        lines = lines.slice(0, maxLines)
-        next = offset + lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0)
+      const lines: Buffer[] = []
+      let start = 0
+      while (start <= end && lines.length < maxLines) {
+        const nl = buf.indexOf(10, start)
+        if (nl > start) lines.push(buf.subarray(start, nl))
+        start = nl + 1
       }
-      return {lines: lines.filter((l) => l.length > 0), next, skipped: 0}
+      return {lines, next: offset + start, skipped: 0}
     }
   } finally {
     await handle.close()

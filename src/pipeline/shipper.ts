@@ -81,8 +81,8 @@ export class Shipper {
   }
 
   /** The next batch: lines across segments in write order. */
-  private async nextBatch(segments: Segment[]): Promise<{lines: string[]; advance: Checkpoint}> {
-    const lines: string[] = []
+  private async nextBatch(segments: Segment[]): Promise<{lines: Buffer[]; advance: Checkpoint}> {
+    const lines: Buffer[] = []
     const advance: Checkpoint = {}
     let bytes = 0
     for (const seg of segments) {

@@ -14,7 +14,8 @@ import {niceProcess} from '../util/priority.js'
  */
 export type Sink = {
   name: string
-  write(lines: string[]): Promise<void>
+  /** Journal lines: views of the shipper's read buffer, without their line breaks. */
+  write(lines: Buffer[]): Promise<void>
   state?(): unknown
   restore?(state: unknown): Promise<void>
   reopen?(): Promise<void>
@@ -22,11 +23,23 @@ export type Sink = {
 }
 
 /** Lines start with their type (the record builder puts log_type first), so routing needs no parse. */
-export const isAccessLine = (line: string) => line.startsWith('{"log_type":"access"')
+const ACCESS_PREFIX = Buffer.from('{"log_type":"access"')
+export const isAccessLine = (line: Buffer) => line.length >= ACCESS_PREFIX.length && ACCESS_PREFIX.equals(line.subarray(0, ACCESS_PREFIX.length))
 
-function split(lines: string[]): {request: string[]; access: string[]} {
-  const out = {request: [] as string[], access: [] as string[]}
+function split(lines: Buffer[]): {request: Buffer[]; access: Buffer[]} {
+  const out = {request: [] as Buffer[], access: [] as Buffer[]}
   for (const line of lines) (isAccessLine(line) ? out.access : out.request).push(line)
+  return out
+}
+
+/** The lines as one buffer, each followed by a line break. */
+export function joinLines(lines: Buffer[]): Buffer {
+  const out = Buffer.allocUnsafe(lines.reduce((n, l) => n + l.length + 1, 0))
+  let at = 0
+  for (const l of lines) {
+    at += l.copy(out, at)
+    out[at++] = 10
+  }
   return out
 }
 
@@ -41,7 +54,7 @@ export function filesSink(dir: string, maxBytes: number, backupCount: number): S
     async write(lines) {
       const parts = split(lines)
       for (const type of ['request', 'access'] as const) {
-        if (parts[type].length) await files[type].write(Buffer.from(parts[type].join('\n') + '\n'))
+        if (parts[type].length) await files[type].write(joinLines(parts[type]))
       }
     },
     // the files' identity and length after each delivered batch: lines past it were written

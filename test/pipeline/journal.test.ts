@@ -25,10 +25,10 @@ function memorySink(failFirst = 0): Sink & {got: string[]; calls: number} {
     name: 'memory',
     got: [] as string[],
     calls: 0,
-    async write(lines: string[]) {
+    async write(lines: Buffer[]) {
       sink.calls++
       if (sink.calls <= failFirst) throw new Error('sink down')
-      sink.got.push(...lines)
+      sink.got.push(...lines.map(String))
     },
     async close() {},
   }
@@ -68,7 +68,7 @@ describe('journal', () => {
     const [seg] = listSegments(dir)
     expect(seg.sealed).to.equal(true)
     const first = await readLines(seg, 0, 100, 1 << 20)
-    expect(first.lines).to.deep.equal(['{"a":1}', '{"b":2}'])
+    expect(first.lines.map(String)).to.deep.equal(['{"a":1}', '{"b":2}'])
     const rest = await readLines(seg, first.next, 100, 1 << 20)
     expect(rest).to.deep.equal({lines: [], next: seg.size, skipped: 1})
   })
@@ -83,13 +83,24 @@ describe('journal', () => {
     expect(segments[0]).to.include({key, sealed: true})
   })
 
+  it('reads at most maxLines lines and resumes right after the last one (empty lines skipped)', async () => {
+    const dir = tmp('journal-max')
+    writeFileSync(path.join(dir, `aa-${process.pid}.000001.jsonl`), '{"n":1}\n\n{"n":"é"}\n{"n":3}\n')
+    const [seg] = listSegments(dir)
+    const a = await readLines(seg, 0, 2, 1 << 20)
+    expect(a.lines.map(String)).to.deep.equal(['{"n":1}', '{"n":"é"}'])
+    const b = await readLines(seg, a.next, 2, 1 << 20)
+    expect(b.lines.map(String)).to.deep.equal(['{"n":3}'])
+    expect(b.next).to.equal(seg.size)
+  })
+
   it('reads a line longer than the batch bytes whole', async () => {
     const dir = tmp('journal-long')
     const long = JSON.stringify({x: 'y'.repeat(50_000)})
     writeFileSync(path.join(dir, `aa-${process.pid}.000001.jsonl`), long + '\n{"n":2}\n')
     const [seg] = listSegments(dir)
     const r = await readLines(seg, 0, 10, 1000)
-    expect(r.lines[0]).to.equal(long)
+    expect(r.lines[0].toString()).to.equal(long)
   })
 })
 
@@ -198,7 +209,7 @@ describe('rotating JSONL files', () => {
       for (const l of batch) journal.append(l)
       journal.close()
       const crashed = filesSink(logs, maxBytes, 3)
-      await crashed.write(batch)
+      await crashed.write(batch.map((l) => Buffer.from(l)))
       await crashed.close()
       // restart
       const again = new Shipper(path.join(dir, 'journal'), filesSink(logs, maxBytes, 3))

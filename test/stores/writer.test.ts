@@ -54,6 +54,12 @@ describe('COPY writer (real PostgreSQL)', () => {
     const {rows} = await db.client.query('SELECT request_body, response_body FROM request_logs WHERE id = $1', [id])
     expect(rows[0].request_body).to.equal(body)
     expect(rows[0].response_body).to.equal('nul\ufffdhere')
+    // the same, given as journal bytes (as the shipper does), among lines long enough to fill several COPY chunks
+    const ids = Array.from({length: 60}, () => uuidv7())
+    const lines = ids.map((i, k) => Buffer.from(JSON.stringify({id: i, created_at: new Date().toISOString(), method: 'POST', path: '/b', request_body: k === 7 ? body : 'x'.repeat(10_000), response_body: k === 7 ? 'nul\u0000here' : null})))
+    expect((await writeLines(db.client, 'request', lines)).inserted).to.equal(60)
+    const got = (await db.client.query('SELECT request_body, response_body FROM request_logs WHERE id = $1', [ids[7]])).rows[0]
+    expect(got).to.deep.equal({request_body: body, response_body: 'nul\ufffdhere'})
   })
 
   it('routes rows whose period has no partition into the default partition, never refusing them', async () => {

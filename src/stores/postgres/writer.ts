@@ -13,16 +13,23 @@ const CHUNK_BYTES = 256 * 1024
 const NUL_ESCAPE = /(?<!\\)((?:\\\\)*)\\u0000/g
 export const jsonbSafe = (line: string) => (line.includes('\\u0000') ? line.replace(NUL_ESCAPE, '$1\\ufffd') : line)
 
-function* chunks(lines: Iterable<string>): Generator<string> {
-  let buf = ''
+const NUL = Buffer.from('\\u0000')
+
+/** COPY data in chunks of about CHUNK_BYTES: lines given as bytes are copied as they are, unless they carry \u0000. */
+function* chunks(lines: Iterable<string | Buffer>): Generator<Buffer> {
+  let buf = Buffer.allocUnsafe(CHUNK_BYTES)
+  let used = 0
   for (const line of lines) {
-    buf += jsonbSafe(line) + '\n'
-    if (buf.length >= CHUNK_BYTES) {
-      yield buf
-      buf = ''
+    const bytes = typeof line === 'string' ? Buffer.from(jsonbSafe(line)) : line.includes(NUL) ? Buffer.from(jsonbSafe(line.toString())) : line
+    if (used + bytes.length + 1 > buf.length) {
+      if (used) yield buf.subarray(0, used)
+      buf = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, bytes.length + 1))
+      used = 0
     }
+    used += bytes.copy(buf, used)
+    buf[used++] = 10
   }
-  if (buf) yield buf
+  if (used) yield buf.subarray(0, used)
 }
 
 /**
@@ -30,7 +37,7 @@ function* chunks(lines: Iterable<string>): Generator<string> {
  * one COPY and one INSERT … SELECT in a single transaction. The client must
  * be dedicated to the writer while a batch runs.
  */
-export async function writeLines(client: pg.ClientBase, logType: LogType, lines: string[]): Promise<WriteResult> {
+export async function writeLines(client: pg.ClientBase, logType: LogType, lines: Array<string | Buffer>): Promise<WriteResult> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await writeOnce(client, logType, lines)
@@ -44,7 +51,7 @@ export async function writeLines(client: pg.ClientBase, logType: LogType, lines:
 /** Connections whose session has the staging table (made outside any transaction, so a rollback cannot undo it). */
 const staged = new WeakSet<pg.ClientBase>()
 
-async function writeOnce(client: pg.ClientBase, logType: LogType, lines: string[]): Promise<WriteResult> {
+async function writeOnce(client: pg.ClientBase, logType: LogType, lines: Array<string | Buffer>): Promise<WriteResult> {
   if (lines.length === 0) return {received: 0, inserted: 0, duplicates: 0}
   if (!staged.has(client)) {
     await client.query(sql.createStaging())
