@@ -8,11 +8,11 @@ import type {WorkerSettings} from './settings.js'
 import {hooksFrom} from './hooks.js'
 
 export type ToBuilder = {type: 'batch'; items: WireExchange[]; arena: Uint8Array} | {type: 'journal-full'; full: boolean} | {type: 'close'}
-export type FromBuilder = {type: 'counts'; captured: number; dropped: number} | {type: 'closed'} | {type: 'ready'}
+export type FromBuilder = {type: 'counts'; captured: number; dropped: number; batches: number} | {type: 'closed'} | {type: 'ready'}
 
 const s = workerData as WorkerSettings & {writerId: string}
 const port = parentPort!
-const counts = {captured: 0, dropped: 0}
+const counts = {captured: 0, dropped: 0, batches: 0}
 let full = false
 const journal = new JournalWriter(s.journalDir, s.writerId)
 const builder = new RecordBuilder(
@@ -28,9 +28,9 @@ const builder = new RecordBuilder(
 )
 
 const report = () => {
-  if (counts.captured || counts.dropped) {
+  if (counts.captured || counts.dropped || counts.batches) {
     port.postMessage({type: 'counts', ...counts} satisfies FromBuilder)
-    counts.captured = counts.dropped = 0
+    counts.captured = counts.dropped = counts.batches = 0
   }
 }
 const timer = setInterval(report, 250)
@@ -41,6 +41,8 @@ port.on('message', async (msg: ToBuilder) => {
       const {x, full: fullRecord} = fromWire(item, msg.arena, s.bodyLimit)
       void builder.build(x, fullRecord)
     }
+    counts.batches++
+    if (process.env.AUDIT_LOGS_FAILPOINT === 'builder-slow') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300) // test failpoint: a builder far behind the proxy
   } else if (msg.type === 'journal-full') {
     full = msg.full
   } else if (msg.type === 'close') {

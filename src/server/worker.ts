@@ -19,17 +19,38 @@ const send = (msg: ToPrimary) => process.connected && process.send?.(msg)
 const here = fileURLToPath(import.meta.url)
 const BUILDER_ENTRY = path.join(path.dirname(here), here.endsWith('.ts') ? 'builder-thread.ts' : 'builder-thread.js')
 
+/**
+ * Bodies handed to the builder thread and not built yet, at most: a builder
+ * that falls behind (a host short of CPU) costs bounded memory, and past the
+ * bound exchanges are dropped and counted, as past the journal's bound.
+ */
+const HANDOFF_MAX_BYTES = Number(process.env.AUDIT_LOGS_HANDOFF_MAX_BYTES) || 64 * 1024 * 1024
+
 /** Hands exchanges to the builder thread in batches: one message per turn of the event loop, or per 256 exchanges or 1 MiB of bodies. */
 function startBuilder(s: WorkerSettings, counts: {captured: number; dropped: number}) {
   const thread = new Worker(BUILDER_ENTRY, {workerData: {...s, writerId: `${Date.now().toString(36)}-${process.pid}`}, execArgv: process.execArgv.filter((a) => !a.startsWith('--max-semi-space-size')), resourceLimits: {maxYoungGenerationSizeMb: 12}})
   let batch = new WireBatch()
   let scheduled = false
+  // bytes of each batch sent and not yet reported built, oldest first
+  const sent: number[] = []
+  let sentHead = 0
+  let inFlight = 0
   const flush = () => {
     scheduled = false
     if (!batch.items.length) return
     const {items, arena} = batch.seal()
+    const bytes = arena.length + items.length * 512 // the bodies, and about what an exchange's other fields take (read before the arena is transferred)
     thread.postMessage({type: 'batch', items, arena} satisfies ToBuilder, [arena.buffer as ArrayBuffer])
+    sent.push(bytes)
+    inFlight += bytes
     batch = new WireBatch()
+  }
+  const built = (batches: number) => {
+    for (let i = 0; i < batches && sentHead < sent.length; i++) inFlight -= sent[sentHead++]
+    if (sentHead > 1024 && sentHead * 2 > sent.length) {
+      sent.splice(0, sentHead)
+      sentHead = 0
+    }
   }
   const ready = new Promise<void>((resolve, reject) => {
     thread.once('error', reject)
@@ -38,12 +59,17 @@ function startBuilder(s: WorkerSettings, counts: {captured: number; dropped: num
       if (msg.type === 'counts') {
         counts.captured += msg.captured
         counts.dropped += msg.dropped
+        built(msg.batches)
       }
     })
   })
   return {
     ready,
     submit(x: Parameters<Capture['submit']>[0], full: boolean) {
+      if (inFlight + batch.bytes > HANDOFF_MAX_BYTES) {
+        counts.dropped += full ? 2 : 1 // its request and access records
+        return
+      }
       batch.add(x, full)
       if (batch.items.length >= 256 || batch.bytes >= 1024 * 1024) flush()
       else if (!scheduled) {

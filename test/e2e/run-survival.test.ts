@@ -289,6 +289,32 @@ describe('audit-logs run: what it must survive', function () {
     }
   })
 
+  it('a record builder far behind the proxy costs bounded memory: past the hand-off bound, records are dropped and counted; every request is answered', async () => {
+    const run = await startRun(['--upstream', app.url, '--no-database'], {AUDIT_LOGS_FAILPOINT: 'builder-slow', AUDIT_LOGS_HANDOFF_MAX_BYTES: '65536'})
+    try {
+      const big = 'x'.repeat(6000)
+      let sent = 0
+      for (let round = 0; round < 10; round++) {
+        const replies = await Promise.all(Array.from({length: 20}, () => request(`${run.url}/echo`, {method: 'POST', body: big, headers: {'content-type': 'text/plain'}})))
+        expect(replies.every((r) => r.status === 200)).to.equal(true)
+        sent += replies.length
+      }
+      const dropped = async () => Number(/audit_logs_records_dropped_total (\d+)/.exec((await request(`${run.adminUrl}/metrics`)).body.toString())?.[1] ?? 0)
+      await until(async () => (await dropped()) > 0, 10_000, 'dropped records to be counted')
+      const stopped = await run.stop()
+      // every request is either in the files (its request and access records) or counted as dropped (both)
+      const summary = /stopped: (\d+) requests, (\d+) records captured, (\d+) dropped/.exec(run.stderr())
+      expect(summary, `${JSON.stringify(stopped)} ${run.stderr()}`).to.not.equal(null)
+      const [requests, captured, droppedTotal] = summary!.slice(1).map(Number)
+      expect(requests).to.equal(sent)
+      expect(droppedTotal).to.be.greaterThan(0)
+      expect(captured + droppedTotal).to.equal(2 * sent)
+      expect(jsonlLines(run.logDir).length).to.equal(captured)
+    } finally {
+      await run.stop()
+    }
+  })
+
   it('SIGHUP reopens the JSONL files (external logrotate)', async () => {
     const run = await startRun(['--upstream', app.url, '--no-database'])
     try {
