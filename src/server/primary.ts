@@ -116,10 +116,18 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     cluster.setupPrimary({exec: WORKER_ENTRY, execArgv: [...process.execArgv, '--max-semi-space-size=4'], silent: false})
     let stopping = false
     let startupError: string | undefined
+    let lastDropAlert = 0
     const fork = () => {
       const w = cluster.fork({AUDIT_LOGS_WORKER_SETTINGS: JSON.stringify(settings)})
       w.on('message', (msg: ToPrimary) => {
-        if (msg.type === 'counts') metrics.add(msg)
+        if (msg.type === 'counts') {
+          metrics.add(msg)
+          // the journal-full alert is logged where it starts; drops of a builder behind its proxy are reported here, at most every 10 s
+          if (msg.dropped > 0 && !full && Date.now() - lastDropAlert > 10_000) {
+            lastDropAlert = Date.now()
+            log(`ALERT: ${msg.dropped} records dropped: a worker's record builder is far behind its proxy (the host is short of CPU); ${metrics.totals.dropped} dropped so far`)
+          }
+        }
         if (msg.type === 'listen-error') startupError = msg.message
       })
       if (full) w.on('online', () => w.send({type: 'journal-full', full: true}))

@@ -310,6 +310,7 @@ describe('audit-logs run: what it must survive', function () {
       expect(droppedTotal).to.be.greaterThan(0)
       expect(captured + droppedTotal).to.equal(2 * sent)
       expect(jsonlLines(run.logDir).length).to.equal(captured)
+      expect(run.stderr()).to.contain('ALERT').and.contain('record builder is far behind')
     } finally {
       await run.stop()
     }
