@@ -120,6 +120,7 @@ async function main() {
       let url = `http://127.0.0.1:${appPort}`
       let child: ReturnType<typeof spawn> | undefined
       let adminPort = 0
+      let err = ''
       if (sc.args) {
         const port = await freePort()
         adminPort = await freePort()
@@ -128,7 +129,6 @@ async function main() {
           env: {...process.env, AUDIT_LOGS_DATABASE_URL: dbUrl, AUDIT_LOGS_DATA_DIR: path.join(dir, 'data'), OCLIF_SKIP_NEW_VERSION_CHECK: '1'},
           stdio: ['ignore', 'ignore', 'pipe'],
         })
-        let err = ''
         child.stderr!.on('data', (c) => (err += c))
         while (!err.includes('listening on')) {
           if (child.exitCode !== null) throw new Error(err)
@@ -173,7 +173,10 @@ async function main() {
         const n = await rows()
         const access = Number((await db.query('SELECT count(*) AS n FROM access_logs')).rows[0].n)
         const dup = Number((await db.query('SELECT count(*) - count(DISTINCT id) AS d FROM request_logs')).rows[0].d)
-        records = `; records: ${n} request + ${access} access rows for ${sent} proxied requests (${dup} duplicates); sinks caught up ${measured.GET.drained!.toFixed(1)} s (GET) and ${measured.POST.drained!.toFixed(1)} s (POST) after the load`
+        const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text()
+        const dropped = Number(/audit_logs_records_dropped_total (\d+)/.exec(metrics)?.[1] ?? 0)
+        if (n < sent) say(`  NOT CAUGHT UP: ${metrics.split('\n').filter((l) => l.startsWith('audit_logs_')).join('; ')}\n  run's log: ${err.slice(-2000)}`)
+        records = `; records: ${n} request + ${access} access rows for ${sent} proxied requests (${dup} duplicates, ${dropped} records dropped); sinks caught up ${measured.GET.drained!.toFixed(1)} s (GET) and ${measured.POST.drained!.toFixed(1)} s (POST) after the load`
       }
       const {GET: get, POST: post} = {GET: measured.GET.r, POST: measured.POST.r}
       say(`${sc.name}: GET ${Math.round(get.rps)} req/s p50 ${get.p50} p99 ${get.p99} (${get.errors} errors); POST ${Math.round(post.rps)} req/s p50 ${post.p50} p99 ${post.p99} (${post.errors} errors)${child ? `; peak RSS ${(peak.rss / 1048576).toFixed(0)} MB (PSS ${(peak.pss / 1048576).toFixed(0)} MB)` : ''}${records}`)
