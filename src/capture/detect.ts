@@ -14,10 +14,23 @@ function decoded(text: string): string {
   }
 }
 
+/**
+ * Whether a body could match SQLI or XSS at all: every branch of the two
+ * patterns needs one of these characters or words, and searching for them is
+ * many times faster than running the patterns over a body that has none (a
+ * JSON body seldom has any).
+ */
+function mayBeAttack(text: string): boolean {
+  if (text.includes("'") || text.includes('=') || text.includes(';') || text.includes('(') || text.includes('<')) return true
+  const lower = text.toLowerCase()
+  return lower.includes('union') || lower.includes('information_schema') || lower.includes('javascript')
+}
+
 export function suspiciousFlags(url: string, body: string | null, userAgent: string | undefined): string[] {
   const flags: string[] = []
   const target = decoded(url)
-  const text = body === null ? '' : body.length > 16_384 ? body.slice(0, 16_384) : body // tested apart: no copy of the body
+  let text = body === null ? '' : body.length > 16_384 ? body.slice(0, 16_384) : body // tested apart: no copy of the body
+  if (text && !mayBeAttack(text)) text = ''
   if (SQLI.test(target) || SQLI.test(text)) flags.push('suspicious:sqli')
   if (XSS.test(target) || XSS.test(text)) flags.push('suspicious:xss')
   if (TRAVERSAL.test(url) || TRAVERSAL.test(decoded(url))) flags.push('suspicious:traversal')

@@ -61,6 +61,15 @@ describe('detection, identity, exclusions', () => {
     expect(suspiciousFlags('/api/orders?page=2', '{"a":1}', 'Mozilla/5.0')).to.deep.equal([])
   })
 
+  it('flags attacks in bodies, every branch of the patterns (the quick pre-check misses none)', () => {
+    const sqli = ['{"q":"x UNION ALL SELECT password FROM users"}', "name=a' or '1'='1", '{"id":"1 OR 1=1"}', '{"q":"1; DROP TABLE users"}', '{"q":"1 AND SLEEP(5)"}', '{"q":"BENCHMARK(1000000,md5(1))"}', '{"q":"select * from INFORMATION_SCHEMA.tables"}', "{\"u\":\"admin'--\"}"]
+    for (const body of sqli) expect(suspiciousFlags('/api', body, undefined), body).to.include('suspicious:sqli')
+    const xss = ['{"c":"<script>alert(1)</script>"}', '{"u":"JavaScript:alert(1)"}', '{"c":"<img src=x onerror=alert(1)>"}', '{"c":"< iframe src=//x>"}', '{"c":"<svg/onload=alert(1)>"}']
+    for (const body of xss) expect(suspiciousFlags('/api', body, undefined), body).to.include('suspicious:xss')
+    const benign = JSON.stringify({items: Array.from({length: 40}, (_, i) => ({sku: `SKU-${i}`, note: 'gift wrap, order soon', price: i * 1.5}))})
+    expect(suspiciousFlags('/api/orders', benign, 'Mozilla/5.0')).to.deep.equal([])
+  })
+
   it('believes X-Forwarded-For only through trusted proxies', () => {
     const ip = new ClientIp(['10.0.0.0/8', '127.0.0.1'])
     expect(ip.resolve('::ffff:127.0.0.1', '203.0.113.7, 10.1.2.3')).to.equal('203.0.113.7')
