@@ -11,7 +11,20 @@ function onPath(name: string): string | undefined {
   }
   return undefined
 }
-const chrt = process.platform === 'linux' ? onPath('chrt') : undefined
+const chrtPath = process.platform === 'linux' ? onPath('chrt') : undefined
+let chrtChecked: string | undefined | null = null
+/** chrt(1), if it is there and the idle class is allowed here (a container's seccomp policy may refuse it): checked once. */
+function chrt(): string | undefined {
+  if (chrtChecked === null) {
+    try {
+      if (chrtPath) execFileSync(chrtPath, ['--idle', '0', 'true'], {stdio: 'ignore'})
+      chrtChecked = chrtPath
+    } catch {
+      chrtChecked = undefined
+    }
+  }
+  return chrtChecked
+}
 
 /**
  * The background priority: a nice value, and at 19, the lowest, the idle
@@ -27,7 +40,8 @@ export const IDLE_CLASS_AT = 19
 export function backgroundCommand(nice: number): string[] {
   if (process.platform !== 'linux' || nice <= 0) return []
   const niceBin = onPath('nice')
-  return [...(niceBin ? [niceBin, '-n', String(Math.min(19, nice))] : []), ...(chrt && nice >= IDLE_CLASS_AT ? [chrt, '--idle', '0'] : [])]
+  const idle = nice >= IDLE_CLASS_AT ? chrt() : undefined
+  return [...(niceBin ? [niceBin, '-n', String(Math.min(19, nice))] : []), ...(idle ? [idle, '--idle', '0'] : [])]
 }
 
 const done = new Set<number>()
@@ -80,5 +94,10 @@ export function niceProcess(pid: number, nice: number): boolean {
 /** Sets the nice value of a thread or process to `nice` (at most 19) if it is lower, never lowers it; at 19 it joins the idle class when chrt(1) is there. */
 function raiseNice(id: number, nice: number): void {
   if (os.getPriority(id) < nice) os.setPriority(id, Math.min(19, nice))
-  if (chrt && nice >= IDLE_CLASS_AT) execFileSync(chrt, ['--idle', '--pid', '0', String(id)], {stdio: 'ignore'})
+  const idle = nice >= IDLE_CLASS_AT ? chrt() : undefined
+  try {
+    if (idle) execFileSync(idle, ['--idle', '--pid', '0', String(id)], {stdio: 'ignore'})
+  } catch {
+    // the nice value alone, then
+  }
 }
