@@ -177,17 +177,19 @@ export function journalBytes(dir: string): number {
 /**
  * Whole lines from `offset`, at most about `maxBytes` (a longer single line
  * is still returned whole), as views of one read buffer without their line
- * breaks: the shipper hands the sinks bytes, never strings.
+ * breaks: the shipper hands the sinks bytes, never strings. The bytes are
+ * read into `into` when it is large enough (the shipper reuses one buffer
+ * per batch: the views are valid until it reads again), else into a new one.
  */
-export async function readLines(segment: Segment, offset: number, maxLines: number, maxBytes: number): Promise<{lines: Buffer[]; next: number; skipped: number}> {
+export async function readLines(segment: Segment, offset: number, maxLines: number, maxBytes: number, into?: Buffer): Promise<{lines: Buffer[]; next: number; skipped: number; used: number}> {
   const handle = await open(segment.file, 'r').catch(() => undefined)
-  if (!handle) return {lines: [], next: offset, skipped: 0}
+  if (!handle) return {lines: [], next: offset, skipped: 0, used: 0}
   try {
     const size = (await handle.stat()).size
     let want = Math.min(maxBytes, size - offset)
     for (;;) {
-      if (want <= 0) return {lines: [], next: offset, skipped: 0}
-      const buf = Buffer.allocUnsafe(want)
+      if (want <= 0) return {lines: [], next: offset, skipped: 0, used: 0}
+      const buf = into && into.length >= want ? into.subarray(0, want) : Buffer.allocUnsafe(want)
       const {bytesRead} = await handle.read(buf, 0, want, offset)
       const end = buf.lastIndexOf(10, bytesRead - 1)
       if (end < 0) {
@@ -196,7 +198,7 @@ export async function readLines(segment: Segment, offset: number, maxLines: numb
           continue
         }
         // A torn last line (a crash mid-write) in a sealed segment can never complete.
-        return segment.sealed ? {lines: [], next: size, skipped: 1} : {lines: [], next: offset, skipped: 0}
+        return segment.sealed ? {lines: [], next: size, skipped: 1, used: 0} : {lines: [], next: offset, skipped: 0, used: 0}
       }
       const lines: Buffer[] = []
       let start = 0
@@ -205,7 +207,7 @@ export async function readLines(segment: Segment, offset: number, maxLines: numb
         if (nl > start) lines.push(buf.subarray(start, nl))
         start = nl + 1
       }
-      return {lines, next: offset + start, skipped: 0}
+      return {lines, next: offset + start, skipped: 0, used: buf.buffer === into?.buffer ? start : 0}
     }
   } finally {
     await handle.close()

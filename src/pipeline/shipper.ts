@@ -51,6 +51,8 @@ export class Shipper {
   private wake?: () => void
   private loop?: Promise<void>
   private readonly o: Required<ShipperOptions>
+  /** One read buffer for every batch, reused (fresh buffers per batch kept the thread's garbage collector busy). */
+  private readonly batchBuffer: Buffer
 
   constructor(
     private readonly dir: string,
@@ -58,6 +60,7 @@ export class Shipper {
     options: ShipperOptions = {},
   ) {
     this.o = {batchLines: 2000, batchBytes: 1024 * 1024, pollMs: 50, log: () => {}, ...options}
+    this.batchBuffer = Buffer.allocUnsafeSlow(this.o.batchBytes)
     this.checkpoint = new CheckpointFile(dir, sink.name)
     this.stats = {name: sink.name, written: 0, retried: 0, failures: 0, lagBytes: 0, caughtUp: false}
   }
@@ -85,10 +88,12 @@ export class Shipper {
     const lines: Buffer[] = []
     const advance: Checkpoint = {}
     let bytes = 0
+    let used = 0 // of the batch buffer: the previous batch's lines are no longer needed (its write returned)
     for (const seg of segments) {
       const from = this.offset(seg.key)
       if (from >= seg.size) continue
-      const r = await readLines(seg, from, this.o.batchLines - lines.length, this.o.batchBytes - bytes)
+      const r = await readLines(seg, from, this.o.batchLines - lines.length, this.o.batchBytes - bytes, this.batchBuffer.subarray(used))
+      used += r.used
       if (r.skipped) this.o.log(`journal: skipped a torn line at the end of ${seg.key} (written by a process that crashed mid-write)`)
       if (r.next !== from) advance[seg.key] = r.next
       for (const l of r.lines) {

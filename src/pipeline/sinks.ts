@@ -32,9 +32,10 @@ function split(lines: Buffer[]): {request: Buffer[]; access: Buffer[]} {
   return out
 }
 
-/** The lines as one buffer, each followed by a line break. */
-export function joinLines(lines: Buffer[]): Buffer {
-  const out = Buffer.allocUnsafe(lines.reduce((n, l) => n + l.length + 1, 0))
+/** The lines as one buffer, each followed by a line break: in `into` when it is large enough (valid until the next call), else a new one. */
+export function joinLines(lines: Buffer[], into?: Buffer): Buffer {
+  const total = lines.reduce((n, l) => n + l.length + 1, 0)
+  const out = into && into.length >= total ? into.subarray(0, total) : Buffer.allocUnsafe(total)
   let at = 0
   for (const l of lines) {
     at += l.copy(out, at)
@@ -49,12 +50,13 @@ export function filesSink(dir: string, maxBytes: number, backupCount: number): S
     request: new RotatingWriter(path.join(dir, 'requests.jsonl'), maxBytes, backupCount),
     access: new RotatingWriter(path.join(dir, 'access.jsonl'), maxBytes, backupCount),
   }
+  const joined = Buffer.allocUnsafeSlow(1024 * 1024 + 64 * 1024) // reused: each write is done before the next join
   return {
     name: 'files',
     async write(lines) {
       const parts = split(lines)
       for (const type of ['request', 'access'] as const) {
-        if (parts[type].length) await files[type].write(joinLines(parts[type]))
+        if (parts[type].length) await files[type].write(joinLines(parts[type], joined))
       }
     },
     // the files' identity and length after each delivered batch: lines past it were written

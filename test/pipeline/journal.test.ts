@@ -70,7 +70,7 @@ describe('journal', () => {
     const first = await readLines(seg, 0, 100, 1 << 20)
     expect(first.lines.map(String)).to.deep.equal(['{"a":1}', '{"b":2}'])
     const rest = await readLines(seg, first.next, 100, 1 << 20)
-    expect(rest).to.deep.equal({lines: [], next: seg.size, skipped: 1})
+    expect(rest).to.deep.include({lines: [], next: seg.size, skipped: 1})
   })
 
   it('lists a segment seen under both names (renamed while the directory was read) once, as sealed', () => {
