@@ -14,7 +14,7 @@ import {niceProcess} from '../util/priority.js'
  */
 export type Sink = {
   name: string
-  /** Journal lines: views of the shipper's read buffer, without their line breaks. */
+  /** Journal lines, without their line breaks: views of the shipper's read buffer, which it reuses for the next batch once this returns (a sink copies what it keeps). */
   write(lines: Buffer[]): Promise<void>
   state?(): unknown
   restore?(state: unknown): Promise<void>
