@@ -1,5 +1,7 @@
 // The record builder of one proxy worker, on its own thread: masks, serialises
 // and appends to the journal, so the proxy's event loop only taps and hands off.
+import {existsSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
 import {parentPort, workerData} from 'node:worker_threads'
 import {RecordBuilder, type WireExchange, fromWire} from '../capture/builder.js'
 import {Masker} from '../capture/masking.js'
@@ -42,6 +44,11 @@ port.on('message', async (msg: ToBuilder) => {
       void builder.build(x, fullRecord)
     }
     counts.batches++
+    if (process.env.AUDIT_LOGS_FAILPOINT === 'builder-crash' && !existsSync(path.join(s.journalDir, 'builder-crashed'))) {
+      // test failpoint: the first builder thread dies after its first batch (its replacement worker's does not)
+      writeFileSync(path.join(s.journalDir, 'builder-crashed'), '')
+      throw new Error('failpoint builder-crash')
+    }
     if (process.env.AUDIT_LOGS_FAILPOINT === 'builder-slow') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300) // test failpoint: a builder far behind the proxy
   } else if (msg.type === 'journal-full') {
     full = msg.full

@@ -55,6 +55,16 @@ function startBuilder(s: WorkerSettings, counts: {captured: number; dropped: num
       sentHead = 0
     }
   }
+  let closing = false
+  // A builder thread that dies would leave the proxy capturing into nothing: the worker exits with
+  // it and the primary starts a replacement (exchanges handed off and not yet built are lost, and
+  // the log says so).
+  thread.on('error', (error) => process.stderr.write(`[audit-logs] a record builder thread failed: ${error.message}\n`))
+  thread.on('exit', () => {
+    if (closing) return
+    process.stderr.write(`[audit-logs] worker ${process.pid}: its record builder stopped with ${inFlight} bytes of exchanges not built; the worker exits and is replaced\n`)
+    process.exit(1)
+  })
   const ready = new Promise<void>((resolve, reject) => {
     thread.once('error', reject)
     thread.on('message', (msg: FromBuilder) => {
@@ -82,6 +92,7 @@ function startBuilder(s: WorkerSettings, counts: {captured: number; dropped: num
     },
     post: (msg: ToBuilder) => thread.postMessage(msg),
     async close() {
+      closing = true
       flush()
       await new Promise<void>((resolve) => {
         thread.on('message', (msg: FromBuilder) => msg.type === 'closed' && resolve())

@@ -332,6 +332,23 @@ describe('audit-logs run: what it must survive', function () {
     }
   })
 
+  it('a record builder thread that dies takes its worker down, and the replacement captures again', async () => {
+    const run = await startRun(['--upstream', app.url, '--no-database'], {AUDIT_LOGS_FAILPOINT: 'builder-crash'})
+    try {
+      const first = execFileSync('pgrep', ['-P', String(run.child.pid)]).toString().trim().split('\n').map(Number)
+      await request(`${run.url}/json?n=before`)
+      await until(async () => {
+        const now = execFileSync('pgrep', ['-P', String(run.child.pid)]).toString().trim().split('\n').filter(Boolean).map(Number)
+        return now.length === 1 && !first.includes(now[0])
+      }, 15_000, 'a replacement worker')
+      expect(run.stderr()).to.contain('its record builder stopped').and.contain('starting a replacement')
+      await until(async () => (await request(`${run.url}/json?n=after`).catch(() => ({status: 0}))).status === 200, 15_000, 'the replacement serving')
+      await until(() => existsSync(path.join(run.logDir, 'requests.jsonl')) && readFileSync(path.join(run.logDir, 'requests.jsonl'), 'utf8').includes('"n":"after"'), 15_000, 'the request recorded by the replacement')
+    } finally {
+      await run.stop()
+    }
+  })
+
   it('replaces a worker that dies', async () => {
     const run = await startRun(['--upstream', app.url, '--no-database', '--workers', '2'])
     try {
