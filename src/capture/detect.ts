@@ -28,12 +28,12 @@ function mayBeAttack(text: string): boolean {
 
 export function suspiciousFlags(url: string, body: string | null, userAgent: string | undefined): string[] {
   const flags: string[] = []
-  const target = decoded(url)
+  const decodedUrl = decoded(url)
   let text = body === null ? '' : body.length > 16_384 ? body.slice(0, 16_384) : body // tested apart: no copy of the body
   if (text && !mayBeAttack(text)) text = ''
-  if (SQLI.test(target) || SQLI.test(text)) flags.push('suspicious:sqli')
-  if (XSS.test(target) || XSS.test(text)) flags.push('suspicious:xss')
-  if (TRAVERSAL.test(url) || TRAVERSAL.test(decoded(url))) flags.push('suspicious:traversal')
+  if (SQLI.test(decodedUrl) || SQLI.test(text)) flags.push('suspicious:sqli')
+  if (XSS.test(decodedUrl) || XSS.test(text)) flags.push('suspicious:xss')
+  if (TRAVERSAL.test(url) || TRAVERSAL.test(decodedUrl)) flags.push('suspicious:traversal')
   if (userAgent && SCANNER.test(userAgent)) flags.push('suspicious:scanner')
   return flags
 }
