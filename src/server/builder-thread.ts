@@ -9,12 +9,12 @@ import {JournalWriter} from '../pipeline/journal.js'
 import type {WorkerSettings} from './settings.js'
 import {hooksFrom} from './hooks.js'
 
-export type ToBuilder = {type: 'batch'; items: WireExchange[]; arena: Uint8Array} | {type: 'journal-full'; full: boolean} | {type: 'close'}
-export type FromBuilder = {type: 'counts'; captured: number; dropped: number; batches: number} | {type: 'closed'} | {type: 'ready'}
+export type ToBuilder = {type: 'batch'; items: WireExchange[]; arena: Uint8Array; bytes: number} | {type: 'journal-full'; full: boolean} | {type: 'close'}
+export type FromBuilder = {type: 'counts'; captured: number; dropped: number; builtBytes: number} | {type: 'closed'} | {type: 'ready'}
 
 const s = workerData as WorkerSettings & {writerId: string}
 const port = parentPort!
-const counts = {captured: 0, dropped: 0, batches: 0}
+const counts = {captured: 0, dropped: 0, builtBytes: 0} // builtBytes: of the batches handled, as the worker counted them when it sent them
 let full = false
 const journal = new JournalWriter(s.journalDir, s.writerId)
 const builder = new RecordBuilder(
@@ -30,9 +30,9 @@ const builder = new RecordBuilder(
 )
 
 const report = () => {
-  if (counts.captured || counts.dropped || counts.batches) {
+  if (counts.captured || counts.dropped || counts.builtBytes) {
     port.postMessage({type: 'counts', ...counts} satisfies FromBuilder)
-    counts.captured = counts.dropped = counts.batches = 0
+    counts.captured = counts.dropped = counts.builtBytes = 0
   }
 }
 const timer = setInterval(report, 250)
@@ -43,7 +43,7 @@ port.on('message', async (msg: ToBuilder) => {
       const {x, full: fullRecord} = fromWire(item, msg.arena, s.bodyLimit)
       void builder.build(x, fullRecord)
     }
-    counts.batches++
+    counts.builtBytes += msg.bytes
     if (process.env.AUDIT_LOGS_FAILPOINT === 'builder-crash' && !existsSync(path.join(s.journalDir, 'builder-crashed'))) {
       // test failpoint: the first builder thread dies after its first batch (its replacement worker's does not)
       writeFileSync(path.join(s.journalDir, 'builder-crashed'), '')

@@ -34,26 +34,15 @@ function startBuilder(s: WorkerSettings, counts: {captured: number; dropped: num
   const thread = new Worker(BUILDER_ENTRY, {workerData: {...s, writerId: `${Date.now().toString(36)}-${process.pid}`}, execArgv: process.execArgv.filter((a) => !a.startsWith('--max-semi-space-size')), resourceLimits: {maxYoungGenerationSizeMb: 12}})
   let batch = new WireBatch()
   let scheduled = false
-  // bytes of each batch sent and not yet reported built, oldest first
-  const sent: number[] = []
-  let sentHead = 0
-  let inFlight = 0
+  let inFlight = 0 // bytes of batches sent and not yet reported built
   const flush = () => {
     scheduled = false
     if (!batch.items.length) return
     const {items, arena} = batch.seal()
     const bytes = arena.length + items.length * 512 // the bodies, and about what an exchange's other fields take (read before the arena is transferred)
-    thread.postMessage({type: 'batch', items, arena} satisfies ToBuilder, [arena.buffer as ArrayBuffer])
-    sent.push(bytes)
+    thread.postMessage({type: 'batch', items, arena, bytes} satisfies ToBuilder, [arena.buffer as ArrayBuffer])
     inFlight += bytes
     batch = new WireBatch()
-  }
-  const built = (batches: number) => {
-    for (let i = 0; i < batches && sentHead < sent.length; i++) inFlight -= sent[sentHead++]
-    if (sentHead > 1024 && sentHead * 2 > sent.length) {
-      sent.splice(0, sentHead)
-      sentHead = 0
-    }
   }
   let closing = false
   // A builder thread that dies would leave the proxy capturing into nothing: the worker exits with
@@ -72,7 +61,7 @@ function startBuilder(s: WorkerSettings, counts: {captured: number; dropped: num
       if (msg.type === 'counts') {
         counts.captured += msg.captured
         counts.dropped += msg.dropped
-        built(msg.batches)
+        inFlight -= msg.builtBytes
       }
     })
   })
