@@ -11,19 +11,18 @@ function onPath(name: string): string | undefined {
   }
   return undefined
 }
-const chrtPath = process.platform === 'linux' ? onPath('chrt') : undefined
-let chrtChecked: string | undefined | null = null
-/** chrt(1), if it is there and the idle class is allowed here (a container's seccomp policy may refuse it): checked once. */
+let idleChrt: string | undefined | null = null // null: not looked for yet
+/** chrt(1), if it is on PATH and the idle class is allowed here (a container's seccomp policy may refuse it): looked for once, when first needed. */
 function chrt(): string | undefined {
-  if (chrtChecked === null) {
+  if (idleChrt === null) {
+    idleChrt = process.platform === 'linux' ? onPath('chrt') : undefined
     try {
-      if (chrtPath) execFileSync(chrtPath, ['--idle', '0', 'true'], {stdio: 'ignore'})
-      chrtChecked = chrtPath
+      if (idleChrt) execFileSync(idleChrt, ['--idle', '0', 'true'], {stdio: 'ignore'})
     } catch {
-      chrtChecked = undefined
+      idleChrt = undefined
     }
   }
-  return chrtChecked
+  return idleChrt
 }
 
 /**
@@ -34,7 +33,7 @@ function chrt(): string | undefined {
  * it up at once. Raising a nice value or entering the idle class needs no
  * privilege.
  */
-export const IDLE_CLASS_AT = 19
+const IDLE_CLASS_AT = 19
 
 /** The words that start a program at the background priority (`nice -n N`, and `chrt --idle 0` at 19), as far as the system has them. */
 export function backgroundCommand(nice: number): string[] {
@@ -44,7 +43,7 @@ export function backgroundCommand(nice: number): string[] {
   return [...(niceBin ? [niceBin, '-n', String(Math.min(19, nice))] : []), ...(idle ? [idle, '--idle', '0'] : [])]
 }
 
-const done = new Set<number>()
+const backgrounded = new Set<number>() // thread ids already set
 
 /**
  * Puts every thread of this process but its main thread at the background
@@ -64,8 +63,8 @@ export function backgroundOtherThreads(nice: number): void {
     return
   }
   for (const tid of tids) {
-    if (tid === process.pid || done.has(tid)) continue
-    done.add(tid)
+    if (tid === process.pid || backgrounded.has(tid)) continue
+    backgrounded.add(tid)
     try {
       raiseNice(tid, nice)
     } catch {
