@@ -16,6 +16,8 @@ import {premake} from '../src/stores/postgres/partitions.js'
 import {openBenchDatabase} from './bench-db.js'
 
 const {values} = parseArgs({args: process.argv.slice(2), options: {duration: {type: 'string', default: '10'}, workers: {type: 'string', default: '1'}, connections: {type: 'string', default: '50'}}})
+/** wrk's settings, the same in every run and in the report's first line. */
+const WRK = [`-t${Math.min(2, Number(values.connections))}`, `-c${values.connections}`, `-d${values.duration}s`]
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-bench-capture-'))
 chmodSync(tmp, 0o755) // the embedded server's OS user must enter it
@@ -27,7 +29,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 type WrkResult = {rps: number; p50: string; p99: string; requests: number; errors: number}
 async function wrk(url: string, post: boolean): Promise<WrkResult> {
-  const args = [`-t${Math.min(2, Number(values.connections))}`, `-c${values.connections}`, `-d${values.duration}s`, '--latency', ...(post ? ['-s', POST_LUA] : []), url]
+  const args = [...WRK, '--latency', ...(post ? ['-s', POST_LUA] : []), url]
   const out = (await promisify(execFile)('wrk', args)).stdout
   const num = (re: RegExp) => re.exec(out)?.[1] ?? '0'
   const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? '0'
@@ -113,7 +115,7 @@ async function main() {
     console.log(l)
     lines.push(l)
   }
-  say(`wrk -t${Math.min(2, Number(values.connections))} -c${values.connections} -d${values.duration}s, workers ${values.workers}, ${os.cpus().length} cores, node ${process.version}`)
+  say(`wrk ${WRK.join(' ')}, workers ${values.workers}, ${os.cpus().length} cores, node ${process.version}`)
   try {
     const scenarios: Array<{name: string; args?: string[]}> = [{name: 'direct to the app'}, {name: 'run --no-capture', args: ['--no-capture']}, {name: 'run, capture to files + PostgreSQL', args: []}]
     for (const sc of scenarios) {
@@ -147,7 +149,9 @@ async function main() {
         : undefined
       await wrk(`${url}/small`, false) // warm-up, not reported
       const capturing = Boolean(child && sc.args!.length === 0)
-      const proxied = async () => Number(/audit_logs_requests_total (\d+)/.exec(await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text())?.[1] ?? 0)
+      const metricsText = async () => (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text()
+      const metric = (text: string, name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? 0)
+      const proxied = async () => metric(await metricsText(), 'audit_logs_requests_total')
       const rows = async () => Number((await db.query('SELECT (SELECT count(*) FROM request_logs) AS r')).rows[0].r)
       /** Waits until every proxied request is in PostgreSQL; returns the seconds it took after the load. */
       const drain = async (): Promise<number> => {
@@ -173,8 +177,8 @@ async function main() {
         const n = await rows()
         const access = Number((await db.query('SELECT count(*) AS n FROM access_logs')).rows[0].n)
         const dup = Number((await db.query('SELECT count(*) - count(DISTINCT id) AS d FROM request_logs')).rows[0].d)
-        const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text()
-        const dropped = Number(/audit_logs_records_dropped_total (\d+)/.exec(metrics)?.[1] ?? 0)
+        const metrics = await metricsText()
+        const dropped = metric(metrics, 'audit_logs_records_dropped_total')
         if (n < sent) say(`  NOT CAUGHT UP: ${metrics.split('\n').filter((l) => l.startsWith('audit_logs_')).join('; ')}\n  run's log: ${err.slice(-2000)}`)
         records = `; records: ${n} request + ${access} access rows for ${sent} proxied requests (${dup} duplicates, ${dropped} records dropped); sinks caught up ${measured.GET.drained!.toFixed(1)} s (GET) and ${measured.POST.drained!.toFixed(1)} s (POST) after the load`
       }
