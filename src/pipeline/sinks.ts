@@ -32,10 +32,10 @@ function split(lines: Buffer[]): {request: Buffer[]; access: Buffer[]} {
   return out
 }
 
-/** The lines as one buffer, each followed by a line break: in `into` when it is large enough (valid until the next call), else a new one. */
+/** The lines as one buffer, each followed by a line break: in `into` when it is large enough, else in a new buffer of their size (a caller can keep it for next time). */
 export function joinLines(lines: Buffer[], into?: Buffer): Buffer {
   const total = lines.reduce((n, l) => n + l.length + 1, 0)
-  const out = into && into.length >= total ? into.subarray(0, total) : Buffer.allocUnsafe(total)
+  const out = into && into.length >= total ? into.subarray(0, total) : Buffer.allocUnsafeSlow(total)
   let at = 0
   for (const l of lines) {
     at += l.copy(out, at)
@@ -50,13 +50,16 @@ export function filesSink(dir: string, maxBytes: number, backupCount: number): S
     request: new RotatingWriter(path.join(dir, 'requests.jsonl'), maxBytes, backupCount),
     access: new RotatingWriter(path.join(dir, 'access.jsonl'), maxBytes, backupCount),
   }
-  const joined = Buffer.allocUnsafeSlow(1024 * 1024 + 64 * 1024) // reused: each write is done before the next join
+  let joined: Buffer | undefined // reused, and grown to the largest batch: each write is done before the next join
   return {
     name: 'files',
     async write(lines) {
       const parts = split(lines)
       for (const type of ['request', 'access'] as const) {
-        if (parts[type].length) await files[type].write(joinLines(parts[type], joined))
+        if (!parts[type].length) continue
+        const data = joinLines(parts[type], joined)
+        if (data.buffer !== joined?.buffer) joined = data
+        await files[type].write(data)
       }
     },
     // the files' identity and length after each delivered batch: lines past it were written
