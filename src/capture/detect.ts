@@ -74,6 +74,9 @@ export class ClientIp {
 
 export function normalizeIp(ip: string | undefined | null): string | null {
   if (!ip) return null
-  const v = ip.startsWith('::ffff:') && net.isIPv4(ip.slice(7)) ? ip.slice(7) : ip
-  return net.isIP(v) ? v : null
+  let v = ip.startsWith('::ffff:') && net.isIPv4(ip.slice(7)) ? ip.slice(7) : ip
+  if (!net.isIP(v)) return null
+  const zone = v.indexOf('%') // a link-local IPv6 peer's zone (fe80::1%eth0): not part of the address, and PostgreSQL's inet refuses it
+  if (zone > 0) v = v.slice(0, zone)
+  return v
 }

@@ -24,10 +24,12 @@ export function basicUser(authorization: string | undefined): string | undefined
 export const USER_HEADER = 'x-audit-user'
 export const EXTRA_HEADER = 'x-audit-extra'
 
+/** User ids are kept to this many characters, wherever they come from (a client chooses its basic-auth name and, unverified, its JWT). */
+export const MAX_USER_LENGTH = 256
+
 export function userFromHeaders(request: IncomingHttpHeaders, responseUser: string | undefined): string | null {
-  if (responseUser) return responseUser.slice(0, 256)
   const auth = request.authorization
-  return jwtSubject(auth) ?? basicUser(auth) ?? null
+  return (responseUser || jwtSubject(auth) || basicUser(auth))?.slice(0, MAX_USER_LENGTH) ?? null
 }
 
 export function extraFromHeader(value: string | undefined): Record<string, unknown> | null {

@@ -2,7 +2,7 @@ import type {IncomingHttpHeaders} from 'node:http'
 import {v7 as uuidv7} from 'uuid'
 import {type BodyTap, bodyText} from './body.js'
 import {suspiciousFlags} from './detect.js'
-import {extraFromHeader, traceId, userFromHeaders} from './identity.js'
+import {MAX_USER_LENGTH, extraFromHeader, traceId, userFromHeaders} from './identity.js'
 import type {Masker} from './masking.js'
 
 export type Hooks = {
@@ -72,7 +72,7 @@ export function resolveUser(x: Exchange, o: RecordOptions): string | null {
   const req = {method: x.method, url: x.url, headers: x.requestHeaders}
   const res = {statusCode: x.status, headers: x.responseHeaders}
   const fromHook = safeHook(o.hooks.userId && (() => o.hooks.userId!(req, res)))
-  if (fromHook !== undefined && fromHook !== null && fromHook !== '') return String(fromHook).slice(0, 256)
+  if (fromHook !== undefined && fromHook !== null && fromHook !== '') return String(fromHook).slice(0, MAX_USER_LENGTH)
   return userFromHeaders(x.requestHeaders, x.auditUser)
 }
 

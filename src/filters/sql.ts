@@ -4,6 +4,9 @@ import type {Filter, StatusTerm} from './parse.js'
 export type Where = {text: string; values: unknown[]}
 
 const likePrefix = (s: string) => s.replace(/[\\%_]/g, '\\$&') + '%'
+
+/** Characters of path (url) that its index holds: migrations/0002_bounded_index_keys.sql. */
+export const INDEXED_PATH_CHARS = 600
 const OPS = {eq: '=', lt: '<', le: '<=', gt: '>', ge: '>='} as const
 
 /** Translates a filter into parameterised SQL, numbering parameters from `first`. */
@@ -24,8 +27,12 @@ export function toSql(f: Filter, first = 1): Where {
   }
   if (f.methods) and.push(`method = ANY(${p(f.methods)}::text[])`)
   if (f.path) {
-    // the literal prefix lets PostgreSQL use the text_pattern_ops index; the regex decides
-    if (f.path.prefix) and.push(`${pathColumn} LIKE ${p(likePrefix(f.path.prefix))}`)
+    // the literal prefix, compared as the index holds it (the first characters), lets PostgreSQL
+    // use the text_pattern_ops index; the regex on the whole value decides
+    if (f.path.prefix) {
+      const indexed = Array.from(f.path.prefix).slice(0, INDEXED_PATH_CHARS).join('') // characters as PostgreSQL counts them (code points)
+      and.push(`left(${pathColumn}, ${INDEXED_PATH_CHARS}) LIKE ${p(likePrefix(indexed))}`)
+    }
     const regex = f.logType === 'access' ? f.path.regex.replace(/\$$/, '(\\?|$)') : f.path.regex
     and.push(`${pathColumn} ~ ${p(regex)}`)
   }

@@ -3,7 +3,7 @@ import {expect} from 'chai'
 import {BodyTap, bodyText, decodeBody} from '../../src/capture/body.js'
 import {ClientIp, suspiciousFlags} from '../../src/capture/detect.js'
 import {Exclusions} from '../../src/capture/exclusions.js'
-import {basicUser, jwtSubject, traceId} from '../../src/capture/identity.js'
+import {basicUser, jwtSubject, traceId, userFromHeaders} from '../../src/capture/identity.js'
 
 const tapOf = (limit: number, ...chunks: Buffer[]) => {
   const t = new BodyTap(limit)
@@ -76,6 +76,7 @@ describe('detection, identity, exclusions', () => {
     expect(ip.resolve('198.51.100.1', '203.0.113.7')).to.equal('198.51.100.1')
     expect(new ClientIp([]).resolve('127.0.0.1', '1.2.3.4')).to.equal('127.0.0.1')
     expect(() => new ClientIp(['not-an-ip'])).to.throw(/not-an-ip/)
+    expect(new ClientIp([]).resolve('fe80::1%eth0', undefined)).to.equal('fe80::1') // a zone is no part of an inet
   })
 
   it('reads the user from a JWT sub or basic auth, and the trace id from traceparent', () => {
@@ -83,6 +84,15 @@ describe('detection, identity, exclusions', () => {
     expect(jwtSubject(token)).to.equal('u-7')
     expect(basicUser(`Basic ${Buffer.from('ann:pw').toString('base64')}`)).to.equal('ann')
     expect(traceId('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')).to.equal('4bf92f3577b34da6a3ce929d0e0e4736')
+  })
+
+  it('keeps a user id to 256 characters whichever the client chose (basic auth, an unverified JWT)', () => {
+    const long = 'u'.repeat(5000)
+    const basic = {authorization: `Basic ${Buffer.from(`${long}:pw`).toString('base64')}`}
+    const jwt = {authorization: `Bearer ${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({sub: long})).toString('base64url')}.sig`}
+    for (const headers of [basic, jwt]) expect(userFromHeaders(headers, undefined)).to.equal('u'.repeat(256))
+    expect(userFromHeaders({}, long)).to.equal('u'.repeat(256))
+    expect(userFromHeaders({}, undefined)).to.equal(null)
   })
 
   it('excludes by path prefix or glob, extension and method', () => {

@@ -116,7 +116,7 @@ describe('audit-logs CLI (subprocess)', function () {
     it('migrate applies, then reports nothing pending; status lists them', async () => {
       const first = await runCli(['migrate', '--json'], {env})
       expect(first.exitCode, first.stderr).to.equal(0)
-      expect(first.json().applied).to.deep.equal([{version: 1, name: 'initial'}])
+      expect(first.json().applied).to.deep.equal([{version: 1, name: 'initial'}, {version: 2, name: 'bounded_index_keys'}])
       const again = await runCli(['migrate'], {env})
       expect(again.stdout).to.contain('No pending migrations')
       const status = await runCli(['migrate', 'status', '--json'], {env})

@@ -154,3 +154,42 @@ describe('CSV record endings', () => {
     expect(Buffer.concat(out).toString()).to.equal('a,"x\ny"\r\nb,"he said ""hi""\nthere"\r\n')
   })
 })
+
+describe('path and url longer than a btree entry (real PostgreSQL)', function () {
+  this.timeout(60_000)
+  let db: TestDatabase
+  // 3,000 characters of 2-byte UTF-8: about 6 KB, more than the 2,704 bytes a btree entry may take
+  const long = '/files/' + 'é'.repeat(3000)
+  const records = [...generateRecords({rows: 200, days: 3, seed: 91, now: NOW})]
+  const access = [...generateRecords({rows: 50, days: 3, seed: 92, now: NOW, logType: 'access'})]
+  before(async () => {
+    db = await freshDatabase({migrated: true})
+    Object.assign(records[0], {path: long + '/a'})
+    Object.assign(records[1], {path: long + '/b'})
+    Object.assign(access[0], {url: long + '?q=' + 'x'.repeat(5000)})
+    await writeRecords(db.client, 'request', records)
+    await writeRecords(db.client, 'access', access)
+    await repair(db.client, 'month')
+  })
+  after(() => db.drop())
+
+  it('are stored whole, and a filter whose literal prefix is longer than the indexed part still decides on the whole value', async () => {
+    for (const [path, want] of [[long + '/a', [records[0].id]], [long + '/*', [records[0].id, records[1].id]], ['/files/**', [records[0].id, records[1].id]]] as const) {
+      const where = toSql(parseFilter({path}, NOW))
+      const {rows} = await db.client.query(`SELECT id::text, path FROM request_logs WHERE ${where.text} ORDER BY id`, where.values)
+      expect(rows.map((r) => r.id)).to.deep.equal([...want].map(String).sort())
+      expect(rows.every((r) => r.path.startsWith(long))).to.equal(true)
+    }
+    const where = toSql(parseFilter({path: long, logType: 'access'}, NOW))
+    const {rows} = await db.client.query(`SELECT url FROM access_logs WHERE ${where.text}`, where.values)
+    expect(rows.map((r) => r.url)).to.deep.equal([access[0].url])
+  })
+
+  it('a path prefix is served by the path index', async () => {
+    const where = toSql(parseFilter({path: '/api/v1/*'}, NOW))
+    await db.client.query('SET enable_seqscan = off')
+    const plan = (await db.client.query(`EXPLAIN SELECT id FROM request_logs WHERE ${where.text}`, where.values)).rows.map((r) => r['QUERY PLAN']).join('\n')
+    await db.client.query('RESET enable_seqscan')
+    expect(plan, plan).to.match(/Index Cond: \(\("left"\(path, 600\) ~>=~/)
+  })
+})

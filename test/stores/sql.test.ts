@@ -40,6 +40,14 @@ describe('SQL builders', () => {
     const literal = JSON.stringify({a: '\\u0000'}) // a backslash followed by the text u0000
     expect(jsonbSafe(literal)).to.equal(literal)
   })
+
+  it('turn escapes of lone surrogates into U+FFFD and keep escaped pairs and real characters', () => {
+    expect(jsonbSafe(JSON.stringify({a: 'x\ud800y', b: '\udc00', c: 'end\udbff'}))).to.equal('{"a":"x\\ufffdy","b":"\\ufffd","c":"end\\ufffd"}')
+    expect(jsonbSafe(JSON.stringify({a: '😀 \udc00\ud800'}))).to.equal('{"a":"😀 \\ufffd\\ufffd"}') // low then high: no pair
+    expect(jsonbSafe('{"a":"\\ud83d\\ude00"}')).to.equal('{"a":"\\ud83d\\ude00"}')
+    const literal = JSON.stringify({a: '\\ud800'})
+    expect(jsonbSafe(literal)).to.equal(literal)
+  })
 })
 
 describe('migration files', () => {

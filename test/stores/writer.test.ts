@@ -62,6 +62,14 @@ describe('COPY writer (real PostgreSQL)', () => {
     expect(got).to.deep.equal({request_body: body, response_body: 'nul\ufffdhere'})
   })
 
+  it('stores what PostgreSQL would refuse as JSON: a lone surrogate (as JSON.stringify writes it) becomes U+FFFD, as string or bytes', async () => {
+    const [a, b] = [uuidv7(), uuidv7()]
+    const line = (id: string) => JSON.stringify({id, created_at: new Date().toISOString(), method: 'GET', path: '/s', user_id: 'u\ud800', extra: {note: 'cut \udc00 pair 😀'}})
+    await writeLines(db.client, 'request', [line(a), Buffer.from(line(b))])
+    const {rows} = await db.client.query('SELECT user_id, extra FROM request_logs WHERE id = ANY($1) ORDER BY id', [[a, b]])
+    expect(rows).to.deep.equal([0, 1].map(() => ({user_id: 'u\ufffd', extra: {note: 'cut \ufffd pair 😀'}})))
+  })
+
   it('routes rows whose period has no partition into the default partition, never refusing them', async () => {
     const records = [...generateRecords({rows: 100, days: 1, seed: 10, now: new Date('2020-01-15T00:00:00Z')})]
     await writeRecords(db.client, 'request', records)

@@ -9,18 +9,24 @@ export type WriteResult = {received: number; inserted: number; duplicates: numbe
 
 const CHUNK_BYTES = 256 * 1024
 
-/** JSON text may carry \u0000, which jsonb refuses; it becomes U+FFFD rather than failing the batch. */
-const NUL_ESCAPE = /(?<!\\)((?:\\\\)*)\\u0000/g
-export const jsonbSafe = (line: string) => (line.includes('\\u0000') ? line.replace(NUL_ESCAPE, '$1\\ufffd') : line)
+/**
+ * JSON escapes PostgreSQL refuses, each made U+FFFD rather than failing the
+ * batch: \u0000 (its text cannot hold NUL) and a surrogate escape without
+ * its pair (how JSON.stringify writes a lone surrogate: a JWT's `sub`, an
+ * app's X-Audit-Extra, a string cut in the middle of a pair). A pair of
+ * escapes is kept.
+ */
+const REFUSED_ESCAPE = /(?<!\\)((?:\\\\)*)\\u(0000|[dD][89abAB][0-9a-fA-F]{2}(?:\\u[dD][c-fC-F][0-9a-fA-F]{2})?|[dD][c-fC-F][0-9a-fA-F]{2})/g
+export const jsonbSafe = (line: string) => (line.includes('\\u') ? line.replace(REFUSED_ESCAPE, (m, lead: string, escape: string) => (escape.length === 10 ? m : `${lead}\\ufffd`)) : line)
 
-const NUL = Buffer.from('\\u0000')
+const ESCAPE = Buffer.from('\\u')
 
-/** COPY data in chunks of about CHUNK_BYTES: lines given as bytes are copied as they are, unless they carry \u0000. */
+/** COPY data in chunks of about CHUNK_BYTES: lines given as bytes are copied as they are, unless they carry a \u escape (see jsonbSafe). */
 function* chunks(lines: Iterable<string | Buffer>): Generator<Buffer> {
   let buf = Buffer.allocUnsafe(CHUNK_BYTES)
   let used = 0
   for (const line of lines) {
-    const bytes = typeof line === 'string' ? Buffer.from(jsonbSafe(line)) : line.includes(NUL) ? Buffer.from(jsonbSafe(line.toString())) : line
+    const bytes = typeof line === 'string' ? Buffer.from(jsonbSafe(line)) : line.includes(ESCAPE) ? Buffer.from(jsonbSafe(line.toString())) : line
     if (used + bytes.length + 1 > buf.length) {
       if (used) yield buf.subarray(0, used)
       buf = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, bytes.length + 1))
