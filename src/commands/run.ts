@@ -45,7 +45,8 @@ export default class Run extends BaseCommand<typeof Run> {
     const config = await this.resolved()
     const log = (message: string) => process.stderr.write(`[audit-logs] ${redactText(message)}\n`)
     const summary = await runServer(config, log)
-    log(`stopped: ${summary.requests} requests, ${summary.captured} records captured, ${summary.dropped} dropped; written ${JSON.stringify(summary.written)}`)
+    const rejected = Object.values(summary.rejected).some((n) => n > 0) ? `; refused (kept in the dead-letter files) ${JSON.stringify(summary.rejected)}` : ''
+    log(`stopped: ${summary.requests} requests, ${summary.captured} records captured, ${summary.dropped} dropped; written ${JSON.stringify(summary.written)}${rejected}`)
     process.exitCode = summary.exitCode
     return summary
   }

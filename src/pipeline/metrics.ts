@@ -13,7 +13,7 @@ export class Metrics {
 
   constructor(shippers: () => ShipperStats[], journalBytes: () => number, workers: () => number) {
     // Shipper totals become counters: each scrape adds what changed since the last one.
-    const fromStats = (name: string, help: string, field: 'written' | 'retried') => {
+    const fromStats = (name: string, help: string, field: 'written' | 'retried' | 'rejected') => {
       const seen = new Map<string, number>()
       new Counter({name, help, labelNames: ['sink'], registers: [this.registry], collect() {
         for (const s of shippers()) {
@@ -24,6 +24,7 @@ export class Metrics {
     }
     fromStats('audit_logs_records_written_total', 'Records delivered to a sink', 'written')
     fromStats('audit_logs_sink_retries_total', 'Failed deliveries retried', 'retried')
+    fromStats('audit_logs_records_rejected_total', 'Records a sink refused, kept in its dead-letter file in the journal directory', 'rejected')
     new Gauge({name: 'audit_logs_sink_lag_bytes', help: 'Journal bytes not yet delivered to a sink', labelNames: ['sink'], registers: [this.registry], collect() {
       for (const s of shippers()) this.set({sink: s.name}, s.lagBytes)
     }})

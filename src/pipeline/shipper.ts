@@ -1,11 +1,43 @@
-import {existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync} from 'node:fs'
+import {closeSync, existsSync, fdatasyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync} from 'node:fs'
 import path from 'node:path'
 import {redactText} from '../util/redact.js'
 import {backoffMs} from './backoff.js'
 import {type Segment, listSegments, readLines, segmentExists} from './journal.js'
-import type {Sink} from './sinks.js'
+import type {Rejection, Sink} from './sinks.js'
 
-export type ShipperStats = {name: string; written: number; retried: number; failures: number; lagBytes: number; lastError?: string; caughtUp: boolean}
+export type ShipperStats = {name: string; written: number; retried: number; failures: number; rejected: number; lagBytes: number; lastError?: string; caughtUp: boolean}
+/** The stats that only grow (carried across a restart of the shipping thread). */
+export const SHIPPER_COUNTERS = ['written', 'retried', 'failures', 'rejected'] as const
+
+/** Where a sink's refused records are kept: `<journal>/dead-letter/<sink>.jsonl`. */
+export const deadLetterFile = (journalDir: string, sink: string) => path.join(journalDir, 'dead-letter', `${sink}.jsonl`)
+
+/**
+ * Appends the records a sink refused to its dead-letter file, one JSON line
+ * each with when, why and the record as it was journaled, and syncs it:
+ * the checkpoint that passes them is saved only after.
+ */
+function keepRejected(file: string, sink: string, rejected: Rejection[]): void {
+  mkdirSync(path.dirname(file), {recursive: true})
+  const at = new Date().toISOString()
+  const out = rejected.map(({line, error}) => {
+    let record: string
+    try {
+      JSON.parse(line.toString())
+      record = `"record":${line.toString()}`
+    } catch {
+      record = `"record_text":${JSON.stringify(line.toString())}` // not JSON (a damaged journal line): kept as text
+    }
+    return `{"rejected_at":"${at}","sink":${JSON.stringify(sink)},"error":${JSON.stringify(error)},${record}}\n`
+  })
+  const fd = openSync(file, 'a')
+  try {
+    writeSync(fd, out.join(''))
+    fdatasyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+}
 type Checkpoint = Record<string, number>
 
 /**
@@ -62,7 +94,7 @@ export class Shipper {
     this.o = {batchLines: 2000, batchBytes: 1024 * 1024, pollMs: 50, log: () => {}, ...options}
     this.batchBuffer = Buffer.allocUnsafeSlow(this.o.batchBytes)
     this.checkpoint = new CheckpointFile(dir, sink.name)
-    this.stats = {name: sink.name, written: 0, retried: 0, failures: 0, lagBytes: 0, caughtUp: false}
+    this.stats = {name: sink.name, written: 0, retried: 0, failures: 0, rejected: 0, lagBytes: 0, caughtUp: false}
   }
 
   start(): void {
@@ -129,8 +161,15 @@ export class Shipper {
         continue
       }
       this.stats.caughtUp = false
+      let rejected = 0
       try {
-        if (lines.length) await this.sink.write(lines)
+        const outcome = lines.length ? await this.sink.write(lines) : undefined
+        if (outcome?.rejected.length) {
+          const file = deadLetterFile(this.dir, this.sink.name)
+          keepRejected(file, this.sink.name, outcome.rejected)
+          rejected = outcome.rejected.length
+          this.o.log(`ALERT: sink ${this.sink.name} refused ${rejected} record(s) (${redactText(outcome.rejected[0].error)}); they are kept in ${file}, the rest of the batch was delivered`)
+        }
       } catch (error) {
         attempt++
         this.stats.retried++
@@ -150,7 +189,8 @@ export class Shipper {
       const live = new Set(segments.map((seg) => seg.key))
       for (const key of Object.keys(this.checkpoint.data)) if (!live.has(key) && !segmentExists(this.dir, key)) delete this.checkpoint.data[key]
       this.checkpoint.save()
-      this.stats.written += lines.length
+      this.stats.written += lines.length - rejected
+      this.stats.rejected += rejected
     }
   }
 

@@ -3,6 +3,7 @@ import path from 'node:path'
 import type pg from 'pg'
 import {connect} from '../stores/postgres/connection.js'
 import {type FilePosition, RotatingWriter} from '../stores/files/rotating-writer.js'
+import type {LogType} from '../stores/postgres/periods.js'
 import {writeLines} from '../stores/postgres/writer.js'
 import {niceProcess} from '../util/priority.js'
 
@@ -14,13 +15,20 @@ import {niceProcess} from '../util/priority.js'
  */
 export type Sink = {
   name: string
-  /** Journal lines, without their line breaks: views of the shipper's read buffer, which it reuses for the next batch once this returns (a sink copies what it keeps). */
-  write(lines: Buffer[]): Promise<void>
+  /**
+   * Journal lines, without their line breaks: views of the shipper's read buffer, which it reuses for the next batch
+   * once this returns (a sink copies what it keeps). Records the sink refuses for what they hold (not for its own
+   * state: that throws) are returned, the rest written; the shipper keeps them in the sink's dead-letter file.
+   */
+  write(lines: Buffer[]): Promise<void | {rejected: Rejection[]}>
   state?(): unknown
   restore?(state: unknown): Promise<void>
   reopen?(): Promise<void>
   close(): Promise<void>
 }
+
+/** A record a sink refused, and why. */
+export type Rejection = {line: Buffer; error: string}
 
 /** Lines start with their type (the record builder puts log_type first), so routing needs no parse. */
 const ACCESS_PREFIX = Buffer.from('{"log_type":"access"')
@@ -93,7 +101,32 @@ async function niceBackend(client: pg.Client, url: string, nice: number): Promis
   niceProcess(pid, nice)
 }
 
-/** PostgreSQL through the COPY writer, idempotent on id; reconnects after a failure. */
+/** SQLSTATE classes that blame the data of a row, not the connection or the schema: data exception, integrity constraint, program limit (an index entry too large). */
+const RECORD_ERROR = /^(22|23|54)/
+
+/**
+ * Writes a batch; one that PostgreSQL refuses for the data of some rows is
+ * halved until those rows stand alone (each half its own transaction; the
+ * writer is idempotent on id), and they are returned: one bad record never
+ * holds up the others.
+ */
+async function writeIsolating(client: pg.Client, logType: LogType, lines: Buffer[], rejected: Rejection[]): Promise<void> {
+  try {
+    await writeLines(client, logType, lines)
+  } catch (error) {
+    const code = (error as {code?: unknown}).code
+    if (typeof code !== 'string' || !RECORD_ERROR.test(code)) throw error
+    if (lines.length === 1) {
+      rejected.push({line: lines[0], error: `PostgreSQL ${code}: ${(error as Error).message}`})
+      return
+    }
+    const half = lines.length >> 1
+    await writeIsolating(client, logType, lines.slice(0, half), rejected)
+    await writeIsolating(client, logType, lines.slice(half), rejected)
+  }
+}
+
+/** PostgreSQL through the COPY writer, idempotent on id; reconnects after a failure; records it refuses are returned. */
 export function postgresSink(url: string, nice = 0): Sink {
   let client: pg.Client | undefined
   return {
@@ -105,8 +138,10 @@ export function postgresSink(url: string, nice = 0): Sink {
           await niceBackend(client, url, nice)
         }
         const parts = split(lines)
-        if (parts.request.length) await writeLines(client, 'request', parts.request)
-        if (parts.access.length) await writeLines(client, 'access', parts.access)
+        const rejected: Rejection[] = []
+        if (parts.request.length) await writeIsolating(client, 'request', parts.request, rejected)
+        if (parts.access.length) await writeIsolating(client, 'access', parts.access, rejected)
+        return {rejected}
       } catch (error) {
         const broken = client
         client = undefined

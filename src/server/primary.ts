@@ -13,7 +13,7 @@ import {parseHostPort, workerSettings} from './settings.js'
 import {type Shipping, startShipping} from './shipping.js'
 import type {ToPrimary, ToWorker} from './worker.js'
 
-export type RunSummary = {exitCode: number; requests: number; captured: number; dropped: number; written: Record<string, number>}
+export type RunSummary = {exitCode: number; requests: number; captured: number; dropped: number; written: Record<string, number>; rejected: Record<string, number>}
 
 const here = fileURLToPath(import.meta.url)
 const WORKER_ENTRY = path.join(path.dirname(here), here.endsWith('.ts') ? 'worker-main.ts' : 'worker-main.js')
@@ -100,7 +100,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
         res.writeHead(200, {'content-type': metrics.registry.contentType})
         res.end(await metrics.registry.metrics())
       } else if (req.url === '/health') {
-        const sinksState = Object.fromEntries(sinkStats().map((s) => [s.name, {lagBytes: s.lagBytes, lastError: s.lastError ?? null}]))
+        const sinksState = Object.fromEntries(sinkStats().map((s) => [s.name, {lagBytes: s.lagBytes, rejected: s.rejected, lastError: s.lastError ?? null}]))
         const ok = workers().length > 0
         res.writeHead(ok ? 200 : 503, {'content-type': 'application/json'})
         res.end(JSON.stringify({status: ok ? 'ok' : 'starting', workers: workers().length, journalFull: full, sinks: sinksState}))
@@ -179,7 +179,8 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     })
     await release()
     const written = Object.fromEntries(sinkStats().map((s) => [s.name, s.written]))
-    return {exitCode, ...metrics.totals, written}
+    const rejected = Object.fromEntries(sinkStats().map((s) => [s.name, s.rejected]))
+    return {exitCode, ...metrics.totals, written, rejected}
   } catch (error) {
     await release()
     throw error

@@ -1,7 +1,7 @@
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {Worker} from 'node:worker_threads'
-import type {ShipperStats} from '../pipeline/shipper.js'
+import {SHIPPER_COUNTERS, type ShipperStats} from '../pipeline/shipper.js'
 import {redactText} from '../util/redact.js'
 import type {FromShipping, ShippingSettings, ToShipping} from './shipping-thread.js'
 
@@ -24,11 +24,11 @@ export type Shipping = {
 export async function startShipping(settings: ShippingSettings, log: (m: string) => void): Promise<Shipping> {
   let stats: ShipperStats[] = []
   // totals of threads that died, so counters keep growing across a restart
-  const carried = new Map<string, {written: number; retried: number; failures: number}>()
+  const carried = new Map<string, ShipperStats>()
   const withCarried = (list: ShipperStats[]) =>
     list.map((x) => {
       const c = carried.get(x.name)
-      return c ? {...x, written: x.written + c.written, retried: x.retried + c.retried, failures: x.failures + c.failures} : x
+      return c ? {...x, ...Object.fromEntries(SHIPPER_COUNTERS.map((k) => [k, x[k] + c[k]]))} : x
     })
   let thread: Worker | undefined // the live thread, if any
   let stopping = false
@@ -58,7 +58,7 @@ export async function startShipping(settings: ShippingSettings, log: (m: string)
         if (thread === t) thread = undefined
         if (stopping) return stopped?.()
         if (!ready && generation === 0) return reject(failure ?? new Error(`the shipping thread exited with code ${code}`))
-        for (const x of stats) carried.set(x.name, {written: x.written, retried: x.retried, failures: x.failures}) // stats include what was carried
+        for (const x of stats) carried.set(x.name, x) // stats include what was carried
         const wait = Math.min(30_000, 500 * 2 ** Math.min(restarts++, 6))
         log(`shipping stopped (${redactText(failure?.message ?? `exit code ${code}`)}); starting it again in ${wait} ms — the journal keeps the records`)
         setTimeout(() => !stopping && spawn(generation + 1).then(() => log('shipping started again'), () => {}), wait).unref()

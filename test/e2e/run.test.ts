@@ -1,5 +1,5 @@
-import {createHash} from 'node:crypto'
-import {readFileSync, readdirSync} from 'node:fs'
+import {createHash, randomBytes} from 'node:crypto'
+import {existsSync, readFileSync, readdirSync} from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
 import type {AddressInfo} from 'node:net'
@@ -151,6 +151,22 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
     await request(`${run.url}/json?id=1%27%20OR%20%271%27=%271`, {headers: {'user-agent': 'sqlmap/1.8'}})
     const sus = await until(async () => (await db.client.query(`SELECT flags FROM request_logs WHERE 'suspicious:scanner' = ANY(flags)`)).rows[0], 10_000)
     expect(sus.flags).to.include.members(['suspicious:sqli', 'suspicious:scanner'])
+  })
+
+  it('stores what a client or an app can send that PostgreSQL would refuse as it stands: a URL longer than an index entry, a 5,000-character user, a lone surrogate', async () => {
+    const longPath = '/long/' + randomBytes(3750).toString('hex')
+    const longUrl = `${longPath}?q=${randomBytes(2000).toString('hex')}`
+    expect((await request(`${run.url}${longUrl}`)).status).to.equal(404)
+    const user = randomBytes(3750).toString('base64') // 5,000 characters PostgreSQL cannot compress into an index entry
+    expect((await request(`${run.url}/json?who=basic`, {headers: {authorization: `Basic ${Buffer.from(`${user}:pw`).toString('base64')}`}})).status).to.equal(200)
+    expect((await request(`${run.url}/odd-extra`)).status).to.equal(200)
+    expect((await rowFor('/long/')).path).to.equal(longPath)
+    const access = await until(async () => (await db.client.query(`SELECT url FROM access_logs WHERE url LIKE '/long/%'`)).rows[0], 15_000, 'the access record of the long URL')
+    expect(access.url).to.equal(longUrl)
+    const basic = await until(async () => (await db.client.query(`SELECT user_id FROM request_logs WHERE query->>'who' = 'basic'`)).rows[0], 15_000, 'the basic-auth record')
+    expect(basic.user_id).to.equal(user.slice(0, 256))
+    expect((await rowFor('/odd-extra')).extra).to.deep.equal({note: '\ufffd'})
+    expect(existsSync(path.join(run.journalDir, 'dead-letter')), 'nothing refused').to.equal(false)
   })
 
   it('writes access records for excluded paths too, and rotating JSONL files', async () => {

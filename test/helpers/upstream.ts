@@ -80,6 +80,11 @@ export async function startUpstream(): Promise<Upstream> {
       res.writeHead(200, {'content-type': 'text/plain', 'x-audit-user': 'user-42', 'x-audit-extra': JSON.stringify({tenant: 't1'})})
       return res.end('you')
     }
+    if (route === '/odd-extra') {
+      // JSON that parses to a lone surrogate: stored, as U+FFFD, by PostgreSQL
+      res.writeHead(200, {'content-type': 'text/plain', 'x-audit-extra': '{"note":"\\ud800"}'})
+      return res.end('odd')
+    }
     if (route.startsWith('/status/')) {
       res.writeHead(Number(route.split('/')[2]), {'content-type': 'text/plain', 'set-cookie': ['a=1; Path=/', 'b=2; Path=/']})
       return res.end('status')

@@ -1,0 +1,69 @@
+import {readFileSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+import {expect} from 'chai'
+import {type TestDatabase, freshDatabase} from '../helpers/db.js'
+import {jsonlLines} from '../helpers/jsonl.js'
+import {type RunningServer, request, startRun, until} from '../helpers/run-server.js'
+import {type Upstream, startUpstream} from '../helpers/upstream.js'
+
+describe('audit-logs run: a record the database refuses (subprocess, real PostgreSQL)', function () {
+  this.timeout(120_000)
+  let app: Upstream
+  let db: TestDatabase
+  let run: RunningServer | undefined
+
+  before(async () => {
+    app = await startUpstream()
+    db = await freshDatabase({migrated: true})
+  })
+  after(async () => {
+    await run?.stop()
+    await app?.close()
+    await db?.drop()
+  })
+
+  it('is kept in the dead-letter file, counted and alerted; the records around it reach PostgreSQL and the files', async () => {
+    run = await startRun(['--upstream', app.url, '--workers', '1'], {AUDIT_LOGS_DATABASE_URL: db.url})
+    // a mask(record) hook with a bug: it puts text where PostgreSQL wants a number
+    const config = path.join(run.dir, 'audit-logs.config.mjs')
+    writeFileSync(config, `export default {}\nexport function mask(record) {\n  if (record.path === '/bad-hook') record.status_code = 'two hundred'\n  return record\n}\n`)
+    await run.stop()
+    run = await startRun(['--upstream', app.url, '--workers', '1', '--config', config], {AUDIT_LOGS_DATABASE_URL: db.url}, {dir: run.dir})
+
+    for (const p of ['/json?n=1', '/bad-hook', '/json?n=2']) await request(`${run.url}${p}`)
+    const rows = await until(async () => {
+      const r = (await db.client.query(`SELECT query->>'n' AS n FROM request_logs ORDER BY n`)).rows
+      return r.length >= 2 ? r : undefined
+    }, 15_000, 'the records around the refused one')
+    expect(rows.map((r) => r.n)).to.deep.equal(['1', '2'])
+    const access = await until(async () => (await db.client.query(`SELECT count(*)::int AS n FROM access_logs`)).rows[0].n === 3 || undefined, 15_000, 'three access records')
+    expect(access).to.equal(true)
+
+    const file = path.join(run.journalDir, 'dead-letter', 'postgres.jsonl')
+    const kept = await until(() => {
+      try {
+        return readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+      } catch {
+        return undefined
+      }
+    }, 10_000, 'the dead-letter file')
+    expect(kept).to.have.length(1)
+    expect(kept[0].record).to.include({path: '/bad-hook', status_code: 'two hundred'})
+    expect(kept[0].error).to.match(/^PostgreSQL 22P02: invalid input syntax for type integer/)
+
+    const metrics = await until(async () => {
+      const text = (await request(`${run!.adminUrl}/metrics`)).body.toString()
+      return /audit_logs_records_rejected_total\{sink="postgres"\} 1\b/.test(text) ? text : undefined
+    }, 10_000, 'the rejected counter')
+    expect(metrics).to.match(/audit_logs_records_rejected_total\{sink="files"\} 0\b/)
+    expect(JSON.parse((await request(`${run.adminUrl}/health`)).body.toString()).sinks.postgres.rejected).to.equal(1)
+    expect(run.stderr()).to.match(/ALERT: sink postgres refused 1 record\(s\) \(PostgreSQL 22P02: .*\); they are kept in .*dead-letter\/postgres\.jsonl/)
+
+    const stopped = await run.stop()
+    expect(stopped.exitCode).to.equal(0)
+    expect(run.stderr()).to.match(/refused \(kept in the dead-letter files\) \{"files":0,"postgres":1\}/)
+    // the files take the record as it is
+    expect(jsonlLines(run.logDir, 'requests').map((l) => JSON.parse(l).path)).to.deep.equal(['/json', '/bad-hook', '/json'])
+    run = undefined
+  })
+})
