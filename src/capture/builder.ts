@@ -60,10 +60,13 @@ export class RecordBuilder {
   constructor(
     private readonly options: RecordOptions,
     private readonly emit: (line: string) => void,
+    /** Records of an exchange that could not be built (a bug, a broken hook): they are counted, never silently lost. */
+    private readonly lost: (records: number, error: Error) => void = () => {},
   ) {}
 
   async build(x: Exchange, full: boolean): Promise<void> {
     this.building++
+    let emitted = 0
     try {
       if (full) {
         // compressed bodies are decoded within the bound, asynchronously
@@ -71,11 +74,14 @@ export class RecordBuilder {
         await decodeBody(x.responseBody, x.responseHeaders, this.options.maxBodyLength)
       }
       const user = resolveUser(x, this.options)
-      if (full) this.emit(requestLine(x, this.options, user))
+      if (full) {
+        this.emit(requestLine(x, this.options, user))
+        emitted++
+      }
       this.emit(accessLine(x, this.options, user))
     } catch (error) {
-      // logging never fails the request: a record that cannot be built is reported
-      process.emitWarning(`audit-logs: record not built: ${(error as Error).message}`)
+      // logging never fails the request: a record that cannot be built is counted and reported
+      this.lost((full ? 2 : 1) - emitted, error as Error)
     } finally {
       this.building--
     }

@@ -1,4 +1,4 @@
-import {close as closeFd, closeSync, existsSync, fdatasync, fdatasyncSync, mkdirSync, openSync, readdirSync, renameSync, statSync, writeSync} from 'node:fs'
+import {close as closeFd, closeSync, existsSync, fdatasync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, renameSync, statSync, writeSync} from 'node:fs'
 import {open} from 'node:fs/promises'
 import path from 'node:path'
 import {isAlive} from '../util/process.js'
@@ -13,7 +13,20 @@ import {isAlive} from '../util/process.js'
 export const OPEN = '.open'
 export const SEALED = '.jsonl'
 
-export type JournalWriterOptions = {segmentBytes?: number; flushMs?: number; fsyncMs?: number; maxBufferBytes?: number}
+export type JournalWriterOptions = {
+  segmentBytes?: number
+  flushMs?: number
+  fsyncMs?: number
+  maxBufferBytes?: number
+  /**
+   * The disk refused a write or a sync (full, failing): `lost` lines were not
+   * written (0 for a sync). The writer never throws for it: the caller counts
+   * and reports; the next flush starts a new segment and tries again.
+   */
+  onError?: (lost: number, error: NodeJS.ErrnoException) => void
+  /** `lines` reached the segment file (they are in the journal). */
+  onWritten?: (lines: number) => void
+}
 
 export class JournalWriter {
   private fd = -1
@@ -22,6 +35,12 @@ export class JournalWriter {
   /** Lines are encoded straight into this buffer (no joined string, no buffer per line) and written with one write(). */
   private buffer: Buffer
   private used = 0
+  /** Lines in the buffer. */
+  private pending = 0
+  /** A write or sync failed since the last good write. */
+  private failing = false
+  /** The first failure of a streak moves the next flush to a fresh segment (the current one may end in a torn line, or its file be unusable); once per streak, so a full disk does not fill the directory with empty segments. */
+  private rotateNext = false
   private timer?: NodeJS.Timeout
   private lastSync = Date.now()
   private dirty = false
@@ -34,34 +53,54 @@ export class JournalWriter {
     readonly writerId: string,
     options: JournalWriterOptions = {},
   ) {
-    this.o = {segmentBytes: 16 * 1024 * 1024, flushMs: 10, fsyncMs: 100, maxBufferBytes: 256 * 1024, ...options}
+    this.o = {segmentBytes: 16 * 1024 * 1024, flushMs: 10, fsyncMs: 100, maxBufferBytes: 256 * 1024, onError: () => {}, onWritten: () => {}, ...options}
     this.buffer = Buffer.allocUnsafeSlow(this.o.maxBufferBytes + 64 * 1024) // room past the flush mark for the last line
     mkdirSync(dir, {recursive: true})
-    this.openSegment()
+    this.nextSegment()
   }
 
   private name(seq: number, suffix: string) {
     return path.join(this.dir, `${this.writerId}.${String(seq).padStart(6, '0')}${suffix}`)
   }
 
-  private openSegment() {
+  /** Opens the next segment and seals the current one; when the open fails, nothing changed. */
+  private nextSegment() {
+    const fd = openSync(this.name(this.seq + 1, OPEN), 'a')
+    if (this.fd >= 0) this.seal()
     this.seq++
-    this.fd = openSync(this.name(this.seq, OPEN), 'a')
+    this.fd = fd
     this.segmentSize = 0
   }
 
-  /** Seals the current segment; off the event loop unless `now` (at close). */
+  /** Seals the current segment; off the event loop unless `now` (at close). A segment left open is sealed by the next scan after this process exits. */
   private seal(now = false) {
     const {fd} = this
     const from = this.name(this.seq, OPEN)
     const to = this.name(this.seq, SEALED)
     if (now) {
-      fdatasyncSync(fd)
-      closeSync(fd)
+      try {
+        fdatasyncSync(fd)
+      } finally {
+        closeSync(fd)
+      }
       renameSync(from, to)
       return
     }
-    fdatasync(fd, () => closeFd(fd, () => renameSync(from, to)))
+    fdatasync(fd, () =>
+      closeFd(fd, () => {
+        try {
+          renameSync(from, to)
+        } catch {
+          // the directory is gone or refuses: the segment stays open until a scan after this process
+        }
+      }),
+    )
+  }
+
+  private failed(lost: number, error: unknown) {
+    if (!this.failing) this.rotateNext = true
+    this.failing = true
+    this.o.onError(lost, error as NodeJS.ErrnoException)
   }
 
   /** Buffers a line; it reaches the file within flushMs (the request never waits for it). */
@@ -71,47 +110,88 @@ export class JournalWriter {
     if (worst > this.buffer.length - this.used) {
       this.flush()
       if (worst > this.buffer.length) {
-        this.writeOut(Buffer.from(line + '\n')) // a line longer than the buffer goes alone
+        // a line longer than the buffer goes alone
+        try {
+          this.writeOut(Buffer.from(line + '\n'))
+          this.failing = false
+          this.o.onWritten(1)
+        } catch (error) {
+          this.failed(1, error)
+        }
         this.flush()
         return
       }
     }
     this.used += this.buffer.write(line, this.used, 'utf8')
     this.buffer[this.used++] = 10
+    this.pending++
     if (this.used >= this.o.maxBufferBytes) this.flush()
     else this.timer ??= setTimeout(() => this.flush(), this.o.flushMs)
   }
 
+  /** Writes whole lines or none: a write the disk cut short is truncated back (best effort) and throws. */
   private writeOut(data: Buffer): void {
     let off = 0
-    while (off < data.length) off += writeSync(this.fd, data, off)
+    try {
+      while (off < data.length) off += writeSync(this.fd, data, off)
+    } catch (error) {
+      if (off > 0) {
+        try {
+          ftruncateSync(this.fd, this.segmentSize)
+        } catch {
+          // the torn line stays at the end of this segment, which is sealed at the next flush: readers skip it
+        }
+      }
+      throw error
+    }
     this.segmentSize += data.length
     this.dirty = true
   }
 
-  /** One write() for the whole buffer; fsync at most every fsyncMs. */
+  /** One write() for the whole buffer; fsync at most every fsyncMs. A disk error loses the buffered lines (reported through onError), never the writer. */
   flush(forceSync = false): void {
     if (this.timer) clearTimeout(this.timer)
     this.timer = undefined
-    if (this.used) {
-      this.writeOut(this.buffer.subarray(0, this.used))
-      this.used = 0
+    try {
+      if (this.rotateNext) {
+        this.rotateNext = false
+        this.nextSegment() // when that fails too, the lines are lost below
+      }
+      if (this.used) {
+        this.writeOut(this.buffer.subarray(0, this.used))
+        this.failing = false
+        this.o.onWritten(this.pending)
+      }
+    } catch (error) {
+      this.failed(this.pending, error)
     }
+    this.used = 0
+    this.pending = 0
     if (this.dirty && forceSync) {
-      fdatasyncSync(this.fd)
       this.dirty = false
+      try {
+        fdatasyncSync(this.fd)
+      } catch (error) {
+        this.failed(0, error)
+      }
     } else if (this.dirty && !this.syncing && Date.now() - this.lastSync >= this.o.fsyncMs) {
       // group commit, in the thread pool: the proxy's event loop never waits for the disk
       this.syncing = true
       this.dirty = false
       this.lastSync = Date.now()
-      fdatasync(this.fd, () => (this.syncing = false))
+      fdatasync(this.fd, (error) => {
+        this.syncing = false
+        if (error) this.failed(0, error)
+      })
     } else if (this.dirty) {
       this.timer = setTimeout(() => this.flush(), this.o.fsyncMs)
     }
-    if (this.segmentSize >= this.o.segmentBytes) {
-      this.seal()
-      this.openSegment()
+    if (this.segmentSize >= this.o.segmentBytes && !this.failing) {
+      try {
+        this.nextSegment()
+      } catch (error) {
+        this.failed(0, error)
+      }
     }
   }
 
@@ -120,7 +200,11 @@ export class JournalWriter {
     this.flush(true)
     this.closed = true
     if (this.timer) clearTimeout(this.timer)
-    this.seal(true)
+    try {
+      this.seal(true)
+    } catch (error) {
+      this.o.onError(0, error as NodeJS.ErrnoException)
+    }
   }
 }
 

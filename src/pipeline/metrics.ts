@@ -9,7 +9,7 @@ export class Metrics {
   readonly totals: WorkerCounts = {requests: 0, captured: 0, dropped: 0}
   private readonly requests = new Counter({name: 'audit_logs_requests_total', help: 'Requests proxied', registers: [this.registry]})
   private readonly captured = new Counter({name: 'audit_logs_records_captured_total', help: 'Records appended to the journal', registers: [this.registry]})
-  private readonly dropped = new Counter({name: 'audit_logs_records_dropped_total', help: 'Records dropped: the journal was full, or the record builder too far behind', registers: [this.registry]})
+  private readonly dropped = new Counter({name: 'audit_logs_records_dropped_total', help: 'Records dropped: the journal was full or its disk refused them, the record builder was too far behind, or a record could not be built', registers: [this.registry]})
 
   constructor(shippers: () => ShipperStats[], journalBytes: () => number, workers: () => number) {
     // Shipper totals become counters: each scrape adds what changed since the last one.

@@ -10,13 +10,21 @@ import type {WorkerSettings} from './settings.js'
 import {hooksFrom} from './hooks.js'
 
 export type ToBuilder = {type: 'batch'; items: WireExchange[]; arena: Uint8Array; bytes: number} | {type: 'journal-full'; full: boolean} | {type: 'close'}
-export type FromBuilder = {type: 'counts'; captured: number; dropped: number; builtBytes: number} | {type: 'closed'} | {type: 'ready'}
+export type FromBuilder = {type: 'counts'; captured: number; dropped: number; builtBytes: number; problem?: string} | {type: 'closed'} | {type: 'ready'}
 
 const s = workerData as WorkerSettings & {writerId: string}
 const port = parentPort!
 const counts = {captured: 0, dropped: 0, builtBytes: 0} // builtBytes: of the batches handled, as the worker counted them when it sent them
+let problem: string | undefined // why records were lost since the last report, for the operator's alert
+const lost = (n: number, why: string) => {
+  counts.dropped += n
+  problem = why
+}
 let full = false
-const journal = new JournalWriter(s.journalDir, s.writerId)
+const journal = new JournalWriter(s.journalDir, s.writerId, {
+  onWritten: (n) => (counts.captured += n),
+  onError: (n, error) => lost(n, `the journal could not be ${n ? 'written' : 'synced to disk'}: ${error.code ?? error.message}`),
+})
 const builder = new RecordBuilder(
   {masker: new Masker({fields: s.sensitiveFields, headers: s.sensitiveHeaders}), maxBodyLength: s.bodyLimit, slowMs: s.slowMs, instance: s.instance, hooks: await hooksFrom(s.configFile)},
   (line) => {
@@ -25,14 +33,15 @@ const builder = new RecordBuilder(
       return
     }
     journal.append(line)
-    counts.captured++
   },
+  (n, error) => lost(n, `a record could not be built: ${error.message}`),
 )
 
 const report = () => {
-  if (counts.captured || counts.dropped || counts.builtBytes) {
-    port.postMessage({type: 'counts', ...counts} satisfies FromBuilder)
+  if (counts.captured || counts.dropped || counts.builtBytes || problem) {
+    port.postMessage({type: 'counts', ...counts, problem} satisfies FromBuilder)
     counts.captured = counts.dropped = counts.builtBytes = 0
+    problem = undefined
   }
 }
 const timer = setInterval(report, 250)

@@ -123,9 +123,9 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
         if (msg.type === 'counts') {
           metrics.add(msg)
           // the journal-full alert is logged where it starts; drops of a builder behind its proxy are reported here, at most every 10 s
-          if (msg.dropped > 0 && !full && Date.now() - lastDropAlert > 10_000) {
+          if ((msg.dropped > 0 || msg.problem) && !full && Date.now() - lastDropAlert > 10_000) {
             lastDropAlert = Date.now()
-            log(`ALERT: ${msg.dropped} records dropped: a worker's record builder is far behind its proxy (the host is short of CPU); ${metrics.totals.dropped} dropped so far`)
+            log(`ALERT: ${msg.dropped} records dropped: ${msg.problem ?? 'see the worker log'}; ${metrics.totals.dropped} dropped so far`)
           }
         }
         if (msg.type === 'listen-error') startupError = msg.message

@@ -12,7 +12,7 @@ import type {WorkerSettings} from './settings.js'
 export type ToPrimary =
   | {type: 'listening'}
   | {type: 'listen-error'; message: string; code?: string}
-  | {type: 'counts'; requests: number; captured: number; dropped: number}
+  | {type: 'counts'; requests: number; captured: number; dropped: number; problem?: string}
 export type ToWorker = {type: 'journal-full'; full: boolean} | {type: 'shutdown'}
 
 const send = (msg: ToPrimary) => process.connected && process.send?.(msg)
@@ -30,7 +30,9 @@ const BUILDER_ENTRY = path.join(path.dirname(here), here.endsWith('.ts') ? 'buil
 const HANDOFF_MAX_BYTES = Number(process.env.AUDIT_LOGS_HANDOFF_MAX_BYTES) || 256 * 1024 * 1024
 
 /** Hands exchanges to the builder thread in batches: one message per turn of the event loop, or per 256 exchanges or 1 MiB of bodies. */
-function startBuilder(s: WorkerSettings, counts: {captured: number; dropped: number}) {
+type Counts = {requests: number; captured: number; dropped: number; problem?: string}
+
+function startBuilder(s: WorkerSettings, counts: Counts) {
   const thread = new Worker(BUILDER_ENTRY, {workerData: {...s, writerId: `${Date.now().toString(36)}-${process.pid}`}, execArgv: process.execArgv.filter((a) => !a.startsWith('--max-semi-space-size')), resourceLimits: {maxYoungGenerationSizeMb: 12}})
   let batch = new WireBatch()
   let scheduled = false
@@ -61,6 +63,7 @@ function startBuilder(s: WorkerSettings, counts: {captured: number; dropped: num
       if (msg.type === 'counts') {
         counts.captured += msg.captured
         counts.dropped += msg.dropped
+        counts.problem = msg.problem ?? counts.problem
         inFlight -= msg.builtBytes
       }
     })
@@ -70,6 +73,7 @@ function startBuilder(s: WorkerSettings, counts: {captured: number; dropped: num
     submit(x: Parameters<Capture['submit']>[0], full: boolean) {
       if (inFlight + batch.bytes > HANDOFF_MAX_BYTES) {
         counts.dropped += full ? 2 : 1 // its request and access records
+        counts.problem = "a worker's record builder is far behind its proxy (the host is short of CPU)"
         return
       }
       batch.add(x, full)
@@ -98,7 +102,7 @@ function startBuilder(s: WorkerSettings, counts: {captured: number; dropped: num
  * journal segments. It never talks to a database.
  */
 export async function startWorker(s: WorkerSettings): Promise<void> {
-  const counts = {requests: 0, captured: 0, dropped: 0}
+  const counts: Counts = {requests: 0, captured: 0, dropped: 0}
   const builder = s.capture ? startBuilder(s, counts) : undefined
   await builder?.ready
   const capture: Capture | undefined = builder && {
@@ -109,9 +113,10 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
   }
   const server: http.Server = createProxy({upstream: new URL(s.upstream!), capture, maxHeaderSize: s.maxHeaderSize, onRequest: () => counts.requests++})
   const report = setInterval(() => {
-    if (counts.requests || counts.captured || counts.dropped) {
+    if (counts.requests || counts.captured || counts.dropped || counts.problem) {
       send({type: 'counts', ...counts})
       counts.requests = counts.captured = counts.dropped = 0
+      counts.problem = undefined
     }
   }, 500)
   report.unref()

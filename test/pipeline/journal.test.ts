@@ -1,4 +1,4 @@
-import {existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync} from 'node:fs'
 import {spawn} from 'node:child_process'
 import os from 'node:os'
 import path from 'node:path'
@@ -92,6 +92,27 @@ describe('journal', () => {
     const b = await readLines(seg, a.next, 2, 1 << 20)
     expect(b.lines.map(String)).to.deep.equal(['{"n":3}'])
     expect(b.next).to.equal(seg.size)
+  })
+
+  it('survives a disk that refuses writes: the lines are counted lost, never thrown, and writing goes on in a fresh segment', async () => {
+    const dir = tmp('journal-enospc')
+    const id = `wf-${process.pid}`
+    symlinkSync('/dev/full', path.join(dir, `${id}.000001.open`)) // its first segment is a disk that is always full
+    const errors: string[] = []
+    const written: number[] = []
+    const w = new JournalWriter(dir, id, {onError: (lost, e) => errors.push(`${lost} ${e.code}`), onWritten: (n) => written.push(n)})
+    for (let i = 0; i < 5; i++) w.append(JSON.stringify({i}))
+    expect(() => w.flush()).to.not.throw()
+    expect(errors).to.deep.equal(['5 ENOSPC'])
+    for (let i = 5; i < 8; i++) w.append(JSON.stringify({i}))
+    w.append(JSON.stringify({i: 8, long: 'x'.repeat(400_000)})) // longer than the buffer: written alone
+    w.close()
+    expect(errors).to.have.length(1)
+    expect(written.reduce((a, b) => a + b, 0)).to.equal(4)
+    const segs = listSegments(dir).filter((s) => s.size > 0)
+    expect(segs.map((s) => s.key)).to.deep.equal([`${id}.000002`])
+    const lines = await readLines(segs[0], 0, 100, 1 << 20)
+    expect(lines.lines.map((l) => JSON.parse(l.toString()).i)).to.deep.equal([5, 6, 7, 8])
   })
 
   it('reads a line longer than the batch bytes whole', async () => {

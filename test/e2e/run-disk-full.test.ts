@@ -1,0 +1,94 @@
+import {execFileSync} from 'node:child_process'
+import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {expect} from 'chai'
+import {type TestDatabase, freshDatabase} from '../helpers/db.js'
+import {jsonlLines} from '../helpers/jsonl.js'
+import {type RunningServer, request, startRun, until} from '../helpers/run-server.js'
+import {type Upstream, startUpstream} from '../helpers/upstream.js'
+
+/**
+ * The journal on a real, small file system (tmpfs) that fills up. Mounting
+ * needs root (CI runs as root); elsewhere the test says why it is skipped.
+ */
+describe('audit-logs run: the journal\'s disk fills up (subprocess, tmpfs, real PostgreSQL)', function () {
+  this.timeout(120_000)
+  let app: Upstream
+  let db: TestDatabase
+  let run: RunningServer | undefined
+  let dir: string
+  let journal: string
+  let mounted = false
+
+  before(async function () {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-diskfull-'))
+    journal = path.join(dir, 'data', 'journal')
+    mkdirSync(journal, {recursive: true})
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', journal], {stdio: 'pipe'})
+      mounted = true
+    } catch (error) {
+      console.log(`      (skipped: cannot mount a tmpfs here: ${(error as Error).message.split('\n')[0]})`)
+      this.skip()
+    }
+    app = await startUpstream()
+    db = await freshDatabase({migrated: true})
+  })
+  after(async () => {
+    await run?.stop()
+    await app?.close()
+    await db?.drop()
+    if (mounted) execFileSync('umount', ['-l', journal])
+    rmSync(dir, {recursive: true, force: true})
+  })
+
+  it('every request is still answered; the records the disk refused are counted and alerted; recording resumes once there is room', async () => {
+    run = await startRun(['--upstream', app.url, '--workers', '1'], {AUDIT_LOGS_DATABASE_URL: db.url}, {dir})
+    const workerPid = () => execFileSync('pgrep', ['-P', String(run!.child.pid)]).toString().trim()
+    const worker = workerPid()
+    expect((await request(`${run.url}/json?phase=before`)).status).to.equal(200)
+    await until(async () => (await db.client.query(`SELECT 1 FROM request_logs WHERE query->>'phase' = 'before'`)).rows[0], 15_000, 'the first record')
+
+    // fill the journal's file system to the last byte
+    const filler = path.join(journal, 'filler')
+    try {
+      execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k'], {stdio: 'pipe'})
+    } catch {
+      // dd stops with "No space left on device": that is the point
+    }
+    const big = 'x'.repeat(4000)
+    for (let i = 0; i < 20; i++) {
+      const reply = await request(`${run.url}/echo?phase=full&i=${i}`, {method: 'POST', body: big, headers: {'content-type': 'text/plain'}})
+      expect(reply.status).to.equal(200)
+      expect(reply.body.toString()).to.equal(big)
+    }
+    const dropped = async () => Number(/audit_logs_records_dropped_total (\d+)/.exec((await request(`${run!.adminUrl}/metrics`)).body.toString())?.[1] ?? 0)
+    await until(async () => (await dropped()) > 0, 15_000, 'records the disk refused to be counted')
+    expect(run.stderr()).to.match(/ALERT: \d+ records dropped: the journal could not be written: ENOSPC/)
+
+    // room again: the same worker records again (it never crashed)
+    rmSync(filler)
+    for (let i = 0; i < 5; i++) expect((await request(`${run.url}/json?phase=after&i=${i}`)).status).to.equal(200)
+    const after = await until(async () => {
+      const n = (await db.client.query(`SELECT count(*)::int AS n FROM request_logs WHERE query->>'phase' = 'after'`)).rows[0].n
+      return n === 5 ? n : undefined
+    }, 15_000, 'the records sent after the disk had room')
+    expect(after).to.equal(5)
+    expect(workerPid()).to.equal(worker)
+    const droppedTotal = await dropped()
+
+    const stopped = await run.stop()
+    run = undefined
+    expect(stopped.exitCode).to.equal(0)
+    // what was recorded is whole (every line of the files a complete record, the same in PostgreSQL), and
+    // each record of the 20 requests sent while the disk was full is either recorded or counted as dropped
+    const requests = jsonlLines(path.join(dir, 'logs'), 'requests').map((l) => JSON.parse(l))
+    const access = jsonlLines(path.join(dir, 'logs'), 'access').map((l) => JSON.parse(l))
+    expect((await db.client.query(`SELECT count(*)::int AS n FROM request_logs`)).rows[0].n).to.equal(requests.length)
+    expect((await db.client.query(`SELECT count(*)::int AS n FROM access_logs`)).rows[0].n).to.equal(access.length)
+    const recordedWhileFull = requests.filter((r) => r.query.phase === 'full').length + access.filter((r) => r.url.includes('phase=full')).length
+    expect(droppedTotal).to.be.greaterThan(0)
+    expect(recordedWhileFull + droppedTotal).to.equal(40)
+  })
+})
