@@ -83,6 +83,8 @@ export class Shipper {
   private wake?: () => void
   private loop?: Promise<void>
   private readonly o: Required<ShipperOptions>
+  /** The last checkpoint save failed (a full disk). */
+  private unsaved = false
   /** One read buffer for every batch, reused (fresh buffers per batch kept the thread's garbage collector busy). */
   private readonly batchBuffer: Buffer
 
@@ -188,9 +190,18 @@ export class Shipper {
       // forget collected segments only: one missed by a listing that raced a rename must keep its offset
       const live = new Set(segments.map((seg) => seg.key))
       for (const key of Object.keys(this.checkpoint.data)) if (!live.has(key) && !segmentExists(this.dir, key)) delete this.checkpoint.data[key]
-      this.checkpoint.save()
       this.stats.written += lines.length - rejected
       this.stats.rejected += rejected
+      try {
+        this.checkpoint.save()
+        if (this.unsaved) this.o.log(`sink ${this.sink.name}: its checkpoint is saved again`)
+        this.unsaved = false
+      } catch (error) {
+        // The sink has the batch; the checkpoint on disk stays behind until a save succeeds (a crash
+        // meanwhile sends again what it does not cover: the sinks are idempotent or cut back to it).
+        if (!this.unsaved) this.o.log(`sink ${this.sink.name}: cannot save its checkpoint (${redactText((error as Error).message)}); shipping goes on and saves it when the disk allows`)
+        this.unsaved = true
+      }
     }
   }
 

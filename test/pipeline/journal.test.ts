@@ -1,4 +1,4 @@
-import {existsSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
 import {spawn} from 'node:child_process'
 import os from 'node:os'
 import path from 'node:path'
@@ -187,6 +187,29 @@ describe('shipper', () => {
     await restarted.drain(5000)
     await restarted.stop()
     expect(again.got.map((l) => JSON.parse(l).i)).to.deep.equal(Array.from({length: 10}, (_, i) => 50 + i))
+  })
+
+  it('goes on delivering when its checkpoint cannot be saved, and saves it once the disk allows', async () => {
+    const dir = tmp('ship-unsaved')
+    const w = new JournalWriter(dir, `w3-${process.pid}`)
+    for (let i = 0; i < 30; i++) w.append(JSON.stringify({i}))
+    w.flush(true)
+    const blocker = path.join(dir, 'checkpoints', 'memory.json.tmp')
+    mkdirSync(blocker, {recursive: true}) // the save's temporary file cannot be written: EISDIR, as a full disk would refuse it
+    const logs: string[] = []
+    const sink = memorySink()
+    const shipper = new Shipper(dir, sink, {batchLines: 10, pollMs: 5, log: (m) => logs.push(m)})
+    shipper.start()
+    await until(() => sink.got.length === 30)
+    expect(logs.filter((m) => m.includes('cannot save its checkpoint'))).to.have.length(1)
+    rmSync(blocker, {recursive: true})
+    for (let i = 30; i < 35; i++) w.append(JSON.stringify({i}))
+    w.close()
+    await until(() => sink.got.length === 35)
+    await shipper.stop()
+    expect(logs).to.include('sink memory: its checkpoint is saved again')
+    expect(JSON.parse(readFileSync(path.join(dir, 'checkpoints', 'memory.json'), 'utf8')).offsets).to.not.deep.equal({})
+    expect(sink.got.map((l) => JSON.parse(l).i)).to.deep.equal(Array.from({length: 35}, (_, i) => i))
   })
 
   it('backs off exponentially with jitter, capped', () => {
