@@ -4,7 +4,9 @@
 -- query string, a scanner's payload) was refused by PostgreSQL and held up
 -- every record shipped with it. 600 characters take at most 2400 bytes;
 -- the filters compare the same prefix to use the index, and the whole value
--- to decide (src/filters/sql.ts).
+-- to decide (src/filters/sql.ts). On a large database the two indexes are
+-- rebuilt on every partition while writes wait: the capture server's journal
+-- holds the records meanwhile.
 
 -- Up
 DROP INDEX request_logs_path_idx;
