@@ -1,5 +1,6 @@
 import type {ResolvedConfig} from '../base-command.js'
 import {type Target, connect, resolveTarget} from '../stores/postgres/connection.js'
+import {migrationStatus} from '../stores/postgres/migrations.js'
 import {premake, storedInterval} from '../stores/postgres/partitions.js'
 import {TABLES} from '../stores/postgres/partitions.js'
 import {tableExists} from '../stores/postgres/sql/partitions.js'
@@ -30,6 +31,9 @@ export async function prepareDatabase(config: ResolvedConfig, log: (m: string) =
         const interval = (await storedInterval(client)) ?? config.partitionInterval
         const made = await premake(client, {interval, ahead: config.premake})
         if (made.length) log(`created partitions ${made.map((p) => p.name).join(', ')}`)
+        // a schema older than this version works, but misses what the pending migrations fix; a role that may not read the list says nothing
+        const pending = await migrationStatus(client).then((all) => all.filter((m) => m.state === 'pending'), () => [])
+        if (pending.length) log(`database: ${pending.length} migration(s) pending (${pending.map((m) => `${String(m.version).padStart(4, '0')}_${m.name}`).join(', ')}): run \`audit-logs migrate\``)
       } finally {
         await client.end()
       }

@@ -1,6 +1,8 @@
-import {readFileSync, writeFileSync} from 'node:fs'
+import {copyFileSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import {expect} from 'chai'
+import {MIGRATIONS_DIR, migrate} from '../../src/stores/postgres/migrations.js'
 import {type TestDatabase, freshDatabase} from '../helpers/db.js'
 import {jsonlLines} from '../helpers/jsonl.js'
 import {type RunningServer, request, startRun, until} from '../helpers/run-server.js'
@@ -65,5 +67,19 @@ describe('audit-logs run: a record the database refuses (subprocess, real Postgr
     // the files take the record as it is
     expect(jsonlLines(run.logDir, 'requests').map((l) => JSON.parse(l).path)).to.deep.equal(['/json', '/bad-hook', '/json'])
     run = undefined
+  })
+
+  it('says at start that the database misses a migration this version brings', async () => {
+    const old = await freshDatabase()
+    try {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-old-schema-'))
+      copyFileSync(path.join(MIGRATIONS_DIR, '0001_initial.sql'), path.join(dir, '0001_initial.sql'))
+      await migrate(old.client, {dir})
+      const r = await startRun(['--upstream', app.url, '--workers', '1'], {AUDIT_LOGS_DATABASE_URL: old.url})
+      await r.stop()
+      expect(r.stderr()).to.contain('database: 1 migration(s) pending (0002_bounded_index_keys): run `audit-logs migrate`')
+    } finally {
+      await old.drop()
+    }
   })
 })
