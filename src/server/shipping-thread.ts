@@ -44,7 +44,7 @@ const timer = setInterval(() => {
 
 port.on('message', async (msg: ToShipping) => {
   if (msg.type === 'reopen') {
-    for (const sink of sinks) await sink.reopen?.()
+    for (const sink of sinks) await sink.reopen?.().catch((error: Error) => log(`sink ${sink.name}: cannot reopen its files (${error.message}); its next write tries again`))
   } else if (msg.type === 'stop') {
     clearInterval(timer)
     const drained = await Promise.all(shippers.map((x) => x.drain(msg.timeoutMs)))

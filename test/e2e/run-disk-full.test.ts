@@ -9,25 +9,30 @@ import {type RunningServer, request, startRun, until} from '../helpers/run-serve
 import {type Upstream, startUpstream} from '../helpers/upstream.js'
 
 /**
- * The journal on a real, small file system (tmpfs) that fills up. Mounting
- * needs root (CI runs as root); elsewhere the test says why it is skipped.
+ * The journal and the JSONL files on a real, small file system (tmpfs) that
+ * fills up. Mounting needs root (CI runs as root); elsewhere the test says
+ * why it is skipped.
  */
-describe('audit-logs run: the journal\'s disk fills up (subprocess, tmpfs, real PostgreSQL)', function () {
+describe('audit-logs run: the disk of the journal and the files fills up (subprocess, tmpfs, real PostgreSQL)', function () {
   this.timeout(120_000)
   let app: Upstream
   let db: TestDatabase
   let run: RunningServer | undefined
   let dir: string
   let journal: string
-  let mounted = false
+  let logs: string
+  const mounted: string[] = []
 
   before(async function () {
     dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-diskfull-'))
     journal = path.join(dir, 'data', 'journal')
-    mkdirSync(journal, {recursive: true})
+    logs = path.join(dir, 'logs')
     try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', journal], {stdio: 'pipe'})
-      mounted = true
+      for (const fs of [journal, logs]) {
+        mkdirSync(fs, {recursive: true})
+        execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', fs], {stdio: 'pipe'})
+        mounted.push(fs)
+      }
     } catch (error) {
       console.log(`      (skipped: cannot mount a tmpfs here: ${(error as Error).message.split('\n')[0]})`)
       this.skip()
@@ -39,24 +44,36 @@ describe('audit-logs run: the journal\'s disk fills up (subprocess, tmpfs, real 
     await run?.stop()
     await app?.close()
     await db?.drop()
-    if (mounted) execFileSync('umount', ['-l', journal])
+    for (const fs of mounted) execFileSync('umount', ['-l', fs])
     rmSync(dir, {recursive: true, force: true})
   })
 
-  it('every request is still answered; the records the disk refused are counted and alerted; recording resumes once there is room', async () => {
+  it('every request is still answered; the files catch up whole; the records the journal\'s disk refused are counted and alerted; recording resumes once there is room', async () => {
     run = await startRun(['--upstream', app.url, '--workers', '1'], {AUDIT_LOGS_DATABASE_URL: db.url}, {dir})
     const workerPid = () => execFileSync('pgrep', ['-P', String(run!.child.pid)]).toString().trim()
     const worker = workerPid()
     expect((await request(`${run.url}/json?phase=before`)).status).to.equal(200)
     await until(async () => (await db.client.query(`SELECT 1 FROM request_logs WHERE query->>'phase' = 'before'`)).rows[0], 15_000, 'the first record')
 
-    // fill the journal's file system to the last byte
-    const filler = path.join(journal, 'filler')
-    try {
-      execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k'], {stdio: 'pipe'})
-    } catch {
-      // dd stops with "No space left on device": that is the point
+    // a file system filled to the last byte
+    const fill = (fs: string) => {
+      try {
+        execFileSync('dd', ['if=/dev/zero', `of=${path.join(fs, 'filler')}`, 'bs=64k'], {stdio: 'pipe'})
+      } catch {
+        // dd stops with "No space left on device": that is the point
+      }
+      return path.join(fs, 'filler')
     }
+
+    // the files' disk is full: the journal holds their records, PostgreSQL gets them, the files sink retries
+    let filler = fill(logs)
+    for (let i = 0; i < 10; i++) expect((await request(`${run.url}/json?phase=files-full&i=${i}`)).status).to.equal(200)
+    await until(async () => (await db.client.query(`SELECT count(*)::int AS n FROM request_logs WHERE query->>'phase' = 'files-full'`)).rows[0].n === 10 || undefined, 15_000, 'the records sent while the files\' disk was full, in PostgreSQL')
+    await until(() => /sink files: .*ENOSPC.*retrying/.test(run!.stderr()) || undefined, 15_000, 'the files sink to retry')
+    rmSync(filler)
+
+    // the journal's disk is full: its records are lost, counted
+    filler = fill(journal)
     const big = 'x'.repeat(4000)
     for (let i = 0; i < 20; i++) {
       const reply = await request(`${run.url}/echo?phase=full&i=${i}`, {method: 'POST', body: big, headers: {'content-type': 'text/plain'}})
@@ -83,8 +100,9 @@ describe('audit-logs run: the journal\'s disk fills up (subprocess, tmpfs, real 
     expect(stopped.exitCode).to.equal(0)
     // what was recorded is whole (every line of the files a complete record, the same in PostgreSQL), and
     // each record of the 20 requests sent while the disk was full is either recorded or counted as dropped
-    const requests = jsonlLines(path.join(dir, 'logs'), 'requests').map((l) => JSON.parse(l))
-    const access = jsonlLines(path.join(dir, 'logs'), 'access').map((l) => JSON.parse(l))
+    const requests = jsonlLines(logs, 'requests').map((l) => JSON.parse(l))
+    const access = jsonlLines(logs, 'access').map((l) => JSON.parse(l))
+    expect(requests.filter((r) => r.query.phase === 'files-full')).to.have.length(10)
     expect((await db.client.query(`SELECT count(*)::int AS n FROM request_logs`)).rows[0].n).to.equal(requests.length)
     expect((await db.client.query(`SELECT count(*)::int AS n FROM access_logs`)).rows[0].n).to.equal(access.length)
     const recordedWhileFull = requests.filter((r) => r.query.phase === 'full').length + access.filter((r) => r.url.includes('phase=full')).length

@@ -49,8 +49,15 @@ export class RotatingWriter {
     await this.ensureOpen() // the size of a file from before a start or a reopen counts too
     if (this.size > 0 && this.size + data.length > this.maxBytes) await this.rotate()
     const handle = await this.ensureOpen()
-    await handle.write(data)
-    await handle.datasync()
+    try {
+      // one write() may take part of the data (a disk filling up): the rest follows until all of it is in
+      for (let off = 0; off < data.length; ) off += (await handle.write(data, off, data.length - off)).bytesWritten
+      await handle.datasync()
+    } catch (error) {
+      // a write the disk refused halfway is cut back, so the batch sent again does not follow a torn line
+      await handle.truncate(this.size).catch(() => {})
+      throw error
+    }
     this.size += data.length
   }
 
