@@ -233,6 +233,24 @@ describe('rotating JSONL files', () => {
     expect(newestBackup).to.contain('"i":')
     expect(existsSync(file + '.1')).to.equal(false)
   })
+  it('a backup whose gzip fails stays whole and plain until a later rotation gzips it; no line is lost and the writer goes on', async () => {
+    const dir = tmp('rotate-gzip-fails')
+    const file = path.join(dir, 'requests.jsonl')
+    const line = (i: number) => Buffer.from(JSON.stringify({i, pad: 'x'.repeat(40)}) + '\n')
+    const w = new RotatingWriter(file, 100, 10)
+    symlinkSync(path.join(dir, 'no-such-dir', 'x'), backupName(file, 1)) // the first gzip's output cannot be created (ENOENT), as a full disk would refuse it
+    await w.write(line(0))
+    await w.write(line(1)) // rotates: requests.jsonl.1 holds line 0, its gzip fails
+    await new Promise((r) => setTimeout(r, 50))
+    expect(readFileSync(file + '.1', 'utf8')).to.equal(line(0).toString())
+    for (let i = 2; i < 6; i++) await w.write(line(i)) // rotations gzip the plain backup first, then go on
+    await w.close()
+    const backups = readdirSync(dir).filter((n) => n.endsWith('.gz')).sort()
+    const all = [readFileSync(file, 'utf8'), ...backups.map((n) => gunzipSync(readFileSync(path.join(dir, n))).toString())].join('')
+    expect(all.trim().split('\n').map((l) => JSON.parse(l).i).sort()).to.deep.equal([0, 1, 2, 3, 4, 5])
+    expect(existsSync(file + '.1')).to.equal(false)
+  })
+
   // A crash between a batch's write to the files and the checkpoint after it: the shipper sends
   // the batch again at start, and the files sink first cuts what it wrote after the checkpoint.
   for (const rotate of [false, true]) {

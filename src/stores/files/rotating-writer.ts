@@ -33,8 +33,8 @@ export class RotatingWriter {
 
   private async ensureOpen(): Promise<FileHandle> {
     if (!this.recovered) {
-      this.recovered = true
       await this.recoverBackup()
+      this.recovered = true
     }
     if (!this.handle) {
       this.handle = await open(this.file, 'a')
@@ -99,14 +99,23 @@ export class RotatingWriter {
     }
   }
 
+  /** file.1 → file.1.gz; one that fails (a full disk) leaves file.1 whole and no partial .gz. */
   private gzip(plain: string): Promise<void> {
-    return pipeline(createReadStream(plain), createGzip(), createWriteStream(backupName(this.file, 1))).then(() => unlinkSync(plain))
+    const out = backupName(this.file, 1)
+    return pipeline(createReadStream(plain), createGzip(), createWriteStream(out)).then(
+      () => unlinkSync(plain),
+      (error) => {
+        rmSync(out, {force: true})
+        throw error
+      },
+    )
   }
 
   /**
-   * A rotation a crash interrupted left file.1 plain (the backups had already
-   * shifted, so a file.1.gz is that gzip's unfinished output): it is gzipped
-   * again now, rather than overwritten by the next rotation.
+   * A rotation a crash interrupted, or whose gzip failed, left file.1 plain
+   * (the backups had already shifted, so a file.1.gz is that gzip's
+   * unfinished output): it is gzipped again now, rather than overwritten by
+   * the next rotation. Throws while that cannot be done.
    */
   private async recoverBackup(): Promise<void> {
     const plain = `${this.file}.1`
@@ -117,15 +126,17 @@ export class RotatingWriter {
 
   private async rotate(): Promise<void> {
     await this.reopen()
-    await this.gzipping
+    await this.gzipping.catch(() => {}) // one that failed left file.1 plain: gzipped below, before the backups shift
     if (this.backupCount === 0) {
       unlinkSync(this.file)
       return
     }
+    await this.recoverBackup()
     this.shiftBackups()
     const plain = `${this.file}.1`
     renameSync(this.file, plain)
     this.gzipping = this.gzip(plain)
+    this.gzipping.catch(() => {}) // seen by the next rotation (or the next start): not an unhandled rejection
   }
 
   async close(): Promise<void> {
