@@ -73,6 +73,7 @@ export const settings = {
   shutdownTimeoutMs: {schema: wholeNumber(0).default(10_000), env: 'AUDIT_LOGS_SHUTDOWN_TIMEOUT_MS'},
   instance: {schema: z.string().min(1).optional(), env: 'AUDIT_LOGS_INSTANCE'},
   backgroundNice: {schema: wholeNumber(0).max(19).default(19), env: 'AUDIT_LOGS_BACKGROUND_NICE'},
+  shippingDeferMs: {schema: wholeNumber(0).default(30_000), env: 'AUDIT_LOGS_SHIPPING_DEFER_MS'},
 } satisfies Record<string, {schema: z.ZodType; env: string; alias?: string; secret?: boolean}>
 
 export type SettingKey = keyof typeof settings

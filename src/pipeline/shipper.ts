@@ -5,7 +5,7 @@ import {backoffMs} from './backoff.js'
 import {type Segment, listSegments, readLines, segmentExists} from './journal.js'
 import type {Rejection, Sink} from './sinks.js'
 
-export type ShipperStats = {name: string; written: number; retried: number; failures: number; rejected: number; lagBytes: number; lastError?: string; caughtUp: boolean}
+export type ShipperStats = {name: string; written: number; retried: number; failures: number; rejected: number; lagBytes: number; lastError?: string; caughtUp: boolean; deferred: boolean}
 /** The stats that only grow (carried across a restart of the shipping thread). */
 export const SHIPPER_COUNTERS = ['written', 'retried', 'failures', 'rejected'] as const
 
@@ -67,7 +67,14 @@ class CheckpointFile {
   }
 }
 
-export type ShipperOptions = {batchLines?: number; batchBytes?: number; pollMs?: number; log?: (msg: string) => void}
+export type ShipperOptions = {
+  batchLines?: number
+  batchBytes?: number
+  pollMs?: number
+  log?: (msg: string) => void
+  /** Whether to deliver now, given how many journal bytes the sink lacks (false: wait; the journal holds them). drain() does not wait. */
+  mayShip?: (lagBytes: number) => boolean
+}
 
 /**
  * Delivers the journal to one sink, from its own checkpoint. A failing sink
@@ -80,6 +87,7 @@ export class Shipper {
   readonly stats: ShipperStats
   private readonly checkpoint: CheckpointFile
   private stopping = false
+  private draining = false
   private wake?: () => void
   private loop?: Promise<void>
   private readonly o: Required<ShipperOptions>
@@ -93,14 +101,19 @@ export class Shipper {
     readonly sink: Sink,
     options: ShipperOptions = {},
   ) {
-    this.o = {batchLines: 2000, batchBytes: 1024 * 1024, pollMs: 50, log: () => {}, ...options}
+    this.o = {batchLines: 2000, batchBytes: 1024 * 1024, pollMs: 50, log: () => {}, mayShip: () => true, ...options}
     this.batchBuffer = Buffer.allocUnsafeSlow(this.o.batchBytes)
     this.checkpoint = new CheckpointFile(dir, sink.name)
-    this.stats = {name: sink.name, written: 0, retried: 0, failures: 0, rejected: 0, lagBytes: 0, caughtUp: false}
+    this.stats = {name: sink.name, written: 0, retried: 0, failures: 0, rejected: 0, lagBytes: 0, caughtUp: false, deferred: false}
   }
 
   start(): void {
     this.loop ??= this.run()
+  }
+
+  /** Ends a wait (a poll interval, a deferral) now. */
+  poke(): void {
+    this.wake?.()
   }
 
   offset(key: string): number {
@@ -156,6 +169,11 @@ export class Shipper {
       }
       const segments = listSegments(this.dir)
       this.stats.lagBytes = segments.reduce((n, s) => n + Math.max(0, s.size - this.offset(s.key)), 0)
+      this.stats.deferred = this.stats.lagBytes > 0 && !this.draining && !this.o.mayShip(this.stats.lagBytes)
+      if (this.stats.deferred) {
+        await this.sleep(this.o.pollMs * 4)
+        continue
+      }
       const {lines, advance} = await this.nextBatch(segments)
       if (Object.keys(advance).length === 0) {
         this.stats.caughtUp = true
@@ -207,6 +225,7 @@ export class Shipper {
 
   /** Resolves once every line written so far reached the sink, or after timeoutMs. */
   async drain(timeoutMs: number): Promise<boolean> {
+    this.draining = true // a deferral ends: everything goes now
     const end = Date.now() + timeoutMs
     for (;;) {
       const segments = listSegments(this.dir)

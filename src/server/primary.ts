@@ -8,6 +8,7 @@ import {AuditLogsError, ExitCode} from '../errors.js'
 import {journalBytes} from '../pipeline/journal.js'
 import {Metrics} from '../pipeline/metrics.js'
 import {type AppProcess, spawnApp} from './app-process.js'
+import {ForegroundLoad} from './foreground.js'
 import {prepareDatabase} from './database.js'
 import {parseHostPort, workerSettings} from './settings.js'
 import {type Shipping, startShipping} from './shipping.js'
@@ -71,7 +72,8 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
       const files = config.fileSink ? {dir: path.resolve(config.logDir), maxBytes: config.logMaxBytes, backupCount: config.logBackupCount} : undefined
       if (files) sinkNames.push('files')
       if (databaseUrl) sinkNames.push('postgres')
-      shipping = await startShipping({journalDir: settings.journalDir, files, databaseUrl, nice: config.backgroundNice, failpoint: process.env.AUDIT_LOGS_FAILPOINT}, log)
+      const defer = {ms: config.shippingDeferMs, maxBytes: Math.floor(config.journalMaxBytes / 4)}
+      shipping = await startShipping({journalDir: settings.journalDir, files, databaseUrl, nice: config.backgroundNice, defer, failpoint: process.env.AUDIT_LOGS_FAILPOINT}, log)
       releasers.push(() => shipping!.stop(config.shutdownTimeoutMs))
     }
     const sinkStats = () => shipping?.stats() ?? []
@@ -82,7 +84,10 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     let full = false
     const workers = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => Boolean(w))
     const broadcast = (msg: ToWorker) => workers().forEach((w) => w.isConnected() && w.send(msg))
+    // shipping steps aside while the proxy is saturated (see ShippingSettings.defer)
+    const foreground = new ForegroundLoad()
     const housekeeping = setInterval(() => {
+      if (foreground.update()) shipping?.foreground(foreground.busy)
       if (!settings.capture) return
       const bytes = journalBytes(settings.journalDir)
       const nowFull = full ? bytes >= config.journalMaxBytes * 0.9 : bytes >= config.journalMaxBytes
@@ -100,7 +105,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
         res.writeHead(200, {'content-type': metrics.registry.contentType})
         res.end(await metrics.registry.metrics())
       } else if (req.url === '/health') {
-        const sinksState = Object.fromEntries(sinkStats().map((s) => [s.name, {lagBytes: s.lagBytes, rejected: s.rejected, lastError: s.lastError ?? null}]))
+        const sinksState = Object.fromEntries(sinkStats().map((s) => [s.name, {lagBytes: s.lagBytes, deferred: s.deferred, rejected: s.rejected, lastError: s.lastError ?? null}]))
         const ok = workers().length > 0
         res.writeHead(ok ? 200 : 503, {'content-type': 'application/json'})
         res.end(JSON.stringify({status: ok ? 'ok' : 'starting', workers: workers().length, journalFull: full, sinks: sinksState}))
@@ -122,6 +127,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
       w.on('message', (msg: ToPrimary) => {
         if (msg.type === 'counts') {
           metrics.add(msg)
+          if (foreground.report(w.id, msg.elu)) shipping?.foreground(foreground.busy)
           // the journal-full alert is logged where it starts; drops of a builder behind its proxy are reported here, at most every 10 s
           if ((msg.dropped > 0 || msg.problem) && !full && Date.now() - lastDropAlert > 10_000) {
             lastDropAlert = Date.now()

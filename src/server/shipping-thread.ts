@@ -13,12 +13,18 @@ export type ShippingSettings = {
   files?: {dir: string; maxBytes: number; backupCount: number}
   databaseUrl?: string
   nice: number
+  /**
+   * While the proxy workers are saturated, the shippers wait (the journal
+   * holds the records, on disk), so a burst gets every core: for at most
+   * `ms` of one busy period, and not once a sink is `maxBytes` behind.
+   */
+  defer?: {ms: number; maxBytes: number}
   /** How many times the thread was started before (0: the first). */
   generation?: number
   /** Test failpoint (AUDIT_LOGS_FAILPOINT=shipping-crash): the first thread dies once it has delivered something. */
   failpoint?: string
 }
-export type ToShipping = {type: 'reopen'} | {type: 'stop'; timeoutMs: number}
+export type ToShipping = {type: 'reopen'} | {type: 'stop'; timeoutMs: number} | {type: 'foreground'; busy: boolean}
 export type FromShipping = {type: 'ready'} | {type: 'stats'; stats: ShipperStats[]} | {type: 'log'; message: string} | {type: 'stopped'; stats: ShipperStats[]}
 
 const s = workerData as ShippingSettings
@@ -29,7 +35,9 @@ const log = (message: string) => port.postMessage({type: 'log', message} satisfi
 const sinks: Sink[] = []
 if (s.files) sinks.push(filesSink(path.resolve(s.files.dir), s.files.maxBytes, s.files.backupCount))
 if (s.databaseUrl) sinks.push(postgresSink(s.databaseUrl, s.nice))
-const shippers = sinks.map((sink) => new Shipper(s.journalDir, sink, {log}))
+let busySince: number | undefined // the proxy workers are saturated since
+const mayShip = (lagBytes: number) => !s.defer || busySince === undefined || Date.now() - busySince >= s.defer.ms || lagBytes >= s.defer.maxBytes
+const shippers = sinks.map((sink) => new Shipper(s.journalDir, sink, {log, mayShip}))
 for (const shipper of shippers) shipper.start()
 
 const snapshot = () => shippers.map((x) => ({...x.stats}))
@@ -43,7 +51,10 @@ const timer = setInterval(() => {
 }, 250)
 
 port.on('message', async (msg: ToShipping) => {
-  if (msg.type === 'reopen') {
+  if (msg.type === 'foreground') {
+    busySince = msg.busy ? (busySince ?? Date.now()) : undefined
+    if (!msg.busy) for (const x of shippers) x.poke()
+  } else if (msg.type === 'reopen') {
     for (const sink of sinks) await sink.reopen?.().catch((error: Error) => log(`sink ${sink.name}: cannot reopen its files (${error.message}); its next write tries again`))
   } else if (msg.type === 'stop') {
     clearInterval(timer)

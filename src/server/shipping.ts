@@ -12,6 +12,8 @@ export type Shipping = {
   /** The sinks' latest stats (refreshed four times a second). */
   stats(): ShipperStats[]
   reopen(): void
+  /** Whether the proxy workers are saturated now (shipping waits, within its bounds). */
+  foreground(busy: boolean): void
   /** Delivers what it can within timeoutMs, then closes the sinks. */
   stop(timeoutMs: number): Promise<void>
 }
@@ -34,6 +36,7 @@ export async function startShipping(settings: ShippingSettings, log: (m: string)
   let stopping = false
   let stopped: (() => void) | undefined
   let restarts = 0
+  let busy = false // the proxy workers are saturated: told to every shipping thread, a restarted one too
 
   const spawn = (generation: number) =>
     new Promise<void>((resolve, reject) => {
@@ -44,7 +47,10 @@ export async function startShipping(settings: ShippingSettings, log: (m: string)
         if (msg.type === 'ready') {
           ready = true
           if (stopping) void t.terminate() // started again while the server was stopping
-          else thread = t
+          else {
+            thread = t
+            if (busy) t.postMessage({type: 'foreground', busy} satisfies ToShipping)
+          }
           resolve()
         } else if (msg.type === 'stats') stats = withCarried(msg.stats)
         else if (msg.type === 'log') log(msg.message)
@@ -69,6 +75,10 @@ export async function startShipping(settings: ShippingSettings, log: (m: string)
   return {
     stats: () => stats,
     reopen: () => thread?.postMessage({type: 'reopen'} satisfies ToShipping),
+    foreground(now: boolean) {
+      busy = now
+      thread?.postMessage({type: 'foreground', busy} satisfies ToShipping)
+    },
     async stop(timeoutMs) {
       stopping = true
       const t = thread

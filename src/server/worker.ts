@@ -1,6 +1,7 @@
 import type http from 'node:http'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
+import {performance} from 'node:perf_hooks'
 import {Worker} from 'node:worker_threads'
 import {WireBatch} from '../capture/builder.js'
 import {ClientIp} from '../capture/detect.js'
@@ -12,7 +13,7 @@ import type {WorkerSettings} from './settings.js'
 export type ToPrimary =
   | {type: 'listening'}
   | {type: 'listen-error'; message: string; code?: string}
-  | {type: 'counts'; requests: number; captured: number; dropped: number; problem?: string}
+  | {type: 'counts'; requests: number; captured: number; dropped: number; problem?: string; elu: number}
 export type ToWorker = {type: 'journal-full'; full: boolean} | {type: 'shutdown'}
 
 const send = (msg: ToPrimary) => process.connected && process.send?.(msg)
@@ -112,12 +113,16 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
     submit: builder.submit,
   }
   const server: http.Server = createProxy({upstream: new URL(s.upstream!), capture, maxHeaderSize: s.maxHeaderSize, onRequest: () => counts.requests++})
+  // how busy the proxy's event loop was over the last half second: the primary defers shipping while it is saturated
+  let loop = performance.eventLoopUtilization()
+  const busyFailpoint = process.env.AUDIT_LOGS_FAILPOINT === 'proxy-busy' // test failpoint: the proxy reports itself saturated
   const report = setInterval(() => {
-    if (counts.requests || counts.captured || counts.dropped || counts.problem) {
-      send({type: 'counts', ...counts})
-      counts.requests = counts.captured = counts.dropped = 0
-      counts.problem = undefined
-    }
+    const now = performance.eventLoopUtilization()
+    const elu = busyFailpoint ? 1 : performance.eventLoopUtilization(now, loop).utilization
+    loop = now
+    send({type: 'counts', ...counts, elu})
+    counts.requests = counts.captured = counts.dropped = 0
+    counts.problem = undefined
   }, 500)
   report.unref()
 
@@ -129,7 +134,7 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
     server.close(async () => {
       await builder?.close()
       clearInterval(report)
-      send({type: 'counts', ...counts})
+      send({type: 'counts', ...counts, elu: 0})
       setTimeout(() => process.exit(0), 20) // let the IPC message go out
     })
     server.closeIdleConnections()

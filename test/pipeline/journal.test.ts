@@ -7,6 +7,7 @@ import {backoffMs} from '../../src/pipeline/backoff.js'
 import {JournalWriter, listSegments, readLines} from '../../src/pipeline/journal.js'
 import {Shipper, collectSegments} from '../../src/pipeline/shipper.js'
 import {type Sink, filesSink} from '../../src/pipeline/sinks.js'
+import {ForegroundLoad} from '../../src/server/foreground.js'
 import {RotatingWriter, backupName} from '../../src/stores/files/rotating-writer.js'
 import {gunzipSync} from 'node:zlib'
 import {jsonlLines} from '../helpers/jsonl.js'
@@ -210,6 +211,46 @@ describe('shipper', () => {
     expect(logs).to.include('sink memory: its checkpoint is saved again')
     expect(JSON.parse(readFileSync(path.join(dir, 'checkpoints', 'memory.json'), 'utf8')).offsets).to.not.deep.equal({})
     expect(sink.got.map((l) => JSON.parse(l).i)).to.deep.equal(Array.from({length: 35}, (_, i) => i))
+  })
+
+  it('waits while mayShip says so (the journal holds the lines), delivers when it allows, and drain() does not wait', async () => {
+    const dir = tmp('ship-defer')
+    const w = new JournalWriter(dir, `w4-${process.pid}`)
+    for (let i = 0; i < 20; i++) w.append(JSON.stringify({i}))
+    w.flush(true)
+    let allow = false
+    const lags: number[] = []
+    const sink = memorySink()
+    const shipper = new Shipper(dir, sink, {pollMs: 5, mayShip: (lag) => (lags.push(lag), allow)})
+    shipper.start()
+    await new Promise((r) => setTimeout(r, 100))
+    expect(sink.got).to.have.length(0)
+    expect(shipper.stats).to.include({deferred: true})
+    expect(lags.at(-1)).to.be.greaterThan(0) // it is told how far behind the sink is
+    allow = true
+    shipper.poke()
+    await until(() => sink.got.length === 20)
+    expect(shipper.stats.deferred).to.equal(false)
+    allow = false
+    for (let i = 20; i < 30; i++) w.append(JSON.stringify({i}))
+    w.close()
+    expect(await shipper.drain(5000)).to.equal(true) // shutting down: what the journal holds goes now
+    await shipper.stop()
+    expect(sink.got.map((l) => JSON.parse(l).i)).to.deep.equal(Array.from({length: 30}, (_, i) => i))
+  })
+
+  it('knows when the proxy workers are saturated: enters at 85% of a worker\'s event loop, leaves below 60% on all, forgets a silent worker', () => {
+    const load = new ForegroundLoad()
+    expect(load.report(1, 0.5, 0)).to.equal(false)
+    expect(load.report(2, 0.9, 0)).to.equal(true)
+    expect(load.busy).to.equal(true)
+    expect(load.report(2, 0.7, 500)).to.equal(false) // between the marks: stays busy
+    expect(load.report(2, 0.3, 1000)).to.equal(true)
+    expect(load.busy).to.equal(false)
+    expect(load.report(1, 0.95, 1500)).to.equal(true)
+    expect(load.update(3000)).to.equal(false) // worker 1 reported 1.5 s ago: still counts
+    expect(load.update(3600)).to.equal(true) // silent for over 2 s (it died): idle
+    expect(load.busy).to.equal(false)
   })
 
   it('backs off exponentially with jitter, capped', () => {
