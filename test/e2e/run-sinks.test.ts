@@ -8,7 +8,7 @@ import {jsonlLines} from '../helpers/jsonl.js'
 import {type RunningServer, request, startRun, until} from '../helpers/run-server.js'
 import {type Upstream, startUpstream} from '../helpers/upstream.js'
 
-describe('audit-logs run: a record the database refuses (subprocess, real PostgreSQL)', function () {
+describe('audit-logs run: the sinks — dead letters, schema, bursts (subprocess, real PostgreSQL)', function () {
   this.timeout(120_000)
   let app: Upstream
   let db: TestDatabase
@@ -24,7 +24,7 @@ describe('audit-logs run: a record the database refuses (subprocess, real Postgr
     await db?.drop()
   })
 
-  it('is kept in the dead-letter file, counted and alerted; the records around it reach PostgreSQL and the files', async () => {
+  it('a record the database refuses is kept in the dead-letter file, counted and alerted; the records around it reach PostgreSQL and the files', async () => {
     run = await startRun(['--upstream', app.url, '--workers', '1'], {AUDIT_LOGS_DATABASE_URL: db.url})
     // a mask(record) hook with a bug: it puts text where PostgreSQL wants a number
     const config = path.join(run.dir, 'audit-logs.config.mjs')
@@ -82,32 +82,17 @@ describe('audit-logs run: a record the database refuses (subprocess, real Postgr
       await old.drop()
     }
   })
-})
 
-describe('audit-logs run: shipping steps aside while the proxy is saturated (subprocess, real PostgreSQL)', function () {
-  this.timeout(120_000)
-  let app: Upstream
-  let db: TestDatabase
-
-  before(async () => {
-    app = await startUpstream()
-    db = await freshDatabase({migrated: true})
-  })
-  after(async () => {
-    await app?.close()
-    await db?.drop()
-  })
-
-  it('defers the sinks for at most shippingDeferMs of a busy period; a shutdown delivers at once', async () => {
+  it('while the proxy is saturated, defers the sinks for at most shippingDeferMs of a busy period; a shutdown delivers at once', async () => {
     // the failpoint makes the worker report its event loop saturated, as under a burst
     const run = await startRun(['--upstream', app.url, '--workers', '1'], {AUDIT_LOGS_DATABASE_URL: db.url, AUDIT_LOGS_FAILPOINT: 'proxy-busy', AUDIT_LOGS_SHIPPING_DEFER_MS: '4000'})
     try {
       const health = async () => JSON.parse((await request(`${run.adminUrl}/health`)).body.toString())
-      await until(async () => (await health()).sinks.postgres.deferred === false || undefined, 10_000, 'the first poll')
+      await until(async () => (await health()).sinks.postgres?.deferred === false || undefined, 10_000, 'the first poll')
       await new Promise((r) => setTimeout(r, 1200)) // two reports: the primary knows the proxy is busy
       const sent = Date.now()
       expect((await request(`${run.url}/json?n=deferred`)).status).to.equal(200)
-      await until(async () => (await health()).sinks.postgres.deferred || undefined, 5000, 'the sinks to defer')
+      await until(async () => (await health()).sinks.postgres?.deferred || undefined, 5000, 'the sinks to defer')
       const metrics = (await request(`${run.adminUrl}/metrics`)).body.toString()
       expect(metrics).to.match(/audit_logs_sink_deferred\{sink="postgres"\} 1/)
       const rows = async (n: string) => (await db.client.query(`SELECT count(*)::int AS n FROM request_logs WHERE query->>'n' = $1`, [n])).rows[0].n
@@ -115,7 +100,7 @@ describe('audit-logs run: shipping steps aside while the proxy is saturated (sub
       // the busy period outlasts the bound: shipping goes on although the proxy is still "busy"
       await until(async () => (await rows('deferred')) === 1 || undefined, 15_000, 'the record after the deferral bound')
       expect(Date.now() - sent).to.be.greaterThan(1000) // undeferred, a record is in PostgreSQL within a few hundred ms
-      await until(async () => (await health()).sinks.postgres.deferred === false || undefined, 5000, 'the deferral to end although the proxy is still busy')
+      await until(async () => (await health()).sinks.postgres?.deferred === false || undefined, 5000, 'the deferral to end although the proxy is still busy')
     } finally {
       await run.stop()
     }
@@ -125,7 +110,7 @@ describe('audit-logs run: shipping steps aside while the proxy is saturated (sub
     const run = await startRun(['--upstream', app.url, '--workers', '1'], {AUDIT_LOGS_DATABASE_URL: db.url, AUDIT_LOGS_FAILPOINT: 'proxy-busy', AUDIT_LOGS_SHIPPING_DEFER_MS: '600000'})
     await new Promise((r) => setTimeout(r, 1200))
     for (let i = 0; i < 5; i++) expect((await request(`${run.url}/json?n=at-stop`)).status).to.equal(200)
-    await until(async () => JSON.parse((await request(`${run.adminUrl}/health`)).body.toString()).sinks.postgres.deferred || undefined, 5000, 'the sinks to defer')
+    await until(async () => JSON.parse((await request(`${run.adminUrl}/health`)).body.toString()).sinks.postgres?.deferred || undefined, 5000, 'the sinks to defer')
     const stopped = await run.stop()
     expect(stopped.exitCode).to.equal(0)
     expect((await db.client.query(`SELECT count(*)::int AS n FROM request_logs WHERE query->>'n' = 'at-stop'`)).rows[0].n).to.equal(5)
