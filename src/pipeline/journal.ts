@@ -21,7 +21,7 @@ export type JournalWriterOptions = {
   /**
    * The disk refused a write or a sync (full, failing): `lost` lines were not
    * written (0 for a sync). The writer never throws for it: the caller counts
-   * and reports; the next flush starts a new segment and tries again.
+   * and reports; the next write goes to a new segment.
    */
   onError?: (lost: number, error: NodeJS.ErrnoException) => void
   /** `lines` reached the segment file (they are in the journal). */
@@ -39,7 +39,7 @@ export class JournalWriter {
   private pending = 0
   /** A write or sync failed since the last good write. */
   private failing = false
-  /** The first failure of a streak moves the next flush to a fresh segment (the current one may end in a torn line, or its file be unusable); once per streak, so a full disk does not fill the directory with empty segments. */
+  /** The first failure of a streak moves the next write to a fresh segment (the current one may end in a torn line, or its file be unusable); once per streak, so a full disk does not fill the directory with empty segments. */
   private rotateNext = false
   private timer?: NodeJS.Timeout
   private lastSync = Date.now()
@@ -110,14 +110,7 @@ export class JournalWriter {
     if (worst > this.buffer.length - this.used) {
       this.flush()
       if (worst > this.buffer.length) {
-        // a line longer than the buffer goes alone
-        try {
-          this.writeOut(Buffer.from(line + '\n'))
-          this.failing = false
-          this.o.onWritten(1)
-        } catch (error) {
-          this.failed(1, error)
-        }
+        this.writeOut(Buffer.from(line + '\n'), 1) // a line longer than the buffer goes alone
         this.flush()
         return
       }
@@ -129,44 +122,45 @@ export class JournalWriter {
     else this.timer ??= setTimeout(() => this.flush(), this.o.flushMs)
   }
 
-  /** Writes whole lines or none: a write the disk cut short is truncated back (best effort) and throws. */
-  private writeOut(data: Buffer): void {
+  /**
+   * Writes `lines` whole lines, or none and reports them lost: a write the
+   * disk cut short is truncated back (best effort). After a failure, the
+   * first write goes to a fresh segment.
+   */
+  private writeOut(data: Buffer, lines: number): void {
     let off = 0
     try {
+      if (this.rotateNext) {
+        this.rotateNext = false
+        this.nextSegment()
+      }
       while (off < data.length) off += writeSync(this.fd, data, off)
     } catch (error) {
       if (off > 0) {
         try {
           ftruncateSync(this.fd, this.segmentSize)
         } catch {
-          // the torn line stays at the end of this segment, which is sealed at the next flush: readers skip it
+          // the torn line stays at the end of this segment, which is sealed at the next write: readers skip it
         }
       }
-      throw error
+      this.failed(lines, error)
+      return
     }
     this.segmentSize += data.length
     this.dirty = true
+    this.failing = false
+    this.o.onWritten(lines)
   }
 
   /** One write() for the whole buffer; fsync at most every fsyncMs. A disk error loses the buffered lines (reported through onError), never the writer. */
   flush(forceSync = false): void {
     if (this.timer) clearTimeout(this.timer)
     this.timer = undefined
-    try {
-      if (this.rotateNext) {
-        this.rotateNext = false
-        this.nextSegment() // when that fails too, the lines are lost below
-      }
-      if (this.used) {
-        this.writeOut(this.buffer.subarray(0, this.used))
-        this.failing = false
-        this.o.onWritten(this.pending)
-      }
-    } catch (error) {
-      this.failed(this.pending, error)
+    if (this.used) {
+      this.writeOut(this.buffer.subarray(0, this.used), this.pending)
+      this.used = 0
+      this.pending = 0
     }
-    this.used = 0
-    this.pending = 0
     if (this.dirty && forceSync) {
       this.dirty = false
       try {

@@ -1,5 +1,5 @@
 import {Counter, Gauge, Registry} from 'prom-client'
-import type {ShipperStats} from './shipper.js'
+import type {SHIPPER_COUNTERS, ShipperStats} from './shipper.js'
 
 export type WorkerCounts = {requests: number; captured: number; dropped: number}
 
@@ -13,7 +13,7 @@ export class Metrics {
 
   constructor(shippers: () => ShipperStats[], journalBytes: () => number, workers: () => number) {
     // Shipper totals become counters: each scrape adds what changed since the last one.
-    const fromStats = (name: string, help: string, field: 'written' | 'retried' | 'rejected') => {
+    const fromStats = (name: string, help: string, field: (typeof SHIPPER_COUNTERS)[number]) => {
       const seen = new Map<string, number>()
       new Counter({name, help, labelNames: ['sink'], registers: [this.registry], collect() {
         for (const s of shippers()) {

@@ -21,12 +21,13 @@ function keepRejected(file: string, sink: string, rejected: Rejection[]): void {
   mkdirSync(path.dirname(file), {recursive: true})
   const at = new Date().toISOString()
   const out = rejected.map(({line, error}) => {
+    const text = line.toString()
     let record: string
     try {
-      JSON.parse(line.toString())
-      record = `"record":${line.toString()}`
+      JSON.parse(text)
+      record = `"record":${text}`
     } catch {
-      record = `"record_text":${JSON.stringify(line.toString())}` // not JSON (a damaged journal line): kept as text
+      record = `"record_text":${JSON.stringify(text)}` // not JSON (a damaged journal line): kept as text
     }
     return `{"rejected_at":"${at}","sink":${JSON.stringify(sink)},"error":${JSON.stringify(error)},${record}}\n`
   })
@@ -231,7 +232,7 @@ export class Shipper {
       const segments = listSegments(this.dir)
       if (segments.every((s) => this.offset(s.key) >= s.size)) return true
       if (Date.now() > end) return false
-      this.wake?.()
+      this.poke()
       await new Promise((r) => setTimeout(r, 20))
     }
   }

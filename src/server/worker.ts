@@ -30,9 +30,9 @@ const BUILDER_ENTRY = path.join(path.dirname(here), here.endsWith('.ts') ? 'buil
  */
 const HANDOFF_MAX_BYTES = Number(process.env.AUDIT_LOGS_HANDOFF_MAX_BYTES) || 256 * 1024 * 1024
 
-/** Hands exchanges to the builder thread in batches: one message per turn of the event loop, or per 256 exchanges or 1 MiB of bodies. */
 type Counts = {requests: number; captured: number; dropped: number; problem?: string}
 
+/** Hands exchanges to the builder thread in batches: one message per turn of the event loop, or per 256 exchanges or 1 MiB of bodies. */
 function startBuilder(s: WorkerSettings, counts: Counts) {
   const thread = new Worker(BUILDER_ENTRY, {workerData: {...s, writerId: `${Date.now().toString(36)}-${process.pid}`}, execArgv: process.execArgv.filter((a) => !a.startsWith('--max-semi-space-size')), resourceLimits: {maxYoungGenerationSizeMb: 12}})
   let batch = new WireBatch()
@@ -116,13 +116,15 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
   // how busy the proxy's event loop was over the last half second: the primary defers shipping while it is saturated
   let loop = performance.eventLoopUtilization()
   const busyFailpoint = process.env.AUDIT_LOGS_FAILPOINT === 'proxy-busy' // test failpoint: the proxy reports itself saturated
-  const report = setInterval(() => {
-    const now = performance.eventLoopUtilization()
-    const elu = busyFailpoint ? 1 : performance.eventLoopUtilization(now, loop).utilization
-    loop = now
+  const sendCounts = (elu: number) => {
     send({type: 'counts', ...counts, elu})
     counts.requests = counts.captured = counts.dropped = 0
     counts.problem = undefined
+  }
+  const report = setInterval(() => {
+    const now = performance.eventLoopUtilization()
+    sendCounts(busyFailpoint ? 1 : performance.eventLoopUtilization(now, loop).utilization)
+    loop = now
   }, 500)
   report.unref()
 
@@ -134,7 +136,7 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
     server.close(async () => {
       await builder?.close()
       clearInterval(report)
-      send({type: 'counts', ...counts, elu: 0})
+      sendCounts(0)
       setTimeout(() => process.exit(0), 20) // let the IPC message go out
     })
     server.closeIdleConnections()

@@ -34,12 +34,14 @@ function chrt(): string | undefined {
  * privilege.
  */
 const IDLE_CLASS_AT = 19
+/** chrt(1) when `nice` asks for the idle class and the system allows it. */
+const idleChrtFor = (nice: number) => (nice >= IDLE_CLASS_AT ? chrt() : undefined)
 
 /** The words that start a program at the background priority (`nice -n N`, and `chrt --idle 0` at 19), as far as the system has them. */
 export function backgroundCommand(nice: number): string[] {
   if (process.platform !== 'linux' || nice <= 0) return []
   const niceBin = onPath('nice')
-  const idle = nice >= IDLE_CLASS_AT ? chrt() : undefined
+  const idle = idleChrtFor(nice)
   return [...(niceBin ? [niceBin, '-n', String(Math.min(19, nice))] : []), ...(idle ? [idle, '--idle', '0'] : [])]
 }
 
@@ -93,7 +95,7 @@ export function niceProcess(pid: number, nice: number): boolean {
 /** Sets the nice value of a thread or process to `nice` (at most 19) if it is lower, never lowers it; at 19 it joins the idle class when chrt(1) is there. */
 function raiseNice(id: number, nice: number): void {
   if (os.getPriority(id) < nice) os.setPriority(id, Math.min(19, nice))
-  const idle = nice >= IDLE_CLASS_AT ? chrt() : undefined
+  const idle = idleChrtFor(nice)
   try {
     if (idle) execFileSync(idle, ['--idle', '--pid', '0', String(id)], {stdio: 'ignore'})
   } catch {

@@ -3,10 +3,9 @@ import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {expect} from 'chai'
-import {type TestDatabase, freshDatabase} from '../helpers/db.js'
+import {appAndDatabase} from '../helpers/app-and-database.js'
 import {jsonlLines} from '../helpers/jsonl.js'
 import {type RunningServer, request, startRun, until} from '../helpers/run-server.js'
-import {type Upstream, startUpstream} from '../helpers/upstream.js'
 
 /**
  * The journal and the JSONL files on a real, small file system (tmpfs) that
@@ -15,8 +14,6 @@ import {type Upstream, startUpstream} from '../helpers/upstream.js'
  */
 describe('audit-logs run: the disk of the journal and the files fills up (subprocess, tmpfs, real PostgreSQL)', function () {
   this.timeout(120_000)
-  let app: Upstream
-  let db: TestDatabase
   let run: RunningServer | undefined
   let dir: string
   let journal: string
@@ -37,23 +34,21 @@ describe('audit-logs run: the disk of the journal and the files fills up (subpro
       console.log(`      (skipped: cannot mount a tmpfs here: ${(error as Error).message.split('\n')[0]})`)
       this.skip()
     }
-    app = await startUpstream()
-    db = await freshDatabase({migrated: true})
   })
   after(async () => {
     await run?.stop()
-    await app?.close()
-    await db?.drop()
     for (const fs of mounted) execFileSync('umount', ['-l', fs])
     rmSync(dir, {recursive: true, force: true})
   })
 
+  const ctx = appAndDatabase() // registered here: made after the mount, closed after the run has stopped
+
   it('every request is still answered; the files catch up whole; the records the journal\'s disk refused are counted and alerted; recording resumes once there is room', async () => {
-    run = await startRun(['--upstream', app.url, '--workers', '1'], {AUDIT_LOGS_DATABASE_URL: db.url}, {dir})
+    run = await startRun(['--upstream', ctx.app.url, '--workers', '1'], {AUDIT_LOGS_DATABASE_URL: ctx.db.url}, {dir})
     const workerPid = () => execFileSync('pgrep', ['-P', String(run!.child.pid)]).toString().trim()
     const worker = workerPid()
     expect((await request(`${run.url}/json?phase=before`)).status).to.equal(200)
-    await until(async () => (await db.client.query(`SELECT 1 FROM request_logs WHERE query->>'phase' = 'before'`)).rows[0], 15_000, 'the first record')
+    await until(async () => (await ctx.db.client.query(`SELECT 1 FROM request_logs WHERE query->>'phase' = 'before'`)).rows[0], 15_000, 'the first record')
 
     // a file system filled to the last byte
     const fill = (fs: string) => {
@@ -68,7 +63,7 @@ describe('audit-logs run: the disk of the journal and the files fills up (subpro
     // the files' disk is full: the journal holds their records, PostgreSQL gets them, the files sink retries
     let filler = fill(logs)
     for (let i = 0; i < 10; i++) expect((await request(`${run.url}/json?phase=files-full&i=${i}`)).status).to.equal(200)
-    await until(async () => (await db.client.query(`SELECT count(*)::int AS n FROM request_logs WHERE query->>'phase' = 'files-full'`)).rows[0].n === 10 || undefined, 15_000, 'the records sent while the files\' disk was full, in PostgreSQL')
+    await until(async () => (await ctx.db.client.query(`SELECT count(*)::int AS n FROM request_logs WHERE query->>'phase' = 'files-full'`)).rows[0].n === 10 || undefined, 15_000, 'the records sent while the files\' disk was full, in PostgreSQL')
     await until(() => /sink files: .*ENOSPC.*retrying/.test(run!.stderr()) || undefined, 15_000, 'the files sink to retry')
     rmSync(filler)
 
@@ -88,7 +83,7 @@ describe('audit-logs run: the disk of the journal and the files fills up (subpro
     rmSync(filler)
     for (let i = 0; i < 5; i++) expect((await request(`${run.url}/json?phase=after&i=${i}`)).status).to.equal(200)
     const after = await until(async () => {
-      const n = (await db.client.query(`SELECT count(*)::int AS n FROM request_logs WHERE query->>'phase' = 'after'`)).rows[0].n
+      const n = (await ctx.db.client.query(`SELECT count(*)::int AS n FROM request_logs WHERE query->>'phase' = 'after'`)).rows[0].n
       return n === 5 ? n : undefined
     }, 15_000, 'the records sent after the disk had room')
     expect(after).to.equal(5)
@@ -103,8 +98,8 @@ describe('audit-logs run: the disk of the journal and the files fills up (subpro
     const requests = jsonlLines(logs, 'requests').map((l) => JSON.parse(l))
     const access = jsonlLines(logs, 'access').map((l) => JSON.parse(l))
     expect(requests.filter((r) => r.query.phase === 'files-full')).to.have.length(10)
-    expect((await db.client.query(`SELECT count(*)::int AS n FROM request_logs`)).rows[0].n).to.equal(requests.length)
-    expect((await db.client.query(`SELECT count(*)::int AS n FROM access_logs`)).rows[0].n).to.equal(access.length)
+    expect((await ctx.db.client.query(`SELECT count(*)::int AS n FROM request_logs`)).rows[0].n).to.equal(requests.length)
+    expect((await ctx.db.client.query(`SELECT count(*)::int AS n FROM access_logs`)).rows[0].n).to.equal(access.length)
     const recordedWhileFull = requests.filter((r) => r.query.phase === 'full').length + access.filter((r) => r.url.includes('phase=full')).length
     expect(droppedTotal).to.be.greaterThan(0)
     expect(recordedWhileFull + droppedTotal).to.equal(40)

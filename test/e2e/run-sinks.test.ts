@@ -3,42 +3,32 @@ import os from 'node:os'
 import path from 'node:path'
 import {expect} from 'chai'
 import {MIGRATIONS_DIR, migrate} from '../../src/stores/postgres/migrations.js'
-import {type TestDatabase, freshDatabase} from '../helpers/db.js'
+import {appAndDatabase} from '../helpers/app-and-database.js'
+import {freshDatabase} from '../helpers/db.js'
 import {jsonlLines} from '../helpers/jsonl.js'
 import {type RunningServer, request, startRun, until} from '../helpers/run-server.js'
-import {type Upstream, startUpstream} from '../helpers/upstream.js'
 
 describe('audit-logs run: the sinks — dead letters, schema, bursts (subprocess, real PostgreSQL)', function () {
   this.timeout(120_000)
-  let app: Upstream
-  let db: TestDatabase
   let run: RunningServer | undefined
-
-  before(async () => {
-    app = await startUpstream()
-    db = await freshDatabase({migrated: true})
-  })
-  after(async () => {
-    await run?.stop()
-    await app?.close()
-    await db?.drop()
-  })
+  after(() => run?.stop()) // registered first: it runs before the app and the database go
+  const ctx = appAndDatabase()
 
   it('a record the database refuses is kept in the dead-letter file, counted and alerted; the records around it reach PostgreSQL and the files', async () => {
-    run = await startRun(['--upstream', app.url, '--workers', '1'], {AUDIT_LOGS_DATABASE_URL: db.url})
+    run = await startRun(['--upstream', ctx.app.url, '--workers', '1'], {AUDIT_LOGS_DATABASE_URL: ctx.db.url})
     // a mask(record) hook with a bug: it puts text where PostgreSQL wants a number
     const config = path.join(run.dir, 'audit-logs.config.mjs')
     writeFileSync(config, `export default {}\nexport function mask(record) {\n  if (record.path === '/bad-hook') record.status_code = 'two hundred'\n  return record\n}\n`)
     await run.stop()
-    run = await startRun(['--upstream', app.url, '--workers', '1', '--config', config], {AUDIT_LOGS_DATABASE_URL: db.url}, {dir: run.dir})
+    run = await startRun(['--upstream', ctx.app.url, '--workers', '1', '--config', config], {AUDIT_LOGS_DATABASE_URL: ctx.db.url}, {dir: run.dir})
 
     for (const p of ['/json?n=1', '/bad-hook', '/json?n=2']) await request(`${run.url}${p}`)
     const rows = await until(async () => {
-      const r = (await db.client.query(`SELECT query->>'n' AS n FROM request_logs ORDER BY n`)).rows
+      const r = (await ctx.db.client.query(`SELECT query->>'n' AS n FROM request_logs ORDER BY n`)).rows
       return r.length >= 2 ? r : undefined
     }, 15_000, 'the records around the refused one')
     expect(rows.map((r) => r.n)).to.deep.equal(['1', '2'])
-    const access = await until(async () => (await db.client.query(`SELECT count(*)::int AS n FROM access_logs`)).rows[0].n === 3 || undefined, 15_000, 'three access records')
+    const access = await until(async () => (await ctx.db.client.query(`SELECT count(*)::int AS n FROM access_logs`)).rows[0].n === 3 || undefined, 15_000, 'three access records')
     expect(access).to.equal(true)
 
     const file = path.join(run.journalDir, 'dead-letter', 'postgres.jsonl')
@@ -75,7 +65,7 @@ describe('audit-logs run: the sinks — dead letters, schema, bursts (subprocess
       const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-old-schema-'))
       copyFileSync(path.join(MIGRATIONS_DIR, '0001_initial.sql'), path.join(dir, '0001_initial.sql'))
       await migrate(old.client, {dir})
-      const r = await startRun(['--upstream', app.url, '--workers', '1'], {AUDIT_LOGS_DATABASE_URL: old.url})
+      const r = await startRun(['--upstream', ctx.app.url, '--workers', '1'], {AUDIT_LOGS_DATABASE_URL: old.url})
       await r.stop()
       expect(r.stderr()).to.contain('database: 1 migration(s) pending (0002_bounded_index_keys): run `audit-logs migrate`')
     } finally {
@@ -85,7 +75,7 @@ describe('audit-logs run: the sinks — dead letters, schema, bursts (subprocess
 
   it('while the proxy is saturated, defers the sinks for at most shippingDeferMs of a busy period; a shutdown delivers at once', async () => {
     // the failpoint makes the worker report its event loop saturated, as under a burst
-    const run = await startRun(['--upstream', app.url, '--workers', '1'], {AUDIT_LOGS_DATABASE_URL: db.url, AUDIT_LOGS_FAILPOINT: 'proxy-busy', AUDIT_LOGS_SHIPPING_DEFER_MS: '4000'})
+    const run = await startRun(['--upstream', ctx.app.url, '--workers', '1'], {AUDIT_LOGS_DATABASE_URL: ctx.db.url, AUDIT_LOGS_FAILPOINT: 'proxy-busy', AUDIT_LOGS_SHIPPING_DEFER_MS: '4000'})
     try {
       const health = async () => JSON.parse((await request(`${run.adminUrl}/health`)).body.toString())
       await until(async () => (await health()).sinks.postgres?.deferred === false || undefined, 10_000, 'the first poll')
@@ -95,7 +85,7 @@ describe('audit-logs run: the sinks — dead letters, schema, bursts (subprocess
       await until(async () => (await health()).sinks.postgres?.deferred || undefined, 5000, 'the sinks to defer')
       const metrics = (await request(`${run.adminUrl}/metrics`)).body.toString()
       expect(metrics).to.match(/audit_logs_sink_deferred\{sink="postgres"\} 1/)
-      const rows = async (n: string) => (await db.client.query(`SELECT count(*)::int AS n FROM request_logs WHERE query->>'n' = $1`, [n])).rows[0].n
+      const rows = async (n: string) => (await ctx.db.client.query(`SELECT count(*)::int AS n FROM request_logs WHERE query->>'n' = $1`, [n])).rows[0].n
       expect(await rows('deferred')).to.equal(0)
       // the busy period outlasts the bound: shipping goes on although the proxy is still "busy"
       await until(async () => (await rows('deferred')) === 1 || undefined, 15_000, 'the record after the deferral bound')
@@ -107,13 +97,13 @@ describe('audit-logs run: the sinks — dead letters, schema, bursts (subprocess
   })
 
   it('a shutdown during a deferral delivers what the journal holds', async () => {
-    const run = await startRun(['--upstream', app.url, '--workers', '1'], {AUDIT_LOGS_DATABASE_URL: db.url, AUDIT_LOGS_FAILPOINT: 'proxy-busy', AUDIT_LOGS_SHIPPING_DEFER_MS: '600000'})
+    const run = await startRun(['--upstream', ctx.app.url, '--workers', '1'], {AUDIT_LOGS_DATABASE_URL: ctx.db.url, AUDIT_LOGS_FAILPOINT: 'proxy-busy', AUDIT_LOGS_SHIPPING_DEFER_MS: '600000'})
     await new Promise((r) => setTimeout(r, 1200))
     for (let i = 0; i < 5; i++) expect((await request(`${run.url}/json?n=at-stop`)).status).to.equal(200)
     await until(async () => JSON.parse((await request(`${run.adminUrl}/health`)).body.toString()).sinks.postgres?.deferred || undefined, 5000, 'the sinks to defer')
     const stopped = await run.stop()
     expect(stopped.exitCode).to.equal(0)
-    expect((await db.client.query(`SELECT count(*)::int AS n FROM request_logs WHERE query->>'n' = 'at-stop'`)).rows[0].n).to.equal(5)
+    expect((await ctx.db.client.query(`SELECT count(*)::int AS n FROM request_logs WHERE query->>'n' = 'at-stop'`)).rows[0].n).to.equal(5)
     expect(jsonlLines(run.logDir, 'requests')).to.have.length(5)
   })
 })
