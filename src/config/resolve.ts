@@ -1,9 +1,7 @@
 import {existsSync} from 'node:fs'
-import {readFile} from 'node:fs/promises'
 import path from 'node:path'
-import {pathToFileURL} from 'node:url'
 import dotenv from 'dotenv'
-import {AuditLogsError, ExitCode} from '../errors.js'
+import {configError, loadConfigFile} from './file.js'
 import {redactUrl, registerSecret, urlPassword} from '../util/redact.js'
 import {type Config, type SettingKey, settingKeys, settings} from './schema.js'
 
@@ -11,23 +9,6 @@ export type Overrides = Partial<Record<SettingKey, unknown>>
 type Layer = {source: string; values: Overrides}
 
 export const DEFAULT_CONFIG_FILES = ['audit-logs.config.mjs', 'audit-logs.config.js', 'audit-logs.config.json']
-
-const configError = (message: string) => new AuditLogsError(message, {exit: ExitCode.usage})
-
-/** Reads a config file: JSON, or an ES module whose default export is the settings object. */
-export async function loadConfigFile(file: string): Promise<Record<string, unknown>> {
-  const full = path.resolve(file)
-  if (!existsSync(full)) throw configError(`Config file not found: ${file}`)
-  try {
-    if (full.endsWith('.json')) return JSON.parse(await readFile(full, 'utf8'))
-    const mod = await import(pathToFileURL(full).href)
-    // the settings object is the default export; hooks may also be named exports
-    const named = Object.fromEntries(Object.entries(mod).filter(([k]) => k !== 'default'))
-    return {...(mod.default ?? {}), ...named} as Record<string, unknown>
-  } catch (error) {
-    throw configError(`Config file ${file} could not be read: ${(error as Error).message}`)
-  }
-}
 
 /** Seeds' split settings (AUDIT_LOGS_DB_HOST, _PORT, _USER, _PASSWORD) make a URL when no URL is given. */
 function urlFromParts(env: NodeJS.ProcessEnv): string | undefined {

@@ -1,5 +1,5 @@
 import type {Hooks} from '../capture/record.js'
-import {loadConfigFile} from '../config/resolve.js'
+import {loadConfigFile} from '../config/file.js'
 
 /** userId, extra and mask from a JS config module (default export or named exports). */
 export async function hooksFrom(file: string | undefined): Promise<Hooks> {

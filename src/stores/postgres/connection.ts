@@ -1,6 +1,5 @@
 import pg from 'pg'
 import type {Config} from '../../config/schema.js'
-import {acquireEmbedded} from '../../embedded/server.js'
 import {AuditLogsError, ExitCode} from '../../errors.js'
 import {redactText, redactUrl} from '../../util/redact.js'
 
@@ -46,6 +45,8 @@ export async function resolveTarget(config: Pick<Config, 'databaseUrl' | 'dbName
       release: async () => {},
     }
   }
+  // loaded only here: the shipping threads connect by URL and need none of the embedded server's libraries
+  const {acquireEmbedded} = await import('../../embedded/server.js')
   const server = await acquireEmbedded(config.dataDir, {port: config.embeddedPort, nice: config.backgroundNice})
   const dbName = config.dbName ?? DEFAULT_DB_NAME
   return {serverUrl: server.adminUrl, databaseUrl: withDatabase(server.adminUrl, dbName), dbName, embedded: true, release: () => server.release()}
