@@ -127,7 +127,7 @@ async function main() {
         const port = await freePort()
         adminPort = await freePort()
         const dir = mkdtempSync(path.join(tmp, 'run-'))
-        child = spawn(process.execPath, [path.join(ROOT, 'bin/run.js'), 'run', '--upstream', url, '--bind', `127.0.0.1:${port}`, '--admin-bind', `127.0.0.1:${adminPort}`, '--workers', values.workers!, '--log-dir', path.join(dir, 'logs'), ...sc.args], {
+        child = spawn(path.join(ROOT, 'bin/run.js'), ['run', '--upstream', url, '--bind', `127.0.0.1:${port}`, '--admin-bind', `127.0.0.1:${adminPort}`, '--workers', values.workers!, '--log-dir', path.join(dir, 'logs'), ...sc.args], {
           env: {...process.env, AUDIT_LOGS_DATABASE_URL: dbUrl, AUDIT_LOGS_DATA_DIR: path.join(dir, 'data'), OCLIF_SKIP_NEW_VERSION_CHECK: '1'},
           stdio: ['ignore', 'ignore', 'pipe'],
         })

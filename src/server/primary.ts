@@ -118,7 +118,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
 
     // workers
     // A small young generation keeps each worker's RSS down; its scavenges are cheap at this size.
-    cluster.setupPrimary({exec: WORKER_ENTRY, execArgv: [...process.execArgv, '--max-semi-space-size=4'], silent: false})
+    cluster.setupPrimary({exec: WORKER_ENTRY, execArgv: [...process.execArgv, '--max-semi-space-size=2'], silent: false})
     let stopping = false
     let startupError: string | undefined
     let lastDropAlert = 0

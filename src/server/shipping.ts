@@ -40,7 +40,7 @@ export async function startShipping(settings: ShippingSettings, log: (m: string)
 
   const spawn = (generation: number) =>
     new Promise<void>((resolve, reject) => {
-      const t = new Worker(ENTRY, {workerData: {...settings, generation} satisfies ShippingSettings, resourceLimits: {maxYoungGenerationSizeMb: 8}})
+      const t = new Worker(ENTRY, {workerData: {...settings, generation} satisfies ShippingSettings, resourceLimits: {maxYoungGenerationSizeMb: 4}})
       let ready = false
       let failure: Error | undefined
       t.on('message', (msg: FromShipping) => {
