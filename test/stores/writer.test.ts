@@ -41,6 +41,18 @@ describe('COPY writer (real PostgreSQL)', () => {
     expect(await count(db.client, 'request_logs')).to.equal(300)
   })
 
+  it('reuses its COPY buffers on one connection without mixing batches: a big batch, then smaller ones and a line larger than a chunk', async () => {
+    const withBody = (seed: number, rows: number, size: number) =>
+      [...generateRecords({rows, days: 1, seed})].map((r) => ({...r, request_body: `${seed}:`.padEnd(size, String.fromCharCode(97 + (seed % 26)))}))
+    const batches = [withBody(21, 400, 3000), withBody(22, 7, 500), withBody(23, 2, 700_000), withBody(24, 150, 2000)]
+    for (const batch of batches) expect((await writeRecords(db.client, 'request', batch)).inserted).to.equal(batch.length)
+    const {rows} = await db.client.query('SELECT id, request_body FROM request_logs')
+    const stored = new Map(rows.map((r) => [r.id, r.request_body]))
+    const all = batches.flat()
+    expect(stored.size).to.equal(all.length)
+    for (const r of all) expect(stored.get(r.id), r.id).to.equal(r.request_body)
+  })
+
   it('writes access records to access_logs', async () => {
     const records = [...generateRecords({rows: 50, days: 1, seed: 9, logType: 'access'})]
     await writeRecords(db.client, 'access', records)

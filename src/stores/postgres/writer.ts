@@ -21,15 +21,25 @@ export const jsonbSafe = (line: string) => (line.includes('\\u') ? line.replace(
 
 const ESCAPE = Buffer.from('\\u')
 
-/** COPY data in chunks of about CHUNK_BYTES: lines given as bytes are copied as they are, unless they carry a \u escape (see jsonbSafe). */
-function* chunks(lines: Iterable<string | Buffer>): Generator<Buffer> {
-  let buf = Buffer.allocUnsafe(CHUNK_BYTES)
+/**
+ * COPY data in chunks of about CHUNK_BYTES: lines given as bytes are copied as they are, unless they
+ * carry a \u escape (see jsonbSafe). The chunk buffers come from `pool` and are kept there for the
+ * connection's next batch (once a batch's COPY has ended the connection holds none of them): fresh ones
+ * per batch piled up as external memory between collections, about 10 MB in a catch-up.
+ */
+function* chunks(lines: Iterable<string | Buffer>, pool: Buffer[]): Generator<Buffer> {
+  let n = 0
+  const next = (need: number) => {
+    if (!pool[n] || pool[n].length < need) pool[n] = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, need))
+    return pool[n++]
+  }
+  let buf = next(0)
   let used = 0
   for (const line of lines) {
     const bytes = typeof line === 'string' ? Buffer.from(jsonbSafe(line)) : line.includes(ESCAPE) ? Buffer.from(jsonbSafe(line.toString())) : line
     if (used + bytes.length + 1 > buf.length) {
       if (used) yield buf.subarray(0, used)
-      buf = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, bytes.length + 1))
+      buf = next(bytes.length + 1)
       used = 0
     }
     used += bytes.copy(buf, used)
@@ -56,6 +66,8 @@ export async function writeLines(client: pg.ClientBase, logType: LogType, lines:
 
 /** Connections whose session has the staging table (made outside any transaction, so a rollback cannot undo it). */
 const staged = new WeakSet<pg.ClientBase>()
+/** Each connection's COPY chunk buffers (see chunks()). */
+const chunkPools = new WeakMap<pg.ClientBase, Buffer[]>()
 
 async function writeOnce(client: pg.ClientBase, logType: LogType, lines: Array<string | Buffer>): Promise<WriteResult> {
   if (lines.length === 0) return {received: 0, inserted: 0, duplicates: 0}
@@ -65,7 +77,9 @@ async function writeOnce(client: pg.ClientBase, logType: LogType, lines: Array<s
   }
   await client.query('BEGIN')
   try {
-    await pipeline(Readable.from(chunks(lines)), client.query(copyFrom(sql.copyStaging())))
+    let pool = chunkPools.get(client)
+    if (!pool) chunkPools.set(client, (pool = []))
+    await pipeline(Readable.from(chunks(lines, pool)), client.query(copyFrom(sql.copyStaging())))
     const inserted = (await client.query(sql.insertFromStaging(LOG_TABLES[logType]))).rowCount ?? 0
     await client.query('COMMIT')
     return {received: lines.length, inserted, duplicates: lines.length - inserted}
