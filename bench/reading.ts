@@ -103,7 +103,8 @@ async function main() {
     const results: Record<string, number> = {}
     for (const format of ['ndjson', 'csv']) {
       const out = path.join(tmp, `export.${format}`)
-      const m = await measure(process.execPath, [path.join(ROOT, 'bin/run.js'), 'export', '--since', since, '--format', format, '--out', out], env)
+      // bin/run.js itself, as npx runs it
+      const m = await measure(path.join(ROOT, 'bin/run.js'), ['export', '--since', since, '--format', format, '--out', out], env)
       results[format] = EXPORT_ROWS / m.seconds
       say(`  audit-logs export --format ${format}: ${m.seconds.toFixed(1)} s = ${fmt(EXPORT_ROWS / m.seconds)} rows/s, peak RSS ${m.peakMb.toFixed(0)} MB, ${fmt(statSync(out).size / 1048576)} MB`)
       rmSync(out)
