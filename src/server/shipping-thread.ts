@@ -3,11 +3,10 @@
 // passed are deleted. It runs at a lower CPU priority than the proxy (the
 // journal holds what it has not shipped yet), and its heap is bounded.
 import path from 'node:path'
-import v8 from 'node:v8'
-import vm from 'node:vm'
 import {parentPort, workerData} from 'node:worker_threads'
 import {Shipper, type ShipperStats, collectSegments} from '../pipeline/shipper.js'
 import {type Sink, filesSink, postgresSink} from '../pipeline/sinks.js'
+import {heapKeeper} from '../util/heap.js'
 import {backgroundOtherThreads} from '../util/priority.js'
 
 export type ShippingSettings = {
@@ -42,29 +41,8 @@ const mayShip = (lagBytes: number) => !s.defer || busySince === undefined || Dat
 const shippers = sinks.map((sink) => new Shipper(s.journalDir, sink, {log, mayShip}))
 for (const shipper of shippers) shipper.start()
 
-/**
- * Collects this thread's garbage once it holds 8 MB more (heap and buffers) than after the last
- * collection. Left to V8, a catch-up let it pile up: the thread's old space grew from 9 to 24 MB and
- * its buffers by 13 MB before a major collection, and the primary's resident memory varied by 20 MB
- * from run to run with it. A collection of this small heap takes a few milliseconds, on a thread
- * that runs at the idle priority anyway.
- */
-function heapKeeper(slackBytes: number): () => void {
-  v8.setFlagsFromString('--expose-gc')
-  const collect = vm.runInNewContext('typeof gc === "function" ? gc : undefined') as (() => void) | undefined
-  v8.setFlagsFromString('--no-expose-gc')
-  if (!collect) return () => {} // an engine that does not take the flag at run time: V8's own pace
-  const held = () => {
-    const h = v8.getHeapStatistics()
-    return h.used_heap_size + h.external_memory
-  }
-  let floor = held()
-  return () => {
-    if (held() < floor + slackBytes) return
-    collect()
-    floor = held()
-  }
-}
+// In a catch-up V8 let this thread's old space grow from 9 to 24 MB and its buffers by 13 MB before a
+// major collection; the primary's resident memory varied by 20 MB from run to run with it.
 const keepHeap = heapKeeper(8 * 1024 * 1024)
 
 const snapshot = () => shippers.map((x) => ({...x.stats}))
