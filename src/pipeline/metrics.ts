@@ -25,12 +25,13 @@ export class Metrics {
     fromStats('audit_logs_records_written_total', 'Records delivered to a sink', 'written')
     fromStats('audit_logs_sink_retries_total', 'Failed deliveries retried', 'retried')
     fromStats('audit_logs_records_rejected_total', 'Records a sink refused, kept in its dead-letter file in the journal directory', 'rejected')
-    new Gauge({name: 'audit_logs_sink_deferred', help: 'A sink waits while the proxy workers are saturated (1), within shippingDeferMs', labelNames: ['sink'], registers: [this.registry], collect() {
-      for (const s of shippers()) this.set({sink: s.name}, s.deferred ? 1 : 0)
-    }})
-    new Gauge({name: 'audit_logs_sink_lag_bytes', help: 'Journal bytes not yet delivered to a sink', labelNames: ['sink'], registers: [this.registry], collect() {
-      for (const s of shippers()) this.set({sink: s.name}, s.lagBytes)
-    }})
+    // Shipper states become gauges, one series per sink.
+    const perSink = (name: string, help: string, value: (s: ShipperStats) => number) =>
+      new Gauge({name, help, labelNames: ['sink'], registers: [this.registry], collect() {
+        for (const s of shippers()) this.set({sink: s.name}, value(s))
+      }})
+    perSink('audit_logs_sink_deferred', 'A sink waits while the proxy workers are saturated (1), within shippingDeferMs', (s) => (s.deferred ? 1 : 0))
+    perSink('audit_logs_sink_lag_bytes', 'Journal bytes not yet delivered to a sink', (s) => s.lagBytes)
     new Gauge({name: 'audit_logs_journal_bytes', help: 'Bytes held in the journal', registers: [this.registry], collect() {
       this.set(journalBytes())
     }})
