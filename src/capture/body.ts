@@ -57,7 +57,12 @@ export type WireBody = {offset: number; length: number; size: number}
 const BINARY_TYPE = /^(image|audio|video|font)\/|^application\/(octet-stream|pdf|zip|gzip|x-gzip|x-tar|x-7z|x-rar|wasm|x-protobuf|protobuf|vnd\.(?!api\+json)[^;]*|msword|java-archive)|^multipart\/(?!form-data)/i
 const TEXT_TYPE = /^text\/|json|xml|javascript|x-www-form-urlencoded|form-data|graphql|csv|yaml|html/i
 
-export type BodyText = {text: string | null; truncated: boolean; binary: boolean}
+/**
+ * `bytes`: what `text` was decoded from when nothing was replaced (strict UTF-8), for a record that
+ * keeps ASCII bodies as they came (see Masker.isCleanAscii). A cut body's bytes may end in the start
+ * of a character the text holds back; ASCII bytes are always the text.
+ */
+export type BodyText = {text: string | null; truncated: boolean; binary: boolean; bytes?: Uint8Array}
 
 function decoder(encoding: string): zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | undefined {
   if (encoding === 'gzip' || encoding === 'x-gzip') return zlib.createGunzip({finishFlush: zlib.constants.Z_SYNC_FLUSH})
@@ -118,16 +123,18 @@ export function bodyText(tap: BodyTap | undefined, headers: Record<string, strin
   }
   if (BINARY_TYPE.test(type)) return {text: `[binary ${type.split(';')[0]}, ${tap.size} bytes]`, truncated, binary: true}
   let text: string
+  let strict = true
   try {
     // stream: true holds back a multi-byte character cut by the bound
     text = fatal.decode(buf, {stream: truncated})
   } catch {
     if (!TEXT_TYPE.test(type)) return {text: `[binary ${type.split(';')[0] || 'unknown type'}, ${tap.size} bytes]`, truncated, binary: true}
     text = lenient.decode(buf)
+    strict = false
   }
   if (text.includes('\u0000')) {
     if (!TEXT_TYPE.test(type)) return {text: `[binary ${type.split(';')[0] || 'unknown type'}, ${tap.size} bytes]`, truncated, binary: true}
-    text = text.replace(/\u0000/g, '\ufffd')
+    return {text: text.replace(/\u0000/g, '\ufffd'), truncated, binary: false}
   }
-  return {text, truncated, binary: false}
+  return strict ? {text, truncated, binary: false, bytes: buf} : {text, truncated, binary: false}
 }

@@ -59,7 +59,8 @@ export class RecordBuilder {
 
   constructor(
     private readonly options: RecordOptions,
-    private readonly emit: (line: string) => void,
+    /** A line is a string, or bytes valid only until the next line is built (see requestLine). */
+    private readonly emit: (line: string | Uint8Array) => void,
     /** Records of an exchange that could not be built (a bug, a broken hook): they are counted, never silently lost. */
     private readonly lost: (records: number, error: Error) => void = () => {},
   ) {}

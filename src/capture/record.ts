@@ -1,8 +1,9 @@
 import type {IncomingHttpHeaders} from 'node:http'
 import {v7 as uuidv7} from 'uuid'
-import {type BodyTap, bodyText} from './body.js'
+import {type BodyTap, type BodyText, bodyText} from './body.js'
 import {suspiciousFlags} from './detect.js'
 import {MAX_USER_LENGTH, extraFromHeader, traceId, userFromHeaders} from './identity.js'
+import {jsonStringBound, writeJsonString} from './json-bytes.js'
 import type {Masker} from './masking.js'
 
 export type Hooks = {
@@ -76,16 +77,29 @@ export function resolveUser(x: Exchange, o: RecordOptions): string | null {
   return userFromHeaders(x.requestHeaders, x.auditUser)
 }
 
-/** The full audit record, masked, as one JSON line (serialised once, here). */
-export function requestLine(x: Exchange, o: RecordOptions, userId: string | null): string {
+/** A body's text as the record holds it: masked (or a marker for a binary one); null for none. */
+function maskedBody(b: BodyText, type: string | undefined, o: RecordOptions): string | null {
+  return b.text === null || b.binary ? b.text : o.masker.maskBody(b.text, type, !b.truncated)
+}
+
+/** A body in the request line: its JSON (a string), or the bytes of clean ASCII text, written as a JSON string as they are. */
+function bodyJson(b: BodyText, type: string | undefined, o: RecordOptions): string | Uint8Array {
+  if (b.bytes && b.text !== null && o.masker.isCleanAscii(b.bytes)) return b.bytes
+  return JSON.stringify(maskedBody(b, type, o))
+}
+
+/**
+ * The full audit record, masked, as one JSON line (serialised once, here), the bodies last. A line
+ * that keeps a body's bytes is a view of a buffer this module reuses: valid until the next line is
+ * built (the record builder hands it to the journal, which copies it at once).
+ */
+export function requestLine(x: Exchange, o: RecordOptions, userId: string | null): string | Buffer {
   const q = x.url.indexOf('?')
   const path = q < 0 ? x.url : x.url.slice(0, q)
   const reqBody = bodyText(x.requestBody, x.requestHeaders as Record<string, string>)
   const resBody = bodyText(x.responseBody, x.responseHeaders)
   const reqType = x.requestHeaders['content-type']
   const resType = x.responseHeaders['content-type'] as string | undefined
-  const requestText = reqBody.text === null || reqBody.binary ? reqBody.text : o.masker.maskBody(reqBody.text, reqType, !reqBody.truncated)
-  const responseText = resBody.text === null || resBody.binary ? resBody.text : o.masker.maskBody(resBody.text, resType, !resBody.truncated)
 
   const flags: string[] = []
   if (x.durationMs > o.slowMs) flags.push('slow')
@@ -107,12 +121,10 @@ export function requestLine(x: Exchange, o: RecordOptions, userId: string | null
     path: o.masker.maskValues(path),
     query: q < 0 ? {} : o.masker.query(x.url.slice(q + 1)),
     request_headers: o.masker.headers(x.requestHeaders),
-    request_body: requestText,
     request_body_size: x.requestBody?.size ?? 0,
     request_body_truncated: reqBody.truncated,
     status_code: x.status,
     response_headers: o.masker.headers(x.responseHeaders),
-    response_body: responseText,
     response_body_size: x.responseBody?.size ?? x.responseSize,
     response_body_truncated: resBody.truncated,
     duration_ms: Math.round(x.durationMs * 1000) / 1000,
@@ -127,6 +139,31 @@ export function requestLine(x: Exchange, o: RecordOptions, userId: string | null
     extra: extra ? (o.masker.maskJson(extra) as Record<string, unknown>) : null,
     instance: o.instance,
   }
-  if (o.hooks.mask) record = safeHook(() => o.hooks.mask!(record) ?? record) ?? record
-  return JSON.stringify(record)
+  if (o.hooks.mask) {
+    // the config's mask() sees the whole record, bodies as text
+    record.request_body = maskedBody(reqBody, reqType, o)
+    record.response_body = maskedBody(resBody, resType, o)
+    record = safeHook(() => o.hooks.mask!(record) ?? record) ?? record
+    return JSON.stringify(record)
+  }
+  return withBodies(JSON.stringify(record), bodyJson(reqBody, reqType, o), bodyJson(resBody, resType, o))
+}
+
+/** Reused for every line that fits (a longer one gets its own buffer). */
+const lineBuffer = Buffer.allocUnsafeSlow(64 * 1024)
+
+/** The record's JSON (`head`) with the two bodies added last: a string when both are JSON already, else bytes in lineBuffer. */
+function withBodies(head: string, request: string | Uint8Array, response: string | Uint8Array): string | Buffer {
+  if (typeof request === 'string' && typeof response === 'string') return `${head.slice(0, -1)},"request_body":${request},"response_body":${response}}`
+  const bound = (part: string | Uint8Array) => (typeof part === 'string' ? part.length * 3 : jsonStringBound(part.length))
+  const need = head.length * 3 + bound(request) + bound(response) + 40
+  const buf = need > lineBuffer.length ? Buffer.allocUnsafe(need) : lineBuffer
+  const put = (part: string | Uint8Array, at: number) => (typeof part === 'string' ? at + buf.write(part, at) : writeJsonString(part, buf, at))
+  let at = buf.write(head) - 1 // over its closing brace
+  at += buf.write(',"request_body":', at, 'latin1')
+  at = put(request, at)
+  at += buf.write(',"response_body":', at, 'latin1')
+  at = put(response, at)
+  buf[at++] = 0x7d
+  return buf.subarray(0, at)
 }

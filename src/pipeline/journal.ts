@@ -12,6 +12,7 @@ import {isAlive} from '../util/process.js'
  */
 export const OPEN = '.open'
 export const SEALED = '.jsonl'
+const NEWLINE = Buffer.from('\n')
 
 export type JournalWriterOptions = {
   segmentBytes?: number
@@ -103,19 +104,23 @@ export class JournalWriter {
     this.o.onError(lost, error as NodeJS.ErrnoException)
   }
 
-  /** Buffers a line; it reaches the file within flushMs (the request never waits for it). */
-  append(line: string): void {
+  /** Buffers a line (a string, or its UTF-8 bytes, copied here); it reaches the file within flushMs (the request never waits for it). */
+  append(line: string | Uint8Array): void {
     if (this.closed) return
-    const worst = line.length * 3 + 1 // UTF-8 bytes at most
+    const worst = typeof line === 'string' ? line.length * 3 + 1 : line.length + 1 // UTF-8 bytes at most
     if (worst > this.buffer.length - this.used) {
       this.flush()
       if (worst > this.buffer.length) {
-        this.writeOut(Buffer.from(line + '\n'), 1) // a line longer than the buffer goes alone
+        this.writeOut(Buffer.concat([typeof line === 'string' ? Buffer.from(line) : line, NEWLINE]), 1) // a line longer than the buffer goes alone
         this.flush()
         return
       }
     }
-    this.used += this.buffer.write(line, this.used, 'utf8')
+    if (typeof line === 'string') this.used += this.buffer.write(line, this.used, 'utf8')
+    else {
+      this.buffer.set(line, this.used)
+      this.used += line.length
+    }
     this.buffer[this.used++] = 10
     this.pending++
     if (this.used >= this.o.maxBufferBytes) this.flush()

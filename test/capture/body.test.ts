@@ -17,7 +17,7 @@ describe('body tap and decoding', () => {
     expect(t.captured).to.equal(10)
     expect(t.size).to.equal(21)
     expect(t.truncated).to.equal(true)
-    expect(bodyText(t, {'content-type': 'text/plain'})).to.deep.equal({text: 'hello worl', truncated: true, binary: false})
+    expect(bodyText(t, {'content-type': 'text/plain'})).to.deep.equal({text: 'hello worl', truncated: true, binary: false, bytes: Buffer.from('hello worl')})
   })
 
   it('decodes gzip and brotli within the bound, even when the tap cut the stream', async () => {
