@@ -47,7 +47,8 @@ describe('request records', () => {
       'no secrets, plain text with digits 123456789012 and a - dash',
       '',
     ]
-    for (const a of bodies) {
+    // each as it is, and longer than the size from which clean bodies keep their bytes (whitespace keeps JSON valid)
+    for (const a of bodies.flatMap((b) => [b, b === '' ? b : b + ' '.repeat(600)])) {
       for (const type of ['application/json', 'text/plain']) {
         const record = parse(requestLine(exchange(a, a, type), options, null))
         const expected = a === '' ? null : masker.maskBody(a, type, true)
@@ -58,12 +59,15 @@ describe('request records', () => {
   })
 
   it('put the bodies last and keep the other fields, for a clean body and a masked one alike', () => {
-    const clean = parse(requestLine(exchange('{"a":1}', '{"ok":true}'), options, 'u-1'))
-    const masked = parse(requestLine(exchange('{"password":"x"}', '{"token":"y"}'), options, 'u-1'))
-    expect(Object.keys(clean)).to.deep.equal(Object.keys(masked))
-    expect(Object.keys(clean).slice(-2)).to.deep.equal(['request_body', 'response_body'])
-    expect(clean).to.include({log_type: 'request', user_id: 'u-1', request_body: '{"a":1}', response_body: '{"ok":true}', request_body_size: 7})
-    expect(masked).to.include({request_body: '{"password":"****"}', response_body: '{"token":"****"}'})
+    const long = JSON.stringify({items: Array.from({length: 40}, (_, i) => ({id: i, name: `item "${i}"`}))})
+    const clean = requestLine(exchange(long, '{"ok":true}'), options, 'u-1') // bytes kept, and a short body
+    const masked = requestLine(exchange('{"password":"x"}', '{"token":"y"}'), options, 'u-1')
+    expect(clean).to.be.instanceOf(Buffer)
+    expect(clean.toString()).to.contain(`,"request_body":${JSON.stringify(long)},"response_body":"{\\"ok\\":true}"}`)
+    expect(Object.keys(parse(clean))).to.deep.equal(Object.keys(parse(masked)))
+    expect(Object.keys(parse(clean)).slice(-2)).to.deep.equal(['request_body', 'response_body'])
+    expect(parse(clean)).to.include({log_type: 'request', user_id: 'u-1', request_body: long, response_body: '{"ok":true}', request_body_size: long.length})
+    expect(parse(masked)).to.include({request_body: '{"password":"****"}', response_body: '{"token":"****"}'})
   })
 
   it('give the config mask() hook the whole record, bodies as text', () => {
