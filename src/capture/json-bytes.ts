@@ -17,6 +17,16 @@ const HEX = Buffer.from('0123456789abcdef')
 /** The most bytes writeJsonString() writes for `length` bytes (every byte a \\u00XX, and the quotes). */
 export const jsonStringBound = (length: number) => length * 6 + 2
 
+/** Exactly how many bytes writeJsonString() writes for `src`: one more pass, for bodies too long to size by jsonStringBound(). */
+export function jsonStringLength(src: Uint8Array): number {
+  let n = src.length + 2
+  for (let i = 0; i < src.length; i++) {
+    const kind = KIND[src[i]]
+    if (kind !== 0) n += kind === 1 || SHORT[src[i]] !== undefined ? 1 : 5
+  }
+  return n
+}
+
 /**
  * Writes `src` (ASCII, as Masker.isCleanAscii() accepted it) as a JSON string
  * at `at` in `dst`, which has room for jsonStringBound(src.length) bytes;

@@ -3,7 +3,7 @@ import {v7 as uuidv7} from 'uuid'
 import {type BodyTap, type BodyText, bodyText} from './body.js'
 import {suspiciousFlags} from './detect.js'
 import {MAX_USER_LENGTH, extraFromHeader, traceId, userFromHeaders} from './identity.js'
-import {jsonStringBound, writeJsonString} from './json-bytes.js'
+import {jsonStringBound, jsonStringLength, writeJsonString} from './json-bytes.js'
 import type {Masker} from './masking.js'
 
 export type Hooks = {
@@ -155,8 +155,13 @@ export function requestLine(x: Exchange, o: RecordOptions, userId: string | null
   return withBodies(JSON.stringify(record), bodyJson(reqBody, reqType, o), bodyJson(resBody, resType, o))
 }
 
-/** Reused for every line that fits (a longer one gets its own buffer). */
-const lineBuffer = Buffer.allocUnsafeSlow(64 * 1024)
+/**
+ * Reused for every line whose worst case fits (bodies of the default 8 KiB bound need about 100 KiB;
+ * pages past what lines use are never touched). A longer line is sized exactly and gets its own
+ * buffer: the worst case of a 1 MiB body (AUDIT_LOGS_SAVE_FULL_BODY) would be 6 MiB. (A buffer that
+ * grew on demand, in a `let`, cost the clean POST exchange 3–4 µs more.)
+ */
+const lineBuffer = Buffer.allocUnsafeSlow(256 * 1024)
 
 /** The record's JSON (`head`) with the two bodies added last: a string when both are JSON already, else bytes in lineBuffer. */
 function withBodies(head: string, request: string | Uint8Array, response: string | Uint8Array): string | Buffer {
@@ -164,8 +169,9 @@ function withBodies(head: string, request: string | Uint8Array, response: string
   if (typeof request === 'string' && typeof response === 'string') return `${open}${request},"response_body":${response}}`
   // the string parts between the bodies' bytes, each written at once
   const parts = typeof request === 'string' ? [`${open}${request},"response_body":`, response, '}'] : typeof response === 'string' ? [open, request, `,"response_body":${response}}`] : [open, request, ',"response_body":', response, '}']
-  const need = parts.reduce((n: number, p) => n + (typeof p === 'string' ? p.length * 3 : jsonStringBound(p.length)), 0)
-  const buf = need > lineBuffer.length ? Buffer.allocUnsafe(need) : lineBuffer
+  const strings = parts.reduce((n: number, p) => n + (typeof p === 'string' ? Buffer.byteLength(p) : 0), 0)
+  const worst = parts.reduce((n: number, p) => n + (typeof p === 'string' ? 0 : jsonStringBound(p.length)), strings)
+  const buf = worst <= lineBuffer.length ? lineBuffer : Buffer.allocUnsafe(parts.reduce((n: number, p) => n + (typeof p === 'string' ? 0 : jsonStringLength(p)), strings))
   let at = 0
   for (const p of parts) at = typeof p === 'string' ? at + buf.write(p, at) : writeJsonString(p, buf, at)
   return buf.subarray(0, at)

@@ -1,6 +1,6 @@
 import {expect} from 'chai'
 import {BodyTap} from '../../src/capture/body.js'
-import {jsonStringBound, writeJsonString} from '../../src/capture/json-bytes.js'
+import {jsonStringBound, jsonStringLength, writeJsonString} from '../../src/capture/json-bytes.js'
 import {Masker} from '../../src/capture/masking.js'
 import {type Exchange, type RecordOptions, requestLine} from '../../src/capture/record.js'
 import {DEFAULT_SENSITIVE_FIELDS, DEFAULT_SENSITIVE_HEADERS} from '../../src/config/schema.js'
@@ -17,9 +17,9 @@ function random(seed: number) {
   }
 }
 
-function exchange(requestBody: string | Buffer, responseBody: string | Buffer, type = 'application/json'): Exchange {
+function exchange(requestBody: string | Buffer, responseBody: string | Buffer, type = 'application/json', limit = 8192): Exchange {
   const tap = (body: string | Buffer) => {
-    const t = new BodyTap(8192)
+    const t = new BodyTap(limit)
     t.push(Buffer.from(body))
     return t
   }
@@ -70,6 +70,16 @@ describe('request records', () => {
     expect(parse(masked)).to.include({request_body: '{"password":"****"}', response_body: '{"token":"****"}'})
   })
 
+  it('keep the bytes of bodies of any size up to the full-body cap, in a buffer sized for them', () => {
+    const full: RecordOptions = {...options, maxBodyLength: 1024 * 1024}
+    for (const size of [600, 20_000, 200_000, 1024 * 1024]) {
+      const body = JSON.stringify({rows: 'a "quoted" \\ row\n'.repeat(size)}).slice(0, size)
+      const line = requestLine(exchange(body, body, 'application/json', full.maxBodyLength), full, null)
+      expect(line, String(size)).to.be.instanceOf(Buffer)
+      expect(parse(line)).to.include({request_body: body, response_body: body})
+    }
+  })
+
   it('give the config mask() hook the whole record, bodies as text', () => {
     const hooked: RecordOptions = {...options, hooks: {mask: (r) => ({...r, request_body: String(r.request_body).toUpperCase()})}}
     expect(parse(requestLine(exchange('{"a":"b"}', '{}'), hooked, null))).to.include({request_body: '{"A":"B"}', response_body: '{}'})
@@ -118,14 +128,16 @@ describe('request records', () => {
     expect(custom.isCleanAscii(Buffer.from('plain'))).to.equal(false)
   })
 
-  it('write bytes as a JSON string exactly as JSON.stringify does', () => {
+  it('write bytes as a JSON string exactly as JSON.stringify does, and know its length', () => {
     const rand = random(7)
     const out = Buffer.alloc(jsonStringBound(300))
     for (let n = 0; n < 2000; n++) {
       let text = ''
       for (let i = rand(300); i > 0; i--) text += String.fromCharCode(rand(128))
-      const end = writeJsonString(Buffer.from(text, 'latin1'), out, 0)
+      const bytes = Buffer.from(text, 'latin1')
+      const end = writeJsonString(bytes, out, 0)
       expect(out.toString('latin1', 0, end)).to.equal(JSON.stringify(text))
+      expect(jsonStringLength(bytes)).to.equal(end)
     }
   })
 })
