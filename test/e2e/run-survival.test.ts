@@ -1,4 +1,3 @@
-import {execFileSync} from 'node:child_process'
 import {existsSync, mkdtempSync, readFileSync, readdirSync, renameSync} from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
@@ -11,7 +10,7 @@ import {migrate} from '../../src/stores/postgres/migrations.js'
 import {ROOT} from '../helpers/cli.js'
 import {type TestDatabase, count, freshDatabase} from '../helpers/db.js'
 import {jsonlLines} from '../helpers/jsonl.js'
-import {request, startRun, until} from '../helpers/run-server.js'
+import {childPids, request, startRun, until} from '../helpers/run-server.js'
 import {type Upstream, startUpstream} from '../helpers/upstream.js'
 
 /** Sends requests with `parallel` loops until stop() is called; counts what succeeded. */
@@ -335,10 +334,10 @@ describe('audit-logs run: what it must survive', function () {
   it('a record builder thread that dies takes its worker down, and the replacement captures again', async () => {
     const run = await startRun(['--upstream', app.url, '--no-database'], {AUDIT_LOGS_FAILPOINT: 'builder-crash'})
     try {
-      const first = execFileSync('pgrep', ['-P', String(run.child.pid)]).toString().trim().split('\n').map(Number)
+      const first = childPids(run.child.pid!)
       await request(`${run.url}/json?n=before`)
       await until(async () => {
-        const now = execFileSync('pgrep', ['-P', String(run.child.pid)]).toString().trim().split('\n').filter(Boolean).map(Number)
+        const now = childPids(run.child.pid!)
         return now.length === 1 && !first.includes(now[0])
       }, 15_000, 'a replacement worker')
       expect(run.stderr()).to.contain('its record builder stopped').and.contain('starting a replacement')
@@ -352,11 +351,11 @@ describe('audit-logs run: what it must survive', function () {
   it('replaces a worker that dies', async () => {
     const run = await startRun(['--upstream', app.url, '--no-database', '--workers', '2'])
     try {
-      const workers = execFileSync('pgrep', ['-P', String(run.child.pid)]).toString().trim().split('\n').map(Number)
+      const workers = childPids(run.child.pid!)
       expect(workers).to.have.length(2)
       process.kill(workers[0], 'SIGKILL')
       await until(async () => {
-        const now = execFileSync('pgrep', ['-P', String(run.child.pid)]).toString().trim().split('\n').map(Number)
+        const now = childPids(run.child.pid!)
         return now.length === 2 && !now.includes(workers[0])
       }, 15_000, 'a replacement worker')
       expect((await request(`${run.url}/json`)).status).to.equal(200)

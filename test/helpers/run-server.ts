@@ -1,3 +1,4 @@
+import {execFileSync} from 'node:child_process'
 import {mkdtempSync} from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
@@ -77,5 +78,15 @@ export async function until<T>(check: () => Promise<T | undefined | false> | T |
     if (v) return v
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+/** The pids of a process's children: none while a dead worker waits for its replacement (pgrep then exits with 1). */
+export function childPids(pid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)]).toString().trim().split('\n').filter(Boolean).map(Number)
+  } catch (error) {
+    if ((error as {status?: number}).status === 1) return []
+    throw error
   }
 }
