@@ -13,6 +13,8 @@ KIND[0x5c] = 1
 /** JSON.stringify's short escapes (\\b \\t \\n \\f \\r); the other control characters are \\u00XX. */
 const SHORT: Record<number, number> = {0x08: 0x62, 0x09: 0x74, 0x0a: 0x6e, 0x0c: 0x66, 0x0d: 0x72}
 const HEX = Buffer.from('0123456789abcdef')
+/** The bytes a byte's escape adds: 1 for '"', '\\' and the short escapes, 5 for \\u00XX. */
+const EXTRA = KIND.map((kind, c) => (kind === 0 ? 0 : kind === 1 || SHORT[c] !== undefined ? 1 : 5))
 
 /** The most bytes writeJsonString() writes for `length` bytes (every byte a \\u00XX, and the quotes). */
 export const jsonStringBound = (length: number) => length * 6 + 2
@@ -20,10 +22,7 @@ export const jsonStringBound = (length: number) => length * 6 + 2
 /** Exactly how many bytes writeJsonString() writes for `src`: one more pass, for bodies too long to size by jsonStringBound(). */
 export function jsonStringLength(src: Uint8Array): number {
   let n = src.length + 2
-  for (let i = 0; i < src.length; i++) {
-    const kind = KIND[src[i]]
-    if (kind !== 0) n += kind === 1 || SHORT[src[i]] !== undefined ? 1 : 5
-  }
+  for (let i = 0; i < src.length; i++) n += EXTRA[src[i]]
   return n
 }
 

@@ -90,7 +90,7 @@ const KEEP_BYTES_FROM = 512
 
 /** A body in the request line: its JSON (a string), or the bytes of clean ASCII text, written as a JSON string as they are. */
 function bodyJson(b: BodyText, type: string | undefined, o: RecordOptions): string | Uint8Array {
-  if (b.bytes && b.text !== null && b.bytes.length >= KEEP_BYTES_FROM && o.masker.isCleanAscii(b.bytes)) return b.bytes
+  if (b.bytes && b.bytes.length >= KEEP_BYTES_FROM && o.masker.isCleanAscii(b.bytes)) return b.bytes
   return JSON.stringify(maskedBody(b, type, o))
 }
 
@@ -167,11 +167,14 @@ const lineBuffer = Buffer.allocUnsafeSlow(256 * 1024)
 function withBodies(head: string, request: string | Uint8Array, response: string | Uint8Array): string | Buffer {
   const open = `${head.slice(0, -1)},"request_body":`
   if (typeof request === 'string' && typeof response === 'string') return `${open}${request},"response_body":${response}}`
-  // the string parts between the bodies' bytes, each written at once
-  const parts = typeof request === 'string' ? [`${open}${request},"response_body":`, response, '}'] : typeof response === 'string' ? [open, request, `,"response_body":${response}}`] : [open, request, ',"response_body":', response, '}']
-  const strings = parts.reduce((n: number, p) => n + (typeof p === 'string' ? Buffer.byteLength(p) : 0), 0)
-  const worst = parts.reduce((n: number, p) => n + (typeof p === 'string' ? 0 : jsonStringBound(p.length)), strings)
-  const buf = worst <= lineBuffer.length ? lineBuffer : Buffer.allocUnsafe(parts.reduce((n: number, p) => n + (typeof p === 'string' ? 0 : jsonStringLength(p)), strings))
+  const parts = [open, request, ',"response_body":', response, '}']
+  let strings = 0 // exact
+  let worst = 0 // of the bodies' bytes
+  for (const p of parts) {
+    if (typeof p === 'string') strings += Buffer.byteLength(p)
+    else worst += jsonStringBound(p.length)
+  }
+  const buf = strings + worst <= lineBuffer.length ? lineBuffer : Buffer.allocUnsafe(parts.reduce((n: number, p) => n + (typeof p === 'string' ? 0 : jsonStringLength(p)), strings))
   let at = 0
   for (const p of parts) at = typeof p === 'string' ? at + buf.write(p, at) : writeJsonString(p, buf, at)
   return buf.subarray(0, at)
