@@ -34,7 +34,7 @@ type Counts = {requests: number; captured: number; dropped: number; problem?: st
 
 /** Hands exchanges to the builder thread in batches: one message per turn of the event loop, or per 256 exchanges or 1 MiB of bodies. */
 function startBuilder(s: WorkerSettings, counts: Counts) {
-  const thread = new Worker(BUILDER_ENTRY, {workerData: {...s, writerId: `${Date.now().toString(36)}-${process.pid}`}, execArgv: process.execArgv.filter((a) => !a.startsWith('--max-semi-space-size')), resourceLimits: {maxYoungGenerationSizeMb: 6}})
+  const thread = new Worker(BUILDER_ENTRY, {workerData: {...s, writerId: `${Date.now().toString(36)}-${process.pid}`}, resourceLimits: {maxYoungGenerationSizeMb: 6}})
   let batch = new WireBatch()
   let scheduled = false
   let inFlight = 0 // bytes of batches sent and not yet reported built

@@ -271,6 +271,25 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
       await plain.stop()
     }
   })
+  it('captures when node itself was started with V8 and process-wide options (which a worker thread refuses)', async () => {
+    // e.g. `node --max-old-space-size=4096 $(which audit-logs) run …`: the proxy workers inherit the
+    // options, and their record builder threads must start anyway
+    const proxy = await startRun(['--upstream', app.url, '--no-database', '--workers', '1'], {}, {nodeArgs: ['--max-old-space-size=1024', '--v8-pool-size=2', '--title=audit-logs-test']})
+    try {
+      expect((await request(`${proxy.url}/status/201`)).status).to.equal(201)
+      const record = await until(() => {
+        try {
+          return readFileSync(path.join(proxy.logDir, 'requests.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((r) => r.path === '/status/201')
+        } catch {
+          return undefined
+        }
+      }, 10_000, 'the record')
+      expect(record.status_code).to.equal(201)
+      expect(proxy.stderr()).not.to.match(/builder thread (failed|stopped)|died/)
+    } finally {
+      await proxy.stop()
+    }
+  })
   it('sends a request with no body again when the app closed the kept-alive connection just as it was reused; a POST with a body gets 502', async () => {
     // every connection serves one request; the next one on it is cut, as a keep-alive timeout would
     const flaky = http.createServer((req, res) => {

@@ -19,12 +19,12 @@ export type RunningServer = {
 }
 
 /** Starts `bin/run.js run` as a subprocess and waits until it listens. */
-export async function startRun(args: string[], env: Record<string, string | undefined> = {}, options: {dir?: string; expectFailure?: boolean; bind?: string} = {}): Promise<RunningServer> {
+export async function startRun(args: string[], env: Record<string, string | undefined> = {}, options: {dir?: string; expectFailure?: boolean; bind?: string; nodeArgs?: string[]} = {}): Promise<RunningServer> {
   const dir = options.dir ?? mkdtempSync(path.join(os.tmpdir(), 'audit-logs-run-'))
   const bind = options.bind ?? `127.0.0.1:${await freePort()}`
   const adminPort = await freePort()
   const logDir = path.join(dir, 'logs')
-  const child = execa(process.execPath, [BIN, 'run', '--bind', bind, '--admin-bind', `127.0.0.1:${adminPort}`, '--log-dir', logDir, ...args], {
+  const child = execa(process.execPath, [...(options.nodeArgs ?? []), BIN, 'run', '--bind', bind, '--admin-bind', `127.0.0.1:${adminPort}`, '--log-dir', logDir, ...args], {
     env: {OCLIF_SKIP_NEW_VERSION_CHECK: '1', AUDIT_LOGS_DATA_DIR: path.join(dir, 'data'), AUDIT_LOGS_DATABASE_URL: undefined, ...env},
     reject: false,
     cwd: dir,
