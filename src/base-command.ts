@@ -1,6 +1,5 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import createDebug from 'debug'
-import ora from 'ora'
 import type pg from 'pg'
 import type {Overrides} from './config/resolve.js'
 import {resolveConfig} from './config/resolve.js'
@@ -68,7 +67,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected async target(): Promise<Target> {
     this.targetPromise ??= (async () => {
       const config = await this.resolved()
-      const spin = config.databaseUrl ? undefined : this.spinner('Starting the embedded PostgreSQL')
+      const spin = config.databaseUrl ? undefined : await this.spinner('Starting the embedded PostgreSQL')
       try {
         const target = await resolveTarget(config)
         this.onRelease(() => target.release())
@@ -94,9 +93,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.releasers.push(fn)
   }
 
-  /** A spinner on stderr, only on a TTY and never with --json. */
-  protected spinner(text: string): Spinner {
+  /**
+   * A spinner on stderr, only on a TTY and never with --json. Its library is loaded only then: a
+   * command under a service manager never needs it (for `run` it held about 5 MB for nothing).
+   */
+  protected async spinner(text: string): Promise<Spinner> {
     if (!process.stderr.isTTY || this.jsonEnabled()) return {text, succeed() {}, fail() {}, stop() {}}
+    const {default: ora} = await import('ora')
     return ora({text, stream: process.stderr}).start()
   }
 

@@ -36,7 +36,7 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
     }))
     const client = await this.client()
     await assertMigrated(client)
-    const spin = this.spinner(this.flags['dry-run'] ? 'Measuring what would go' : 'Cleaning up')
+    const spin = await this.spinner(this.flags['dry-run'] ? 'Measuring what would go' : 'Cleaning up')
     const report = await cleanup(client, {
       retention,
       dryRun: this.flags['dry-run'],

@@ -37,7 +37,7 @@ export default class Export extends BaseCommand<typeof Export> {
       await assertMigrated(db)
       source = {db}
     }
-    const spin = this.flags.out ? this.spinner('Exporting') : {text: '', succeed() {}, fail() {}, stop() {}}
+    const spin = this.flags.out ? await this.spinner('Exporting') : {text: '', succeed() {}, fail() {}, stop() {}}
     const started = Date.now()
     const signal = this.interruptSignal()
     let result: ExportResult

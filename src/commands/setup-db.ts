@@ -46,7 +46,7 @@ export default class SetupDb extends BaseCommand<typeof SetupDb> {
         'Pass --db-name (or set AUDIT_LOGS_DB_NAME), e.g. --db-name audit_logs',
       ])
     }
-    const spin = this.spinner(`Setting up ${target.dbName}`)
+    const spin = await this.spinner(`Setting up ${target.dbName}`)
     const result = await setupDatabase(target, {
       interval: this.flags.interval as never,
       defaultInterval: config.partitionInterval,

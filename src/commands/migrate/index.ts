@@ -12,7 +12,7 @@ export default class Migrate extends BaseCommand<typeof Migrate> {
 
   async run(): Promise<{applied: Array<{version: number; name: string}>; dryRun: boolean}> {
     const client = await this.client()
-    const spin = this.spinner('Applying migrations')
+    const spin = await this.spinner('Applying migrations')
     const result = await migrate(client, {dryRun: this.flags['dry-run']}).finally(() => spin.stop())
     const applied = result.applied.map((m) => ({version: m.version, name: m.name}))
     if (this.flags['dry-run']) this.log(result.sql.length ? `-- dry run: nothing was changed\n${result.sql.join('\n\n')}` : 'No pending migrations.')

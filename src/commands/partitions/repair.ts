@@ -17,7 +17,7 @@ export default class PartitionsRepair extends BaseCommand<typeof PartitionsRepai
     const client = await this.client()
     await assertMigrated(client)
     const interval = (this.flags.interval as Interval | undefined) ?? (await storedInterval(client)) ?? config.partitionInterval
-    const spin = this.spinner('Moving rows out of the default partitions')
+    const spin = await this.spinner('Moving rows out of the default partitions')
     const created = await repair(client, interval).finally(() => spin.stop())
     const remaining = await defaultPartitionRows(client)
     const movedRows = created.reduce((n, p) => n + p.movedRows, 0)
