@@ -94,11 +94,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   /**
-   * A spinner on stderr, only on a TTY and never with --json. Its library is loaded only then: a
-   * command under a service manager never needs it (for `run` it held about 5 MB for nothing).
+   * A spinner on stderr, only on a terminal that has a width and never with --json. Its library is
+   * loaded only then: a command under a service manager never needs it (for `run` it held about
+   * 4 MB for nothing). A terminal of 0 columns (`script`, `docker run -t` before the size is set)
+   * made the spinner clear lines without end, and the command never finished.
    */
   protected async spinner(text: string): Promise<Spinner> {
-    if (!process.stderr.isTTY || this.jsonEnabled()) return {text, succeed() {}, fail() {}, stop() {}}
+    if (!process.stderr.isTTY || !(process.stderr.columns > 0) || this.jsonEnabled()) return {text, succeed() {}, fail() {}, stop() {}}
     const {default: ora} = await import('ora')
     return ora({text, stream: process.stderr}).start()
   }

@@ -243,6 +243,20 @@ describe('audit-logs CLI (subprocess)', function () {
       }
     })
 
+    it('on a terminal of 0 columns (script, docker run -t) a command shows no spinner and finishes', async () => {
+      // the spinner used to clear "lines" without end on such a terminal, and the command never ended
+      const db = await freshDatabase({prefix: 'e2e_tty'})
+      try {
+        const shell = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} migrate --dry-run`
+        const r = await execa('script', ['-qec', shell, '/dev/null'], {env: {AUDIT_LOGS_DATABASE_URL: db.url, OCLIF_SKIP_NEW_VERSION_CHECK: '1'}, reject: false, timeout: 60_000, stdin: 'ignore', maxBuffer: 1024 * 1024})
+        expect(r.timedOut, 'timed out').to.equal(false)
+        expect(r.exitCode, r.stdout.slice(0, 500)).to.equal(0)
+        expect(r.stdout).to.contain('dry run').and.not.contain('\u001B[1A')
+      } finally {
+        await db.drop()
+      }
+    })
+
     it('a bad configuration value names the key, the value and what is accepted', async () => {
       const {exitCode, stderr} = await runCli(['partitions', 'list'], {env: {AUDIT_LOGS_PARTITION_INTERVAL: 'fortnight'}})
       expect(exitCode).to.equal(2)
