@@ -3,8 +3,12 @@
 //   direct to the app; through `run --no-capture`; through `run` capturing to files and PostgreSQL.
 // Reports req/s, p50/p99 latency, peak RSS of the run processes, records written vs requests sent, and the
 // CPU time per request of each part (proxy workers, primary, PostgreSQL, app, the rest), the sinks' catch-up included.
-// Run: node bench/run.js capture [--duration 10] [--workers 1]
+// Then, at a fixed rate that every set-up sustains (an open-loop client, --rate, default 3000 req/s), the latency a
+// request sees when the proxy is busy but not saturated (under wrk's saturating load, p50 only follows throughput).
+// Run: node bench/run.js capture [--duration 10] [--workers 1] [--rate 3000]
 import {execFile, execFileSync, spawn} from 'node:child_process'
+import http from 'node:http'
+import {performance} from 'node:perf_hooks'
 import {promisify} from 'node:util'
 import {chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
@@ -15,7 +19,7 @@ import {freePort} from '../src/util/process.js'
 import {premake} from '../src/stores/postgres/partitions.js'
 import {openBenchDatabase} from './bench-db.js'
 
-const {values} = parseArgs({args: process.argv.slice(2), options: {duration: {type: 'string', default: '10'}, workers: {type: 'string', default: '1'}, connections: {type: 'string', default: '50'}}})
+const {values} = parseArgs({args: process.argv.slice(2), options: {duration: {type: 'string', default: '10'}, workers: {type: 'string', default: '1'}, connections: {type: 'string', default: '50'}, rate: {type: 'string', default: '3000'}}})
 /** wrk's settings, the same in every run and in the report's first line. */
 const WRK = [`-t${Math.min(2, Number(values.connections))}`, `-c${values.connections}`, `-d${values.duration}s`]
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
@@ -24,7 +28,8 @@ chmodSync(tmp, 0o755) // the embedded server's OS user must enter it
 const POST_LUA = path.join(tmp, 'post.lua')
 const lines2k = []
 for (let i = 0; JSON.stringify({order: {customer: 'c-1', lines: lines2k}}).length < 2048 - 60; i++) lines2k.push({sku: `SKU-${1000 + i}`, qty: (i % 4) + 1, note: 'gift wrap'})
-writeFileSync(POST_LUA, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = '${JSON.stringify({order: {customer: 'c-1', lines: lines2k}})}'\n`)
+const POST_BODY = JSON.stringify({order: {customer: 'c-1', lines: lines2k}})
+writeFileSync(POST_LUA, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = '${POST_BODY}'\n`)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 type WrkResult = {rps: number; p50: string; p99: string; requests: number; errors: number}
@@ -41,6 +46,53 @@ async function wrk(url: string, post: boolean): Promise<WrkResult> {
     requests: Number(num(/(\d+) requests in/)),
     errors: Number(errors) + (socketErrors ? socketErrors.slice(1).reduce((n, v) => n + Number(v), 0) : 0),
   }
+}
+
+type RateResult = {rps: number; p50: number; p99: number; errors: number}
+/**
+ * `--rate` requests a second for `--duration` seconds, over at most `--connections` kept-alive
+ * connections, sent on schedule whether or not earlier ones have been answered (an open loop, as
+ * wrk2 does; wrk and autocannon only report whole milliseconds or a closed loop). A request's latency
+ * runs from the moment it was due, so time spent waiting for a free connection counts. In ms.
+ */
+async function atRate(url: string, post: boolean): Promise<RateResult> {
+  const agent = new http.Agent({keepAlive: true, maxSockets: Number(values.connections)})
+  const rate = Number(values.rate)
+  const total = rate * Number(values.duration)
+  const latencies: number[] = []
+  let errors = 0
+  const t0 = performance.now()
+  await new Promise<void>((resolve) => {
+    let sent = 0
+    let done = 0
+    const finish = () => ++done === total && resolve()
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((performance.now() - t0) * rate) / 1000))
+      for (; sent < due; sent++) {
+        const scheduled = t0 + (sent * 1000) / rate
+        const req = http.request(url, {agent, method: post ? 'POST' : 'GET', headers: post ? {'content-type': 'application/json', 'content-length': Buffer.byteLength(POST_BODY)} : {}}, (res) => {
+          res.resume()
+          res.on('end', () => {
+            latencies.push(performance.now() - scheduled)
+            if (res.statusCode! >= 400) errors++
+            finish()
+          })
+        })
+        req.on('error', () => {
+          errors++
+          finish()
+        })
+        req.end(post ? POST_BODY : undefined)
+      }
+      if (sent < total) setTimeout(tick, 1)
+    }
+    tick()
+  })
+  const seconds = (performance.now() - t0) / 1000
+  agent.destroy()
+  latencies.sort((a, b) => a - b)
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))] ?? 0
+  return {rps: latencies.length / seconds, p50: at(0.5), p99: at(0.99), errors}
 }
 
 /**
@@ -170,6 +222,9 @@ async function main() {
         const drained = capturing ? await drain() : undefined
         measured[name] = {r, cpu: cpuPerRequest(before, cpuSnapshot(app.pid!, child?.pid), r.requests), load: cpuPerRequest(before, loaded, r.requests), drained}
       }
+      // the same requests at a fixed rate: what a request waits when the proxy is busy but not saturated
+      const rated = {GET: await atRate(`${url}/small`, false), POST: await atRate(`${url}/post`, true)}
+      if (capturing) await drain()
       if (sampler) clearInterval(sampler)
       let records = ''
       if (capturing) {
@@ -184,6 +239,7 @@ async function main() {
       }
       const {GET: get, POST: post} = {GET: measured.GET.r, POST: measured.POST.r}
       say(`${sc.name}: GET ${Math.round(get.rps)} req/s p50 ${get.p50} p99 ${get.p99} (${get.errors} errors); POST ${Math.round(post.rps)} req/s p50 ${post.p50} p99 ${post.p99} (${post.errors} errors)${child ? `; peak RSS ${(peak.rss / 1048576).toFixed(0)} MB (PSS ${(peak.pss / 1048576).toFixed(0)} MB)` : ''}${records}`)
+      say(`  at ${values.rate} req/s (open loop, at most ${values.connections} connections): ${(['GET', 'POST'] as const).map((k) => `${k} ${Math.round(rated[k].rps)} req/s p50 ${rated[k].p50.toFixed(2)} ms p99 ${rated[k].p99.toFixed(2)} ms (${rated[k].errors} errors)`).join('; ')}`)
       for (const k of ['GET', 'POST']) {
         say(`  ${k} during the load: ${measured[k].load}`)
         if (capturing) say(`  ${k} with the sinks' catch-up: ${measured[k].cpu}`)
