@@ -11,6 +11,7 @@ import http from 'node:http'
 import {performance} from 'node:perf_hooks'
 import {promisify} from 'node:util'
 import {chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {readFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {parseArgs} from 'node:util'
@@ -100,19 +101,27 @@ async function atRate(url: string, post: boolean): Promise<RateResult> {
  * which counts the pages they share (the node binary, about 45 MB) once per
  * process, and the sum of their PSS, which divides shared pages between them.
  */
-function treeMemory(pid: number): {rss: number; pss: number} {
+async function treeMemory(pid: number): Promise<{rss: number; pss: number}> {
+  // asynchronous throughout: the fixed-rate client shares this process's event loop, and a
+  // synchronous pgrep every 200 ms would show up in its latencies
   let all = [pid]
   try {
-    all = all.concat(execFileSync('pgrep', ['-P', String(pid)]).toString().trim().split('\n').filter(Boolean).map(Number))
+    all = all.concat((await promisify(execFile)('pgrep', ['-P', String(pid)])).stdout.trim().split('\n').filter(Boolean).map(Number))
   } catch {}
-  const kb = (file: string, field: string) => {
+  const kb = async (file: string, field: string) => {
     try {
-      return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(file, 'utf8'))![1]) * 1024
+      return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(await readFile(file, 'utf8'))![1]) * 1024
     } catch {
       return 0
     }
   }
-  return all.reduce((sum, p) => ({rss: sum.rss + kb(`/proc/${p}/status`, 'VmRSS'), pss: sum.pss + kb(`/proc/${p}/smaps_rollup`, 'Pss')}), {rss: 0, pss: 0})
+  let rss = 0
+  let pss = 0
+  for (const p of all) {
+    rss += await kb(`/proc/${p}/status`, 'VmRSS')
+    pss += await kb(`/proc/${p}/smaps_rollup`, 'Pss')
+  }
+  return {rss, pss}
 }
 
 const TICK = 100 // clock ticks per second of /proc/*/stat (USER_HZ)
@@ -192,11 +201,15 @@ async function main() {
       }
       await db.query('TRUNCATE request_logs, access_logs')
       const peak = {rss: 0, pss: 0}
+      let sampling = false
       const sampler = child
-        ? setInterval(() => {
-            const m = treeMemory(child!.pid!)
+        ? setInterval(async () => {
+            if (sampling) return
+            sampling = true
+            const m = await treeMemory(child!.pid!)
             peak.rss = Math.max(peak.rss, m.rss)
             peak.pss = Math.max(peak.pss, m.pss)
+            sampling = false
           }, 200)
         : undefined
       await wrk(`${url}/small`, false) // warm-up, not reported
