@@ -51,15 +51,24 @@ async function wrk(url: string, post: boolean): Promise<WrkResult> {
 
 type RateResult = {rps: number; p50: number; p99: number; errors: number}
 /**
- * `--rate` requests a second for `--duration` seconds, over at most `--connections` kept-alive
+ * `--rate` requests a second for `--duration` seconds (after 2 s of the same, not reported), over at most `--connections` kept-alive
  * connections, sent on schedule whether or not earlier ones have been answered (an open loop, as
  * wrk2 does; wrk and autocannon only report whole milliseconds or a closed loop). A request's latency
  * runs from the moment it was due, so time spent waiting for a free connection counts. In ms.
  */
 async function atRate(url: string, post: boolean): Promise<RateResult> {
   const agent = new http.Agent({keepAlive: true, maxSockets: Number(values.connections)})
+  try {
+    await openLoop(agent, url, post, 2) // warm-up, not reported: the connections open, on both sides of the proxy
+    return await openLoop(agent, url, post, Number(values.duration))
+  } finally {
+    agent.destroy()
+  }
+}
+
+async function openLoop(agent: http.Agent, url: string, post: boolean, seconds: number): Promise<RateResult> {
   const rate = Number(values.rate)
-  const total = rate * Number(values.duration)
+  const total = rate * seconds
   const latencies: number[] = []
   let errors = 0
   const t0 = performance.now()
@@ -89,11 +98,10 @@ async function atRate(url: string, post: boolean): Promise<RateResult> {
     }
     tick()
   })
-  const seconds = (performance.now() - t0) / 1000
-  agent.destroy()
+  const elapsed = (performance.now() - t0) / 1000
   latencies.sort((a, b) => a - b)
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))] ?? 0
-  return {rps: latencies.length / seconds, p50: at(0.5), p99: at(0.99), errors}
+  return {rps: latencies.length / elapsed, p50: at(0.5), p99: at(0.99), errors}
 }
 
 /**
