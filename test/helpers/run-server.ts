@@ -18,8 +18,25 @@ export type RunningServer = {
   stop(signal?: NodeJS.Signals): Promise<{exitCode?: number; signal?: string}>
 }
 
-/** Starts `bin/run.js run` as a subprocess and waits until it listens. */
-export async function startRun(args: string[], env: Record<string, string | undefined> = {}, options: {dir?: string; expectFailure?: boolean; bind?: string; nodeArgs?: string[]} = {}): Promise<RunningServer> {
+type StartOptions = {dir?: string; expectFailure?: boolean; bind?: string; nodeArgs?: string[]}
+
+/**
+ * Starts `bin/run.js run` as a subprocess and waits until it listens. A port picked here is free when
+ * picked, but an outgoing connection can take it as its local port before run binds it: then run
+ * exits with "already in use" and this tries again with other ports (twice at most).
+ */
+export async function startRun(args: string[], env: Record<string, string | undefined> = {}, options: StartOptions = {}): Promise<RunningServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRunOnce(args, env, options)
+    } catch (error) {
+      const taken = /EADDRINUSE|already in use/.test((error as Error).message)
+      if (!taken || options.bind || attempt >= 3) throw error
+    }
+  }
+}
+
+async function startRunOnce(args: string[], env: Record<string, string | undefined>, options: StartOptions): Promise<RunningServer> {
   const dir = options.dir ?? mkdtempSync(path.join(os.tmpdir(), 'audit-logs-run-'))
   const bind = options.bind ?? `127.0.0.1:${await freePort()}`
   const adminPort = await freePort()
