@@ -63,38 +63,42 @@ describe('audit-logs run: what it must survive', function () {
   it('PostgreSQL stopped for 30 s while traffic flows: every request succeeds, every record arrives exactly once', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-outage-'))
     let pgServer: EmbeddedServer = await acquireEmbedded(dir)
-    const admin = new pg.Client(clientConfig(pgServer.adminUrl))
-    await admin.connect()
-    await admin.query('CREATE DATABASE outage')
-    await admin.end()
-    const url = withDatabase(pgServer.adminUrl, 'outage')
-    const setup = new pg.Client(clientConfig(url))
-    await setup.connect()
-    await migrate(setup)
-    await setup.end()
-    const run = await startRun(['--upstream', app.url, '--no-files'], {AUDIT_LOGS_DATABASE_URL: url})
     try {
-      const load = traffic(run.url)
-      await new Promise((r) => setTimeout(r, 2000))
-      await pgServer.release() // PostgreSQL goes away
-      await new Promise((r) => setTimeout(r, 30_000))
-      pgServer = await acquireEmbedded(dir) // and comes back on the same port
-      await new Promise((r) => setTimeout(r, 2000))
-      const sent = await load.stop()
-      expect(sent.failed).to.equal(0)
-      expect(sent.ok).to.be.greaterThan(100)
-      const client = new pg.Client(clientConfig(url))
-      await client.connect()
+      // the server is released even when run does not start
+      const admin = new pg.Client(clientConfig(pgServer.adminUrl))
+      await admin.connect()
+      await admin.query('CREATE DATABASE outage')
+      await admin.end()
+      const url = withDatabase(pgServer.adminUrl, 'outage')
+      const setup = new pg.Client(clientConfig(url))
+      await setup.connect()
+      await migrate(setup)
+      await setup.end()
+      const run = await startRun(['--upstream', app.url, '--no-files'], {AUDIT_LOGS_DATABASE_URL: url})
       try {
-        await until(async () => (await count(client, 'request_logs')) >= sent.ok, 60_000, 'every record in PostgreSQL')
-        expect(await count(client, 'request_logs')).to.equal(sent.ok)
-        expect(await count(client, 'access_logs')).to.equal(sent.ok)
-        expect(run.stderr()).to.match(/sink postgres: .*retrying/)
+        const load = traffic(run.url)
+        await new Promise((r) => setTimeout(r, 2000))
+        await pgServer.release() // PostgreSQL goes away
+        await new Promise((r) => setTimeout(r, 30_000))
+        pgServer = await acquireEmbedded(dir) // and comes back on the same port
+        await new Promise((r) => setTimeout(r, 2000))
+        const sent = await load.stop()
+        expect(sent.failed).to.equal(0)
+        expect(sent.ok).to.be.greaterThan(100)
+        const client = new pg.Client(clientConfig(url))
+        await client.connect()
+        try {
+          await until(async () => (await count(client, 'request_logs')) >= sent.ok, 60_000, 'every record in PostgreSQL')
+          expect(await count(client, 'request_logs')).to.equal(sent.ok)
+          expect(await count(client, 'access_logs')).to.equal(sent.ok)
+          expect(run.stderr()).to.match(/sink postgres: .*retrying/)
+        } finally {
+          await client.end()
+        }
       } finally {
-        await client.end()
+        await run.stop()
       }
     } finally {
-      await run.stop()
       await pgServer.release()
     }
   })
