@@ -11,7 +11,9 @@ export type MaskOptions = {fields: string[]; headers: string[]}
 
 /** What may stand between a field name's letters, as a character class's contents: normalize() drops it, fieldScan() and CleanScan skip it. */
 const SEPARATORS = '-_\\s.'
-const normalize = (key: string) => key.toLowerCase().replace(new RegExp(`[${SEPARATORS}]`, 'g'), '')
+const SEPARATOR = new RegExp(`[${SEPARATORS}]`)
+const SEPARATOR_ALL = new RegExp(SEPARATOR.source, 'g')
+const normalize = (key: string) => key.toLowerCase().replace(SEPARATOR_ALL, '')
 
 /** The authorization schemes whose credentials the value rules mask (BEARER), and every quicker check for them. */
 const SCHEMES = ['Bearer', 'Basic', 'Token', 'Digest']
@@ -186,7 +188,7 @@ export class Masker {
 }
 
 /** The ASCII bytes among SEPARATORS. */
-const SEPARATOR_BYTES = new Set(Array.from({length: 128}, (_, c) => c).filter((c) => new RegExp(`[${SEPARATORS}]`).test(String.fromCharCode(c))))
+const SEPARATOR_BYTES = new Set(Array.from({length: 128}, (_, c) => c).filter((c) => SEPARATOR.test(String.fromCharCode(c))))
 /** The words the value rules start from (BEARER's schemes, JWT's eyJ) and maskBody()'s escapes (`\\u`, `%`), matched here as loosely as the field names. */
 const OTHER_WORDS = [...SCHEMES, 'eyJ', '\\u', '%']
 /** The automaton's state for "the text rules must look": every transition into an accepting state, and every byte outside ASCII or NUL (which bodyText() replaces). */
