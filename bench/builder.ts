@@ -14,19 +14,11 @@ import {Masker} from '../src/capture/masking.js'
 import type {Exchange} from '../src/capture/record.js'
 import {DEFAULT_SENSITIVE_FIELDS, DEFAULT_SENSITIVE_HEADERS} from '../src/config/schema.js'
 import {JournalWriter} from '../src/pipeline/journal.js'
+import {ITEMS_4K as big, ORDER_2K as order, SMALL as small} from './bodies.mjs'
 
 const {values} = parseArgs({args: process.argv.slice(2), options: {exchanges: {type: 'string', default: '40000'}, rounds: {type: 'string', default: '6'}}})
 const N = Number(values.exchanges)
 const ROUNDS = Number(values.rounds)
-
-// the capture benchmark's bodies (bench/capture.ts, bench/upstream.mjs)
-const items: object[] = []
-for (let i = 0; JSON.stringify({ok: true, items}).length < 4096 - 80; i++) items.push({id: i, sku: `SKU-${1000 + i}`, name: `item ${i}`, price: i * 1.5, in_stock: i % 3 !== 0})
-const big = JSON.stringify({ok: true, items})
-const lines2k: object[] = []
-for (let i = 0; JSON.stringify({order: {customer: 'c-1', lines: lines2k}}).length < 2048 - 60; i++) lines2k.push({sku: `SKU-${1000 + i}`, qty: (i % 4) + 1, note: 'gift wrap'})
-const order = JSON.stringify({order: {customer: 'c-1', lines: lines2k}})
-const small = JSON.stringify({ok: true, id: 42, name: 'small'})
 
 type Shape = {name: string; method: string; request?: string; response: string}
 const shapes: Shape[] = [

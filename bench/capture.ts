@@ -19,6 +19,7 @@ import {resolveConfig} from '../src/config/resolve.js'
 import {freePort} from '../src/util/process.js'
 import {premake} from '../src/stores/postgres/partitions.js'
 import {openBenchDatabase} from './bench-db.js'
+import {ORDER_2K as POST_BODY} from './bodies.mjs'
 
 const {values} = parseArgs({args: process.argv.slice(2), options: {duration: {type: 'string', default: '10'}, workers: {type: 'string', default: '1'}, connections: {type: 'string', default: '50'}, rate: {type: 'string', default: '3000'}}})
 /** wrk's settings, the same in every run and in the report's first line. */
@@ -27,9 +28,6 @@ const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-bench-capture-'))
 chmodSync(tmp, 0o755) // the embedded server's OS user must enter it
 const POST_LUA = path.join(tmp, 'post.lua')
-const lines2k = []
-for (let i = 0; JSON.stringify({order: {customer: 'c-1', lines: lines2k}}).length < 2048 - 60; i++) lines2k.push({sku: `SKU-${1000 + i}`, qty: (i % 4) + 1, note: 'gift wrap'})
-const POST_BODY = JSON.stringify({order: {customer: 'c-1', lines: lines2k}})
 writeFileSync(POST_LUA, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = '${POST_BODY}'\n`)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 

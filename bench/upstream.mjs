@@ -1,11 +1,6 @@
 // The trivial upstream of the capture benchmark: GET /small (small JSON), POST /post (2 KiB JSON in, 4 KiB JSON out).
 import http from 'node:http'
-
-const small = JSON.stringify({ok: true, id: 42, name: 'small'})
-const items = []
-let big = ''
-for (let i = 0; JSON.stringify({ok: true, items}).length < 4096 - 80; i++) items.push({id: i, sku: `SKU-${1000 + i}`, name: `item ${i}`, price: i * 1.5, in_stock: i % 3 !== 0})
-big = JSON.stringify({ok: true, items})
+import {ITEMS_4K as big, SMALL as small} from './bodies.mjs'
 http.createServer((req, res) => {
   if (req.method === 'POST') {
     req.resume()
