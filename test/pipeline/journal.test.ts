@@ -274,6 +274,18 @@ describe('rotating JSONL files', () => {
     expect(newestBackup).to.contain('"i":')
     expect(existsSync(file + '.1')).to.equal(false)
   })
+  it('a backup larger than one read of the gzip is compressed byte for byte', async () => {
+    const dir = tmp('rotate-large')
+    const file = path.join(dir, 'requests.jsonl')
+    const w = new RotatingWriter(file, 1024 * 1024, 2)
+    const lines: string[] = []
+    for (let i = 0, n = 0; n < 900 * 1024; i++) n += lines[lines.push(JSON.stringify({i, pad: `${i}`.repeat(1 + (i % 97))}) + '\n') - 1].length
+    await w.write(Buffer.from(lines.join(''))) // 900 KiB: fourteen reads of 64 KiB, the last one short
+    await w.write(Buffer.from(lines.slice(0, 2000).join(''))) // rotates
+    await w.close()
+    expect(gunzipSync(readFileSync(backupName(file, 1))).toString()).to.equal(lines.join(''))
+    expect(readFileSync(file, 'utf8')).to.equal(lines.slice(0, 2000).join(''))
+  })
   it('a backup whose gzip fails stays whole and plain until a later rotation gzips it; no line is lost and the writer goes on', async () => {
     const dir = tmp('rotate-gzip-fails')
     const file = path.join(dir, 'requests.jsonl')

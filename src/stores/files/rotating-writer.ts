@@ -1,4 +1,4 @@
-import {createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync, truncateSync, unlinkSync} from 'node:fs'
+import {createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync, truncateSync, unlinkSync} from 'node:fs'
 import {open, type FileHandle} from 'node:fs/promises'
 import path from 'node:path'
 import {pipeline} from 'node:stream/promises'
@@ -10,6 +10,7 @@ import {createGzip} from 'node:zlib'
  * rate the default cost more CPU per record than building the record.
  */
 const GZIP_LEVEL = 3
+const GZIP_READ_BYTES = 64 * 1024
 
 /** Where a rotating file stood: its inode (a rotation or an external move makes a new file) and length. */
 export type FilePosition = {ino: number; size: number}
@@ -106,16 +107,36 @@ export class RotatingWriter {
     }
   }
 
-  /** file.1 → file.1.gz (at GZIP_LEVEL); one that fails (a full disk) leaves file.1 whole and no partial .gz. */
-  private gzip(plain: string): Promise<void> {
+  /**
+   * file.1 → file.1.gz (at GZIP_LEVEL); one that fails (a full disk) leaves file.1 whole and no partial .gz.
+   * The file is read into one buffer, reused chunk after chunk once gzip has taken it: a read stream's
+   * fresh 64 KiB per chunk was garbage until the thread's next collection, and a busy proxy's
+   * rotations made it the shipping thread's largest use of memory.
+   */
+  private async gzip(plain: string): Promise<void> {
     const out = backupName(this.file, 1)
-    return pipeline(createReadStream(plain), createGzip({level: GZIP_LEVEL}), createWriteStream(out)).then(
-      () => unlinkSync(plain),
-      (error) => {
-        rmSync(out, {force: true})
-        throw error
-      },
-    )
+    const input = await open(plain, 'r')
+    const gz = createGzip({level: GZIP_LEVEL})
+    const written = pipeline(gz, createWriteStream(out))
+    written.catch(() => {}) // settled below, on either path
+    try {
+      const chunk = Buffer.allocUnsafe(GZIP_READ_BYTES)
+      for (;;) {
+        const {bytesRead} = await input.read(chunk, 0, chunk.length, null)
+        if (bytesRead === 0) break
+        await new Promise<void>((resolve, reject) => gz.write(chunk.subarray(0, bytesRead), (error) => (error ? reject(error) : resolve())))
+      }
+      gz.end()
+      await written
+      unlinkSync(plain)
+    } catch (error) {
+      gz.destroy(error as Error)
+      const cause = await written.then(() => undefined, (e: Error) => e) // the output's own failure (ENOSPC) if it failed first, else this one
+      rmSync(out, {force: true})
+      throw cause ?? error
+    } finally {
+      await input.close()
+    }
   }
 
   /**
