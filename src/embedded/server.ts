@@ -1,6 +1,5 @@
 import {randomBytes} from 'node:crypto'
 import {chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync} from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import createDebug from 'debug'
@@ -8,7 +7,7 @@ import {execa} from 'execa'
 import {backgroundCommand, niceProcess} from '../util/priority.js'
 import lockfile from 'proper-lockfile'
 import {AuditLogsError, ExitCode} from '../errors.js'
-import {freePort, isAlive} from '../util/process.js'
+import {freePort, isAlive, portIsFree} from '../util/process.js'
 import {registerSecret} from '../util/redact.js'
 import {type Binaries, findBinaries} from './binaries.js'
 import {type RunAs, assertEnterable, serverOsUser} from './os-user.js'
@@ -64,14 +63,6 @@ function readState(p: Paths): State {
 }
 
 const writeState = (p: Paths, state: State) => writeFileSync(p.secret, JSON.stringify(state) + '\n', {mode: 0o600})
-
-async function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = net.createServer()
-    srv.once('error', () => resolve(false))
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)))
-  })
-}
 
 async function initdb(bins: Binaries, p: Paths, password: string, runAs: RunAs): Promise<void> {
   mkdirSync(p.pgdata, {recursive: true, mode: 0o700})

@@ -1,0 +1,37 @@
+import {readFileSync} from 'node:fs'
+import net from 'node:net'
+import {expect} from 'chai'
+import {freePort, portIsFree} from '../../src/util/process.js'
+
+describe('free ports for the programs run starts (the app, the embedded PostgreSQL)', () => {
+  const listen = (port: number) =>
+    new Promise<net.Server>((resolve, reject) => {
+      const srv = net.createServer()
+      srv.once('error', reject)
+      srv.listen(port, '127.0.0.1', () => resolve(srv))
+    })
+
+  it('are taken above the range of outgoing connections\' local ports, so a connection cannot take one before the program listens', async function () {
+    let high: number
+    try {
+      high = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[1])
+    } catch {
+      this.skip() // not Linux
+    }
+    if (high! >= 65_535) this.skip() // the OS lends every port to connections: freePort lets it pick
+    for (let i = 0; i < 20; i++) {
+      const port = await freePort()
+      expect(port).to.be.greaterThan(Math.max(high!, 49_151)).and.at.most(65_535)
+      const srv = await listen(port) // and a program can listen on it
+      await new Promise((r) => srv.close(r))
+    }
+  })
+
+  it('portIsFree() tells a port in use from a free one', async () => {
+    const srv = await listen(0)
+    const {port} = srv.address() as net.AddressInfo
+    expect(await portIsFree(port)).to.equal(false)
+    await new Promise((r) => srv.close(r))
+    expect(await portIsFree(port)).to.equal(true)
+  })
+})
