@@ -206,14 +206,15 @@ async function main() {
         url = `http://127.0.0.1:${port}`
       }
       await db.query('TRUNCATE request_logs, access_logs')
-      const peak = {rss: 0, pss: 0}
+      const peak = {rss: 0, pss: 0, phase: ''}
+      let phase = 'the warm-up' // what the load is doing, for where the peak comes
       let sampling = false
       const sampler = child
         ? setInterval(async () => {
             if (sampling) return
             sampling = true
             const m = await treeMemory(child!.pid!)
-            peak.rss = Math.max(peak.rss, m.rss)
+            if (m.rss > peak.rss) Object.assign(peak, {rss: m.rss, phase})
             peak.pss = Math.max(peak.pss, m.pss)
             sampling = false
           }, 200)
@@ -232,16 +233,20 @@ async function main() {
         while ((await rows()) < sent && Date.now() - t0 < 180_000) await sleep(100)
         return (Date.now() - t0) / 1000 + 1
       }
+      phase = 'the warm-up\'s catch-up'
       if (capturing) await drain()
       const measured: Record<string, {r: WrkResult; cpu: string; load: string; drained?: number}> = {}
       for (const [name, post] of [['GET', false], ['POST', true]] as const) {
         const before = cpuSnapshot(app.pid!, child?.pid)
+        phase = `the ${name} load`
         const r = await wrk(`${url}/${post ? 'post' : 'small'}`, post)
         const loaded = cpuSnapshot(app.pid!, child?.pid)
+        phase = `the ${name} load's catch-up`
         const drained = capturing ? await drain() : undefined
         measured[name] = {r, cpu: cpuPerRequest(before, cpuSnapshot(app.pid!, child?.pid), r.requests), load: cpuPerRequest(before, loaded, r.requests), drained}
       }
       // the same requests at a fixed rate: what a request waits when the proxy is busy but not saturated
+      phase = 'the fixed-rate loads'
       const rated = {GET: await atRate(`${url}/small`, false), POST: await atRate(`${url}/post`, true)}
       if (capturing) await drain()
       if (sampler) clearInterval(sampler)
@@ -257,7 +262,7 @@ async function main() {
         records = `; records: ${n} request + ${access} access rows for ${sent} proxied requests (${dup} duplicates, ${dropped} records dropped); sinks caught up ${measured.GET.drained!.toFixed(1)} s (GET) and ${measured.POST.drained!.toFixed(1)} s (POST) after the load`
       }
       const {GET: get, POST: post} = {GET: measured.GET.r, POST: measured.POST.r}
-      say(`${sc.name}: GET ${Math.round(get.rps)} req/s p50 ${get.p50} p99 ${get.p99} (${get.errors} errors); POST ${Math.round(post.rps)} req/s p50 ${post.p50} p99 ${post.p99} (${post.errors} errors)${child ? `; peak RSS ${(peak.rss / 1048576).toFixed(0)} MB (PSS ${(peak.pss / 1048576).toFixed(0)} MB)` : ''}${records}`)
+      say(`${sc.name}: GET ${Math.round(get.rps)} req/s p50 ${get.p50} p99 ${get.p99} (${get.errors} errors); POST ${Math.round(post.rps)} req/s p50 ${post.p50} p99 ${post.p99} (${post.errors} errors)${child ? `; peak RSS ${(peak.rss / 1048576).toFixed(0)} MB (PSS ${(peak.pss / 1048576).toFixed(0)} MB), RSS's during ${peak.phase}` : ''}${records}`)
       say(`  at ${values.rate} req/s (open loop, at most ${values.connections} connections): ${(['GET', 'POST'] as const).map((k) => `${k} ${Math.round(rated[k].rps)} req/s p50 ${rated[k].p50.toFixed(2)} ms p99 ${rated[k].p99.toFixed(2)} ms (${rated[k].errors} errors)`).join('; ')}`)
       for (const k of ['GET', 'POST']) {
         say(`  ${k} during the load: ${measured[k].load}`)
