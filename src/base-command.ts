@@ -11,6 +11,8 @@ export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(type
 export type Args<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 export type ResolvedConfig = Awaited<ReturnType<typeof resolveConfig>>
 type Spinner = {text: string; succeed(text?: string): void; fail(text?: string): void; stop(): void}
+/** A spinner that shows nothing: where none is shown, or its output would be the records themselves. */
+export const silentSpinner = (text: string): Spinner => ({text, succeed() {}, fail() {}, stop() {}})
 
 const debug = createDebug('audit-logs:cli')
 
@@ -100,7 +102,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
    * made the spinner clear lines without end, and the command never finished.
    */
   protected async spinner(text: string): Promise<Spinner> {
-    if (!process.stderr.isTTY || !(process.stderr.columns > 0) || this.jsonEnabled()) return {text, succeed() {}, fail() {}, stop() {}}
+    if (!process.stderr.isTTY || !(process.stderr.columns > 0) || this.jsonEnabled()) return silentSpinner(text)
     const {default: ora} = await import('ora')
     return ora({text, stream: process.stderr}).start()
   }

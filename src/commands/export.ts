@@ -1,6 +1,6 @@
 import path from 'node:path'
 import {Flags} from '@oclif/core'
-import {BaseCommand} from '../base-command.js'
+import {BaseCommand, silentSpinner} from '../base-command.js'
 import {ExitCode, usageError} from '../errors.js'
 import {filterFlags, filterInput} from '../filters/flags.js'
 import {parseFilter} from '../filters/parse.js'
@@ -37,7 +37,7 @@ export default class Export extends BaseCommand<typeof Export> {
       await assertMigrated(db)
       source = {db}
     }
-    const spin = this.flags.out ? await this.spinner('Exporting') : {text: '', succeed() {}, fail() {}, stop() {}}
+    const spin = this.flags.out ? await this.spinner('Exporting') : silentSpinner('')
     const started = Date.now()
     const signal = this.interruptSignal()
     let result: ExportResult
