@@ -39,6 +39,9 @@ export function suspiciousFlags(url: string, body: string | null, userAgent: str
 }
 
 /** X-Forwarded-For is believed only when it comes through configured trusted proxies. */
+/** What a URI scheme can be (RFC 3986 §3.1), kept short. */
+const SCHEME = /^[a-z][a-z0-9+.-]{0,15}$/
+
 export class ClientIp {
   private readonly trusted = new net.BlockList()
   private readonly any: boolean
@@ -56,6 +59,19 @@ export class ClientIp {
 
   private isTrusted(ip: string): boolean {
     return net.isIP(ip) !== 0 && this.trusted.check(ip, net.isIPv6(ip) ? 'ipv6' : 'ipv4')
+  }
+
+  /**
+   * The scheme the client used, for the record: a trusted proxy's X-Forwarded-Proto (its first value),
+   * else the scheme of the connection itself. Any client can send the header; as with the address, the
+   * record believes it only from a proxy in trustedProxies. (It is forwarded to the app as it came.)
+   */
+  scheme(remote: string | undefined, forwardedProto: string | string[] | undefined, own: string): string {
+    if (!this.any || !forwardedProto) return own
+    const ip = normalizeIp(remote)
+    if (!ip || !this.isTrusted(ip)) return own
+    const first = String(forwardedProto).split(',', 1)[0].trim().toLowerCase()
+    return SCHEME.test(first) ? first : own
   }
 
   resolve(remote: string | undefined, forwardedFor: string | string[] | undefined): string | null {

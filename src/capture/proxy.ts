@@ -29,6 +29,9 @@ function hopByHop(headers: IncomingHttpHeaders): Set<string> {
   return extra.length ? new Set([...HOP_BY_HOP, ...extra]) : HOP_BY_HOP
 }
 
+/** The scheme of the client's connection to this proxy. */
+const ownScheme = (req: IncomingMessage) => ((req.socket as {encrypted?: boolean}).encrypted ? 'https' : 'http')
+
 function forwardHeaders(req: IncomingMessage, upgrade: boolean): Record<string, string | string[]> {
   const drop = hopByHop(req.headers)
   const out: Record<string, string | string[]> = {}
@@ -36,7 +39,7 @@ function forwardHeaders(req: IncomingMessage, upgrade: boolean): Record<string, 
   const remote = req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? ''
   const prior = req.headers['x-forwarded-for']
   out['x-forwarded-for'] = prior ? `${prior}, ${remote}` : remote
-  out['x-forwarded-proto'] = (req.headers['x-forwarded-proto'] as string) ?? ((req.socket as {encrypted?: boolean}).encrypted ? 'https' : 'http')
+  out['x-forwarded-proto'] = (req.headers['x-forwarded-proto'] as string) ?? ownScheme(req)
   if (req.headers.host) out['x-forwarded-host'] = (req.headers['x-forwarded-host'] as string) ?? req.headers.host
   if (upgrade) {
     out.connection = 'Upgrade'
@@ -95,7 +98,7 @@ export function createProxy(o: ProxyOptions): http.Server {
       const x: Omit<Exchange, 'id'> = {
         start,
         method,
-        scheme: (req.headers['x-forwarded-proto'] as string) ?? 'http',
+        scheme: capture.clientIp.scheme(req.socket.remoteAddress, req.headers['x-forwarded-proto'], ownScheme(req)),
         host: req.headers.host ?? null,
         url: path,
         requestHeaders: req.headers,
@@ -196,7 +199,7 @@ function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, o: Pro
     recorded = true
     const c = o.capture
     const x: Omit<Exchange, 'id'> = {
-      start, method: req.method ?? 'GET', scheme: 'http', host: req.headers.host ?? null, url: req.url ?? '/',
+      start, method: req.method ?? 'GET', scheme: c.clientIp.scheme(req.socket.remoteAddress, req.headers['x-forwarded-proto'], ownScheme(req)), host: req.headers.host ?? null, url: req.url ?? '/',
       requestHeaders: req.headers, status: status || 502, responseHeaders: resHeaders, responseSize: 0, durationMs: performance.now() - t0,
       ip: c.clientIp.resolve(req.socket.remoteAddress, req.headers['x-forwarded-for']), error, upstreamError: status === 0,
     }

@@ -79,6 +79,16 @@ describe('detection, identity, exclusions', () => {
     expect(new ClientIp([]).resolve('fe80::1%eth0', undefined)).to.equal('fe80::1') // a zone is no part of an inet
   })
 
+  it('believes X-Forwarded-Proto, for the record\'s scheme, only from trusted proxies', () => {
+    const ip = new ClientIp(['10.0.0.0/8'])
+    expect(ip.scheme('10.1.2.3', 'https', 'http')).to.equal('https')
+    expect(ip.scheme('::ffff:10.1.2.3', 'HTTPS, http', 'http')).to.equal('https') // the first proxy's
+    expect(ip.scheme('198.51.100.1', 'https', 'http')).to.equal('http') // any client can send it
+    expect(new ClientIp([]).scheme('10.1.2.3', 'https', 'http')).to.equal('http')
+    expect(ip.scheme('10.1.2.3', undefined, 'http')).to.equal('http')
+    expect(ip.scheme('10.1.2.3', '<script>', 'http')).to.equal('http') // not a scheme
+  })
+
   it('reads the user from a JWT sub or basic auth, and the trace id from traceparent', () => {
     const token = `Bearer ${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"u-7"}').toString('base64url')}.sig`
     expect(jwtSubject(token)).to.equal('u-7')

@@ -50,6 +50,22 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
     expect(row).to.include({method: 'DELETE', status_code: 418})
   })
 
+  it('records the client\'s address and scheme from X-Forwarded-For/-Proto only when a trusted proxy sent them', async () => {
+    const spoofed = {'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https'}
+    const direct = await request(`${run.url}/json?via=client`, {headers: spoofed})
+    expect(JSON.parse(direct.body.toString()).headers['x-forwarded-proto']).to.equal('https') // forwarded as it came: the app decides whom it trusts
+    const untrusted = await until(async () => (await db.client.query(`SELECT scheme, host(ip) AS ip FROM request_logs WHERE query->>'via' = 'client'`)).rows[0], 15_000, 'the record')
+    expect(untrusted).to.deep.equal({scheme: 'http', ip: '127.0.0.1'})
+    const behindProxy = await startRun(['--upstream', app.url], {AUDIT_LOGS_DATABASE_URL: db.url, AUDIT_LOGS_TRUSTED_PROXIES: '127.0.0.1'})
+    try {
+      await request(`${behindProxy.url}/json?via=proxy`, {headers: spoofed})
+      const trusted = await until(async () => (await db.client.query(`SELECT scheme, host(ip) AS ip FROM request_logs WHERE query->>'via' = 'proxy'`)).rows[0], 15_000, 'the record')
+      expect(trusted).to.deep.equal({scheme: 'https', ip: '203.0.113.9'})
+    } finally {
+      await behindProxy.stop()
+    }
+  })
+
   it('streams a 50 MiB upload and download byte for byte, recording bodies within the bound', async () => {
     const big = pattern(50 * 1024 * 1024)
     const up = await request(`${run.url}/upload`, {method: 'POST', body: big, headers: {'content-type': 'application/octet-stream'}})
