@@ -38,10 +38,10 @@ export function suspiciousFlags(url: string, body: string | null, userAgent: str
   return flags
 }
 
-/** X-Forwarded-For is believed only when it comes through configured trusted proxies. */
 /** What a URI scheme can be (RFC 3986 §3.1), kept short. */
 const SCHEME = /^[a-z][a-z0-9+.-]{0,15}$/
 
+/** X-Forwarded-For (and X-Forwarded-Proto) are believed only when they come through configured trusted proxies. */
 export class ClientIp {
   private readonly trusted = new net.BlockList()
   private readonly any: boolean

@@ -24,7 +24,10 @@ export function portIsFree(port: number, host = '127.0.0.1'): Promise<boolean> {
 /** IANA's dynamic and private ports: no service is registered there. */
 const DYNAMIC_PORTS: [number, number] = [49_152, 65_535]
 
-/** The range the OS takes outgoing connections' local ports from (Linux: ip_local_port_range; its default elsewhere). */
+/**
+ * The range the OS takes outgoing connections' local ports from: Linux's ip_local_port_range; elsewhere
+ * (macOS, Windows, the BSDs) IANA's dynamic range, which leaves none above it.
+ */
 function ephemeralPorts(): [number, number] {
   try {
     const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number)
@@ -32,7 +35,7 @@ function ephemeralPorts(): [number, number] {
   } catch {
     // not Linux
   }
-  return [32_768, 60_999]
+  return DYNAMIC_PORTS
 }
 
 /** A port the OS picks (from its ephemeral range) and reports free now. */
@@ -55,7 +58,7 @@ function osPickedPort(host: string): Promise<number> {
  * 61000–65535): a port the OS picks could meanwhile become the local port of
  * an outgoing connection, and the program would fail to listen. Only another
  * server choosing the same port in that moment could take it. Where no such
- * ports are left, the OS picks one.
+ * ports are left (the OS lends them all, as macOS does), the OS picks one.
  */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   const [, ephemeralHigh] = ephemeralPorts()
