@@ -262,7 +262,7 @@ async function main() {
         records = `; records: ${n} request + ${access} access rows for ${sent} proxied requests (${dup} duplicates, ${dropped} records dropped); sinks caught up ${measured.GET.drained!.toFixed(1)} s (GET) and ${measured.POST.drained!.toFixed(1)} s (POST) after the load`
       }
       const {GET: get, POST: post} = {GET: measured.GET.r, POST: measured.POST.r}
-      say(`${sc.name}: GET ${Math.round(get.rps)} req/s p50 ${get.p50} p99 ${get.p99} (${get.errors} errors); POST ${Math.round(post.rps)} req/s p50 ${post.p50} p99 ${post.p99} (${post.errors} errors)${child ? `; peak RSS ${(peak.rss / 1048576).toFixed(0)} MB (PSS ${(peak.pss / 1048576).toFixed(0)} MB), RSS's during ${peak.phase}` : ''}${records}`)
+      say(`${sc.name}: GET ${Math.round(get.rps)} req/s p50 ${get.p50} p99 ${get.p99} (${get.errors} errors); POST ${Math.round(post.rps)} req/s p50 ${post.p50} p99 ${post.p99} (${post.errors} errors)${child ? `; peak RSS ${(peak.rss / 1048576).toFixed(0)} MB in ${peak.phase} (peak PSS ${(peak.pss / 1048576).toFixed(0)} MB)` : ''}${records}`)
       say(`  at ${values.rate} req/s (open loop, at most ${values.connections} connections): ${(['GET', 'POST'] as const).map((k) => `${k} ${Math.round(rated[k].rps)} req/s p50 ${rated[k].p50.toFixed(2)} ms p99 ${rated[k].p99.toFixed(2)} ms (${rated[k].errors} errors)`).join('; ')}`)
       for (const k of ['GET', 'POST']) {
         say(`  ${k} during the load: ${measured[k].load}`)
