@@ -30,11 +30,12 @@ chmodSync(tmp, 0o755) // the embedded server's OS user must enter it
 const POST_LUA = path.join(tmp, 'post.lua')
 writeFileSync(POST_LUA, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = '${POST_BODY}'\n`)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const execFileAsync = promisify(execFile)
 
 type WrkResult = {rps: number; p50: string; p99: string; requests: number; errors: number}
 async function wrk(url: string, post: boolean): Promise<WrkResult> {
   const args = [...WRK, '--latency', ...(post ? ['-s', POST_LUA] : []), url]
-  const out = (await promisify(execFile)('wrk', args)).stdout
+  const out = (await execFileAsync('wrk', args)).stdout
   const num = (re: RegExp) => re.exec(out)?.[1] ?? '0'
   const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? '0'
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
@@ -112,7 +113,7 @@ async function treeMemory(pid: number): Promise<{rss: number; pss: number}> {
   // synchronous pgrep every 200 ms would show up in its latencies
   let all = [pid]
   try {
-    all = all.concat((await promisify(execFile)('pgrep', ['-P', String(pid)])).stdout.trim().split('\n').filter(Boolean).map(Number))
+    all = all.concat((await execFileAsync('pgrep', ['-P', String(pid)])).stdout.trim().split('\n').filter(Boolean).map(Number))
   } catch {}
   const kb = async (file: string, field: string) => {
     try {

@@ -1,10 +1,10 @@
 import cluster, {type Worker} from 'node:cluster'
 import http from 'node:http'
-import net from 'node:net'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import type {ResolvedConfig} from '../base-command.js'
 import {AuditLogsError, ExitCode} from '../errors.js'
+import {probePort} from '../util/process.js'
 import {journalBytes} from '../pipeline/journal.js'
 import {Metrics} from '../pipeline/metrics.js'
 import {type AppProcess, spawnApp} from './app-process.js'
@@ -20,13 +20,11 @@ const here = fileURLToPath(import.meta.url)
 const WORKER_ENTRY = path.join(path.dirname(here), here.endsWith('.ts') ? 'worker-main.ts' : 'worker-main.js')
 
 async function assertPortFree(host: string, port: number, what: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const probe = net.createServer()
-    probe.once('error', (error: NodeJS.ErrnoException) =>
-      reject(new AuditLogsError(`Cannot listen on ${host}:${port} (${what}): ${error.code === 'EADDRINUSE' ? 'the port is already in use' : error.message}`, {exit: ExitCode.usage, suggestions: [`Choose another with --${what === 'bind' ? 'bind' : 'admin-bind'} HOST:PORT`]})),
-    )
-    probe.listen({host, port, exclusive: true}, () => probe.close(() => resolve()))
-  })
+  const probe = await probePort(port, host)
+  if ('error' in probe) {
+    const {error} = probe
+    throw new AuditLogsError(`Cannot listen on ${host}:${port} (${what}): ${error.code === 'EADDRINUSE' ? 'the port is already in use' : error.message}`, {exit: ExitCode.usage, suggestions: [`Choose another with --${what === 'bind' ? 'bind' : 'admin-bind'} HOST:PORT`]})
+  }
 }
 
 /**

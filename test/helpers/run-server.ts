@@ -22,8 +22,8 @@ type StartOptions = {dir?: string; expectFailure?: boolean; bind?: string; nodeA
 
 /**
  * Starts `bin/run.js run` as a subprocess and waits until it listens. A port picked here is free when
- * picked, but an outgoing connection can take it as its local port before run binds it: then run
- * exits with "already in use" and this tries again with other ports (twice at most).
+ * picked, but another program can take it before run binds it: then run exits with "already in use"
+ * and this tries again with other ports (twice at most).
  */
 export async function startRun(args: string[], env: Record<string, string | undefined> = {}, options: StartOptions = {}): Promise<RunningServer> {
   for (let attempt = 1; ; attempt++) {

@@ -27,6 +27,15 @@ describe('free ports for the programs run starts (the app, the embedded PostgreS
     }
   })
 
+  it('are not handed out twice in a row, though the first was not bound yet (a caller takes two, then binds them)', async () => {
+    const ports: number[] = []
+    for (let i = 0; i < 1000; i++) {
+      const port = await freePort()
+      expect(ports.slice(-16), `draw ${i}`).not.to.include(port)
+      ports.push(port)
+    }
+  })
+
   it('portIsFree() tells a port in use from a free one', async () => {
     const srv = await listen(0)
     const {port} = srv.address() as net.AddressInfo
