@@ -197,6 +197,7 @@ async function main() {
         const dir = mkdtempSync(path.join(tmp, 'run-'))
         child = spawn(path.join(ROOT, 'bin/run.js'), ['run', '--upstream', url, '--bind', `127.0.0.1:${port}`, '--admin-bind', `127.0.0.1:${adminPort}`, '--workers', values.workers!, '--log-dir', path.join(dir, 'logs'), ...sc.args], {
           env: {...process.env, AUDIT_LOGS_DATABASE_URL: dbUrl, AUDIT_LOGS_DATA_DIR: path.join(dir, 'data'), OCLIF_SKIP_NEW_VERSION_CHECK: '1'},
+          cwd: dir, // not the user's directory: its audit-logs.config.mjs or .env (a dbName) would redirect the records
           stdio: ['ignore', 'ignore', 'pipe'],
         })
         child.stderr!.on('data', (c) => (err += c))

@@ -113,6 +113,7 @@ async function main() {
     const cli = JSON.parse(
       execFileSync(process.execPath, [path.join(ROOT, 'bin/run.js'), 'cleanup', '--days', '90', '--log-type', 'request', '--json'], {
         env: {...process.env, AUDIT_LOGS_DATABASE_URL: url, OCLIF_SKIP_NEW_VERSION_CHECK: '1'},
+        cwd: os.tmpdir(), // not the user's directory: its audit-logs.config.mjs or .env (a dbName) would send the command elsewhere
       }).toString(),
     )
     const cliSeconds = seconds(t)

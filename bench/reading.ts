@@ -30,7 +30,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 /** Wall time and peak RSS (sampled every 50 ms) of a command. */
 async function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{seconds: number; peakMb: number}> {
   const t0 = performance.now()
-  const child = spawn(cmd, args, {env, stdio: ['ignore', 'ignore', 'inherit']})
+  const child = spawn(cmd, args, {env, cwd: os.tmpdir(), stdio: ['ignore', 'ignore', 'inherit']}) // not the user's directory: its config (a dbName) would send the command elsewhere
   let peak = 0
   const timer = setInterval(() => {
     try {
