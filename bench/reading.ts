@@ -22,6 +22,10 @@ const {values} = parseArgs({args: process.argv.slice(2), options: {rows: {type: 
 const ROWS = Number(values.rows)
 const DAYS = Number(values.days)
 const EXPORT_ROWS = Number(values['export-rows'])
+if (!(EXPORT_ROWS >= 1 && EXPORT_ROWS <= ROWS)) {
+  console.error(`--export-rows ${values['export-rows']}: the export takes the newest rows of those loaded; give a number from 1 to --rows (${values.rows}), e.g. --rows ${values.rows} --export-rows ${Math.max(1, Math.floor(ROWS / 10))}`)
+  process.exit(2)
+}
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const NOW = new Date()
 const say = (l: string) => console.log(l)
