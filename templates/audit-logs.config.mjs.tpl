@@ -17,7 +17,7 @@ export default {
   // The audit database. Leave databaseUrl out to use the embedded PostgreSQL in dataDir;
   // prefer AUDIT_LOGS_DATABASE_URL in the environment to a password in this file.
   {{databaseLine}}
-  dbName: {{dbName}},
+  {{dbNameLine}}
 
   // What is recorded.
   maxBodyLength: {{maxBodyLength}},

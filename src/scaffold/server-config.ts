@@ -15,7 +15,8 @@ export type ServerConfigAnswers = {
   logMaxBytes: number
   logBackupCount: number
   databaseUrl?: string
-  dbName: string
+  /** Only when configured: a written dbName would override the database named in AUDIT_LOGS_DATABASE_URL. */
+  dbName?: string
   maxBodyLength: number
   excludePaths: string[]
   excludeExtensions: string[]
@@ -39,7 +40,7 @@ export function renderServerConfig(a: ServerConfigAnswers, template = readFileSy
     logMaxBytes: js(a.logMaxBytes),
     logBackupCount: js(a.logBackupCount),
     databaseLine: a.databaseUrl ? `databaseUrl: ${js(a.databaseUrl)},` : `// databaseUrl: 'postgres://audit_logs_writer:PASSWORD@db.internal:5432/audit_logs',`,
-    dbName: js(a.dbName),
+    dbNameLine: a.dbName ? `dbName: ${js(a.dbName)},` : `// dbName: 'audit_logs', // default: the database named in databaseUrl (or AUDIT_LOGS_DATABASE_URL), else audit_logs`,
     maxBodyLength: js(a.maxBodyLength),
     excludePaths: js(a.excludePaths),
     excludeExtensions: js(a.excludeExtensions),

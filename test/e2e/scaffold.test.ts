@@ -3,6 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {expect} from 'chai'
 import {resolveConfig} from '../../src/config/resolve.js'
+import {resolveTarget} from '../../src/stores/postgres/connection.js'
 import {spawn} from 'node:child_process'
 import {BIN, runCli} from '../helpers/cli.js'
 import {request, startRun, until} from '../helpers/run-server.js'
@@ -25,6 +26,10 @@ describe('scaffold server-config', function () {
 
       const config = await resolveConfig({cwd: dir, env: {}})
       expect(config).to.include({upstream: app.url, workers: 2, maxBodyLength: 8192, logBackupCount: 10})
+      // no dbName unless one was asked for: the database named in AUDIT_LOGS_DATABASE_URL is the one used
+      expect(config.dbName).to.equal(undefined)
+      const withUrl = await resolveConfig({cwd: dir, env: {AUDIT_LOGS_DATABASE_URL: 'postgres://writer@db.internal:5432/shop_audit'}})
+      expect((await resolveTarget(withUrl)).dbName).to.equal('shop_audit')
 
       // the userId hook, uncommented, attributes requests
       // uncomment the three hooks the template offers, adjusting userId
@@ -70,6 +75,11 @@ describe('scaffold server-config', function () {
     expect(r.exitCode, r.stderr).to.equal(0)
     const config = await resolveConfig({cwd: dir, env: {}})
     expect(config.command).to.deep.equal(['node', 'server.js";', 'process.exit(9);', '"'])
+    // a database name given when scaffolding is written
+    const other = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-scaffold-'))
+    const named = await runCli(['scaffold', 'server-config', '--yes'], {cwd: other, env: {AUDIT_LOGS_DB_NAME: 'shop_audit'}})
+    expect(named.exitCode, named.stderr).to.equal(0)
+    expect((await resolveConfig({cwd: other, env: {}})).dbName).to.equal('shop_audit')
   })
   it('asks on a terminal: the answers typed at the prompts are what it writes', async function () {
     if (!existsSync('/usr/bin/script')) this.skip() // util-linux's script(1), in every Debian

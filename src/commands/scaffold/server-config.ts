@@ -41,7 +41,7 @@ export default class ScaffoldServerConfig extends BaseCommand<typeof ScaffoldSer
       logMaxBytes: c.logMaxBytes,
       logBackupCount: c.logBackupCount,
       databaseUrl: this.flags['database-url'],
-      dbName: c.dbName ?? 'audit_logs',
+      dbName: c.dbName,
       maxBodyLength: c.maxBodyLength,
       excludePaths: c.excludePaths,
       excludeExtensions: c.excludeExtensions,
