@@ -1,4 +1,4 @@
-import {closeSync, existsSync, fdatasyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync} from 'node:fs'
+import {closeSync, existsSync, fdatasyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync} from 'node:fs'
 import path from 'node:path'
 import {redactText} from '../util/redact.js'
 import {backoffMs} from './backoff.js'
@@ -44,29 +44,59 @@ type Checkpoint = Record<string, number>
 /**
  * Each sink's progress through the journal (segment key → bytes consumed),
  * and what the sink needs to undo a write the checkpoint does not cover
- * (state()), saved together, atomically.
+ * (state()), saved together, atomically and durably (synced before the
+ * rename: the sinks' writes are synced too, so after a power loss the
+ * checkpoint never claims less than a sink had, nor more).
  */
 class CheckpointFile {
   readonly file: string
-  data: Checkpoint
+  data: Checkpoint = {}
   sinkState: unknown
 
-  constructor(dir: string, name: string) {
+  constructor(dir: string, name: string, log: (msg: string) => void) {
     mkdirSync(path.join(dir, 'checkpoints'), {recursive: true})
     this.file = path.join(dir, 'checkpoints', `${name}.json`)
-    const saved = existsSync(this.file) ? JSON.parse(readFileSync(this.file, 'utf8')) : {}
-    // the first format held the offsets alone
-    const current = saved && typeof saved.offsets === 'object'
-    this.data = current ? saved.offsets : saved
-    this.sinkState = current ? saved.sink : undefined
+    if (!existsSync(this.file)) return
+    try {
+      const saved = JSON.parse(readFileSync(this.file, 'utf8'))
+      // the first format held the offsets alone
+      const current = isObject(saved) && isObject(saved.offsets)
+      const offsets = current ? saved.offsets : saved
+      if (!isObject(offsets) || !Object.values(offsets).every((n) => Number.isSafeInteger(n) && (n as number) >= 0)) {
+        throw new Error('not a map of journal segments to byte offsets')
+      }
+      this.data = offsets as Checkpoint
+      this.sinkState = current ? saved.sink : undefined
+    } catch (error) {
+      // A damaged checkpoint (a disk or a hand that broke it) must not keep the proxy from starting: it is
+      // kept aside for inspection and the sink gets again what the journal still holds (nothing is lost).
+      const aside = `${this.file}.damaged-${Date.now()}`
+      try {
+        renameSync(this.file, aside)
+      } catch {
+        // it stays; the first save replaces it
+      }
+      log(
+        `ALERT: the checkpoint of sink ${name} (${this.file}) cannot be read (${(error as Error).message}); it is kept as ${aside}. ` +
+          `The sink receives again every record the journal still holds: PostgreSQL keeps each once (idempotent on id), the JSONL files may get some lines twice.`,
+      )
+    }
   }
 
   save(): void {
     const tmp = this.file + '.tmp'
-    writeFileSync(tmp, JSON.stringify({offsets: this.data, sink: this.sinkState}))
+    const fd = openSync(tmp, 'w')
+    try {
+      writeSync(fd, JSON.stringify({offsets: this.data, sink: this.sinkState}))
+      fdatasyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
     renameSync(tmp, this.file)
   }
 }
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 export type ShipperOptions = {
   batchLines?: number
@@ -104,7 +134,7 @@ export class Shipper {
   ) {
     this.o = {batchLines: 2000, batchBytes: 1024 * 1024, pollMs: 50, log: () => {}, mayShip: () => true, ...options}
     this.batchBuffer = Buffer.allocUnsafeSlow(this.o.batchBytes)
-    this.checkpoint = new CheckpointFile(dir, sink.name)
+    this.checkpoint = new CheckpointFile(dir, sink.name, this.o.log)
     this.stats = {name: sink.name, written: 0, retried: 0, failures: 0, rejected: 0, lagBytes: 0, caughtUp: false, deferred: false}
   }
 

@@ -190,6 +190,35 @@ describe('shipper', () => {
     expect(again.got.map((l) => JSON.parse(l).i)).to.deep.equal(Array.from({length: 10}, (_, i) => 50 + i))
   })
 
+  for (const [what, text] of [
+    ['empty (a power loss)', ''],
+    ['cut short', '{"offsets":{"w9-1.000001":12'],
+    ['not offsets', '{"offsets":{"w9-1.000001":"twelve"}}'],
+  ]) {
+    it(`a damaged checkpoint (${what}) is set aside with an alert, and the sink gets what the journal holds again`, async () => {
+      const dir = tmp('ship-damaged')
+      const w = new JournalWriter(dir, `w9-${process.pid}`)
+      for (let i = 0; i < 25; i++) w.append(JSON.stringify({i}))
+      w.close()
+      mkdirSync(path.join(dir, 'checkpoints'))
+      writeFileSync(path.join(dir, 'checkpoints', 'memory.json'), text)
+      const logs: string[] = []
+      const sink = memorySink()
+      const shipper = new Shipper(dir, sink, {batchLines: 10, pollMs: 5, log: (m) => logs.push(m)})
+      shipper.start()
+      await shipper.drain(5000)
+      await shipper.stop()
+      expect(sink.got.map((l) => JSON.parse(l).i)).to.deep.equal(Array.from({length: 25}, (_, i) => i))
+      const alert = logs.find((m) => m.startsWith('ALERT: the checkpoint of sink memory'))
+      expect(alert, logs.join('\n')).to.contain('cannot be read').and.contain('damaged-')
+      const names = readdirSync(path.join(dir, 'checkpoints'))
+      const aside = names.find((n) => n.startsWith('memory.json.damaged-'))
+      expect(aside).to.be.a('string')
+      expect(readFileSync(path.join(dir, 'checkpoints', aside!), 'utf8')).to.equal(text) // kept as it was, for inspection
+      expect(JSON.parse(readFileSync(path.join(dir, 'checkpoints', 'memory.json'), 'utf8')).offsets).to.have.property(`w9-${process.pid}.000001`)
+    })
+  }
+
   it('goes on delivering when its checkpoint cannot be saved, and saves it once the disk allows', async () => {
     const dir = tmp('ship-unsaved')
     const w = new JournalWriter(dir, `w3-${process.pid}`)
