@@ -1,5 +1,5 @@
 import {randomBytes} from 'node:crypto'
-import {chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync} from 'node:fs'
+import {chmodSync, chownSync, closeSync, existsSync, fdatasyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync, writeSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import createDebug from 'debug'
@@ -54,15 +54,62 @@ function runningServer(p: Paths): {pid: number; port: number} | undefined {
 
 type State = {password: string; port?: number}
 
-/** The superuser's password and the last port, kept beside the data (mode 600) so URLs stay stable. */
-function readState(p: Paths): State {
-  if (existsSync(p.secret)) return JSON.parse(readFileSync(p.secret, 'utf8'))
-  const state = {password: randomBytes(18).toString('base64url')}
-  writeState(p, state)
-  return state
+/** The superuser's password and the last port, kept beside the data (mode 600) so URLs stay stable; undefined when missing or damaged. */
+function readState(p: Paths): State | undefined {
+  if (!existsSync(p.secret)) return undefined
+  try {
+    const state = JSON.parse(readFileSync(p.secret, 'utf8'))
+    if (typeof state?.password === 'string' && state.password) return {password: state.password, port: Number.isInteger(state.port) ? state.port : undefined}
+  } catch {
+    // damaged: as if missing
+  }
+  debug('%s is damaged', p.secret)
+  return undefined
 }
 
-const writeState = (p: Paths, state: State) => writeFileSync(p.secret, JSON.stringify(state) + '\n', {mode: 0o600})
+/** Replaced whole (written aside, synced, renamed): a crash never leaves the password half-written. */
+function writeState(p: Paths, state: State): void {
+  const tmp = `${p.secret}.tmp`
+  const fd = openSync(tmp, 'w', 0o600)
+  try {
+    writeSync(fd, JSON.stringify(state) + '\n')
+    fdatasyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  renameSync(tmp, p.secret)
+}
+
+const newPassword = () => randomBytes(18).toString('base64url')
+
+/**
+ * The data directory exists but the password file is gone or damaged: the
+ * superuser gets a new password through PostgreSQL's single-user mode (the
+ * server must be stopped; the password goes on standard input, never on a
+ * command line). Nothing in the data changes.
+ */
+async function resetPassword(bins: Binaries, p: Paths, runAs: RunAs): Promise<State> {
+  if (runningServer(p)) {
+    throw new AuditLogsError(`The embedded PostgreSQL's password file ${p.secret} is missing or damaged while its server runs`, {
+      exit: ExitCode.embedded,
+      suggestions: [`Stop the server (pg_ctl stop -D ${p.pgdata}, as its owner) and run the command again: a new password is then set`],
+    })
+  }
+  const state = {password: newPassword()}
+  registerSecret(state.password)
+  const result = await execa(bins.postgres, ['--single', '-D', p.pgdata, '-c', 'listen_addresses=', 'postgres'], {
+    ...runAs,
+    reject: false,
+    env: {LC_ALL: 'C'},
+    input: `ALTER ROLE postgres PASSWORD '${state.password}';\n`, // base64url: no quote to escape
+  })
+  if (result.exitCode !== 0) {
+    throw new AuditLogsError(`Could not set a new password for the embedded PostgreSQL in ${p.pgdata} (its password file ${p.secret} is missing or damaged): ${result.stderr.trim()}`, {exit: ExitCode.embedded})
+  }
+  writeState(p, state)
+  debug('set a new superuser password (the password file was missing or damaged)')
+  return state
+}
 
 async function initdb(bins: Binaries, p: Paths, password: string, runAs: RunAs): Promise<void> {
   mkdirSync(p.pgdata, {recursive: true, mode: 0o700})
@@ -158,9 +205,15 @@ export async function acquireEmbedded(dataDir: string, options: {port?: number; 
 
   const {port, started, password} = await withLock(p, async () => {
     writeFileSync(claim, '')
-    const state = readState(p)
+    const initialised = existsSync(path.join(p.pgdata, 'PG_VERSION'))
+    let state = readState(p)
+    if (!state && initialised) state = await resetPassword(bins, p, runAs)
+    if (!state) {
+      state = {password: newPassword()}
+      writeState(p, state)
+    }
     const {password} = state
-    if (!existsSync(path.join(p.pgdata, 'PG_VERSION'))) {
+    if (!initialised) {
       debug('initialising %s', p.pgdata)
       await initdb(bins, p, password, runAs)
     }

@@ -85,6 +85,21 @@ describe('the embedded default (no database URL configured)', function () {
     expect(result.exitCode, result.stderr).to.equal(0)
   })
 
+  it('a password file lost or damaged (a crash, a hand) gets a new password; the data stays', async () => {
+    expect((await runCli(['setup-db', '--db-name', 'kept_audit', '--premake', '1'], {env: env()})).exitCode).to.equal(0)
+    const secret = path.join(dir, 'embedded.json')
+    const before = JSON.parse(readFileSync(secret, 'utf8')).password
+    for (const damage of [() => writeFileSync(secret, ''), () => rmSync(secret), () => writeFileSync(secret, '{"port": 5')]) {
+      damage()
+      const list = await runCli(['partitions', 'list', '--json'], {env: {...env(), AUDIT_LOGS_DB_NAME: 'kept_audit'}})
+      expect(list.exitCode, list.stderr).to.equal(0)
+      expect(list.json().partitions).to.have.length(6) // the database set up before is still there
+    }
+    const after = JSON.parse(readFileSync(secret, 'utf8')).password
+    expect(after).to.be.a('string').and.not.equal(before)
+    expect(existsSync(`${secret}.tmp`)).to.equal(false)
+  })
+
   it('adopts the server orphaned by a kill -9 of its owner, then stops it', async () => {
     const holder = execa(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/hold-embedded.ts')], {env: env(), cwd: ROOT, reject: false})
     await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()))
