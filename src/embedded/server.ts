@@ -7,6 +7,7 @@ import {execa} from 'execa'
 import {backgroundCommand, niceProcess} from '../util/priority.js'
 import lockfile from 'proper-lockfile'
 import {AuditLogsError, ExitCode} from '../errors.js'
+import {writableDir} from '../util/dirs.js'
 import {freePort, isAlive, portIsFree} from '../util/process.js'
 import {registerSecret} from '../util/redact.js'
 import {type Binaries, findBinaries} from './binaries.js'
@@ -197,6 +198,7 @@ async function withLock<T>(p: Paths, fn: () => Promise<T>): Promise<T> {
 export async function acquireEmbedded(dataDir: string, options: {port?: number; nice?: number} = {}): Promise<EmbeddedServer> {
   const p = layout(dataDir)
   const runAs = await serverOsUser()
+  writableDir(p.base, 'data directory of the embedded PostgreSQL', 'dataDir (AUDIT_LOGS_DATA_DIR)')
   mkdirSync(p.clients, {recursive: true})
   chmodSync(p.base, 0o755)
   await assertEnterable(p.base, runAs)

@@ -4,6 +4,7 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import type {ResolvedConfig} from '../base-command.js'
 import {AuditLogsError, ExitCode} from '../errors.js'
+import {writableDir} from '../util/dirs.js'
 import {probePort} from '../util/process.js'
 import {journalBytes} from '../pipeline/journal.js'
 import {Metrics} from '../pipeline/metrics.js'
@@ -59,6 +60,8 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     // sinks and shippers (on the shipping thread): the journal is the durability point, each sink has its own checkpoint
     const sinkNames: string[] = []
     let shipping: Shipping | undefined
+    if (settings.capture) writableDir(settings.journalDir, 'journal directory', config.journalDir ? 'journalDir (AUDIT_LOGS_JOURNAL_DIR)' : 'dataDir (AUDIT_LOGS_DATA_DIR)')
+    if (settings.capture && config.fileSink) writableDir(path.resolve(config.logDir), 'log directory', '--log-dir (AUDIT_LOGS_LOG_DIR)')
     if (settings.capture && (config.fileSink || config.databaseSink)) {
       let databaseUrl: string | undefined
       if (config.databaseSink) {

@@ -1,4 +1,4 @@
-import {existsSync, mkdtempSync, readFileSync, readdirSync, renameSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, writeFileSync} from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -239,6 +239,17 @@ describe('audit-logs run: what it must survive', function () {
       } finally {
         busy.close()
       }
+    })
+
+    it('a directory it cannot write: the log directory, the journal\'s (exit 2, naming it and its setting)', async () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-run-'))
+      writeFileSync(path.join(dir, 'logs'), 'a file where the log directory should be')
+      const logs = await startRun(['--upstream', app.url, '--no-database'], {}, {expectFailure: true, dir})
+      expect((await logs.child).exitCode).to.equal(2)
+      expect(logs.stderr()).to.contain(`Cannot use ${path.join(dir, 'logs')} as the log directory`).and.contain('not a directory').and.contain('--log-dir')
+      const journal = await startRun(['--upstream', app.url, '--no-database'], {AUDIT_LOGS_DATA_DIR: path.join(dir, 'logs', 'data')}, {expectFailure: true})
+      expect((await journal.child).exitCode).to.equal(2)
+      expect(journal.stderr()).to.contain('as the journal directory').and.contain('AUDIT_LOGS_DATA_DIR')
     })
 
     it('an app that exits at once (exit 1)', async () => {
