@@ -6,6 +6,8 @@ import {filterFlags, filterInput} from '../filters/flags.js'
 import {parseFilter} from '../filters/parse.js'
 import {EXPORT_FORMATS, type ExportFormat, type ExportResult, exportRecords} from '../stores/export.js'
 import {assertMigrated} from '../stores/postgres/partitions.js'
+import {filesSource} from '../stores/files/reader.js'
+import {writableDir} from '../util/dirs.js'
 import {formatBytes} from '../util/parse.js'
 
 export default class Export extends BaseCommand<typeof Export> {
@@ -29,9 +31,10 @@ export default class Export extends BaseCommand<typeof Export> {
     const format = this.flags.format as ExportFormat
     if (format === 'har' && f.logType !== 'request') throw usageError('--format har needs request logs (--log-type request)')
     if (this.jsonEnabled() && !this.flags.out) throw usageError('--json needs --out: without it the records themselves go to stdout')
+    if (this.flags.out) writableDir(path.dirname(path.resolve(this.flags.out)), 'directory of --out', '--out', {create: false})
     const config = await this.resolved()
     let source: Parameters<typeof exportRecords>[0]['source']
-    if (this.flags.source === 'files') source = {logDir: path.resolve(this.flags['log-dir'] ?? config.logDir)}
+    if (this.flags.source === 'files') source = {logDir: filesSource(path.resolve(this.flags['log-dir'] ?? config.logDir), f.logType)}
     else {
       const db = await this.client()
       await assertMigrated(db)

@@ -5,7 +5,7 @@ import {usageError} from '../errors.js'
 import {filterFlags, filterInput} from '../filters/flags.js'
 import {parseFilter} from '../filters/parse.js'
 import {DEFAULT_COLUMNS, FORMATS, type Format, type Row, renderRecordTable, renderRecords} from '../render/records.js'
-import {queryFiles} from '../stores/files/reader.js'
+import {filesSource, queryFiles} from '../stores/files/reader.js'
 import {assertMigrated} from '../stores/postgres/partitions.js'
 import {columnsOf, queryRecords} from '../stores/postgres/reader.js'
 import {findRecord, renderRecord} from './show.js'
@@ -38,7 +38,7 @@ export default class Query extends BaseCommand<typeof Query> {
     let records: Row[]
     if (this.flags.source === 'files') {
       const config = await this.resolved()
-      records = await queryFiles(path.resolve(this.flags['log-dir'] ?? config.logDir), f, this.flags.limit)
+      records = await queryFiles(filesSource(path.resolve(this.flags['log-dir'] ?? config.logDir), f.logType), f, this.flags.limit)
       for (const r of records) delete r.log_type
     } else {
       const client = await this.client()

@@ -1,9 +1,10 @@
-import {accessSync, constants, mkdirSync} from 'node:fs'
+import {accessSync, constants, mkdirSync, statSync} from 'node:fs'
 import {AuditLogsError, ExitCode} from '../errors.js'
 
 const WHY: Record<string, string> = {
   ENOTDIR: 'part of the path is a file, not a directory',
   EEXIST: 'it is a file, not a directory',
+  ENOENT: 'it does not exist',
   EACCES: 'permission denied',
   EPERM: 'permission denied',
   EROFS: 'the file system is read-only',
@@ -11,13 +12,15 @@ const WHY: Record<string, string> = {
 }
 
 /**
- * Makes `dir` (and its parents) and checks this user can write in it, before
- * anything depends on it: a clear error naming the directory and the setting
- * that chose it, where a thread would otherwise die on a bare ENOTDIR.
+ * Makes `dir` (and its parents; with `create: false` it must exist) and
+ * checks this user can write in it, before anything depends on it: a clear
+ * error naming the directory and the setting that chose it, where a thread
+ * would otherwise die on a bare ENOTDIR.
  */
-export function writableDir(dir: string, what: string, setting: string): void {
+export function writableDir(dir: string, what: string, setting: string, {create = true} = {}): void {
   try {
-    mkdirSync(dir, {recursive: true})
+    if (create) mkdirSync(dir, {recursive: true})
+    else if (!statSync(dir).isDirectory()) throw Object.assign(new Error('not a directory'), {code: 'EEXIST'})
     accessSync(dir, constants.W_OK | constants.X_OK)
   } catch (error) {
     const e = error as NodeJS.ErrnoException

@@ -88,6 +88,14 @@ describe('query and show (subprocess, real PostgreSQL and JSONL files)', functio
     expect(files.exitCode, files.stderr).to.equal(0)
     expect(files.json().records.map((r: {id: string}) => r.id)).to.deep.equal(fromDb)
     expect(fromDb.length).to.be.greaterThan(10)
+    // a log directory that does not exist, or holds no JSONL files, is an error, not "no matching records"
+    const noJson = args.filter((a) => a !== '--json')
+    const missing = await runCli([...noJson, '--source', 'files', '--log-dir', path.join(logDir, 'typo')])
+    expect(missing.exitCode).to.equal(2)
+    expect(missing.stderr).to.contain('does not exist').and.contain('--log-dir')
+    const empty = await runCli([...noJson, '--source', 'files', '--log-dir', mkdtempSync(path.join(os.tmpdir(), 'audit-logs-empty-'))])
+    expect(empty.exitCode).to.equal(2)
+    expect(empty.stderr).to.contain('holds no requests.jsonl')
   })
 
   it('show ID and query --id print one full record', async () => {
@@ -146,7 +154,11 @@ describe('query and show (subprocess, real PostgreSQL and JSONL files)', functio
     expect(gunzipSync(readFileSync(gz)).toString().trim().split('\n')).to.have.length(2000)
 
     const failing = await runCli(['export', '--format', 'csv', '--out', path.join(dir, 'no-such-dir', 'x.csv')], {env})
-    expect(failing.exitCode).to.not.equal(0)
+    expect(failing.exitCode).to.equal(2)
+    expect(failing.stderr).to.contain(`Cannot use ${path.join(dir, 'no-such-dir')} as the directory of --out: it does not exist`)
+    const intoFile = await runCli(['export', '--format', 'csv', '--out', path.join(csvFile, 'x.csv')], {env})
+    expect(intoFile.exitCode).to.equal(2)
+    expect(intoFile.stderr).to.contain('not a directory')
     expect(readdirSync(dir).sort()).to.deep.equal(['4xx.csv', 'all.har', 'all.ndjson.gz'])
   })
 

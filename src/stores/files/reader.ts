@@ -2,6 +2,7 @@ import {createReadStream, existsSync, readdirSync} from 'node:fs'
 import path from 'node:path'
 import {createInterface} from 'node:readline'
 import {createGunzip} from 'node:zlib'
+import {usageError} from '../../errors.js'
 import type {Filter} from '../../filters/parse.js'
 import {toPredicate} from '../../filters/predicate.js'
 
@@ -12,6 +13,18 @@ export function logFiles(dir: string, logType: Filter['logType']): string[] {
   return readdirSync(dir)
     .filter((n) => n === base || (n.startsWith(base + '.') && n.endsWith('.gz')))
     .map((n) => path.join(dir, n))
+}
+
+/**
+ * The log directory to read with --source files: one that does not exist, or
+ * holds none of this type's files, is an error (a mistyped path must not read
+ * as "no matching records").
+ */
+export function filesSource(dir: string, logType: Filter['logType']): string {
+  const base = logType === 'access' ? 'access.jsonl' : 'requests.jsonl'
+  if (!existsSync(dir)) throw usageError(`The log directory ${dir} does not exist`, ['Give the directory `run` writes its JSONL files to: --log-dir DIR (or logDir / AUDIT_LOGS_LOG_DIR)'])
+  if (logFiles(dir, logType).length === 0) throw usageError(`The log directory ${dir} holds no ${base} (nor rotated ${base}.N.gz)`, ['Give the directory `run` writes its JSONL files to: --log-dir DIR (or logDir / AUDIT_LOGS_LOG_DIR)'])
+  return dir
 }
 
 /** Streams every record of the files, parsed; a line that is not JSON is skipped. */
