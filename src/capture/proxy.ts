@@ -29,6 +29,13 @@ function hopByHop(headers: IncomingHttpHeaders): Set<string> {
   return extra.length ? new Set([...HOP_BY_HOP, ...extra]) : HOP_BY_HOP
 }
 
+/** [name, value, name, value…] as [name, value] pairs (repeats kept). */
+function pairs(raw: string[]): Array<[string, string]> {
+  const out: Array<[string, string]> = []
+  for (let i = 0; i < raw.length; i += 2) out.push([raw[i], raw[i + 1]])
+  return out
+}
+
 /** The scheme of the client's connection to this proxy. */
 const ownScheme = (req: IncomingMessage) => ((req.socket as {encrypted?: boolean}).encrypted ? 'https' : 'http')
 
@@ -48,7 +55,10 @@ function forwardHeaders(req: IncomingMessage, upgrade: boolean): Record<string, 
   return out
 }
 
-/** Response headers for the client, as raw pairs (case and repeats kept), without hop-by-hop and audit fields. */
+/**
+ * Response headers for the client, as raw pairs (case and repeats kept), without hop-by-hop and audit
+ * fields. `Trailer` stays: the response's trailer fields are passed on after its body.
+ */
 function responseHeaders(res: IncomingMessage): {raw: string[]; audit: {user?: string; extra?: string}} {
   const drop = hopByHop(res.headers)
   const raw: string[] = []
@@ -58,7 +68,7 @@ function responseHeaders(res: IncomingMessage): {raw: string[]; audit: {user?: s
     const lower = name.toLowerCase()
     if (lower === USER_HEADER) audit.user = res.rawHeaders[i + 1]
     else if (lower === EXTRA_HEADER) audit.extra = res.rawHeaders[i + 1]
-    else if (!drop.has(lower)) raw.push(name, res.rawHeaders[i + 1])
+    else if (!drop.has(lower) || lower === 'trailer') raw.push(name, res.rawHeaders[i + 1])
   }
   return {raw, audit}
 }
@@ -141,8 +151,21 @@ export function createProxy(o: ProxyOptions): http.Server {
           responseSize += c.length
           resTap?.push(c)
         })
-        upRes.pipe(res)
-        upRes.on('error', () => res.destroy())
+        if (upRes.headers.trailer === undefined) upRes.pipe(res)
+        else {
+          // trailer fields come after the body: the response ends once they are added
+          upRes.pipe(res, {end: false})
+          upRes.on('end', () => {
+            if (upRes.rawTrailers.length) res.addTrailers(pairs(upRes.rawTrailers))
+            res.end()
+          })
+        }
+        upRes.on('error', (e: NodeJS.ErrnoException) => {
+          // the app closed the connection (or reset it) before its response ended: the client's is cut too
+          error ??= `upstream: the app ended the connection before the response ended (${e.code ?? e.message})`
+          upstreamError = true
+          res.destroy()
+        })
       })
 
       upReq.on('error', (e: NodeJS.ErrnoException) => {

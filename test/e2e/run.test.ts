@@ -88,6 +88,28 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
     expect(JSON.parse(row.response_body)).to.deep.equal({compressed: true, items: [1, 2, 3]})
   })
 
+  it('passes trailer fields after the body; a response the app cuts short is cut for the client too, and recorded as the app\'s doing', async () => {
+    const get = (p: string) =>
+      new Promise<{status: number; body: string; trailers: Record<string, string | undefined>; error?: string}>((resolve) => {
+        http.get(`${run.url}${p}`, (res) => {
+          let body = ''
+          res.on('data', (c: Buffer) => (body += c))
+          res.on('end', () => resolve({status: res.statusCode!, body, trailers: res.trailers}))
+          res.on('error', (e) => resolve({status: res.statusCode!, body, trailers: {}, error: e.message}))
+        })
+      })
+    const t = await get('/trailers')
+    expect(t).to.deep.include({status: 200, body: 'body'})
+    expect(t.trailers['x-checksum']).to.equal('sha256=abc')
+    const cut = await get('/cut')
+    expect(cut.body).to.equal('partial')
+    expect(cut.error).to.be.a('string') // the client sees the response end early, as it would from the app itself
+    const row = await rowFor('/cut')
+    expect(row.error).to.match(/^upstream: the app ended the connection before the response ended/)
+    expect(row.flags).to.include('upstream_error')
+    expect(row.response_body).to.equal('partial')
+  })
+
   it('passes SSE events as they are sent', async () => {
     const arrivals: number[] = []
     const start = Date.now()

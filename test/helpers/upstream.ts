@@ -59,6 +59,19 @@ export async function startUpstream(): Promise<Upstream> {
       }
       return res.end()
     }
+    if (route === '/cut') {
+      // promises 100,000 bytes, sends 7, then drops the connection
+      res.writeHead(200, {'content-type': 'text/plain', 'content-length': 100_000})
+      res.write('partial')
+      setTimeout(() => res.socket?.destroy(), 50)
+      return
+    }
+    if (route === '/trailers') {
+      res.writeHead(200, {'content-type': 'text/plain', trailer: 'x-checksum'})
+      res.write('body')
+      res.addTrailers({'x-checksum': 'sha256=abc'})
+      return res.end()
+    }
     if (route === '/invalid-utf8') {
       res.writeHead(200, {'content-type': 'text/plain'})
       return res.end(Buffer.from([0x6f, 0x6b, 0xff, 0xfe, 0xc3, 0x28, 0x21]))
