@@ -6,7 +6,7 @@ import type {ResolvedConfig} from '../base-command.js'
 import {AuditLogsError, ExitCode} from '../errors.js'
 import {writableDir} from '../util/dirs.js'
 import {probePort} from '../util/process.js'
-import {journalBytes} from '../pipeline/journal.js'
+import {claimJournal, journalBytes} from '../pipeline/journal.js'
 import {Metrics} from '../pipeline/metrics.js'
 import {type AppProcess, spawnApp} from './app-process.js'
 import {ForegroundLoad} from './foreground.js'
@@ -41,6 +41,9 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
   }
   await assertPortFree(settings.bind.host, settings.bind.port, 'bind')
   await assertPortFree(admin.host, admin.port, 'admin-bind')
+  const journalSetting = config.journalDir ? 'journalDir (AUDIT_LOGS_JOURNAL_DIR)' : 'dataDir (AUDIT_LOGS_DATA_DIR)'
+  if (settings.capture) writableDir(settings.journalDir, 'journal directory', journalSetting)
+  if (settings.capture && config.fileSink) writableDir(path.resolve(config.logDir), 'log directory', '--log-dir (AUDIT_LOGS_LOG_DIR)')
 
   const releasers: Array<() => Promise<void> | void> = []
   const release = async () => {
@@ -48,6 +51,15 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     releasers.length = 0
   }
   try {
+    if (settings.capture) {
+      const release = claimJournal(settings.journalDir, ({pid}) => {
+        throw new AuditLogsError(`The journal directory ${settings.journalDir} is in use by another audit-logs run (pid ${pid}): it would ship that run's records to this one's sinks`, {
+          exit: ExitCode.usage,
+          suggestions: [`Give each run its own ${journalSetting}`],
+        })
+      })
+      releasers.push(release)
+    }
     let app: AppProcess | undefined
     if (config.command?.length) {
       app = await spawnApp(config.command, {log})
@@ -60,8 +72,6 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     // sinks and shippers (on the shipping thread): the journal is the durability point, each sink has its own checkpoint
     const sinkNames: string[] = []
     let shipping: Shipping | undefined
-    if (settings.capture) writableDir(settings.journalDir, 'journal directory', config.journalDir ? 'journalDir (AUDIT_LOGS_JOURNAL_DIR)' : 'dataDir (AUDIT_LOGS_DATA_DIR)')
-    if (settings.capture && config.fileSink) writableDir(path.resolve(config.logDir), 'log directory', '--log-dir (AUDIT_LOGS_LOG_DIR)')
     if (settings.capture && (config.fileSink || config.databaseSink)) {
       let databaseUrl: string | undefined
       if (config.databaseSink) {
@@ -164,15 +174,27 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     await Promise.all(listening)
     log(`listening on http://${settings.bind.host}:${settings.bind.port} → ${settings.upstream}; admin on http://${admin.host}:${admin.port} (/metrics, /health); ${settings.capture ? `capturing to ${sinkNames.join(' and ') || 'the journal only'}` : 'capture off'}`)
 
-    // run until a signal, or until the app exits
+    // run until a signal, or until the app exits. A signal during the shutdown does not cut it short:
+    // `timeout`, systemd and a terminal may signal the primary and its process group both, and the
+    // second one used to kill the primary before the journal was flushed and the sinks drained.
+    let signalled = false
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (signalled) return log(`${signal}: already shutting down (at most ${Math.ceil(config.shutdownTimeoutMs / 1000)} s more; SIGKILL stops at once, the journal keeps what the sinks lack)`)
+      signalled = true
+      stopping = true
+      log(`${signal}: shutting down (in-flight requests finish, the journal is flushed)`)
+      stopped(0)
+    }
+    let stopped: (code: number) => void = () => {}
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+    releasers.unshift(() => {
+      // once everything is released, a signal ends the process again
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+    })
     const exitCode = await new Promise<number>((resolve) => {
-      const onSignal = (signal: NodeJS.Signals) => {
-        stopping = true
-        log(`${signal}: shutting down (in-flight requests finish, the journal is flushed)`)
-        resolve(0)
-      }
-      process.once('SIGINT', onSignal)
-      process.once('SIGTERM', onSignal)
+      stopped = resolve
       process.on('SIGHUP', () => {
         log('SIGHUP: reopening log files')
         shipping?.reopen()

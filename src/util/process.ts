@@ -11,6 +11,16 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** When a process started (Linux: clock ticks since boot, from /proc), to tell it from a later one given the same pid; undefined elsewhere. */
+export function startTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] // field 22, counted after the command's name
+  } catch {
+    return undefined
+  }
+}
+
 /** Listens on `port` (0: one the OS picks) and closes again: the port it got, or why it could not. */
 export function probePort(port: number, host = '127.0.0.1'): Promise<{port: number} | {error: NodeJS.ErrnoException}> {
   return new Promise((resolve) => {

@@ -275,16 +275,35 @@ describe('audit-logs run: what it must survive', function () {
     expect(result.exitCode).to.equal(7)
   })
 
-  it('shuts down gracefully: in-flight requests finish, records are flushed, exit 0', async () => {
+  it('shuts down gracefully, even signalled twice (as `timeout` and systemd do): in-flight requests finish, records are flushed, exit 0', async () => {
     const run = await startRun(['--upstream', app.url, '--no-database'])
     const slow = request(`${run.url}/slow?ms=1500`)
     await new Promise((r) => setTimeout(r, 300))
     run.child.kill('SIGTERM')
+    await new Promise((r) => setTimeout(r, 200))
+    run.child.kill('SIGTERM') // the second one used to kill the primary mid-shutdown
     const reply = await slow
     expect(reply.status).to.equal(200)
     expect(reply.body.toString()).to.equal('slow done')
     expect((await run.child).exitCode).to.equal(0)
+    expect(run.stderr()).to.contain('already shutting down').and.contain('stopped:')
     expect(readFileSync(path.join(run.logDir, 'requests.jsonl'), 'utf8')).to.contain('"path":"/slow"')
+    expect(existsSync(path.join(run.journalDir, 'owner.pid'))).to.equal(false) // the journal's claim is released
+  })
+
+  it('a second run on the same journal refuses to start (it would ship the first one\'s records to its own sinks); a dead owner\'s claim is taken over', async () => {
+    const first = await startRun(['--upstream', app.url, '--no-database'])
+    try {
+      const second = await startRun(['--upstream', app.url, '--no-database'], {AUDIT_LOGS_DATA_DIR: path.join(first.dir, 'data')}, {expectFailure: true})
+      expect((await second.child).exitCode).to.equal(2)
+      expect(second.stderr()).to.contain(`The journal directory ${first.journalDir} is in use by another audit-logs run (pid ${first.child.pid})`)
+    } finally {
+      await first.stop()
+    }
+    // a claim left by a process that is gone (a kill -9, a reboot) does not hold the journal
+    writeFileSync(path.join(first.journalDir, 'owner.pid'), '999999 1\n')
+    const again = await startRun(['--upstream', app.url, '--no-database'], {AUDIT_LOGS_DATA_DIR: path.join(first.dir, 'data')})
+    await again.stop()
   })
 
   it('past the journal\'s disk bound, drops records and counts them, never silently', async () => {
