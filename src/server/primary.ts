@@ -46,6 +46,27 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
   if (settings.capture && config.fileSink) writableDir(path.resolve(config.logDir), 'log directory', '--log-dir (AUDIT_LOGS_LOG_DIR)')
 
   const releasers: Array<() => Promise<void> | void> = []
+  // SIGINT/SIGTERM from here on stop gracefully, one that comes while starting too (once started). A
+  // signal during the shutdown does not cut it short: `timeout`, systemd and a terminal may signal the
+  // primary and its process group both, and the second one used to kill the primary before the journal
+  // was flushed and the sinks drained.
+  let stopping = false
+  let signalled = false
+  let stopped: (code: number) => void = () => {}
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) return log(`${signal}: already shutting down (at most ${Math.ceil(config.shutdownTimeoutMs / 1000)} s more; SIGKILL stops at once, the journal keeps what the sinks lack)`)
+    signalled = true
+    stopping = true
+    log(`${signal}: shutting down (in-flight requests finish, the journal is flushed)`)
+    stopped(0)
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  releasers.push(() => {
+    // released last: from then on a signal ends the process again
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  })
   const release = async () => {
     for (const r of releasers.reverse()) await Promise.resolve(r()).catch((e) => log(`shutdown: ${(e as Error).message}`))
     releasers.length = 0
@@ -130,7 +151,6 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     // workers
     // A small young generation keeps each worker's RSS down; its scavenges are cheap at this size.
     cluster.setupPrimary({exec: WORKER_ENTRY, execArgv: [...process.execArgv, '--max-semi-space-size=2'], silent: false})
-    let stopping = false
     let startupError: string | undefined
     let lastDropAlert = 0
     const fork = () => {
@@ -174,26 +194,9 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     await Promise.all(listening)
     log(`listening on http://${settings.bind.host}:${settings.bind.port} → ${settings.upstream}; admin on http://${admin.host}:${admin.port} (/metrics, /health); ${settings.capture ? `capturing to ${sinkNames.join(' and ') || 'the journal only'}` : 'capture off'}`)
 
-    // run until a signal, or until the app exits. A signal during the shutdown does not cut it short:
-    // `timeout`, systemd and a terminal may signal the primary and its process group both, and the
-    // second one used to kill the primary before the journal was flushed and the sinks drained.
-    let signalled = false
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (signalled) return log(`${signal}: already shutting down (at most ${Math.ceil(config.shutdownTimeoutMs / 1000)} s more; SIGKILL stops at once, the journal keeps what the sinks lack)`)
-      signalled = true
-      stopping = true
-      log(`${signal}: shutting down (in-flight requests finish, the journal is flushed)`)
-      stopped(0)
-    }
-    let stopped: (code: number) => void = () => {}
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
-    releasers.unshift(() => {
-      // once everything is released, a signal ends the process again
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
-    })
+    // run until a signal (maybe one that came while starting), or until the app exits
     const exitCode = await new Promise<number>((resolve) => {
+      if (signalled) return resolve(0)
       stopped = resolve
       process.on('SIGHUP', () => {
         log('SIGHUP: reopening log files')

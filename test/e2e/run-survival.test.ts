@@ -291,6 +291,30 @@ describe('audit-logs run: what it must survive', function () {
     expect(existsSync(path.join(run.journalDir, 'owner.pid'))).to.equal(false) // the journal's claim is released
   })
 
+  it('a SIGTERM while it starts stops it gracefully once started: the app it spawned is stopped, exit 0', async () => {
+    const slowApp = `setTimeout(() => require('node:http').createServer((q, s) => s.end('ok')).listen(Number(process.env.PORT), '127.0.0.1'), 1500)`
+    const run = await startRun(['--no-database', '--', process.execPath, '-e', slowApp], {}, {expectFailure: true})
+    const isApp = (pid: number) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('setTimeout')
+      } catch {
+        return false
+      }
+    }
+    const appPid = await until(() => childPids(run.child.pid!).find(isApp), 10_000, 'the app spawned')
+    run.child.kill('SIGTERM') // the primary alone, as systemd's KillMode=mixed does; it used to die at once
+    expect((await run.child).exitCode).to.equal(0)
+    expect(run.stderr()).to.contain('SIGTERM: shutting down').and.contain('stopped:')
+    await until(() => {
+      try {
+        process.kill(appPid, 0)
+        return undefined
+      } catch {
+        return true
+      }
+    }, 10_000, 'the app to stop')
+  })
+
   it('a second run on the same journal refuses to start (it would ship the first one\'s records to its own sinks); a dead owner\'s claim is taken over', async () => {
     const first = await startRun(['--upstream', app.url, '--no-database'])
     try {
