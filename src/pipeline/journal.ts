@@ -1,7 +1,7 @@
-import {close as closeFd, closeSync, existsSync, fdatasync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeSync} from 'node:fs'
+import {close as closeFd, closeSync, existsSync, fdatasync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, renameSync, statSync, writeSync} from 'node:fs'
 import {open} from 'node:fs/promises'
 import path from 'node:path'
-import {isAlive, startTime} from '../util/process.js'
+import {isAlive} from '../util/process.js'
 
 /**
  * The journal: append-only segment files, one writer per worker process.
@@ -205,54 +205,6 @@ export class JournalWriter {
       this.o.onError(0, error as NodeJS.ErrnoException)
     }
   }
-}
-
-/**
- * The journal belongs to one `run` at a time: a second one on the same
- * directory would ship the first one's records to its own sinks (another
- * app's log directory) and race it on the checkpoints. The claim is a file
- * with the owner's pid and start time, made exclusively; one whose process
- * is gone (a kill -9, a reboot) is taken over. Returns the release.
- */
-export function claimJournal(dir: string, onTaken: (owner: {pid: number}) => never): () => void {
-  mkdirSync(dir, {recursive: true})
-  const file = path.join(dir, 'owner.pid')
-  const me = `${process.pid} ${startTime(process.pid) ?? ''}\n`
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fd = openSync(file, 'wx', 0o644)
-      try {
-        writeSync(fd, me)
-      } finally {
-        closeSync(fd)
-      }
-      return () => {
-        try {
-          if (readFileSync(file, 'utf8') === me) unlinkSync(file)
-        } catch {
-          // gone already
-        }
-      }
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-    }
-    let owner: string[] = []
-    try {
-      owner = readFileSync(file, 'utf8').trim().split(' ')
-    } catch {
-      continue // removed meanwhile: try again
-    }
-    const pid = Number(owner[0])
-    const started = owner[1]
-    const sameProcess = !started || startTime(pid) === undefined || startTime(pid) === started // a pid reused since (after a reboot) is not the owner
-    if (pid > 0 && pid !== process.pid && isAlive(pid) && sameProcess) onTaken({pid})
-    try {
-      unlinkSync(file) // its owner is gone
-    } catch {
-      // another start took it over first: the exclusive create decides
-    }
-  }
-  throw new Error(`could not claim ${file}: other processes keep taking it`)
 }
 
 export type Segment = {key: string; file: string; sealed: boolean; size: number}

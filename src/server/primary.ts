@@ -4,9 +4,10 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import type {ResolvedConfig} from '../base-command.js'
 import {AuditLogsError, ExitCode} from '../errors.js'
+import {claimDirectory} from '../util/claim.js'
 import {writableDir} from '../util/dirs.js'
 import {probePort} from '../util/process.js'
-import {claimJournal, journalBytes} from '../pipeline/journal.js'
+import {journalBytes} from '../pipeline/journal.js'
 import {Metrics} from '../pipeline/metrics.js'
 import {type AppProcess, spawnApp} from './app-process.js'
 import {ForegroundLoad} from './foreground.js'
@@ -73,13 +74,16 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
   }
   try {
     if (settings.capture) {
-      const release = claimJournal(settings.journalDir, ({pid}) => {
-        throw new AuditLogsError(`The journal directory ${settings.journalDir} is in use by another audit-logs run (pid ${pid}): it would ship that run's records to this one's sinks`, {
-          exit: ExitCode.usage,
-          suggestions: [`Give each run its own ${journalSetting}`],
-        })
-      })
-      releasers.push(release)
+      // One run per journal and per log directory: a second run on the journal would ship the first
+      // one's records to its own sinks; two on one log directory would rotate and cut each other's files.
+      const taken = (what: string, dir: string, setting: string) => ({pid}: {pid: number}): never => {
+        throw new AuditLogsError(`The ${what} ${dir} is in use by another audit-logs run (pid ${pid})`, {exit: ExitCode.usage, suggestions: [`Give each run its own ${setting}`]})
+      }
+      releasers.push(claimDirectory(settings.journalDir, 'owner.pid', taken('journal directory', settings.journalDir, journalSetting)))
+      if (config.fileSink) {
+        const logDir = path.resolve(config.logDir)
+        releasers.push(claimDirectory(logDir, '.audit-logs-owner.pid', taken('log directory', logDir, '--log-dir (AUDIT_LOGS_LOG_DIR)')))
+      }
     }
     let app: AppProcess | undefined
     if (config.command?.length) {

@@ -11,11 +11,16 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** When a process started (Linux: clock ticks since boot, from /proc), to tell it from a later one given the same pid; undefined elsewhere. */
-export function startTime(pid: number): string | undefined {
+/**
+ * A process's state letter (Z: a zombie, dead but not reaped yet) and when it started (clock ticks
+ * since boot, to tell it from a later process given the same pid), from Linux's /proc; undefined
+ * elsewhere or when it is gone.
+ */
+export function procStat(pid: number): {state: string; start: string} | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] // field 22, counted after the command's name
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ') // fields 3 onwards, after the command's name
+    return {state: fields[0], start: fields[19]}
   } catch {
     return undefined
   }

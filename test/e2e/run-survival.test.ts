@@ -315,12 +315,16 @@ describe('audit-logs run: what it must survive', function () {
     }, 10_000, 'the app to stop')
   })
 
-  it('a second run on the same journal refuses to start (it would ship the first one\'s records to its own sinks); a dead owner\'s claim is taken over', async () => {
+  it('a second run on the same journal or log directory refuses to start (it would ship the first one\'s records to its own sinks, or cut its files); a dead owner\'s claim is taken over', async () => {
     const first = await startRun(['--upstream', app.url, '--no-database'])
     try {
       const second = await startRun(['--upstream', app.url, '--no-database'], {AUDIT_LOGS_DATA_DIR: path.join(first.dir, 'data')}, {expectFailure: true})
       expect((await second.child).exitCode).to.equal(2)
       expect(second.stderr()).to.contain(`The journal directory ${first.journalDir} is in use by another audit-logs run (pid ${first.child.pid})`)
+      // its own journal but the first one's log directory: the two would rotate and cut each other's files
+      const sameLogs = await startRun(['--upstream', app.url, '--no-database'], {AUDIT_LOGS_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'audit-logs-data-'))}, {expectFailure: true, dir: first.dir})
+      expect((await sameLogs.child).exitCode).to.equal(2)
+      expect(sameLogs.stderr()).to.contain(`The log directory ${first.logDir} is in use by another audit-logs run (pid ${first.child.pid})`)
     } finally {
       await first.stop()
     }
