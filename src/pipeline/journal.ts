@@ -1,6 +1,7 @@
 import {close as closeFd, closeSync, existsSync, fdatasync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, renameSync, statSync, writeSync} from 'node:fs'
 import {open} from 'node:fs/promises'
 import path from 'node:path'
+import {MODES} from '../util/modes.js'
 import {isAlive} from '../util/process.js'
 
 /**
@@ -56,7 +57,7 @@ export class JournalWriter {
   ) {
     this.o = {segmentBytes: 16 * 1024 * 1024, flushMs: 10, fsyncMs: 100, maxBufferBytes: 256 * 1024, onError: () => {}, onWritten: () => {}, ...options}
     this.buffer = Buffer.allocUnsafeSlow(this.o.maxBufferBytes + 64 * 1024) // room past the flush mark for the last line
-    mkdirSync(dir, {recursive: true})
+    mkdirSync(dir, {recursive: true, mode: MODES.privateDir})
     this.nextSegment()
   }
 
@@ -66,7 +67,7 @@ export class JournalWriter {
 
   /** Opens the next segment and seals the current one; when the open fails, nothing changed. */
   private nextSegment() {
-    const fd = openSync(this.name(this.seq + 1, OPEN), 'a')
+    const fd = openSync(this.name(this.seq + 1, OPEN), 'a', MODES.privateFile)
     if (this.fd >= 0) this.seal()
     this.seq++
     this.fd = fd

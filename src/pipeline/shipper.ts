@@ -1,5 +1,6 @@
 import {closeSync, existsSync, fdatasyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync} from 'node:fs'
 import path from 'node:path'
+import {MODES} from '../util/modes.js'
 import {redactText} from '../util/redact.js'
 import {backoffMs} from './backoff.js'
 import {type Segment, listSegments, readLines, segmentExists} from './journal.js'
@@ -18,7 +19,7 @@ export const deadLetterFile = (journalDir: string, sink: string) => path.join(jo
  * the checkpoint that passes them is saved only after.
  */
 function keepRejected(file: string, sink: string, rejected: Rejection[]): void {
-  mkdirSync(path.dirname(file), {recursive: true})
+  mkdirSync(path.dirname(file), {recursive: true, mode: MODES.privateDir})
   const at = new Date().toISOString()
   const out = rejected.map(({line, error}) => {
     const text = line.toString()
@@ -31,7 +32,7 @@ function keepRejected(file: string, sink: string, rejected: Rejection[]): void {
     }
     return `{"rejected_at":"${at}","sink":${JSON.stringify(sink)},"error":${JSON.stringify(error)},${record}}\n`
   })
-  const fd = openSync(file, 'a')
+  const fd = openSync(file, 'a', MODES.privateFile)
   try {
     writeSync(fd, out.join(''))
     fdatasyncSync(fd)
@@ -54,7 +55,7 @@ class CheckpointFile {
   sinkState: unknown
 
   constructor(dir: string, name: string, log: (msg: string) => void) {
-    mkdirSync(path.join(dir, 'checkpoints'), {recursive: true})
+    mkdirSync(path.join(dir, 'checkpoints'), {recursive: true, mode: MODES.privateDir})
     this.file = path.join(dir, 'checkpoints', `${name}.json`)
     if (!existsSync(this.file)) return
     try {
@@ -85,7 +86,7 @@ class CheckpointFile {
 
   save(): void {
     const tmp = this.file + '.tmp'
-    const fd = openSync(tmp, 'w')
+    const fd = openSync(tmp, 'w', MODES.privateFile)
     try {
       writeSync(fd, JSON.stringify({offsets: this.data, sink: this.sinkState}))
       fdatasyncSync(fd)

@@ -6,6 +6,7 @@ import type {ResolvedConfig} from '../base-command.js'
 import {AuditLogsError, ExitCode} from '../errors.js'
 import {claimDirectory} from '../util/claim.js'
 import {writableDir} from '../util/dirs.js'
+import {MODES} from '../util/modes.js'
 import {probePort} from '../util/process.js'
 import {journalBytes} from '../pipeline/journal.js'
 import {Metrics} from '../pipeline/metrics.js'
@@ -43,8 +44,8 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
   await assertPortFree(settings.bind.host, settings.bind.port, 'bind')
   await assertPortFree(admin.host, admin.port, 'admin-bind')
   const journalSetting = config.journalDir ? 'journalDir (AUDIT_LOGS_JOURNAL_DIR)' : 'dataDir (AUDIT_LOGS_DATA_DIR)'
-  if (settings.capture) writableDir(settings.journalDir, 'journal directory', journalSetting)
-  if (settings.capture && config.fileSink) writableDir(path.resolve(config.logDir), 'log directory', '--log-dir (AUDIT_LOGS_LOG_DIR)')
+  if (settings.capture) writableDir(settings.journalDir, 'journal directory', journalSetting, {mode: MODES.privateDir})
+  if (settings.capture && config.fileSink) writableDir(path.resolve(config.logDir), 'log directory', '--log-dir (AUDIT_LOGS_LOG_DIR)', {mode: MODES.sharedDir})
 
   const releasers: Array<() => Promise<void> | void> = []
   // SIGINT/SIGTERM from here on stop gracefully, one that comes while starting too (once started). A

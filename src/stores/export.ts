@@ -8,6 +8,7 @@ import type {Filter} from '../filters/parse.js'
 import {toPredicate} from '../filters/predicate.js'
 import {HAR_TAIL, harEntry, harHead} from '../render/har.js'
 import {csvLine} from '../render/records.js'
+import {MODES} from '../util/modes.js'
 import {readRecords} from './files/reader.js'
 import {columnsOf, prepareCopyExport, selectJson, selectRecords} from './postgres/reader.js'
 import {to as copyTo} from 'pg-copy-streams'
@@ -105,7 +106,7 @@ async function writeOut(
     },
   })
   const partial = options.out ? `${options.out}.partial` : null
-  const sink: Writable = partial ? createWriteStream(partial) : process.stdout
+  const sink: Writable = partial ? createWriteStream(partial, {mode: MODES.sharedFile}) : process.stdout
   const all: Array<NodeJS.ReadableStream | NodeJS.WritableStream | NodeJS.ReadWriteStream> = [...stages]
   if (options.gzip) all.push(createGzip())
   all.push(measure, sink)

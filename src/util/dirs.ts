@@ -12,14 +12,14 @@ const WHY: Record<string, string> = {
 }
 
 /**
- * Makes `dir` (and its parents; with `create: false` it must exist) and
+ * Makes `dir` (and its parents, with `mode`; with `create: false` it must exist) and
  * checks this user can write in it, before anything depends on it: a clear
  * error naming the directory and the setting that chose it, where a thread
  * would otherwise die on a bare ENOTDIR.
  */
-export function writableDir(dir: string, what: string, setting: string, {create = true} = {}): void {
+export function writableDir(dir: string, what: string, setting: string, {create = true, mode = 0o777} = {}): void {
   try {
-    if (create) mkdirSync(dir, {recursive: true})
+    if (create) mkdirSync(dir, {recursive: true, mode})
     else if (!statSync(dir).isDirectory()) throw Object.assign(new Error('not a directory'), {code: 'EEXIST'})
     accessSync(dir, constants.W_OK | constants.X_OK)
   } catch (error) {

@@ -1,4 +1,4 @@
-import {mkdtempSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {gunzipSync, gzipSync} from 'node:zlib'
@@ -132,6 +132,7 @@ describe('query and show (subprocess, real PostgreSQL and JSONL files)', functio
     expect(rows.length - 1).to.equal(expected)
     expect(rows[0]).to.include.members(['id', 'created_at', 'status_code', 'request_headers'])
     expect(readdirSync(dir)).to.deep.equal(['4xx.csv'])
+    expect(statSync(csvFile).mode & 0o777).to.equal(0o640 & ~process.umask()) // records: for the owner and its group
 
     const harFile = path.join(dir, 'all.har')
     expect((await runCli(['export', '--since', '10d', '--format', 'har', '--out', harFile], {env})).exitCode).to.equal(0)

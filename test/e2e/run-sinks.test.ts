@@ -1,4 +1,4 @@
-import {copyFileSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {copyFileSync, mkdtempSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {expect} from 'chai'
@@ -40,6 +40,7 @@ describe('audit-logs run: the sinks — dead letters, schema, bursts (subprocess
       }
     }, 10_000, 'the dead-letter file')
     expect(kept).to.have.length(1)
+    expect(statSync(file).mode & 0o777).to.equal(0o600 & ~process.umask()) // the records it keeps: the writer's alone
     expect(kept[0].record).to.include({path: '/bad-hook', status_code: 'two hundred'})
     expect(kept[0].error).to.match(/^PostgreSQL 22P02: invalid input syntax for type integer/)
 

@@ -1,5 +1,5 @@
 import {createHash, randomBytes} from 'node:crypto'
-import {existsSync, readFileSync, readdirSync} from 'node:fs'
+import {existsSync, readFileSync, readdirSync, statSync} from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
 import type {AddressInfo} from 'node:net'
@@ -214,6 +214,17 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
     const none = await db.client.query(`SELECT count(*)::int AS n FROM request_logs WHERE path = '/static/app.css'`)
     expect(none.rows[0].n).to.equal(0)
     await until(() => readdirSync(run.logDir).includes('access.jsonl') && readFileSync(path.join(run.logDir, 'access.jsonl'), 'utf8').includes('/static/app.css'), 10_000)
+    // records are personal data: the JSONL files for the owner and its group, the journal for the owner alone
+    const mode = (p: string) => statSync(p).mode & 0o777
+    const umask = process.umask()
+    expect(mode(run.logDir)).to.equal(0o750 & ~umask)
+    for (const f of readdirSync(run.logDir).filter((n) => n.includes('.jsonl'))) expect(mode(path.join(run.logDir, f)), f).to.equal(0o640 & ~umask)
+    expect(mode(run.journalDir)).to.equal(0o700 & ~umask)
+    expect(mode(path.join(run.journalDir, 'checkpoints'))).to.equal(0o700 & ~umask)
+    const segments = readdirSync(run.journalDir).filter((n) => /\.(open|jsonl)$/.test(n))
+    expect(segments).to.not.be.empty
+    for (const f of segments) expect(mode(path.join(run.journalDir, f)), f).to.equal(0o600 & ~umask)
+    for (const f of readdirSync(path.join(run.journalDir, 'checkpoints'))) expect(mode(path.join(run.journalDir, 'checkpoints', f)), f).to.equal(0o600 & ~umask)
   })
 
   it('serves /metrics and /health on the admin listener', async () => {

@@ -1,4 +1,4 @@
-import {existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import {spawn} from 'node:child_process'
 import os from 'node:os'
 import path from 'node:path'
@@ -302,6 +302,7 @@ describe('rotating JSONL files', () => {
     const newestBackup = gunzipSync(readFileSync(backupName(file, 1))).toString()
     expect(newestBackup).to.contain('"i":')
     expect(existsSync(file + '.1')).to.equal(false)
+    for (const name of names) expect(statSync(path.join(dir, name)).mode & 0o777, name).to.equal(0o640 & ~process.umask()) // owner and group only
   })
   it('a backup larger than one read of the gzip is compressed byte for byte', async () => {
     const dir = tmp('rotate-large')

@@ -2,6 +2,7 @@ import {createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync, 
 import {open, type FileHandle} from 'node:fs/promises'
 import path from 'node:path'
 import {pipeline} from 'node:stream/promises'
+import {MODES} from '../../util/modes.js'
 import {createGzip} from 'node:zlib'
 
 /**
@@ -36,7 +37,7 @@ export class RotatingWriter {
     private readonly maxBytes: number,
     private readonly backupCount: number,
   ) {
-    mkdirSync(path.dirname(file), {recursive: true})
+    mkdirSync(path.dirname(file), {recursive: true, mode: MODES.sharedDir})
   }
 
   private async ensureOpen(): Promise<FileHandle> {
@@ -45,7 +46,7 @@ export class RotatingWriter {
       this.recovered = true
     }
     if (!this.handle) {
-      this.handle = await open(this.file, 'a')
+      this.handle = await open(this.file, 'a', MODES.sharedFile)
       const st = await this.handle.stat()
       this.size = st.size
       this.ino = st.ino
@@ -117,7 +118,7 @@ export class RotatingWriter {
     const out = backupName(this.file, 1)
     const input = await open(plain, 'r')
     const gz = createGzip({level: GZIP_LEVEL})
-    const written = pipeline(gz, createWriteStream(out))
+    const written = pipeline(gz, createWriteStream(out, {mode: MODES.sharedFile}))
     written.catch(() => {}) // settled below, on either path
     try {
       const chunk = Buffer.allocUnsafe(GZIP_READ_BYTES)
