@@ -10,7 +10,7 @@ import {MODES} from '../util/modes.js'
 import {probePort} from '../util/process.js'
 import {journalBytes} from '../pipeline/journal.js'
 import {Metrics} from '../pipeline/metrics.js'
-import {type AppProcess, spawnApp} from './app-process.js'
+import type {AppProcess} from './app-process.js'
 import {ForegroundLoad} from './foreground.js'
 import {prepareDatabase} from './database.js'
 import {parseHostPort, workerSettings} from './settings.js'
@@ -88,6 +88,8 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     }
     let app: AppProcess | undefined
     if (config.command?.length) {
+      // loaded only here: a proxy in front of a running app (--upstream) needs none of execa's 130 modules in its heap
+      const {spawnApp} = await import('./app-process.js')
       app = await spawnApp(config.command, {log})
       settings.upstream = `http://127.0.0.1:${app.port}`
       releasers.push(async () => {
