@@ -16,6 +16,8 @@ export function fromWire(w: WireExchange, arena: Uint8Array, limit: number): {x:
 /** Builds an exchange's records (masked, serialised once) and hands the lines to `emit`. */
 export class RecordBuilder {
   building = 0
+  /** Records of the exchanges being built (2 for a full exchange, 1 for an excluded one's access record). */
+  pendingRecords = 0
 
   constructor(
     private readonly options: RecordOptions,
@@ -27,6 +29,8 @@ export class RecordBuilder {
 
   async build(x: Exchange, full: boolean): Promise<void> {
     this.building++
+    const records = full ? 2 : 1
+    this.pendingRecords += records
     let emitted = 0
     try {
       if (full) {
@@ -45,6 +49,7 @@ export class RecordBuilder {
       this.lost((full ? 2 : 1) - emitted, error as Error)
     } finally {
       this.building--
+      this.pendingRecords -= records
     }
   }
 }

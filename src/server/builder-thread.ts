@@ -62,7 +62,11 @@ port.on('message', async (msg: ToBuilder) => {
   } else if (msg.type === 'journal-full') {
     full = msg.full
   } else if (msg.type === 'close') {
-    for (let i = 0; i < 200 && builder.building > 0; i++) await new Promise((r) => setTimeout(r, 5))
+    // builds still running (a compressed body being decoded) finish first, within 10 s; what is left
+    // then is counted lost, not written after the journal closed (which dropped it silently)
+    for (let i = 0; i < 2000 && builder.building > 0; i++) await new Promise((r) => setTimeout(r, 5))
+    if (builder.pendingRecords > 0) lost(builder.pendingRecords, 'the worker stopped before they were built')
+    full = true // a build that ends after this counts its records dropped (already counted above), never appends
     journal.close()
     clearInterval(timer)
     report()

@@ -1,5 +1,7 @@
+import {gzipSync} from 'node:zlib'
 import {expect} from 'chai'
 import {BodyTap} from '../../src/capture/body.js'
+import {RecordBuilder} from '../../src/capture/builder.js'
 import {jsonStringBound, jsonStringLength, writeJsonString} from '../../src/capture/json-bytes.js'
 import {Masker} from '../../src/capture/masking.js'
 import {type Exchange, type RecordOptions, requestLine} from '../../src/capture/record.js'
@@ -139,5 +141,21 @@ describe('request records', () => {
       expect(out.toString('latin1', 0, end)).to.equal(JSON.stringify(text))
       expect(jsonStringLength(bytes)).to.equal(end)
     }
+  })
+})
+
+describe('the record builder', () => {
+  it('counts the records of exchanges still being built (a compressed body being decoded), for a shutdown to report them', async () => {
+    const lines: Array<string | Uint8Array> = []
+    const builder = new RecordBuilder(options, (l) => lines.push(l))
+    const x = exchange(JSON.stringify({a: 1}), gzipSync(JSON.stringify({b: 2})))
+    x.responseHeaders['content-encoding'] = 'gzip'
+    const excluded = exchange('', '')
+    const building = [builder.build(x, true), builder.build(excluded, false)]
+    expect(builder.pendingRecords).to.equal(2) // the full exchange's request and access records (the excluded one's access record is written at once)
+    expect(lines).to.have.length(1)
+    await Promise.all(building)
+    expect(builder.pendingRecords).to.equal(0)
+    expect(lines).to.have.length(3)
   })
 })
