@@ -13,7 +13,7 @@ import {Metrics} from '../pipeline/metrics.js'
 import type {AppProcess} from './app-process.js'
 import {ForegroundLoad} from './foreground.js'
 import {prepareDatabase} from './database.js'
-import {parseHostPort, workerSettings} from './settings.js'
+import {assertDistinctAddresses, parseHostPort, workerSettings} from './settings.js'
 import {type Shipping, startShipping} from './shipping.js'
 import type {ToPrimary, ToWorker} from './worker.js'
 
@@ -41,6 +41,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
   if (!settings.upstream && !config.command?.length) {
     throw new AuditLogsError('Nothing to proxy: give --upstream URL, or the app to spawn after --', {exit: ExitCode.usage, suggestions: ['audit-logs run --upstream http://127.0.0.1:3000', 'audit-logs run -- node server.js']})
   }
+  assertDistinctAddresses(settings.bind, admin, settings.upstream)
   await assertPortFree(settings.bind.host, settings.bind.port, 'bind')
   await assertPortFree(admin.host, admin.port, 'admin-bind')
   const journalSetting = config.journalDir ? 'journalDir (AUDIT_LOGS_JOURNAL_DIR)' : 'dataDir (AUDIT_LOGS_DATA_DIR)'

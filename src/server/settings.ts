@@ -35,6 +35,30 @@ export function parseHostPort(key: string, value: string): {host: string; port: 
   return {host, port}
 }
 
+type HostPort = {host: string; port: number}
+const WILDCARD = new Set(['0.0.0.0', '::', ''])
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1'])
+
+/** Whether a connection to `to` could reach a listener on `listener` of this host (best effort: this host's other addresses are not known). */
+export function reaches(to: HostPort, listener: HostPort): boolean {
+  if (to.port !== listener.port || to.port === 0) return false // port 0: the OS picks one, never the other's
+  if (to.host === listener.host || WILDCARD.has(listener.host) || WILDCARD.has(to.host)) return true
+  return LOOPBACK.has(to.host) && LOOPBACK.has(listener.host)
+}
+
+/** What run's addresses must not be: the proxy's own upstream (every request would come back to it), the admin listener's. */
+export function assertDistinctAddresses(bind: HostPort, admin: HostPort, upstream: string | null): void {
+  if (reaches(admin, bind) || reaches(bind, admin)) {
+    throw usageError(`--bind and --admin-bind overlap (${bind.host}:${bind.port} and ${admin.host}:${admin.port}): the proxy and /metrics need a port each`, ['Give --admin-bind another port, e.g. 127.0.0.1:9464'])
+  }
+  if (!upstream) return
+  const u = new URL(upstream)
+  const to = {host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || (u.protocol === 'https:' ? 443 : 80))}
+  if (reaches(to, bind)) {
+    throw usageError(`--upstream ${upstream} is this proxy's own address (--bind ${bind.host}:${bind.port}): every request would be sent back to it`, ['Give --upstream the address the app listens on, or spawn it: audit-logs run -- node server.js'])
+  }
+}
+
 export function workerSettings(config: ResolvedConfig): WorkerSettings {
   return {
     bind: parseHostPort('bind', config.bind),

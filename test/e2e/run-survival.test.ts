@@ -7,7 +7,8 @@ import pg from 'pg'
 import {type EmbeddedServer, acquireEmbedded} from '../../src/embedded/server.js'
 import {clientConfig, withDatabase} from '../../src/stores/postgres/connection.js'
 import {migrate} from '../../src/stores/postgres/migrations.js'
-import {ROOT} from '../helpers/cli.js'
+import {freePort} from '../../src/util/process.js'
+import {ROOT, runCli} from '../helpers/cli.js'
 import {type TestDatabase, count, freshDatabase} from '../helpers/db.js'
 import {jsonlLines} from '../helpers/jsonl.js'
 import {childPids, request, startRun, until} from '../helpers/run-server.js'
@@ -250,6 +251,18 @@ describe('audit-logs run: what it must survive', function () {
       const journal = await startRun(['--upstream', app.url, '--no-database'], {AUDIT_LOGS_DATA_DIR: path.join(dir, 'logs', 'data')}, {expectFailure: true})
       expect((await journal.child).exitCode).to.equal(2)
       expect(journal.stderr()).to.contain('as the journal directory').and.contain('AUDIT_LOGS_DATA_DIR')
+    })
+
+    it('addresses that overlap: the admin listener on the proxy\'s port, the proxy as its own upstream (exit 2)', async () => {
+      const port = await freePort()
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-run-'))
+      const env = {AUDIT_LOGS_DATA_DIR: path.join(dir, 'data'), AUDIT_LOGS_LOG_DIR: path.join(dir, 'logs')}
+      const admin = await runCli(['run', '--upstream', app.url, '--no-database', '--bind', `0.0.0.0:${port}`, '--admin-bind', `127.0.0.1:${port}`], {env})
+      expect(admin.exitCode).to.equal(2)
+      expect(admin.stderr).to.contain('--bind and --admin-bind overlap')
+      const loop = await runCli(['run', '--upstream', `http://localhost:${port}`, '--no-database', '--bind', `127.0.0.1:${port}`, '--admin-bind', '127.0.0.1:0'], {env})
+      expect(loop.exitCode).to.equal(2)
+      expect(loop.stderr).to.contain(`--upstream http://localhost:${port} is this proxy's own address`)
     })
 
     it('an app that exits at once (exit 1)', async () => {
