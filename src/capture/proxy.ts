@@ -36,6 +36,15 @@ function pairs(raw: string[]): Array<[string, string]> {
   return out
 }
 
+/**
+ * The upstream URL's path, put before every request's (http://app:3000/v2 sends /orders to /v2/orders);
+ * '' for none. The record keeps the path the client asked for.
+ */
+const upstreamBase = (upstream: URL) => upstream.pathname.replace(/\/+$/, '')
+
+/** The upstream's host for a connection: an IPv6 literal without the URL's brackets ([::1] is not a name to look up). */
+const upstreamHost = (upstream: URL) => upstream.hostname.replace(/^\[|\]$/g, '')
+
 /** The scheme of the client's connection to this proxy. */
 const ownScheme = (req: IncomingMessage) => ((req.socket as {encrypted?: boolean}).encrypted ? 'https' : 'http')
 
@@ -84,6 +93,8 @@ export function createProxy(o: ProxyOptions): http.Server {
   const port = Number(o.upstream.port || (isHttps ? 443 : 80))
   const request = isHttps ? https.request : http.request
   const capture = o.capture
+  const base = upstreamBase(o.upstream)
+  const host = upstreamHost(o.upstream)
 
   const server = http.createServer({maxHeaderSize: o.maxHeaderSize, requestTimeout: 0, keepAliveTimeout: 65_000, headersTimeout: 60_000}, (req, res) => {
     o.onRequest?.()
@@ -133,7 +144,7 @@ export function createProxy(o: ProxyOptions): http.Server {
     const retryable = IDEMPOTENT.has(method) && req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0'
     let upReq: http.ClientRequest
     const send = (attempt: number) => {
-      upReq = request({host: o.upstream.hostname, port, method, path, headers: forwardHeaders(req, false), agent, maxHeaderSize: o.maxHeaderSize})
+      upReq = request({host, port, method, path: base + path, headers: forwardHeaders(req, false), agent, maxHeaderSize: o.maxHeaderSize})
       if (retryable) upReq.end()
       else req.pipe(upReq)
 
@@ -228,7 +239,7 @@ function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, o: Pro
     }
     c.submit(x, !c.exclusions.excludes(x.method, x.url.split('?', 1)[0]))
   }
-  const upReq = request({host: o.upstream.hostname, port, method: req.method, path: req.url, headers: forwardHeaders(req, true), maxHeaderSize: o.maxHeaderSize})
+  const upReq = request({host: upstreamHost(o.upstream), port, method: req.method, path: upstreamBase(o.upstream) + (req.url ?? '/'), headers: forwardHeaders(req, true), maxHeaderSize: o.maxHeaderSize})
   upReq.on('upgrade', (upRes, upSocket, upHead) => {
     status = upRes.statusCode ?? 101
     resHeaders = upRes.headers

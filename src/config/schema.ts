@@ -21,7 +21,8 @@ const bool = (fallback: boolean) =>
   ).default(fallback)
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, 'HOST:PORT, e.g. 0.0.0.0:8000 or 127.0.0.1:9464')
-const httpUrl = z.string().regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'an http:// or https:// URL, e.g. http://127.0.0.1:3000')
+// no credentials, query or fragment: the proxy could only drop them; a path is put before every request's
+const httpUrl = z.string().regex(/^https?:\/\/[^\s/@?#]+(\/[^\s?#]*)?$/, 'an http:// or https:// URL without user, query or fragment, e.g. http://127.0.0.1:3000 (a path, as in http://127.0.0.1:3000/app, is put before every request\'s)')
 
 export const DEFAULT_SENSITIVE_FIELDS = ['password', 'passwd', 'secret', 'token', 'api_key', 'apikey', 'access_key', 'authorization', 'cookie', 'session', 'card', 'cvv', 'ssn', 'private_key']
 export const DEFAULT_SENSITIVE_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key']

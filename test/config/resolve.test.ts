@@ -70,6 +70,17 @@ describe('resolveConfig', () => {
     expect(negative.message).to.contain('requestRetentionDays').and.contain('-3').and.contain('at least 1')
   })
 
+  it('takes an upstream with a path or an IPv6 literal; refuses one with a user, a query or a fragment (the proxy could only drop them)', async () => {
+    for (const good of ['http://127.0.0.1:3000', 'https://app.internal:8443/v2/', 'http://[::1]:3000/base']) {
+      expect((await resolveConfig({cwd: tmp(), env: {}, flags: {upstream: good}})).upstream).to.equal(good)
+    }
+    for (const bad of ['http://user:pw@app:3000', 'http://app:3000/?x=1', 'http://app:3000/#top', 'ftp://app']) {
+      const error = await rejection(resolveConfig({cwd: tmp(), env: {}, flags: {upstream: bad}}))
+      expect(error.exit).to.equal(ExitCode.usage)
+      expect(error.message).to.contain('upstream').and.contain('without user, query or fragment')
+    }
+  })
+
   it('refuses a database name that is not a plain identifier', async () => {
     for (const bad of ['a"b', "x'; drop table request_logs; --", 'has space', '']) {
       const error = await rejection(resolveConfig({cwd: tmp(), env: {}, flags: {dbName: bad || ' '}}))

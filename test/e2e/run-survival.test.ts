@@ -1,4 +1,5 @@
 import {existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, writeFileSync} from 'node:fs'
+import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -277,6 +278,32 @@ describe('audit-logs run: what it must survive', function () {
       expect((await r.child).exitCode).to.equal(2)
       expect(r.stderr()).to.contain('--upstream')
     })
+  })
+
+  it('an upstream with a path gets it before every request\'s; an IPv6 literal upstream is reached; the record keeps the client\'s path', async function () {
+    const echo = http.createServer((req, res) => res.end(req.url))
+    const listened = await new Promise<boolean>((resolve) => {
+      echo.once('error', () => resolve(false))
+      echo.listen(0, '::1', () => resolve(true))
+    })
+    if (!listened) this.skip() // no IPv6 loopback here
+    const {port} = echo.address() as net.AddressInfo
+    const run = await startRun(['--upstream', `http://[::1]:${port}/base/`, '--no-database'])
+    try {
+      expect((await request(`${run.url}/orders?id=7`)).body.toString()).to.equal('/base/orders?id=7')
+      expect((await request(`${run.url}/`)).body.toString()).to.equal('/base/')
+      const rec = await until(() => {
+        try {
+          return readFileSync(path.join(run.logDir, 'requests.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((r) => r.path === '/orders')
+        } catch {
+          return undefined
+        }
+      }, 10_000, 'the record')
+      expect(rec).to.deep.include({status_code: 200, query: {id: '7'}})
+    } finally {
+      await run.stop()
+      echo.close()
+    }
   })
 
   it('spawns the app with PORT, and exits with its exit code', async () => {
