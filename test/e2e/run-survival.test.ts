@@ -12,7 +12,7 @@ import {freePort} from '../../src/util/process.js'
 import {ROOT, runCli} from '../helpers/cli.js'
 import {type TestDatabase, count, freshDatabase} from '../helpers/db.js'
 import {jsonlLines} from '../helpers/jsonl.js'
-import {childPids, request, startRun, until} from '../helpers/run-server.js'
+import {childPids, recordIn, request, startRun, until} from '../helpers/run-server.js'
 import {type Upstream, startUpstream} from '../helpers/upstream.js'
 
 /** Sends requests with `parallel` loops until stop() is called; counts what succeeded. */
@@ -292,13 +292,7 @@ describe('audit-logs run: what it must survive', function () {
     try {
       expect((await request(`${run.url}/orders?id=7`)).body.toString()).to.equal('/base/orders?id=7')
       expect((await request(`${run.url}/`)).body.toString()).to.equal('/base/')
-      const rec = await until(() => {
-        try {
-          return readFileSync(path.join(run.logDir, 'requests.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((r) => r.path === '/orders')
-        } catch {
-          return undefined
-        }
-      }, 10_000, 'the record')
+      const rec = await recordIn(run.logDir, '/orders')
       expect(rec).to.deep.include({status_code: 200, query: {id: '7'}})
     } finally {
       await run.stop()

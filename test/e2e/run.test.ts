@@ -9,7 +9,7 @@ import {fileURLToPath} from 'node:url'
 import {expect} from 'chai'
 import WebSocket from 'ws'
 import {type TestDatabase, freshDatabase} from '../helpers/db.js'
-import {type RunningServer, request, startRun, until} from '../helpers/run-server.js'
+import {type RunningServer, recordIn, request, startRun, until} from '../helpers/run-server.js'
 import {type Upstream, pattern, startUpstream} from '../helpers/upstream.js'
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
@@ -262,14 +262,7 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
     })
     await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve))
     const upstream = `https://127.0.0.1:${(secure.address() as AddressInfo).port}`
-    const recorded = (dir: string, p: string) =>
-      until(() => {
-        try {
-          return readFileSync(path.join(dir, 'requests.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((r) => r.path === p)
-        } catch {
-          return undefined
-        }
-      }, 10_000, `a record for ${p}`)
+    const recorded = (dir: string, p: string) => recordIn(dir, p)
     const trusted = await startRun(['--upstream', upstream, '--no-database'], {NODE_EXTRA_CA_CERTS: path.join(tls, 'ca.pem')})
     const untrusted = await startRun(['--upstream', upstream, '--no-database'])
     try {
@@ -326,13 +319,7 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
     const proxy = await startRun(['--upstream', app.url, '--no-database', '--workers', '1'], {}, {nodeArgs: ['--max-old-space-size=1024', '--v8-pool-size=2', '--title=audit-logs-test']})
     try {
       expect((await request(`${proxy.url}/status/201`)).status).to.equal(201)
-      const record = await until(() => {
-        try {
-          return readFileSync(path.join(proxy.logDir, 'requests.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((r) => r.path === '/status/201')
-        } catch {
-          return undefined
-        }
-      }, 10_000, 'the record')
+      const record = await recordIn(proxy.logDir, '/status/201')
       expect(record.status_code).to.equal(201)
       expect(proxy.stderr()).not.to.match(/builder thread (failed|stopped)|died/)
     } finally {

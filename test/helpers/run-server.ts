@@ -1,5 +1,5 @@
 import {execFileSync} from 'node:child_process'
-import {mkdtempSync} from 'node:fs'
+import {mkdtempSync, readFileSync} from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
@@ -107,3 +107,13 @@ export function childPids(pid: number): number[] {
     throw error
   }
 }
+
+/** The first record for `path` in the JSONL files of `logDir`, once it is there. */
+export const recordIn = (logDir: string, path_: string, ms = 10_000): Promise<Record<string, any>> =>
+  until(() => {
+    try {
+      return readFileSync(path.join(logDir, 'requests.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((r) => r.path === path_)
+    } catch {
+      return undefined // not written yet
+    }
+  }, ms, `a record for ${path_}`)
