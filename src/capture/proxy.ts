@@ -6,6 +6,7 @@ import type {ClientIp} from './detect.js'
 import type {Exclusions} from './exclusions.js'
 import {EXTRA_HEADER, USER_HEADER} from './identity.js'
 import type {Exchange} from './record.js'
+import {type UpstreamTarget, upstreamTarget} from './upstream.js'
 
 export type Capture = {
   exclusions: Exclusions
@@ -35,15 +36,6 @@ function pairs(raw: string[]): Array<[string, string]> {
   for (let i = 0; i < raw.length; i += 2) out.push([raw[i], raw[i + 1]])
   return out
 }
-
-/**
- * The upstream URL's path, put before every request's (http://app:3000/v2 sends /orders to /v2/orders);
- * '' for none. The record keeps the path the client asked for.
- */
-const upstreamBase = (upstream: URL) => upstream.pathname.replace(/\/+$/, '')
-
-/** The upstream's host for a connection: an IPv6 literal without the URL's brackets ([::1] is not a name to look up). */
-const upstreamHost = (upstream: URL) => upstream.hostname.replace(/^\[|\]$/g, '')
 
 /** The scheme of the client's connection to this proxy. */
 const ownScheme = (req: IncomingMessage) => ((req.socket as {encrypted?: boolean}).encrypted ? 'https' : 'http')
@@ -90,11 +82,10 @@ function responseHeaders(res: IncomingMessage): {raw: string[]; audit: {user?: s
 export function createProxy(o: ProxyOptions): http.Server {
   const isHttps = o.upstream.protocol === 'https:'
   const agent = new (isHttps ? https : http).Agent({keepAlive: true, maxSockets: 512, maxFreeSockets: 256, scheduling: 'lifo'})
-  const port = Number(o.upstream.port || (isHttps ? 443 : 80))
   const request = isHttps ? https.request : http.request
   const capture = o.capture
-  const base = upstreamBase(o.upstream)
-  const host = upstreamHost(o.upstream)
+  const target = upstreamTarget(o.upstream)
+  const {host, port, base} = target
 
   const server = http.createServer({maxHeaderSize: o.maxHeaderSize, requestTimeout: 0, keepAliveTimeout: 65_000, headersTimeout: 60_000}, (req, res) => {
     o.onRequest?.()
@@ -211,7 +202,7 @@ export function createProxy(o: ProxyOptions): http.Server {
     })
   })
 
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => proxyUpgrade(req, socket, head, o, request, port))
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => proxyUpgrade(req, socket, head, o, request, target))
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
     else socket.destroy()
@@ -220,7 +211,7 @@ export function createProxy(o: ProxyOptions): http.Server {
 }
 
 /** WebSocket (and other upgrades): bytes piped both ways; one record for the whole connection. */
-function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, o: ProxyOptions, request: typeof http.request, port: number) {
+function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, o: ProxyOptions, request: typeof http.request, target: UpstreamTarget) {
   o.onRequest?.()
   const start = Date.now()
   const t0 = performance.now()
@@ -239,7 +230,7 @@ function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, o: Pro
     }
     c.submit(x, !c.exclusions.excludes(x.method, x.url.split('?', 1)[0]))
   }
-  const upReq = request({host: upstreamHost(o.upstream), port, method: req.method, path: upstreamBase(o.upstream) + (req.url ?? '/'), headers: forwardHeaders(req, true), maxHeaderSize: o.maxHeaderSize})
+  const upReq = request({host: target.host, port: target.port, method: req.method, path: target.base + (req.url ?? '/'), headers: forwardHeaders(req, true), maxHeaderSize: o.maxHeaderSize})
   upReq.on('upgrade', (upRes, upSocket, upHead) => {
     status = upRes.statusCode ?? 101
     resHeaders = upRes.headers

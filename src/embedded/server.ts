@@ -1,5 +1,5 @@
 import {randomBytes} from 'node:crypto'
-import {chmodSync, chownSync, closeSync, existsSync, fdatasyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync, writeSync} from 'node:fs'
+import {chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import createDebug from 'debug'
@@ -8,6 +8,7 @@ import {backgroundCommand, niceProcess} from '../util/priority.js'
 import lockfile from 'proper-lockfile'
 import {AuditLogsError, ExitCode} from '../errors.js'
 import {writableDir} from '../util/dirs.js'
+import {MODES, replaceFile} from '../util/files.js'
 import {freePort, isAlive, portIsFree} from '../util/process.js'
 import {registerSecret} from '../util/redact.js'
 import {type Binaries, findBinaries} from './binaries.js'
@@ -68,18 +69,8 @@ function readState(p: Paths): State | undefined {
   return undefined
 }
 
-/** Replaced whole (written aside, synced, renamed): a crash never leaves the password half-written. */
-function writeState(p: Paths, state: State): void {
-  const tmp = `${p.secret}.tmp`
-  const fd = openSync(tmp, 'w', 0o600)
-  try {
-    writeSync(fd, JSON.stringify(state) + '\n')
-    fdatasyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  renameSync(tmp, p.secret)
-}
+/** Replaced whole: a crash never leaves the password half-written. */
+const writeState = (p: Paths, state: State) => replaceFile(p.secret, JSON.stringify(state) + '\n', MODES.privateFile)
 
 const newPassword = () => randomBytes(18).toString('base64url')
 

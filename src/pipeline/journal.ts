@@ -1,7 +1,7 @@
 import {close as closeFd, closeSync, existsSync, fdatasync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, renameSync, statSync, writeSync} from 'node:fs'
 import {open} from 'node:fs/promises'
 import path from 'node:path'
-import {MODES} from '../util/modes.js'
+import {MODES} from '../util/files.js'
 import {isAlive} from '../util/process.js'
 
 /**

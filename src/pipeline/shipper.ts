@@ -1,6 +1,6 @@
 import {closeSync, existsSync, fdatasyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync} from 'node:fs'
 import path from 'node:path'
-import {MODES} from '../util/modes.js'
+import {MODES, replaceFile} from '../util/files.js'
 import {redactText} from '../util/redact.js'
 import {backoffMs} from './backoff.js'
 import {type Segment, listSegments, readLines, segmentExists} from './journal.js'
@@ -85,15 +85,7 @@ class CheckpointFile {
   }
 
   save(): void {
-    const tmp = this.file + '.tmp'
-    const fd = openSync(tmp, 'w', MODES.privateFile)
-    try {
-      writeSync(fd, JSON.stringify({offsets: this.data, sink: this.sinkState}))
-      fdatasyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
-    renameSync(tmp, this.file)
+    replaceFile(this.file, JSON.stringify({offsets: this.data, sink: this.sinkState}), MODES.privateFile)
   }
 }
 

@@ -6,7 +6,7 @@ import type {ResolvedConfig} from '../base-command.js'
 import {AuditLogsError, ExitCode} from '../errors.js'
 import {claimDirectory} from '../util/claim.js'
 import {writableDir} from '../util/dirs.js'
-import {MODES} from '../util/modes.js'
+import {MODES} from '../util/files.js'
 import {probePort} from '../util/process.js'
 import {journalBytes} from '../pipeline/journal.js'
 import {Metrics} from '../pipeline/metrics.js'
@@ -46,7 +46,9 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
   await assertPortFree(admin.host, admin.port, 'admin-bind')
   const journalSetting = config.journalDir ? 'journalDir (AUDIT_LOGS_JOURNAL_DIR)' : 'dataDir (AUDIT_LOGS_DATA_DIR)'
   if (settings.capture) writableDir(settings.journalDir, 'journal directory', journalSetting, {mode: MODES.privateDir})
-  if (settings.capture && config.fileSink) writableDir(path.resolve(config.logDir), 'log directory', '--log-dir (AUDIT_LOGS_LOG_DIR)', {mode: MODES.sharedDir})
+  const logDir = path.resolve(config.logDir)
+  const logSetting = '--log-dir (AUDIT_LOGS_LOG_DIR)'
+  if (settings.capture && config.fileSink) writableDir(logDir, 'log directory', logSetting, {mode: MODES.sharedDir})
 
   const releasers: Array<() => Promise<void> | void> = []
   // SIGINT/SIGTERM from here on stop gracefully, one that comes while starting too (once started). A
@@ -82,10 +84,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
         throw new AuditLogsError(`The ${what} ${dir} is in use by another audit-logs run (pid ${pid})`, {exit: ExitCode.usage, suggestions: [`Give each run its own ${setting}`]})
       }
       releasers.push(claimDirectory(settings.journalDir, 'owner.pid', taken('journal directory', settings.journalDir, journalSetting)))
-      if (config.fileSink) {
-        const logDir = path.resolve(config.logDir)
-        releasers.push(claimDirectory(logDir, '.audit-logs-owner.pid', taken('log directory', logDir, '--log-dir (AUDIT_LOGS_LOG_DIR)')))
-      }
+      if (config.fileSink) releasers.push(claimDirectory(logDir, '.audit-logs-owner.pid', taken('log directory', logDir, logSetting)))
     }
     let app: AppProcess | undefined
     if (config.command?.length) {
@@ -109,7 +108,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
         releasers.push(() => db.stop())
         databaseUrl = db.target.databaseUrl
       }
-      const files = config.fileSink ? {dir: path.resolve(config.logDir), maxBytes: config.logMaxBytes, backupCount: config.logBackupCount} : undefined
+      const files = config.fileSink ? {dir: logDir, maxBytes: config.logMaxBytes, backupCount: config.logBackupCount} : undefined
       if (files) sinkNames.push('files')
       if (databaseUrl) sinkNames.push('postgres')
       const defer = {ms: config.shippingDeferMs, maxBytes: Math.floor(config.journalMaxBytes / 4)}

@@ -1,6 +1,7 @@
 import os from 'node:os'
 import path from 'node:path'
 import type {ResolvedConfig} from '../base-command.js'
+import {upstreamTarget} from '../capture/upstream.js'
 import {usageError} from '../errors.js'
 
 /** What a proxy worker needs; passed from the primary as JSON (no database URL: workers never see it). */
@@ -52,9 +53,7 @@ export function assertDistinctAddresses(bind: HostPort, admin: HostPort, upstrea
     throw usageError(`--bind and --admin-bind overlap (${bind.host}:${bind.port} and ${admin.host}:${admin.port}): the proxy and /metrics need a port each`, ['Give --admin-bind another port, e.g. 127.0.0.1:9464'])
   }
   if (!upstream) return
-  const u = new URL(upstream)
-  const to = {host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || (u.protocol === 'https:' ? 443 : 80))}
-  if (reaches(to, bind)) {
+  if (reaches(upstreamTarget(new URL(upstream)), bind)) {
     throw usageError(`--upstream ${upstream} is this proxy's own address (--bind ${bind.host}:${bind.port}): every request would be sent back to it`, ['Give --upstream the address the app listens on, or spawn it: audit-logs run -- node server.js'])
   }
 }

@@ -6,9 +6,12 @@ import {usageError} from '../../errors.js'
 import type {Filter} from '../../filters/parse.js'
 import {toPredicate} from '../../filters/predicate.js'
 
+/** The name of the current JSONL file of a log type; its rotated backups add `.N.gz`. */
+const fileName = (logType: Filter['logType']) => (logType === 'access' ? 'access.jsonl' : 'requests.jsonl')
+
 /** The JSONL files `run` writes, current and rotated (gzipped) ones, for one log type. */
 export function logFiles(dir: string, logType: Filter['logType']): string[] {
-  const base = logType === 'access' ? 'access.jsonl' : 'requests.jsonl'
+  const base = fileName(logType)
   if (!existsSync(dir)) return []
   return readdirSync(dir)
     .filter((n) => n === base || (n.startsWith(base + '.') && n.endsWith('.gz')))
@@ -21,9 +24,10 @@ export function logFiles(dir: string, logType: Filter['logType']): string[] {
  * as "no matching records").
  */
 export function filesSource(dir: string, logType: Filter['logType']): string {
-  const base = logType === 'access' ? 'access.jsonl' : 'requests.jsonl'
-  if (!existsSync(dir)) throw usageError(`The log directory ${dir} does not exist`, ['Give the directory `run` writes its JSONL files to: --log-dir DIR (or logDir / AUDIT_LOGS_LOG_DIR)'])
-  if (logFiles(dir, logType).length === 0) throw usageError(`The log directory ${dir} holds no ${base} (nor rotated ${base}.N.gz)`, ['Give the directory `run` writes its JSONL files to: --log-dir DIR (or logDir / AUDIT_LOGS_LOG_DIR)'])
+  const base = fileName(logType)
+  const hint = ['Give the directory `run` writes its JSONL files to: --log-dir DIR (or logDir / AUDIT_LOGS_LOG_DIR)']
+  if (!existsSync(dir)) throw usageError(`The log directory ${dir} does not exist`, hint)
+  if (logFiles(dir, logType).length === 0) throw usageError(`The log directory ${dir} holds no ${base} (nor rotated ${base}.N.gz)`, hint)
   return dir
 }
 

@@ -2,7 +2,7 @@ import {createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync, 
 import {open, type FileHandle} from 'node:fs/promises'
 import path from 'node:path'
 import {pipeline} from 'node:stream/promises'
-import {MODES} from '../../util/modes.js'
+import {MODES} from '../../util/files.js'
 import {createGzip} from 'node:zlib'
 
 /**
