@@ -4,6 +4,7 @@ import type {Duplex} from 'node:stream'
 import {BodyTap} from './body.js'
 import type {ClientIp} from './detect.js'
 import type {Exclusions} from './exclusions.js'
+import type {GateOutcome, IntakeGate} from './gate.js'
 import {EXTRA_HEADER, USER_HEADER} from './identity.js'
 import type {Exchange} from './record.js'
 import {type UpstreamTarget, upstreamTarget} from './upstream.js'
@@ -17,7 +18,48 @@ export type Capture = {
   submit: (x: Omit<Exchange, 'id'>, full: boolean) => void
 }
 
-export type ProxyOptions = {upstream: URL; capture?: Capture; maxHeaderSize: number; onRequest?: () => void}
+export type ProxyOptions = {
+  upstream: URL
+  capture?: Capture
+  maxHeaderSize: number
+  onRequest?: () => void
+  /** Backpressure (whenFull: block): a request waits here, unread, while the audit trail cannot take more. */
+  gate?: IntakeGate
+}
+
+/** What a request refused at a closed gate is told (503, Retry-After: 1, the connection closed). */
+const refusal = (outcome: GateOutcome) =>
+  outcome === 'closing'
+    ? 'Service Unavailable: the server is shutting down\n'
+    : 'Service Unavailable: the audit trail cannot take more records yet (its journal is full and whenFull is block); retry shortly\n'
+
+function refuse(res: http.ServerResponse, outcome: GateOutcome): void {
+  const body = refusal(outcome)
+  res.writeHead(503, {'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'retry-after': '1', connection: 'close'})
+  res.end(body)
+}
+
+function refuseUpgrade(socket: Duplex, outcome: GateOutcome): void {
+  const body = refusal(outcome)
+  socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${body}`)
+}
+
+/**
+ * Runs `handle` now when the gate is open; else once it opens, or `refused`
+ * when the wait ends otherwise. A client that leaves while waiting (its
+ * response or socket closes) gives up its place.
+ */
+function through(gate: IntakeGate | undefined, client: http.ServerResponse | Duplex, handle: () => void, refused: (outcome: GateOutcome) => void): void {
+  if (!gate || gate.isOpen) return handle()
+  const {outcome, gone} = gate.wait()
+  client.once('close', gone)
+  void outcome.then((o) => {
+    client.off('close', gone)
+    if (client.destroyed) return
+    if (o === 'open') handle()
+    else refused(o)
+  })
+}
 
 // RFC 9110 §9.2.2: a request with one of these methods may be sent again.
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
@@ -87,7 +129,10 @@ export function createProxy(o: ProxyOptions): http.Server {
   const target = upstreamTarget(o.upstream)
   const {host, port, base} = target
 
-  const server = http.createServer({maxHeaderSize: o.maxHeaderSize, requestTimeout: 0, keepAliveTimeout: 65_000, headersTimeout: 60_000}, (req, res) => {
+  const server = http.createServer({maxHeaderSize: o.maxHeaderSize, requestTimeout: 0, keepAliveTimeout: 65_000, headersTimeout: 60_000}, (req, res) =>
+    through(o.gate, res, () => proxyRequest(req, res), (outcome) => refuse(res, outcome)),
+  )
+  const proxyRequest = (req: IncomingMessage, res: http.ServerResponse) => {
     o.onRequest?.()
     const start = Date.now()
     const t0 = performance.now()
@@ -200,9 +245,11 @@ export function createProxy(o: ProxyOptions): http.Server {
       }
       finish()
     })
-  })
+  }
 
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => proxyUpgrade(req, socket, head, o, request, target))
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+    through(o.gate, socket, () => proxyUpgrade(req, socket, head, o, request, target), (outcome) => refuseUpgrade(socket, outcome)),
+  )
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
     else socket.destroy()

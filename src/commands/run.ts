@@ -5,7 +5,7 @@ import {redactText} from '../util/redact.js'
 
 export default class Run extends BaseCommand<typeof Run> {
   static summary = 'Run the capture server in front of an app and record every request.'
-  static description = `Proxies to --upstream, or spawns the app given after -- with a free port in PORT. Every request and response is recorded (bodies bounded and masked) to a local journal, then shipped to rotating JSONL files and PostgreSQL. The proxied request never waits for logging.`
+  static description = `Proxies to --upstream, or spawns the app given after -- with a free port in PORT. Every request and response is recorded (bodies bounded and masked) to a local journal, then shipped to rotating JSONL files and PostgreSQL. While the journal has room the proxied request never waits for logging; at its bound new requests wait for the sinks (whenFull: block, the default) or their records are dropped and counted (drop).`
   static strict = false
   static examples = [
     '<%= config.bin %> <%= command.id %> --upstream http://127.0.0.1:3000 --bind 0.0.0.0:8000',
@@ -46,7 +46,8 @@ export default class Run extends BaseCommand<typeof Run> {
     const log = (message: string) => process.stderr.write(`[audit-logs] ${redactText(message)}\n`)
     const summary = await runServer(config, log)
     const rejected = Object.values(summary.rejected).some((n) => n > 0) ? `; refused (kept in the dead-letter files) ${JSON.stringify(summary.rejected)}` : ''
-    log(`stopped: ${summary.requests} requests, ${summary.captured} records captured, ${summary.dropped} dropped; written ${JSON.stringify(summary.written)}${rejected}`)
+    const refused = summary.refused ? `; ${summary.refused} requests refused (503) while the journal was full` : ''
+    log(`stopped: ${summary.requests} requests, ${summary.captured} records captured, ${summary.dropped} dropped; written ${JSON.stringify(summary.written)}${rejected}${refused}`)
     process.exitCode = summary.exitCode
     return summary
   }

@@ -61,7 +61,13 @@ export const settings = {
   fileSink: {schema: bool(true), env: 'AUDIT_LOGS_FILE_SINK'},
   databaseSink: {schema: bool(true), env: 'AUDIT_LOGS_DATABASE_SINK'},
   journalDir: {schema: z.string().min(1).optional(), env: 'AUDIT_LOGS_JOURNAL_DIR'},
-  journalMaxBytes: {schema: wholeNumber(1_048_576).default(1_073_741_824), env: 'AUDIT_LOGS_JOURNAL_MAX_BYTES'},
+  // unset: derived from the journal's file system at start (see journalBound)
+  journalMaxBytes: {schema: wholeNumber(1_048_576).optional(), env: 'AUDIT_LOGS_JOURNAL_MAX_BYTES'},
+  whenFull: {
+    schema: z.enum(['block', 'drop'], {error: 'block (the proxy holds new requests until the sinks make room: nothing is lost) or drop (new records are dropped and counted)'}).default('block'),
+    env: 'AUDIT_LOGS_WHEN_FULL',
+  },
+  blockTimeoutMs: {schema: wholeNumber(1).default(30_000), env: 'AUDIT_LOGS_BLOCK_TIMEOUT_MS'},
   maxBodyLength: {schema: wholeNumber(0).default(8192), env: 'AUDIT_LOGGER_MAX_BODY_LENGTH'},
   saveFullBody: {schema: bool(false), env: 'AUDIT_LOGS_SAVE_FULL_BODY'},
   excludePaths: {schema: list(['/health/', '/metrics/', '/static/', '/media/']), env: 'AUDIT_LOGS_EXCLUDE_PATHS'},

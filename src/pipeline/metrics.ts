@@ -2,16 +2,24 @@ import {Counter, Gauge, Registry} from 'prom-client'
 import type {SHIPPER_COUNTERS, ShipperStats} from './shipper.js'
 
 export type WorkerCounts = {requests: number; captured: number; dropped: number}
+/** What a worker's gate reports (whenFull: block): requests that waited, and were refused after waiting, since its last report. */
+export type GateCounts = {waited: number; refused: number}
+/** The journal's bound and state, and the requests waiting at the workers' gates now. */
+export type JournalState = {journalMax: number; full: () => boolean; waiting: () => number}
 
 /** Prometheus metrics of the primary: worker counts arrive as deltas over IPC, shipper stats are read at scrape time. */
 export class Metrics {
   readonly registry = new Registry()
-  readonly totals: WorkerCounts = {requests: 0, captured: 0, dropped: 0}
+  readonly totals: WorkerCounts & {refused: number} = {requests: 0, captured: 0, dropped: 0, refused: 0}
   private readonly requests = new Counter({name: 'audit_logs_requests_total', help: 'Requests proxied', registers: [this.registry]})
   private readonly captured = new Counter({name: 'audit_logs_records_captured_total', help: 'Records appended to the journal', registers: [this.registry]})
   private readonly dropped = new Counter({name: 'audit_logs_records_dropped_total', help: 'Records dropped: the journal was full or its disk refused them, the record builder was too far behind, or a record could not be built', registers: [this.registry]})
+  private readonly waited = new Counter({name: 'audit_logs_requests_waited_total', help: 'Requests held at the door because the journal was full or the record builder far behind (whenFull: block)', registers: [this.registry]})
+  private readonly refused = new Counter({name: 'audit_logs_requests_refused_total', help: 'Requests answered 503 after waiting blockTimeoutMs for room in the journal, or at shutdown (whenFull: block)', registers: [this.registry]})
+  readonly waiting: () => number
 
-  constructor(shippers: () => ShipperStats[], journalBytes: () => number, workers: () => number) {
+  constructor(shippers: () => ShipperStats[], journalBytes: () => number, workers: () => number, journal: JournalState = {journalMax: 0, full: () => false, waiting: () => 0}) {
+    this.waiting = journal.waiting
     // Shipper totals become counters: each scrape adds what changed since the last one.
     const fromStats = (name: string, help: string, field: (typeof SHIPPER_COUNTERS)[number]) => {
       const seen = new Map<string, number>()
@@ -35,17 +43,29 @@ export class Metrics {
     new Gauge({name: 'audit_logs_journal_bytes', help: 'Bytes held in the journal', registers: [this.registry], collect() {
       this.set(journalBytes())
     }})
+    new Gauge({name: 'audit_logs_journal_max_bytes', help: 'The journal\'s bound (journalMaxBytes, or derived from the free space at start)', registers: [this.registry], collect() {
+      this.set(journal.journalMax)
+    }})
+    new Gauge({name: 'audit_logs_journal_full', help: 'The journal is at its bound (1): new requests wait (whenFull: block) or their records are dropped (drop)', registers: [this.registry], collect() {
+      this.set(journal.full() ? 1 : 0)
+    }})
+    new Gauge({name: 'audit_logs_requests_waiting', help: 'Requests waiting for room in the journal now (whenFull: block)', registers: [this.registry], collect() {
+      this.set(journal.waiting())
+    }})
     new Gauge({name: 'audit_logs_workers', help: 'Live proxy worker processes', registers: [this.registry], collect() {
       this.set(workers())
     }})
   }
 
-  add(delta: WorkerCounts): void {
+  add(delta: WorkerCounts & Partial<GateCounts>): void {
+    this.waited.inc(delta.waited ?? 0)
+    this.refused.inc(delta.refused ?? 0)
     this.requests.inc(delta.requests)
     this.captured.inc(delta.captured)
     this.dropped.inc(delta.dropped)
     this.totals.requests += delta.requests
     this.totals.captured += delta.captured
     this.totals.dropped += delta.dropped
+    this.totals.refused += delta.refused ?? 0
   }
 }

@@ -146,6 +146,7 @@ export class Shipper {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
+      if (this.stopping) return resolve()
       const t = setTimeout(resolve, ms)
       this.wake = () => {
         clearTimeout(t)
@@ -192,7 +193,7 @@ export class Shipper {
         }
       }
       const segments = listSegments(this.dir)
-      this.stats.lagBytes = segments.reduce((n, s) => n + Math.max(0, s.size - this.offset(s.key)), 0)
+      this.measureLag(segments)
       this.stats.deferred = this.stats.lagBytes > 0 && !this.draining && !this.o.mayShip(this.stats.lagBytes)
       if (this.stats.deferred) {
         await this.sleep(this.o.pollMs * 4)
@@ -247,6 +248,11 @@ export class Shipper {
     }
   }
 
+  /** The journal bytes this sink lacks, from a listing of the segments (also called from outside the loop: a write that hangs must not leave the figure stale). */
+  measureLag(segments: Segment[]): void {
+    this.stats.lagBytes = segments.reduce((n, s) => n + Math.max(0, s.size - this.offset(s.key)), 0)
+  }
+
   /** Resolves once every line written so far reached the sink, or after timeoutMs. */
   async drain(timeoutMs: number): Promise<boolean> {
     this.draining = true // a deferral ends: everything goes now
@@ -260,11 +266,20 @@ export class Shipper {
     }
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops the loop and closes the sink. A write still running after
+   * `graceMs` (a lock or a server that stopped answering holds it) is cut by
+   * closing the sink under it: a shutdown never waits on a sink, and the
+   * journal keeps what the sink did not confirm.
+   */
+  async stop(graceMs = 1000): Promise<void> {
     this.stopping = true
     this.wake?.()
-    await this.loop
+    const within = (p: Promise<unknown> | undefined) => Promise.race([(p ?? Promise.resolve()).then(() => true), new Promise<boolean>((r) => setTimeout(r, graceMs, false).unref())])
+    const ended = await within(this.loop)
+    if (!ended) this.o.log(`sink ${this.sink.name}: a write did not end within ${graceMs} ms of the shutdown; it is cut (the journal keeps its records)`)
     await this.sink.close()
+    if (!ended) await within(this.loop)
   }
 }
 

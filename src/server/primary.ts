@@ -9,6 +9,8 @@ import {writableDir} from '../util/dirs.js'
 import {MODES} from '../util/files.js'
 import {probePort} from '../util/process.js'
 import {journalBytes} from '../pipeline/journal.js'
+import {journalBound} from '../pipeline/journal-bound.js'
+import {formatBytes} from '../util/parse.js'
 import {Metrics} from '../pipeline/metrics.js'
 import type {AppProcess} from './app-process.js'
 import {ForegroundLoad} from './foreground.js'
@@ -17,7 +19,7 @@ import {assertDistinctAddresses, parseHostPort, workerSettings} from './settings
 import {type Shipping, startShipping} from './shipping.js'
 import type {ToPrimary, ToWorker} from './worker.js'
 
-export type RunSummary = {exitCode: number; requests: number; captured: number; dropped: number; written: Record<string, number>; rejected: Record<string, number>}
+export type RunSummary = {exitCode: number; requests: number; captured: number; dropped: number; refused: number; written: Record<string, number>; rejected: Record<string, number>}
 
 const here = fileURLToPath(import.meta.url)
 const WORKER_ENTRY = path.join(path.dirname(here), here.endsWith('.ts') ? 'worker-main.ts' : 'worker-main.js')
@@ -49,6 +51,8 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
   const logDir = path.resolve(config.logDir)
   const logSetting = '--log-dir (AUDIT_LOGS_LOG_DIR)'
   if (settings.capture && config.fileSink) writableDir(logDir, 'log directory', logSetting, {mode: MODES.sharedDir})
+  const bound = journalBound(config.journalMaxBytes, settings.journalDir)
+  const journalMax = bound.bytes
 
   const releasers: Array<() => Promise<void> | void> = []
   // SIGINT/SIGTERM from here on stop gracefully, one that comes while starting too (once started). A
@@ -111,43 +115,63 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
       const files = config.fileSink ? {dir: logDir, maxBytes: config.logMaxBytes, backupCount: config.logBackupCount} : undefined
       if (files) sinkNames.push('files')
       if (databaseUrl) sinkNames.push('postgres')
-      const defer = {ms: config.shippingDeferMs, maxBytes: Math.floor(config.journalMaxBytes / 4)}
+      const defer = {ms: config.shippingDeferMs, maxBytes: Math.floor(journalMax / 4)}
       shipping = await startShipping({journalDir: settings.journalDir, files, databaseUrl, nice: config.backgroundNice, defer, failpoint: process.env.AUDIT_LOGS_FAILPOINT}, log)
       releasers.push(() => shipping!.stop(config.shutdownTimeoutMs))
     }
     const sinkStats = () => shipping?.stats() ?? []
 
     // journal housekeeping: enforce the disk bound (the shipping thread deletes what every sink has).
-    // Checked four times a second; records are kept again below 90% of the bound, so a journal at
-    // its bound does not flap between the two states.
+    // Checked four times a second; the journal counts as full again below 90% of the bound, so it
+    // does not flap between the two states. At the bound, whenFull decides: the workers hold new
+    // requests (block) or drop their records (drop). Either way the log says which sinks hold it.
     let full = false
     const workers = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => Boolean(w))
     const broadcast = (msg: ToWorker) => workers().forEach((w) => w.isConnected() && w.send(msg))
+    const behind = () => sinkStats().filter((s) => s.lagBytes > 0).map((s) => `${s.name} ${formatBytes(s.lagBytes)} behind${s.lastError ? ` (${s.lastError})` : ''}`).join(', ') || 'none behind'
+    const pendingBytes = () => (shipping ? Math.max(0, ...sinkStats().map((s) => s.lagBytes)) : journalBytes(settings.journalDir))
     // shipping steps aside while the proxy is saturated (see ShippingSettings.defer)
     const foreground = new ForegroundLoad()
     const housekeeping = setInterval(() => {
       if (foreground.update()) shipping?.foreground(foreground.busy)
       if (!settings.capture) return
-      const bytes = journalBytes(settings.journalDir)
-      const nowFull = full ? bytes >= config.journalMaxBytes * 0.9 : bytes >= config.journalMaxBytes
+      // what fills the journal is what some sink still lacks: bytes already delivered wait in a segment
+      // that is still being written (up to 16 MiB a worker) and are freed when it is sealed, which under
+      // backpressure could never happen
+      const bytes = pendingBytes()
+      const nowFull = full ? bytes >= journalMax * 0.9 : bytes >= journalMax
       if (nowFull !== full) {
         full = nowFull
-        log(full ? `ALERT: the journal holds ${bytes} bytes, its bound (${config.journalMaxBytes}); new records are DROPPED and counted until the sinks catch up` : `the journal is below 90% of its bound again (${bytes} bytes); records are kept`)
+        const held = `the journal holds ${formatBytes(bytes)}, its bound (${formatBytes(journalMax)}); sinks: ${behind()}`
+        if (!full) log(`the journal is below 90% of its bound again (${formatBytes(bytes)}); ${config.whenFull === 'block' ? 'new requests are let in' : 'records are kept'}`)
+        else if (config.whenFull === 'block') log(`ALERT: ${held}. New requests WAIT until the sinks make room (whenFull: block; after ${config.blockTimeoutMs} ms a waiting request gets 503)`)
+        else log(`ALERT: ${held}. New records are DROPPED and counted until the sinks catch up (whenFull: drop)`)
         broadcast({type: 'journal-full', full})
       }
     }, 250)
     releasers.push(() => clearInterval(housekeeping))
 
-    const metrics = new Metrics(sinkStats, () => (settings.capture ? journalBytes(settings.journalDir) : 0), () => workers().length)
+    const waiting = new Map<number, number>() // requests waiting at each worker's gate, as last reported
+    const metrics = new Metrics(sinkStats, () => (settings.capture ? journalBytes(settings.journalDir) : 0), () => workers().length, {
+      journalMax,
+      full: () => full,
+      waiting: () => [...waiting.values()].reduce((a, b) => a + b, 0),
+    })
     const adminServer = http.createServer(async (req, res) => {
       if (req.url === '/metrics') {
         res.writeHead(200, {'content-type': metrics.registry.contentType})
         res.end(await metrics.registry.metrics())
       } else if (req.url === '/health') {
-        const sinksState = Object.fromEntries(sinkStats().map((s) => [s.name, {lagBytes: s.lagBytes, deferred: s.deferred, rejected: s.rejected, lastError: s.lastError ?? null}]))
-        const ok = workers().length > 0
-        res.writeHead(ok ? 200 : 503, {'content-type': 'application/json'})
-        res.end(JSON.stringify({status: ok ? 'ok' : 'starting', workers: workers().length, journalFull: full, sinks: sinksState}))
+        // a sink holding more than half the journal when it is full is the one that keeps it full (down, or too slow)
+        const bytes = settings.capture ? journalBytes(settings.journalDir) : 0
+        const pending = settings.capture ? pendingBytes() : 0
+        const sinksState = Object.fromEntries(
+          sinkStats().map((s) => [s.name, {lagBytes: s.lagBytes, deferred: s.deferred, rejected: s.rejected, lastError: s.lastError ?? null, fillingJournal: full && s.lagBytes >= pending / 2}]),
+        )
+        const up = workers().length > 0
+        const status = !up ? 'starting' : full ? (config.whenFull === 'block' ? 'blocking' : 'dropping') : 'ok'
+        res.writeHead(up ? 200 : 503, {'content-type': 'application/json'})
+        res.end(JSON.stringify({status, workers: workers().length, journalFull: full, journal: {bytes, pendingBytes: pending, maxBytes: journalMax, whenFull: config.whenFull}, requestsWaiting: metrics.waiting(), sinks: sinksState}))
       } else {
         res.writeHead(404).end()
       }
@@ -165,6 +189,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
       w.on('message', (msg: ToPrimary) => {
         if (msg.type === 'counts') {
           metrics.add(msg)
+          waiting.set(w.id, msg.waiting)
           if (foreground.report(w.id, msg.elu)) shipping?.foreground(foreground.busy)
           // the journal-full alert is logged where it starts; drops of a builder behind its proxy are reported here, at most every 10 s
           if ((msg.dropped > 0 || msg.problem) && !full && Date.now() - lastDropAlert > 10_000) {
@@ -185,6 +210,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     )
     let lastRestart = 0
     cluster.on('exit', (w, code, signal) => {
+      waiting.delete(w.id)
       if (stopping) return
       log(`worker ${w.process.pid} died (${signal ?? `code ${code}`}); starting a replacement`)
       const wait = Date.now() - lastRestart < 1000 ? 1000 : 0 // a crash loop must not spin
@@ -199,7 +225,9 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     }
     releasers.push(stopWorkers)
     await Promise.all(listening)
-    log(`listening on http://${settings.bind.host}:${settings.bind.port} → ${settings.upstream}; admin on http://${admin.host}:${admin.port} (/metrics, /health); ${settings.capture ? `capturing to ${sinkNames.join(' and ') || 'the journal only'}` : 'capture off'}`)
+    const journalNote = bound.derived ? `, a quarter of the ${formatBytes(bound.derived.freeBytes)} free, within 1-64 GiB; journalMaxBytes sets it` : ''
+    const capturing = `capturing to ${sinkNames.join(' and ') || 'the journal only'} (journal bound ${formatBytes(journalMax)}${journalNote}; when full: ${config.whenFull})`
+    log(`listening on http://${settings.bind.host}:${settings.bind.port} → ${settings.upstream}; admin on http://${admin.host}:${admin.port} (/metrics, /health); ${settings.capture ? capturing : 'capture off'}`)
 
     // run until a signal (maybe one that came while starting), or until the app exits
     const exitCode = await new Promise<number>((resolve) => {

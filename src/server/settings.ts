@@ -21,6 +21,10 @@ export type WorkerSettings = {
   sensitiveHeaders: string[]
   trustedProxies: string[]
   shutdownTimeoutMs: number
+  /** At the journal's bound: hold new requests (block) or drop their records (drop). */
+  whenFull: 'block' | 'drop'
+  /** How long a request waits for room (block) before it is refused with 503. */
+  blockTimeoutMs: number
   configFile?: string
 }
 
@@ -75,6 +79,8 @@ export function workerSettings(config: ResolvedConfig): WorkerSettings {
     sensitiveHeaders: config.sensitiveHeaders,
     trustedProxies: config.trustedProxies,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
+    whenFull: config.whenFull,
+    blockTimeoutMs: config.blockTimeoutMs,
     configFile: config.configFile ? path.resolve(config.configFile) : undefined,
   }
 }

@@ -4,6 +4,7 @@
 // journal holds what it has not shipped yet), and its heap is bounded.
 import path from 'node:path'
 import {parentPort, workerData} from 'node:worker_threads'
+import {listSegments} from '../pipeline/journal.js'
 import {Shipper, type ShipperStats, collectSegments} from '../pipeline/shipper.js'
 import {type Sink, filesSink, postgresSink} from '../pipeline/sinks.js'
 import {heapKeeper} from '../util/heap.js'
@@ -51,6 +52,8 @@ let ticks = 0
 const timer = setInterval(() => {
   if (ticks++ % 8 === 0) backgroundOtherThreads(s.nice) // pool threads that started since
   collectSegments(s.journalDir, shippers)
+  const segments = listSegments(s.journalDir)
+  for (const x of shippers) x.measureLag(segments)
   report()
   keepHeap()
   if (s.failpoint === 'shipping-crash' && !s.generation && shippers.some((x) => x.stats.written > 0)) throw new Error('failpoint shipping-crash: the shipping thread dies')

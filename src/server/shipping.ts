@@ -83,10 +83,18 @@ export async function startShipping(settings: ShippingSettings, log: (m: string)
       stopping = true
       const t = thread
       if (!t) return
-      await new Promise<void>((resolve) => {
-        stopped = resolve
+      // the thread delivers for up to timeoutMs and cuts a write that hangs after that; past a few
+      // seconds more it is stopped regardless (the journal and the checkpoints hold where it was)
+      const limit = timeoutMs + 5000
+      const ended = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), limit)
+        stopped = () => {
+          clearTimeout(timer)
+          resolve(true)
+        }
         t.postMessage({type: 'stop', timeoutMs} satisfies ToShipping)
       })
+      if (!ended) log(`shipping did not stop within ${limit} ms; it is stopped now (the journal keeps what the sinks lack)`)
       await t.terminate()
     },
   }

@@ -6,6 +6,7 @@ import {Worker} from 'node:worker_threads'
 import {WireBatch} from '../capture/wire.js'
 import {ClientIp} from '../capture/detect.js'
 import {Exclusions} from '../capture/exclusions.js'
+import {IntakeGate} from '../capture/gate.js'
 import {type Capture, createProxy} from '../capture/proxy.js'
 import type {FromBuilder, ToBuilder} from './builder-thread.js'
 import type {WorkerSettings} from './settings.js'
@@ -13,7 +14,7 @@ import type {WorkerSettings} from './settings.js'
 export type ToPrimary =
   | {type: 'listening'}
   | {type: 'listen-error'; message: string; code?: string}
-  | {type: 'counts'; requests: number; captured: number; dropped: number; problem?: string; elu: number}
+  | {type: 'counts'; requests: number; captured: number; dropped: number; problem?: string; elu: number; waited: number; refused: number; waiting: number}
 export type ToWorker = {type: 'journal-full'; full: boolean} | {type: 'shutdown'}
 
 const send = (msg: ToPrimary) => process.connected && process.send?.(msg)
@@ -23,7 +24,8 @@ const BUILDER_ENTRY = path.join(path.dirname(here), here.endsWith('.ts') ? 'buil
 /**
  * Bodies handed to the builder thread and not built yet, at most: a builder
  * that falls behind (a host short of CPU) costs bounded memory, and past the
- * bound exchanges are dropped and counted, as past the journal's bound. The
+ * bound new requests wait (whenFull: block) or their records are dropped and
+ * counted (drop), as at the journal's bound. The
  * default absorbs a burst: at saturation with 6 KiB of bodies per request on
  * two shared cores the builder fell about 70 MiB behind in 10 s, and catches
  * up after it.
@@ -32,8 +34,13 @@ const HANDOFF_MAX_BYTES = Number(process.env.AUDIT_LOGS_HANDOFF_MAX_BYTES) || 25
 
 type Counts = {requests: number; captured: number; dropped: number; problem?: string}
 
-/** Hands exchanges to the builder thread in batches: one message per turn of the event loop, or per 256 exchanges or 1 MiB of bodies. */
-function startBuilder(s: WorkerSettings, counts: Counts) {
+/**
+ * Hands exchanges to the builder thread in batches: one message per turn of
+ * the event loop, or per 256 exchanges or 1 MiB of bodies. With a gate
+ * (whenFull: block), past the hand-off bound it closes the gate instead of
+ * dropping, and opens it again below three quarters of the bound.
+ */
+function startBuilder(s: WorkerSettings, counts: Counts, gate?: IntakeGate) {
   const thread = new Worker(BUILDER_ENTRY, {workerData: {...s, writerId: `${Date.now().toString(36)}-${process.pid}`}, resourceLimits: {maxYoungGenerationSizeMb: 6}})
   let batch = new WireBatch()
   let scheduled = false
@@ -66,13 +73,16 @@ function startBuilder(s: WorkerSettings, counts: Counts) {
         counts.dropped += msg.dropped
         counts.problem = msg.problem ?? counts.problem
         inFlight -= msg.builtBytes
+        if (gate && inFlight + batch.bytes < HANDOFF_MAX_BYTES * 0.75) gate.set('handoff', false)
       }
     })
   })
   return {
     ready,
     submit(x: Parameters<Capture['submit']>[0], full: boolean) {
-      if (inFlight + batch.bytes > HANDOFF_MAX_BYTES) {
+      // past the bound with a gate, the exchange is kept (its response was sent) and new requests wait until the builder catches up
+      if (inFlight + batch.bytes > HANDOFF_MAX_BYTES && gate) gate.set('handoff', true)
+      else if (inFlight + batch.bytes > HANDOFF_MAX_BYTES) {
         counts.dropped += full ? 2 : 1 // its request and access records
         counts.problem = "a worker's record builder is far behind its proxy (the host is short of CPU)"
         return
@@ -104,7 +114,9 @@ function startBuilder(s: WorkerSettings, counts: Counts) {
  */
 export async function startWorker(s: WorkerSettings): Promise<void> {
   const counts: Counts = {requests: 0, captured: 0, dropped: 0}
-  const builder = s.capture ? startBuilder(s, counts) : undefined
+  // whenFull: block: at the journal's bound (the primary says) or the hand-off bound, new requests wait here
+  const gate = s.capture && s.whenFull === 'block' ? new IntakeGate(s.blockTimeoutMs) : undefined
+  const builder = s.capture ? startBuilder(s, counts, gate) : undefined
   await builder?.ready
   const capture: Capture | undefined = builder && {
     exclusions: new Exclusions({paths: s.excludePaths, extensions: s.excludeExtensions, methods: s.excludeMethods}),
@@ -112,14 +124,15 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
     bodyLimit: s.bodyLimit,
     submit: builder.submit,
   }
-  const server: http.Server = createProxy({upstream: new URL(s.upstream!), capture, maxHeaderSize: s.maxHeaderSize, onRequest: () => counts.requests++})
+  const server: http.Server = createProxy({upstream: new URL(s.upstream!), capture, gate, maxHeaderSize: s.maxHeaderSize, onRequest: () => counts.requests++})
   // how busy the proxy's event loop was over the last half second: the primary defers shipping while it is saturated
   let loop = performance.eventLoopUtilization()
   const busyFailpoint = process.env.AUDIT_LOGS_FAILPOINT === 'proxy-busy' // test failpoint: the proxy reports itself saturated
   const sendCounts = (elu: number) => {
-    send({type: 'counts', ...counts, elu})
+    send({type: 'counts', ...counts, elu, waited: gate?.waited ?? 0, refused: gate?.refused ?? 0, waiting: gate?.waiting ?? 0})
     counts.requests = counts.captured = counts.dropped = 0
     counts.problem = undefined
+    if (gate) gate.waited = gate.refused = 0
   }
   const report = setInterval(() => {
     const now = performance.eventLoopUtilization()
@@ -132,6 +145,7 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
   const shutdown = () => {
     if (stopping) return
     stopping = true
+    gate?.shutdown() // requests waiting for room are refused now, not held to the end of the shutdown
     // Stop accepting; let in-flight requests finish, within the bound; then flush the records.
     server.close(async () => {
       await builder?.close()
@@ -146,7 +160,10 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
   }
 
   process.on('message', (msg: ToWorker) => {
-    if (msg.type === 'journal-full') builder?.post({type: 'journal-full', full: msg.full})
+    if (msg.type === 'journal-full') {
+      if (gate) gate.set('journal', msg.full)
+      else builder?.post({type: 'journal-full', full: msg.full})
+    }
     if (msg.type === 'shutdown') shutdown()
   })
   process.on('disconnect', shutdown) // the primary is gone
