@@ -32,6 +32,7 @@ export class Metrics {
     }
     fromStats('audit_logs_records_written_total', 'Records delivered to a sink', 'written')
     fromStats('audit_logs_sink_retries_total', 'Failed deliveries retried', 'retried')
+    fromStats('audit_logs_sink_catch_ups_total', 'Times shipping went from the background priority to the normal one because a sink was catchUpLagBytes behind', 'catchUps')
     fromStats('audit_logs_records_rejected_total', 'Records a sink refused, kept in its dead-letter file in the journal directory', 'rejected')
     // Shipper states become gauges, one series per sink.
     const perSink = (name: string, help: string, value: (s: ShipperStats) => number) =>

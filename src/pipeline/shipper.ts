@@ -6,9 +6,9 @@ import {backoffMs} from './backoff.js'
 import {type Segment, listSegments, readLines, segmentExists} from './journal.js'
 import type {Rejection, Sink} from './sinks.js'
 
-export type ShipperStats = {name: string; written: number; retried: number; failures: number; rejected: number; lagBytes: number; lastError?: string; caughtUp: boolean; deferred: boolean}
+export type ShipperStats = {name: string; written: number; retried: number; failures: number; rejected: number; catchUps: number; lagBytes: number; lastError?: string; caughtUp: boolean; deferred: boolean}
 /** The stats that only grow (carried across a restart of the shipping thread). */
-export const SHIPPER_COUNTERS = ['written', 'retried', 'failures', 'rejected'] as const
+export const SHIPPER_COUNTERS = ['written', 'retried', 'failures', 'rejected', 'catchUps'] as const
 
 /** Where a sink's refused records are kept: `<journal>/dead-letter/<sink>.jsonl`. */
 export const deadLetterFile = (journalDir: string, sink: string) => path.join(journalDir, 'dead-letter', `${sink}.jsonl`)
@@ -96,8 +96,8 @@ export type ShipperOptions = {
   batchBytes?: number
   pollMs?: number
   log?: (msg: string) => void
-  /** Whether to deliver now, given how many journal bytes the sink lacks (false: wait; the journal holds them). drain() does not wait. */
-  mayShip?: (lagBytes: number) => boolean
+  /** Whether to deliver now (false: wait; the journal holds the records). drain() does not wait. */
+  mayShip?: () => boolean
 }
 
 /**
@@ -128,7 +128,7 @@ export class Shipper {
     this.o = {batchLines: 2000, batchBytes: 1024 * 1024, pollMs: 50, log: () => {}, mayShip: () => true, ...options}
     this.batchBuffer = Buffer.allocUnsafeSlow(this.o.batchBytes)
     this.checkpoint = new CheckpointFile(dir, sink.name, this.o.log)
-    this.stats = {name: sink.name, written: 0, retried: 0, failures: 0, rejected: 0, lagBytes: 0, caughtUp: false, deferred: false}
+    this.stats = {name: sink.name, written: 0, retried: 0, failures: 0, rejected: 0, catchUps: 0, lagBytes: 0, caughtUp: false, deferred: false}
   }
 
   start(): void {
@@ -194,7 +194,7 @@ export class Shipper {
       }
       const segments = listSegments(this.dir)
       this.measureLag(segments)
-      this.stats.deferred = this.stats.lagBytes > 0 && !this.draining && !this.o.mayShip(this.stats.lagBytes)
+      this.stats.deferred = this.stats.lagBytes > 0 && !this.draining && !this.o.mayShip()
       if (this.stats.deferred) {
         await this.sleep(this.o.pollMs * 4)
         continue

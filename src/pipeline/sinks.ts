@@ -25,6 +25,8 @@ export type Sink = {
   restore?(state: unknown): Promise<void>
   reopen?(): Promise<void>
   close(): Promise<void>
+  /** The CPU priority of the sink's own work outside this process (a local database backend), as the shippers' threads get: false when refused. */
+  priority?(nice: number): boolean
 }
 
 /** A record a sink refused, and why. */
@@ -89,16 +91,15 @@ export function filesSink(dir: string, maxBytes: number, backupCount: number): S
   }
 }
 
-/** A backend on this host (the embedded server, or a local one) serving the sink runs at the sink's lower priority. */
-async function niceBackend(client: pg.Client, url: string, nice: number): Promise<void> {
-  if (nice <= 0 || !['127.0.0.1', 'localhost', '[::1]', '::1'].includes(new URL(url).hostname)) return
+/** The pid of the backend serving `client` when it runs on this host (the embedded server, or a local one): its priority follows the sink's. */
+async function localBackend(client: pg.Client, url: string): Promise<number | undefined> {
+  if (!['127.0.0.1', 'localhost', '[::1]', '::1'].includes(new URL(url).hostname)) return undefined
   const pid = Number((await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid)
   try {
-    if (!readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('postgres')) return
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('postgres') ? pid : undefined
   } catch {
-    return
+    return undefined
   }
-  niceProcess(pid, nice)
 }
 
 /** SQLSTATE classes that blame the data of a row, not the connection or the schema: data exception, integrity constraint, program limit (an index entry too large). */
@@ -129,13 +130,15 @@ async function writeIsolating(client: pg.Client, logType: LogType, lines: Buffer
 /** PostgreSQL through the COPY writer, idempotent on id; reconnects after a failure; records it refuses are returned. */
 export function postgresSink(url: string, nice = 0): Sink {
   let client: pg.Client | undefined
+  let backend: number | undefined
   return {
     name: 'postgres',
     async write(lines) {
       try {
         if (!client) {
           client = await connect(url)
-          await niceBackend(client, url, nice)
+          backend = await localBackend(client, url)
+          if (backend && nice > 0) niceProcess(backend, nice)
         }
         const parts = split(lines)
         const rejected: Rejection[] = []
@@ -152,6 +155,10 @@ export function postgresSink(url: string, nice = 0): Sink {
     async close() {
       await client?.end().catch(() => {})
       client = undefined
+    },
+    priority(level) {
+      nice = level
+      return backend ? niceProcess(backend, level) : true
     },
   }
 }

@@ -115,8 +115,11 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
       const files = config.fileSink ? {dir: logDir, maxBytes: config.logMaxBytes, backupCount: config.logBackupCount} : undefined
       if (files) sinkNames.push('files')
       if (databaseUrl) sinkNames.push('postgres')
-      const defer = {ms: config.shippingDeferMs, maxBytes: Math.floor(journalMax / 4)}
-      shipping = await startShipping({journalDir: settings.journalDir, files, databaseUrl, nice: config.backgroundNice, defer, failpoint: process.env.AUDIT_LOGS_FAILPOINT}, log)
+      const catchUpBytes = Math.min(config.catchUpLagBytes, Math.floor(journalMax / 4))
+      shipping = await startShipping(
+        {journalDir: settings.journalDir, files, databaseUrl, nice: config.backgroundNice, catchUpBytes, defer: {ms: config.shippingDeferMs}, failpoint: process.env.AUDIT_LOGS_FAILPOINT},
+        log,
+      )
       releasers.push(() => shipping!.stop(config.shutdownTimeoutMs))
     }
     const sinkStats = () => shipping?.stats() ?? []

@@ -8,7 +8,7 @@ import {listSegments} from '../pipeline/journal.js'
 import {Shipper, type ShipperStats, collectSegments} from '../pipeline/shipper.js'
 import {type Sink, filesSink, postgresSink} from '../pipeline/sinks.js'
 import {heapKeeper} from '../util/heap.js'
-import {backgroundOtherThreads} from '../util/priority.js'
+import {otherThreadsAt} from '../util/priority.js'
 
 export type ShippingSettings = {
   journalDir: string
@@ -16,11 +16,19 @@ export type ShippingSettings = {
   databaseUrl?: string
   nice: number
   /**
+   * Past this many journal bytes behind (any sink), shipping neither waits
+   * for the proxy nor runs at the background priority, its database backend
+   * neither, until every sink is back under a quarter of it: over any window
+   * longer than a burst the sinks get the CPU they need, and the lag stays
+   * bounded instead of growing until the journal is full.
+   */
+  catchUpBytes: number
+  /**
    * While the proxy workers are saturated, the shippers wait (the journal
    * holds the records, on disk), so a burst gets every core: for at most
-   * `ms` of one busy period, and not once a sink is `maxBytes` behind.
+   * `ms` of one busy period, and not while catching up.
    */
-  defer?: {ms: number; maxBytes: number}
+  defer?: {ms: number}
   /** How many times the thread was started before (0: the first). */
   generation?: number
   /** Test failpoint (AUDIT_LOGS_FAILPOINT=shipping-crash): the first thread dies once it has delivered something. */
@@ -31,14 +39,35 @@ export type FromShipping = {type: 'ready'} | {type: 'stats'; stats: ShipperStats
 
 const s = workerData as ShippingSettings
 const port = parentPort!
-backgroundOtherThreads(s.nice)
+otherThreadsAt(s.nice)
 const log = (message: string) => port.postMessage({type: 'log', message} satisfies FromShipping)
 
 const sinks: Sink[] = []
 if (s.files) sinks.push(filesSink(path.resolve(s.files.dir), s.files.maxBytes, s.files.backupCount))
 if (s.databaseUrl) sinks.push(postgresSink(s.databaseUrl, s.nice))
 let busySince: number | undefined // the proxy workers are saturated since
-const mayShip = (lagBytes: number) => !s.defer || busySince === undefined || Date.now() - busySince >= s.defer.ms || lagBytes >= s.defer.maxBytes
+let catchingUp = false // some sink is more than catchUpBytes behind (see ShippingSettings.catchUpBytes)
+let refusedPriority = false // the system refused to give the sinks their normal priority back (logged once)
+const mayShip = () => !s.defer || busySince === undefined || catchingUp || Date.now() - busySince >= s.defer.ms
+/** Enters or leaves catching up, from the sinks' lag: the shipping threads and the sinks' backends go to the normal priority and back. */
+function pace(maxLag: number): void {
+  const now = catchingUp ? maxLag > s.catchUpBytes / 4 : maxLag >= s.catchUpBytes
+  if (now === catchingUp || s.nice <= 0) {
+    catchingUp = now
+    return
+  }
+  catchingUp = now
+  const nice = now ? 0 : s.nice
+  const ok = [otherThreadsAt(nice), ...sinks.map((sink) => sink.priority?.(nice) ?? true)].every(Boolean)
+  for (const x of shippers) {
+    x.stats.catchUps += now ? 1 : 0
+    if (now) x.poke()
+  }
+  if (!ok && !refusedPriority) {
+    refusedPriority = true
+    log(`the sinks are ${Math.round(maxLag / 1048576)} MB behind, but the system refused to give shipping its normal CPU priority back (it needs CAP_SYS_NICE or RLIMIT_NICE): it catches up only with the cycles the proxy leaves; backgroundNice 0 keeps it at the normal priority`)
+  }
+}
 const shippers = sinks.map((sink) => new Shipper(s.journalDir, sink, {log, mayShip}))
 for (const shipper of shippers) shipper.start()
 
@@ -50,10 +79,11 @@ const snapshot = () => shippers.map((x) => ({...x.stats}))
 const report = () => port.postMessage({type: 'stats', stats: snapshot()} satisfies FromShipping)
 let ticks = 0
 const timer = setInterval(() => {
-  if (ticks++ % 8 === 0) backgroundOtherThreads(s.nice) // pool threads that started since
+  if (ticks++ % 8 === 0) otherThreadsAt(catchingUp ? 0 : s.nice) // pool threads that started since
   collectSegments(s.journalDir, shippers)
   const segments = listSegments(s.journalDir)
   for (const x of shippers) x.measureLag(segments)
+  pace(Math.max(0, ...shippers.map((x) => x.stats.lagBytes)))
   report()
   keepHeap()
   if (s.failpoint === 'shipping-crash' && !s.generation && shippers.some((x) => x.stats.written > 0)) throw new Error('failpoint shipping-crash: the shipping thread dies')

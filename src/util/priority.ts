@@ -1,5 +1,5 @@
 import {execFileSync} from 'node:child_process'
-import {existsSync, readdirSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -45,46 +45,51 @@ export function backgroundCommand(nice: number): string[] {
   return [...(niceBin ? [niceBin, '-n', String(Math.min(19, nice))] : []), ...(idle ? [idle, '--idle', '0'] : [])]
 }
 
-const backgrounded = new Set<number>() // thread ids already set
+/** The priority each thread of this process was last set to (by id), so each is set once per change. */
+const threadNice = new Map<number, number>()
 
 /**
- * Puts every thread of this process but its main thread at the background
- * priority: in the primary those are the shipping thread, the libuv pool
- * that does its file reads, writes and gzip, and V8's helper threads that
- * collect its garbage — the main thread (which hands connections to the
- * workers and serves the admin listener) keeps its priority. Pool threads
- * start lazily, so this is called again from time to time; each thread is
- * set once.
+ * Puts every thread of this process but its main thread at priority `nice`:
+ * in the primary those are the shipping thread, the libuv pool that does its
+ * file reads, writes and gzip, and V8's helper threads that collect its
+ * garbage — the main thread (which hands connections to the workers and
+ * serves the admin listener) keeps its priority. Pool threads start lazily,
+ * so this is called again from time to time; each thread is set once per
+ * change. Lowering the nice value again (0: the sinks must catch up) needs
+ * CAP_SYS_NICE or RLIMIT_NICE; returns false when it was refused.
  */
-export function backgroundOtherThreads(nice: number): void {
-  if (process.platform !== 'linux' || nice <= 0) return
+export function otherThreadsAt(nice: number): boolean {
+  if (process.platform !== 'linux') return true
   let tids: number[]
   try {
     tids = readdirSync('/proc/self/task').map(Number)
   } catch {
-    return
+    return true
   }
+  let ok = true
   for (const tid of tids) {
-    if (tid === process.pid || backgrounded.has(tid)) continue
-    backgrounded.add(tid)
-    try {
-      raiseNice(tid, nice)
-    } catch {
-      // not permitted or gone: as far as it got
-    }
+    if (tid === process.pid || threadNice.get(tid) === nice) continue
+    threadNice.set(tid, nice)
+    ok = setNice(tid, nice) && ok
   }
+  return ok
+}
+
+/** The background priority for the other threads (see otherThreadsAt). */
+export const backgroundOtherThreads = (nice: number): void => {
+  if (nice > 0) otherThreadsAt(nice)
 }
 
 /**
- * Raises the nice value of another process on this host and of its
- * scheduling group: PostgreSQL puts every backend in a session of its own,
- * and Linux (autogroup) shares the CPU between sessions before it looks at
- * nice values. Best effort: not permitted, not local, or not Linux → unchanged.
+ * Sets the nice value of another process on this host and of its scheduling
+ * group: PostgreSQL puts every backend in a session of its own, and Linux
+ * (autogroup) shares the CPU between sessions before it looks at nice
+ * values. Best effort: not permitted, not local, or not Linux → false.
  */
 export function niceProcess(pid: number, nice: number): boolean {
-  if (process.platform !== 'linux' || nice <= 0 || !(pid > 0)) return false
+  if (process.platform !== 'linux' || !(pid > 0)) return false
+  if (!setNice(pid, nice)) return false
   try {
-    raiseNice(pid, nice)
     if (existsSync(`/proc/${pid}/autogroup`)) writeFileSync(`/proc/${pid}/autogroup`, String(Math.min(19, nice)))
     return true
   } catch {
@@ -92,13 +97,31 @@ export function niceProcess(pid: number, nice: number): boolean {
   }
 }
 
-/** Sets the nice value of a thread or process to `nice` (at most 19) if it is lower, never lowers it; at 19 it joins the idle class when chrt(1) is there. */
-function raiseNice(id: number, nice: number): void {
-  if (os.getPriority(id) < nice) os.setPriority(id, Math.min(19, nice))
-  const idle = idleChrtFor(nice)
+/** Sets the nice value of a thread or process (at most 19); at 19 it joins the idle class when chrt(1) is there, below it leaves it. False when refused. */
+function setNice(id: number, nice: number): boolean {
+  const target = Math.min(19, Math.max(0, nice))
   try {
-    if (idle) execFileSync(idle, ['--idle', '--pid', '0', String(id)], {stdio: 'ignore'})
+    if (os.getPriority(id) !== target) os.setPriority(id, target)
+  } catch {
+    return false
+  }
+  const idle = chrt()
+  try {
+    if (idle && target >= IDLE_CLASS_AT) execFileSync(idle, ['--idle', '--pid', '0', String(id)], {stdio: 'ignore'})
+    else if (idle && policyOf(id) === SCHED_IDLE) execFileSync(idle, ['--other', '--pid', '0', String(id)], {stdio: 'ignore'})
   } catch {
     // the nice value alone, then
+  }
+  return true
+}
+
+const SCHED_IDLE = 5
+/** A thread's or process's scheduling policy, from /proc (field 41 of stat), or -1. */
+function policyOf(id: number): number {
+  try {
+    const stat = readFileSync(`/proc/${id}/stat`, 'utf8')
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38])
+  } catch {
+    return -1
   }
 }

@@ -97,6 +97,28 @@ describe('audit-logs run: the sinks — dead letters, schema, bursts (subprocess
     }
   })
 
+  it('a deferral ends once a sink is catchUpLagBytes behind, however long the proxy stays busy: shipping catches up at the normal priority', async () => {
+    const run = await startRun(['--upstream', ctx.app.url, '--workers', '1'], {
+      AUDIT_LOGS_DATABASE_URL: ctx.db.url, AUDIT_LOGS_FAILPOINT: 'proxy-busy', AUDIT_LOGS_SHIPPING_DEFER_MS: '600000', AUDIT_LOGS_CATCH_UP_LAG_BYTES: '65536',
+    })
+    try {
+      const health = async () => JSON.parse((await request(`${run.adminUrl}/health`)).body.toString())
+      await new Promise((r) => setTimeout(r, 1200)) // two reports: the primary knows the proxy is busy
+      expect((await request(`${run.url}/json?n=small`)).status).to.equal(200)
+      await until(async () => (await health()).sinks.postgres?.deferred || undefined, 5000, 'the sinks to defer')
+      const rows = async (n: string) => (await ctx.db.client.query(`SELECT count(*)::int AS n FROM request_logs WHERE query->>'n' = $1`, [n])).rows[0].n
+      expect(await rows('small')).to.equal(0) // under the bound, the deferral holds
+      const big = 'x'.repeat(8000)
+      for (let i = 0; i < 12; i++) expect((await request(`${run.url}/echo?n=big`, {method: 'POST', body: big, headers: {'content-type': 'text/plain'}})).status).to.equal(200)
+      // past 64 kB behind, everything goes, although the proxy still reports itself saturated
+      await until(async () => (await rows('big')) === 12 && (await rows('small')) === 1, 15_000, 'the records past the catch-up bound')
+      const metrics = (await request(`${run.adminUrl}/metrics`)).body.toString()
+      expect(Number(/audit_logs_sink_catch_ups_total\{sink="postgres"\} (\d+)/.exec(metrics)?.[1])).to.be.at.least(1)
+    } finally {
+      await run.stop()
+    }
+  })
+
   it('a shutdown during a deferral delivers what the journal holds', async () => {
     const run = await startRun(['--upstream', ctx.app.url, '--workers', '1'], {AUDIT_LOGS_DATABASE_URL: ctx.db.url, AUDIT_LOGS_FAILPOINT: 'proxy-busy', AUDIT_LOGS_SHIPPING_DEFER_MS: '600000'})
     await new Promise((r) => setTimeout(r, 1200))
