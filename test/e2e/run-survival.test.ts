@@ -90,7 +90,7 @@ describe('audit-logs run: what it must survive', function () {
         const client = new pg.Client(clientConfig(url))
         await client.connect()
         try {
-          await until(async () => (await count(client, 'request_logs')) >= sent.ok, 60_000, 'every record in PostgreSQL')
+          await until(async () => (await count(client, 'request_logs')) >= sent.ok && (await count(client, 'access_logs')) >= sent.ok, 60_000, 'every record in PostgreSQL')
           expect(await count(client, 'request_logs')).to.equal(sent.ok)
           expect(await count(client, 'access_logs')).to.equal(sent.ok)
           expect(run.stderr()).to.match(/sink postgres: .*retrying/)
