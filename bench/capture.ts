@@ -6,12 +6,8 @@
 // Then, at a fixed rate that every set-up sustains (an open-loop client, --rate, default 3000 req/s), the latency a
 // request sees when the proxy is busy but not saturated (under wrk's saturating load, p50 only follows throughput).
 // Run: node bench/run.js capture [--duration 10] [--workers 1] [--rate 3000]
-import {execFile, execFileSync, spawn} from 'node:child_process'
-import http from 'node:http'
-import {performance} from 'node:perf_hooks'
-import {promisify} from 'node:util'
-import {chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {readFile} from 'node:fs/promises'
+import {spawn} from 'node:child_process'
+import {chmodSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {parseArgs} from 'node:util'
@@ -20,6 +16,7 @@ import {freePort} from '../src/util/process.js'
 import {premake} from '../src/stores/postgres/partitions.js'
 import {openBenchDatabase} from './bench-db.js'
 import {ORDER_2K as POST_BODY} from './bodies.mjs'
+import {type RateResult, type WrkResult, atRate, cpuPerRequest, cpuSnapshot, postmasterPid, sleep, treeMemory, wrk} from './measure.js'
 
 const {values} = parseArgs({args: process.argv.slice(2), options: {duration: {type: 'string', default: '10'}, workers: {type: 'string', default: '1'}, connections: {type: 'string', default: '50'}, rate: {type: 'string', default: '3000'}}})
 /** wrk's settings, the same in every run and in the report's first line. */
@@ -29,147 +26,12 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-bench-capture-'))
 chmodSync(tmp, 0o755) // the embedded server's OS user must enter it
 const POST_LUA = path.join(tmp, 'post.lua')
 writeFileSync(POST_LUA, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = '${POST_BODY}'\n`)
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-const execFileAsync = promisify(execFile)
 
-type WrkResult = {rps: number; p50: string; p99: string; requests: number; errors: number}
-async function wrk(url: string, post: boolean): Promise<WrkResult> {
-  const args = [...WRK, '--latency', ...(post ? ['-s', POST_LUA] : []), url]
-  const out = (await execFileAsync('wrk', args)).stdout
-  const num = (re: RegExp) => re.exec(out)?.[1] ?? '0'
-  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? '0'
-  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
-  return {
-    rps: Number(num(/Requests\/sec:\s+([\d.]+)/)),
-    p50: num(/\s50%\s+([\d.]+\w+)/),
-    p99: num(/\s99%\s+([\d.]+\w+)/),
-    requests: Number(num(/(\d+) requests in/)),
-    errors: Number(errors) + (socketErrors ? socketErrors.slice(1).reduce((n, v) => n + Number(v), 0) : 0),
-  }
-}
-
-type RateResult = {rps: number; p50: number; p99: number; errors: number}
-/**
- * `--rate` requests a second for `--duration` seconds (after 2 s of the same, not reported), over at most `--connections` kept-alive
- * connections, sent on schedule whether or not earlier ones have been answered (an open loop, as
- * wrk2 does; wrk and autocannon only report whole milliseconds or a closed loop). A request's latency
- * runs from the moment it was due, so time spent waiting for a free connection counts. In ms.
- */
-async function atRate(url: string, post: boolean): Promise<RateResult> {
-  const agent = new http.Agent({keepAlive: true, maxSockets: Number(values.connections)})
-  try {
-    await openLoop(agent, url, post, 2) // warm-up, not reported: the connections open, on both sides of the proxy
-    return await openLoop(agent, url, post, Number(values.duration))
-  } finally {
-    agent.destroy()
-  }
-}
-
-async function openLoop(agent: http.Agent, url: string, post: boolean, seconds: number): Promise<RateResult> {
-  const rate = Number(values.rate)
-  const total = rate * seconds
-  const latencies: number[] = []
-  let errors = 0
-  const t0 = performance.now()
-  await new Promise<void>((resolve) => {
-    let sent = 0
-    let done = 0
-    const finish = () => ++done === total && resolve()
-    const tick = () => {
-      const due = Math.min(total, Math.floor(((performance.now() - t0) * rate) / 1000))
-      for (; sent < due; sent++) {
-        const scheduled = t0 + (sent * 1000) / rate
-        const req = http.request(url, {agent, method: post ? 'POST' : 'GET', headers: post ? {'content-type': 'application/json', 'content-length': Buffer.byteLength(POST_BODY)} : {}}, (res) => {
-          res.resume()
-          res.on('end', () => {
-            latencies.push(performance.now() - scheduled)
-            if (res.statusCode! >= 400) errors++
-            finish()
-          })
-        })
-        req.on('error', () => {
-          errors++
-          finish()
-        })
-        req.end(post ? POST_BODY : undefined)
-      }
-      if (sent < total) setTimeout(tick, 1)
-    }
-    tick()
-  })
-  const elapsed = (performance.now() - t0) / 1000
-  latencies.sort((a, b) => a - b)
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))] ?? 0
-  return {rps: latencies.length / elapsed, p50: at(0.5), p99: at(0.99), errors}
-}
-
-/**
- * Memory of the run processes (primary and workers): the sum of their RSS,
- * which counts the pages they share (the node binary, about 45 MB) once per
- * process, and the sum of their PSS, which divides shared pages between them.
- */
-async function treeMemory(pid: number): Promise<{rss: number; pss: number}> {
-  // asynchronous throughout: the fixed-rate client shares this process's event loop, and a
-  // synchronous pgrep every 200 ms would show up in its latencies
-  let all = [pid]
-  try {
-    all = all.concat((await execFileAsync('pgrep', ['-P', String(pid)])).stdout.trim().split('\n').filter(Boolean).map(Number))
-  } catch {}
-  const kb = async (file: string, field: string) => {
-    try {
-      return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(await readFile(file, 'utf8'))![1]) * 1024
-    } catch {
-      return 0
-    }
-  }
-  let rss = 0
-  let pss = 0
-  for (const p of all) {
-    rss += await kb(`/proc/${p}/status`, 'VmRSS')
-    pss += await kb(`/proc/${p}/smaps_rollup`, 'Pss')
-  }
-  return {rss, pss}
-}
-
-const TICK = 100 // clock ticks per second of /proc/*/stat (USER_HZ)
-const pids = (args: string[]): number[] => {
-  try {
-    return execFileSync('pgrep', args).toString().trim().split('\n').filter(Boolean).map(Number)
-  } catch {
-    return []
-  }
-}
-const cpuOf = (pid: number | string): number => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(f[11]) + Number(f[12])) / TICK
-  } catch {
-    return 0
-  }
-}
-const machineBusy = (): number => {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
-  return (f.reduce((a, b) => a + b, 0) - f[3] - f[4]) / TICK // all but idle and iowait
-}
-/** CPU seconds used so far by each part of the set-up; PostgreSQL's exited backends are not counted (they are few). */
-function cpuSnapshot(appPid: number, runPid?: number): Record<string, number> {
-  const workers = runPid ? pids(['-P', String(runPid)]) : []
-  return {
-    app: cpuOf(appPid),
-    primary: runPid ? cpuOf(runPid) : 0,
-    workers: workers.reduce((n, p) => n + cpuOf(p), 0),
-    workerMain: workers.reduce((n, p) => n + cpuOf(`${p}/task/${p}`), 0),
-    postgres: pids(['-u', 'postgres']).reduce((n, p) => n + cpuOf(p), 0),
-    machine: machineBusy(),
-  }
-}
-function cpuPerRequest(a: Record<string, number>, b: Record<string, number>, requests: number): string {
-  const d = Object.fromEntries(Object.keys(a).map((k) => [k, b[k] - a[k]]))
-  const rest = d.machine - d.app - d.primary - d.workers - d.postgres
-  const us = (v: number) => `${((v * 1e6) / requests).toFixed(0)}`
-  return `CPU µs/request: proxy workers ${us(d.workers)} (main threads ${us(d.workerMain)}), primary ${us(d.primary)}, PostgreSQL ${us(d.postgres)}, app ${us(d.app)}, wrk and the rest ${us(rest)}, total ${us(d.machine)}`
-}
+/** wrk's load at the settings above; a POST sends the 2 KiB body. */
+const load = (url: string, post: boolean): Promise<WrkResult> => wrk(WRK, url, post ? POST_LUA : undefined)
+/** `--rate` requests a second for `--duration` seconds, open loop (see measure.ts). */
+const rateLoad = (url: string, post: boolean): Promise<RateResult> =>
+  atRate(url, {rate: Number(values.rate), seconds: Number(values.duration), connections: Number(values.connections), body: post ? POST_BODY : undefined})
 
 async function main() {
   const appPort = await freePort()
@@ -177,6 +39,8 @@ async function main() {
   // the embedded server as `run` starts it: at the background priority (config default)
   const {url: dbUrl, db, close} = await openBenchDatabase('bench_capture', {dir: path.join(tmp, 'pg'), nice: (await resolveConfig({cwd: tmp, env: {AUDIT_LOGS_BACKGROUND_NICE: process.env.AUDIT_LOGS_BACKGROUND_NICE}})).backgroundNice})
   await premake(db, {interval: 'month', ahead: 1})
+  // this server's processes only: a test's embedded server on the same machine is not ours to count
+  const postmaster = postmasterPid(String((await db.query('SHOW data_directory')).rows[0].data_directory))
   await sleep(500)
   const lines: string[] = []
   const say = (l: string) => {
@@ -221,7 +85,7 @@ async function main() {
             sampling = false
           }, 200)
         : undefined
-      await wrk(`${url}/small`, false) // warm-up, not reported
+      await load(`${url}/small`, false) // warm-up, not reported
       const capturing = Boolean(child && sc.args!.length === 0)
       const metricsText = async () => (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text()
       const metric = (text: string, name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? 0)
@@ -239,17 +103,17 @@ async function main() {
       if (capturing) await drain()
       const measured: Record<string, {r: WrkResult; cpu: string; load: string; drained?: number}> = {}
       for (const [name, post] of [['GET', false], ['POST', true]] as const) {
-        const before = cpuSnapshot(app.pid!, child?.pid)
+        const before = cpuSnapshot({app: app.pid!, run: child?.pid, postmaster})
         phase = `the ${name} load`
-        const r = await wrk(`${url}/${post ? 'post' : 'small'}`, post)
-        const loaded = cpuSnapshot(app.pid!, child?.pid)
+        const r = await load(`${url}/${post ? 'post' : 'small'}`, post)
+        const loaded = cpuSnapshot({app: app.pid!, run: child?.pid, postmaster})
         phase = `the ${name} load's catch-up`
         const drained = capturing ? await drain() : undefined
-        measured[name] = {r, cpu: cpuPerRequest(before, cpuSnapshot(app.pid!, child?.pid), r.requests), load: cpuPerRequest(before, loaded, r.requests), drained}
+        measured[name] = {r, cpu: cpuPerRequest(before, cpuSnapshot({app: app.pid!, run: child?.pid, postmaster}), r.requests), load: cpuPerRequest(before, loaded, r.requests), drained}
       }
       // the same requests at a fixed rate: what a request waits when the proxy is busy but not saturated
       phase = 'the fixed-rate loads'
-      const rated = {GET: await atRate(`${url}/small`, false), POST: await atRate(`${url}/post`, true)}
+      const rated = {GET: await rateLoad(`${url}/small`, false), POST: await rateLoad(`${url}/post`, true)}
       if (capturing) await drain()
       if (sampler) clearInterval(sampler)
       let records = ''
