@@ -7,6 +7,7 @@ import {AuditLogsError, ExitCode} from '../errors.js'
 import {claimDirectory} from '../util/claim.js'
 import {writableDir} from '../util/dirs.js'
 import {MODES} from '../util/files.js'
+import {processThreadsAt} from '../util/priority.js'
 import {probePort} from '../util/process.js'
 import {journalBytes} from '../pipeline/journal.js'
 import {journalBound} from '../pipeline/journal-bound.js'
@@ -20,6 +21,9 @@ import {type Shipping, startShipping} from './shipping.js'
 import type {ToPrimary, ToWorker} from './worker.js'
 
 export type RunSummary = {exitCode: number; requests: number; captured: number; dropped: number; refused: number; written: Record<string, number>; rejected: Record<string, number>}
+
+/** The nice value of the proxy workers while the sinks catch up (weight 335 against 1024 at 0: the sinks get about three quarters of a contended core). */
+const PROXY_YIELD_NICE = 5
 
 const here = fileURLToPath(import.meta.url)
 const WORKER_ENTRY = path.join(path.dirname(here), here.endsWith('.ts') ? 'worker-main.ts' : 'worker-main.js')
@@ -90,6 +94,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
       releasers.push(claimDirectory(settings.journalDir, 'owner.pid', taken('journal directory', settings.journalDir, journalSetting)))
       if (config.fileSink) releasers.push(claimDirectory(logDir, '.audit-logs-owner.pid', taken('log directory', logDir, logSetting)))
     }
+    const workers = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => Boolean(w))
     let app: AppProcess | undefined
     if (config.command?.length) {
       // loaded only here: a proxy in front of a running app (--upstream) needs none of execa's 130 modules in its heap
@@ -101,6 +106,20 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
       })
     }
 
+    // While the sinks catch up (catchUpLagBytes behind), the proxy workers yield the CPU to them: nice
+    // PROXY_YIELD_NICE, back to 0 once they have caught up. So under a sustained saturating load the
+    // proxy is served at the rate the sinks keep, and their lag stays bounded. Going back needs
+    // CAP_SYS_NICE: without it the workers are left as they are (and the log says so once).
+    let proxyYields = false
+    let yieldRefused = false
+    const yieldProxy = (catchingUp: boolean) => {
+      if (yieldRefused || catchingUp === proxyYields) return
+      proxyYields = catchingUp
+      for (const w of workers()) {
+        if (w.process.pid && !processThreadsAt(w.process.pid, catchingUp ? PROXY_YIELD_NICE : 0) && !catchingUp) yieldRefused = true
+      }
+      if (yieldRefused) log('the proxy workers cannot be given their priority back (it needs CAP_SYS_NICE); they stay at nice ' + PROXY_YIELD_NICE + ' and are no longer made to yield to the sinks')
+    }
     // sinks and shippers (on the shipping thread): the journal is the durability point, each sink has its own checkpoint
     const sinkNames: string[] = []
     let shipping: Shipping | undefined
@@ -119,6 +138,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
       shipping = await startShipping(
         {journalDir: settings.journalDir, files, databaseUrl, nice: config.backgroundNice, catchUpBytes, defer: {ms: config.shippingDeferMs}, failpoint: process.env.AUDIT_LOGS_FAILPOINT},
         log,
+        (catchingUp) => yieldProxy(catchingUp),
       )
       releasers.push(() => shipping!.stop(config.shutdownTimeoutMs))
     }
@@ -129,7 +149,6 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     // does not flap between the two states. At the bound, whenFull decides: the workers hold new
     // requests (block) or drop their records (drop). Either way the log says which sinks hold it.
     let full = false
-    const workers = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => Boolean(w))
     const broadcast = (msg: ToWorker) => workers().forEach((w) => w.isConnected() && w.send(msg))
     const behind = () => sinkStats().filter((s) => s.lagBytes > 0).map((s) => `${s.name} ${formatBytes(s.lagBytes)} behind${s.lastError ? ` (${s.lastError})` : ''}`).join(', ') || 'none behind'
     const pendingBytes = () => (shipping ? Math.max(0, ...sinkStats().map((s) => s.lagBytes)) : journalBytes(settings.journalDir))
@@ -174,7 +193,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
         const up = workers().length > 0
         const status = !up ? 'starting' : full ? (config.whenFull === 'block' ? 'blocking' : 'dropping') : 'ok'
         res.writeHead(up ? 200 : 503, {'content-type': 'application/json'})
-        res.end(JSON.stringify({status, workers: workers().length, journalFull: full, journal: {bytes, pendingBytes: pending, maxBytes: journalMax, whenFull: config.whenFull}, requestsWaiting: metrics.waiting(), sinks: sinksState}))
+        res.end(JSON.stringify({status, workers: workers().length, journalFull: full, journal: {bytes, pendingBytes: pending, maxBytes: journalMax, whenFull: config.whenFull}, requestsWaiting: metrics.waiting(), catchingUp: proxyYields, sinks: sinksState}))
       } else {
         res.writeHead(404).end()
       }
@@ -203,6 +222,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
         if (msg.type === 'listen-error') startupError = msg.message
       })
       if (full) w.on('online', () => w.send({type: 'journal-full', full: true}))
+      if (proxyYields) w.on('online', () => w.process.pid && processThreadsAt(w.process.pid, PROXY_YIELD_NICE))
       return w
     }
     const listening = Array.from({length: config.workers}, () => fork()).map(

@@ -35,7 +35,7 @@ export type ShippingSettings = {
   failpoint?: string
 }
 export type ToShipping = {type: 'reopen'} | {type: 'stop'; timeoutMs: number} | {type: 'foreground'; busy: boolean}
-export type FromShipping = {type: 'ready'} | {type: 'stats'; stats: ShipperStats[]} | {type: 'log'; message: string} | {type: 'stopped'; stats: ShipperStats[]}
+export type FromShipping = {type: 'ready'} | {type: 'stats'; stats: ShipperStats[]} | {type: 'log'; message: string} | {type: 'stopped'; stats: ShipperStats[]} | {type: 'pace'; catchingUp: boolean}
 
 const s = workerData as ShippingSettings
 const port = parentPort!
@@ -52,11 +52,10 @@ const mayShip = () => !s.defer || busySince === undefined || catchingUp || Date.
 /** Enters or leaves catching up, from the sinks' lag: the shipping threads and the sinks' backends go to the normal priority and back. */
 function pace(maxLag: number): void {
   const now = catchingUp ? maxLag > s.catchUpBytes / 4 : maxLag >= s.catchUpBytes
-  if (now === catchingUp || s.nice <= 0) {
-    catchingUp = now
-    return
-  }
+  if (now === catchingUp) return
   catchingUp = now
+  port.postMessage({type: 'pace', catchingUp} satisfies FromShipping) // the primary makes the proxy yield meanwhile
+  if (s.nice <= 0) return
   const nice = now ? 0 : s.nice
   const ok = [otherThreadsAt(nice), ...sinks.map((sink) => sink.priority?.(nice) ?? true)].every(Boolean)
   for (const x of shippers) {

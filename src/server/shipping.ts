@@ -23,7 +23,7 @@ export type Shipping = {
  * sinks are set up. A thread that dies later is started again, with backoff:
  * the journal holds the records meanwhile and the checkpoints say where to resume.
  */
-export async function startShipping(settings: ShippingSettings, log: (m: string) => void): Promise<Shipping> {
+export async function startShipping(settings: ShippingSettings, log: (m: string) => void, onPace: (catchingUp: boolean) => void = () => {}): Promise<Shipping> {
   let stats: ShipperStats[] = []
   // totals of threads that died, so counters keep growing across a restart
   const carried = new Map<string, ShipperStats>()
@@ -54,6 +54,7 @@ export async function startShipping(settings: ShippingSettings, log: (m: string)
           resolve()
         } else if (msg.type === 'stats') stats = withCarried(msg.stats)
         else if (msg.type === 'log') log(msg.message)
+        else if (msg.type === 'pace') onPace(msg.catchingUp)
         else if (msg.type === 'stopped') {
           stats = withCarried(msg.stats)
           stopped?.()

@@ -125,3 +125,26 @@ function policyOf(id: number): number {
     return -1
   }
 }
+
+/**
+ * Sets the nice value of every thread of another process on this host (a
+ * proxy worker: its main thread, its record builder, its pool), without the
+ * idle class or its scheduling group. Raising needs no privilege; lowering
+ * again needs CAP_SYS_NICE: false when refused.
+ */
+export function processThreadsAt(pid: number, nice: number): boolean {
+  if (process.platform !== 'linux') return false
+  let ok = true
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`).map(Number)) {
+      try {
+        if (os.getPriority(tid) !== nice) os.setPriority(tid, nice)
+      } catch {
+        ok = false
+      }
+    }
+  } catch {
+    return false // gone
+  }
+  return ok
+}

@@ -1,8 +1,9 @@
+import {readFileSync, readdirSync} from 'node:fs'
 import {expect} from 'chai'
 import pg from 'pg'
 import {clientConfig} from '../../src/stores/postgres/connection.js'
 import {type TestDatabase, freshDatabase} from '../helpers/db.js'
-import {type Reply, type RunningServer, request, startRun, until} from '../helpers/run-server.js'
+import {type Reply, type RunningServer, childPids, request, startRun, until} from '../helpers/run-server.js'
 import {type Upstream, startUpstream} from '../helpers/upstream.js'
 
 const BODY = 'x'.repeat(7000) // a record of about 7.5 kB: a 1 MiB journal is full after about 140 requests
@@ -44,6 +45,9 @@ function load(url: string, parallel = 20) {
     },
   }
 }
+
+/** The nice values of a process's threads, from /proc. */
+const nices = (pid: number) => readdirSync(`/proc/${pid}/task`).map((tid) => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[16]))
 
 const tagged = (replies: Map<number, {status: number}>, status: number) => [...replies].filter(([, r]) => r.status === status).map(([n]) => n)
 
@@ -129,6 +133,26 @@ describe('audit-logs run: a full journal (whenFull)', function () {
     } finally {
       await traffic.stop()
       await held.release()
+      await run.stop()
+    }
+  })
+
+  it('while the sinks catch up (catchUpLagBytes behind), the proxy workers yield the CPU to them (nice 5), and get it back once the sinks have caught up (as root)', async function () {
+    if (process.getuid?.() !== 0) this.skip() // giving the workers their priority back needs CAP_SYS_NICE
+    const run = await startRun(['--upstream', app.url, '--no-files'], {AUDIT_LOGS_DATABASE_URL: db.url, AUDIT_LOGS_CATCH_UP_LAG_BYTES: '65536'})
+    const held = await holdTable(db.url)
+    try {
+      const [worker] = childPids(run.child.pid!)
+      expect(nices(worker).every((n) => n === 0)).to.equal(true)
+      for (let i = 0; i < 12; i++) expect((await request(`${run.url}/echo?n=${i}`, {method: 'POST', body: BODY, headers: {'content-type': 'text/plain'}})).status).to.equal(200)
+      await until(async () => (await health(run)).catchingUp === true, 15_000, 'the sinks to catch up')
+      expect(nices(worker), 'the worker\'s threads while the sinks catch up').to.satisfy((n: number[]) => n.every((x) => x === 5))
+      await held.release()
+      await until(async () => (await health(run)).catchingUp === false, 30_000, 'the sinks to have caught up')
+      expect(nices(worker), 'the worker\'s threads afterwards').to.satisfy((n: number[]) => n.every((x) => x === 0))
+      await until(async () => Number((await db.client.query('SELECT count(*) AS n FROM request_logs')).rows[0].n) === 12, 15_000, 'the 12 records')
+    } finally {
+      await held.release().catch(() => {})
       await run.stop()
     }
   })
