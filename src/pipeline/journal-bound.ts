@@ -1,4 +1,5 @@
 import {statfsSync} from 'node:fs'
+import {journalBytes} from './journal.js'
 
 const GiB = 1024 ** 3
 /** The default bound's share of the free space, its floor (today's 1 GiB, or half the free space when that is less) and its cap. */
@@ -18,13 +19,17 @@ export function defaultJournalBytes(freeBytes: number): number {
   return Math.max(floor, Math.min(JOURNAL_CAP, Math.floor(freeBytes * JOURNAL_SHARE)))
 }
 
-/** The bound in force: the configured one, or the default derived from the free space of `dir`'s file system now. */
+/**
+ * The bound in force: the configured one, or the default derived from the
+ * free space of `dir`'s file system now, counting the journal already there
+ * as free (after a restart with a backlog, the bound must not shrink below it).
+ */
 export function journalBound(configured: number | undefined, dir: string): {bytes: number; derived?: {freeBytes: number}} {
   if (configured !== undefined) return {bytes: configured}
   let freeBytes = 4 * JOURNAL_FLOOR // unknown (statfs refused): as if 4 GiB were free, i.e. the 1 GiB floor
   try {
     const fs = statfsSync(dir)
-    freeBytes = fs.bavail * fs.bsize
+    freeBytes = fs.bavail * fs.bsize + journalBytes(dir)
   } catch {
     // keep the assumption above
   }

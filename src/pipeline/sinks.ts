@@ -155,6 +155,7 @@ export function postgresSink(url: string, nice = 0): Sink {
     async close() {
       await client?.end().catch(() => {})
       client = undefined
+      backend = undefined // its pid may be another process's later
     },
     priority(level) {
       nice = level

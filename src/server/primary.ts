@@ -1,5 +1,6 @@
 import cluster, {type Worker} from 'node:cluster'
 import http from 'node:http'
+import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import type {ResolvedConfig} from '../base-command.js'
@@ -7,7 +8,7 @@ import {AuditLogsError, ExitCode} from '../errors.js'
 import {claimDirectory} from '../util/claim.js'
 import {writableDir} from '../util/dirs.js'
 import {MODES} from '../util/files.js'
-import {processThreadsAt} from '../util/priority.js'
+import {canRestorePriority, processThreadsAt} from '../util/priority.js'
 import {probePort} from '../util/process.js'
 import {journalBytes} from '../pipeline/journal.js'
 import {journalBound} from '../pipeline/journal-bound.js'
@@ -57,6 +58,9 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
   if (settings.capture && config.fileSink) writableDir(logDir, 'log directory', logSetting, {mode: MODES.sharedDir})
   const bound = journalBound(config.journalMaxBytes, settings.journalDir)
   const journalMax = bound.bytes
+  // with no sink, nothing ever empties the journal: holding requests at its bound would hold them for good
+  const whenFull = config.fileSink || config.databaseSink ? config.whenFull : 'drop'
+  settings.whenFull = whenFull
 
   const releasers: Array<() => Promise<void> | void> = []
   // SIGINT/SIGTERM from here on stop gracefully, one that comes while starting too (once started). A
@@ -106,19 +110,23 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
       })
     }
 
-    // While the sinks catch up (catchUpLagBytes behind), the proxy workers yield the CPU to them: nice
-    // PROXY_YIELD_NICE, back to 0 once they have caught up. So under a sustained saturating load the
-    // proxy is served at the rate the sinks keep, and their lag stays bounded. Going back needs
-    // CAP_SYS_NICE: without it the workers are left as they are (and the log says so once).
+    // While the sinks catch up (catchUpLagBytes behind), the proxy workers yield the CPU to them: their
+    // nice value PROXY_YIELD_NICE above the primary's, back to it once the sinks have caught up. So
+    // under a sustained saturating load the proxy is served at the rate the sinks keep, and their lag
+    // stays bounded. Only where the priority can be given back (root, CAP_SYS_NICE, RLIMIT_NICE):
+    // raising a nice value needs no privilege, lowering it does, and a proxy left slowed would lose
+    // against the app for good.
+    const base = os.getPriority(process.pid)
+    const mayYield = canRestorePriority()
+    let catchingUp = false
     let proxyYields = false
-    let yieldRefused = false
-    const yieldProxy = (catchingUp: boolean) => {
-      if (yieldRefused || catchingUp === proxyYields) return
-      proxyYields = catchingUp
-      for (const w of workers()) {
-        if (w.process.pid && !processThreadsAt(w.process.pid, catchingUp ? PROXY_YIELD_NICE : 0) && !catchingUp) yieldRefused = true
-      }
-      if (yieldRefused) log('the proxy workers cannot be given their priority back (it needs CAP_SYS_NICE); they stay at nice ' + PROXY_YIELD_NICE + ' and are no longer made to yield to the sinks')
+    let told = false
+    const yieldProxy = (now: boolean) => {
+      if (now && !mayYield && !told && (told = true)) log('the sinks are catching up; the proxy workers are not made to yield to them: this user cannot give them their priority back afterwards (it needs CAP_SYS_NICE or RLIMIT_NICE)')
+      catchingUp = now
+      if (!mayYield || now === proxyYields) return
+      proxyYields = now
+      for (const w of workers()) if (w.process.pid) processThreadsAt(w.process.pid, now ? base + PROXY_YIELD_NICE : base)
     }
     // sinks and shippers (on the shipping thread): the journal is the durability point, each sink has its own checkpoint
     const sinkNames: string[] = []
@@ -151,7 +159,10 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     let full = false
     const broadcast = (msg: ToWorker) => workers().forEach((w) => w.isConnected() && w.send(msg))
     const behind = () => sinkStats().filter((s) => s.lagBytes > 0).map((s) => `${s.name} ${formatBytes(s.lagBytes)} behind${s.lastError ? ` (${s.lastError})` : ''}`).join(', ') || 'none behind'
-    const pendingBytes = () => (shipping ? Math.max(0, ...sinkStats().map((s) => s.lagBytes)) : journalBytes(settings.journalDir))
+    // What some sink still lacks, from the shipping thread's figures while they are fresh (a second);
+    // else the journal's size on disk, which counts delivered records too but is never stale.
+    const pendingBytes = () =>
+      shipping && Date.now() - shipping.statsAt() < 1000 ? Math.max(0, ...sinkStats().map((s) => s.lagBytes)) : journalBytes(settings.journalDir)
     // shipping steps aside while the proxy is saturated (see ShippingSettings.defer)
     const foreground = new ForegroundLoad()
     const housekeeping = setInterval(() => {
@@ -165,8 +176,8 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
       if (nowFull !== full) {
         full = nowFull
         const held = `the journal holds ${formatBytes(bytes)}, its bound (${formatBytes(journalMax)}); sinks: ${behind()}`
-        if (!full) log(`the journal is below 90% of its bound again (${formatBytes(bytes)}); ${config.whenFull === 'block' ? 'new requests are let in' : 'records are kept'}`)
-        else if (config.whenFull === 'block') log(`ALERT: ${held}. New requests WAIT until the sinks make room (whenFull: block; after ${config.blockTimeoutMs} ms a waiting request gets 503)`)
+        if (!full) log(`the journal is below 90% of its bound again (${formatBytes(bytes)}); ${whenFull === 'block' ? 'new requests are let in' : 'records are kept'}`)
+        else if (whenFull === 'block') log(`ALERT: ${held}. New requests WAIT until the sinks make room (whenFull: block; after ${config.blockTimeoutMs} ms a waiting request gets 503)`)
         else log(`ALERT: ${held}. New records are DROPPED and counted until the sinks catch up (whenFull: drop)`)
         broadcast({type: 'journal-full', full})
       }
@@ -191,9 +202,9 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
           sinkStats().map((s) => [s.name, {lagBytes: s.lagBytes, deferred: s.deferred, rejected: s.rejected, lastError: s.lastError ?? null, fillingJournal: full && s.lagBytes >= pending / 2}]),
         )
         const up = workers().length > 0
-        const status = !up ? 'starting' : full ? (config.whenFull === 'block' ? 'blocking' : 'dropping') : 'ok'
+        const status = !up ? 'starting' : full ? (whenFull === 'block' ? 'blocking' : 'dropping') : 'ok'
         res.writeHead(up ? 200 : 503, {'content-type': 'application/json'})
-        res.end(JSON.stringify({status, workers: workers().length, journalFull: full, journal: {bytes, pendingBytes: pending, maxBytes: journalMax, whenFull: config.whenFull}, requestsWaiting: metrics.waiting(), catchingUp: proxyYields, sinks: sinksState}))
+        res.end(JSON.stringify({status, workers: workers().length, journalFull: full, journal: {bytes, pendingBytes: pending, maxBytes: journalMax, whenFull}, requestsWaiting: metrics.waiting(), catchingUp, sinks: sinksState}))
       } else {
         res.writeHead(404).end()
       }
@@ -209,6 +220,11 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     const fork = () => {
       const w = cluster.fork({AUDIT_LOGS_WORKER_SETTINGS: JSON.stringify(settings)})
       w.on('message', (msg: ToPrimary) => {
+        if (msg.type === 'listening') {
+          // the state as it is now (it may have changed since the fork): the new worker's gate, and its priority
+          if (full) w.send({type: 'journal-full', full: true} satisfies ToWorker)
+          if (proxyYields && w.process.pid) processThreadsAt(w.process.pid, base + PROXY_YIELD_NICE)
+        }
         if (msg.type === 'counts') {
           metrics.add(msg)
           waiting.set(w.id, msg.waiting)
@@ -221,8 +237,6 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
         }
         if (msg.type === 'listen-error') startupError = msg.message
       })
-      if (full) w.on('online', () => w.send({type: 'journal-full', full: true}))
-      if (proxyYields) w.on('online', () => w.process.pid && processThreadsAt(w.process.pid, PROXY_YIELD_NICE))
       return w
     }
     const listening = Array.from({length: config.workers}, () => fork()).map(
@@ -249,7 +263,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     releasers.push(stopWorkers)
     await Promise.all(listening)
     const journalNote = bound.derived ? `, a quarter of the ${formatBytes(bound.derived.freeBytes)} free, within 1-64 GiB; journalMaxBytes sets it` : ''
-    const capturing = `capturing to ${sinkNames.join(' and ') || 'the journal only'} (journal bound ${formatBytes(journalMax)}${journalNote}; when full: ${config.whenFull})`
+    const capturing = `capturing to ${sinkNames.join(' and ') || 'the journal only'} (journal bound ${formatBytes(journalMax)}${journalNote}; when full: ${whenFull})`
     log(`listening on http://${settings.bind.host}:${settings.bind.port} → ${settings.upstream}; admin on http://${admin.host}:${admin.port} (/metrics, /health); ${settings.capture ? capturing : 'capture off'}`)
 
     // run until a signal (maybe one that came while starting), or until the app exits

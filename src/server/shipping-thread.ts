@@ -2,6 +2,7 @@
 // reads the journal from its checkpoint and delivers; segments every sink has
 // passed are deleted. It runs at a lower CPU priority than the proxy (the
 // journal holds what it has not shipped yet), and its heap is bounded.
+import os from 'node:os'
 import path from 'node:path'
 import {parentPort, workerData} from 'node:worker_threads'
 import {listSegments} from '../pipeline/journal.js'
@@ -39,32 +40,43 @@ export type FromShipping = {type: 'ready'} | {type: 'stats'; stats: ShipperStats
 
 const s = workerData as ShippingSettings
 const port = parentPort!
-otherThreadsAt(s.nice)
+/** The priority of the process's main thread: "normal" for the shipping threads, whatever nice value the operator started run at. */
+const base = os.getPriority(process.pid)
+const background = Math.max(base, s.nice)
+otherThreadsAt(background)
 const log = (message: string) => port.postMessage({type: 'log', message} satisfies FromShipping)
 
 const sinks: Sink[] = []
 if (s.files) sinks.push(filesSink(path.resolve(s.files.dir), s.files.maxBytes, s.files.backupCount))
-if (s.databaseUrl) sinks.push(postgresSink(s.databaseUrl, s.nice))
+if (s.databaseUrl) sinks.push(postgresSink(s.databaseUrl, background))
 let busySince: number | undefined // the proxy workers are saturated since
 let catchingUp = false // some sink is more than catchUpBytes behind (see ShippingSettings.catchUpBytes)
+let changedAt = 0 // when catching up last began or ended
 let refusedPriority = false // the system refused to give the sinks their normal priority back (logged once)
 const mayShip = () => !s.defer || busySince === undefined || catchingUp || Date.now() - busySince >= s.defer.ms
-/** Enters or leaves catching up, from the sinks' lag: the shipping threads and the sinks' backends go to the normal priority and back. */
-function pace(maxLag: number): void {
-  const now = catchingUp ? maxLag > s.catchUpBytes / 4 : maxLag >= s.catchUpBytes
-  if (now === catchingUp) return
+/**
+ * Enters or leaves catching up, from the lag of the sinks that are delivering (one that is down cannot
+ * use the CPU: its outage is the journal's to absorb): the shipping threads and the sinks' backends go
+ * to the normal priority and back, and the primary is told (it makes the proxy yield meanwhile).
+ */
+function pace(): void {
+  const lag = Math.max(0, ...shippers.filter((x) => !x.stats.lastError).map((x) => x.stats.lagBytes))
+  const now = catchingUp ? lag > s.catchUpBytes / 4 : lag >= s.catchUpBytes
+  // at most one change a second: each moves threads between scheduling classes, which costs
+  if (now === catchingUp || Date.now() - changedAt < 1000) return
+  changedAt = Date.now()
   catchingUp = now
-  port.postMessage({type: 'pace', catchingUp} satisfies FromShipping) // the primary makes the proxy yield meanwhile
-  if (s.nice <= 0) return
-  const nice = now ? 0 : s.nice
-  const ok = [otherThreadsAt(nice), ...sinks.map((sink) => sink.priority?.(nice) ?? true)].every(Boolean)
+  port.postMessage({type: 'pace', catchingUp} satisfies FromShipping)
   for (const x of shippers) {
-    x.stats.catchUps += now ? 1 : 0
+    if (now && x.stats.lagBytes >= s.catchUpBytes) x.stats.catchUps++
     if (now) x.poke()
   }
+  if (background === base) return
+  const nice = now ? base : background
+  const ok = [otherThreadsAt(nice), ...sinks.map((sink) => sink.priority?.(nice) ?? true)].every(Boolean)
   if (!ok && !refusedPriority) {
     refusedPriority = true
-    log(`the sinks are ${Math.round(maxLag / 1048576)} MB behind, but the system refused to give shipping its normal CPU priority back (it needs CAP_SYS_NICE or RLIMIT_NICE): it catches up only with the cycles the proxy leaves; backgroundNice 0 keeps it at the normal priority`)
+    log(`the sinks are ${Math.round(lag / 1048576)} MB behind, but the system refused to give shipping its normal CPU priority back (it needs CAP_SYS_NICE or RLIMIT_NICE): it catches up only with the cycles the proxy leaves; backgroundNice 0 keeps it at the normal priority`)
   }
 }
 const shippers = sinks.map((sink) => new Shipper(s.journalDir, sink, {log, mayShip}))
@@ -78,11 +90,11 @@ const snapshot = () => shippers.map((x) => ({...x.stats}))
 const report = () => port.postMessage({type: 'stats', stats: snapshot()} satisfies FromShipping)
 let ticks = 0
 const timer = setInterval(() => {
-  if (ticks++ % 8 === 0) otherThreadsAt(catchingUp ? 0 : s.nice) // pool threads that started since
+  if (ticks++ % 8 === 0) otherThreadsAt(catchingUp ? base : background) // pool threads that started since
   collectSegments(s.journalDir, shippers)
   const segments = listSegments(s.journalDir)
   for (const x of shippers) x.measureLag(segments)
-  pace(Math.max(0, ...shippers.map((x) => x.stats.lagBytes)))
+  pace()
   report()
   keepHeap()
   if (s.failpoint === 'shipping-crash' && !s.generation && shippers.some((x) => x.stats.written > 0)) throw new Error('failpoint shipping-crash: the shipping thread dies')

@@ -11,6 +11,8 @@ const ENTRY = path.join(path.dirname(here), here.endsWith('.ts') ? 'shipping-thr
 export type Shipping = {
   /** The sinks' latest stats (refreshed four times a second). */
   stats(): ShipperStats[]
+  /** When the stats were last refreshed (ms since the epoch): a busy host or a restarting thread leaves them stale. */
+  statsAt(): number
   reopen(): void
   /** Whether the proxy workers are saturated now (shipping waits, within its bounds). */
   foreground(busy: boolean): void
@@ -25,6 +27,7 @@ export type Shipping = {
  */
 export async function startShipping(settings: ShippingSettings, log: (m: string) => void, onPace: (catchingUp: boolean) => void = () => {}): Promise<Shipping> {
   let stats: ShipperStats[] = []
+  let statsAt = Date.now()
   // totals of threads that died, so counters keep growing across a restart
   const carried = new Map<string, ShipperStats>()
   const withCarried = (list: ShipperStats[]) =>
@@ -52,7 +55,10 @@ export async function startShipping(settings: ShippingSettings, log: (m: string)
             if (busy) t.postMessage({type: 'foreground', busy} satisfies ToShipping)
           }
           resolve()
-        } else if (msg.type === 'stats') stats = withCarried(msg.stats)
+        } else if (msg.type === 'stats') {
+          stats = withCarried(msg.stats)
+          statsAt = Date.now()
+        }
         else if (msg.type === 'log') log(msg.message)
         else if (msg.type === 'pace') onPace(msg.catchingUp)
         else if (msg.type === 'stopped') {
@@ -63,6 +69,7 @@ export async function startShipping(settings: ShippingSettings, log: (m: string)
       t.on('error', (error) => (failure = error))
       t.on('exit', (code) => {
         if (thread === t) thread = undefined
+        onPace(false) // a thread started again begins without a catch-up; the proxy must not be left yielding
         if (stopping) return stopped?.()
         if (!ready && generation === 0) return reject(failure ?? new Error(`the shipping thread exited with code ${code}`))
         for (const x of stats) carried.set(x.name, x) // stats include what was carried
@@ -75,6 +82,7 @@ export async function startShipping(settings: ShippingSettings, log: (m: string)
   await spawn(0)
   return {
     stats: () => stats,
+    statsAt: () => statsAt,
     reopen: () => thread?.postMessage({type: 'reopen'} satisfies ToShipping),
     foreground(now: boolean) {
       busy = now

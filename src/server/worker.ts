@@ -113,6 +113,10 @@ function startBuilder(s: WorkerSettings, counts: Counts, gate?: IntakeGate) {
  * journal segments. It never talks to a database.
  */
 export async function startWorker(s: WorkerSettings): Promise<void> {
+  // a message from the primary can come while the worker starts (a shutdown): it is kept until the worker can act on it
+  let handle: ((msg: ToWorker) => void) | undefined
+  const early: ToWorker[] = []
+  process.on('message', (msg: ToWorker) => (handle ? handle(msg) : early.push(msg)))
   const counts: Counts = {requests: 0, captured: 0, dropped: 0}
   // whenFull: block: at the journal's bound (the primary says) or the hand-off bound, new requests wait here
   const gate = s.capture && s.whenFull === 'block' ? new IntakeGate(s.blockTimeoutMs) : undefined
@@ -159,13 +163,14 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
     setTimeout(() => server.closeAllConnections(), s.shutdownTimeoutMs).unref()
   }
 
-  process.on('message', (msg: ToWorker) => {
+  handle = (msg) => {
     if (msg.type === 'journal-full') {
       if (gate) gate.set('journal', msg.full)
       else builder?.post({type: 'journal-full', full: msg.full})
     }
     if (msg.type === 'shutdown') shutdown()
-  })
+  }
+  for (const msg of early.splice(0)) handle(msg)
   process.on('disconnect', shutdown) // the primary is gone
   process.on('SIGINT', shutdown)
   process.on('SIGTERM', shutdown)

@@ -66,11 +66,29 @@ export function otherThreadsAt(nice: number): boolean {
   } catch {
     return true
   }
+  const target = Math.min(19, Math.max(0, nice))
+  const todo = tids.filter((tid) => tid !== process.pid && threadNice.get(tid) !== target)
+  if (todo.length === 0) return true
   let ok = true
-  for (const tid of tids) {
-    if (tid === process.pid || threadNice.get(tid) === nice) continue
-    threadNice.set(tid, nice)
-    ok = setNice(tid, nice) && ok
+  for (const tid of todo) {
+    threadNice.set(tid, target)
+    try {
+      if (os.getPriority(tid) !== target) os.setPriority(tid, target)
+    } catch (error) {
+      ok = gone(error) && ok
+    }
+  }
+  // The scheduling class for all of them with one chrt, and the main thread back to the normal class:
+  // each chrt is a fork of this process, and one per thread at every change cost most of a core.
+  const idle = chrt()
+  const wantIdle = target >= IDLE_CLASS_AT
+  if (idle && todo.some((tid) => (policyOf(tid) === SCHED_IDLE) !== wantIdle)) {
+    try {
+      execFileSync(idle, ['--all-tasks', wantIdle ? '--idle' : '--other', '--pid', '0', String(process.pid)], {stdio: 'ignore'})
+      if (wantIdle) execFileSync(idle, ['--other', '--pid', '0', String(process.pid)], {stdio: 'ignore'})
+    } catch {
+      // the nice values alone, then
+    }
   }
   return ok
 }
@@ -97,13 +115,16 @@ export function niceProcess(pid: number, nice: number): boolean {
   }
 }
 
-/** Sets the nice value of a thread or process (at most 19); at 19 it joins the idle class when chrt(1) is there, below it leaves it. False when refused. */
+/** Whether an error of setpriority(2) or chrt means the thread is gone (not a refusal). */
+const gone = (error: unknown) => (error as NodeJS.ErrnoException).code === 'ESRCH' || /ESRCH|no such process/i.test((error as Error).message)
+
+/** Sets the nice value of a thread or process (0-19); at 19 it joins the idle class when chrt(1) is there, below it leaves it. False when refused (a thread that is gone is not a refusal). */
 function setNice(id: number, nice: number): boolean {
   const target = Math.min(19, Math.max(0, nice))
   try {
     if (os.getPriority(id) !== target) os.setPriority(id, target)
-  } catch {
-    return false
+  } catch (error) {
+    return gone(error)
   }
   const idle = chrt()
   try {
@@ -113,6 +134,31 @@ function setNice(id: number, nice: number): boolean {
     // the nice value alone, then
   }
   return true
+}
+
+/**
+ * Whether this process may lower a nice value again (give a thread its
+ * priority back): root or CAP_SYS_NICE, or an RLIMIT_NICE that allows it.
+ * Raising one never needs a privilege, so without this a process that slows
+ * a thread down could not undo it. Linux only; read from /proc once.
+ */
+let mayRaise: boolean | undefined
+export function canRestorePriority(): boolean {
+  if (mayRaise !== undefined) return mayRaise
+  mayRaise = false
+  if (process.platform !== 'linux') return mayRaise
+  try {
+    const capEff = /^CapEff:\s+([0-9a-f]+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]
+    const CAP_SYS_NICE = 23n
+    if (capEff && (BigInt(`0x${capEff}`) >> CAP_SYS_NICE) & 1n) return (mayRaise = true)
+    // "Max nice priority  <soft>  <hard>": a soft limit of 20 - n allows nice values down to n
+    const soft = /^Max nice priority\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1]
+    const base = os.getPriority(process.pid)
+    mayRaise = soft === 'unlimited' || (soft !== undefined && 20 - Number(soft) <= base)
+  } catch {
+    // unknown: as if not
+  }
+  return mayRaise
 }
 
 const SCHED_IDLE = 5
@@ -134,17 +180,19 @@ function policyOf(id: number): number {
  */
 export function processThreadsAt(pid: number, nice: number): boolean {
   if (process.platform !== 'linux') return false
-  let ok = true
+  let tids: number[]
   try {
-    for (const tid of readdirSync(`/proc/${pid}/task`).map(Number)) {
-      try {
-        if (os.getPriority(tid) !== nice) os.setPriority(tid, nice)
-      } catch {
-        ok = false
-      }
-    }
+    tids = readdirSync(`/proc/${pid}/task`).map(Number)
   } catch {
-    return false // gone
+    return true // gone: nothing to set
+  }
+  let ok = true
+  for (const tid of tids) {
+    try {
+      if (os.getPriority(tid) !== nice) os.setPriority(tid, nice)
+    } catch (error) {
+      ok = gone(error) && ok
+    }
   }
   return ok
 }

@@ -1,4 +1,4 @@
-import {readFileSync, readdirSync} from 'node:fs'
+import {existsSync, readFileSync, readdirSync} from 'node:fs'
 import {Worker} from 'node:worker_threads'
 import {expect} from 'chai'
 import {otherThreadsAt} from '../../src/util/priority.js'
@@ -22,6 +22,10 @@ describe('priority: the shipping threads go to the background and back', () => {
     try {
       expect(otherThreadsAt(19)).to.equal(true)
       expect(threads().every((t) => t.nice === 19)).to.equal(true)
+      const idleClass = existsSync('/usr/bin/chrt') && threads().every((t) => t.policy === 5) // SCHED_IDLE, where the container allows it
+      const main = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ')
+      expect({nice: Number(main[16]), policy: Number(main[38])}, 'the main thread keeps its priority').to.deep.equal({nice: 0, policy: 0})
+      if (!idleClass) console.log('      (the idle scheduling class was not available here)')
       expect(otherThreadsAt(0)).to.equal(true)
       expect(threads().every((t) => t.nice === 0 && t.policy === 0), JSON.stringify(threads())).to.equal(true)
     } finally {
