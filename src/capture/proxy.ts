@@ -31,7 +31,7 @@ export type ProxyOptions = {
 const refusal = (outcome: GateOutcome) =>
   outcome === 'closing'
     ? 'Service Unavailable: the server is shutting down\n'
-    : 'Service Unavailable: the audit trail cannot take more records yet (its journal is full and whenFull is block); retry shortly\n'
+    : 'Service Unavailable: the audit trail cannot take more records yet (its journal is full, or its record builder far behind; whenFull is block); retry shortly\n'
 
 function refuse(res: http.ServerResponse, outcome: GateOutcome): void {
   const body = refusal(outcome)
@@ -41,7 +41,8 @@ function refuse(res: http.ServerResponse, outcome: GateOutcome): void {
 
 function refuseUpgrade(socket: Duplex, outcome: GateOutcome): void {
   const body = refusal(outcome)
-  socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${body}`)
+  // closed once written: an upgraded socket is not the server's to close at shutdown any more
+  socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${body}`, () => socket.destroy())
 }
 
 /**
@@ -49,13 +50,16 @@ function refuseUpgrade(socket: Duplex, outcome: GateOutcome): void {
  * when the wait ends otherwise. A client that leaves while waiting (its
  * response or socket closes) gives up its place.
  */
-function through(gate: IntakeGate | undefined, client: http.ServerResponse | Duplex, handle: () => void, refused: (outcome: GateOutcome) => void): void {
+function through(gate: IntakeGate | undefined, client: http.ServerResponse | Duplex, socket: Duplex, handle: () => void, refused: (outcome: GateOutcome) => void): void {
   if (!gate || gate.isOpen) return handle()
   const {outcome, gone} = gate.wait()
+  // the socket too: a pipelined request's response does not close until its turn
   client.once('close', gone)
+  socket.once('close', gone)
   void outcome.then((o) => {
     client.off('close', gone)
-    if (client.destroyed) return
+    socket.off('close', gone)
+    if (client.destroyed || socket.destroyed) return
     if (o === 'open') handle()
     else refused(o)
   })
@@ -130,7 +134,7 @@ export function createProxy(o: ProxyOptions): http.Server {
   const {host, port, base} = target
 
   const server = http.createServer({maxHeaderSize: o.maxHeaderSize, requestTimeout: 0, keepAliveTimeout: 65_000, headersTimeout: 60_000}, (req, res) =>
-    through(o.gate, res, () => proxyRequest(req, res), (outcome) => refuse(res, outcome)),
+    through(o.gate, res, req.socket, () => proxyRequest(req, res), (outcome) => refuse(res, outcome)),
   )
   const proxyRequest = (req: IncomingMessage, res: http.ServerResponse) => {
     o.onRequest?.()
@@ -247,9 +251,16 @@ export function createProxy(o: ProxyOptions): http.Server {
     })
   }
 
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
-    through(o.gate, socket, () => proxyUpgrade(req, socket, head, o, request, target), (outcome) => refuseUpgrade(socket, outcome)),
-  )
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // node:http leaves an upgraded socket without an error listener: a client that resets while it
+    // waits at the gate must not take the worker down (proxyUpgrade adds its own once it runs)
+    const reset = () => socket.destroy()
+    socket.on('error', reset)
+    through(o.gate, socket, socket, () => {
+      socket.off('error', reset)
+      proxyUpgrade(req, socket, head, o, request, target)
+    }, (outcome) => refuseUpgrade(socket, outcome))
+  })
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
     else socket.destroy()
