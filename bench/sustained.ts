@@ -27,7 +27,7 @@
 // (in front of each app).
 //
 // Run: node bench/run.js sustained [--duration 60] [--only direct,nocapture,naive,run] [--methods GET,POST]
-//        [--django] [--knee [--knee-seconds 60] [--knee-start RATE]] [--soak SECONDS]
+//        [--django | --django-only] [--knee [--knee-seconds 60] [--knee-start RATE]] [--soak SECONDS]
 //        [--workers 1] [--warmup 5] [--run-env KEY=VALUE ...]
 import {type ChildProcess, execFileSync, spawn, spawnSync} from 'node:child_process'
 import {appendFileSync, chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync} from 'node:fs'
@@ -52,6 +52,7 @@ const {values} = parseArgs({
     connections: {type: 'string', default: '50'},
     only: {type: 'string', default: 'direct,nocapture,naive,run'},
     methods: {type: 'string', default: 'GET,POST'},
+    'django-only': {type: 'boolean', default: false},
     django: {type: 'boolean', default: false},
     knee: {type: 'boolean', default: false},
     'knee-seconds': {type: 'string', default: '60'},
@@ -584,7 +585,7 @@ async function main(): Promise<void> {
   database = await opening
   await premake(database.db, {interval: 'month', ahead: 1})
   const postmaster = postmasterPid(String((await database.db.query('SHOW data_directory')).rows[0].data_directory))
-  const apps = [startNodeApp, ...(values.django ? [startDjangoApp] : [])]
+  const apps = values['django-only'] ? [startDjangoApp] : [startNodeApp, ...(values.django ? [startDjangoApp] : [])]
   for (const startApp of apps) {
     const app = await startApp()
     try {
