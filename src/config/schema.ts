@@ -81,7 +81,7 @@ export const settings = {
   instance: {schema: z.string().min(1).optional(), env: 'AUDIT_LOGS_INSTANCE'},
   backgroundNice: {schema: wholeNumber(0).max(19).default(19), env: 'AUDIT_LOGS_BACKGROUND_NICE'},
   shippingDeferMs: {schema: wholeNumber(0).default(30_000), env: 'AUDIT_LOGS_SHIPPING_DEFER_MS'},
-  catchUpLagBytes: {schema: wholeNumber(65_536).default(67_108_864), env: 'AUDIT_LOGS_CATCH_UP_LAG_BYTES'},
+  catchUpLagBytes: {schema: wholeNumber(65_536).default(33_554_432), env: 'AUDIT_LOGS_CATCH_UP_LAG_BYTES'},
 } satisfies Record<string, {schema: z.ZodType; env: string; alias?: string; secret?: boolean}>
 
 export type SettingKey = keyof typeof settings

@@ -125,7 +125,7 @@ export class Shipper {
     readonly sink: Sink,
     options: ShipperOptions = {},
   ) {
-    this.o = {batchLines: 2000, batchBytes: 1024 * 1024, pollMs: 50, log: () => {}, mayShip: () => true, ...options}
+    this.o = {batchLines: 10_000, batchBytes: 4 * 1024 * 1024, pollMs: 50, log: () => {}, mayShip: () => true, ...options}
     this.batchBuffer = Buffer.allocUnsafeSlow(this.o.batchBytes)
     this.checkpoint = new CheckpointFile(dir, sink.name, this.o.log)
     this.stats = {name: sink.name, written: 0, retried: 0, failures: 0, rejected: 0, catchUps: 0, lagBytes: 0, caughtUp: false, deferred: false}

@@ -127,39 +127,60 @@ async function writeIsolating(client: pg.Client, logType: LogType, lines: Buffer
   }
 }
 
-/** PostgreSQL through the COPY writer, idempotent on id; reconnects after a failure; records it refuses are returned. */
-export function postgresSink(url: string, nice = 0): Sink {
-  let client: pg.Client | undefined
-  let backend: number | undefined
+/**
+ * PostgreSQL through the COPY writer, idempotent on id; reconnects after a
+ * failure; records it refuses are returned. A batch is written over
+ * `connections` connections at once, a share each in its own transaction:
+ * one backend parses and indexes on one core and waits for its commit's
+ * flush, so one connection left the sink behind a saturated proxy (its lag
+ * grew without bound in a 5-minute run). A share written before another
+ * failed is written again with the batch: the writer keeps one copy.
+ */
+export function postgresSink(url: string, nice = 0, connections = 2): Sink {
+  let clients: pg.Client[] = []
+  let backends: number[] = []
+  const open = async () => {
+    const made = await Promise.allSettled(Array.from({length: connections}, () => connect(url)))
+    const ok = made.flatMap((m) => (m.status === 'fulfilled' ? [m.value] : []))
+    const failed = made.find((m): m is PromiseRejectedResult => m.status === 'rejected')
+    if (failed) {
+      await Promise.all(ok.map((c) => c.end().catch(() => {})))
+      throw failed.reason
+    }
+    clients = ok
+    backends = (await Promise.all(clients.map((c) => localBackend(c, url)))).filter((pid): pid is number => pid !== undefined)
+    if (nice > 0) for (const pid of backends) niceProcess(pid, nice)
+  }
+  const end = async () => {
+    const was = clients
+    clients = []
+    backends = [] // their pids may be other processes' later
+    await Promise.all(was.map((c) => c.end().catch(() => {})))
+  }
   return {
     name: 'postgres',
     async write(lines) {
       try {
-        if (!client) {
-          client = await connect(url)
-          backend = await localBackend(client, url)
-          if (backend && nice > 0) niceProcess(backend, nice)
-        }
-        const parts = split(lines)
+        if (clients.length === 0) await open()
         const rejected: Rejection[] = []
-        if (parts.request.length) await writeIsolating(client, 'request', parts.request, rejected)
-        if (parts.access.length) await writeIsolating(client, 'access', parts.access, rejected)
+        const share = Math.ceil(lines.length / clients.length)
+        await Promise.all(
+          clients.map(async (client, i) => {
+            const parts = split(lines.slice(i * share, (i + 1) * share))
+            if (parts.request.length) await writeIsolating(client, 'request', parts.request, rejected)
+            if (parts.access.length) await writeIsolating(client, 'access', parts.access, rejected)
+          }),
+        )
         return {rejected}
       } catch (error) {
-        const broken = client
-        client = undefined
-        await broken?.end().catch(() => {})
+        await end()
         throw error
       }
     },
-    async close() {
-      await client?.end().catch(() => {})
-      client = undefined
-      backend = undefined // its pid may be another process's later
-    },
+    close: end,
     priority(level) {
       nice = level
-      return backend ? niceProcess(backend, level) : true
+      return backends.map((pid) => niceProcess(pid, level)).every(Boolean)
     },
   }
 }

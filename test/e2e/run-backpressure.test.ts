@@ -137,7 +137,7 @@ describe('audit-logs run: a full journal (whenFull)', function () {
     }
   })
 
-  it('while the sinks catch up (catchUpLagBytes behind), the proxy workers yield the CPU to them (nice 5), and get it back once the sinks have caught up (as root)', async function () {
+  it('while the sinks catch up (catchUpLagBytes behind), the proxy workers yield the CPU to them (nice 15), and get it back once the sinks have caught up (as root)', async function () {
     if (process.getuid?.() !== 0) this.skip() // giving the workers their priority back needs CAP_SYS_NICE
     const run = await startRun(['--upstream', app.url, '--no-files'], {AUDIT_LOGS_DATABASE_URL: db.url, AUDIT_LOGS_CATCH_UP_LAG_BYTES: '65536'})
     const held = await holdTable(db.url)
@@ -146,7 +146,7 @@ describe('audit-logs run: a full journal (whenFull)', function () {
       expect(nices(worker).every((n) => n === 0)).to.equal(true)
       for (let i = 0; i < 12; i++) expect((await request(`${run.url}/echo?n=${i}`, {method: 'POST', body: BODY, headers: {'content-type': 'text/plain'}})).status).to.equal(200)
       await until(async () => (await health(run)).catchingUp === true, 15_000, 'the sinks to catch up')
-      expect(nices(worker), 'the worker\'s threads while the sinks catch up').to.satisfy((n: number[]) => n.every((x) => x === 5))
+      expect(nices(worker), 'the worker\'s threads while the sinks catch up').to.satisfy((n: number[]) => n.every((x) => x === 15))
       await held.release()
       await until(async () => (await health(run)).catchingUp === false, 30_000, 'the sinks to have caught up')
       expect(nices(worker), 'the worker\'s threads afterwards').to.satisfy((n: number[]) => n.every((x) => x === 0))
