@@ -11,7 +11,7 @@ export const JOURNAL_CAP = 64 * GiB
  * The journal's default bound from the free space of its file system: a
  * quarter of it, at least 1 GiB (but never more than half of what is free)
  * and at most 64 GiB. At the POST load of the benchmark (9,000 req/s, about
- * 7.4 KB of records a request) 1 GiB holds about 16 s; a quarter of 50 GB
+ * 8.4 kB of records a request) 1 GiB holds about 14 s; a quarter of 50 GB
  * free about 3 minutes. Pure, for tests; see journalBound.
  */
 export function defaultJournalBytes(freeBytes: number): number {
