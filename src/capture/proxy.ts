@@ -31,7 +31,7 @@ export type ProxyOptions = {
 const refusal = (outcome: GateOutcome) =>
   outcome === 'closing'
     ? 'Service Unavailable: the server is shutting down\n'
-    : 'Service Unavailable: the audit trail cannot take more records yet (its journal is full, or its record builder far behind; whenFull is block); retry shortly\n'
+    : 'Service Unavailable: the audit trail cannot take more records yet (its journal is full, or its sinks or record builder are far behind; whenFull is block); retry shortly\n'
 
 function refuse(res: http.ServerResponse, outcome: GateOutcome): void {
   const body = refusal(outcome)

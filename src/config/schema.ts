@@ -68,6 +68,8 @@ export const settings = {
     env: 'AUDIT_LOGS_WHEN_FULL',
   },
   blockTimeoutMs: {schema: wholeNumber(1).default(30_000), env: 'AUDIT_LOGS_BLOCK_TIMEOUT_MS'},
+  // whenFull: block also holds new requests while a delivering sink is this far behind at its own pace (0: never)
+  maxSinkLagMs: {schema: wholeNumber(0).default(5_000), env: 'AUDIT_LOGS_MAX_SINK_LAG_MS'},
   maxBodyLength: {schema: wholeNumber(0).default(8192), env: 'AUDIT_LOGGER_MAX_BODY_LENGTH'},
   saveFullBody: {schema: bool(false), env: 'AUDIT_LOGS_SAVE_FULL_BODY'},
   excludePaths: {schema: list(['/health/', '/metrics/', '/static/', '/media/']), env: 'AUDIT_LOGS_EXCLUDE_PATHS'},

@@ -5,7 +5,7 @@ export type WorkerCounts = {requests: number; captured: number; dropped: number}
 /** What a worker's gate reports (whenFull: block): requests that waited, and were refused after waiting, since its last report. */
 export type GateCounts = {waited: number; refused: number}
 /** The journal's bound and state, and the requests waiting at the workers' gates now. */
-export type JournalState = {journalMax: number; full: () => boolean; waiting: () => number}
+export type JournalState = {journalMax: number; full: () => boolean; paced?: () => boolean; waiting: () => number}
 
 /** Prometheus metrics of the primary: worker counts arrive as deltas over IPC, shipper stats are read at scrape time. */
 export class Metrics {
@@ -49,6 +49,9 @@ export class Metrics {
     }})
     new Gauge({name: 'audit_logs_journal_full', help: 'The journal is at its bound (1): new requests wait (whenFull: block) or their records are dropped (drop)', registers: [this.registry], collect() {
       this.set(journal.full() ? 1 : 0)
+    }})
+    new Gauge({name: 'audit_logs_intake_paced', help: 'New requests wait because a delivering sink is more than maxSinkLagMs behind at its pace (1; whenFull: block)', registers: [this.registry], collect() {
+      this.set(journal.paced?.() ? 1 : 0)
     }})
     new Gauge({name: 'audit_logs_requests_waiting', help: 'Requests waiting for room in the journal now (whenFull: block)', registers: [this.registry], collect() {
       this.set(journal.waiting())

@@ -6,9 +6,9 @@ import {backoffMs} from './backoff.js'
 import {type Segment, listSegments, readLines, segmentExists} from './journal.js'
 import type {Rejection, Sink} from './sinks.js'
 
-export type ShipperStats = {name: string; written: number; retried: number; failures: number; rejected: number; catchUps: number; lagBytes: number; lastError?: string; caughtUp: boolean; deferred: boolean}
+export type ShipperStats = {name: string; written: number; deliveredBytes: number; retried: number; failures: number; rejected: number; catchUps: number; lagBytes: number; lastError?: string; caughtUp: boolean; deferred: boolean}
 /** The stats that only grow (carried across a restart of the shipping thread). */
-export const SHIPPER_COUNTERS = ['written', 'retried', 'failures', 'rejected', 'catchUps'] as const
+export const SHIPPER_COUNTERS = ['written', 'deliveredBytes', 'retried', 'failures', 'rejected', 'catchUps'] as const
 
 /** Where a sink's refused records are kept: `<journal>/dead-letter/<sink>.jsonl`. */
 export const deadLetterFile = (journalDir: string, sink: string) => path.join(journalDir, 'dead-letter', `${sink}.jsonl`)
@@ -128,7 +128,7 @@ export class Shipper {
     this.o = {batchLines: 10_000, batchBytes: 4 * 1024 * 1024, pollMs: 50, log: () => {}, mayShip: () => true, ...options}
     this.batchBuffer = Buffer.allocUnsafeSlow(this.o.batchBytes)
     this.checkpoint = new CheckpointFile(dir, sink.name, this.o.log)
-    this.stats = {name: sink.name, written: 0, retried: 0, failures: 0, rejected: 0, catchUps: 0, lagBytes: 0, caughtUp: false, deferred: false}
+    this.stats = {name: sink.name, written: 0, deliveredBytes: 0, retried: 0, failures: 0, rejected: 0, catchUps: 0, lagBytes: 0, caughtUp: false, deferred: false}
   }
 
   start(): void {
@@ -234,6 +234,7 @@ export class Shipper {
       const live = new Set(segments.map((seg) => seg.key))
       for (const key of Object.keys(this.checkpoint.data)) if (!live.has(key) && !segmentExists(this.dir, key)) delete this.checkpoint.data[key]
       this.stats.written += lines.length - rejected
+      for (const l of lines) this.stats.deliveredBytes += l.length + 1
       this.stats.rejected += rejected
       try {
         this.checkpoint.save()

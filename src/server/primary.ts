@@ -16,6 +16,7 @@ import {formatBytes} from '../util/parse.js'
 import {Metrics} from '../pipeline/metrics.js'
 import type {AppProcess} from './app-process.js'
 import {ForegroundLoad} from './foreground.js'
+import {LagPacer} from './pacing.js'
 import {prepareDatabase} from './database.js'
 import {assertDistinctAddresses, parseHostPort, workerSettings} from './settings.js'
 import {type Shipping, startShipping} from './shipping.js'
@@ -167,6 +168,10 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     // else the journal's size on disk, which counts delivered records too but is never stale.
     const pendingBytes = () =>
       shipping && Date.now() - shipping.statsAt() < 1000 ? Math.max(0, ...sinkStats().map((s) => s.lagBytes)) : journalBytes(settings.journalDir)
+    // whenFull: block also paces the intake by the sinks' lag in time (see LagPacer)
+    const pacer = new LagPacer(whenFull === 'block' ? config.maxSinkLagMs : 0, shipping ? Math.min(config.catchUpLagBytes, Math.floor(journalMax / 4)) : Infinity)
+    let pacedSince = 0
+    let pacedTimes = 0
     // shipping steps aside while the proxy is saturated (see ShippingSettings.defer)
     const foreground = new ForegroundLoad()
     const housekeeping = setInterval(() => {
@@ -175,6 +180,15 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
       // what fills the journal is what some sink still lacks: bytes already delivered wait in a segment
       // that is still being written (up to 16 MiB a worker) and are freed when it is sealed, which under
       // backpressure could never happen
+      if (shipping && Date.now() - shipping.statsAt() < 1000 && pacer.update(sinkStats())) {
+        broadcast({type: 'sinks-behind', behind: pacer.paced})
+        const w = pacer.worst
+        if (pacer.paced) pacedTimes++
+        if (pacer.paced && Date.now() - pacedSince > 60_000) {
+          log(`the sink ${w?.name} is ${Math.round((w?.lagMs ?? 0) / 1000)} s behind at its pace (${formatBytes(w?.lagBytes ?? 0)}; maxSinkLagMs ${config.maxSinkLagMs}): new requests are paced to the rate the sinks keep (logged at most once a minute; ${pacedTimes} time(s) so far)`)
+          pacedSince = Date.now()
+        }
+      }
       const bytes = pendingBytes()
       const nowFull = full ? bytes >= journalMax * 0.9 : bytes >= journalMax
       if (nowFull !== full) {
@@ -192,6 +206,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     const metrics = new Metrics(sinkStats, () => (settings.capture ? journalBytes(settings.journalDir) : 0), () => workers().length, {
       journalMax,
       full: () => full,
+      paced: () => pacer.paced,
       waiting: () => [...waiting.values()].reduce((a, b) => a + b, 0),
     })
     const adminServer = http.createServer(async (req, res) => {
@@ -208,7 +223,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
         const up = workers().length > 0
         const status = !up ? 'starting' : full ? (whenFull === 'block' ? 'blocking' : 'dropping') : 'ok'
         res.writeHead(up ? 200 : 503, {'content-type': 'application/json'})
-        res.end(JSON.stringify({status, workers: workers().length, journalFull: full, journal: {bytes, pendingBytes: pending, maxBytes: journalMax, whenFull}, requestsWaiting: metrics.waiting(), catchingUp, sinks: sinksState}))
+        res.end(JSON.stringify({status, workers: workers().length, journalFull: full, journal: {bytes, pendingBytes: pending, maxBytes: journalMax, whenFull}, requestsWaiting: metrics.waiting(), catchingUp, paced: pacer.paced, sinks: sinksState}))
       } else {
         res.writeHead(404).end()
       }
@@ -227,6 +242,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
         if (msg.type === 'listening') {
           // the state as it is now (it may have changed since the fork): the new worker's gate, and its priority
           if (full) w.send({type: 'journal-full', full: true} satisfies ToWorker)
+          if (pacer.paced) w.send({type: 'sinks-behind', behind: true} satisfies ToWorker)
           if (proxyYields && w.process.pid) processThreadsAt(w.process.pid, base + PROXY_YIELD_NICE)
         }
         if (msg.type === 'counts') {

@@ -15,7 +15,7 @@ export type ToPrimary =
   | {type: 'listening'}
   | {type: 'listen-error'; message: string; code?: string}
   | {type: 'counts'; requests: number; captured: number; dropped: number; problem?: string; elu: number; waited: number; refused: number; waiting: number}
-export type ToWorker = {type: 'journal-full'; full: boolean} | {type: 'shutdown'}
+export type ToWorker = {type: 'journal-full'; full: boolean} | {type: 'sinks-behind'; behind: boolean} | {type: 'shutdown'}
 
 const send = (msg: ToPrimary) => process.connected && process.send?.(msg)
 const here = fileURLToPath(import.meta.url)
@@ -168,6 +168,7 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
       if (gate) gate.set('journal', msg.full)
       else builder?.post({type: 'journal-full', full: msg.full})
     }
+    if (msg.type === 'sinks-behind') gate?.set('lag', msg.behind)
     if (msg.type === 'shutdown') shutdown()
   }
   for (const msg of early.splice(0)) handle(msg)
