@@ -63,6 +63,8 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
   if (settings.capture && config.fileSink) writableDir(logDir, 'log directory', logSetting, {mode: MODES.sharedDir})
   const bound = journalBound(config.journalMaxBytes, settings.journalDir)
   const journalMax = bound.bytes
+  // the lag past which the sinks catch up (and under which the intake is never paced)
+  const catchUpBytes = Math.min(config.catchUpLagBytes, Math.floor(journalMax / 4))
   // with no sink, nothing ever empties the journal: holding requests at its bound would hold them for good
   const whenFull = config.fileSink || config.databaseSink ? config.whenFull : 'drop'
   settings.whenFull = whenFull
@@ -147,7 +149,6 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
       const files = config.fileSink ? {dir: logDir, maxBytes: config.logMaxBytes, backupCount: config.logBackupCount} : undefined
       if (files) sinkNames.push('files')
       if (databaseUrl) sinkNames.push('postgres')
-      const catchUpBytes = Math.min(config.catchUpLagBytes, Math.floor(journalMax / 4))
       shipping = await startShipping(
         {journalDir: settings.journalDir, files, databaseUrl, nice: config.backgroundNice, catchUpBytes, defer: {ms: config.shippingDeferMs}, failpoint: process.env.AUDIT_LOGS_FAILPOINT},
         log,
@@ -166,10 +167,13 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     const behind = () => sinkStats().filter((s) => s.lagBytes > 0).map((s) => `${s.name} ${formatBytes(s.lagBytes)} behind${s.lastError ? ` (${s.lastError})` : ''}`).join(', ') || 'none behind'
     // What some sink still lacks, from the shipping thread's figures while they are fresh (a second);
     // else the journal's size on disk, which counts delivered records too but is never stale.
-    const pendingBytes = () =>
-      shipping && Date.now() - shipping.statsAt() < 1000 ? Math.max(0, ...sinkStats().map((s) => s.lagBytes)) : journalBytes(settings.journalDir)
+    const freshStats = () => (shipping && Date.now() - shipping.statsAt() < 1000 ? sinkStats() : undefined)
+    const pendingBytes = () => {
+      const stats = freshStats()
+      return stats ? Math.max(0, ...stats.map((s) => s.lagBytes)) : journalBytes(settings.journalDir)
+    }
     // whenFull: block also paces the intake by the sinks' lag in time (see LagPacer)
-    const pacer = new LagPacer(whenFull === 'block' ? config.maxSinkLagMs : 0, shipping ? Math.min(config.catchUpLagBytes, Math.floor(journalMax / 4)) : Infinity)
+    const pacer = new LagPacer(whenFull === 'block' ? config.maxSinkLagMs : 0, catchUpBytes)
     let pacedSince = 0
     let pacedTimes = 0
     // shipping steps aside while the proxy is saturated (see ShippingSettings.defer)
@@ -180,7 +184,8 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
       // what fills the journal is what some sink still lacks: bytes already delivered wait in a segment
       // that is still being written (up to 16 MiB a worker) and are freed when it is sealed, which under
       // backpressure could never happen
-      if (shipping && Date.now() - shipping.statsAt() < 1000 && pacer.update(sinkStats())) {
+      const stats = freshStats()
+      if (stats && pacer.update(stats)) {
         broadcast({type: 'sinks-behind', behind: pacer.paced})
         const w = pacer.worst
         if (pacer.paced) pacedTimes++

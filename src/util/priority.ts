@@ -67,22 +67,15 @@ export function otherThreadsAt(nice: number): boolean {
     return true
   }
   const target = Math.min(19, Math.max(0, nice))
-  const todo = tids.filter((tid) => tid !== process.pid && threadNice.get(tid) !== target)
-  if (todo.length === 0) return true
-  let ok = true
-  for (const tid of todo) {
-    threadNice.set(tid, target)
-    try {
-      if (os.getPriority(tid) !== target) os.setPriority(tid, target)
-    } catch (error) {
-      ok = gone(error) && ok
-    }
-  }
+  const changed = tids.filter((tid) => tid !== process.pid && threadNice.get(tid) !== target)
+  if (changed.length === 0) return true
+  for (const tid of changed) threadNice.set(tid, target)
+  const ok = threadsAt(changed, target)
   // The scheduling class for all of them with one chrt, and the main thread back to the normal class:
   // each chrt is a fork of this process, and one per thread at every change cost most of a core.
   const idle = chrt()
   const wantIdle = target >= IDLE_CLASS_AT
-  if (idle && todo.some((tid) => (policyOf(tid) === SCHED_IDLE) !== wantIdle)) {
+  if (idle && changed.some((tid) => (policyOf(tid) === SCHED_IDLE) !== wantIdle)) {
     try {
       execFileSync(idle, ['--all-tasks', wantIdle ? '--idle' : '--other', '--pid', '0', String(process.pid)], {stdio: 'ignore'})
       if (wantIdle) execFileSync(idle, ['--other', '--pid', '0', String(process.pid)], {stdio: 'ignore'})
@@ -91,11 +84,6 @@ export function otherThreadsAt(nice: number): boolean {
     }
   }
   return ok
-}
-
-/** The background priority for the other threads (see otherThreadsAt). */
-export const backgroundOtherThreads = (nice: number): void => {
-  if (nice > 0) otherThreadsAt(nice)
 }
 
 /**
@@ -180,12 +168,15 @@ function policyOf(id: number): number {
  */
 export function processThreadsAt(pid: number, nice: number): boolean {
   if (process.platform !== 'linux') return false
-  let tids: number[]
   try {
-    tids = readdirSync(`/proc/${pid}/task`).map(Number)
+    return threadsAt(readdirSync(`/proc/${pid}/task`).map(Number), nice)
   } catch {
     return true // gone: nothing to set
   }
+}
+
+/** Sets the nice value of each thread (no scheduling class); false when one refused (a thread that is gone is not a refusal). */
+function threadsAt(tids: number[], nice: number): boolean {
   let ok = true
   for (const tid of tids) {
     try {

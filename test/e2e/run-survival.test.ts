@@ -37,6 +37,18 @@ function traffic(url: string, parallel = 4) {
   }}
 }
 
+/** Ten rounds of 20 concurrent POSTs of 6,000 bytes, each answered 200; returns how many were sent. */
+async function postRounds(url: string): Promise<number> {
+  const big = 'x'.repeat(6000)
+  let sent = 0
+  for (let round = 0; round < 10; round++) {
+    const replies = await Promise.all(Array.from({length: 20}, () => request(`${url}/echo`, {method: 'POST', body: big, headers: {'content-type': 'text/plain'}})))
+    expect(replies.every((r) => r.status === 200)).to.equal(true)
+    sent += replies.length
+  }
+  return sent
+}
+
 function journalIds(dir: string): Set<string> {
   const ids = new Set<string>()
   if (!existsSync(dir)) return ids
@@ -371,13 +383,7 @@ describe('audit-logs run: what it must survive', function () {
   it('a record builder far behind the proxy costs bounded memory: with whenFull block (the default) new requests wait for it, every request is answered and recorded, nothing dropped', async () => {
     const run = await startRun(['--upstream', app.url, '--no-database'], {AUDIT_LOGS_FAILPOINT: 'builder-slow', AUDIT_LOGS_HANDOFF_MAX_BYTES: '65536'})
     try {
-      const big = 'x'.repeat(6000)
-      let sent = 0
-      for (let round = 0; round < 10; round++) {
-        const replies = await Promise.all(Array.from({length: 20}, () => request(`${run.url}/echo`, {method: 'POST', body: big, headers: {'content-type': 'text/plain'}})))
-        expect(replies.every((r) => r.status === 200)).to.equal(true)
-        sent += replies.length
-      }
+      const sent = await postRounds(run.url)
       const waited = Number(/audit_logs_requests_waited_total (\d+)/.exec((await request(`${run.adminUrl}/metrics`)).body.toString())?.[1] ?? 0)
       expect(waited, 'requests held at the gate').to.be.greaterThan(0)
       await run.stop()
@@ -393,13 +399,7 @@ describe('audit-logs run: what it must survive', function () {
   it('a record builder far behind the proxy costs bounded memory: with whenFull drop, past the hand-off bound records are dropped and counted; every request is answered', async () => {
     const run = await startRun(['--upstream', app.url, '--no-database'], {AUDIT_LOGS_FAILPOINT: 'builder-slow', AUDIT_LOGS_HANDOFF_MAX_BYTES: '65536', AUDIT_LOGS_WHEN_FULL: 'drop'})
     try {
-      const big = 'x'.repeat(6000)
-      let sent = 0
-      for (let round = 0; round < 10; round++) {
-        const replies = await Promise.all(Array.from({length: 20}, () => request(`${run.url}/echo`, {method: 'POST', body: big, headers: {'content-type': 'text/plain'}})))
-        expect(replies.every((r) => r.status === 200)).to.equal(true)
-        sent += replies.length
-      }
+      const sent = await postRounds(run.url)
       const dropped = async () => Number(/audit_logs_records_dropped_total (\d+)/.exec((await request(`${run.adminUrl}/metrics`)).body.toString())?.[1] ?? 0)
       await until(async () => (await dropped()) > 0, 10_000, 'dropped records to be counted')
       const stopped = await run.stop()
