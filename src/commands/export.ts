@@ -1,16 +1,16 @@
 import path from 'node:path'
 import {Flags} from '@oclif/core'
-import {BaseCommand, silentSpinner} from '../base-command.js'
+import {silentSpinner} from '../base-command.js'
 import {ExitCode, usageError} from '../errors.js'
 import {filterFlags, filterInput} from '../filters/flags.js'
 import {parseFilter} from '../filters/parse.js'
-import {EXPORT_FORMATS, type ExportFormat, type ExportResult, exportRecords} from '../stores/export.js'
-import {assertMigrated} from '../stores/postgres/partitions.js'
-import {filesSource} from '../stores/files/reader.js'
+import {ReadCommand} from '../read-command.js'
+import {type ExportResult, exportRecords} from '../render/export.js'
+import {EXPORT_FORMATS, type ExportFormat} from '../stores/source.js'
 import {writableDir} from '../util/dirs.js'
 import {formatBytes} from '../util/parse.js'
 
-export default class Export extends BaseCommand<typeof Export> {
+export default class Export extends ReadCommand<typeof Export> {
   static summary = 'Stream every matching record to a file or stdout (CSV, NDJSON, JSON, HAR).'
   static description = 'CSV and NDJSON come straight from COPY, JSON and HAR through a server-side cursor, so memory stays flat whatever the size. A file is written under NAME.partial and renamed when complete; on failure or Ctrl-C it is removed.'
   static examples = [
@@ -32,14 +32,7 @@ export default class Export extends BaseCommand<typeof Export> {
     if (format === 'har' && f.logType !== 'request') throw usageError('--format har needs request logs (--log-type request)')
     if (this.jsonEnabled() && !this.flags.out) throw usageError('--json needs --out: without it the records themselves go to stdout')
     if (this.flags.out) writableDir(path.dirname(path.resolve(this.flags.out)), 'directory of --out', '--out', {create: false})
-    const config = await this.resolved()
-    let source: Parameters<typeof exportRecords>[0]['source']
-    if (this.flags.source === 'files') source = {logDir: filesSource(path.resolve(this.flags['log-dir'] ?? config.logDir), f.logType)}
-    else {
-      const db = await this.client()
-      await assertMigrated(db)
-      source = {db}
-    }
+    const source = await this.source()
     const spin = this.flags.out ? await this.spinner('Exporting') : silentSpinner('')
     const started = Date.now()
     const signal = this.interruptSignal()

@@ -1,16 +1,13 @@
-import path from 'node:path'
 import {Flags} from '@oclif/core'
-import {BaseCommand} from '../base-command.js'
 import {usageError} from '../errors.js'
 import {filterFlags, filterInput} from '../filters/flags.js'
 import {parseFilter} from '../filters/parse.js'
-import {DEFAULT_COLUMNS, FORMATS, type Format, type Row, renderRecordTable, renderRecords} from '../render/records.js'
-import {filesSource, queryFiles} from '../stores/files/reader.js'
-import {assertMigrated} from '../stores/postgres/partitions.js'
-import {columnsOf, queryRecords} from '../stores/postgres/reader.js'
-import {findRecord, renderRecord} from './show.js'
+import {ReadCommand} from '../read-command.js'
+import {DEFAULT_COLUMNS, FORMATS, type Format, type Row, renderRecord, renderRecordTable, renderRecords} from '../render/records.js'
+import {findRecord} from '../stores/find.js'
+import {columnsOf} from '../stores/source.js'
 
-export default class Query extends BaseCommand<typeof Query> {
+export default class Query extends ReadCommand<typeof Query> {
   static summary = 'List matching records, newest first.'
   static description = 'Reads PostgreSQL, or with --source files the JSONL files that run writes (rotated and gzipped ones included), with one filter language.'
   static examples = [
@@ -35,16 +32,7 @@ export default class Query extends BaseCommand<typeof Query> {
     const columns = this.flags.columns?.split(',').map((c) => c.trim()) ?? DEFAULT_COLUMNS[f.logType]
     const unknown = columns.filter((c) => !all.includes(c))
     if (unknown.length) throw usageError(`--columns: unknown column(s) ${unknown.join(', ')}. Accepted: ${all.join(', ')}`)
-    let records: Row[]
-    if (this.flags.source === 'files') {
-      const config = await this.resolved()
-      records = await queryFiles(filesSource(path.resolve(this.flags['log-dir'] ?? config.logDir), f.logType), f, this.flags.limit)
-      for (const r of records) delete r.log_type
-    } else {
-      const client = await this.client()
-      await assertMigrated(client)
-      records = await queryRecords(client, f, {limit: this.flags.limit})
-    }
+    const records = await (await this.source()).query(f, {limit: this.flags.limit})
     const format = this.flags.format as Format
     if (format === 'table') {
       this.log(records.length ? renderRecordTable(records, columns, {width: process.stdout.columns || 120, colour: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR}) : 'No matching records.')
@@ -53,7 +41,7 @@ export default class Query extends BaseCommand<typeof Query> {
   }
 
   private async show(id: string): Promise<Row> {
-    const record = await findRecord(await this.client(), id)
+    const record = await findRecord(await this.source(), id)
     this.log(renderRecord(record))
     return record
   }

@@ -1,19 +1,16 @@
 import {Flags} from '@oclif/core'
-import {BaseCommand} from '../base-command.js'
 import {usageError} from '../errors.js'
 import {filterFlags, filterInput} from '../filters/flags.js'
 import {parseFilter} from '../filters/parse.js'
 import {renderTable} from '../render/table.js'
-import {assertMigrated} from '../stores/postgres/partitions.js'
-import {type Stats, computeStats} from '../stores/postgres/stats.js'
+import {ReadCommand} from '../read-command.js'
+import type {Stats} from '../stores/source.js'
 
-const {source: _source, 'log-dir': _logDir, ...statsFilterFlags} = filterFlags
-
-export default class StatsCommand extends BaseCommand<typeof StatsCommand> {
+export default class StatsCommand extends ReadCommand<typeof StatsCommand> {
   static summary = 'Summarise: counts by status class, error rate, latency percentiles, top paths, users and IPs.'
   static examples = ['<%= config.bin %> <%= command.id %> --since 7d', "<%= config.bin %> <%= command.id %> --since 24h --path '/api/**' --bucket hour --json"]
   static flags = {
-    ...statsFilterFlags,
+    ...filterFlags,
     bucket: Flags.string({description: 'histogram period', options: ['day', 'hour'], default: 'day'}),
     top: Flags.integer({description: 'entries in each top list', default: 10, min: 1, max: 1000}),
   }
@@ -21,11 +18,10 @@ export default class StatsCommand extends BaseCommand<typeof StatsCommand> {
   async run(): Promise<Stats> {
     const f = parseFilter(filterInput(this.flags))
     if (!f.since && this.flags.bucket === 'hour') throw usageError('--bucket hour needs --since (an hourly histogram of all time would be huge)')
-    const client = await this.client()
-    await assertMigrated(client)
-    const s = await computeStats(client, f, {bucket: this.flags.bucket as 'day' | 'hour', top: this.flags.top})
+    const s = await (await this.source()).stats(f, {bucket: this.flags.bucket as 'day' | 'hour', top: this.flags.top})
     const pct = (v: number) => `${(v * 100).toFixed(2)}%`
     this.log(`${s.total} ${f.logType} records; error rate (5xx) ${pct(s.errorRate)}; duration p50 ${s.durationMs.p50 ?? '-'} ms, p95 ${s.durationMs.p95 ?? '-'} ms, p99 ${s.durationMs.p99 ?? '-'} ms; slow ${s.slow}, suspicious ${s.suspicious}`)
+    if (s.approximate) this.log(`Estimated (past the files source's memory bound): ${s.approximate.join(', ')}`)
     this.log(renderTable(Object.keys(s.byClass), [Object.values(s.byClass)]))
     this.log(renderTable(['top path', 'count'], s.topPaths.map((r) => [r.path, r.count])))
     this.log(renderTable(['top user', 'count'], s.topUsers.map((r) => [r.user, r.count])))

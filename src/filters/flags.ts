@@ -1,5 +1,12 @@
 import {Flags} from '@oclif/core'
+import {SOURCES} from '../stores/source.js'
 import type {FilterInput} from './parse.js'
+
+/** Where a reading command reads: the flags of every command that reads records. */
+export const sourceFlags = {
+  source: Flags.string({description: 'where to read: postgres, or the JSONL files of run', options: [...SOURCES], default: 'postgres'}),
+  'log-dir': Flags.string({description: 'directory of the JSONL files (--source files) [default: the configured logDir]'}),
+}
 
 /** The filter flags shared by query, export, stats and tail. */
 export const filterFlags = {
@@ -15,8 +22,7 @@ export const filterFlags = {
   flag: Flags.string({description: 'slow, suspicious, upstream_error or suspicious:sqli|xss|traversal|scanner'}),
   search: Flags.string({description: 'text in the request or response body (case-insensitive)'}),
   'log-type': Flags.string({description: 'request, access (gunicorn = access)', default: 'request'}),
-  source: Flags.string({description: 'where to read: postgres, or the JSONL files of run', options: ['postgres', 'files'], default: 'postgres'}),
-  'log-dir': Flags.string({description: 'directory of the JSONL files (--source files) [default: the configured logDir]'}),
+  ...sourceFlags,
 }
 
 export function filterInput(f: Record<string, unknown>): FilterInput {

@@ -1,6 +1,8 @@
 import Table from 'cli-table3'
+import type {Row} from '../stores/source.js'
+import {csvLine} from './csv.js'
 
-export type Row = Record<string, unknown>
+export type {Row}
 export const FORMATS = ['table', 'json', 'ndjson', 'csv'] as const
 export type Format = (typeof FORMATS)[number]
 export const DEFAULT_COLUMNS = {request: ['created_at', 'method', 'status_code', 'path', 'duration_ms', 'user_id', 'ip'], access: ['created_at', 'method', 'status_code', 'url', 'duration_ms', 'user_id', 'ip']}
@@ -42,16 +44,28 @@ export function renderRecordTable(rows: Row[], columns: string[], options: {widt
   return table.toString()
 }
 
-/** RFC 4180: every field that holds a comma, quote, CR or LF is quoted, quotes doubled; lines end in CRLF. */
-export function csvField(value: unknown): string {
-  const text = value === null || value === undefined ? '' : value instanceof Date ? value.toISOString() : typeof value === 'object' ? JSON.stringify(value) : String(value)
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text
-}
-
-export const csvLine = (values: unknown[]) => values.map(csvField).join(',') + '\r\n'
-
 export function renderRecords(rows: Row[], columns: string[], format: Exclude<Format, 'table'>): string {
   if (format === 'json') return JSON.stringify(rows, null, 2)
   if (format === 'ndjson') return rows.map((r) => JSON.stringify(r)).join('\n')
   return csvLine(columns) + rows.map((r) => csvLine(columns.map((c) => r[c]))).join('')
 }
+/** One record in full: headers and JSON bodies pretty-printed. */
+export function renderRecord(r: Record<string, unknown>): string {
+  const lines: string[] = []
+  for (const [key, value] of Object.entries(r)) {
+    if (value === null || value === undefined || value === '') continue
+    if (typeof value === 'object' && !(value instanceof Date)) {
+      lines.push(`${key}:`, ...JSON.stringify(value, null, 2).split('\n').map((l) => `  ${l}`))
+    } else if ((key === 'request_body' || key === 'response_body') && typeof value === 'string') {
+      let pretty = value
+      try {
+        pretty = JSON.stringify(JSON.parse(value), null, 2)
+      } catch {
+        // not JSON: shown as recorded
+      }
+      lines.push(`${key}:`, ...pretty.split('\n').map((l) => `  ${l}`))
+    } else lines.push(`${key}: ${cellText(key === 'duration_ms' ? key : '', value)}`)
+  }
+  return lines.join('\n')
+}
+

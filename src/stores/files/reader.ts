@@ -5,12 +5,13 @@ import {createGunzip} from 'node:zlib'
 import {usageError} from '../../errors.js'
 import type {Filter} from '../../filters/parse.js'
 import {toPredicate} from '../../filters/predicate.js'
+import type {LogType, Order, Row} from '../source.js'
 
 /** The name of the current JSONL file of a log type; its rotated backups add `.N.gz`. */
-const fileName = (logType: Filter['logType']) => (logType === 'access' ? 'access.jsonl' : 'requests.jsonl')
+export const fileName = (logType: LogType) => (logType === 'access' ? 'access.jsonl' : 'requests.jsonl')
 
 /** The JSONL files `run` writes, current and rotated (gzipped) ones, for one log type. */
-export function logFiles(dir: string, logType: Filter['logType']): string[] {
+export function logFiles(dir: string, logType: LogType): string[] {
   const base = fileName(logType)
   if (!existsSync(dir)) return []
   return readdirSync(dir)
@@ -18,47 +19,61 @@ export function logFiles(dir: string, logType: Filter['logType']): string[] {
     .map((n) => path.join(dir, n))
 }
 
-/**
- * The log directory to read with --source files: one that does not exist, or
- * holds none of this type's files, is an error (a mistyped path must not read
- * as "no matching records").
- */
-export function filesSource(dir: string, logType: Filter['logType']): string {
-  const base = fileName(logType)
-  const hint = ['Give the directory `run` writes its JSONL files to: --log-dir DIR (or logDir / AUDIT_LOGS_LOG_DIR)']
-  if (!existsSync(dir)) throw usageError(`The log directory ${dir} does not exist`, hint)
-  if (logFiles(dir, logType).length === 0) throw usageError(`The log directory ${dir} holds no ${base} (nor rotated ${base}.N.gz)`, hint)
+const HINT = ['Give the directory `run` writes its JSONL files to: --log-dir DIR (or logDir / AUDIT_LOGS_LOG_DIR)']
+
+/** A log directory that does not exist is an error (a mistyped path must not read as "no matching records"). */
+export function existingLogDir(dir: string): string {
+  if (!existsSync(dir)) throw usageError(`The log directory ${dir} does not exist`, HINT)
   return dir
 }
 
-/** Streams every record of the files, parsed; a line that is not JSON is skipped. */
-export async function* readRecords(dir: string, logType: Filter['logType']): AsyncGenerator<Record<string, unknown>> {
-  for (const file of logFiles(dir, logType)) {
+/** The same for a directory that holds none of this type's files. */
+export function filesOf(dir: string, logType: LogType): string[] {
+  existingLogDir(dir)
+  const files = logFiles(dir, logType)
+  if (files.length === 0) throw usageError(`The log directory ${dir} holds no ${fileName(logType)} (nor rotated ${fileName(logType)}.N.gz)`, HINT)
+  return files
+}
+
+/** Parses one JSONL line; a torn or foreign line is skipped. The line's `log_type` is the file's, not a field. */
+export function parseLine(line: string): Row | undefined {
+  if (!line) return undefined
+  try {
+    const r = JSON.parse(line)
+    if (r === null || typeof r !== 'object' || Array.isArray(r)) return undefined
+    delete r.log_type
+    return r
+  } catch {
+    return undefined
+  }
+}
+
+/** Streams every record of the files, parsed. */
+export async function* readRecords(files: string[]): AsyncGenerator<Row> {
+  for (const file of files) {
     const raw = createReadStream(file)
     const lines = createInterface({input: file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw, crlfDelay: Infinity})
     for await (const line of lines) {
-      if (!line) continue
-      try {
-        yield JSON.parse(line)
-      } catch {
-        // a torn or foreign line
-      }
+      const r = parseLine(line)
+      if (r) yield r
     }
   }
 }
 
-/** The `limit` newest matching records, newest first, in bounded memory. */
-export async function queryFiles(dir: string, f: Filter, limit: number): Promise<Record<string, unknown>[]> {
+/** The `limit` newest (or oldest) matching records, in that order, in bounded memory. */
+export async function queryFiles(files: string[], f: Filter, limit: number, order: Order = 'newest'): Promise<Row[]> {
   const match = toPredicate(f)
-  const kept: Record<string, unknown>[] = []
-  for await (const r of readRecords(dir, f.logType)) {
+  const sign = order === 'newest' ? -1 : 1
+  const byTime = (a: Row, b: Row) => sign * String(a.created_at).localeCompare(String(b.created_at))
+  const kept: Row[] = []
+  for await (const r of readRecords(files)) {
     if (!match(r)) continue
     kept.push(r)
     if (kept.length > limit * 2) {
-      kept.sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)))
+      kept.sort(byTime)
       kept.length = limit
     }
   }
-  kept.sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)))
+  kept.sort(byTime)
   return kept.slice(0, limit)
 }

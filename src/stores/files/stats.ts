@@ -1,0 +1,133 @@
+import type {Filter} from '../../filters/parse.js'
+import {toPredicate} from '../../filters/predicate.js'
+import type {Row, Stats, StatsOptions} from '../source.js'
+
+/** Durations kept exactly up to this many (32 MB); past it, a uniform sample of this size (Algorithm R). */
+export const EXACT_DURATIONS = 4_000_000
+/** Distinct keys each top list counts exactly; past it, the Misra–Gries summary keeps the heavy hitters. */
+export const EXACT_KEYS = 200_000
+
+/** Durations for percentiles, in bounded memory: exact, then a uniform sample of them. */
+class Durations {
+  private values = new Float64Array(1024)
+  private n = 0
+  seen = 0
+  constructor(private readonly cap: number) {}
+
+  add(d: number): void {
+    this.seen++
+    if (this.n < this.cap) {
+      if (this.n === this.values.length) {
+        const grown = new Float64Array(Math.min(this.cap, this.values.length * 2))
+        grown.set(this.values)
+        this.values = grown
+      }
+      this.values[this.n++] = d
+      return
+    }
+    const j = Math.floor(Math.random() * this.seen)
+    if (j < this.cap) this.values[j] = d
+  }
+
+  get approximate(): boolean {
+    return this.seen > this.n
+  }
+
+  /** PostgreSQL's percentile_cont: linear interpolation between the two nearest ranks. */
+  percentiles(ps: number[]): Array<number | null> {
+    if (this.n === 0) return ps.map(() => null)
+    const sorted = this.values.subarray(0, this.n).sort()
+    return ps.map((p) => {
+      const at = p * (this.n - 1)
+      const lo = Math.floor(at)
+      const hi = Math.ceil(at)
+      return sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo)
+    })
+  }
+}
+
+/**
+ * Counts per key, exact up to `cap` distinct keys. Past it, the batch form of
+ * Misra–Gries: every key loses the count of the cap-th largest and those at
+ * zero go, so memory stays under 2 × cap and any key more frequent than
+ * total / cap is still listed (its count an underestimate, flagged approximate).
+ */
+class TopCounter {
+  private counts = new Map<string, number>()
+  approximate = false
+  constructor(private readonly cap: number) {}
+
+  add(key: string): void {
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1)
+    if (this.counts.size < 2 * this.cap) return
+    const cut = [...this.counts.values()].sort((a, b) => b - a)[this.cap]
+    for (const [k, c] of this.counts) {
+      if (c <= cut) this.counts.delete(k)
+      else this.counts.set(k, c - cut)
+    }
+    this.approximate = true
+  }
+
+  /** As PostgreSQL's ORDER BY count DESC, key (byte order). */
+  top(n: number): Array<[string, number]> {
+    return [...this.counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).slice(0, n)
+  }
+}
+
+const periodOf = (created: string, bucket: StatsOptions['bucket']): string => {
+  const t = new Date(created)
+  return new Date(Date.UTC(t.getUTCFullYear(), t.getUTCMonth(), t.getUTCDate(), bucket === 'hour' ? t.getUTCHours() : 0)).toISOString()
+}
+
+/**
+ * The figures of `stats`, as stores/postgres/stats.ts computes them in SQL,
+ * in one streaming pass over the files' records.
+ */
+export async function statsOfRecords(records: AsyncIterable<Row>, f: Filter, options: StatsOptions, limits = {durations: EXACT_DURATIONS, keys: EXACT_KEYS}): Promise<Stats> {
+  const match = toPredicate(f)
+  const classes = [0, 0, 0, 0, 0]
+  let total = 0
+  let slow = 0
+  let suspicious = 0
+  const durations = new Durations(limits.durations)
+  const paths = new TopCounter(limits.keys)
+  const users = new TopCounter(limits.keys)
+  const ips = new TopCounter(limits.keys)
+  const histogram = new Map<string, {count: number; errors: number}>()
+  for await (const r of records) {
+    if (!match(r)) continue
+    total++
+    const status = r.status_code === null || r.status_code === undefined ? undefined : Number(r.status_code)
+    if (status !== undefined && status >= 100) classes[Math.min(5, Math.floor(status / 100)) - 1]++
+    if (r.duration_ms !== null && r.duration_ms !== undefined) durations.add(Number(r.duration_ms))
+    if (f.logType === 'request' && Array.isArray(r.flags)) {
+      if (r.flags.includes('slow')) slow++
+      if (r.flags.some((x) => typeof x === 'string' && x.startsWith('suspicious'))) suspicious++
+    }
+    const p = f.logType === 'access' ? (typeof r.url === 'string' ? r.url.split('?')[0] : undefined) : r.path
+    if (typeof p === 'string') paths.add(p)
+    if (typeof r.user_id === 'string') users.add(r.user_id)
+    if (typeof r.ip === 'string' && r.ip) ips.add(r.ip)
+    const period = periodOf(String(r.created_at), options.bucket)
+    const h = histogram.get(period) ?? {count: 0, errors: 0}
+    h.count++
+    if (status !== undefined && status >= 500) h.errors++
+    histogram.set(period, h)
+  }
+  const [p50, p95, p99] = durations.percentiles([0.5, 0.95, 0.99])
+  const round = (v: number | null) => (v === null ? null : Math.round(v * 100) / 100)
+  const approximate = [durations.approximate && 'durationMs', paths.approximate && 'topPaths', users.approximate && 'topUsers', ips.approximate && 'topIps'].filter((x): x is string => Boolean(x))
+  return {
+    total,
+    byClass: {'1xx': classes[0], '2xx': classes[1], '3xx': classes[2], '4xx': classes[3], '5xx': classes[4]},
+    errorRate: total ? Math.round((classes[4] / total) * 10_000) / 10_000 : 0,
+    durationMs: {p50: round(p50), p95: round(p95), p99: round(p99)},
+    slow,
+    suspicious,
+    topPaths: paths.top(options.top).map(([path, count]) => ({path, count})),
+    topUsers: users.top(options.top).map(([user, count]) => ({user, count})),
+    topIps: ips.top(options.top).map(([ip, count]) => ({ip, count})),
+    histogram: [...histogram].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([period, h]) => ({period, ...h})),
+    ...(approximate.length ? {approximate} : {}),
+  }
+}
