@@ -1,4 +1,5 @@
 import net from 'node:net'
+import {formDecode} from '../util/form-decode.js'
 
 /** The seeds' security monitoring, as flags on the record. */
 const SQLI = /(\bunion\b[\s\S]{0,40}\bselect\b|'\s*(or|and)\s*'?\d*'?\s*=|\bor\s+1\s*=\s*1\b|;\s*(drop|delete|insert|update)\s|\bsleep\s*\(\s*\d|\bbenchmark\s*\(|\binformation_schema\b|'\s*--)/i
@@ -6,13 +7,6 @@ const XSS = /(<\s*script\b|javascript\s*:|\bon(error|load|mouseover|focus)\s*=|<
 const TRAVERSAL = /(\.\.[/\\]|%2e%2e(%2f|%5c|\/)|\/etc\/passwd|\\windows\\win\.ini|%00)/i
 const SCANNER = /(sqlmap|nikto|nmap|masscan|acunetix|nessus|wpscan|dirbuster|gobuster|zgrab|nuclei|openvas|w3af|havij|fimap)/i
 
-function decoded(text: string): string {
-  try {
-    return decodeURIComponent(text.replace(/\+/g, ' '))
-  } catch {
-    return text
-  }
-}
 
 /**
  * Whether a body could match SQLI or XSS at all: every branch of the two
@@ -28,7 +22,7 @@ function mayBeAttack(text: string): boolean {
 
 export function suspiciousFlags(url: string, body: string | null, userAgent: string | undefined): string[] {
   const flags: string[] = []
-  const decodedUrl = decoded(url)
+  const decodedUrl = formDecode(url)
   let text = body === null ? '' : body.length > 16_384 ? body.slice(0, 16_384) : body // tested apart: no copy of the body
   if (text && !mayBeAttack(text)) text = ''
   if (SQLI.test(decodedUrl) || SQLI.test(text)) flags.push('suspicious:sqli')

@@ -1,3 +1,5 @@
+import {formDecode} from '../util/form-decode.js'
+
 /**
  * Masking, applied to what was captured before anything touches disk.
  * Keys match case-insensitively and by substring, ignoring "_" and "-"
@@ -102,7 +104,7 @@ export class Masker {
     if (out.includes('"') && out.includes(':')) {
       out = out.replace(JSON_PAIR, (m, key: string, value: string) => (this.isSensitiveKey(key) ? m.slice(0, m.length - value.length) + `"${MASK}"` : m))
     }
-    if (out.includes('=')) out = out.replace(FORM_PAIR, (m, lead: string, key: string) => (this.isSensitiveKey(safeDecode(key)) ? `${lead}${key}=${MASK}` : m))
+    if (out.includes('=')) out = out.replace(FORM_PAIR, (m, lead: string, key: string) => (this.isSensitiveKey(formDecode(key)) ? `${lead}${key}=${MASK}` : m))
     if (out.includes('</')) out = out.replace(XML_PAIR, (m, tag: string, attrs = '', _v) => (this.isSensitiveKey(tag) ? `<${tag}${attrs}>${MASK}</${tag}>` : m))
     if (out.includes('name="')) out = out.replace(MULTIPART_FIELD, (m, head: string, name: string) => (this.isSensitiveKey(name) ? head + MASK : m))
     return this.maskValues(out)
@@ -183,7 +185,7 @@ export class Masker {
   url(url: string): string {
     const q = url.indexOf('?')
     if (q < 0) return this.maskValues(url)
-    return this.maskValues(url.slice(0, q)) + '?' + url.slice(q + 1).replace(/([^=&]+)=([^&]*)/g, (_m, key: string, value: string) => (this.isSensitiveKey(safeDecode(key)) ? `${key}=${MASK}` : `${key}=${this.maskValues(value)}`))
+    return this.maskValues(url.slice(0, q)) + '?' + url.slice(q + 1).replace(/([^=&]+)=([^&]*)/g, (_m, key: string, value: string) => (this.isSensitiveKey(formDecode(key)) ? `${key}=${MASK}` : `${key}=${this.maskValues(value)}`))
   }
 }
 
@@ -350,12 +352,4 @@ function fieldScan(fields: string[]): RegExp {
     return alternatives.length === 1 ? alternatives[0] : `(?:${alternatives.join('|')})`
   }
   return root.size ? new RegExp(emit(root), 'i') : /(?!)/
-}
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s.replace(/\+/g, ' '))
-  } catch {
-    return s
-  }
 }

@@ -10,26 +10,6 @@ export function positiveInt(name: string, value: unknown): number {
   return n
 }
 
-/** Identifiers we create (database, role names): letters, digits, _ and -, at most 63 bytes. */
-export function safeIdentifier(name: string, value: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_-]{0,62}$/.test(value)) {
-    throw usageError(
-      `${name} "${value}" is not accepted: use 1-63 letters, digits, "_" or "-", starting with a letter or "_"`,
-    )
-  }
-  return value
-}
-
-/** Quote an identifier for SQL. Used only on names that also passed safeIdentifier or come from the catalog. */
-export function quoteIdent(value: string): string {
-  return '"' + value.replace(/"/g, '""') + '"'
-}
-
-/** Quote a literal for the few statements that take no parameters (CREATE ROLE ... PASSWORD). */
-export function quoteLiteral(value: string): string {
-  return "'" + value.replace(/'/g, "''") + "'"
-}
-
 export function formatBytes(bytes: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB']
   let n = bytes

@@ -1,11 +1,14 @@
 import {expect} from 'chai'
 import {parseMigration} from '../../src/stores/postgres/migrations.js'
+import {parseFilter} from '../../src/filters/parse.js'
 import * as partitions from '../../src/stores/postgres/sql/partitions.js'
+import * as reader from '../../src/stores/postgres/sql/reader.js'
+import * as stats from '../../src/stores/postgres/sql/stats.js'
 import * as retention from '../../src/stores/postgres/sql/retention.js'
 import * as setup from '../../src/stores/postgres/sql/setup.js'
 import * as writer from '../../src/stores/postgres/sql/writer.js'
 import {jsonbSafe} from '../../src/stores/postgres/writer.js'
-import {quoteIdent} from '../../src/util/parse.js'
+import {quoteIdent} from '../../src/stores/postgres/sql/quote.js'
 
 describe('SQL builders', () => {
   it('quote identifiers so a quote cannot end them', () => {
@@ -19,6 +22,39 @@ describe('SQL builders', () => {
     expect(q.text).to.contain('$1').and.contain('$2').and.not.contain('2026-01-01')
     expect(q.values).to.deep.equal([cutoff, 5000])
     expect(setup.roleExists("r' OR '1'='1").values).to.deep.equal(["r' OR '1'='1"])
+  })
+
+  it('read records with the filter in values only, newest first unless asked', () => {
+    const hostile = "x' OR '1'='1"
+    const f = parseFilter({user: hostile, path: '/api/**', status: '5xx'})
+    const q = reader.selectRecords(f, ['id', 'ip', 'user_id'], 20)
+    expect(q.text).to.match(/ORDER BY created_at DESC LIMIT \$\d+$/).and.contain('host(ip) AS ip').and.contain('id::text AS id')
+    expect(q.text).to.not.contain(hostile)
+    expect(q.values).to.include(hostile).and.include(20)
+    expect(reader.selectRecords(f, ['id'], 5, 'oldest').text).to.contain('ORDER BY created_at ASC')
+    expect(reader.selectJson(f, ['id'], 5).text).to.match(/^SELECT row_to_json\(r\)::text AS j FROM \(SELECT /)
+    expect(reader.selectById('access', ['id'], hostile)).to.deep.equal({text: 'SELECT id::text AS id FROM "access_logs" WHERE id = $1::uuid', values: [hostile]})
+  })
+
+  it('COPY an export with the filter values in a temporary table, never in the COPY text', () => {
+    const hostile = "x'); DROP TABLE request_logs; --"
+    const {setup: steps, copy} = reader.copyExport(parseFilter({user: hostile}), ['id', 'user_id', 'status_code'], 'csv')
+    expect(copy).to.contain('(SELECT p1 FROM audit_export_params)').and.contain('FORMAT csv, HEADER')
+    expect(copy).to.not.contain(hostile)
+    expect(steps.at(-1)).to.deep.equal({text: 'INSERT INTO audit_export_params VALUES ($1)', values: [hostile]})
+    // CSV injection: text columns that start like a formula get a quote; numbers never do
+    expect(copy).to.contain(`CASE WHEN "user_id"::text ~ '^[-=+@\\t\\r]' THEN '''' || "user_id"::text`).and.contain('"status_code"::text AS "status_code"')
+    expect(reader.copyExport(parseFilter({}), ['id'], 'ndjson').copy).to.not.contain('FORMAT csv')
+  })
+
+  it('compute stats from our own expressions; only the filter and limits are values', () => {
+    const f = parseFilter({logType: 'access', user: "u'1"})
+    expect(stats.statsTotals(f).text).to.contain('FROM "access_logs"').and.contain('0 AS slow')
+    const top = stats.statsTop(f, 'path', 7)
+    expect(top.text).to.contain("split_part(url, '?', 1) AS k")
+    expect(top.text).to.not.contain("u'1")
+    expect(top.values).to.deep.equal(["u'1", 7])
+    expect(stats.statsHistogram(parseFilter({}), 'hour')).to.deep.include({values: ['hour']})
   })
 
   it('never put a plain password in CREATE ROLE (a SCRAM verifier is sent)', () => {
@@ -51,9 +87,9 @@ describe('SQL builders', () => {
 })
 
 describe('migration files', () => {
-  it('split into Up and Down with a checksum', () => {
+  it('give their Up section (not the Down one) and a checksum', () => {
     const m = parseMigration('0002_add_x.sql', '-- comment\n-- Up\nCREATE TABLE x ();\n-- Down\nDROP TABLE x;\n')
-    expect(m).to.include({version: 2, name: 'add_x', up: 'CREATE TABLE x ();', down: 'DROP TABLE x;'})
+    expect(m).to.include({version: 2, name: 'add_x', up: 'CREATE TABLE x ();'})
     expect(m.checksum).to.match(/^[0-9a-f]{64}$/)
   })
 

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
 import {renderTable} from '../../render/table.js'
-import {type CreatedPartition, assertMigrated, premake, storedInterval} from '../../stores/postgres/partitions.js'
+import {type CreatedPartition, assertMigrated, premake, partitionInterval} from '../../stores/postgres/partitions.js'
 import {INTERVALS, type Interval} from '../../stores/postgres/periods.js'
 
 export default class PartitionsCreate extends BaseCommand<typeof PartitionsCreate> {
@@ -22,7 +22,7 @@ export default class PartitionsCreate extends BaseCommand<typeof PartitionsCreat
     const config = await this.resolved()
     const client = await this.client()
     await assertMigrated(client)
-    const interval = (this.flags.interval as Interval | undefined) ?? (await storedInterval(client)) ?? config.partitionInterval
+    const interval = await partitionInterval(client, {asked: this.flags.interval as Interval | undefined, configured: config.partitionInterval})
     const created = await premake(client, {interval, ahead: config.premake, dryRun: this.flags['dry-run']})
     if (created.length === 0) this.log(`Nothing to do: the ${interval}ly partitions up to ${config.premake} ahead exist.`)
     else {

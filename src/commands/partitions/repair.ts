@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
 import {renderTable} from '../../render/table.js'
-import {type CreatedPartition, assertMigrated, defaultPartitionRows, repair, storedInterval} from '../../stores/postgres/partitions.js'
+import {type CreatedPartition, assertMigrated, defaultPartitionRows, repair, partitionInterval} from '../../stores/postgres/partitions.js'
 import {INTERVALS, type Interval} from '../../stores/postgres/periods.js'
 
 export default class PartitionsRepair extends BaseCommand<typeof PartitionsRepair> {
@@ -16,7 +16,7 @@ export default class PartitionsRepair extends BaseCommand<typeof PartitionsRepai
     const config = await this.resolved()
     const client = await this.client()
     await assertMigrated(client)
-    const interval = (this.flags.interval as Interval | undefined) ?? (await storedInterval(client)) ?? config.partitionInterval
+    const interval = await partitionInterval(client, {asked: this.flags.interval as Interval | undefined, configured: config.partitionInterval})
     const spin = await this.spinner('Moving rows out of the default partitions')
     const created = await repair(client, interval).finally(() => spin.stop())
     const remaining = await defaultPartitionRows(client)

@@ -173,7 +173,4 @@ export class RotatingWriter {
     await this.gzipping.catch(() => {})
   }
 
-  currentSize(): number {
-    return existsSync(this.file) ? statSync(this.file).size : 0
-  }
 }

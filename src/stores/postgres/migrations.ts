@@ -4,16 +4,19 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import type {Db} from './db.js'
 import {AuditLogsError, ExitCode} from '../../errors.js'
-import {quoteIdent} from '../../util/parse.js'
+import {quoteIdent} from './sql/quote.js'
 import * as sql from './sql/migrations.js'
 
-export type Migration = {version: number; name: string; file: string; checksum: string; up: string; down: string}
+export type Migration = {version: number; name: string; file: string; checksum: string; up: string}
 export type MigrationStatus = {version: number; name: string; state: 'applied' | 'pending'; appliedAt?: string}
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../../migrations', import.meta.url))
 const FILE_NAME = /^(\d{4})_([a-z0-9_]+)\.sql$/
 
-/** Splits a migration file into its `-- Up` and `-- Down` sections (pure). */
+/**
+ * A migration file's `-- Up` section, and the checksum of the whole file (pure). A `-- Down`
+ * section, where a file has one, documents how to undo it by hand; it is never run.
+ */
 export function parseMigration(file: string, text: string): Migration {
   const match = FILE_NAME.exec(path.basename(file))
   if (!match) throw new AuditLogsError(`Migration file name ${path.basename(file)} is not of the form NNNN_name.sql`, {exit: ExitCode.migration})
@@ -27,7 +30,6 @@ export function parseMigration(file: string, text: string): Migration {
     file: path.basename(file),
     checksum: createHash('sha256').update(text).digest('hex'),
     up: text.slice(up.index + up[0].length, upEnd).trim(),
-    down: down ? text.slice(down.index + down[0].length).trim() : '',
   }
 }
 

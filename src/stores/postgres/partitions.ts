@@ -1,5 +1,5 @@
 import {AuditLogsError, ExitCode} from '../../errors.js'
-import {quoteIdent} from '../../util/parse.js'
+import {quoteIdent} from './sql/quote.js'
 import {type Interval, LOG_TABLES, defaultPartitionName, partitionName, periodStart, nextPeriod, plannedPeriods} from './periods.js'
 import {lockSchema} from './sql/migrations.js'
 import * as sql from './sql/partitions.js'
@@ -139,4 +139,9 @@ export async function repair(db: Db, interval: Interval): Promise<CreatedPartiti
 export async function storedInterval(db: Db): Promise<Interval | undefined> {
   const {rows} = await db.query(sql.getSetting('partition_interval'))
   return rows[0]?.value
+}
+
+/** The partition period to use: the one asked for, else the one setup-db recorded, else the configured default. */
+export async function partitionInterval(db: Db, options: {asked?: Interval; configured: Interval}): Promise<Interval> {
+  return options.asked ?? (await storedInterval(db)) ?? options.configured
 }

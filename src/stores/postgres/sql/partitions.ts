@@ -1,5 +1,5 @@
-import {quoteIdent, quoteLiteral} from '../../../util/parse.js'
-import type {Query} from './migrations.js'
+import {quoteIdent, quoteLiteral} from './quote.js'
+import type {Query} from './query.js'
 
 /** Partitions of a table with their ranges (NULL for the default one), estimated rows and size. */
 export const listPartitions = (table: string): Query => ({

@@ -1,5 +1,5 @@
-import {quoteIdent} from '../../../util/parse.js'
-import type {Query} from './migrations.js'
+import {quoteIdent} from './quote.js'
+import type {Query} from './query.js'
 
 export const countWhole = (partition: string): Query => ({
   text: `SELECT count(*) AS rows, pg_total_relation_size(to_regclass($1)) AS bytes FROM ${quoteIdent(partition)}`,

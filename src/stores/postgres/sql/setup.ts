@@ -1,5 +1,5 @@
-import {quoteIdent, quoteLiteral} from '../../../util/parse.js'
-import type {Query} from './migrations.js'
+import {quoteIdent, quoteLiteral} from './quote.js'
+import type {Query} from './query.js'
 
 export const databaseExists = (name: string): Query => ({text: 'SELECT 1 FROM pg_database WHERE datname = $1', values: [name]})
 export const roleExists = (name: string): Query => ({text: 'SELECT 1 FROM pg_roles WHERE rolname = $1', values: [name]})

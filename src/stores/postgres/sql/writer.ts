@@ -1,5 +1,5 @@
-import {quoteIdent} from '../../../util/parse.js'
-import type {Query} from './migrations.js'
+import {quoteIdent} from './quote.js'
+import type {Query} from './query.js'
 
 export const STAGING = 'audit_logs_staging'
 
