@@ -81,16 +81,14 @@ describe('audit-logs run: the sinks — dead letters, schema, bursts (subprocess
       const health = async () => JSON.parse((await request(`${run.adminUrl}/health`)).body.toString())
       await until(async () => (await health()).sinks.postgres?.deferred === false || undefined, 10_000, 'the first poll')
       await new Promise((r) => setTimeout(r, 1200)) // two reports: the primary knows the proxy is busy
-      const sent = Date.now()
       expect((await request(`${run.url}/json?n=deferred`)).status).to.equal(200)
       await until(async () => (await health()).sinks.postgres?.deferred || undefined, 5000, 'the sinks to defer')
       const metrics = (await request(`${run.adminUrl}/metrics`)).body.toString()
       expect(metrics).to.match(/audit_logs_sink_deferred\{sink="postgres"\} 1/)
       const rows = async (n: string) => (await ctx.db.client.query(`SELECT count(*)::int AS n FROM request_logs WHERE query->>'n' = $1`, [n])).rows[0].n
-      expect(await rows('deferred')).to.equal(0)
+      expect(await rows('deferred')).to.equal(0) // deferred: not in PostgreSQL although the sinks reported themselves deferred after it was proxied
       // the busy period outlasts the bound: shipping goes on although the proxy is still "busy"
       await until(async () => (await rows('deferred')) === 1 || undefined, 15_000, 'the record after the deferral bound')
-      expect(Date.now() - sent).to.be.greaterThan(1000) // undeferred, a record is in PostgreSQL within a few hundred ms
       await until(async () => (await health()).sinks.postgres?.deferred === false || undefined, 5000, 'the deferral to end although the proxy is still busy')
     } finally {
       await run.stop()
