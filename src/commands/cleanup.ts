@@ -19,7 +19,7 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
     days: Flags.integer({description: 'keep this many days [default: 90 for request, 120 for access]', min: 1}),
     'dry-run': Flags.boolean({description: 'report what would go (rows and bytes per partition), change nothing'}),
     'batch-size': Flags.integer({description: 'rows per DELETE transaction [default: 5000]', min: 1}),
-    'log-type': Flags.string({description: 'which logs (gunicorn is an alias of access)', options: ['request', 'access', 'all', 'gunicorn'], default: 'all'}),
+    'log-type': Flags.option({description: 'which logs (gunicorn is an alias of access)', options: ['request', 'access', 'all', 'gunicorn'] as const, default: 'all'})(),
   }
 
   protected configFlags() {

@@ -6,7 +6,7 @@ import {filterFlags, filterInput} from '../filters/flags.js'
 import {parseFilter} from '../filters/parse.js'
 import {ReadCommand} from '../read-command.js'
 import {type ExportResult, exportRecords} from '../render/export.js'
-import {EXPORT_FORMATS, type ExportFormat} from '../stores/source.js'
+import {EXPORT_FORMATS} from '../stores/source.js'
 import {writableDir} from '../util/dirs.js'
 import {formatBytes} from '../util/parse.js'
 
@@ -21,14 +21,14 @@ export default class Export extends ReadCommand<typeof Export> {
   ]
   static flags = {
     ...filterFlags,
-    format: Flags.string({description: 'output format (har: request logs only)', options: [...EXPORT_FORMATS], default: 'ndjson'}),
+    format: Flags.option({description: 'output format (har: request logs only)', options: EXPORT_FORMATS, default: 'ndjson'})(),
     out: Flags.string({description: 'file to write [default: stdout]'}),
     gzip: Flags.boolean({description: 'gzip the output'}),
   }
 
   async run(): Promise<ExportResult> {
     const f = parseFilter(filterInput(this.flags))
-    const format = this.flags.format as ExportFormat
+    const {format} = this.flags
     if (format === 'har' && f.logType !== 'request') throw usageError('--format har needs request logs (--log-type request)')
     if (this.jsonEnabled() && !this.flags.out) throw usageError('--json needs --out: without it the records themselves go to stdout')
     if (this.flags.out) writableDir(path.dirname(path.resolve(this.flags.out)), 'directory of --out', '--out', {create: false})

@@ -3,7 +3,7 @@ import {usageError} from '../errors.js'
 import {filterFlags, filterInput} from '../filters/flags.js'
 import {parseFilter} from '../filters/parse.js'
 import {ReadCommand} from '../read-command.js'
-import {DEFAULT_COLUMNS, FORMATS, type Format, type Row, renderRecord, renderRecordTable, renderRecords} from '../render/records.js'
+import {DEFAULT_COLUMNS, FORMATS, type Row, renderRecord, renderRecordTable, renderRecords} from '../render/records.js'
 import {findRecord} from '../stores/find.js'
 import {columnsOf} from '../stores/source.js'
 
@@ -21,7 +21,7 @@ export default class Query extends ReadCommand<typeof Query> {
     ...filterFlags,
     limit: Flags.integer({description: 'at most this many records', default: 50, min: 1, max: 100_000}),
     columns: Flags.string({description: 'comma-separated columns for table and csv [default: time, method, status, path, duration, user, ip]'}),
-    format: Flags.string({description: 'output format', options: [...FORMATS], default: 'table'}),
+    format: Flags.option({description: 'output format', options: FORMATS, default: 'table'})(),
     id: Flags.string({description: 'show one full record by id'}),
   }
 
@@ -33,7 +33,7 @@ export default class Query extends ReadCommand<typeof Query> {
     const unknown = columns.filter((c) => !all.includes(c))
     if (unknown.length) throw usageError(`--columns: unknown column(s) ${unknown.join(', ')}. Accepted: ${all.join(', ')}`)
     const records = await (await this.source()).query(f, {limit: this.flags.limit})
-    const format = this.flags.format as Format
+    const {format} = this.flags
     if (format === 'table') {
       this.log(records.length ? renderRecordTable(records, columns, {width: process.stdout.columns || 120, colour: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR}) : 'No matching records.')
     } else this.log(renderRecords(records, format === 'csv' ? columns : all, format))

@@ -11,14 +11,14 @@ export default class StatsCommand extends ReadCommand<typeof StatsCommand> {
   static examples = ['<%= config.bin %> <%= command.id %> --since 7d', "<%= config.bin %> <%= command.id %> --since 24h --path '/api/**' --bucket hour --json"]
   static flags = {
     ...filterFlags,
-    bucket: Flags.string({description: 'histogram period', options: ['day', 'hour'], default: 'day'}),
+    bucket: Flags.option({description: 'histogram period', options: ['day', 'hour'] as const, default: 'day'})(),
     top: Flags.integer({description: 'entries in each top list', default: 10, min: 1, max: 1000}),
   }
 
   async run(): Promise<Stats> {
     const f = parseFilter(filterInput(this.flags))
     if (!f.since && this.flags.bucket === 'hour') throw usageError('--bucket hour needs --since (an hourly histogram of all time would be huge)')
-    const s = await (await this.source()).stats(f, {bucket: this.flags.bucket as 'day' | 'hour', top: this.flags.top})
+    const s = await (await this.source()).stats(f, {bucket: this.flags.bucket, top: this.flags.top})
     const pct = (v: number) => `${(v * 100).toFixed(2)}%`
     this.log(`${s.total} ${f.logType} records; error rate (5xx) ${pct(s.errorRate)}; duration p50 ${s.durationMs.p50 ?? '-'} ms, p95 ${s.durationMs.p95 ?? '-'} ms, p99 ${s.durationMs.p99 ?? '-'} ms; slow ${s.slow}, suspicious ${s.suspicious}`)
     if (s.approximate) this.log(`Estimated (past the files source's memory bound): ${s.approximate.join(', ')}`)

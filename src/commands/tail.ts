@@ -14,7 +14,7 @@ export default class Tail extends ReadCommand<typeof Tail> {
   static flags = {
     ...tailFilterFlags,
     interval: Flags.integer({description: 'poll every N milliseconds', default: 1000, min: 100}),
-    format: Flags.string({description: 'line format', options: ['table', 'ndjson'], default: 'table'}),
+    format: Flags.option({description: 'line format', options: ['table', 'ndjson'] as const, default: 'table'})(),
   }
 
   async run(): Promise<void> {

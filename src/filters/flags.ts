@@ -4,7 +4,7 @@ import type {FilterInput} from './parse.js'
 
 /** Where a reading command reads: the flags of every command that reads records. */
 export const sourceFlags = {
-  source: Flags.string({description: 'where to read: postgres, or the JSONL files of run', options: [...SOURCES], default: 'postgres'}),
+  source: Flags.option({description: 'where to read: postgres, or the JSONL files of run', options: SOURCES, default: 'postgres'})(),
   'log-dir': Flags.string({description: 'directory of the JSONL files (--source files) [default: the configured logDir]'}),
 }
 
@@ -21,7 +21,7 @@ export const filterFlags = {
   'max-duration': Flags.string({description: 'at most this long: 500ms, 2s'}),
   flag: Flags.string({description: 'slow, suspicious, upstream_error or suspicious:sqli|xss|traversal|scanner'}),
   search: Flags.string({description: 'text in the request or response body (case-insensitive)'}),
-  'log-type': Flags.string({description: 'request, access (gunicorn = access)', default: 'request'}),
+  'log-type': Flags.option({description: 'which records (gunicorn is an alias of access)', options: ['request', 'access', 'gunicorn'] as const, default: 'request'})(),
   ...sourceFlags,
 }
 

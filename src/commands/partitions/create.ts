@@ -10,7 +10,7 @@ export default class PartitionsCreate extends BaseCommand<typeof PartitionsCreat
   static examples = ['<%= config.bin %> <%= command.id %> --ahead 6', '<%= config.bin %> <%= command.id %> --ahead 14 --interval day']
   static flags = {
     ahead: Flags.integer({description: 'periods to create after the current one [default: premake setting, 3]', min: 0, max: 120}),
-    interval: Flags.string({description: 'partition period [default: the one setup-db recorded]', options: INTERVALS}),
+    interval: Flags.option({description: 'partition period [default: the one setup-db recorded]', options: INTERVALS})(),
     'dry-run': Flags.boolean({description: 'show what would be created, change nothing'}),
   }
 
@@ -22,7 +22,7 @@ export default class PartitionsCreate extends BaseCommand<typeof PartitionsCreat
     const config = await this.resolved()
     const client = await this.client()
     await assertMigrated(client)
-    const interval = await partitionInterval(client, {asked: this.flags.interval as Interval | undefined, configured: config.partitionInterval})
+    const interval = await partitionInterval(client, {asked: this.flags.interval, configured: config.partitionInterval})
     const created = await premake(client, {interval, ahead: config.premake, dryRun: this.flags['dry-run']})
     if (created.length === 0) this.log(`Nothing to do: the ${interval}ly partitions up to ${config.premake} ahead exist.`)
     else {

@@ -2,21 +2,21 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
 import {renderTable} from '../../render/table.js'
 import {type CreatedPartition, assertMigrated, defaultPartitionRows, repair, partitionInterval} from '../../stores/postgres/partitions.js'
-import {INTERVALS, type Interval} from '../../stores/postgres/periods.js'
+import {INTERVALS} from '../../stores/postgres/periods.js'
 
 export default class PartitionsRepair extends BaseCommand<typeof PartitionsRepair> {
   static summary = 'Move rows out of the default partitions.'
   static description = 'Creates the partitions that rows in the default partitions belong to and moves the rows there, each in one transaction.'
   static examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --interval day']
   static flags = {
-    interval: Flags.string({description: 'partition period [default: the one setup-db recorded]', options: INTERVALS}),
+    interval: Flags.option({description: 'partition period [default: the one setup-db recorded]', options: INTERVALS})(),
   }
 
   async run(): Promise<{created: CreatedPartition[]; movedRows: number; remaining: Record<string, number>}> {
     const config = await this.resolved()
     const client = await this.client()
     await assertMigrated(client)
-    const interval = await partitionInterval(client, {asked: this.flags.interval as Interval | undefined, configured: config.partitionInterval})
+    const interval = await partitionInterval(client, {asked: this.flags.interval, configured: config.partitionInterval})
     const spin = await this.spinner('Moving rows out of the default partitions')
     const created = await repair(client, interval).finally(() => spin.stop())
     const remaining = await defaultPartitionRows(client)
