@@ -1,7 +1,7 @@
 import type {IncomingHttpHeaders} from 'node:http'
 import {v7 as uuidv7} from 'uuid'
 import {type BodyTap, type BodyText, bodyText} from './body.js'
-import {suspiciousFlags} from './detect.js'
+import {suspiciousFlags} from './attack-flags.js'
 import {MAX_USER_LENGTH, extraFromHeader, traceId, userFromHeaders} from './identity.js'
 import {jsonStringBound, jsonStringLength, writeJsonString} from './json-bytes.js'
 import type {Masker} from './masking.js'

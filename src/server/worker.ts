@@ -4,10 +4,11 @@ import {fileURLToPath} from 'node:url'
 import {performance} from 'node:perf_hooks'
 import {Worker} from 'node:worker_threads'
 import {WireBatch} from '../capture/wire.js'
-import {ClientIp} from '../capture/detect.js'
+import {ClientIp} from '../capture/client-ip.js'
 import {Exclusions} from '../capture/exclusions.js'
 import {IntakeGate} from '../capture/gate.js'
 import {type Capture, createProxy} from '../capture/proxy.js'
+import {enabled} from '../util/failpoints.js'
 import type {FromBuilder, ToBuilder} from './builder-thread.js'
 import type {WorkerSettings} from './settings.js'
 
@@ -21,24 +22,14 @@ const send = (msg: ToPrimary) => process.connected && process.send?.(msg)
 const here = fileURLToPath(import.meta.url)
 const BUILDER_ENTRY = path.join(path.dirname(here), here.endsWith('.ts') ? 'builder-thread.ts' : 'builder-thread.js')
 
-/**
- * Bodies handed to the builder thread and not built yet, at most: a builder
- * that falls behind (a host short of CPU) costs bounded memory, and past the
- * bound new requests wait (whenFull: block) or their records are dropped and
- * counted (drop), as at the journal's bound. The
- * default absorbs a burst: at saturation with 6 KiB of bodies per request on
- * two shared cores the builder fell about 70 MiB behind in 10 s, and catches
- * up after it.
- */
-const HANDOFF_MAX_BYTES = Number(process.env.AUDIT_LOGS_HANDOFF_MAX_BYTES) || 256 * 1024 * 1024
-
 type Counts = {requests: number; captured: number; dropped: number; problem?: string}
 
 /**
  * Hands exchanges to the builder thread in batches: one message per turn of
- * the event loop, or per 256 exchanges or 1 MiB of bodies. With a gate
- * (whenFull: block), past the hand-off bound it closes the gate instead of
- * dropping, and opens it again below three quarters of the bound.
+ * the event loop, or per 256 exchanges or 1 MiB of bodies. Bodies handed off
+ * and not built yet are bounded by s.handoffMaxBytes (see the setting
+ * handoffMaxBytes): past it, with a gate (whenFull: block) it closes the gate
+ * instead of dropping, and opens it again below three quarters of the bound.
  */
 function startBuilder(s: WorkerSettings, counts: Counts, gate?: IntakeGate) {
   const thread = new Worker(BUILDER_ENTRY, {workerData: {...s, writerId: `${Date.now().toString(36)}-${process.pid}`}, resourceLimits: {maxYoungGenerationSizeMb: 6}})
@@ -73,7 +64,7 @@ function startBuilder(s: WorkerSettings, counts: Counts, gate?: IntakeGate) {
         counts.dropped += msg.dropped
         counts.problem = msg.problem ?? counts.problem
         inFlight -= msg.builtBytes
-        if (gate && inFlight + batch.bytes < HANDOFF_MAX_BYTES * 0.75) gate.set('handoff', false)
+        if (gate && inFlight + batch.bytes < s.handoffMaxBytes * 0.75) gate.set('handoff', false)
       }
     })
   })
@@ -81,8 +72,8 @@ function startBuilder(s: WorkerSettings, counts: Counts, gate?: IntakeGate) {
     ready,
     submit(x: Parameters<Capture['submit']>[0], full: boolean) {
       // past the bound with a gate, the exchange is kept (its response was sent) and new requests wait until the builder catches up
-      if (inFlight + batch.bytes > HANDOFF_MAX_BYTES && gate) gate.set('handoff', true)
-      else if (inFlight + batch.bytes > HANDOFF_MAX_BYTES) {
+      if (inFlight + batch.bytes > s.handoffMaxBytes && gate) gate.set('handoff', true)
+      else if (inFlight + batch.bytes > s.handoffMaxBytes) {
         counts.dropped += full ? 2 : 1 // its request and access records
         counts.problem = "a worker's record builder is far behind its proxy (the host is short of CPU)"
         return
@@ -131,7 +122,7 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
   const server: http.Server = createProxy({upstream: new URL(s.upstream!), capture, gate, maxHeaderSize: s.maxHeaderSize, onRequest: () => counts.requests++})
   // how busy the proxy's event loop was over the last half second: the primary defers shipping while it is saturated
   let loop = performance.eventLoopUtilization()
-  const busyFailpoint = process.env.AUDIT_LOGS_FAILPOINT === 'proxy-busy' // test failpoint: the proxy reports itself saturated
+  const busyFailpoint = enabled('proxy-busy') // the proxy reports itself saturated
   const sendCounts = (elu: number) => {
     send({type: 'counts', ...counts, elu, waited: gate?.waited ?? 0, refused: gate?.refused ?? 0, waiting: gate?.waiting ?? 0})
     counts.requests = counts.captured = counts.dropped = 0

@@ -1,7 +1,8 @@
 import zlib from 'node:zlib'
 import {expect} from 'chai'
 import {BodyTap, bodyText, decodeBody} from '../../src/capture/body.js'
-import {ClientIp, suspiciousFlags} from '../../src/capture/detect.js'
+import {suspiciousFlags} from '../../src/capture/attack-flags.js'
+import {ClientIp} from '../../src/capture/client-ip.js'
 import {Exclusions} from '../../src/capture/exclusions.js'
 import {basicUser, jwtSubject, traceId, userFromHeaders} from '../../src/capture/identity.js'
 
