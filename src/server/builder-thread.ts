@@ -1,11 +1,10 @@
 // The record builder of one proxy worker, on its own thread: masks, serialises
 // and appends to the journal, so the proxy's event loop only taps and hands off.
-import {existsSync, writeFileSync} from 'node:fs'
-import path from 'node:path'
 import {parentPort, workerData} from 'node:worker_threads'
 import {RecordBuilder, type WireExchange, fromWire} from '../capture/builder.js'
 import {Masker} from '../capture/masking.js'
 import {JournalWriter} from '../pipeline/journal.js'
+import {failpoint} from '../util/failpoints.js'
 import type {WorkerSettings} from './settings.js'
 import {hooksFrom} from './hooks.js'
 
@@ -53,12 +52,8 @@ port.on('message', async (msg: ToBuilder) => {
       void builder.build(x, fullRecord)
     }
     counts.builtBytes += msg.bytes
-    if (process.env.AUDIT_LOGS_FAILPOINT === 'builder-crash' && !existsSync(path.join(s.journalDir, 'builder-crashed'))) {
-      // test failpoint: the first builder thread dies after its first batch (its replacement worker's does not)
-      writeFileSync(path.join(s.journalDir, 'builder-crashed'), '')
-      throw new Error('failpoint builder-crash')
-    }
-    if (process.env.AUDIT_LOGS_FAILPOINT === 'builder-slow') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300) // test failpoint: a builder far behind the proxy
+    failpoint('builder-crash')
+    failpoint('builder-slow')
   } else if (msg.type === 'journal-full') {
     full = msg.full
   } else if (msg.type === 'close') {

@@ -7,6 +7,7 @@ import type {ResolvedConfig} from '../base-command.js'
 import {AuditLogsError, ExitCode} from '../errors.js'
 import {claimDirectory} from '../util/claim.js'
 import {writableDir} from '../util/dirs.js'
+import {shareFailpoints} from '../util/failpoints.js'
 import {MODES} from '../util/files.js'
 import {canRestorePriority, processThreadsAt} from '../util/priority.js'
 import {probePort} from '../util/process.js'
@@ -96,6 +97,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     releasers.length = 0
   }
   try {
+    releasers.push(shareFailpoints())
     if (settings.capture) {
       // One run per journal and per log directory: a second run on the journal would ship the first
       // one's records to its own sinks; two on one log directory would rotate and cut each other's files.
@@ -150,7 +152,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
       if (files) sinkNames.push('files')
       if (databaseUrl) sinkNames.push('postgres')
       shipping = await startShipping(
-        {journalDir: settings.journalDir, files, databaseUrl, nice: config.backgroundNice, catchUpBytes, defer: {ms: config.shippingDeferMs}, failpoint: process.env.AUDIT_LOGS_FAILPOINT},
+        {journalDir: settings.journalDir, files, databaseUrl, nice: config.backgroundNice, catchUpBytes, defer: {ms: config.shippingDeferMs}},
         log,
         (catchingUp) => yieldProxy(catchingUp),
       )

@@ -8,6 +8,7 @@ import {parentPort, workerData} from 'node:worker_threads'
 import {listSegments} from '../pipeline/journal.js'
 import {Shipper, type ShipperStats, collectSegments} from '../pipeline/shipper.js'
 import {type Sink, filesSink, postgresSink} from '../pipeline/sinks.js'
+import {failpoint} from '../util/failpoints.js'
 import {heapKeeper} from '../util/heap.js'
 import {otherThreadsAt} from '../util/priority.js'
 
@@ -32,8 +33,6 @@ export type ShippingSettings = {
   defer?: {ms: number}
   /** How many times the thread was started before (0: the first). */
   generation?: number
-  /** Test failpoint (AUDIT_LOGS_FAILPOINT=shipping-crash): the first thread dies once it has delivered something. */
-  failpoint?: string
 }
 export type ToShipping = {type: 'reopen'} | {type: 'stop'; timeoutMs: number} | {type: 'foreground'; busy: boolean}
 export type FromShipping = {type: 'ready'} | {type: 'stats'; stats: ShipperStats[]} | {type: 'log'; message: string} | {type: 'stopped'; stats: ShipperStats[]} | {type: 'pace'; catchingUp: boolean}
@@ -97,7 +96,7 @@ const timer = setInterval(() => {
   pace()
   report()
   keepHeap()
-  if (s.failpoint === 'shipping-crash' && !s.generation && shippers.some((x) => x.stats.written > 0)) throw new Error('failpoint shipping-crash: the shipping thread dies')
+  if (shippers.some((x) => x.stats.written > 0)) failpoint('shipping-crash')
 }, 250)
 
 port.on('message', async (msg: ToShipping) => {
