@@ -361,6 +361,28 @@ describe('audit-logs run: what it must survive', function () {
     }, 10_000, 'the app to stop')
   })
 
+  it('a worker that hangs cannot hold the shutdown past its limit (shutdownTimeoutMs + 5 s): it is killed, the rest stops in order, exit 0', async () => {
+    const run = await startRun(['--upstream', app.url, '--no-database'], {AUDIT_LOGS_SHUTDOWN_TIMEOUT_MS: '1000'})
+    try {
+      const [worker] = childPids(run.child.pid!)
+      process.kill(worker, 'SIGSTOP') // it acts on nothing now, not on the primary's shutdown either
+      run.child.kill('SIGTERM')
+      // the limit is 6 s; the primary used to wait for such a worker for good
+      const ended = await Promise.race([run.child, new Promise<undefined>((r) => setTimeout(r, 30_000, undefined))])
+      expect(ended, `still running 30 s after SIGTERM:\n${run.stderr()}`).to.not.equal(undefined)
+      expect(ended!.exitCode).to.equal(0)
+      expect(run.stderr()).to.contain(`worker ${worker} did not stop within the shutdown limit; killed`).and.contain('stopped:')
+      expect(existsSync(path.join(run.journalDir, 'owner.pid'))).to.equal(false) // the claims are released after it
+      expect(childPids(run.child.pid!)).to.deep.equal([])
+    } finally {
+      try {
+        process.kill(-run.child.pid!, 'SIGKILL') // the whole group, if the test failed
+      } catch {
+        // gone already
+      }
+    }
+  })
+
   it('a second run on the same journal or log directory refuses to start (it would ship the first one\'s records to its own sinks, or cut its files); a dead owner\'s claim is taken over', async () => {
     const first = await startRun(['--upstream', app.url, '--no-database'])
     try {
