@@ -1,3 +1,4 @@
+import {inspect} from 'node:util'
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import createDebug from 'debug'
 import type pg from 'pg'
@@ -5,7 +6,7 @@ import type {Overrides} from './config/resolve.js'
 import {resolveConfig} from './config/resolve.js'
 import {AuditLogsError, ExitCode} from './errors.js'
 import {type Target, connect, resolveTarget} from './stores/postgres/connection.js'
-import {redactText, registerSecret, urlPassword} from './util/redact.js'
+import {redactText, registerUrlPassword} from './util/redact.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type Args<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -49,7 +50,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     })
     this.flags = flags as BaseFlags<T>
     this.args = args as Args<T>
-    registerSecret(urlPassword(this.flags['database-url']))
+    registerUrlPassword(this.flags['database-url'])
   }
 
   /** Flags of this command that stand for configuration keys; they win over every other source. */
@@ -135,7 +136,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       err.message = redactText(err.message)
       return super.catch(err)
     }
-    debug('unexpected error: %O', err)
+    // the error's own fields may hold a secret (a URL's `input`): the same redaction as every message
+    if (debug.enabled) debug('unexpected error: %s', redactText(inspect(err, {depth: 4})))
     process.exitCode = ExitCode.failure
     // A CLIError prints its message alone; the stack is shown with DEBUG=audit-logs:*.
     return super.catch(new Errors.CLIError(redactText(err.message || String(err)), {exit: ExitCode.failure}))
@@ -148,7 +150,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   protected async finally(err: Error | undefined): Promise<unknown> {
     for (const release of this.releasers.reverse()) {
-      await release().catch((error) => debug('release failed: %O', error))
+      await release().catch((error) => debug('release failed: %s', redactText(inspect(error, {depth: 4}))))
     }
     this.releasers = []
     return super.finally(err)

@@ -5,7 +5,6 @@ import {usageError} from '../errors.js'
 import {DEFAULT_DB_NAME, withDatabase} from '../stores/postgres/connection.js'
 import {type SetupResult, setupDatabase} from '../stores/postgres/setup.js'
 import {INTERVALS} from '../stores/postgres/periods.js'
-import {registerSecret, urlPassword} from '../util/redact.js'
 
 export default class SetupDb extends BaseCommand<typeof SetupDb> {
   static summary = 'Create the audit database, roles, schema and partitions.'
@@ -17,29 +16,37 @@ export default class SetupDb extends BaseCommand<typeof SetupDb> {
   ]
   static flags = {
     'db-name': Flags.string({description: 'name of the audit database [default: audit_logs]'}),
-    'admin-url': Flags.string({description: 'URL of a role that may create databases and roles [default: the configured server]', env: 'AUDIT_LOGS_ADMIN_URL'}),
+    'admin-url': Flags.string({description: 'URL of a role that may create databases and roles (or AUDIT_LOGS_ADMIN_URL) [default: the configured server]'}),
     interval: Flags.string({description: 'partition period', options: INTERVALS}),
     premake: Flags.integer({description: 'partitions to create ahead of the current one [default: 3]', min: 0, max: 120}),
-    'owner-password': Flags.string({description: 'password of the owner role [default: generated]', env: 'AUDIT_LOGS_OWNER_PASSWORD'}),
-    'writer-password': Flags.string({description: 'password of the writer role (INSERT only) [default: generated]', env: 'AUDIT_LOGS_WRITER_PASSWORD'}),
-    'reader-password': Flags.string({description: 'password of the reader role (SELECT only) [default: generated]', env: 'AUDIT_LOGS_READER_PASSWORD'}),
+    'owner-password': Flags.string({description: 'password of the owner role (or AUDIT_LOGS_OWNER_PASSWORD) [default: generated]'}),
+    'writer-password': Flags.string({description: 'password of the writer role (INSERT only) (or AUDIT_LOGS_WRITER_PASSWORD) [default: generated]'}),
+    'reader-password': Flags.string({description: 'password of the reader role (SELECT only) (or AUDIT_LOGS_READER_PASSWORD) [default: generated]'}),
     'dry-run': Flags.boolean({description: 'print the SQL that would run, change nothing'}),
   }
 
   protected configFlags() {
-    return {dbName: this.flags['db-name'], partitionInterval: this.flags.interval, premake: this.flags.premake}
+    const f = this.flags
+    return {
+      dbName: f['db-name'],
+      partitionInterval: f.interval,
+      premake: f.premake,
+      adminUrl: f['admin-url'],
+      ownerPassword: f['owner-password'],
+      writerPassword: f['writer-password'],
+      readerPassword: f['reader-password'],
+    }
   }
 
   async run(): Promise<SetupResult> {
     const config = await this.resolved()
-    const passwords = {owner: this.flags['owner-password'], writer: this.flags['writer-password'], reader: this.flags['reader-password']}
-    for (const p of Object.values(passwords)) registerSecret(p)
-    const adminUrl = this.flags['admin-url']
-    registerSecret(urlPassword(adminUrl))
+    // flags, the environment (.env included) and the config file, resolved with every other setting; registered as secrets there
+    const passwords = {owner: config.ownerPassword, writer: config.writerPassword, reader: config.readerPassword}
+    const adminUrl = config.adminUrl
     // The admin URL names a server (its database is only where we log in); the audit database is --db-name.
     const dbName = config.dbName ?? DEFAULT_DB_NAME
     const target = adminUrl
-      ? {serverUrl: adminUrl, databaseUrl: withDatabase(adminUrl, dbName), dbName, embedded: false, release: async () => {}}
+      ? {serverUrl: adminUrl, databaseUrl: withDatabase(adminUrl, dbName), dbName, embedded: false, setting: '--admin-url or AUDIT_LOGS_ADMIN_URL', release: async () => {}}
       : await this.target()
     if (['postgres', 'template0', 'template1'].includes(target.dbName)) {
       throw usageError(`setup-db will not turn the maintenance database "${target.dbName}" into the audit database`, [

@@ -2,11 +2,12 @@ import {existsSync} from 'node:fs'
 import path from 'node:path'
 import dotenv from 'dotenv'
 import {configError, loadConfigFile} from './file.js'
-import {redactUrl, registerSecret, urlPassword} from '../util/redact.js'
-import {type Config, type SettingKey, settingKeys, settings} from './schema.js'
+import {redactUrl, registerSecret, registerUrlPassword} from '../util/redact.js'
+import {type Config, type SettingKey, type SettingSpec, settingKeys, settings} from './schema.js'
 
 export type Overrides = Partial<Record<SettingKey, unknown>>
-type Layer = {source: string; values: Overrides}
+/** A source of values; `names` says how the source calls each key it gave (a flag, an environment variable). */
+type Layer = {source: string; values: Overrides; names: Partial<Record<SettingKey, string>>}
 
 export const DEFAULT_CONFIG_FILES = ['audit-logs.config.mjs', 'audit-logs.config.js', 'audit-logs.config.json']
 
@@ -21,13 +22,33 @@ function urlFromParts(env: NodeJS.ProcessEnv): string | undefined {
 
 function envLayer(env: NodeJS.ProcessEnv): Layer {
   const values: Overrides = {}
+  const names: Layer['names'] = {}
   for (const key of settingKeys) {
-    const spec: {env: string; alias?: string} = settings[key]
-    const raw = (spec.env ? env[spec.env] : undefined) ?? (spec.alias ? env[spec.alias] : undefined)
-    if (raw !== undefined && raw !== '') values[key] = raw
+    const spec: SettingSpec = settings[key]
+    const name = [spec.env, spec.alias].find((n) => n && env[n] !== undefined && env[n] !== '')
+    if (name) {
+      values[key] = env[name]
+      names[key] = name
+    }
   }
-  values.databaseUrl ??= urlFromParts(env)
-  return {source: 'environment', values}
+  if (values.databaseUrl === undefined) {
+    values.databaseUrl = urlFromParts(env)
+    if (values.databaseUrl !== undefined) names.databaseUrl = 'AUDIT_LOGS_DB_HOST, _PORT, _USER, _PASSWORD'
+  }
+  return {source: 'environment', values, names}
+}
+
+const flagLayer = (values: Overrides): Layer => ({
+  source: 'command-line flag',
+  values,
+  names: Object.fromEntries(settingKeys.map((key) => [key, (settings[key] as SettingSpec).flag])) as Layer['names'],
+})
+
+/** How a value is shown in a message: a URL without its password, a secret value never. */
+function shown(spec: SettingSpec, raw: unknown): string {
+  if (spec.secret === 'value') return '****'
+  if (spec.secret === 'url' && typeof raw === 'string') return redactUrl(raw)
+  return JSON.stringify(raw)
 }
 
 /**
@@ -45,32 +66,37 @@ export async function resolveConfig(
   const configFile = options.configFile ?? DEFAULT_CONFIG_FILES.map((f) => path.join(cwd, f)).find((f) => existsSync(f))
   const fileValues = configFile ? await loadConfigFile(configFile) : {}
   const extras: Record<string, unknown> = {}
-  const fileLayer: Layer = {source: `config file ${configFile}`, values: {}}
+  const fileLayer: Layer = {source: `config file ${configFile}`, values: {}, names: {}}
   for (const [key, value] of Object.entries(fileValues)) {
     if ((settingKeys as string[]).includes(key)) fileLayer.values[key as SettingKey] = value
     else if (typeof value === 'function') extras[key] = value
     else throw configError(`Unknown key "${key}" in ${configFile}. Accepted keys: ${settingKeys.join(', ')}`)
   }
 
-  const layers: Layer[] = [
-    {source: 'command-line flag', values: options.flags ?? {}},
-    envLayer(env),
-    fileLayer,
-  ]
+  const layers: Layer[] = [flagLayer(options.flags ?? {}), envLayer(env), fileLayer]
   const out: Record<string, unknown> = {}
   for (const key of settingKeys) {
     const layer = layers.find((l) => l.values[key] !== undefined)
     const raw = layer?.values[key]
-    const parsed = settings[key].schema.safeParse(raw)
+    const spec: SettingSpec = settings[key]
+    const parsed = spec.schema.safeParse(raw)
     if (!parsed.success) {
-      const shown = 'secret' in settings[key] && typeof raw === 'string' ? redactUrl(raw) : JSON.stringify(raw)
+      if (spec.secret === 'url' && typeof raw === 'string') registerUrlPassword(raw) // a message about something else must not show it either
+      if (spec.secret === 'value' && typeof raw === 'string') registerSecret(raw)
       const hint = parsed.error.issues[0]?.message ?? 'a valid value'
-      const where = key === 'databaseUrl' || !layer ? layer?.source : `${layer.source}${layer.source === 'environment' ? ' ' + settings[key].env : ''}`
-      throw configError(`Invalid configuration: ${key} = ${shown} (from ${where}). Accepted: ${hint}`)
+      const name = layer?.names[key]
+      const where = layer ? `${layer.source}${name ? ' ' + name : ''}` : 'defaults'
+      throw configError(`Invalid configuration: ${key} = ${shown(spec, raw)} (from ${where}). Accepted: ${hint}`)
     }
     out[key] = parsed.data
   }
   const config = out as Config
-  if (config.databaseUrl) registerSecret(urlPassword(config.databaseUrl))
+  for (const key of settingKeys) {
+    const spec: SettingSpec = settings[key]
+    const value = config[key]
+    if (typeof value !== 'string') continue
+    if (spec.secret === 'url') registerUrlPassword(value)
+    if (spec.secret === 'value') registerSecret(value)
+  }
   return {...config, configFile, extras}
 }

@@ -1,8 +1,41 @@
 import {z} from 'zod'
 
-const postgresUrl = z
-  .string()
-  .regex(/^postgres(ql)?:\/\/\S+$/, 'a URL of the form postgres://user:password@host:port/database')
+const PERCENT_ENCODE = 'percent-encode special characters in the user name and password: # as %23, / as %2F, ? as %3F, @ as %40, % as %25'
+
+/**
+ * A URL setting, parsed here once: code that takes the value later may
+ * `new URL` it without a try, and the value is never shown with its
+ * password (resolve.ts redacts it). An unencoded '#', '/' or '?' in a
+ * password makes the parser end the host early: the URL then fails to
+ * parse, or parses into another host with the rest in a fragment, path or
+ * query, which is refused here too.
+ */
+function urlSetting(form: string, protocols: string[], options: {credentials: boolean; check?: (url: URL, raw: string) => string | undefined}) {
+  return z.string({error: form}).superRefine((raw, ctx) => {
+    const problem = urlProblem(raw, form, protocols, options)
+    if (problem) ctx.addIssue({code: 'custom', message: problem})
+  })
+}
+
+function urlProblem(raw: string, form: string, protocols: string[], options: {credentials: boolean; check?: (url: URL, raw: string) => string | undefined}): string | undefined {
+  const advice = options.credentials ? `; ${PERCENT_ENCODE}` : ''
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) return `${form}; this one does not start with ${protocols[0]}//${options.credentials ? ` (${PERCENT_ENCODE})` : ''}`
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    return `${form}; this one cannot be parsed${advice}`
+  }
+  if (!protocols.includes(url.protocol)) return form
+  return options.check?.(url, raw)
+}
+
+const POSTGRES_URL_FORM = 'a URL of the form postgres://user:password@host:port/database'
+const postgresUrl = urlSetting(POSTGRES_URL_FORM, ['postgres:', 'postgresql:'], {
+  credentials: true,
+  // the parser ended the host at an unencoded '#', '/' or '?' of the password, and took the rest for a fragment, path or query
+  check: (url) => (url.hash || /@/.test(url.pathname + url.search) ? `${POSTGRES_URL_FORM}; in this one the host ends early; ${PERCENT_ENCODE}` : undefined),
+})
 
 const wholeNumber = (min: number) =>
   z.coerce.number({error: `a whole number of at least ${min}`}).int(`a whole number of at least ${min}`).min(min, `a whole number of at least ${min}`)
@@ -22,17 +55,28 @@ const bool = (fallback: boolean) =>
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, 'HOST:PORT, e.g. 0.0.0.0:8000 or 127.0.0.1:9464')
 // no credentials, query or fragment: the proxy could only drop them; a path is put before every request's
-const httpUrl = z.string().regex(/^https?:\/\/[^\s/@?#]+(\/[^\s?#]*)?$/, 'an http:// or https:// URL without user, query or fragment, e.g. http://127.0.0.1:3000 (a path, as in http://127.0.0.1:3000/app, is put before every request\'s)')
+const HTTP_URL_FORM = 'an http:// or https:// URL without user, query or fragment, e.g. http://127.0.0.1:3000 (a path, as in http://127.0.0.1:3000/app, is put before every request\'s)'
+const httpUrl = urlSetting(HTTP_URL_FORM, ['http:', 'https:'], {
+  credentials: false,
+  check: (url, raw) => (/^https?:\/\/[^\s/@?#]+(\/[^\s?#]*)?$/.test(raw) && url.host ? undefined : HTTP_URL_FORM),
+})
 
 export const DEFAULT_SENSITIVE_FIELDS = ['password', 'passwd', 'secret', 'token', 'api_key', 'apikey', 'access_key', 'authorization', 'cookie', 'session', 'card', 'cvv', 'ssn', 'private_key']
 export const DEFAULT_SENSITIVE_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key']
 
+export type SettingSpec = {schema: z.ZodType; env: string; alias?: string; secret?: 'url' | 'value'; flag?: string}
+
+/** A role's password for setup-db: never shown. */
+const password = z.string({error: 'a password'}).min(1, 'a password').optional()
+
 /**
- * One schema for every setting. Each key names where it may come from; the
- * environment names follow the seeds where they exist.
+ * One schema for every setting. Each key names where it may come from (the
+ * environment names follow the seeds where they exist; `flag` is the
+ * command-line flag that sets it, for messages) and whether it is secret:
+ * a `url` is shown with its password as ****, a `value` never.
  */
 export const settings = {
-  databaseUrl: {schema: postgresUrl.optional(), env: 'AUDIT_LOGS_DATABASE_URL', secret: true},
+  databaseUrl: {schema: postgresUrl.optional(), env: 'AUDIT_LOGS_DATABASE_URL', secret: 'url', flag: '--database-url'},
   dbName: {
     schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]{0,62}$/, '1-63 letters, digits, "_" or "-", starting with a letter or "_"').optional(),
     env: 'AUDIT_LOGS_DB_NAME',
@@ -48,9 +92,15 @@ export const settings = {
   accessRetentionDays: {schema: wholeNumber(1).default(120), env: 'AUDIT_LOGS_ACCESS_RETENTION_DAYS'},
   cleanupBatchSize: {schema: wholeNumber(1).default(5000), env: 'AUDIT_LOGS_CLEANUP_BATCH_SIZE'},
 
+  // audit-logs setup-db: a role that may create databases and roles (default: the configured server), and the roles' passwords (default: generated)
+  adminUrl: {schema: postgresUrl.optional(), env: 'AUDIT_LOGS_ADMIN_URL', secret: 'url', flag: '--admin-url'},
+  ownerPassword: {schema: password, env: 'AUDIT_LOGS_OWNER_PASSWORD', secret: 'value', flag: '--owner-password'},
+  writerPassword: {schema: password, env: 'AUDIT_LOGS_WRITER_PASSWORD', secret: 'value', flag: '--writer-password'},
+  readerPassword: {schema: password, env: 'AUDIT_LOGS_READER_PASSWORD', secret: 'value', flag: '--reader-password'},
+
   // audit-logs run: the capture server
   bind: {schema: hostPort.default('0.0.0.0:8000'), env: 'AUDIT_LOGS_BIND', alias: 'GUNICORN_BIND'},
-  upstream: {schema: httpUrl.optional(), env: 'AUDIT_LOGS_UPSTREAM'},
+  upstream: {schema: httpUrl.optional(), env: 'AUDIT_LOGS_UPSTREAM', secret: 'url', flag: '--upstream'},
   command: {schema: z.array(z.string()).optional(), env: '' /* config file or the arguments after -- */},
   workers: {schema: wholeNumber(1).max(64).default(1), env: 'AUDIT_LOGS_WORKERS', alias: 'GUNICORN_WORKERS'},
   adminBind: {schema: hostPort.default('127.0.0.1:9464'), env: 'AUDIT_LOGS_ADMIN_BIND'},
@@ -68,6 +118,14 @@ export const settings = {
     env: 'AUDIT_LOGS_WHEN_FULL',
   },
   blockTimeoutMs: {schema: wholeNumber(1).default(30_000), env: 'AUDIT_LOGS_BLOCK_TIMEOUT_MS'},
+  /**
+   * Bodies a proxy worker has handed to its record builder thread and that are not built yet, at most:
+   * a builder that falls behind (a host short of CPU) costs bounded memory, and past the bound new
+   * requests wait (whenFull: block) or their records are dropped and counted (drop), as at the
+   * journal's bound. The default absorbs a burst: at saturation with 6 KiB of bodies per request on
+   * two shared cores the builder fell about 70 MiB behind in 10 s, and catches up after it.
+   */
+  handoffMaxBytes: {schema: wholeNumber(1).default(256 * 1024 * 1024), env: 'AUDIT_LOGS_HANDOFF_MAX_BYTES'},
   // whenFull: block also holds new requests while a delivering sink is this far behind at its own pace (0: never)
   maxSinkLagMs: {schema: wholeNumber(0).default(5_000), env: 'AUDIT_LOGS_MAX_SINK_LAG_MS'},
   maxBodyLength: {schema: wholeNumber(0).default(8192), env: 'AUDIT_LOGGER_MAX_BODY_LENGTH'},
@@ -84,7 +142,7 @@ export const settings = {
   backgroundNice: {schema: wholeNumber(0).max(19).default(19), env: 'AUDIT_LOGS_BACKGROUND_NICE'},
   shippingDeferMs: {schema: wholeNumber(0).default(30_000), env: 'AUDIT_LOGS_SHIPPING_DEFER_MS'},
   catchUpLagBytes: {schema: wholeNumber(65_536).default(33_554_432), env: 'AUDIT_LOGS_CATCH_UP_LAG_BYTES'},
-} satisfies Record<string, {schema: z.ZodType; env: string; alias?: string; secret?: boolean}>
+} satisfies Record<string, SettingSpec>
 
 export type SettingKey = keyof typeof settings
 export type Config = {[K in SettingKey]: z.output<(typeof settings)[K]['schema']>}

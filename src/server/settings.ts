@@ -25,6 +25,8 @@ export type WorkerSettings = {
   whenFull: 'block' | 'drop'
   /** How long a request waits for room (block) before it is refused with 503. */
   blockTimeoutMs: number
+  /** Bytes of bodies handed to the builder thread and not built yet, at most (past it: as at the journal's bound). */
+  handoffMaxBytes: number
   configFile?: string
 }
 
@@ -81,6 +83,7 @@ export function workerSettings(config: ResolvedConfig): WorkerSettings {
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     whenFull: config.whenFull,
     blockTimeoutMs: config.blockTimeoutMs,
+    handoffMaxBytes: config.handoffMaxBytes,
     configFile: config.configFile ? path.resolve(config.configFile) : undefined,
   }
 }

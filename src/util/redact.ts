@@ -5,28 +5,63 @@
  */
 const MASK = '****'
 const known = new Set<string>()
+const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i
 
 export function registerSecret(secret: string | undefined): void {
   if (secret && secret.length >= 4) known.add(secret)
 }
 
-/** postgres://user:pass@host/db → postgres://user:****@host/db; non-URLs returned unchanged. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):([^@/?#\s]*)@/i, `$1:${MASK}@`)
+/**
+ * Where the password of a URL-like string is, as [start, end) of the raw text, or undefined when it has none.
+ * A URL that parses has its user info where the parser found it: up to the last '@' before the host's end.
+ * One that does not, or has an '@' after the host (an unencoded '#', '/' or '?' in the password ended the
+ * host early; no scheme), is read as a user would have meant it: from the first ':' after the scheme (or the
+ * start) to the last '@'. That may hide more than the password, never less.
+ */
+function passwordSpan(url: string): [number, number] | undefined {
+  const start = SCHEME.exec(url)?.[0].length ?? 0
+  let end = url.length
+  try {
+    const u = new URL(url)
+    // the parser's user info is the user's unless an '@' comes after the host: then an unencoded '#', '/' or '?' ended the host early
+    if (!u.pathname.includes('@') && !u.search.includes('@') && !u.hash.includes('@')) end = url.slice(start).search(/[/?#]|$/) + start
+  } catch {}
+  const at = url.lastIndexOf('@', end - 1)
+  const colon = url.indexOf(':', start)
+  if (at < start || colon < 0 || colon > at) return undefined
+  return [colon + 1, at]
 }
 
-/** Scrub every URL password and every registered secret from free text. */
+/** postgres://user:pass@host/db → postgres://user:****@host/db, whether it parses or not; a string with no password is returned unchanged. */
+export function redactUrl(url: string): string {
+  const span = passwordSpan(url)
+  return span ? url.slice(0, span[0]) + MASK + url.slice(span[1]) : url
+}
+
+/** Scrub every registered secret and every URL password from free text. */
 export function redactText(text: string): string {
-  let out = text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):([^@/?#\s]*)@/gi, `$1:${MASK}@`)
+  let out = text
+  // the known secrets first: a password with an '@' would otherwise be cut in two by the pattern below, and its tail shown
+  for (const secret of [...known].sort((a, b) => b.length - a.length)) out = out.split(secret).join(MASK)
+  out = out.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):([^@/?#\s]*)@/gi, `$1:${MASK}@`)
   out = out.replace(/(password=)([^\s&]+)/gi, `$1${MASK}`)
-  for (const secret of known) out = out.split(secret).join(MASK)
   return out
 }
 
+/** The password of a URL (decoded), or of a URL-like string that does not parse (as written). */
 export function urlPassword(url: string | undefined): string | undefined {
+  if (!url) return undefined
   try {
-    return url ? decodeURIComponent(new URL(url).password) || undefined : undefined
-  } catch {
-    return undefined
-  }
+    const password = new URL(url).password
+    if (password) return decodeURIComponent(password)
+  } catch {}
+  const span = passwordSpan(url)
+  return span ? url.slice(span[0], span[1]) || undefined : undefined
+}
+
+/** Registers a URL's password, as written and decoded, so no message shows it. */
+export function registerUrlPassword(url: string | undefined): void {
+  registerSecret(urlPassword(url))
+  const span = url ? passwordSpan(url) : undefined
+  if (span) registerSecret(url!.slice(span[0], span[1]))
 }

@@ -4,7 +4,7 @@ import path from 'node:path'
 import {expect} from 'chai'
 import {resolveConfig} from '../../src/config/resolve.js'
 import {AuditLogsError, ExitCode} from '../../src/errors.js'
-import {redactText, redactUrl, registerSecret} from '../../src/util/redact.js'
+import {redactText, redactUrl, registerSecret, registerUrlPassword} from '../../src/util/redact.js'
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'audit-logs-config-'))
 
@@ -93,6 +93,25 @@ describe('resolveConfig', () => {
     expect(error.message).to.contain('databaseUrl').and.not.contain('sup3rsecret')
   })
 
+  it('parses every URL setting once: one that does not parse is refused with its setting named and its password hidden', async () => {
+    for (const [key, flags, env, name] of [
+      ['databaseUrl', {databaseUrl: 'postgres://a:p#ss/word@h/db'}, {}, 'command-line flag --database-url'],
+      ['adminUrl', {}, {AUDIT_LOGS_ADMIN_URL: 'postgres://a:p#ss/word@h/db'}, 'environment AUDIT_LOGS_ADMIN_URL'],
+      ['databaseUrl', {}, {AUDIT_LOGS_DATABASE_URL: 'a:p#ss/word@h/db'}, 'environment AUDIT_LOGS_DATABASE_URL'],
+      ['upstream', {upstream: 'http://127.0.0.1:99999'}, {}, 'command-line flag --upstream'],
+    ] as const) {
+      const error = await rejection(resolveConfig({cwd: tmp(), env, flags}))
+      expect(error.exit).to.equal(ExitCode.usage)
+      expect(error.message).to.contain(`${key} = `).and.contain(`(from ${name})`).and.not.contain('p#ss').and.not.contain('ss/word')
+      if (key !== 'upstream') expect(error.message).to.contain('percent-encode')
+    }
+  })
+
+  it('never shows a role password', async () => {
+    const error = await rejection(resolveConfig({cwd: tmp(), env: {}, flags: {writerPassword: 42}}))
+    expect(error.message).to.contain('writerPassword = ****').and.not.contain('42')
+  })
+
   it('refuses unknown keys in the config file, listing the accepted ones', async () => {
     const dir = tmp()
     writeFileSync(path.join(dir, 'audit-logs.config.json'), JSON.stringify({premak: 5}))
@@ -105,6 +124,18 @@ describe('redaction', () => {
   it('replaces URL passwords', () => {
     expect(redactUrl('postgres://u:secret@h:5432/db')).to.equal('postgres://u:****@h:5432/db')
     expect(redactText('failed for postgresql://a:b%40c@h/db and password=hunter2')).to.equal('failed for postgresql://a:****@h/db and password=****')
+  })
+
+  it('hides the whole of a password that breaks the URL (an unencoded #, / or @), with or without a scheme', () => {
+    expect(redactUrl('postgres://audit:p#ss/word@h:5432/db')).to.equal('postgres://audit:****@h:5432/db')
+    expect(redactUrl('postgres://audit:1#ss/word@h:5432/db')).to.equal('postgres://audit:****@h:5432/db')
+    expect(redactUrl('audit:p#ss/word@h:5432/db')).to.equal('audit:****@h:5432/db')
+    expect(redactUrl('postgres://u:pass@word@h/db')).to.equal('postgres://u:****@h/db')
+    expect(redactUrl('postgres://u:at@sign#and/slash@h/db')).to.equal('postgres://u:****@h/db') // parses, into host "sign"
+    expect(redactUrl('postgres://u@h:5432/db')).to.equal('postgres://u@h:5432/db')
+    expect(redactUrl('http://127.0.0.1:3000/app')).to.equal('http://127.0.0.1:3000/app')
+    registerUrlPassword('postgres://u:at@sign#and/slash@h/db')
+    expect(redactText('failed for postgres://u:at@sign#and/slash@h/db')).to.equal('failed for postgres://u:****@h/db')
   })
 
   it('scrubs registered secrets from any text', () => {

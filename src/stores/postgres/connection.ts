@@ -16,6 +16,8 @@ export type Target = {
   databaseUrl: string
   dbName: string
   embedded: boolean
+  /** How the user names the URL, for messages (default: --database-url or AUDIT_LOGS_DATABASE_URL). */
+  setting?: string
   release(): Promise<void>
 }
 
@@ -56,8 +58,10 @@ export function clientConfig(url: string): pg.ClientConfig {
   return {connectionString: url, options: '-c TimeZone=UTC -c DateStyle=ISO', connectionTimeoutMillis: 10_000, application_name: 'audit-logs'}
 }
 
+const DATABASE_URL_SETTING = '--database-url or AUDIT_LOGS_DATABASE_URL'
+
 /** Turns a driver error into one a user can act on, with no password in it. */
-export function describeConnectError(error: unknown, url: string): AuditLogsError {
+export function describeConnectError(error: unknown, url: string, setting = DATABASE_URL_SETTING): AuditLogsError {
   const err = error as NodeJS.ErrnoException & {code?: string}
   const where = redactUrl(url)
   if (err.code === '3D000') {
@@ -71,18 +75,19 @@ export function describeConnectError(error: unknown, url: string): AuditLogsErro
   }
   return new AuditLogsError(`Cannot connect to PostgreSQL at ${where}: ${redactText(err.message || String(err.code ?? err))}`, {
     exit: ExitCode.database,
-    suggestions: ['Check that the server runs and the URL (AUDIT_LOGS_DATABASE_URL or --database-url) is right'],
+    suggestions: [`Check that the server runs and the URL (${setting}) is right`],
   })
 }
 
-export async function connect(url: string): Promise<pg.Client> {
+/** `setting`: how the user names the URL, for the hint of a failure. */
+export async function connect(url: string, setting?: string): Promise<pg.Client> {
   const client = new pg.Client(clientConfig(url))
   client.on('error', () => {}) // a dropped connection surfaces on the next query instead of crashing
   try {
     await client.connect()
   } catch (error) {
     await client.end().catch(() => {})
-    throw describeConnectError(error, url)
+    throw describeConnectError(error, url, setting)
   }
   return client
 }

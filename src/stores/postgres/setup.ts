@@ -52,7 +52,7 @@ export async function setupDatabase(target: Target, options: SetupOptions): Prom
   }
 
   let dbExists: boolean
-  const admin = await connect(target.serverUrl)
+  const admin = await connect(target.serverUrl, target.setting)
   try {
     const run = (q: {text: string}, shown = q.text) => {
       result.sql.push(shown + ';')
@@ -78,7 +78,7 @@ export async function setupDatabase(target: Target, options: SetupOptions): Prom
     await admin.end()
   }
 
-  if (options.dryRun && (!dbExists || (await hasPendingMigrations(target.databaseUrl)))) {
+  if (options.dryRun && (!dbExists || (await hasPendingMigrations(target.databaseUrl, target.setting)))) {
     // No schema to inspect yet: show what a real run would execute.
     for (const m of loadMigrations()) result.sql.push(`-- ${m.file}\n${m.up}`)
     step('migrations', true, 'apply')
@@ -92,7 +92,7 @@ export async function setupDatabase(target: Target, options: SetupOptions): Prom
     return result
   }
 
-  const client = await connect(target.databaseUrl)
+  const client = await connect(target.databaseUrl, target.setting)
   try {
     const recorded: string[] = []
     const rec = recordingDb(client, recorded)
@@ -121,8 +121,8 @@ async function grantIfMissing(rec: Db, client: Db, db: string, roles: Record<Rol
   step('privileges (writer: INSERT, reader: SELECT)', missing, 'update')
 }
 
-async function hasPendingMigrations(url: string): Promise<boolean> {
-  const client = await connect(url)
+async function hasPendingMigrations(url: string, setting?: string): Promise<boolean> {
+  const client = await connect(url, setting)
   try {
     return (await migrationStatus(client)).some((m) => m.state === 'pending')
   } finally {
