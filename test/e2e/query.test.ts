@@ -247,7 +247,7 @@ describe('query and show (subprocess, real PostgreSQL and JSONL files)', functio
     let out = ''
     child.stdout!.on('data', (c: Buffer) => (out += c.toString()))
     await new Promise((r) => setTimeout(r, 1500))
-    const fresh = [...generateRecords({rows: 3, days: 1, seed: 99, now: new Date()})].map((x, i) => ({...x, created_at: new Date(Date.now() - i * 10).toISOString(), status_code: 418}))
+    const fresh = [...generateRecords({rows: 3, days: 1, seed: 99, now: new Date()})].map((x, i): Record<string, unknown> => ({...x, created_at: new Date(Date.now() - i * 10).toISOString(), status_code: 418}))
     await writeRecords(db.client, 'request', fresh)
     const end = Date.now() + 10_000
     while (!fresh.every((x) => out.includes(String(x.id))) && Date.now() < end) await new Promise((r) => setTimeout(r, 100))

@@ -43,7 +43,7 @@ describe('COPY writer (real PostgreSQL)', () => {
 
   it('reuses its COPY buffers on one connection without mixing batches: a big batch, then smaller ones and a line larger than a chunk', async () => {
     const withBody = (seed: number, rows: number, size: number) =>
-      [...generateRecords({rows, days: 1, seed})].map((r) => ({...r, request_body: `${seed}:`.padEnd(size, String.fromCharCode(97 + (seed % 26)))}))
+      [...generateRecords({rows, days: 1, seed})].map((r): Record<string, unknown> => ({...r, request_body: `${seed}:`.padEnd(size, String.fromCharCode(97 + (seed % 26)))}))
     const batches = [withBody(21, 400, 3000), withBody(22, 7, 500), withBody(23, 2, 700_000), withBody(24, 150, 2000)]
     for (const batch of batches) expect((await writeRecords(db.client, 'request', batch)).inserted).to.equal(batch.length)
     const {rows} = await db.client.query('SELECT id, request_body FROM request_logs')
