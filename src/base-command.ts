@@ -3,14 +3,13 @@ import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import createDebug from 'debug'
 import type pg from 'pg'
 import type {Overrides} from './config/resolve.js'
-import {resolveConfig} from './config/resolve.js'
+import {type ResolvedConfig, resolveConfig} from './config/resolve.js'
 import {AuditLogsError, ExitCode} from './errors.js'
 import {type Target, connect, resolveTarget} from './stores/postgres/connection.js'
 import {redactText, registerUrlPassword} from './util/redact.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type Args<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
-export type ResolvedConfig = Awaited<ReturnType<typeof resolveConfig>>
 type Spinner = {text: string; succeed(text?: string): void; fail(text?: string): void; stop(): void}
 /** A spinner that shows nothing: where none is shown, or its output would be the records themselves. */
 export const silentSpinner = (text: string): Spinner => ({text, succeed() {}, fail() {}, stop() {}})

@@ -100,3 +100,6 @@ export async function resolveConfig(
   }
   return {...config, configFile, extras}
 }
+
+/** The configuration every command and the capture server work from: each setting from its one source (flag, environment, .env, file, default), validated. */
+export type ResolvedConfig = Awaited<ReturnType<typeof resolveConfig>>

@@ -1,7 +1,7 @@
-import type {ResolvedConfig} from '../base-command.js'
+import type {ResolvedConfig} from '../config/resolve.js'
 import {type Target, connect, resolveTarget} from '../stores/postgres/connection.js'
 import {migrationStatus} from '../stores/postgres/migrations.js'
-import {premake, storedInterval} from '../stores/postgres/partitions.js'
+import {partitionInterval, premake} from '../stores/postgres/partitions.js'
 import {TABLES} from '../stores/postgres/partitions.js'
 import {tableExists} from '../stores/postgres/sql/partitions.js'
 import {setupDatabase} from '../stores/postgres/setup.js'
@@ -28,7 +28,7 @@ export async function prepareDatabase(config: ResolvedConfig, log: (m: string) =
         for (const t of TABLES) {
           if (!(await client.query(tableExists(t))).rows[0].exists) throw new Error(`the audit tables are missing in ${target.dbName}; run \`audit-logs setup-db\` (records wait in the journal)`)
         }
-        const interval = (await storedInterval(client)) ?? config.partitionInterval
+        const interval = await partitionInterval(client, {configured: config.partitionInterval})
         const made = await premake(client, {interval, ahead: config.premake})
         if (made.length) log(`created partitions ${made.map((p) => p.name).join(', ')}`)
         // a schema older than this version works, but misses what the pending migrations fix; a role that may not read the list says nothing

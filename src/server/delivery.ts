@@ -1,4 +1,4 @@
-import type {ResolvedConfig} from '../base-command.js'
+import type {ResolvedConfig} from '../config/resolve.js'
 import type {ShipperStats} from '../pipeline/shipper.js'
 import {type Deadline, settledBy} from './lifecycle.js'
 import {prepareDatabase} from './database.js'

@@ -1,4 +1,4 @@
-import type {ResolvedConfig} from '../base-command.js'
+import type {ResolvedConfig} from '../config/resolve.js'
 import {shareFailpoints} from '../util/failpoints.js'
 import {startAdmin} from './admin.js'
 import type {AppProcess} from './app-process.js'

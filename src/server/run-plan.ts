@@ -1,5 +1,5 @@
 import path from 'node:path'
-import type {ResolvedConfig} from '../base-command.js'
+import type {ResolvedConfig} from '../config/resolve.js'
 import {AuditLogsError, ExitCode} from '../errors.js'
 import {journalBound} from '../pipeline/journal-bound.js'
 import {claimDirectory} from '../util/claim.js'

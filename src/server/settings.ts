@@ -1,6 +1,6 @@
 import os from 'node:os'
 import path from 'node:path'
-import type {ResolvedConfig} from '../base-command.js'
+import type {ResolvedConfig} from '../config/resolve.js'
 import {upstreamTarget} from '../capture/upstream.js'
 import {usageError} from '../errors.js'
 

@@ -92,8 +92,3 @@ export async function connect(url: string, setting?: string): Promise<pg.Client>
   return client
 }
 
-export function createPool(url: string, max = 4): pg.Pool {
-  const pool = new pg.Pool({...clientConfig(url), max})
-  pool.on('error', () => {})
-  return pool
-}

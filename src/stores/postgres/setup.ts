@@ -2,7 +2,7 @@ import {generatePassword, scramVerifier} from '../../util/scram.js'
 import {type Target, connect, withDatabase} from './connection.js'
 import {type Db, recordingDb} from './db.js'
 import {loadMigrations, migrate, migrationStatus} from './migrations.js'
-import {TABLES, premake, storedInterval} from './partitions.js'
+import {TABLES, partitionInterval, premake} from './partitions.js'
 import {type Interval, plannedPeriods, partitionName} from './periods.js'
 import {createPartitionOf, getSetting, putSetting} from './sql/partitions.js'
 import * as sql from './sql/setup.js'
@@ -138,8 +138,7 @@ async function settleSettings(
   options: SetupOptions,
   step: (n: string, d: boolean, v: 'update') => void,
 ): Promise<Interval> {
-  const stored = await storedInterval(client)
-  const interval = options.interval ?? stored ?? options.defaultInterval
+  const interval = await partitionInterval(client, {asked: options.interval, configured: options.defaultInterval})
   const wanted: Record<string, string> = {partition_interval: interval, owner_role: roles.owner}
   let changed = false
   for (const [key, value] of Object.entries(wanted)) {
