@@ -5,7 +5,7 @@ import {renderTable} from '../render/table.js'
 import {assertMigrated} from '../stores/postgres/partitions.js'
 import type {LogType} from '../stores/postgres/periods.js'
 import {type CleanupReport, cleanup} from '../stores/postgres/retention.js'
-import {formatBytes} from '../util/parse.js'
+import {formatBytes} from '../util/bytes.js'
 
 export default class Cleanup extends BaseCommand<typeof Cleanup> {
   static summary = 'Apply retention: drop expired partitions, delete older rows in batches.'

@@ -8,7 +8,7 @@ import {ReadCommand} from '../read-command.js'
 import {type ExportResult, exportRecords} from '../render/export.js'
 import {EXPORT_FORMATS} from '../stores/source.js'
 import {writableDir} from '../util/dirs.js'
-import {formatBytes} from '../util/parse.js'
+import {formatBytes} from '../util/bytes.js'
 
 export default class Export extends ReadCommand<typeof Export> {
   static summary = 'Stream every matching record to a file or stdout (CSV, NDJSON, JSON, HAR).'

@@ -1,7 +1,7 @@
 import type {Worker} from 'node:cluster'
 import {journalBytes} from '../pipeline/journal.js'
 import {Metrics} from '../pipeline/metrics.js'
-import {formatBytes} from '../util/parse.js'
+import {formatBytes} from '../util/bytes.js'
 import type {Delivery} from './delivery.js'
 import {ForegroundLoad} from './foreground.js'
 import {LagPacer} from './pacing.js'

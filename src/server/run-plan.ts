@@ -5,7 +5,7 @@ import {journalBound} from '../pipeline/journal-bound.js'
 import {claimDirectory} from '../util/claim.js'
 import {writableDir} from '../util/dirs.js'
 import {MODES} from '../util/files.js'
-import {formatBytes} from '../util/parse.js'
+import {formatBytes} from '../util/bytes.js'
 import {probePort} from '../util/process.js'
 import {type WorkerSettings, assertDistinctAddresses, parseHostPort, workerSettings} from './settings.js'
 

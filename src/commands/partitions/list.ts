@@ -1,7 +1,7 @@
 import {BaseCommand} from '../../base-command.js'
 import {renderTable} from '../../render/table.js'
 import {type PartitionInfo, assertMigrated, defaultPartitionRows, listPartitions} from '../../stores/postgres/partitions.js'
-import {formatBytes} from '../../util/parse.js'
+import {formatBytes} from '../../util/bytes.js'
 
 export default class PartitionsList extends BaseCommand<typeof PartitionsList> {
   static summary = 'List partitions: range, estimated rows, size.'
