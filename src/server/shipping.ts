@@ -1,6 +1,7 @@
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {Worker} from 'node:worker_threads'
+import {backoffMs} from '../pipeline/backoff.js'
 import {SHIPPER_COUNTERS, type ShipperStats} from '../pipeline/shipper.js'
 import {redactText} from '../util/redact.js'
 import type {FromShipping, ShippingSettings, ToShipping} from './shipping-thread.js'
@@ -73,7 +74,7 @@ export async function startShipping(settings: ShippingSettings, log: (m: string)
         if (stopping) return stopped?.()
         if (!ready && generation === 0) return reject(failure ?? new Error(`the shipping thread exited with code ${code}`))
         for (const x of stats) carried.set(x.name, x) // stats include what was carried
-        const wait = Math.min(30_000, 500 * 2 ** Math.min(restarts++, 6))
+        const wait = backoffMs(++restarts, 500, 30_000)
         log(`shipping stopped (${redactText(failure?.message ?? `exit code ${code}`)}); starting it again in ${wait} ms — the journal keeps the records`)
         setTimeout(() => !stopping && spawn(generation + 1).then(() => log('shipping started again'), () => {}), wait).unref()
       })
