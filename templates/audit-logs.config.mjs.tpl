@@ -9,7 +9,8 @@ export default {
   workers: {{workers}},
   adminBind: {{adminBind}}, // /metrics and /health; keep it on 127.0.0.1
 
-  // Rotating JSONL files (the seeds' GUNICORN_LOG_DIR, _MAX_BYTES, _BACKUP_COUNT).
+  // Rotating JSONL files: GUNICORN_LOG_DIR, GUNICORN_LOG_MAX_BYTES and GUNICORN_LOG_BACKUP_COUNT
+  // of django-gunicorn-audit-logs and django-audit-logger (the environment takes those names too).
   logDir: {{logDir}},
   logMaxBytes: {{logMaxBytes}},
   logBackupCount: {{logBackupCount}},
@@ -19,7 +20,8 @@ export default {
   {{databaseLine}}
   {{dbNameLine}}
 
-  // What is recorded.
+  // What is recorded: MAX_BODY_LENGTH, EXCLUDE_PATHS, EXCLUDE_EXTENSIONS and SENSITIVE_FIELDS of AUDIT_LOGS
+  // (django-gunicorn-audit-logs) or AUDIT_LOGGER (django-audit-logger), and AUDIT_LOGS' SAVE_FULL_BODY.
   maxBodyLength: {{maxBodyLength}},
   saveFullBody: false,
   excludePaths: {{excludePaths}},
@@ -30,12 +32,14 @@ export default {
   trustedProxies: [], // CIDRs whose X-Forwarded-For is believed, e.g. ['10.0.0.0/8']
   slowMs: 1000,
 
-  // Retention, applied by `audit-logs cleanup`.
+  // Retention, applied by `audit-logs cleanup` (django-gunicorn-audit-logs' `manage.py cleanup_audit_logs --days`).
   requestRetentionDays: {{requestRetentionDays}},
   accessRetentionDays: {{accessRetentionDays}},
 }
 
-// Hooks, as the seeds' USER_ID_CALLABLE, EXTRA_DATA_CALLABLE and MASK_FUNCTION.
+// Hooks, in place of the Django settings AUDIT_LOGS['USER_ID_CALLABLE'], ['EXTRA_DATA_CALLABLE'] and
+// ['MASK_FUNCTION'] of django-gunicorn-audit-logs (AUDIT_LOGGER's USER_ID_CALLABLE and
+// EXTRA_DATA_CALLABLE in django-audit-logger).
 // req: {method, url, headers}; res: {statusCode, headers}. Uncomment to use.
 //
 // export function userId(req, res) {

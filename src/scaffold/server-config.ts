@@ -55,12 +55,41 @@ export function renderServerConfig(a: ServerConfigAnswers, template = readFileSy
   })
 }
 
+/** Whether `file` is there to be replaced; without `force` an existing one is refused (checked before any question is asked). */
+export function existingConfig(file: string, force: boolean): boolean {
+  if (!existsSync(path.resolve(file))) return false
+  if (!force) throw refusal(file)
+  return true
+}
+
+const refusal = (file: string) =>
+  new AuditLogsError(`${file} already exists; not overwriting it: pass --force to replace it (its settings are then the defaults)`, {
+    exit: ExitCode.usage,
+    suggestions: [`audit-logs scaffold server-config --force${file === 'audit-logs.config.mjs' ? '' : ` --out ${file}`}`, 'or --out FILE to write another file'],
+  })
+
 export function writeServerConfig(file: string, text: string, force: boolean): string {
   const full = path.resolve(file)
-  if (existsSync(full) && !force) {
-    throw new AuditLogsError(`${file} already exists; not overwriting it.`, {exit: ExitCode.usage, suggestions: ['Pass --force to replace it, or --out to write elsewhere']})
-  }
   mkdirSync(path.dirname(full), {recursive: true})
-  writeFileSync(full, text, {mode: 0o600})
+  try {
+    // without --force, made exclusively: a file that appeared while the questions were answered is not replaced either
+    writeFileSync(full, text, {mode: 0o600, flag: force ? 'w' : 'wx'})
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw refusal(file)
+    throw error
+  }
   return full
+}
+
+/**
+ * A database URL as the terminal shows it: whatever may be its password, from the ':' after the user
+ * name to the last '@', is hidden (an unencoded '@', '#' or '/' in it included). While it is typed
+ * (`typing`) each character is a '*', and before an '@' is typed everything after that ':' counts
+ * (a port and path may still turn out to be a password); once entered, a URL without '@' has none.
+ */
+export function maskUrlPassword(url: string, typing = false): string {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:)([^]*?)((@[^@]*)?)$/i.exec(url)
+  if (!m || (!typing && !m[3])) return url
+  const [, head, secret, tail] = m
+  return head + (typing ? '*'.repeat(secret.length) : '****') + tail
 }

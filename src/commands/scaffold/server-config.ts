@@ -1,11 +1,13 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
-import {type ServerConfigAnswers, renderServerConfig, writeServerConfig} from '../../scaffold/server-config.js'
+import {loadConfigFile} from '../../config/file.js'
+import {settings} from '../../config/schema.js'
+import {type ServerConfigAnswers, existingConfig, maskUrlPassword, renderServerConfig, writeServerConfig} from '../../scaffold/server-config.js'
 import {registerSecret, urlPassword} from '../../util/redact.js'
 
 export default class ScaffoldServerConfig extends BaseCommand<typeof ScaffoldServerConfig> {
   static summary = 'Write the configuration file that `audit-logs run` reads.'
-  static description = 'Asks on a terminal (bind, upstream or command, workers, log rotation, database, body bound); --yes takes the flags and defaults without asking. Refuses to overwrite an existing file without --force.'
+  static description = 'Asks on a terminal (bind, upstream or command, workers, log rotation, the audit database: embedded or a URL whose password is never shown, body bound); --yes takes the flags and defaults without asking. Refuses an existing file before asking anything, unless --force: then the file\'s settings are the defaults (flags and the environment still win).'
   static examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --yes --upstream http://127.0.0.1:3000 --workers 2',
@@ -30,17 +32,25 @@ export default class ScaffoldServerConfig extends BaseCommand<typeof ScaffoldSer
   }
 
   async run(): Promise<{file: string}> {
+    const {out, force} = this.flags
+    // checked before anything is asked; a file being replaced is the configuration read for the defaults
+    if (existingConfig(out, force)) this.flags.config = out
     const c = await this.resolved()
+    // the database URL only from --database-url or the configuration file, never from the environment:
+    // a password kept in AUDIT_LOGS_DATABASE_URL stays out of the file
+    const file = c.configFile ? await loadConfigFile(c.configFile) : {}
+    const command = this.flags.command?.split(/\s+/).filter(Boolean)
     const answers: ServerConfigAnswers = {
+      // a flag for the one replaces the other the file had
       bind: c.bind,
-      upstream: c.upstream,
-      command: this.flags.command?.split(/\s+/).filter(Boolean),
+      upstream: command && !this.flags.upstream ? undefined : c.upstream,
+      command: command ?? (this.flags.upstream ? undefined : c.command),
       workers: c.workers,
       adminBind: c.adminBind,
       logDir: c.logDir,
       logMaxBytes: c.logMaxBytes,
       logBackupCount: c.logBackupCount,
-      databaseUrl: this.flags['database-url'],
+      databaseUrl: this.flags['database-url'] ?? (typeof file.databaseUrl === 'string' ? file.databaseUrl : undefined),
       dbName: c.dbName,
       maxBodyLength: c.maxBodyLength,
       excludePaths: c.excludePaths,
@@ -50,10 +60,11 @@ export default class ScaffoldServerConfig extends BaseCommand<typeof ScaffoldSer
       requestRetentionDays: c.requestRetentionDays,
       accessRetentionDays: c.accessRetentionDays,
     }
+    registerSecret(urlPassword(answers.databaseUrl))
     if (!this.flags.yes && process.stdin.isTTY && !this.jsonEnabled()) await this.ask(answers)
-    const file = writeServerConfig(this.flags.out, renderServerConfig(answers), this.flags.force)
-    this.log(`Wrote ${file}. Start with: audit-logs run --config ${this.flags.out}`)
-    return {file}
+    const written = writeServerConfig(out, renderServerConfig(answers), force)
+    this.log(`Wrote ${written}. Start with: audit-logs run --config ${out}`)
+    return {file: written}
   }
 
   private async ask(a: ServerConfigAnswers): Promise<void> {
@@ -71,6 +82,29 @@ export default class ScaffoldServerConfig extends BaseCommand<typeof ScaffoldSer
     a.logDir = await input({message: 'Log directory', default: a.logDir})
     a.logMaxBytes = (await number({message: 'Rotate log files at (bytes)', default: a.logMaxBytes, min: 1024})) ?? a.logMaxBytes
     a.logBackupCount = (await number({message: 'Rotated files to keep', default: a.logBackupCount, min: 0})) ?? a.logBackupCount
+    const database = await select({
+      message: 'Audit database',
+      choices: [{name: 'the embedded PostgreSQL (in dataDir)', value: 'embedded'}, {name: 'a PostgreSQL server (URL)', value: 'server'}],
+      default: a.databaseUrl ? 'server' : 'embedded',
+    })
+    if (database === 'embedded') a.databaseUrl = undefined
+    else {
+      // the password is starred as it is typed, and the URL shown without it: the default too (Enter keeps it)
+      const kept = a.databaseUrl
+      const shownKept = kept && maskUrlPassword(kept)
+      const answer = await input({
+        message: 'Database URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE)',
+        default: shownKept,
+        transformer: (typed, {isFinal}) => maskUrlPassword(typed, !isFinal),
+        validate(typed) {
+          if (shownKept && typed === shownKept) return true
+          const parsed = settings.databaseUrl.schema.safeParse(typed)
+          return parsed.success || (parsed.error.issues[0]?.message ?? 'a postgres:// URL')
+        },
+      })
+      a.databaseUrl = kept && answer === shownKept ? kept : answer
+      registerSecret(urlPassword(a.databaseUrl))
+    }
     a.maxBodyLength = (await number({message: 'Body bytes kept per record', default: a.maxBodyLength, min: 0})) ?? a.maxBodyLength
   }
 }
