@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../base-command.js'
 import {type RunSummary, runServer} from '../server/primary.js'
+import {missingDirs, removeIfEmpty} from '../util/dirs.js'
 import {redactText} from '../util/redact.js'
 
 export default class Run extends BaseCommand<typeof Run> {
@@ -44,7 +45,13 @@ export default class Run extends BaseCommand<typeof Run> {
   async run(): Promise<RunSummary> {
     const config = await this.resolved()
     const log = (message: string) => process.stderr.write(`[audit-logs] ${redactText(message)}\n`)
-    const summary = await runServer(config, log)
+    // a start that fails removes the directories it made while they are still empty: a first start in
+    // a directory the embedded server's user cannot enter left an empty .audit-logs/ (and logs/) behind
+    const made = missingDirs([config.dataDir, config.journalDir ?? config.dataDir, config.logDir])
+    const summary = await runServer(config, log).catch((error) => {
+      for (const dir of made) removeIfEmpty(dir)
+      throw error
+    })
     const rejected = Object.values(summary.rejected).some((n) => n > 0) ? `; refused (kept in the dead-letter files) ${JSON.stringify(summary.rejected)}` : ''
     const refused = summary.refused ? `; ${summary.refused} requests refused (503) while the journal was full` : ''
     log(`stopped: ${summary.requests} requests, ${summary.captured} records captured, ${summary.dropped} dropped; written ${JSON.stringify(summary.written)}${rejected}${refused}`)

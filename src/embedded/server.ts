@@ -7,7 +7,7 @@ import {execa} from 'execa'
 import {backgroundCommand, niceProcess} from '../util/priority.js'
 import lockfile from 'proper-lockfile'
 import {AuditLogsError, ExitCode} from '../errors.js'
-import {writableDir} from '../util/dirs.js'
+import {missingDirs, removeIfEmpty, writableDir} from '../util/dirs.js'
 import {MODES, replaceFile} from '../util/files.js'
 import {freePort, isAlive, portIsFree} from '../util/process.js'
 import {registerSecret} from '../util/redact.js'
@@ -187,6 +187,17 @@ async function withLock<T>(p: Paths, fn: () => Promise<T>): Promise<T> {
  * killed processes are ignored, so an orphaned server is adopted and stopped.
  */
 export async function acquireEmbedded(dataDir: string, options: {port?: number; nice?: number} = {}): Promise<EmbeddedServer> {
+  // a first start that fails (a data directory the server's user cannot enter) leaves no empty directory behind
+  const made = missingDirs([dataDir])
+  try {
+    return await acquire(dataDir, options)
+  } catch (error) {
+    for (const dir of made) removeIfEmpty(dir)
+    throw error
+  }
+}
+
+async function acquire(dataDir: string, options: {port?: number; nice?: number}): Promise<EmbeddedServer> {
   const p = layout(dataDir)
   const runAs = await serverOsUser()
   writableDir(p.base, 'data directory of the embedded PostgreSQL', 'dataDir (AUDIT_LOGS_DATA_DIR)')

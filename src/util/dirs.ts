@@ -1,4 +1,5 @@
-import {accessSync, constants, mkdirSync, statSync} from 'node:fs'
+import {accessSync, constants, existsSync, mkdirSync, readdirSync, rmdirSync, statSync} from 'node:fs'
+import path from 'node:path'
 import {AuditLogsError, ExitCode} from '../errors.js'
 
 const WHY: Record<string, string> = {
@@ -28,5 +29,45 @@ export function writableDir(dir: string, what: string, setting: string, {create 
       exit: ExitCode.usage,
       suggestions: [`Set ${setting} to a directory this user can write`],
     })
+  }
+}
+
+/**
+ * Of `dirs`, the outermost missing part of each: the directories that making them would create.
+ * Taken before a start, so that a start that fails can remove what it made (removeIfEmpty).
+ */
+export function missingDirs(dirs: string[]): string[] {
+  const missing = new Set<string>()
+  for (const dir of dirs) {
+    let outermost: string | undefined
+    for (let d = path.resolve(dir); !existsSync(d); d = path.dirname(d)) {
+      outermost = d
+      if (path.dirname(d) === d) break
+    }
+    if (outermost) missing.add(outermost)
+  }
+  return [...missing]
+}
+
+/**
+ * Removes `dir` if it holds nothing but (nested) empty directories, as a start that failed leaves
+ * what it made: a file anywhere in it keeps it, and every directory on the way to the file. Never
+ * follows a symbolic link. Returns whether it is gone.
+ */
+export function removeIfEmpty(dir: string): boolean {
+  let entries
+  try {
+    entries = readdirSync(dir, {withFileTypes: true})
+  } catch {
+    return false
+  }
+  let empty = true
+  for (const entry of entries) if (!(entry.isDirectory() && removeIfEmpty(path.join(dir, entry.name)))) empty = false
+  if (!empty) return false
+  try {
+    rmdirSync(dir)
+    return true
+  } catch {
+    return false // something appeared in it meanwhile (another process's start), or it may not be removed
   }
 }

@@ -266,6 +266,25 @@ describe('audit-logs run: what it must survive', function () {
       expect(journal.stderr()).to.contain('as the journal directory').and.contain('AUDIT_LOGS_DATA_DIR')
     })
 
+    it('a start that fails removes the directories it made while they are still empty: no empty .audit-logs/ left behind', async () => {
+      // the log directory cannot be made (a file in its way), after the journal's directory in .audit-logs/ was
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-run-'))
+      writeFileSync(path.join(dir, 'logs'), 'a file where the log directory should be')
+      const logs = await startRun(['--upstream', app.url, '--no-database'], {AUDIT_LOGS_DATA_DIR: undefined}, {expectFailure: true, dir})
+      expect((await logs.child).exitCode, logs.stderr()).to.equal(2)
+      expect(readdirSync(dir)).to.deep.equal(['logs'])
+    })
+
+    it('a first start in a directory the embedded PostgreSQL\'s OS user cannot enter (exit 5) leaves no empty .audit-logs/ or logs/ behind', async function () {
+      if (process.getuid?.() !== 0) this.skip() // only root runs the server as another OS user
+      // mkdtemp makes it 0700; the journal's, the log and the data directories are made before the server is started
+      const closed = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-run-'))
+      const first = await startRun(['--upstream', app.url], {AUDIT_LOGS_DATA_DIR: undefined}, {expectFailure: true, dir: closed})
+      expect((await first.child).exitCode, first.stderr()).to.equal(5)
+      expect(first.stderr()).to.contain('cannot enter')
+      expect(readdirSync(closed)).to.deep.equal([])
+    })
+
     it('addresses that overlap: the admin listener on the proxy\'s port, the proxy as its own upstream (exit 2)', async () => {
       const port = await freePort()
       const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-run-'))

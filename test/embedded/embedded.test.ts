@@ -119,5 +119,6 @@ describe('the embedded default (no database URL configured)', function () {
     const result = await runCli(['partitions', 'list'], {env: {AUDIT_LOGS_DATA_DIR: path.join(closed, 'data')}})
     expect(result.exitCode).to.equal(5)
     expect(result.stderr).to.contain('cannot enter').and.contain('AUDIT_LOGS_DATA_DIR')
+    expect(existsSync(path.join(closed, 'data'))).to.equal(false) // the data directory it made, still empty, is gone
   })
 })
