@@ -39,7 +39,9 @@ async function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv): Pro
   const timer = setInterval(() => {
     try {
       peak = Math.max(peak, Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024)
-    } catch {}
+    } catch {
+      // the process ended between two samples
+    }
   }, 50)
   const code = await new Promise<number>((r) => child.on('exit', (c) => r(c ?? 1)))
   clearInterval(timer)

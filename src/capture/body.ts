@@ -134,6 +134,7 @@ export function bodyText(tap: BodyTap | undefined, headers: Record<string, strin
   }
   if (text.includes('\u0000')) {
     if (!TEXT_TYPE.test(type)) return {text: `[binary ${type.split(';')[0] || 'unknown type'}, ${tap.size} bytes]`, truncated, binary: true}
+    // eslint-disable-next-line no-control-regex -- NUL is what PostgreSQL's text refuses: replaced on purpose
     return {text: text.replace(/\u0000/g, '\ufffd'), truncated, binary: false}
   }
   return strict ? {text, truncated, binary: false, bytes: buf} : {text, truncated, binary: false}

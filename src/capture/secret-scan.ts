@@ -40,6 +40,7 @@ export class CleanScan {
   /** The scan for these (normalised) field names; none when a name is not ASCII (the text rules compare those). */
   static for(fields: string[]): CleanScan | undefined {
     const words = [...new Set([...fields, ...OTHER_WORDS])]
+    // eslint-disable-next-line no-control-regex -- the automaton's alphabet is ASCII without NUL, spelled as a range
     if (words.some((w) => /[^\x01-\x7f]/.test(w))) return undefined
     const children: Array<Map<number, number>> = [new Map()]
     const accepting = [false]

@@ -8,6 +8,7 @@ import {backgroundCommand, niceProcess} from '../util/priority.js'
 import lockfile from 'proper-lockfile'
 import {AuditLogsError, ExitCode} from '../errors.js'
 import {missingDirs, removeIfEmpty, writableDir} from '../util/dirs.js'
+import {generatePassword} from '../util/scram.js'
 import {MODES, replaceFile} from '../util/files.js'
 import {freePort, isAlive, portIsFree} from '../util/process.js'
 import {registerSecret} from '../util/redact.js'
@@ -72,8 +73,6 @@ function readState(p: Paths): State | undefined {
 /** Replaced whole: a crash never leaves the password half-written. */
 const writeState = (p: Paths, state: State) => replaceFile(p.secret, JSON.stringify(state) + '\n', MODES.privateFile)
 
-const newPassword = () => randomBytes(18).toString('base64url')
-
 /**
  * The data directory exists but the password file is gone or damaged: the
  * superuser gets a new password through PostgreSQL's single-user mode (the
@@ -87,7 +86,7 @@ async function resetPassword(bins: Binaries, p: Paths, runAs: RunAs): Promise<St
       suggestions: [`Stop the server (pg_ctl stop -D ${p.pgdata}, as its owner) and run the command again: a new password is then set`],
     })
   }
-  const state = {password: newPassword()}
+  const state = {password: generatePassword()}
   registerSecret(state.password)
   const result = await execa(bins.postgres, ['--single', '-D', p.pgdata, '-c', 'listen_addresses=', 'postgres'], {
     ...runAs,
@@ -213,7 +212,7 @@ async function acquire(dataDir: string, options: {port?: number; nice?: number})
     let state = readState(p)
     if (!state && initialised) state = await resetPassword(bins, p, runAs)
     if (!state) {
-      state = {password: newPassword()}
+      state = {password: generatePassword()}
       writeState(p, state)
     }
     const {password} = state

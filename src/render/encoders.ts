@@ -15,7 +15,7 @@ export function encoder(format: ExportFormat, columns: string[], version: string
     transform(row: Row, _enc, done) {
       delete row.log_type
       const json = typeof row.j === 'string' && Object.keys(row).length === 1 ? row.j : undefined
-      let out = ''
+      let out: string
       if (format === 'csv') out = (first ? csvLine(columns) : '') + csvLine(columns.map((c) => row[c]))
       else if (format === 'ndjson') out = (json ?? JSON.stringify(row)) + '\n'
       else if (format === 'json') out = (first ? '[\n' : ',\n') + (json ?? JSON.stringify(row))

@@ -30,7 +30,7 @@ export function claimDirectory(dir: string, name: string, onTaken: (owner: {pid:
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
     }
-    let claim: string[] = []
+    let claim: string[]
     try {
       claim = readFileSync(file, 'utf8').trim().split(' ')
     } catch {

@@ -25,7 +25,9 @@ function passwordSpan(url: string): [number, number] | undefined {
     const u = new URL(url)
     // the parser's user info is the user's unless an '@' comes after the host: then an unencoded '#', '/' or '?' ended the host early
     if (!u.pathname.includes('@') && !u.search.includes('@') && !u.hash.includes('@')) end = url.slice(start).search(/[/?#]|$/) + start
-  } catch {}
+  } catch {
+    // not a URL the parser takes: the span is found in the text alone
+  }
   const at = url.lastIndexOf('@', end - 1)
   const colon = url.indexOf(':', start)
   if (at < start || colon < 0 || colon > at) return undefined
@@ -54,7 +56,9 @@ export function urlPassword(url: string | undefined): string | undefined {
   try {
     const password = new URL(url).password
     if (password) return decodeURIComponent(password)
-  } catch {}
+  } catch {
+    // not a URL the parser takes (or a malformed escape): found in the text below
+  }
   const span = passwordSpan(url)
   return span ? url.slice(span[0], span[1]) || undefined : undefined
 }

@@ -50,7 +50,9 @@ describe('export of 1,000,000 rows (subprocess, real PostgreSQL)', function () {
       const sampler = setInterval(() => {
         try {
           peakKb = Math.max(peakKb, Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]))
-        } catch {}
+        } catch {
+          // the process ended between two samples
+        }
       }, 50)
       const result = await child
       clearInterval(sampler)

@@ -5,6 +5,7 @@ import {clientConfig} from '../../src/stores/postgres/connection.js'
 import {type TestDatabase, freshDatabase} from '../helpers/db.js'
 import {type Reply, type RunningServer, childPids, request, startRun, until} from '../helpers/run-server.js'
 import {type Upstream, startUpstream} from '../helpers/upstream.js'
+import {skipUnless} from '../helpers/skip.js'
 
 const BODY = 'x'.repeat(7000) // a record of about 7.5 kB: a 1 MiB journal is full after about 140 requests
 
@@ -138,7 +139,7 @@ describe('audit-logs run: a full journal (whenFull)', function () {
   })
 
   it('while the sinks catch up (catchUpLagBytes behind), the proxy workers yield the CPU to them (nice 15), and get it back once the sinks have caught up (as root)', async function () {
-    if (process.getuid?.() !== 0) this.skip() // giving the workers their priority back needs CAP_SYS_NICE
+    skipUnless(this, process.getuid?.() === 0, 'root: giving the workers their priority back needs CAP_SYS_NICE')
     const run = await startRun(['--upstream', app.url, '--no-files'], {AUDIT_LOGS_DATABASE_URL: db.url, AUDIT_LOGS_CATCH_UP_LAG_BYTES: '65536'})
     const held = await holdTable(db.url)
     try {

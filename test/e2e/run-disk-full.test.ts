@@ -1,11 +1,12 @@
 import {execFileSync} from 'node:child_process'
-import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, rmSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {expect} from 'chai'
 import {appAndDatabase} from '../helpers/app-and-database.js'
 import {jsonlLines} from '../helpers/jsonl.js'
 import {type RunningServer, request, startRun, until} from '../helpers/run-server.js'
+import {skipUnless} from '../helpers/skip.js'
 
 /**
  * The journal and the JSONL files on a real, small file system (tmpfs) that
@@ -31,8 +32,7 @@ describe('audit-logs run: the disk of the journal and the files fills up (subpro
         mounted.push(fs)
       }
     } catch (error) {
-      console.log(`      (skipped: cannot mount a tmpfs here: ${(error as Error).message.split('\n')[0]})`)
-      this.skip()
+      skipUnless(this, false, `a tmpfs to fill (cannot mount one here: ${(error as Error).message.split('\n')[0]})`)
     }
   })
   after(async () => {

@@ -14,6 +14,7 @@ import {type TestDatabase, count, freshDatabase} from '../helpers/db.js'
 import {jsonlLines} from '../helpers/jsonl.js'
 import {childPids, recordIn, request, startRun, until} from '../helpers/run-server.js'
 import {type Upstream, startUpstream} from '../helpers/upstream.js'
+import {skipUnless} from '../helpers/skip.js'
 
 /** Sends requests with `parallel` loops until stop() is called; counts what succeeded. */
 function traffic(url: string, parallel = 4) {
@@ -276,7 +277,7 @@ describe('audit-logs run: what it must survive', function () {
     })
 
     it('a first start in a directory the embedded PostgreSQL\'s OS user cannot enter (exit 5) leaves no empty .audit-logs/ or logs/ behind', async function () {
-      if (process.getuid?.() !== 0) this.skip() // only root runs the server as another OS user
+      skipUnless(this, process.getuid?.() === 0, 'root: only root runs the server as another OS user')
       // mkdtemp makes it 0700; the journal's, the log and the data directories are made before the server is started
       const closed = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-run-'))
       const first = await startRun(['--upstream', app.url], {AUDIT_LOGS_DATA_DIR: undefined}, {expectFailure: true, dir: closed})
@@ -317,7 +318,7 @@ describe('audit-logs run: what it must survive', function () {
       echo.once('error', () => resolve(false))
       echo.listen(0, '::1', () => resolve(true))
     })
-    if (!listened) this.skip() // no IPv6 loopback here
+    skipUnless(this, listened, 'an IPv6 loopback (::1)', {expectedInCi: false})
     const {port} = echo.address() as net.AddressInfo
     const run = await startRun(['--upstream', `http://[::1]:${port}/base/`, '--no-database'])
     try {

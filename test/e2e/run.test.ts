@@ -11,6 +11,7 @@ import WebSocket from 'ws'
 import {type TestDatabase, freshDatabase} from '../helpers/db.js'
 import {type RunningServer, recordIn, request, startRun, until} from '../helpers/run-server.js'
 import {type Upstream, pattern, startUpstream} from '../helpers/upstream.js'
+import {skipUnless} from '../helpers/skip.js'
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 
@@ -221,7 +222,7 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
     expect(mode(run.journalDir)).to.equal(0o700 & ~umask)
     expect(mode(path.join(run.journalDir, 'checkpoints'))).to.equal(0o700 & ~umask)
     const segments = readdirSync(run.journalDir).filter((n) => /\.(open|jsonl)$/.test(n))
-    expect(segments).to.not.be.empty
+    expect(segments).to.not.have.length(0)
     for (const f of segments) expect(mode(path.join(run.journalDir, f)), f).to.equal(0o600 & ~umask)
     for (const f of readdirSync(path.join(run.journalDir, 'checkpoints'))) expect(mode(path.join(run.journalDir, 'checkpoints', f)), f).to.equal(0o600 & ~umask)
   })
@@ -284,7 +285,7 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
     }
   })
   it('ships at the background priority: the primary\'s threads but its main one, and the sink\'s PostgreSQL backend, at nice 19 in the idle class', async function () {
-    if (process.platform !== 'linux') this.skip()
+    skipUnless(this, process.platform === 'linux', 'Linux (/proc)')
     // nice is field 19 of /proc/…/stat, the scheduling policy field 41 (SCHED_IDLE = 5)
     const sched = (file: string) => {
       const f = readFileSync(file, 'utf8')

@@ -8,6 +8,7 @@ import {spawn} from 'node:child_process'
 import {BIN, runCli, unwrapOclif} from '../helpers/cli.js'
 import {request, startRun, until} from '../helpers/run-server.js'
 import {startUpstream} from '../helpers/upstream.js'
+import {skipUnless} from '../helpers/skip.js'
 
 /**
  * `scaffold server-config` on a pseudo-terminal (util-linux's script(1)): answer() types each step's
@@ -73,7 +74,7 @@ describe('scaffold server-config', function () {
       // uncomment the three hooks the template offers, adjusting userId
       const text = readFileSync(file, 'utf8')
         .replace("// export function userId(req, res) {\n//   return res.headers['x-user-id'] ?? null\n// }", "export function userId(req, res) {\n  return 'hook-' + req.method\n}")
-        .replace(/^\/\/ (export function (extra|mask)\(|  |\}$)/gm, '$1')
+        .replace(/^\/\/ (export function (extra|mask)\(| {2}|\}$)/gm, '$1')
       expect(text).to.match(/^export function extra\(/m)
       expect(text).to.match(/^export function mask\(/m)
       writeFileSync(file, text)
@@ -120,7 +121,7 @@ describe('scaffold server-config', function () {
     expect((await resolveConfig({cwd: other, env: {}})).dbName).to.equal('shop_audit')
   })
   it('asks on a terminal: the answers typed at the prompts are what it writes, the database URL\'s password never shown', async function () {
-    if (!existsSync('/usr/bin/script')) this.skip() // util-linux's script(1), in every Debian
+    skipUnless(this, existsSync('/usr/bin/script'), "util-linux's script(1), in every Debian")
     const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-scaffold-tty-'))
     const url = 'postgres://audit_logs_writer:typed-Pw%23x@db.internal:5432/shop_audit'
     const tty = onTerminal(dir, [])
@@ -152,7 +153,7 @@ describe('scaffold server-config', function () {
   })
 
   it('on a terminal, refuses an existing file before asking anything, naming the file and --force', async function () {
-    if (!existsSync('/usr/bin/script')) this.skip()
+    skipUnless(this, existsSync('/usr/bin/script'), "util-linux's script(1), in every Debian")
     const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-scaffold-tty-'))
     writeFileSync(path.join(dir, 'audit-logs.config.mjs'), 'export default {workers: 2}\n')
     const tty = onTerminal(dir, [])
@@ -170,7 +171,7 @@ describe('scaffold server-config', function () {
   })
 
   it('on a re-run with --force, the existing file\'s values are the defaults (the database URL shown without its password)', async function () {
-    if (!existsSync('/usr/bin/script')) this.skip()
+    skipUnless(this, existsSync('/usr/bin/script'), "util-linux's script(1), in every Debian")
     const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-scaffold-tty-'))
     const url = 'postgres://audit_logs_writer:kept-Pw1@db.internal:5432/shop_audit'
     const first = await runCli(['scaffold', 'server-config', '--yes', '--bind', '127.0.0.1:8124', '--command', 'node app.js', '--workers', '3', '--log-dir', 'var/log', '--max-body-length', '4096', '--database-url', url], {cwd: dir})

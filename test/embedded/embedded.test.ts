@@ -7,6 +7,7 @@ import pg from 'pg'
 import {acquireEmbedded} from '../../src/embedded/server.js'
 import {clientConfig} from '../../src/stores/postgres/connection.js'
 import {ROOT, runCli} from '../helpers/cli.js'
+import {skipUnless} from '../helpers/skip.js'
 
 const pidFile = (dir: string) => path.join(dir, 'pgdata', 'postmaster.pid')
 const serverPid = (dir: string) => Number(readFileSync(pidFile(dir), 'utf8').split('\n')[0])
@@ -113,7 +114,7 @@ describe('the embedded default (no database URL configured)', function () {
   })
 
   it('stops with a clear message when the server user cannot enter the data directory', async function () {
-    if (process.getuid?.() !== 0) this.skip() // only root runs the server as another OS user
+    skipUnless(this, process.getuid?.() === 0, 'root: only root runs the server as another OS user')
     const closed = path.join(dir, 'closed')
     mkdirSync(closed, {mode: 0o700})
     const result = await runCli(['partitions', 'list'], {env: {AUDIT_LOGS_DATA_DIR: path.join(closed, 'data')}})

@@ -50,7 +50,7 @@ describe('COPY writer (real PostgreSQL)', () => {
     const stored = new Map(rows.map((r) => [r.id, r.request_body]))
     const all = batches.flat()
     expect(stored.size).to.equal(all.length)
-    for (const r of all) expect(stored.get(r.id), r.id).to.equal(r.request_body)
+    for (const r of all) expect(stored.get(r.id), String(r.id)).to.equal(r.request_body)
   })
 
   it('writes access records to access_logs', async () => {

@@ -8,6 +8,7 @@ describe('heap keeper', () => {
     expect(keep()).to.equal(false) // nothing held beyond the floor yet
     let garbage: Buffer[] | undefined = Array.from({length: 24}, () => Buffer.alloc(1024 * 1024, 1))
     expect(garbage.length).to.equal(24)
+    // eslint-disable-next-line no-useless-assignment -- the reference is dropped on purpose, for V8 to collect
     garbage = undefined // dropped; V8 left alone collects it at its own pace
     const held = heldBytes()
     expect(keep()).to.equal(true)

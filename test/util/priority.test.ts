@@ -2,6 +2,7 @@ import {existsSync, readFileSync, readdirSync} from 'node:fs'
 import {Worker} from 'node:worker_threads'
 import {expect} from 'chai'
 import {otherThreadsAt} from '../../src/util/priority.js'
+import {skipUnless} from '../helpers/skip.js'
 
 /** nice and scheduling policy of each thread of this process but the main one, from /proc. */
 function threads(): Array<{nice: number; policy: number}> {
@@ -16,7 +17,7 @@ function threads(): Array<{nice: number; policy: number}> {
 describe('priority: the shipping threads go to the background and back', () => {
   const root = process.platform === 'linux' && process.getuid?.() === 0
   it('puts every thread but the main one at nice 19 (the idle class where chrt allows it), and back at 0 when the sinks must catch up (as root)', async function () {
-    if (!root) this.skip() // lowering a nice value again needs CAP_SYS_NICE
+    skipUnless(this, root, 'as root on Linux: lowering a nice value again needs CAP_SYS_NICE')
     const worker = new Worker('setInterval(() => {}, 1000)', {eval: true})
     await new Promise((r) => worker.once('online', r))
     try {
