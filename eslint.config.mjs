@@ -12,7 +12,10 @@ export default tseslint.config(
     languageOptions: {globals: {...globals.node, ...globals.mocha}},
     rules: {
       // `_name` marks a value kept on purpose (a destructured flag left out, a callback's unused argument)
-      '@typescript-eslint/no-unused-vars': ['error', {argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true}],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        {argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true},
+      ],
       // tests read JSON output of the CLI, whose shape they assert
       '@typescript-eslint/no-explicit-any': 'off',
       // a handler declared first and set once the thing it serves exists

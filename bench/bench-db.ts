@@ -41,6 +41,7 @@ export async function openBenchDatabase(name: string, options: {dir?: string; ni
 /** The monthly periods from `days` before `now` to now, as [from, to) ranges. */
 export function monthsBack(now: Date, days: number): Array<{from: Date; to: Date}> {
   const periods = []
-  for (let from = periodStart(new Date(now.getTime() - days * 86_400_000), 'month'); from <= now; from = nextPeriod(from, 'month')) periods.push({from, to: nextPeriod(from, 'month')})
+  for (let from = periodStart(new Date(now.getTime() - days * 86_400_000), 'month'); from <= now; from = nextPeriod(from, 'month'))
+    periods.push({from, to: nextPeriod(from, 'month')})
   return periods
 }

@@ -16,7 +16,10 @@ import {DEFAULT_SENSITIVE_FIELDS, DEFAULT_SENSITIVE_HEADERS} from '../src/config
 import {JournalWriter} from '../src/pipeline/journal.js'
 import {ITEMS_4K as big, ORDER_2K as order, SMALL as small} from './bodies.mjs'
 
-const {values} = parseArgs({args: process.argv.slice(2), options: {exchanges: {type: 'string', default: '40000'}, rounds: {type: 'string', default: '6'}}})
+const {values} = parseArgs({
+  args: process.argv.slice(2),
+  options: {exchanges: {type: 'string', default: '40000'}, rounds: {type: 'string', default: '6'}},
+})
 const N = Number(values.exchanges)
 const ROUNDS = Number(values.rounds)
 
@@ -24,9 +27,24 @@ type Shape = {name: string; method: string; request?: string; response: string}
 const shapes: Shape[] = [
   {name: 'POST 2 KiB → 4 KiB JSON (the capture benchmark)', method: 'POST', request: order, response: big},
   {name: 'GET → 41 B JSON (the capture benchmark)', method: 'GET', response: small},
-  {name: 'POST with a password field, response as above', method: 'POST', request: JSON.stringify({user: 'ann', password: 'hunter2', ...JSON.parse(order)}), response: big},
-  {name: 'POST, pretty-printed JSON both ways', method: 'POST', request: JSON.stringify(JSON.parse(order), null, 2), response: JSON.stringify(JSON.parse(big), null, 2)},
-  {name: 'POST, non-ASCII text in both bodies', method: 'POST', request: order.replaceAll('gift wrap', 'café crème'), response: big.replaceAll('item', 'artículo')},
+  {
+    name: 'POST with a password field, response as above',
+    method: 'POST',
+    request: JSON.stringify({user: 'ann', password: 'hunter2', ...JSON.parse(order)}),
+    response: big,
+  },
+  {
+    name: 'POST, pretty-printed JSON both ways',
+    method: 'POST',
+    request: JSON.stringify(JSON.parse(order), null, 2),
+    response: JSON.stringify(JSON.parse(big), null, 2),
+  },
+  {
+    name: 'POST, non-ASCII text in both bodies',
+    method: 'POST',
+    request: order.replaceAll('gift wrap', 'café crème'),
+    response: big.replaceAll('item', 'artículo'),
+  },
 ]
 
 function exchanges(shape: Shape): Exchange[] {
@@ -37,11 +55,31 @@ function exchanges(shape: Shape): Exchange[] {
   }
   const now = Date.now()
   return Array.from({length: N}, (_, i) => ({
-    id: '', start: now + i, method: shape.method, scheme: 'http', host: '127.0.0.1:8000', url: shape.request ? '/post' : '/small',
-    requestHeaders: {host: '127.0.0.1:8000', 'user-agent': 'wrk', 'content-type': 'application/json', ...(shape.request ? {'content-length': String(Buffer.byteLength(shape.request))} : {})},
+    id: '',
+    start: now + i,
+    method: shape.method,
+    scheme: 'http',
+    host: '127.0.0.1:8000',
+    url: shape.request ? '/post' : '/small',
+    requestHeaders: {
+      host: '127.0.0.1:8000',
+      'user-agent': 'wrk',
+      'content-type': 'application/json',
+      ...(shape.request ? {'content-length': String(Buffer.byteLength(shape.request))} : {}),
+    },
     requestBody: shape.request ? tap(shape.request) : undefined,
-    status: 200, responseHeaders: {'content-type': 'application/json', 'content-length': String(Buffer.byteLength(shape.response)), date: new Date(now).toUTCString(), connection: 'keep-alive', 'keep-alive': 'timeout=5'},
-    responseBody: tap(shape.response), responseSize: Buffer.byteLength(shape.response), durationMs: 1.234, ip: '127.0.0.1',
+    status: 200,
+    responseHeaders: {
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(shape.response)),
+      date: new Date(now).toUTCString(),
+      connection: 'keep-alive',
+      'keep-alive': 'timeout=5',
+    },
+    responseBody: tap(shape.response),
+    responseSize: Buffer.byteLength(shape.response),
+    durationMs: 1.234,
+    ip: '127.0.0.1',
   }))
 }
 
@@ -84,7 +122,9 @@ function variant(name: string, masker: Masker) {
 }
 
 try {
-  console.log(`record builder, ${N} exchanges a round, best of ${ROUNDS}; node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0].model})`)
+  console.log(
+    `record builder, ${N} exchanges a round, best of ${ROUNDS}; node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0].model})`,
+  )
   for (const shape of shapes) {
     const base = variant('text rules for every body (baseline)', new TextRulesOnly(masking))
     const now = variant('clean ASCII bodies keep their bytes', new Masker(masking))
@@ -92,7 +132,9 @@ try {
     for (let r = 0; r < ROUNDS; r++) for (const v of r % 2 ? [now, base] : [base, now]) await v.round(exchanges(shape))
     base.close()
     now.close()
-    console.log(`${shape.name}: ${base.best.toFixed(1)} µs → ${now.best.toFixed(1)} µs per exchange, ${(now.best / base.best).toFixed(2)} of the baseline (${(base.best / now.best).toFixed(2)}× as fast); ${Math.round(now.bytes)} bytes of journal lines`)
+    console.log(
+      `${shape.name}: ${base.best.toFixed(1)} µs → ${now.best.toFixed(1)} µs per exchange, ${(now.best / base.best).toFixed(2)} of the baseline (${(base.best / now.best).toFixed(2)}× as fast); ${Math.round(now.bytes)} bytes of journal lines`,
+    )
   }
 } finally {
   rmSync(dir, {recursive: true, force: true})

@@ -18,7 +18,15 @@ import {openBenchDatabase} from './bench-db.js'
 import {ORDER_2K as POST_BODY} from './bodies.mjs'
 import {type RateResult, type WrkResult, atRate, cpuPerRequest, cpuSnapshot, postmasterPid, sleep, treeMemory, wrk} from './measure.js'
 
-const {values} = parseArgs({args: process.argv.slice(2), options: {duration: {type: 'string', default: '10'}, workers: {type: 'string', default: '1'}, connections: {type: 'string', default: '50'}, rate: {type: 'string', default: '3000'}}})
+const {values} = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    duration: {type: 'string', default: '10'},
+    workers: {type: 'string', default: '1'},
+    connections: {type: 'string', default: '50'},
+    rate: {type: 'string', default: '3000'},
+  },
+})
 /** wrk's settings, the same in every run and in the report's first line. */
 const WRK = [`-t${Math.min(2, Number(values.connections))}`, `-c${values.connections}`, `-d${values.duration}s`]
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
@@ -31,13 +39,28 @@ writeFileSync(POST_LUA, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "app
 const load = (url: string, post: boolean): Promise<WrkResult> => wrk(WRK, url, post ? POST_LUA : undefined)
 /** `--rate` requests a second for `--duration` seconds, open loop (see measure.ts). */
 const rateLoad = (url: string, post: boolean): Promise<RateResult> =>
-  atRate(url, {rate: Number(values.rate), seconds: Number(values.duration), connections: Number(values.connections), body: post ? POST_BODY : undefined})
+  atRate(url, {
+    rate: Number(values.rate),
+    seconds: Number(values.duration),
+    connections: Number(values.connections),
+    body: post ? POST_BODY : undefined,
+  })
 
 async function main() {
   const appPort = await freePort()
-  const app = spawn(process.execPath, [path.join(ROOT, 'bench/upstream.mjs')], {env: {...process.env, PORT: String(appPort)}, stdio: 'ignore'})
+  const app = spawn(process.execPath, [path.join(ROOT, 'bench/upstream.mjs')], {
+    env: {...process.env, PORT: String(appPort)},
+    stdio: 'ignore',
+  })
   // the embedded server as `run` starts it: at the background priority (config default)
-  const {url: dbUrl, db, close} = await openBenchDatabase('bench_capture', {dir: path.join(tmp, 'pg'), nice: (await resolveConfig({cwd: tmp, env: {AUDIT_LOGS_BACKGROUND_NICE: process.env.AUDIT_LOGS_BACKGROUND_NICE}})).backgroundNice})
+  const {
+    url: dbUrl,
+    db,
+    close,
+  } = await openBenchDatabase('bench_capture', {
+    dir: path.join(tmp, 'pg'),
+    nice: (await resolveConfig({cwd: tmp, env: {AUDIT_LOGS_BACKGROUND_NICE: process.env.AUDIT_LOGS_BACKGROUND_NICE}})).backgroundNice,
+  })
   await premake(db, {interval: 'month', ahead: 1})
   // this server's processes only: a test's embedded server on the same machine is not ours to count
   const postmaster = postmasterPid(String((await db.query('SHOW data_directory')).rows[0].data_directory))
@@ -49,7 +72,11 @@ async function main() {
   }
   say(`wrk ${WRK.join(' ')}, workers ${values.workers}, ${os.cpus().length} cores, node ${process.version}`)
   try {
-    const scenarios: Array<{name: string; args?: string[]}> = [{name: 'direct to the app'}, {name: 'run --no-capture', args: ['--no-capture']}, {name: 'run, capture to files + PostgreSQL', args: []}]
+    const scenarios: Array<{name: string; args?: string[]}> = [
+      {name: 'direct to the app'},
+      {name: 'run --no-capture', args: ['--no-capture']},
+      {name: 'run, capture to files + PostgreSQL', args: []},
+    ]
     for (const sc of scenarios) {
       let url = `http://127.0.0.1:${appPort}`
       let child: ReturnType<typeof spawn> | undefined
@@ -59,11 +86,33 @@ async function main() {
         const port = await freePort()
         adminPort = await freePort()
         const dir = mkdtempSync(path.join(tmp, 'run-'))
-        child = spawn(path.join(ROOT, 'bin/run.js'), ['run', '--upstream', url, '--bind', `127.0.0.1:${port}`, '--admin-bind', `127.0.0.1:${adminPort}`, '--workers', values.workers!, '--log-dir', path.join(dir, 'logs'), ...sc.args], {
-          env: {...process.env, AUDIT_LOGS_DATABASE_URL: dbUrl, AUDIT_LOGS_DATA_DIR: path.join(dir, 'data'), OCLIF_SKIP_NEW_VERSION_CHECK: '1'},
-          cwd: dir, // not the user's directory: its audit-logs.config.mjs or .env (a dbName) would redirect the records
-          stdio: ['ignore', 'ignore', 'pipe'],
-        })
+        child = spawn(
+          path.join(ROOT, 'bin/run.js'),
+          [
+            'run',
+            '--upstream',
+            url,
+            '--bind',
+            `127.0.0.1:${port}`,
+            '--admin-bind',
+            `127.0.0.1:${adminPort}`,
+            '--workers',
+            values.workers!,
+            '--log-dir',
+            path.join(dir, 'logs'),
+            ...sc.args,
+          ],
+          {
+            env: {
+              ...process.env,
+              AUDIT_LOGS_DATABASE_URL: dbUrl,
+              AUDIT_LOGS_DATA_DIR: path.join(dir, 'data'),
+              OCLIF_SKIP_NEW_VERSION_CHECK: '1',
+            },
+            cwd: dir, // not the user's directory: its audit-logs.config.mjs or .env (a dbName) would redirect the records
+            stdio: ['ignore', 'ignore', 'pipe'],
+          },
+        )
         child.stderr!.on('data', (c) => (err += c))
         while (!err.includes('listening on')) {
           if (child.exitCode !== null) throw new Error(err)
@@ -99,17 +148,25 @@ async function main() {
         while ((await rows()) < sent && Date.now() - t0 < 180_000) await sleep(100)
         return (Date.now() - t0) / 1000 + 1
       }
-      phase = 'the warm-up\'s catch-up'
+      phase = "the warm-up's catch-up"
       if (capturing) await drain()
       const measured: Record<string, {r: WrkResult; cpu: string; load: string; drained?: number}> = {}
-      for (const [name, post] of [['GET', false], ['POST', true]] as const) {
+      for (const [name, post] of [
+        ['GET', false],
+        ['POST', true],
+      ] as const) {
         const before = cpuSnapshot({app: app.pid!, run: child?.pid, postmaster})
         phase = `the ${name} load`
         const r = await load(`${url}/${post ? 'post' : 'small'}`, post)
         const loaded = cpuSnapshot({app: app.pid!, run: child?.pid, postmaster})
         phase = `the ${name} load's catch-up`
         const drained = capturing ? await drain() : undefined
-        measured[name] = {r, cpu: cpuPerRequest(before, cpuSnapshot({app: app.pid!, run: child?.pid, postmaster}), r.requests), load: cpuPerRequest(before, loaded, r.requests), drained}
+        measured[name] = {
+          r,
+          cpu: cpuPerRequest(before, cpuSnapshot({app: app.pid!, run: child?.pid, postmaster}), r.requests),
+          load: cpuPerRequest(before, loaded, r.requests),
+          drained,
+        }
       }
       // the same requests at a fixed rate: what a request waits when the proxy is busy but not saturated
       phase = 'the fixed-rate loads'
@@ -124,12 +181,22 @@ async function main() {
         const dup = Number((await db.query('SELECT count(*) - count(DISTINCT id) AS d FROM request_logs')).rows[0].d)
         const metrics = await metricsText()
         const dropped = metric(metrics, 'audit_logs_records_dropped_total')
-        if (n < sent) say(`  NOT CAUGHT UP: ${metrics.split('\n').filter((l) => l.startsWith('audit_logs_')).join('; ')}\n  run's log: ${err.slice(-2000)}`)
+        if (n < sent)
+          say(
+            `  NOT CAUGHT UP: ${metrics
+              .split('\n')
+              .filter((l) => l.startsWith('audit_logs_'))
+              .join('; ')}\n  run's log: ${err.slice(-2000)}`,
+          )
         records = `; records: ${n} request + ${access} access rows for ${sent} proxied requests (${dup} duplicates, ${dropped} records dropped); sinks caught up ${measured.GET.drained!.toFixed(1)} s (GET) and ${measured.POST.drained!.toFixed(1)} s (POST) after the load`
       }
       const {GET: get, POST: post} = {GET: measured.GET.r, POST: measured.POST.r}
-      say(`${sc.name}: GET ${Math.round(get.rps)} req/s p50 ${get.p50} p99 ${get.p99} (${get.errors} errors); POST ${Math.round(post.rps)} req/s p50 ${post.p50} p99 ${post.p99} (${post.errors} errors)${child ? `; peak RSS ${(peak.rss / 1048576).toFixed(0)} MB in ${peak.phase} (peak PSS ${(peak.pss / 1048576).toFixed(0)} MB)` : ''}${records}`)
-      say(`  at ${values.rate} req/s (open loop, at most ${values.connections} connections): ${(['GET', 'POST'] as const).map((k) => `${k} ${Math.round(rated[k].rps)} req/s p50 ${rated[k].p50.toFixed(2)} ms p99 ${rated[k].p99.toFixed(2)} ms (${rated[k].errors} errors)`).join('; ')}`)
+      say(
+        `${sc.name}: GET ${Math.round(get.rps)} req/s p50 ${get.p50} p99 ${get.p99} (${get.errors} errors); POST ${Math.round(post.rps)} req/s p50 ${post.p50} p99 ${post.p99} (${post.errors} errors)${child ? `; peak RSS ${(peak.rss / 1048576).toFixed(0)} MB in ${peak.phase} (peak PSS ${(peak.pss / 1048576).toFixed(0)} MB)` : ''}${records}`,
+      )
+      say(
+        `  at ${values.rate} req/s (open loop, at most ${values.connections} connections): ${(['GET', 'POST'] as const).map((k) => `${k} ${Math.round(rated[k].rps)} req/s p50 ${rated[k].p50.toFixed(2)} ms p99 ${rated[k].p99.toFixed(2)} ms (${rated[k].errors} errors)`).join('; ')}`,
+      )
       for (const k of ['GET', 'POST']) {
         say(`  ${k} during the load: ${measured[k].load}`)
         if (capturing) say(`  ${k} with the sinks' catch-up: ${measured[k].cpu}`)

@@ -19,7 +19,13 @@ import {fmt, monthsBack, openBenchDatabase} from './bench-db.js'
 
 const {values} = parseArgs({
   args: process.argv.slice(2),
-  options: {order: {type: 'string', default: 'time'}, rows: {type: 'string', default: '1000000'}, days: {type: 'string', default: '180'}, 'insert-rows': {type: 'string', default: '20000'}, batch: {type: 'string', default: '10000'}},
+  options: {
+    order: {type: 'string', default: 'time'},
+    rows: {type: 'string', default: '1000000'},
+    days: {type: 'string', default: '180'},
+    'insert-rows': {type: 'string', default: '20000'},
+    batch: {type: 'string', default: '10000'},
+  },
 })
 const ROWS = Number(values.rows)
 const DAYS = Number(values.days)
@@ -31,7 +37,35 @@ const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 
 const seconds = (t0: number) => (performance.now() - t0) / 1000
 
-const COLUMNS = ['id', 'created_at', 'method', 'scheme', 'host', 'path', 'query', 'request_headers', 'request_body', 'request_body_size', 'request_body_truncated', 'status_code', 'response_headers', 'response_body', 'response_body_size', 'response_body_truncated', 'duration_ms', 'ip', 'user_id', 'user_agent', 'session_id', 'trace_id', 'request_id', 'flags', 'error', 'extra', 'instance']
+const COLUMNS = [
+  'id',
+  'created_at',
+  'method',
+  'scheme',
+  'host',
+  'path',
+  'query',
+  'request_headers',
+  'request_body',
+  'request_body_size',
+  'request_body_truncated',
+  'status_code',
+  'response_headers',
+  'response_body',
+  'response_body_size',
+  'response_body_truncated',
+  'duration_ms',
+  'ip',
+  'user_id',
+  'user_agent',
+  'session_id',
+  'trace_id',
+  'request_id',
+  'flags',
+  'error',
+  'extra',
+  'instance',
+]
 const INSERT_SQL = `INSERT INTO request_logs (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`
 
 async function main() {
@@ -46,7 +80,9 @@ async function main() {
     // monthly partitions covering the whole generated span
     const periods = monthsBack(NOW, DAYS)
     await ensurePartitions(db, periods)
-    say(`rows: ${fmt(ROWS)} over ${DAYS} days in ${ORDER === 'time' ? 'time order (as captured)' : 'random time order'}, ${periods.length} monthly partitions; batch ${fmt(BATCH)}`)
+    say(
+      `rows: ${fmt(ROWS)} over ${DAYS} days in ${ORDER === 'time' ? 'time order (as captured)' : 'random time order'}, ${periods.length} monthly partitions; batch ${fmt(BATCH)}`,
+    )
 
     // 1a. COPY writer. Records are generated and serialised first (as the journal
     // holds them), so only the writes are timed.
@@ -81,17 +117,24 @@ async function main() {
     const insertSql = INSERT_SQL.replace('INSERT INTO request_logs', 'INSERT INTO insert_target')
     const sample = [...generateRecords({rows: INSERT_ROWS, days: DAYS, seed: 2, now: NOW, order: ORDER})]
     const t1 = performance.now()
-    for (const r of sample) await db.query(insertSql, COLUMNS.map((c) => (c === 'query' || c.endsWith('headers') || c === 'extra' ? JSON.stringify(r[c]) : r[c])))
+    for (const r of sample)
+      await db.query(
+        insertSql,
+        COLUMNS.map((c) => (c === 'query' || c.endsWith('headers') || c === 'extra' ? JSON.stringify(r[c]) : r[c])),
+      )
     const insertRate = INSERT_ROWS / seconds(t1)
     say(`one INSERT per record: ${fmt(INSERT_ROWS)} records in ${seconds(t1).toFixed(1)} s = ${fmt(insertRate)} records/s`)
-    say(`write ratio COPY / INSERT: ${(copyRate / insertRate).toFixed(1)}x with 1 connection, ${(parallelRate / insertRate).toFixed(1)}x with 2`)
+    say(
+      `write ratio COPY / INSERT: ${(copyRate / insertRate).toFixed(1)}x with 1 connection, ${(parallelRate / insertRate).toFixed(1)}x with 2`,
+    )
     await db.query('DROP TABLE insert_target')
 
     // 2. cleanup --days 90: an unpartitioned copy of the same rows for the baseline
     await db.query('CREATE TABLE flat_logs (LIKE request_logs INCLUDING DEFAULTS)')
     await db.query('INSERT INTO flat_logs SELECT * FROM request_logs')
     await db.query('ALTER TABLE flat_logs ADD PRIMARY KEY (id, created_at)')
-    for (const def of ['(created_at)', '(status_code, created_at)', '(user_id, created_at)', '(path text_pattern_ops, created_at)']) await db.query(`CREATE INDEX ON flat_logs ${def}`)
+    for (const def of ['(created_at)', '(status_code, created_at)', '(user_id, created_at)', '(path text_pattern_ops, created_at)'])
+      await db.query(`CREATE INDEX ON flat_logs ${def}`)
     await db.query('CREATE INDEX ON flat_logs (ip, created_at)')
     await db.query('VACUUM ANALYZE')
 
@@ -118,7 +161,9 @@ async function main() {
     )
     const cliSeconds = seconds(t)
     const left = Number((await db.query('SELECT count(*) FROM request_logs WHERE created_at < $1', [cli.targets[0].cutoff])).rows[0].count)
-    say(`cleanup --days 90, the CLI command: ${cliSeconds.toFixed(2)} s wall; removed ${fmt(cli.totalRows)} rows (${fmt(left)} older than its cutoff left): ${phases(cli)}`)
+    say(
+      `cleanup --days 90, the CLI command: ${cliSeconds.toFixed(2)} s wall; removed ${fmt(cli.totalRows)} rows (${fmt(left)} older than its cutoff left): ${phases(cli)}`,
+    )
 
     // b. the same cleanup in-process (what the command does, without start-up)
     await reload()
@@ -131,22 +176,37 @@ async function main() {
     await reload()
     const boundary = periodStart(cutoff, 'month')
     t = performance.now()
-    const dropOnly = await cleanup(db, {retention: [{logType: 'request', days: 90}], dryRun: false, batchSize: 5000, now: new Date(boundary.getTime() + 90 * 86_400_000)})
+    const dropOnly = await cleanup(db, {
+      retention: [{logType: 'request', days: 90}],
+      dryRun: false,
+      batchSize: 5000,
+      now: new Date(boundary.getTime() + 90 * 86_400_000),
+    })
     say(`expired whole partitions only (cutoff ${boundary.toISOString().slice(0, 10)}): ${seconds(t).toFixed(3)} s; ${phases(dropOnly)}`)
 
     // d. baseline: batched DELETE (5000 rows per transaction) of the same rows on the unpartitioned copy
     t = performance.now()
     let deleted = 0
     for (;;) {
-      const n = (await db.query('DELETE FROM flat_logs WHERE ctid = ANY (ARRAY(SELECT ctid FROM flat_logs WHERE created_at < $1 LIMIT 5000))', [cutoff])).rowCount ?? 0
+      const n =
+        (
+          await db.query('DELETE FROM flat_logs WHERE ctid = ANY (ARRAY(SELECT ctid FROM flat_logs WHERE created_at < $1 LIMIT 5000))', [
+            cutoff,
+          ])
+        ).rowCount ?? 0
       deleted += n
       if (n < 5000) break
     }
     const flatSeconds = seconds(t)
-    const size = async (table: string) => Number((await db.query(`SELECT sum(pg_total_relation_size(relid)) AS b FROM pg_partition_tree($1::regclass)`, [table])).rows[0].b)
+    const size = async (table: string) =>
+      Number((await db.query(`SELECT sum(pg_total_relation_size(relid)) AS b FROM pg_partition_tree($1::regclass)`, [table])).rows[0].b)
     say(`batched DELETE on an unpartitioned copy: ${fmt(deleted)} rows in ${flatSeconds.toFixed(2)} s`)
-    say(`space after: partitioned ${fmt((await size('request_logs')) / 1048576)} MB (dropped partitions returned to the OS), unpartitioned ${fmt(Number((await db.query(`SELECT pg_total_relation_size('flat_logs') AS b`)).rows[0].b) / 1048576)} MB (deleted rows are dead tuples until VACUUM, and the file does not shrink)`)
-    say(`cleanup ratio (batched DELETE time / cleanup time): ${(flatSeconds / partSeconds).toFixed(1)}x in-process, ${(flatSeconds / cliSeconds).toFixed(1)}x against the whole CLI command`)
+    say(
+      `space after: partitioned ${fmt((await size('request_logs')) / 1048576)} MB (dropped partitions returned to the OS), unpartitioned ${fmt(Number((await db.query(`SELECT pg_total_relation_size('flat_logs') AS b`)).rows[0].b) / 1048576)} MB (deleted rows are dead tuples until VACUUM, and the file does not shrink)`,
+    )
+    say(
+      `cleanup ratio (batched DELETE time / cleanup time): ${(flatSeconds / partSeconds).toFixed(1)}x in-process, ${(flatSeconds / cliSeconds).toFixed(1)}x against the whole CLI command`,
+    )
   } finally {
     await close()
     if (dir) rmSync(dir, {recursive: true, force: true})

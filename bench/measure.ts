@@ -19,7 +19,12 @@ const UNIT_SECONDS: Record<string, number> = {us: 1e-6, ms: 1e-3, s: 1, m: 60, h
  * One wrk load: `settings` are wrk's own options (-t, -c, -d), `postLua` a script that makes the
  * requests POSTs. `onStart` receives the wrk process, so a caller can kill it on the way out.
  */
-export async function wrk(settings: string[], url: string, postLua?: string, onStart?: (child: ReturnType<typeof execFile>) => void): Promise<WrkResult> {
+export async function wrk(
+  settings: string[],
+  url: string,
+  postLua?: string,
+  onStart?: (child: ReturnType<typeof execFile>) => void,
+): Promise<WrkResult> {
   const args = [...settings, '--latency', ...(postLua ? ['-s', postLua] : []), url]
   const running = execFileAsync('wrk', args)
   onStart?.(running.child)
@@ -176,7 +181,8 @@ const machineBusy = (): number => {
  * another server on the machine, a test's, is not counted), otherwise every process of the OS user
  * postgres.
  */
-export const postgresPids = (postmaster?: number): number[] => (postmaster ? [postmaster, ...pids(['-P', String(postmaster)])] : pids(['-u', 'postgres']))
+export const postgresPids = (postmaster?: number): number[] =>
+  postmaster ? [postmaster, ...pids(['-P', String(postmaster)])] : pids(['-u', 'postgres'])
 
 /** The pid in the first line of a PostgreSQL data directory's postmaster.pid, if readable. */
 export function postmasterPid(dataDirectory: string): number | undefined {

@@ -110,13 +110,16 @@ const server = http.createServer((req, res) => {
     })
   })
 
-  const forward = http.request({host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: endToEnd(req.headers), agent}, (answer) => {
-    status = answer.statusCode
-    responseHeaders = answer.headers
-    res.writeHead(answer.statusCode, endToEnd(answer.headers))
-    answer.on('data', (chunk) => responseBody.add(chunk))
-    answer.pipe(res)
-  })
+  const forward = http.request(
+    {host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: endToEnd(req.headers), agent},
+    (answer) => {
+      status = answer.statusCode
+      responseHeaders = answer.headers
+      res.writeHead(answer.statusCode, endToEnd(answer.headers))
+      answer.on('data', (chunk) => responseBody.add(chunk))
+      answer.pipe(res)
+    },
+  )
   forward.on('error', (error) => {
     if (res.headersSent) return res.destroy()
     res.writeHead(502, {'content-type': 'text/plain'})
@@ -148,5 +151,7 @@ process.once('SIGTERM', stop)
 process.once('SIGINT', stop)
 
 server.listen(Number(process.env.PORT), '127.0.0.1', () =>
-  admin.listen(Number(process.env.ADMIN_PORT), '127.0.0.1', () => console.error(`naive-proxy listening on 127.0.0.1:${process.env.PORT}, admin on ${process.env.ADMIN_PORT}`)),
+  admin.listen(Number(process.env.ADMIN_PORT), '127.0.0.1', () =>
+    console.error(`naive-proxy listening on 127.0.0.1:${process.env.PORT}, admin on ${process.env.ADMIN_PORT}`),
+  ),
 )

@@ -18,12 +18,21 @@ import {queryRecords} from '../src/stores/postgres/reader.js'
 import {writeBatchesConcurrently} from '../src/stores/postgres/writer.js'
 import {fmt, monthsBack, openBenchDatabase} from './bench-db.js'
 
-const {values} = parseArgs({args: process.argv.slice(2), options: {rows: {type: 'string', default: '10000000'}, days: {type: 'string', default: '180'}, 'export-rows': {type: 'string', default: '1000000'}}})
+const {values} = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    rows: {type: 'string', default: '10000000'},
+    days: {type: 'string', default: '180'},
+    'export-rows': {type: 'string', default: '1000000'},
+  },
+})
 const ROWS = Number(values.rows)
 const DAYS = Number(values.days)
 const EXPORT_ROWS = Number(values['export-rows'])
 if (!(EXPORT_ROWS >= 1 && EXPORT_ROWS <= ROWS)) {
-  console.error(`--export-rows ${values['export-rows']}: the export takes the newest rows of those loaded; give a number from 1 to --rows (${values.rows}), e.g. --rows ${values.rows} --export-rows ${Math.max(1, Math.floor(ROWS / 10))}`)
+  console.error(
+    `--export-rows ${values['export-rows']}: the export takes the newest rows of those loaded; give a number from 1 to --rows (${values.rows}), e.g. --rows ${values.rows} --export-rows ${Math.max(1, Math.floor(ROWS / 10))}`,
+  )
   process.exit(2)
 }
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
@@ -72,7 +81,9 @@ async function main() {
     }
     await writeBatchesConcurrently(writers, 'request', batches())
     await writers[1].end()
-    say(`loaded ${fmt(ROWS)} request rows over ${DAYS} days (${periods.length} monthly partitions) in ${((performance.now() - t0) / 1000).toFixed(0)} s`)
+    say(
+      `loaded ${fmt(ROWS)} request rows over ${DAYS} days (${periods.length} monthly partitions) in ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+    )
     await db.query('VACUUM ANALYZE request_logs')
     const size = Number((await db.query(`SELECT sum(pg_total_relation_size(relid)) AS b FROM pg_partition_tree('request_logs')`)).rows[0].b)
     say(`table size with indexes: ${fmt(size / 1048576)} MB`)
@@ -82,7 +93,7 @@ async function main() {
       ['--user 7 --since 7d', {user: '7', since: '7d'}],
       ["--path '/api/v1/*'", {path: '/api/v1/*'}],
       ['--ip 10.1.0.0/16', {ip: '10.1.0.0/16'}],
-      ["--search '\"ok\":false' --since 24h", {search: '"ok":false', since: '24h'}],
+      ['--search \'"ok":false\' --since 24h', {search: '"ok":false', since: '24h'}],
     ]
     say('\nquery latency (limit 50, newest first; median of 5 runs after a warm-up):')
     for (const [label, input] of cases) {
@@ -96,13 +107,19 @@ async function main() {
         times.push(performance.now() - t)
       }
       const where = toSql(f)
-      const plan = (await db.query(`EXPLAIN SELECT id FROM request_logs WHERE ${where.text} ORDER BY created_at DESC LIMIT 50`, where.values)).rows.map((r) => r['QUERY PLAN']).join('\n')
+      const plan = (
+        await db.query(`EXPLAIN SELECT id FROM request_logs WHERE ${where.text} ORDER BY created_at DESC LIMIT 50`, where.values)
+      ).rows
+        .map((r) => r['QUERY PLAN'])
+        .join('\n')
       const scanned = new Set(plan.match(/request_logs_p\d{8}|request_logs_default/g) ?? []).size
       say(`  ${label}: ${median(times).toFixed(1)} ms (${n} rows; plan touches ${scanned} of ${periods.length + 1} partitions)`)
     }
 
     // export: the newest EXPORT_ROWS rows
-    const {rows: [edge]} = await db.query('SELECT created_at FROM request_logs ORDER BY created_at DESC OFFSET $1 LIMIT 1', [EXPORT_ROWS - 1])
+    const {
+      rows: [edge],
+    } = await db.query('SELECT created_at FROM request_logs ORDER BY created_at DESC OFFSET $1 LIMIT 1', [EXPORT_ROWS - 1])
     const since = new Date(edge.created_at).toISOString()
     const env = {...process.env, AUDIT_LOGS_DATABASE_URL: url, OCLIF_SKIP_NEW_VERSION_CHECK: '1'}
     say(`\nexport of the newest ${fmt(EXPORT_ROWS)} rows (--since ${since}):`)
@@ -112,13 +129,28 @@ async function main() {
       // bin/run.js itself, as npx runs it
       const m = await measure(path.join(ROOT, 'bin/run.js'), ['export', '--since', since, '--format', format, '--out', out], env)
       results[format] = EXPORT_ROWS / m.seconds
-      say(`  audit-logs export --format ${format}: ${m.seconds.toFixed(1)} s = ${fmt(EXPORT_ROWS / m.seconds)} rows/s, peak RSS ${m.peakMb.toFixed(0)} MB, ${fmt(statSync(out).size / 1048576)} MB`)
+      say(
+        `  audit-logs export --format ${format}: ${m.seconds.toFixed(1)} s = ${fmt(EXPORT_ROWS / m.seconds)} rows/s, peak RSS ${m.peakMb.toFixed(0)} MB, ${fmt(statSync(out).size / 1048576)} MB`,
+      )
       rmSync(out)
     }
     const out = path.join(tmp, 'psql.csv')
-    const m = await measure('psql', [url, '-q', '-c', `\\copy (SELECT * FROM request_logs WHERE created_at >= '${since}' ORDER BY created_at DESC) TO '${out}' WITH (FORMAT csv, HEADER)`], process.env)
-    say(`  psql \\copy to CSV (ceiling): ${m.seconds.toFixed(1)} s = ${fmt(EXPORT_ROWS / m.seconds)} rows/s, peak RSS ${m.peakMb.toFixed(0)} MB`)
-    say(`  ratio to psql \\copy: ndjson ${(results.ndjson / (EXPORT_ROWS / m.seconds)).toFixed(2)}, csv ${(results.csv / (EXPORT_ROWS / m.seconds)).toFixed(2)}`)
+    const m = await measure(
+      'psql',
+      [
+        url,
+        '-q',
+        '-c',
+        `\\copy (SELECT * FROM request_logs WHERE created_at >= '${since}' ORDER BY created_at DESC) TO '${out}' WITH (FORMAT csv, HEADER)`,
+      ],
+      process.env,
+    )
+    say(
+      `  psql \\copy to CSV (ceiling): ${m.seconds.toFixed(1)} s = ${fmt(EXPORT_ROWS / m.seconds)} rows/s, peak RSS ${m.peakMb.toFixed(0)} MB`,
+    )
+    say(
+      `  ratio to psql \\copy: ndjson ${(results.ndjson / (EXPORT_ROWS / m.seconds)).toFixed(2)}, csv ${(results.csv / (EXPORT_ROWS / m.seconds)).toFixed(2)}`,
+    )
   } finally {
     await close()
     rmSync(tmp, {recursive: true, force: true})

@@ -41,7 +41,19 @@ import {premake} from '../src/stores/postgres/partitions.js'
 import {freePort} from '../src/util/process.js'
 import {type BenchDatabase, fmt, openBenchDatabase} from './bench-db.js'
 import {ORDER_2K as POST_BODY} from './bodies.mjs'
-import {type CpuParts, type RateResult, type WrkResult, cpuPerRequest, cpuSnapshot, openLoop, pids, postmasterPid, sleep, treeMemory, wrk} from './measure.js'
+import {
+  type CpuParts,
+  type RateResult,
+  type WrkResult,
+  cpuPerRequest,
+  cpuSnapshot,
+  openLoop,
+  pids,
+  postmasterPid,
+  sleep,
+  treeMemory,
+  wrk,
+} from './measure.js'
 
 const {values} = parseArgs({
   args: process.argv.slice(2),
@@ -90,13 +102,22 @@ const runEnv = Object.fromEntries(
     return [kv.slice(0, at), kv.slice(at + 1)]
   }),
 )
-for (const k of only) if (!SCENARIOS.some((s) => s.kind === k)) throw new Error(`--only ${k}: expected some of ${SCENARIOS.map((s) => s.kind).join(',')}`)
+for (const k of only)
+  if (!SCENARIOS.some((s) => s.kind === k)) throw new Error(`--only ${k}: expected some of ${SCENARIOS.map((s) => s.kind).join(',')}`)
 for (const m of methods) if (m !== 'GET' && m !== 'POST') throw new Error(`--methods ${m}: expected GET and/or POST`)
-if (values.knee && !only.includes('run') && !values['knee-start']) throw new Error('--knee starts from run\'s saturating rate: keep run in --only, or give --knee-start RATE')
+if (values.knee && !only.includes('run') && !values['knee-start'])
+  throw new Error("--knee starts from run's saturating rate: keep run in --only, or give --knee-start RATE")
 
 // ---------------------------------------------------------------- output: the console and bench/out/
 
-const OUT = path.join(ROOT, 'bench/out', `sustained-${new Date().toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(':', '-')}.txt`)
+const OUT = path.join(
+  ROOT,
+  'bench/out',
+  `sustained-${new Date()
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replaceAll(':', '-')}.txt`,
+)
 mkdirSync(path.dirname(OUT), {recursive: true})
 /** Prints a line and appends it to the output file at once, so an interrupted run keeps what it measured. */
 function say(line: string): void {
@@ -158,7 +179,13 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 /** Waits until `check` passes, or fails with what the process said if it exits first. */
-async function until(what: string, child: ChildProcess, output: () => string, check: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
+async function until(
+  what: string,
+  child: ChildProcess,
+  output: () => string,
+  check: () => boolean | Promise<boolean>,
+  ms = 60_000,
+): Promise<void> {
   const t0 = Date.now()
   while (!(await check())) {
     if (child.exitCode !== null) throw new Error(`${what} exited (${child.exitCode}): ${output().slice(-3000)}`)
@@ -188,7 +215,12 @@ type App = {name: string; url: string; proc: ChildProcess; extraCpu: CpuParts['e
 
 async function startNodeApp(): Promise<App> {
   const port = await freePort()
-  const proc = track(spawn(process.execPath, [path.join(ROOT, 'bench/upstream.mjs')], {env: {...process.env, PORT: String(port)}, stdio: ['ignore', 'ignore', 'pipe']}))
+  const proc = track(
+    spawn(process.execPath, [path.join(ROOT, 'bench/upstream.mjs')], {
+      env: {...process.env, PORT: String(port)},
+      stdio: ['ignore', 'ignore', 'pipe'],
+    }),
+  )
   const url = `http://127.0.0.1:${port}`
   await until('the Node upstream', proc, tail(proc), () => answers(`${url}/small`))
   return {name: 'trivial Node upstream', url, proc, extraCpu: {}}
@@ -202,7 +234,12 @@ async function startDjangoApp(): Promise<App> {
   // gunicorn 23+ opens a control socket in ~/.gunicorn unless told not to; older ones do not know the flag
   const noControl = execFileSync(gunicorn, ['--help']).toString().includes('--no-control-socket') ? ['--no-control-socket'] : []
   const port = await freePort()
-  const proc = track(spawn(gunicorn, ['-w', '2', '-k', 'sync', '-b', `127.0.0.1:${port}`, ...noControl, 'benchapp.wsgi'], {cwd: dir, stdio: ['ignore', 'ignore', 'pipe']}))
+  const proc = track(
+    spawn(gunicorn, ['-w', '2', '-k', 'sync', '-b', `127.0.0.1:${port}`, ...noControl, 'benchapp.wsgi'], {
+      cwd: dir,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    }),
+  )
   const url = `http://127.0.0.1:${port}`
   await until('gunicorn', proc, tail(proc), () => answers(`${url}/small`))
   // the workers are the master's children, looked up at each snapshot (gunicorn replaces one that dies)
@@ -237,10 +274,28 @@ async function startRun(app: App, kind: 'run' | 'nocapture', postmaster?: number
   const port = await freePort()
   const adminPort = await freePort()
   const dir = mkdtempSync(path.join(tmp, 'run-'))
-  const args = ['run', '--upstream', app.url, '--bind', `127.0.0.1:${port}`, '--admin-bind', `127.0.0.1:${adminPort}`, '--workers', values.workers!, '--log-dir', path.join(dir, 'logs')]
+  const args = [
+    'run',
+    '--upstream',
+    app.url,
+    '--bind',
+    `127.0.0.1:${port}`,
+    '--admin-bind',
+    `127.0.0.1:${adminPort}`,
+    '--workers',
+    values.workers!,
+    '--log-dir',
+    path.join(dir, 'logs'),
+  ]
   const proc = track(
     spawn(path.join(ROOT, 'bin/run.js'), [...args, ...(kind === 'nocapture' ? ['--no-capture'] : [])], {
-      env: {...process.env, AUDIT_LOGS_DATABASE_URL: database!.url, AUDIT_LOGS_DATA_DIR: path.join(dir, 'data'), OCLIF_SKIP_NEW_VERSION_CHECK: '1', ...runEnv},
+      env: {
+        ...process.env,
+        AUDIT_LOGS_DATABASE_URL: database!.url,
+        AUDIT_LOGS_DATA_DIR: path.join(dir, 'data'),
+        OCLIF_SKIP_NEW_VERSION_CHECK: '1',
+        ...runEnv,
+      },
       cwd: dir, // not the user's directory: its audit-logs.config.mjs or .env (a dbName) would redirect the records
       stdio: ['ignore', 'ignore', 'pipe'],
     }),
@@ -250,7 +305,8 @@ async function startRun(app: App, kind: 'run' | 'nocapture', postmaster?: number
   const metrics = async () => (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text()
   const progress = async (): Promise<Progress> => {
     const text = await metrics()
-    const metric = (name: string, labels = '') => Number(new RegExp(`^${name}${labels.replace(/[{}]/g, '\\$&')} (\\S+)`, 'm').exec(text)?.[1] ?? 0)
+    const metric = (name: string, labels = '') =>
+      Number(new RegExp(`^${name}${labels.replace(/[{}]/g, '\\$&')} (\\S+)`, 'm').exec(text)?.[1] ?? 0)
     return {
       proxied: metric('audit_logs_requests_total'),
       stored: metric('audit_logs_records_written_total', '{sink="postgres"}') / RECORDS_PER_REQUEST,
@@ -260,7 +316,14 @@ async function startRun(app: App, kind: 'run' | 'nocapture', postmaster?: number
       refused: metric('audit_logs_requests_refused_total'), // only where run has whenFull: block
     }
   }
-  return {kind, url: `http://127.0.0.1:${port}`, proc, progress: kind === 'run' ? progress : undefined, cpu: {app: app.proc.pid!, run: proc.pid, extra: app.extraCpu, postmaster}, output}
+  return {
+    kind,
+    url: `http://127.0.0.1:${port}`,
+    proc,
+    progress: kind === 'run' ? progress : undefined,
+    cpu: {app: app.proc.pid!, run: proc.pid, extra: app.extraCpu, postmaster},
+    output,
+  }
 }
 
 async function startNaive(app: App, postmaster?: number): Promise<Target> {
@@ -275,10 +338,22 @@ async function startNaive(app: App, postmaster?: number): Promise<Target> {
   const output = tail(proc)
   await until('the naive proxy', proc, output, () => output().includes('listening on'))
   const progress = async (): Promise<Progress> => {
-    const s = (await (await fetch(`http://127.0.0.1:${adminPort}/__naive/stats`)).json()) as {proxied: number; inserted: number; pending: number; failed: number}
+    const s = (await (await fetch(`http://127.0.0.1:${adminPort}/__naive/stats`)).json()) as {
+      proxied: number
+      inserted: number
+      pending: number
+      failed: number
+    }
     return {proxied: s.proxied, stored: s.inserted, idle: s.pending === 0, journal: 0, dropped: s.failed, refused: 0}
   }
-  return {kind: 'naive', url: `http://127.0.0.1:${port}`, proc, progress, cpu: {app: app.proc.pid!, extra: {...app.extraCpu, proxy: () => [proc.pid!]}, postmaster}, output}
+  return {
+    kind: 'naive',
+    url: `http://127.0.0.1:${port}`,
+    proc,
+    progress,
+    cpu: {app: app.proc.pid!, extra: {...app.extraCpu, proxy: () => [proc.pid!]}, postmaster},
+    output,
+  }
 }
 
 async function startTarget(kind: Kind, app: App, postmaster?: number): Promise<Target> {
@@ -419,7 +494,14 @@ async function saturatingLoad(target: Target, app: App, method: Method, seconds:
   const caught = base ? await catchUp(target, base, loadEnd) : undefined
   const after = cpuSnapshot(target.cpu)
   await memory.stop()
-  const result: LoadResult = {wrk: r, catchUp: caught, e2e: r.requests / (r.seconds + (caught?.seconds ?? 0)), peaks: memory.peaks, peakJournal: lag?.peakJournal() ?? 0, cpu: cpuPerRequest(before, after, r.requests)}
+  const result: LoadResult = {
+    wrk: r,
+    catchUp: caught,
+    e2e: r.requests / (r.seconds + (caught?.seconds ?? 0)),
+    peaks: memory.peaks,
+    peakJournal: lag?.peakJournal() ?? 0,
+    cpu: cpuPerRequest(before, after, r.requests),
+  }
   if (base && caught && lag) {
     const proxiedRps = caught.proxied / r.seconds
     const max = Math.max(0, ...lag.samples.map((s) => s.lag))
@@ -442,20 +524,37 @@ function report(label: string, kind: Kind, x: LoadResult): void {
   const w = x.wrk
   const load = `wrk ${fmt(w.requests)} requests in ${s1(w.seconds)}, ${fmt(w.rps)} req/s, p50 ${w.p50} p99 ${w.p99}, ${w.errors} errors`
   if (!x.catchUp) {
-    say(`${label}: ${fmt(x.e2e)} req/s (${load}); peak RSS ${x.peaks.rss ? `proxy ${mb(x.peaks.rss)} (PSS ${mb(x.peaks.pss)}), ` : ''}app ${mb(x.peaks.appRss)}`)
+    say(
+      `${label}: ${fmt(x.e2e)} req/s (${load}); peak RSS ${x.peaks.rss ? `proxy ${mb(x.peaks.rss)} (PSS ${mb(x.peaks.pss)}), ` : ''}app ${mb(x.peaks.appRss)}`,
+    )
   } else {
     const c = x.catchUp
-    say(`${label}: end-to-end ${c.caughtUp ? '' : '≤ '}${fmt(x.e2e)} req/s (${load}; catch-up ${s1(c.seconds)}${c.caughtUp ? '' : ', NOT CAUGHT UP'})`)
+    say(
+      `${label}: end-to-end ${c.caughtUp ? '' : '≤ '}${fmt(x.e2e)} req/s (${load}; catch-up ${s1(c.seconds)}${c.caughtUp ? '' : ', NOT CAUGHT UP'})`,
+    )
     const r = x.records!
-    const access = kind === 'run' ? ` + ${fmt(r.access)} access rows, ${fmt(r.dropped)} records dropped${r.refused ? `, ${fmt(r.refused)} requests refused (503)` : ''}` : `, ${fmt(r.dropped)} failed inserts`
-    say(`  proxied ${fmt(x.lag!.proxiedRps)} req/s during the load; records: ${fmt(c.proxied)} sent, ${fmt(r.stored)} stored${access}, ${fmt(r.duplicates)} duplicates`)
-    say(`  max lag during the load ${fmt(x.lag!.max)} records (${s1(x.lag!.maxSeconds)}); peak RSS proxy ${mb(x.peaks.rss)} (PSS ${mb(x.peaks.pss)}), app ${mb(x.peaks.appRss)}${kind === 'run' ? `; peak journal ${mb(x.peakJournal)}` : ''}`)
+    const access =
+      kind === 'run'
+        ? ` + ${fmt(r.access)} access rows, ${fmt(r.dropped)} records dropped${r.refused ? `, ${fmt(r.refused)} requests refused (503)` : ''}`
+        : `, ${fmt(r.dropped)} failed inserts`
+    say(
+      `  proxied ${fmt(x.lag!.proxiedRps)} req/s during the load; records: ${fmt(c.proxied)} sent, ${fmt(r.stored)} stored${access}, ${fmt(r.duplicates)} duplicates`,
+    )
+    say(
+      `  max lag during the load ${fmt(x.lag!.max)} records (${s1(x.lag!.maxSeconds)}); peak RSS proxy ${mb(x.peaks.rss)} (PSS ${mb(x.peaks.pss)}), app ${mb(x.peaks.appRss)}${kind === 'run' ? `; peak journal ${mb(x.peakJournal)}` : ''}`,
+    )
   }
   say(`  ${x.cpu}${x.catchUp ? ' (load and catch-up)' : ''}`)
 }
 
 /** Starts the set-up, warms it with each method, lets the sinks catch up, then does the measured loads. */
-async function scenario(kind: Kind, name: string, app: App, postmaster: number | undefined, results: Map<string, LoadResult>): Promise<void> {
+async function scenario(
+  kind: Kind,
+  name: string,
+  app: App,
+  postmaster: number | undefined,
+  results: Map<string, LoadResult>,
+): Promise<void> {
   const target = await startTarget(kind, app, postmaster)
   try {
     for (const method of methods) await wrk(wrkSettings(WARMUP), `${target.url}${pathOf(method)}`, luaOf(method), (c) => track(c))
@@ -478,7 +577,10 @@ function ratios(results: Map<string, LoadResult>): void {
     const direct = results.get(`direct ${method}`)
     const parts = SCENARIOS.filter((s) => results.has(`${s.kind} ${method}`)).map(({kind}) => {
       const e2e = results.get(`${kind} ${method}`)!.e2e
-      const against = [naive && kind !== 'naive' ? `${(e2e / naive.e2e).toFixed(2)}× naive` : '', direct && kind !== 'direct' ? `${(e2e / direct.e2e).toFixed(2)}× direct` : ''].filter(Boolean)
+      const against = [
+        naive && kind !== 'naive' ? `${(e2e / naive.e2e).toFixed(2)}× naive` : '',
+        direct && kind !== 'direct' ? `${(e2e / direct.e2e).toFixed(2)}× direct` : '',
+      ].filter(Boolean)
       return `${kind} ${fmt(e2e)}${against.length ? ` (${against.join(', ')})` : ''}`
     })
     if (parts.length) say(`  ${method} end-to-end req/s: ${parts.join('; ')}`)
@@ -495,7 +597,11 @@ async function kneeStep(target: Target, method: Method, rate: number): Promise<S
   const agent = new http.Agent({keepAlive: true, maxSockets: CONNECTIONS})
   let r: RateResult
   try {
-    r = await openLoop(agent, `${target.url}${pathOf(method)}`, {rate, seconds: Number(values['knee-seconds']), body: method === 'POST' ? POST_BODY : undefined})
+    r = await openLoop(agent, `${target.url}${pathOf(method)}`, {
+      rate,
+      seconds: Number(values['knee-seconds']),
+      body: method === 'POST' ? POST_BODY : undefined,
+    })
   } finally {
     agent.destroy()
   }
@@ -516,20 +622,30 @@ async function knee(app: App, postmaster: number | undefined, results: Map<strin
         continue
       }
       await wrk(wrkSettings(WARMUP), `${target.url}${pathOf(method)}`, luaOf(method), (c) => track(c))
-      const from = values['knee-start'] ? `--knee-start ${fmt(first)} req/s` : `half the saturating end-to-end rate (${fmt(saturated!)} req/s)`
-      say(`knee, run, ${method}: steps of ${values['knee-seconds']} s at a fixed rate (open loop, at most ${CONNECTIONS} connections), from ${from}, +15% while the lag stays under ${LAG_LIMIT_S} s`)
+      const from = values['knee-start']
+        ? `--knee-start ${fmt(first)} req/s`
+        : `half the saturating end-to-end rate (${fmt(saturated!)} req/s)`
+      say(
+        `knee, run, ${method}: steps of ${values['knee-seconds']} s at a fixed rate (open loop, at most ${CONNECTIONS} connections), from ${from}, +15% while the lag stays under ${LAG_LIMIT_S} s`,
+      )
       let passed: number | undefined
       for (let rate = first; ; rate = Math.round(rate * KNEE_STEP)) {
         const s = await kneeStep(target, method, rate)
         const clientShort = s.r.sentRps < ACHIEVED_MIN * rate
         const ok = s.maxLagSeconds < LAG_LIMIT_S && s.r.errors === 0 && s.r.rps >= ACHIEVED_MIN * rate && s.catchUp.caughtUp
-        say(`  ${fmt(rate)} req/s: sent ${fmt(s.r.sentRps)}, answered ${fmt(s.r.rps)} req/s, p50 ${s.r.p50.toFixed(1)} ms p99 ${s.r.p99.toFixed(1)} ms, ${s.r.errors} errors; max lag ${s1(s.maxLagSeconds)}; catch-up ${s1(s.catchUp.seconds)}${s.catchUp.caughtUp ? '' : ' (NOT CAUGHT UP)'}: ${clientShort ? 'INCONCLUSIVE' : ok ? 'passes' : 'FAILS'}`)
+        say(
+          `  ${fmt(rate)} req/s: sent ${fmt(s.r.sentRps)}, answered ${fmt(s.r.rps)} req/s, p50 ${s.r.p50.toFixed(1)} ms p99 ${s.r.p99.toFixed(1)} ms, ${s.r.errors} errors; max lag ${s1(s.maxLagSeconds)}; catch-up ${s1(s.catchUp.seconds)}${s.catchUp.caughtUp ? '' : ' (NOT CAUGHT UP)'}: ${clientShort ? 'INCONCLUSIVE' : ok ? 'passes' : 'FAILS'}`,
+        )
         if (clientShort) {
-          say(`  this process's open-loop client could not send ${fmt(rate)} req/s (it sent ${fmt(s.r.sentRps)}): not counted against run; the knee is at least ${passed ? fmt(passed) : 'unknown'} req/s`)
+          say(
+            `  this process's open-loop client could not send ${fmt(rate)} req/s (it sent ${fmt(s.r.sentRps)}): not counted against run; the knee is at least ${passed ? fmt(passed) : 'unknown'} req/s`,
+          )
           break
         }
         if (!ok) {
-          say(`  knee, run, ${method}: ${passed ? `${fmt(passed)} req/s (the last step that passed)` : `below ${fmt(rate)} req/s (the first step failed)`}`)
+          say(
+            `  knee, run, ${method}: ${passed ? `${fmt(passed)} req/s (the last step that passed)` : `below ${fmt(rate)} req/s (the first step failed)`}`,
+          )
           break
         }
         passed = rate
@@ -550,7 +666,9 @@ async function soak(app: App, postmaster: number | undefined, seconds: number): 
     report(`soak, run, POST for ${seconds} s`, 'run', x)
     const byMinute: number[] = []
     for (const s of x.lag!.samples) byMinute[Math.floor(s.t / 60)] = Math.max(byMinute[Math.floor(s.t / 60)] ?? 0, s.lag)
-    say(`  lag samples: ${x.lag!.samples.length}, max ${fmt(x.lag!.max)} records (${s1(x.lag!.maxSeconds)}); max in each minute: ${byMinute.map((v, i) => `${i + 1}: ${fmt(v ?? 0)}`).join(', ')}`)
+    say(
+      `  lag samples: ${x.lag!.samples.length}, max ${fmt(x.lag!.max)} records (${s1(x.lag!.maxSeconds)}); max in each minute: ${byMinute.map((v, i) => `${i + 1}: ${fmt(v ?? 0)}`).join(', ')}`,
+    )
   } finally {
     await stop(target.proc!)
   }
@@ -567,13 +685,26 @@ function header(): void {
     }
   }
   const dirty = git(['status', '--porcelain']) ? ', uncommitted changes' : ''
-  const load = values.soak ? `soak: wrk ${wrkSettings(Number(values.soak)).join(' ')} POST` : `wrk ${wrkSettings(Number(values.duration)).join(' ')}`
-  say(`sustained: ${load} (warm-up ${WARMUP} s per method), run --workers ${values.workers}${Object.keys(runEnv).length ? `, run env ${values['run-env']!.join(' ')}` : ''}; ${os.cpus().length} cores, node ${process.version}, ${new Date().toISOString()}, git ${git(['rev-parse', '--short', 'HEAD'])}${dirty}`)
+  const load = values.soak
+    ? `soak: wrk ${wrkSettings(Number(values.soak)).join(' ')} POST`
+    : `wrk ${wrkSettings(Number(values.duration)).join(' ')}`
+  say(
+    `sustained: ${load} (warm-up ${WARMUP} s per method), run --workers ${values.workers}${Object.keys(runEnv).length ? `, run env ${values['run-env']!.join(' ')}` : ''}; ${os.cpus().length} cores, node ${process.version}, ${new Date().toISOString()}, git ${git(['rev-parse', '--short', 'HEAD'])}${dirty}`,
+  )
   // run is started from dist/: what it measures is the last build, not src/ as it is now
-  const newest = (dir: string): number => Math.max(0, ...readdirSync(dir, {recursive: true, withFileTypes: true}).filter((e) => e.isFile()).map((e) => statSync(path.join(e.parentPath, e.name)).mtimeMs))
+  const newest = (dir: string): number =>
+    Math.max(
+      0,
+      ...readdirSync(dir, {recursive: true, withFileTypes: true})
+        .filter((e) => e.isFile())
+        .map((e) => statSync(path.join(e.parentPath, e.name)).mtimeMs),
+    )
   const built = newest(path.join(ROOT, 'dist'))
-  if (newest(path.join(ROOT, 'src')) > built) say(`  note: src/ has changes newer than dist/ (built ${new Date(built).toISOString()}); run measures dist/`)
-  say(`  lag: requests proxied − rows inserted as the proxy counts them, every 1 s; stored: count(*) once caught up; catch-up capped at ${CATCH_UP_CAP_MS / 1000} s`)
+  if (newest(path.join(ROOT, 'src')) > built)
+    say(`  note: src/ has changes newer than dist/ (built ${new Date(built).toISOString()}); run measures dist/`)
+  say(
+    `  lag: requests proxied − rows inserted as the proxy counts them, every 1 s; stored: count(*) once caught up; catch-up capped at ${CATCH_UP_CAP_MS / 1000} s`,
+  )
 }
 
 async function main(): Promise<void> {

@@ -27,5 +27,4 @@ export class AuditLogsError extends Error {
   }
 }
 
-export const usageError = (message: string, suggestions: string[] = []) =>
-  new AuditLogsError(message, {exit: ExitCode.usage, suggestions})
+export const usageError = (message: string, suggestions: string[] = []) => new AuditLogsError(message, {exit: ExitCode.usage, suggestions})

@@ -21,10 +21,18 @@ describe('the repository', function () {
     // the oclif tool (a dev dependency) warns when its cache says a newer version is out: a cache that says so
     const cache = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-oclif-cache-'))
     writeFileSync(path.join(cache, 'version'), JSON.stringify({latest: '99.0.0'}))
-    const env = {...process.env, OCLIF_CACHE_DIR: cache, OCLIF_SKIP_NEW_VERSION_CHECK: undefined, PATH: `${path.join(ROOT, 'node_modules', '.bin')}${path.delimiter}${process.env.PATH}`}
+    const env = {
+      ...process.env,
+      OCLIF_CACHE_DIR: cache,
+      OCLIF_SKIP_NEW_VERSION_CHECK: undefined,
+      PATH: `${path.join(ROOT, 'node_modules', '.bin')}${path.delimiter}${process.env.PATH}`,
+    }
     // the steps of the build script that run the oclif tool, as the script runs them (tsc is left out: it is slow, and prints no such thing)
     const {scripts} = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {scripts: Record<string, string>}
-    const steps = scripts.build.split('&&').map((s) => s.trim()).filter((s) => /(^|\s)oclif\s/.test(s))
+    const steps = scripts.build
+      .split('&&')
+      .map((s) => s.trim())
+      .filter((s) => /(^|\s)oclif\s/.test(s))
     expect(steps).to.have.length.above(0)
     for (const step of steps) {
       const r = await execa('sh', ['-c', step], {cwd: ROOT, env, extendEnv: false, reject: false, all: true})
@@ -33,7 +41,10 @@ describe('the repository', function () {
     }
     // every script that runs the oclif tool runs it so (prepack's `oclif readme` rewrites README.md: not run here)
     for (const [name, script] of Object.entries(scripts)) {
-      for (const step of script.split('&&').map((s) => s.trim()).filter((s) => /(^|\s)oclif\s/.test(s))) {
+      for (const step of script
+        .split('&&')
+        .map((s) => s.trim())
+        .filter((s) => /(^|\s)oclif\s/.test(s))) {
         expect(step, `the script ${name}`).to.match(/OCLIF_SKIP_NEW_VERSION_CHECK=(1|true)\s/)
       }
     }

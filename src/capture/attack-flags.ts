@@ -4,7 +4,8 @@ import {formDecode} from '../util/form-decode.js'
  * Attack patterns in a request (the security monitoring of the Django packages this replaces), as
  * `suspicious:*` flags on its record: SQL injection, XSS, path traversal, known scanners.
  */
-const SQLI = /(\bunion\b[\s\S]{0,40}\bselect\b|'\s*(or|and)\s*'?\d*'?\s*=|\bor\s+1\s*=\s*1\b|;\s*(drop|delete|insert|update)\s|\bsleep\s*\(\s*\d|\bbenchmark\s*\(|\binformation_schema\b|'\s*--)/i
+const SQLI =
+  /(\bunion\b[\s\S]{0,40}\bselect\b|'\s*(or|and)\s*'?\d*'?\s*=|\bor\s+1\s*=\s*1\b|;\s*(drop|delete|insert|update)\s|\bsleep\s*\(\s*\d|\bbenchmark\s*\(|\binformation_schema\b|'\s*--)/i
 const XSS = /(<\s*script\b|javascript\s*:|\bon(error|load|mouseover|focus)\s*=|<\s*iframe\b|<\s*svg[^>]*\bon\w+\s*=)/i
 const TRAVERSAL = /(\.\.[/\\]|%2e%2e(%2f|%5c|\/)|\/etc\/passwd|\\windows\\win\.ini|%00)/i
 const SCANNER = /(sqlmap|nikto|nmap|masscan|acunetix|nessus|wpscan|dirbuster|gobuster|zgrab|nuclei|openvas|w3af|havij|fimap)/i

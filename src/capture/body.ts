@@ -54,7 +54,8 @@ export class BodyTap {
 /** A body's place in its batch's arena, and its full size. */
 export type WireBody = {offset: number; length: number; size: number}
 
-const BINARY_TYPE = /^(image|audio|video|font)\/|^application\/(octet-stream|pdf|zip|gzip|x-gzip|x-tar|x-7z|x-rar|wasm|x-protobuf|protobuf|vnd\.(?!api\+json)[^;]*|msword|java-archive)|^multipart\/(?!form-data)/i
+const BINARY_TYPE =
+  /^(image|audio|video|font)\/|^application\/(octet-stream|pdf|zip|gzip|x-gzip|x-tar|x-7z|x-rar|wasm|x-protobuf|protobuf|vnd\.(?!api\+json)[^;]*|msword|java-archive)|^multipart\/(?!form-data)/i
 const TEXT_TYPE = /^text\/|json|xml|javascript|x-www-form-urlencoded|form-data|graphql|csv|yaml|html/i
 
 /**
@@ -76,8 +77,14 @@ function decoder(encoding: string): zlib.Gunzip | zlib.Inflate | zlib.BrotliDeco
  * decoded bytes (a zip bomb costs no more than the bound) and accepting a
  * stream the tap cut short. Stored on the tap for bodyText().
  */
-export async function decodeBody(tap: BodyTap | undefined, headers: Record<string, string | string[] | undefined>, limit: number): Promise<void> {
-  const encoding = String(headers['content-encoding'] ?? '').toLowerCase().trim()
+export async function decodeBody(
+  tap: BodyTap | undefined,
+  headers: Record<string, string | string[] | undefined>,
+  limit: number,
+): Promise<void> {
+  const encoding = String(headers['content-encoding'] ?? '')
+    .toLowerCase()
+    .trim()
   if (!tap || tap.size === 0 || !encoding || encoding === 'identity') return
   const stream = decoder(encoding)
   if (!stream) return
@@ -113,7 +120,9 @@ const lenient = new TextDecoder('utf-8')
 export function bodyText(tap: BodyTap | undefined, headers: Record<string, string | string[] | undefined>): BodyText {
   if (!tap || tap.size === 0) return {text: null, truncated: false, binary: false}
   const type = String(headers['content-type'] ?? '')
-  const encoding = String(headers['content-encoding'] ?? '').toLowerCase().trim()
+  const encoding = String(headers['content-encoding'] ?? '')
+    .toLowerCase()
+    .trim()
   let truncated = tap.truncated
   let buf = tap.bytes()
   if (encoding && encoding !== 'identity') {

@@ -39,7 +39,9 @@ export class ClientIp {
   resolve(remote: string | undefined, forwardedFor: string | string[] | undefined): string | null {
     let ip = normalizeIp(remote)
     if (!this.any || !ip || !forwardedFor || !this.isTrusted(ip)) return ip
-    const hops = String(forwardedFor).split(',').map((h) => normalizeIp(h.trim()))
+    const hops = String(forwardedFor)
+      .split(',')
+      .map((h) => normalizeIp(h.trim()))
     for (let i = hops.length - 1; i >= 0; i--) {
       const hop = hops[i]
       if (!hop || net.isIP(hop) === 0) break

@@ -93,11 +93,16 @@ export class Masker {
     if (!MAYBE_SECRET.test(text)) return text
     let out = text
     if (out.includes('"') && out.includes(':')) {
-      out = out.replace(JSON_PAIR, (m, key: string, value: string) => (this.isSensitiveKey(key) ? m.slice(0, m.length - value.length) + `"${MASK}"` : m))
+      out = out.replace(JSON_PAIR, (m, key: string, value: string) =>
+        this.isSensitiveKey(key) ? m.slice(0, m.length - value.length) + `"${MASK}"` : m,
+      )
     }
-    if (out.includes('=')) out = out.replace(FORM_PAIR, (m, lead: string, key: string) => (this.isSensitiveKey(formDecode(key)) ? `${lead}${key}=${MASK}` : m))
-    if (out.includes('</')) out = out.replace(XML_PAIR, (m, tag: string, attrs = '', _v) => (this.isSensitiveKey(tag) ? `<${tag}${attrs}>${MASK}</${tag}>` : m))
-    if (out.includes('name="')) out = out.replace(MULTIPART_FIELD, (m, head: string, name: string) => (this.isSensitiveKey(name) ? head + MASK : m))
+    if (out.includes('='))
+      out = out.replace(FORM_PAIR, (m, lead: string, key: string) => (this.isSensitiveKey(formDecode(key)) ? `${lead}${key}=${MASK}` : m))
+    if (out.includes('</'))
+      out = out.replace(XML_PAIR, (m, tag: string, attrs = '', _v) => (this.isSensitiveKey(tag) ? `<${tag}${attrs}>${MASK}</${tag}>` : m))
+    if (out.includes('name="'))
+      out = out.replace(MULTIPART_FIELD, (m, head: string, name: string) => (this.isSensitiveKey(name) ? head + MASK : m))
     return this.maskValues(out)
   }
 
@@ -118,7 +123,8 @@ export class Masker {
       for (const key of Object.keys(node)) {
         const v = node[key]
         if (node !== root && this.isSensitiveKey(key)) node[key] = MASK
-        else if (typeof v === 'string') node[key] = this.maskText(v) // a string may hold a query string, JSON or a token
+        else if (typeof v === 'string')
+          node[key] = this.maskText(v) // a string may hold a query string, JSON or a token
         else if (v && typeof v === 'object') stack.push(v as Record<string, unknown>)
       }
     }
@@ -176,6 +182,14 @@ export class Masker {
   url(url: string): string {
     const q = url.indexOf('?')
     if (q < 0) return this.maskValues(url)
-    return this.maskValues(url.slice(0, q)) + '?' + url.slice(q + 1).replace(/([^=&]+)=([^&]*)/g, (_m, key: string, value: string) => (this.isSensitiveKey(formDecode(key)) ? `${key}=${MASK}` : `${key}=${this.maskValues(value)}`))
+    return (
+      this.maskValues(url.slice(0, q)) +
+      '?' +
+      url
+        .slice(q + 1)
+        .replace(/([^=&]+)=([^&]*)/g, (_m, key: string, value: string) =>
+          this.isSensitiveKey(formDecode(key)) ? `${key}=${MASK}` : `${key}=${this.maskValues(value)}`,
+        )
+    )
   }
 }

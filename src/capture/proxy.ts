@@ -35,14 +35,22 @@ const refusal = (outcome: GateOutcome) =>
 
 function refuse(res: http.ServerResponse, outcome: GateOutcome): void {
   const body = refusal(outcome)
-  res.writeHead(503, {'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'retry-after': '1', connection: 'close'})
+  res.writeHead(503, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'retry-after': '1',
+    connection: 'close',
+  })
   res.end(body)
 }
 
 function refuseUpgrade(socket: Duplex, outcome: GateOutcome): void {
   const body = refusal(outcome)
   // closed once written: an upgraded socket is not the server's to close at shutdown any more
-  socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${body}`, () => socket.destroy())
+  socket.end(
+    `HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${body}`,
+    () => socket.destroy(),
+  )
 }
 
 /**
@@ -50,7 +58,13 @@ function refuseUpgrade(socket: Duplex, outcome: GateOutcome): void {
  * when the wait ends otherwise. A client that leaves while waiting (its
  * response or socket closes) gives up its place.
  */
-function through(gate: IntakeGate | undefined, client: http.ServerResponse | Duplex, socket: Duplex, handle: () => void, refused: (outcome: GateOutcome) => void): void {
+function through(
+  gate: IntakeGate | undefined,
+  client: http.ServerResponse | Duplex,
+  socket: Duplex,
+  handle: () => void,
+  refused: (outcome: GateOutcome) => void,
+): void {
   if (!gate || gate.isOpen) return handle()
   const {outcome, gone} = gate.wait()
   // the socket too: a pipelined request's response does not close until its turn
@@ -69,10 +83,23 @@ function through(gate: IntakeGate | undefined, client: http.ServerResponse | Dup
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 
 // RFC 9110 §7.6.1: connection-specific fields are not forwarded.
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate'])
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-authenticate',
+])
 
 function hopByHop(headers: IncomingHttpHeaders): Set<string> {
-  const extra = String(headers.connection ?? '').toLowerCase().split(',').map((s) => s.trim()).filter(Boolean)
+  const extra = String(headers.connection ?? '')
+    .toLowerCase()
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
   return extra.length ? new Set([...HOP_BY_HOP, ...extra]) : HOP_BY_HOP
 }
 
@@ -133,8 +160,16 @@ export function createProxy(o: ProxyOptions): http.Server {
   const target = upstreamTarget(o.upstream)
   const {host, port, base} = target
 
-  const server = http.createServer({maxHeaderSize: o.maxHeaderSize, requestTimeout: 0, keepAliveTimeout: 65_000, headersTimeout: 60_000}, (req, res) =>
-    through(o.gate, res, req.socket, () => proxyRequest(req, res), (outcome) => refuse(res, outcome)),
+  const server = http.createServer(
+    {maxHeaderSize: o.maxHeaderSize, requestTimeout: 0, keepAliveTimeout: 65_000, headersTimeout: 60_000},
+    (req, res) =>
+      through(
+        o.gate,
+        res,
+        req.socket,
+        () => proxyRequest(req, res),
+        (outcome) => refuse(res, outcome),
+      ),
   )
   const proxyRequest = (req: IncomingMessage, res: http.ServerResponse) => {
     o.onRequest?.()
@@ -181,7 +216,8 @@ export function createProxy(o: ProxyOptions): http.Server {
     // A kept-alive connection to the app can be closed by the app just as a request is sent on it
     // (its keep-alive timeout: 5 s for Node, 2 s for gunicorn). A request with no body and an
     // idempotent method is then sent again, once, on a new connection, instead of answering 502.
-    const retryable = IDEMPOTENT.has(method) && req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0'
+    const retryable =
+      IDEMPOTENT.has(method) && req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0'
     let upReq: http.ClientRequest
     const send = (attempt: number) => {
       upReq = request({host, port, method, path: base + path, headers: forwardHeaders(req, false), agent, maxHeaderSize: o.maxHeaderSize})
@@ -220,7 +256,14 @@ export function createProxy(o: ProxyOptions): http.Server {
       })
 
       upReq.on('error', (e: NodeJS.ErrnoException) => {
-        if (retryable && attempt === 0 && upReq.reusedSocket && !res.headersSent && !res.destroyed && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) {
+        if (
+          retryable &&
+          attempt === 0 &&
+          upReq.reusedSocket &&
+          !res.headersSent &&
+          !res.destroyed &&
+          (e.code === 'ECONNRESET' || e.code === 'EPIPE')
+        ) {
           send(1)
           return
         }
@@ -256,10 +299,16 @@ export function createProxy(o: ProxyOptions): http.Server {
     // waits at the gate must not take the worker down (proxyUpgrade adds its own once it runs)
     const reset = () => socket.destroy()
     socket.on('error', reset)
-    through(o.gate, socket, socket, () => {
-      socket.off('error', reset)
-      proxyUpgrade(req, socket, head, o, request, target)
-    }, (outcome) => refuseUpgrade(socket, outcome))
+    through(
+      o.gate,
+      socket,
+      socket,
+      () => {
+        socket.off('error', reset)
+        proxyUpgrade(req, socket, head, o, request, target)
+      },
+      (outcome) => refuseUpgrade(socket, outcome),
+    )
   })
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
@@ -269,7 +318,14 @@ export function createProxy(o: ProxyOptions): http.Server {
 }
 
 /** WebSocket (and other upgrades): bytes piped both ways; one record for the whole connection. */
-function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, o: ProxyOptions, request: typeof http.request, target: UpstreamTarget) {
+function proxyUpgrade(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  o: ProxyOptions,
+  request: typeof http.request,
+  target: UpstreamTarget,
+) {
   o.onRequest?.()
   const start = Date.now()
   const t0 = performance.now()
@@ -282,13 +338,30 @@ function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, o: Pro
     recorded = true
     const c = o.capture
     const x: Omit<Exchange, 'id'> = {
-      start, method: req.method ?? 'GET', scheme: c.clientIp.scheme(req.socket.remoteAddress, req.headers['x-forwarded-proto'], ownScheme(req)), host: req.headers.host ?? null, url: req.url ?? '/',
-      requestHeaders: req.headers, status: status || 502, responseHeaders: resHeaders, responseSize: 0, durationMs: performance.now() - t0,
-      ip: c.clientIp.resolve(req.socket.remoteAddress, req.headers['x-forwarded-for']), error, upstreamError: status === 0,
+      start,
+      method: req.method ?? 'GET',
+      scheme: c.clientIp.scheme(req.socket.remoteAddress, req.headers['x-forwarded-proto'], ownScheme(req)),
+      host: req.headers.host ?? null,
+      url: req.url ?? '/',
+      requestHeaders: req.headers,
+      status: status || 502,
+      responseHeaders: resHeaders,
+      responseSize: 0,
+      durationMs: performance.now() - t0,
+      ip: c.clientIp.resolve(req.socket.remoteAddress, req.headers['x-forwarded-for']),
+      error,
+      upstreamError: status === 0,
     }
     c.submit(x, !c.exclusions.excludes(x.method, x.url.split('?', 1)[0]))
   }
-  const upReq = request({host: target.host, port: target.port, method: req.method, path: target.base + (req.url ?? '/'), headers: forwardHeaders(req, true), maxHeaderSize: o.maxHeaderSize})
+  const upReq = request({
+    host: target.host,
+    port: target.port,
+    method: req.method,
+    path: target.base + (req.url ?? '/'),
+    headers: forwardHeaders(req, true),
+    maxHeaderSize: o.maxHeaderSize,
+  })
   upReq.on('upgrade', (upRes, upSocket, upHead) => {
     status = upRes.statusCode ?? 101
     resHeaders = upRes.headers

@@ -174,7 +174,10 @@ function withBodies(head: string, request: string | Uint8Array, response: string
     if (typeof p === 'string') strings += Buffer.byteLength(p)
     else worst += jsonStringBound(p.length)
   }
-  const buf = strings + worst <= lineBuffer.length ? lineBuffer : Buffer.allocUnsafe(parts.reduce((n: number, p) => n + (typeof p === 'string' ? 0 : jsonStringLength(p)), strings))
+  const buf =
+    strings + worst <= lineBuffer.length
+      ? lineBuffer
+      : Buffer.allocUnsafe(parts.reduce((n: number, p) => n + (typeof p === 'string' ? 0 : jsonStringLength(p)), strings))
   let at = 0
   for (const p of parts) at = typeof p === 'string' ? at + buf.write(p, at) : writeJsonString(p, buf, at)
   return buf.subarray(0, at)

@@ -5,7 +5,11 @@ import type {Exchange} from './record.js'
 // thread loads this alone, not the builder's modules (the record, its ids, the JSON writer).
 
 /** An exchange as it crosses to the builder thread: bodies as places in the batch's arena; the id is given there. */
-export type WireExchange = Omit<Exchange, 'id' | 'requestBody' | 'responseBody'> & {requestBody?: WireBody; responseBody?: WireBody; full: boolean}
+export type WireExchange = Omit<Exchange, 'id' | 'requestBody' | 'responseBody'> & {
+  requestBody?: WireBody
+  responseBody?: WireBody
+  full: boolean
+}
 
 /**
  * Exchanges on their way to the builder thread, in batches: the exchanges
@@ -21,9 +25,22 @@ export class WireBatch {
 
   add(x: Omit<Exchange, 'id'>, full: boolean): void {
     this.items.push({
-      start: x.start, method: x.method, scheme: x.scheme, host: x.host, url: x.url, requestHeaders: x.requestHeaders, status: x.status,
-      responseHeaders: x.responseHeaders, responseSize: x.responseSize, durationMs: x.durationMs, ip: x.ip, auditUser: x.auditUser,
-      auditExtra: x.auditExtra, error: x.error, upstreamError: x.upstreamError, full,
+      start: x.start,
+      method: x.method,
+      scheme: x.scheme,
+      host: x.host,
+      url: x.url,
+      requestHeaders: x.requestHeaders,
+      status: x.status,
+      responseHeaders: x.responseHeaders,
+      responseSize: x.responseSize,
+      durationMs: x.durationMs,
+      ip: x.ip,
+      auditUser: x.auditUser,
+      auditExtra: x.auditExtra,
+      error: x.error,
+      upstreamError: x.upstreamError,
+      full,
     })
     this.taps.push([x.requestBody, x.responseBody])
     this.bytes += (x.requestBody?.captured ?? 0) + (x.responseBody?.captured ?? 0)

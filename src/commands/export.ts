@@ -12,7 +12,8 @@ import {formatBytes} from '../util/bytes.js'
 
 export default class Export extends ReadCommand<typeof Export> {
   static summary = 'Stream every matching record to a file or stdout (CSV, NDJSON, JSON, HAR).'
-  static description = 'CSV and NDJSON come straight from COPY, JSON and HAR through a server-side cursor, so memory stays flat whatever the size. A file is written under NAME.partial and renamed when complete; on failure or Ctrl-C it is removed.'
+  static description =
+    'CSV and NDJSON come straight from COPY, JSON and HAR through a server-side cursor, so memory stays flat whatever the size. A file is written under NAME.partial and renamed when complete; on failure or Ctrl-C it is removed.'
   static examples = [
     '<%= config.bin %> <%= command.id %> --since 30d --status 5xx --format csv --out 5xx.csv',
     '<%= config.bin %> <%= command.id %> --user 42 --since 7d --format har --out user-42.har',
@@ -46,7 +47,8 @@ export default class Export extends ReadCommand<typeof Export> {
         gzip: this.flags.gzip,
         version: this.config.version,
         signal,
-        onProgress: (rows) => (spin.text = `Exporting: ${rows} rows, ${Math.round(rows / Math.max(0.001, (Date.now() - started) / 1000))} rows/s`),
+        onProgress: (rows) =>
+          (spin.text = `Exporting: ${rows} rows, ${Math.round(rows / Math.max(0.001, (Date.now() - started) / 1000))} rows/s`),
       })
     } catch (error) {
       spin.fail()
@@ -57,7 +59,9 @@ export default class Export extends ReadCommand<typeof Export> {
       throw error
     }
     spin.stop()
-    this.logToStderr(`Exported ${result.rows} record(s), ${formatBytes(result.bytes)} in ${result.seconds.toFixed(1)} s${result.file ? ` to ${result.file}` : ''}.`)
+    this.logToStderr(
+      `Exported ${result.rows} record(s), ${formatBytes(result.bytes)} in ${result.seconds.toFixed(1)} s${result.file ? ` to ${result.file}` : ''}.`,
+    )
     return result
   }
 }

@@ -52,9 +52,13 @@ export default class Run extends BaseCommand<typeof Run> {
       for (const dir of made) removeIfEmpty(dir)
       throw error
     })
-    const rejected = Object.values(summary.rejected).some((n) => n > 0) ? `; refused (kept in the dead-letter files) ${JSON.stringify(summary.rejected)}` : ''
+    const rejected = Object.values(summary.rejected).some((n) => n > 0)
+      ? `; refused (kept in the dead-letter files) ${JSON.stringify(summary.rejected)}`
+      : ''
     const refused = summary.refused ? `; ${summary.refused} requests refused (503) while the journal was full` : ''
-    log(`stopped: ${summary.requests} requests, ${summary.captured} records captured, ${summary.dropped} dropped; written ${JSON.stringify(summary.written)}${rejected}${refused}`)
+    log(
+      `stopped: ${summary.requests} requests, ${summary.captured} records captured, ${summary.dropped} dropped; written ${JSON.stringify(summary.written)}${rejected}${refused}`,
+    )
     process.exitCode = summary.exitCode
     return summary
   }

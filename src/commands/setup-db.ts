@@ -8,7 +8,8 @@ import {INTERVALS} from '../stores/postgres/periods.js'
 
 export default class SetupDb extends BaseCommand<typeof SetupDb> {
   static summary = 'Create the audit database, roles, schema and partitions.'
-  static description = 'Creates the database if missing, an owner role, a writer role that may only INSERT and a reader role that may only SELECT, runs the migrations and creates the partitions. Idempotent: a second run changes nothing and says so. Generated passwords are printed once and stored nowhere.'
+  static description =
+    'Creates the database if missing, an owner role, a writer role that may only INSERT and a reader role that may only SELECT, runs the migrations and creates the partitions. Idempotent: a second run changes nothing and says so. Generated passwords are printed once and stored nowhere.'
   static examples = [
     '<%= config.bin %> <%= command.id %> --db-name audit_logs',
     '<%= config.bin %> <%= command.id %> --db-name audit_logs --admin-url postgres://postgres:secret@db.internal:5432/postgres --interval week --premake 8',
@@ -16,12 +17,18 @@ export default class SetupDb extends BaseCommand<typeof SetupDb> {
   ]
   static flags = {
     'db-name': Flags.string({description: 'name of the audit database [default: audit_logs]'}),
-    'admin-url': Flags.string({description: 'URL of a role that may create databases and roles (or AUDIT_LOGS_ADMIN_URL) [default: the configured server]'}),
+    'admin-url': Flags.string({
+      description: 'URL of a role that may create databases and roles (or AUDIT_LOGS_ADMIN_URL) [default: the configured server]',
+    }),
     interval: Flags.string({description: 'partition period', options: INTERVALS}),
     premake: Flags.integer({description: 'partitions to create ahead of the current one [default: 3]', min: 0, max: 120}),
     'owner-password': Flags.string({description: 'password of the owner role (or AUDIT_LOGS_OWNER_PASSWORD) [default: generated]'}),
-    'writer-password': Flags.string({description: 'password of the writer role (INSERT only) (or AUDIT_LOGS_WRITER_PASSWORD) [default: generated]'}),
-    'reader-password': Flags.string({description: 'password of the reader role (SELECT only) (or AUDIT_LOGS_READER_PASSWORD) [default: generated]'}),
+    'writer-password': Flags.string({
+      description: 'password of the writer role (INSERT only) (or AUDIT_LOGS_WRITER_PASSWORD) [default: generated]',
+    }),
+    'reader-password': Flags.string({
+      description: 'password of the reader role (SELECT only) (or AUDIT_LOGS_READER_PASSWORD) [default: generated]',
+    }),
     'dry-run': Flags.boolean({description: 'print the SQL that would run, change nothing'}),
   }
 
@@ -46,7 +53,14 @@ export default class SetupDb extends BaseCommand<typeof SetupDb> {
     // The admin URL names a server (its database is only where we log in); the audit database is --db-name.
     const dbName = config.dbName ?? DEFAULT_DB_NAME
     const target = adminUrl
-      ? {serverUrl: adminUrl, databaseUrl: withDatabase(adminUrl, dbName), dbName, embedded: false, setting: '--admin-url or AUDIT_LOGS_ADMIN_URL', release: async () => {}}
+      ? {
+          serverUrl: adminUrl,
+          databaseUrl: withDatabase(adminUrl, dbName),
+          dbName,
+          embedded: false,
+          setting: '--admin-url or AUDIT_LOGS_ADMIN_URL',
+          release: async () => {},
+        }
       : await this.target()
     if (['postgres', 'template0', 'template1'].includes(target.dbName)) {
       throw usageError(`setup-db will not turn the maintenance database "${target.dbName}" into the audit database`, [
@@ -67,11 +81,21 @@ export default class SetupDb extends BaseCommand<typeof SetupDb> {
       this.log(result.sql.join('\n'))
       return result
     }
-    this.log(renderTable(['step', 'status'], result.steps.map((s) => [s.step, s.status])))
+    this.log(
+      renderTable(
+        ['step', 'status'],
+        result.steps.map((s) => [s.step, s.status]),
+      ),
+    )
     this.log(result.changed ? `Database ${result.database} is set up.` : `Nothing to do: database ${result.database} was already set up.`)
     if (result.credentials.length > 0) {
       this.log('\nGenerated passwords, shown this once and stored nowhere; keep them now:')
-      this.log(renderTable(['role', 'password', 'url'], result.credentials.map((c) => [c.role, c.password, c.url])))
+      this.log(
+        renderTable(
+          ['role', 'password', 'url'],
+          result.credentials.map((c) => [c.role, c.password, c.url]),
+        ),
+      )
     }
     return result
   }

@@ -8,7 +8,10 @@ import type {Stats} from '../stores/source.js'
 
 export default class StatsCommand extends ReadCommand<typeof StatsCommand> {
   static summary = 'Summarise: counts by status class, error rate, latency percentiles, top paths, users and IPs.'
-  static examples = ['<%= config.bin %> <%= command.id %> --since 7d', "<%= config.bin %> <%= command.id %> --since 24h --path '/api/**' --bucket hour --json"]
+  static examples = [
+    '<%= config.bin %> <%= command.id %> --since 7d',
+    "<%= config.bin %> <%= command.id %> --since 24h --path '/api/**' --bucket hour --json",
+  ]
   static flags = {
     ...filterFlags,
     bucket: Flags.option({description: 'histogram period', options: ['day', 'hour'] as const, default: 'day'})(),
@@ -17,17 +20,45 @@ export default class StatsCommand extends ReadCommand<typeof StatsCommand> {
 
   async run(): Promise<Stats> {
     const f = parseFilter(filterInput(this.flags))
-    if (!f.since && this.flags.bucket === 'hour') throw usageError('--bucket hour needs --since (an hourly histogram of all time would be huge)')
+    if (!f.since && this.flags.bucket === 'hour')
+      throw usageError('--bucket hour needs --since (an hourly histogram of all time would be huge)')
     const s = await (await this.source()).stats(f, {bucket: this.flags.bucket, top: this.flags.top})
     const pct = (v: number) => `${(v * 100).toFixed(2)}%`
-    this.log(`${s.total} ${f.logType} records; error rate (5xx) ${pct(s.errorRate)}; duration p50 ${s.durationMs.p50 ?? '-'} ms, p95 ${s.durationMs.p95 ?? '-'} ms, p99 ${s.durationMs.p99 ?? '-'} ms; slow ${s.slow}, suspicious ${s.suspicious}`)
+    this.log(
+      `${s.total} ${f.logType} records; error rate (5xx) ${pct(s.errorRate)}; duration p50 ${s.durationMs.p50 ?? '-'} ms, p95 ${s.durationMs.p95 ?? '-'} ms, p99 ${s.durationMs.p99 ?? '-'} ms; slow ${s.slow}, suspicious ${s.suspicious}`,
+    )
     if (s.approximate) this.log(`Estimated (past the files source's memory bound): ${s.approximate.join(', ')}`)
     this.log(renderTable(Object.keys(s.byClass), [Object.values(s.byClass)]))
-    this.log(renderTable(['top path', 'count'], s.topPaths.map((r) => [r.path, r.count])))
-    this.log(renderTable(['top user', 'count'], s.topUsers.map((r) => [r.user, r.count])))
-    this.log(renderTable(['top ip', 'count'], s.topIps.map((r) => [r.ip, r.count])))
+    this.log(
+      renderTable(
+        ['top path', 'count'],
+        s.topPaths.map((r) => [r.path, r.count]),
+      ),
+    )
+    this.log(
+      renderTable(
+        ['top user', 'count'],
+        s.topUsers.map((r) => [r.user, r.count]),
+      ),
+    )
+    this.log(
+      renderTable(
+        ['top ip', 'count'],
+        s.topIps.map((r) => [r.ip, r.count]),
+      ),
+    )
     const max = Math.max(1, ...s.histogram.map((h) => h.count))
-    this.log(renderTable([this.flags.bucket, 'count', '5xx', ''], s.histogram.map((h) => [h.period.slice(0, this.flags.bucket === 'day' ? 10 : 13).replace('T', ' '), h.count, h.errors, '#'.repeat(Math.ceil((h.count / max) * 40))])))
+    this.log(
+      renderTable(
+        [this.flags.bucket, 'count', '5xx', ''],
+        s.histogram.map((h) => [
+          h.period.slice(0, this.flags.bucket === 'day' ? 10 : 13).replace('T', ' '),
+          h.count,
+          h.errors,
+          '#'.repeat(Math.ceil((h.count / max) * 40)),
+        ]),
+      ),
+    )
     return s
   }
 }

@@ -10,16 +10,26 @@ const PERCENT_ENCODE = 'percent-encode special characters in the user name and p
  * parse, or parses into another host with the rest in a fragment, path or
  * query, which is refused here too.
  */
-function urlSetting(form: string, protocols: string[], options: {credentials: boolean; check?: (url: URL, raw: string) => string | undefined}) {
+function urlSetting(
+  form: string,
+  protocols: string[],
+  options: {credentials: boolean; check?: (url: URL, raw: string) => string | undefined},
+) {
   return z.string({error: form}).superRefine((raw, ctx) => {
     const problem = urlProblem(raw, form, protocols, options)
     if (problem) ctx.addIssue({code: 'custom', message: problem})
   })
 }
 
-function urlProblem(raw: string, form: string, protocols: string[], options: {credentials: boolean; check?: (url: URL, raw: string) => string | undefined}): string | undefined {
+function urlProblem(
+  raw: string,
+  form: string,
+  protocols: string[],
+  options: {credentials: boolean; check?: (url: URL, raw: string) => string | undefined},
+): string | undefined {
   const advice = options.credentials ? `; ${PERCENT_ENCODE}` : ''
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) return `${form}; this one does not start with ${protocols[0]}//${options.credentials ? ` (${PERCENT_ENCODE})` : ''}`
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(raw))
+    return `${form}; this one does not start with ${protocols[0]}//${options.credentials ? ` (${PERCENT_ENCODE})` : ''}`
   let url: URL
   try {
     url = new URL(raw)
@@ -34,34 +44,66 @@ const POSTGRES_URL_FORM = 'a URL of the form postgres://user:password@host:port/
 const postgresUrl = urlSetting(POSTGRES_URL_FORM, ['postgres:', 'postgresql:'], {
   credentials: true,
   // the parser ended the host at an unencoded '#', '/' or '?' of the password, and took the rest for a fragment, path or query
-  check: (url) => (url.hash || /@/.test(url.pathname + url.search) ? `${POSTGRES_URL_FORM}; in this one the host ends early; ${PERCENT_ENCODE}` : undefined),
+  check: (url) =>
+    url.hash || /@/.test(url.pathname + url.search)
+      ? `${POSTGRES_URL_FORM}; in this one the host ends early; ${PERCENT_ENCODE}`
+      : undefined,
 })
 
 const wholeNumber = (min: number) =>
-  z.coerce.number({error: `a whole number of at least ${min}`}).int(`a whole number of at least ${min}`).min(min, `a whole number of at least ${min}`)
+  z.coerce
+    .number({error: `a whole number of at least ${min}`})
+    .int(`a whole number of at least ${min}`)
+    .min(min, `a whole number of at least ${min}`)
 
 /** A list from a config file (array) or the environment (comma-separated). */
 const list = (fallback: string[]) =>
-  z.preprocess(
-    (v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v),
-    z.array(z.string(), {error: 'a list (comma-separated in the environment)'}),
-  ).default(fallback)
+  z
+    .preprocess(
+      (v) =>
+        typeof v === 'string'
+          ? v
+              .split(',')
+              .map((x) => x.trim())
+              .filter(Boolean)
+          : v,
+      z.array(z.string(), {error: 'a list (comma-separated in the environment)'}),
+    )
+    .default(fallback)
 
 const bool = (fallback: boolean) =>
-  z.preprocess(
-    (v) => (typeof v === 'string' ? (/^(1|true|yes|on)$/i.test(v) ? true : /^(0|false|no|off)$/i.test(v) ? false : v) : v),
-    z.boolean({error: 'true or false'}),
-  ).default(fallback)
+  z
+    .preprocess(
+      (v) => (typeof v === 'string' ? (/^(1|true|yes|on)$/i.test(v) ? true : /^(0|false|no|off)$/i.test(v) ? false : v) : v),
+      z.boolean({error: 'true or false'}),
+    )
+    .default(fallback)
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, 'HOST:PORT, e.g. 0.0.0.0:8000 or 127.0.0.1:9464')
 // no credentials, query or fragment: the proxy could only drop them; a path is put before every request's
-const HTTP_URL_FORM = 'an http:// or https:// URL without user, query or fragment, e.g. http://127.0.0.1:3000 (a path, as in http://127.0.0.1:3000/app, is put before every request\'s)'
+const HTTP_URL_FORM =
+  "an http:// or https:// URL without user, query or fragment, e.g. http://127.0.0.1:3000 (a path, as in http://127.0.0.1:3000/app, is put before every request's)"
 const httpUrl = urlSetting(HTTP_URL_FORM, ['http:', 'https:'], {
   credentials: false,
   check: (url, raw) => (/^https?:\/\/[^\s/@?#]+(\/[^\s?#]*)?$/.test(raw) && url.host ? undefined : HTTP_URL_FORM),
 })
 
-export const DEFAULT_SENSITIVE_FIELDS = ['password', 'passwd', 'secret', 'token', 'api_key', 'apikey', 'access_key', 'authorization', 'cookie', 'session', 'card', 'cvv', 'ssn', 'private_key']
+export const DEFAULT_SENSITIVE_FIELDS = [
+  'password',
+  'passwd',
+  'secret',
+  'token',
+  'api_key',
+  'apikey',
+  'access_key',
+  'authorization',
+  'cookie',
+  'session',
+  'card',
+  'cvv',
+  'ssn',
+  'private_key',
+]
 export const DEFAULT_SENSITIVE_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key']
 
 export type SettingSpec = {schema: z.ZodType; env: string; alias?: string; secret?: 'url' | 'value'; flag?: string}
@@ -78,7 +120,10 @@ const password = z.string({error: 'a password'}).min(1, 'a password').optional()
 export const settings = {
   databaseUrl: {schema: postgresUrl.optional(), env: 'AUDIT_LOGS_DATABASE_URL', secret: 'url', flag: '--database-url'},
   dbName: {
-    schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]{0,62}$/, '1-63 letters, digits, "_" or "-", starting with a letter or "_"').optional(),
+    schema: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_-]{0,62}$/, '1-63 letters, digits, "_" or "-", starting with a letter or "_"')
+      .optional(),
     env: 'AUDIT_LOGS_DB_NAME',
   },
   dataDir: {schema: z.string().min(1).default('.audit-logs'), env: 'AUDIT_LOGS_DATA_DIR'},
@@ -114,7 +159,12 @@ export const settings = {
   // unset: derived from the journal's file system at start (see journalBound)
   journalMaxBytes: {schema: wholeNumber(1_048_576).optional(), env: 'AUDIT_LOGS_JOURNAL_MAX_BYTES'},
   whenFull: {
-    schema: z.enum(['block', 'drop'], {error: 'block (the proxy holds new requests until the sinks make room: nothing is lost) or drop (new records are dropped and counted)'}).default('block'),
+    schema: z
+      .enum(['block', 'drop'], {
+        error:
+          'block (the proxy holds new requests until the sinks make room: nothing is lost) or drop (new records are dropped and counted)',
+      })
+      .default('block'),
     env: 'AUDIT_LOGS_WHEN_FULL',
   },
   blockTimeoutMs: {schema: wholeNumber(1).default(30_000), env: 'AUDIT_LOGS_BLOCK_TIMEOUT_MS'},

@@ -19,12 +19,17 @@ export async function findBinaries(): Promise<Binaries> {
   try {
     mod = await import(pkg)
   } catch (error) {
-    throw new AuditLogsError(
-      `The embedded PostgreSQL binaries (${pkg}) are not installed: ${(error as Error).message}`,
-      {exit: ExitCode.embedded, suggestions: ['Run `npm ci` again, or set AUDIT_LOGS_DATABASE_URL to use your own PostgreSQL server']},
-    )
+    throw new AuditLogsError(`The embedded PostgreSQL binaries (${pkg}) are not installed: ${(error as Error).message}`, {
+      exit: ExitCode.embedded,
+      suggestions: ['Run `npm ci` again, or set AUDIT_LOGS_DATABASE_URL to use your own PostgreSQL server'],
+    })
   }
-  const bins = {initdb: mod.initdb, pg_ctl: mod.pg_ctl, postgres: mod.postgres, packageDir: path.resolve(path.dirname(mod.initdb), '..', '..')}
+  const bins = {
+    initdb: mod.initdb,
+    pg_ctl: mod.pg_ctl,
+    postgres: mod.postgres,
+    packageDir: path.resolve(path.dirname(mod.initdb), '..', '..'),
+  }
   await ensureLibraryLinks(bins)
   return bins
 }

@@ -32,7 +32,14 @@ type Paths = {base: string; pgdata: string; secret: string; clients: string; loc
 function layout(dataDir: string): Paths {
   const base = path.resolve(dataDir)
   const pgdata = path.join(base, 'pgdata')
-  return {base, pgdata, secret: path.join(base, 'embedded.json'), clients: path.join(base, 'clients'), lock: path.join(base, 'embedded.lock'), log: path.join(pgdata, 'server.log')}
+  return {
+    base,
+    pgdata,
+    secret: path.join(base, 'embedded.json'),
+    clients: path.join(base, 'clients'),
+    lock: path.join(base, 'embedded.lock'),
+    log: path.join(pgdata, 'server.log'),
+  }
 }
 
 /** The server recorded in postmaster.pid, if it still runs; a stale file is removed. */
@@ -62,7 +69,8 @@ function readState(p: Paths): State | undefined {
   if (!existsSync(p.secret)) return undefined
   try {
     const state = JSON.parse(readFileSync(p.secret, 'utf8'))
-    if (typeof state?.password === 'string' && state.password) return {password: state.password, port: Number.isInteger(state.port) ? state.port : undefined}
+    if (typeof state?.password === 'string' && state.password)
+      return {password: state.password, port: Number.isInteger(state.port) ? state.port : undefined}
   } catch {
     // damaged: as if missing
   }
@@ -95,7 +103,10 @@ async function resetPassword(bins: Binaries, p: Paths, runAs: RunAs): Promise<St
     input: `ALTER ROLE postgres PASSWORD '${state.password}';\n`, // base64url: no quote to escape
   })
   if (result.exitCode !== 0) {
-    throw new AuditLogsError(`Could not set a new password for the embedded PostgreSQL in ${p.pgdata} (its password file ${p.secret} is missing or damaged): ${result.stderr.trim()}`, {exit: ExitCode.embedded})
+    throw new AuditLogsError(
+      `Could not set a new password for the embedded PostgreSQL in ${p.pgdata} (its password file ${p.secret} is missing or damaged): ${result.stderr.trim()}`,
+      {exit: ExitCode.embedded},
+    )
   }
   writeState(p, state)
   debug('set a new superuser password (the password file was missing or damaged)')
@@ -117,7 +128,9 @@ async function initdb(bins: Binaries, p: Paths, password: string, runAs: RunAs):
       {...runAs, reject: false, env: {LC_ALL: 'C'}},
     )
     if (result.exitCode !== 0) {
-      throw new AuditLogsError(`Could not initialise the embedded PostgreSQL in ${p.pgdata}: ${result.stderr.trim()}`, {exit: ExitCode.embedded})
+      throw new AuditLogsError(`Could not initialise the embedded PostgreSQL in ${p.pgdata}: ${result.stderr.trim()}`, {
+        exit: ExitCode.embedded,
+      })
     }
   } finally {
     unlinkSync(pwfile)
@@ -155,7 +168,9 @@ async function startServer(bins: Binaries, p: Paths, port: number, runAs: RunAs,
   if (result.exitCode === 0 && nice > 0) lowerGroupPriority(p, nice)
   if (result.exitCode !== 0) {
     const tail = existsSync(p.log) ? readFileSync(p.log, 'utf8').split('\n').slice(-8).join('\n') : ''
-    throw new AuditLogsError(`The embedded PostgreSQL did not start on port ${port}: ${result.stderr.trim()}\n${tail}`, {exit: ExitCode.embedded})
+    throw new AuditLogsError(`The embedded PostgreSQL did not start on port ${port}: ${result.stderr.trim()}\n${tail}`, {
+      exit: ExitCode.embedded,
+    })
   }
 }
 
@@ -171,7 +186,12 @@ function liveClaims(p: Paths): string[] {
 }
 
 async function withLock<T>(p: Paths, fn: () => Promise<T>): Promise<T> {
-  const unlock = await lockfile.lock(p.base, {lockfilePath: p.lock, stale: 120_000, update: 10_000, retries: {retries: 600, minTimeout: 50, maxTimeout: 250}})
+  const unlock = await lockfile.lock(p.base, {
+    lockfilePath: p.lock,
+    stale: 120_000,
+    update: 10_000,
+    retries: {retries: 600, minTimeout: 50, maxTimeout: 250},
+  })
   try {
     return await fn()
   } finally {

@@ -10,9 +10,9 @@ export const sourceFlags = {
 
 /** The filter flags shared by query, export, stats and tail. */
 export const filterFlags = {
-  status: Flags.string({description: "status: 500, >=400, <300, 4xx, 400-499, !=200, 401,403"}),
+  status: Flags.string({description: 'status: 500, >=400, <300, 4xx, 400-499, !=200, 401,403'}),
   method: Flags.string({description: 'methods, e.g. GET,POST'}),
-  path: Flags.string({description: "path glob (/api/*, /api/**) or ~REGEX"}),
+  path: Flags.string({description: 'path glob (/api/*, /api/**) or ~REGEX'}),
   user: Flags.string({description: 'user id'}),
   ip: Flags.string({description: 'client address or CIDR range'}),
   since: Flags.string({description: 'from: 15m, 24h, 7d or an ISO date/time (UTC)'}),
@@ -21,11 +21,28 @@ export const filterFlags = {
   'max-duration': Flags.string({description: 'at most this long: 500ms, 2s'}),
   flag: Flags.string({description: 'slow, suspicious, upstream_error or suspicious:sqli|xss|traversal|scanner'}),
   search: Flags.string({description: 'text in the request or response body (case-insensitive)'}),
-  'log-type': Flags.option({description: 'which records (gunicorn is an alias of access)', options: ['request', 'access', 'gunicorn'] as const, default: 'request'})(),
+  'log-type': Flags.option({
+    description: 'which records (gunicorn is an alias of access)',
+    options: ['request', 'access', 'gunicorn'] as const,
+    default: 'request',
+  })(),
   ...sourceFlags,
 }
 
 export function filterInput(f: Record<string, unknown>): FilterInput {
   const s = (k: string) => f[k] as string | undefined
-  return {status: s('status'), method: s('method'), path: s('path'), user: s('user'), ip: s('ip'), since: s('since'), until: s('until'), minDuration: s('min-duration'), maxDuration: s('max-duration'), flag: s('flag'), search: s('search'), logType: s('log-type')}
+  return {
+    status: s('status'),
+    method: s('method'),
+    path: s('path'),
+    user: s('user'),
+    ip: s('ip'),
+    since: s('since'),
+    until: s('until'),
+    minDuration: s('min-duration'),
+    maxDuration: s('max-duration'),
+    flag: s('flag'),
+    search: s('search'),
+    logType: s('log-type'),
+  }
 }

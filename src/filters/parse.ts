@@ -21,11 +21,16 @@ export type Filter = {
   search?: string
 }
 
-export type FilterInput = Partial<Record<'status' | 'method' | 'path' | 'user' | 'ip' | 'since' | 'until' | 'minDuration' | 'maxDuration' | 'flag' | 'search' | 'logType', string>>
+export type FilterInput = Partial<
+  Record<
+    'status' | 'method' | 'path' | 'user' | 'ip' | 'since' | 'until' | 'minDuration' | 'maxDuration' | 'flag' | 'search' | 'logType',
+    string
+  >
+>
 
 const bad = (flag: string, value: string, accepted: string) => usageError(`--${flag} "${value}" is not understood. Accepted: ${accepted}`)
 
-const STATUS_FORMS = "500, >=400, <300, 4xx, 400-499, !=200, or a list such as 401,403"
+const STATUS_FORMS = '500, >=400, <300, 4xx, 400-499, !=200, or a list such as 401,403'
 function statusCode(flag: string, text: string, whole: string): number {
   if (!/^\d{3}$/.test(text)) throw bad(flag, whole, STATUS_FORMS)
   return Number(text)
@@ -41,7 +46,8 @@ export function parseStatus(text: string): NonNullable<Filter['status']> {
       const op = ({'>=': 'ge', '<=': 'le', '>': 'gt', '<': 'lt', '=': 'eq'} as const)[(m[1] ?? '=') as '=']
       out.any.push({op, value: Number(m[2])})
     } else if ((m = /^([1-5])xx$/i.exec(raw))) out.any.push({op: 'range', from: Number(m[1]) * 100, to: Number(m[1]) * 100 + 99})
-    else if ((m = /^(\d{3})\s*-\s*(\d{3})$/.exec(raw)) && Number(m[1]) <= Number(m[2])) out.any.push({op: 'range', from: Number(m[1]), to: Number(m[2])})
+    else if ((m = /^(\d{3})\s*-\s*(\d{3})$/.exec(raw)) && Number(m[1]) <= Number(m[2]))
+      out.any.push({op: 'range', from: Number(m[1]), to: Number(m[2])})
     else throw bad('status', text, STATUS_FORMS)
   }
   return out
@@ -57,7 +63,7 @@ const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 /** A glob (`*` one segment, `**` any depth, `?` one character) or `~REGEX`, as an anchored regex plus the literal prefix an index can use. */
 export function parsePath(text: string): NonNullable<Filter['path']> {
-  const PATH_FORMS = "a path (/api/orders), a glob (/api/*, /api/**) or ~REGEX (~^/api/v[12]/)"
+  const PATH_FORMS = 'a path (/api/orders), a glob (/api/*, /api/**) or ~REGEX (~^/api/v[12]/)'
   if (text.startsWith('~')) {
     const regex = text.slice(1)
     try {
@@ -88,7 +94,8 @@ export function parseIp(text: string): NonNullable<Filter['ip']> {
   const family = net.isIPv4(address) ? 4 : net.isIPv6(address) ? 6 : 0
   const max = family === 4 ? 32 : 128
   const bits = bitsText === undefined ? max : Number(bitsText)
-  if (!family || !/^\d*$/.test(bitsText ?? '') || !(bits >= 0 && bits <= max)) throw bad('ip', text, 'an address (10.1.2.3, ::1) or a CIDR range (10.0.0.0/8)')
+  if (!family || !/^\d*$/.test(bitsText ?? '') || !(bits >= 0 && bits <= max))
+    throw bad('ip', text, 'an address (10.1.2.3, ::1) or a CIDR range (10.0.0.0/8)')
   return {address, bits, family}
 }
 
@@ -98,7 +105,8 @@ export function parseTime(flag: string, text: string, now: Date): Date {
   const rel = /^(\d+)(m|h|d|w)$/.exec(text)
   if (rel) return new Date(now.getTime() - Number(rel[1]) * UNITS_MS[rel[2]])
   if (/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(text)) {
-    const iso = text.length === 10 ? `${text}T00:00:00Z` : /Z|[+-]\d{2}:?\d{2}$/.test(text) ? text.replace(' ', 'T') : `${text.replace(' ', 'T')}Z`
+    const iso =
+      text.length === 10 ? `${text}T00:00:00Z` : /Z|[+-]\d{2}:?\d{2}$/.test(text) ? text.replace(' ', 'T') : `${text.replace(' ', 'T')}Z`
     const d = new Date(iso)
     if (!Number.isNaN(d.getTime())) return d
   }
@@ -120,7 +128,12 @@ export function parseFlag(text: string): NonNullable<Filter['flag']> {
 
 /** Parses every given expression; an expression that is wrong fails with the accepted forms. */
 export function parseFilter(input: FilterInput, now = new Date()): Filter {
-  const logType = input.logType === undefined || input.logType === 'request' ? 'request' : input.logType === 'access' || input.logType === 'gunicorn' ? 'access' : undefined
+  const logType =
+    input.logType === undefined || input.logType === 'request'
+      ? 'request'
+      : input.logType === 'access' || input.logType === 'gunicorn'
+        ? 'access'
+        : undefined
   if (!logType) throw bad('log-type', input.logType!, 'request, access (gunicorn is an alias of access)')
   const f: Filter = {logType}
   if (input.status !== undefined) f.status = parseStatus(input.status)
@@ -137,7 +150,9 @@ export function parseFilter(input: FilterInput, now = new Date()): Filter {
     if (!input.search) throw bad('search', input.search, 'some text to find in request or response bodies')
     f.search = input.search
   }
-  if (logType === 'access' && (f.flag || f.search)) throw usageError('--flag and --search apply to request logs only: access logs keep no flags or bodies')
-  if (f.since && f.until && f.since >= f.until) throw usageError(`--since (${f.since.toISOString()}) must be before --until (${f.until.toISOString()})`)
+  if (logType === 'access' && (f.flag || f.search))
+    throw usageError('--flag and --search apply to request logs only: access logs keep no flags or bodies')
+  if (f.since && f.until && f.since >= f.until)
+    throw usageError(`--since (${f.since.toISOString()}) must be before --until (${f.until.toISOString()})`)
   return f
 }

@@ -4,7 +4,17 @@ import type {Filter, StatusTerm} from './parse.js'
 type Row = Record<string, unknown>
 
 const statusMatches = (t: StatusTerm, s: number) =>
-  t.op === 'range' ? s >= t.from && s <= t.to : t.op === 'eq' ? s === t.value : t.op === 'lt' ? s < t.value : t.op === 'le' ? s <= t.value : t.op === 'gt' ? s > t.value : s >= t.value
+  t.op === 'range'
+    ? s >= t.from && s <= t.to
+    : t.op === 'eq'
+      ? s === t.value
+      : t.op === 'lt'
+        ? s < t.value
+        : t.op === 'le'
+          ? s <= t.value
+          : t.op === 'gt'
+            ? s > t.value
+            : s >= t.value
 
 /** The same filter as an in-memory test of one record (a JSONL line, parsed), for the files source. */
 export function toPredicate(f: Filter): (row: Row) => boolean {

@@ -21,7 +21,8 @@ export function toSql(f: Filter, first = 1): Where {
   if (f.since) and.push(`created_at >= ${p(f.since)}`)
   if (f.until) and.push(`created_at < ${p(f.until)}`)
   if (f.status) {
-    const term = (t: StatusTerm) => (t.op === 'range' ? `status_code BETWEEN ${p(t.from)} AND ${p(t.to)}` : `status_code ${OPS[t.op]} ${p(t.value)}`)
+    const term = (t: StatusTerm) =>
+      t.op === 'range' ? `status_code BETWEEN ${p(t.from)} AND ${p(t.to)}` : `status_code ${OPS[t.op]} ${p(t.value)}`
     if (f.status.any.length) and.push(`(${f.status.any.map(term).join(' OR ')})`)
     if (f.status.not.length) and.push(`status_code <> ALL(${p(f.status.not)}::int[])`)
   }
@@ -37,10 +38,18 @@ export function toSql(f: Filter, first = 1): Where {
     and.push(`${pathColumn} ~ ${p(regex)}`)
   }
   if (f.user !== undefined) and.push(`user_id = ${p(f.user)}`)
-  if (f.ip) and.push(f.ip.bits === (f.ip.family === 4 ? 32 : 128) ? `ip = ${p(f.ip.address)}::inet` : `ip <<= ${p(`${f.ip.address}/${f.ip.bits}`)}::inet`)
+  if (f.ip)
+    and.push(
+      f.ip.bits === (f.ip.family === 4 ? 32 : 128) ? `ip = ${p(f.ip.address)}::inet` : `ip <<= ${p(`${f.ip.address}/${f.ip.bits}`)}::inet`,
+    )
   if (f.minDurationMs !== undefined) and.push(`duration_ms >= ${p(f.minDurationMs)}`)
   if (f.maxDurationMs !== undefined) and.push(`duration_ms <= ${p(f.maxDurationMs)}`)
-  if (f.flag) and.push(f.flag.prefix ? `EXISTS (SELECT 1 FROM unnest(flags) AS fl WHERE fl LIKE ${p(likePrefix(f.flag.name))})` : `${p(f.flag.name)} = ANY(flags)`)
+  if (f.flag)
+    and.push(
+      f.flag.prefix
+        ? `EXISTS (SELECT 1 FROM unnest(flags) AS fl WHERE fl LIKE ${p(likePrefix(f.flag.name))})`
+        : `${p(f.flag.name)} = ANY(flags)`,
+    )
   if (f.search) {
     const needle = p('%' + f.search.replace(/[\\%_]/g, '\\$&') + '%')
     and.push(`(request_body ILIKE ${needle} OR response_body ILIKE ${needle})`)

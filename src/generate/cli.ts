@@ -28,7 +28,12 @@ export async function main(argv: string[]): Promise<void> {
   if (values.help) return console.log(USAGE)
   const logType = values['log-type'] as LogType
   if (logType !== 'request' && logType !== 'access') throw new Error(`--log-type must be request or access, got "${logType}"`)
-  const options = {rows: positiveInt('--rows', values.rows), days: positiveInt('--days', values.days), seed: positiveInt('--seed', values.seed), logType}
+  const options = {
+    rows: positiveInt('--rows', values.rows),
+    days: positiveInt('--days', values.days),
+    seed: positiveInt('--seed', values.seed),
+    logType,
+  }
   if (values.out || values.stdout) {
     const rows = await writeNdjson(values.out, options)
     if (values.out) console.error(`wrote ${rows} records to ${values.out}`)
@@ -39,8 +44,13 @@ export async function main(argv: string[]): Promise<void> {
     const client = await connect(target.databaseUrl)
     try {
       await assertMigrated(client)
-      const result = await loadIntoDatabase(client, {...options, onBatch: (n) => process.stderr.isTTY && process.stderr.write(`\r${n} rows`)})
-      console.error(`\n${result.rows} records generated, ${result.inserted} inserted into ${target.dbName} in ${result.seconds.toFixed(1)} s (${Math.round(result.rows / result.seconds)} records/s)`)
+      const result = await loadIntoDatabase(client, {
+        ...options,
+        onBatch: (n) => process.stderr.isTTY && process.stderr.write(`\r${n} rows`),
+      })
+      console.error(
+        `\n${result.rows} records generated, ${result.inserted} inserted into ${target.dbName} in ${result.seconds.toFixed(1)} s (${Math.round(result.rows / result.seconds)} records/s)`,
+      )
     } finally {
       await client.end()
     }

@@ -21,9 +21,42 @@ function weighted<T>(rand: () => number, table: ReadonlyArray<readonly [T, numbe
   return table[table.length - 1][0]
 }
 
-const STATUSES = [[200, 70], [201, 6], [204, 3], [301, 2], [304, 4], [400, 4], [401, 3], [403, 2], [404, 4], [422, 1], [500, 0.6], [502, 0.2], [503, 0.2]] as const
-const METHODS = [['GET', 70], ['POST', 18], ['PUT', 5], ['PATCH', 3], ['DELETE', 3], ['OPTIONS', 1]] as const
-const ROUTES = ['/api/v1/orders', '/api/v1/orders/:id', '/api/v1/users/:id', '/api/v2/payments', '/api/v2/payments/:id/refund', '/login', '/logout', '/health', '/static/app.js', '/admin/reports', '/api/v1/search']
+const STATUSES = [
+  [200, 70],
+  [201, 6],
+  [204, 3],
+  [301, 2],
+  [304, 4],
+  [400, 4],
+  [401, 3],
+  [403, 2],
+  [404, 4],
+  [422, 1],
+  [500, 0.6],
+  [502, 0.2],
+  [503, 0.2],
+] as const
+const METHODS = [
+  ['GET', 70],
+  ['POST', 18],
+  ['PUT', 5],
+  ['PATCH', 3],
+  ['DELETE', 3],
+  ['OPTIONS', 1],
+] as const
+const ROUTES = [
+  '/api/v1/orders',
+  '/api/v1/orders/:id',
+  '/api/v1/users/:id',
+  '/api/v2/payments',
+  '/api/v2/payments/:id/refund',
+  '/login',
+  '/logout',
+  '/health',
+  '/static/app.js',
+  '/admin/reports',
+  '/api/v1/search',
+]
 const AGENTS = [
   'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36',
   'Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148',
@@ -68,13 +101,27 @@ export function* generateRecords(options: GenerateOptions): Generator<Record<str
     const size = Math.floor(rand() * 6000)
     const createdAt = new Date(at).toISOString()
     if (options.logType === 'access') {
-      yield {id, created_at: createdAt, method, url: path, status_code: status, duration_ms: duration, response_size: size, ip, user_id: userId, user_agent: agent, referer: null, instance: 'gen-1'}
+      yield {
+        id,
+        created_at: createdAt,
+        method,
+        url: path,
+        status_code: status,
+        duration_ms: duration,
+        response_size: size,
+        ip,
+        user_id: userId,
+        user_agent: agent,
+        referer: null,
+        instance: 'gen-1',
+      }
       continue
     }
     const flags: string[] = []
     if (duration > 1000) flags.push('slow')
     if (agent.startsWith('sqlmap')) flags.push('suspicious:scanner')
-    const requestBody = method === 'GET' ? null : JSON.stringify({item: Math.floor(rand() * 100), quantity: 1 + Math.floor(rand() * 5), password: '****'})
+    const requestBody =
+      method === 'GET' ? null : JSON.stringify({item: Math.floor(rand() * 100), quantity: 1 + Math.floor(rand() * 5), password: '****'})
     yield {
       id,
       created_at: createdAt,

@@ -1,4 +1,17 @@
-import {close as closeFd, closeSync, existsSync, fdatasync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, renameSync, statSync, writeSync} from 'node:fs'
+import {
+  close as closeFd,
+  closeSync,
+  existsSync,
+  fdatasync,
+  fdatasyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  statSync,
+  writeSync,
+} from 'node:fs'
 import {open} from 'node:fs/promises'
 import path from 'node:path'
 import {MODES} from '../util/files.js'
@@ -55,7 +68,15 @@ export class JournalWriter {
     readonly writerId: string,
     options: JournalWriterOptions = {},
   ) {
-    this.o = {segmentBytes: 16 * 1024 * 1024, flushMs: 10, fsyncMs: 100, maxBufferBytes: 256 * 1024, onError: () => {}, onWritten: () => {}, ...options}
+    this.o = {
+      segmentBytes: 16 * 1024 * 1024,
+      flushMs: 10,
+      fsyncMs: 100,
+      maxBufferBytes: 256 * 1024,
+      onError: () => {},
+      onWritten: () => {},
+      ...options,
+    }
     this.buffer = Buffer.allocUnsafeSlow(this.o.maxBufferBytes + 64 * 1024) // room past the flush mark for the last line
     mkdirSync(dir, {recursive: true, mode: MODES.privateDir})
     this.nextSegment()
@@ -265,7 +286,13 @@ export function journalBytes(dir: string): number {
  * read into `into` when it is large enough (the shipper reuses one buffer
  * per batch: the views are valid until it reads again), else into a new one.
  */
-export async function readLines(segment: Segment, offset: number, maxLines: number, maxBytes: number, into?: Buffer): Promise<{lines: Buffer[]; next: number; skipped: number; used: number}> {
+export async function readLines(
+  segment: Segment,
+  offset: number,
+  maxLines: number,
+  maxBytes: number,
+  into?: Buffer,
+): Promise<{lines: Buffer[]; next: number; skipped: number; used: number}> {
   const handle = await open(segment.file, 'r').catch(() => undefined)
   if (!handle) return {lines: [], next: offset, skipped: 0, used: 0}
   try {

@@ -6,7 +6,19 @@ import {backoffMs} from './backoff.js'
 import {type Segment, listSegments, readLines, segmentExists} from './journal.js'
 import type {Rejection, Sink} from './sinks.js'
 
-export type ShipperStats = {name: string; written: number; deliveredBytes: number; retried: number; failures: number; rejected: number; catchUps: number; lagBytes: number; lastError?: string; caughtUp: boolean; deferred: boolean}
+export type ShipperStats = {
+  name: string
+  written: number
+  deliveredBytes: number
+  retried: number
+  failures: number
+  rejected: number
+  catchUps: number
+  lagBytes: number
+  lastError?: string
+  caughtUp: boolean
+  deferred: boolean
+}
 /** The stats that only grow (carried across a restart of the shipping thread). */
 export const SHIPPER_COUNTERS = ['written', 'deliveredBytes', 'retried', 'failures', 'rejected', 'catchUps'] as const
 
@@ -128,7 +140,18 @@ export class Shipper {
     this.o = {batchLines: 10_000, batchBytes: 4 * 1024 * 1024, pollMs: 50, log: () => {}, mayShip: () => true, ...options}
     this.batchBuffer = Buffer.allocUnsafeSlow(this.o.batchBytes)
     this.checkpoint = new CheckpointFile(dir, sink.name, this.o.log)
-    this.stats = {name: sink.name, written: 0, deliveredBytes: 0, retried: 0, failures: 0, rejected: 0, catchUps: 0, lagBytes: 0, caughtUp: false, deferred: false}
+    this.stats = {
+      name: sink.name,
+      written: 0,
+      deliveredBytes: 0,
+      retried: 0,
+      failures: 0,
+      rejected: 0,
+      catchUps: 0,
+      lagBytes: 0,
+      caughtUp: false,
+      deferred: false,
+    }
   }
 
   start(): void {
@@ -213,14 +236,17 @@ export class Shipper {
           const file = deadLetterFile(this.dir, this.sink.name)
           keepRejected(file, this.sink.name, outcome.rejected)
           rejected = outcome.rejected.length
-          this.o.log(`ALERT: sink ${this.sink.name} refused ${rejected} record(s) (${redactText(outcome.rejected[0].error)}); they are kept in ${file}, the rest of the batch was delivered`)
+          this.o.log(
+            `ALERT: sink ${this.sink.name} refused ${rejected} record(s) (${redactText(outcome.rejected[0].error)}); they are kept in ${file}, the rest of the batch was delivered`,
+          )
         }
       } catch (error) {
         attempt++
         this.stats.retried++
         this.stats.failures++
         const message = redactText((error as Error).message)
-        if (message !== this.stats.lastError || attempt % 20 === 1) this.o.log(`sink ${this.sink.name}: ${message} (attempt ${attempt}, retrying)`)
+        if (message !== this.stats.lastError || attempt % 20 === 1)
+          this.o.log(`sink ${this.sink.name}: ${message} (attempt ${attempt}, retrying)`)
         this.stats.lastError = message
         await this.sleep(backoffMs(attempt))
         continue
@@ -232,7 +258,8 @@ export class Shipper {
       if (this.sink.state) this.checkpoint.sinkState = this.sink.state()
       // forget collected segments only: one missed by a listing that raced a rename must keep its offset
       const live = new Set(segments.map((seg) => seg.key))
-      for (const key of Object.keys(this.checkpoint.data)) if (!live.has(key) && !segmentExists(this.dir, key)) delete this.checkpoint.data[key]
+      for (const key of Object.keys(this.checkpoint.data))
+        if (!live.has(key) && !segmentExists(this.dir, key)) delete this.checkpoint.data[key]
       this.stats.written += lines.length - rejected
       for (const l of lines) this.stats.deliveredBytes += l.length + 1
       this.stats.rejected += rejected
@@ -243,7 +270,10 @@ export class Shipper {
       } catch (error) {
         // The sink has the batch; the checkpoint on disk stays behind until a save succeeds (a crash
         // meanwhile sends again what it does not cover: the sinks are idempotent or cut back to it).
-        if (!this.unsaved) this.o.log(`sink ${this.sink.name}: cannot save its checkpoint (${redactText((error as Error).message)}); shipping goes on and saves it when the disk allows`)
+        if (!this.unsaved)
+          this.o.log(
+            `sink ${this.sink.name}: cannot save its checkpoint (${redactText((error as Error).message)}); shipping goes on and saves it when the disk allows`,
+          )
         this.unsaved = true
       }
     }
@@ -276,9 +306,13 @@ export class Shipper {
   async stop(graceMs = 1000): Promise<void> {
     this.stopping = true
     this.wake?.()
-    const within = (p: Promise<unknown> | undefined) => Promise.race([(p ?? Promise.resolve()).then(() => true), new Promise<boolean>((r) => setTimeout(r, graceMs, false).unref())])
+    const within = (p: Promise<unknown> | undefined) =>
+      Promise.race([(p ?? Promise.resolve()).then(() => true), new Promise<boolean>((r) => setTimeout(r, graceMs, false).unref())])
     const ended = await within(this.loop)
-    if (!ended) this.o.log(`sink ${this.sink.name}: a write did not end within ${graceMs} ms of the shutdown; it is cut (the journal keeps its records)`)
+    if (!ended)
+      this.o.log(
+        `sink ${this.sink.name}: a write did not end within ${graceMs} ms of the shutdown; it is cut (the journal keeps its records)`,
+      )
     await this.sink.close()
     if (!ended) await within(this.loop)
   }

@@ -34,7 +34,8 @@ export type Rejection = {line: Buffer; error: string}
 
 /** Lines start with their type (the record builder puts log_type first), so routing needs no parse. */
 const ACCESS_PREFIX = Buffer.from('{"log_type":"access"')
-export const isAccessLine = (line: Buffer) => line.length >= ACCESS_PREFIX.length && ACCESS_PREFIX.equals(line.subarray(0, ACCESS_PREFIX.length))
+export const isAccessLine = (line: Buffer) =>
+  line.length >= ACCESS_PREFIX.length && ACCESS_PREFIX.equals(line.subarray(0, ACCESS_PREFIX.length))
 
 function split(lines: Buffer[]): {request: Buffer[]; access: Buffer[]} {
   const out = {request: [] as Buffer[], access: [] as Buffer[]}

@@ -2,7 +2,9 @@
 type Row = Record<string, unknown>
 
 const pairs = (obj: unknown) =>
-  Object.entries((obj as Record<string, unknown>) ?? {}).flatMap(([name, v]) => (Array.isArray(v) ? v : [v]).map((value) => ({name, value: String(value)})))
+  Object.entries((obj as Record<string, unknown>) ?? {}).flatMap(([name, v]) =>
+    (Array.isArray(v) ? v : [v]).map((value) => ({name, value: String(value)})),
+  )
 
 export function harEntry(r: Row): object {
   const reqHeaders = (r.request_headers as Record<string, unknown>) ?? {}
@@ -31,7 +33,11 @@ export function harEntry(r: Row): object {
       httpVersion: 'HTTP/1.1',
       cookies: [],
       headers: pairs(resHeaders),
-      content: {size: Number(r.response_body_size ?? 0), mimeType: String(resHeaders['content-type'] ?? ''), text: typeof r.response_body === 'string' ? r.response_body : ''},
+      content: {
+        size: Number(r.response_body_size ?? 0),
+        mimeType: String(resHeaders['content-type'] ?? ''),
+        text: typeof r.response_body === 'string' ? r.response_body : '',
+      },
       redirectURL: String(resHeaders.location ?? ''),
       headersSize: -1,
       bodySize: Number(r.response_body_size ?? 0),
@@ -45,5 +51,6 @@ export function harEntry(r: Row): object {
   return entry
 }
 
-export const harHead = (version: string) => `{"log":{"version":"1.2","creator":{"name":"audit-logs","version":${JSON.stringify(version)}},"entries":[`
+export const harHead = (version: string) =>
+  `{"log":{"version":"1.2","creator":{"name":"audit-logs","version":${JSON.stringify(version)}},"entries":[`
 export const HAR_TAIL = ']}}\n'

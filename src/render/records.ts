@@ -5,14 +5,20 @@ import {csvLine} from './csv.js'
 export type {Row}
 export const FORMATS = ['table', 'json', 'ndjson', 'csv'] as const
 export type Format = (typeof FORMATS)[number]
-export const DEFAULT_COLUMNS = {request: ['created_at', 'method', 'status_code', 'path', 'duration_ms', 'user_id', 'ip'], access: ['created_at', 'method', 'status_code', 'url', 'duration_ms', 'user_id', 'ip']}
+export const DEFAULT_COLUMNS = {
+  request: ['created_at', 'method', 'status_code', 'path', 'duration_ms', 'user_id', 'ip'],
+  access: ['created_at', 'method', 'status_code', 'url', 'duration_ms', 'user_id', 'ip'],
+}
 
 const HEADINGS: Record<string, string> = {created_at: 'time', status_code: 'status', duration_ms: 'duration', user_id: 'user'}
 
 export function cellText(column: string, value: unknown): string {
   if (value === null || value === undefined) return ''
   if (value instanceof Date) value = value.toISOString()
-  if (column === 'created_at') return String(value).replace('T', ' ').replace(/\.\d+Z$|Z$/, '')
+  if (column === 'created_at')
+    return String(value)
+      .replace('T', ' ')
+      .replace(/\.\d+Z$|Z$/, '')
   if (column === 'duration_ms') return `${Number(value).toFixed(1)} ms`
   return typeof value === 'object' ? JSON.stringify(value) : String(value)
 }
@@ -34,12 +40,19 @@ export function renderRecordTable(rows: Row[], columns: string[], options: {widt
     widths[widest]--
   }
   const fit = (text: string, w: number) => (text.length > w ? text.slice(0, Math.max(1, w - 1)) + '…' : text)
-  const table = new Table({head: columns.map((c) => HEADINGS[c] ?? c), colWidths: widths.map((w) => w + 2), style: {head: [], border: [], compact: true}, wordWrap: false})
+  const table = new Table({
+    head: columns.map((c) => HEADINGS[c] ?? c),
+    colWidths: widths.map((w) => w + 2),
+    style: {head: [], border: [], compact: true},
+    wordWrap: false,
+  })
   for (const row of cells) {
-    table.push(row.map((text, i) => {
-      const shown = fit(text, widths[i])
-      return options.colour && columns[i] === 'status_code' && shown ? colourStatus(shown) : shown
-    }))
+    table.push(
+      row.map((text, i) => {
+        const shown = fit(text, widths[i])
+        return options.colour && columns[i] === 'status_code' && shown ? colourStatus(shown) : shown
+      }),
+    )
   }
   return table.toString()
 }
@@ -55,7 +68,12 @@ export function renderRecord(r: Record<string, unknown>): string {
   for (const [key, value] of Object.entries(r)) {
     if (value === null || value === undefined || value === '') continue
     if (typeof value === 'object' && !(value instanceof Date)) {
-      lines.push(`${key}:`, ...JSON.stringify(value, null, 2).split('\n').map((l) => `  ${l}`))
+      lines.push(
+        `${key}:`,
+        ...JSON.stringify(value, null, 2)
+          .split('\n')
+          .map((l) => `  ${l}`),
+      )
     } else if ((key === 'request_body' || key === 'response_body') && typeof value === 'string') {
       let pretty = value
       try {
@@ -68,4 +86,3 @@ export function renderRecord(r: Record<string, unknown>): string {
   }
   return lines.join('\n')
 }
-

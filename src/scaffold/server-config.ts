@@ -33,14 +33,20 @@ export function renderServerConfig(a: ServerConfigAnswers, template = readFileSy
   const values: Record<string, string> = {
     bind: js(a.bind),
     upstreamLine: a.upstream ? `upstream: ${js(a.upstream)},` : `// upstream: 'http://127.0.0.1:3000', // or spawn the app with command`,
-    commandLine: a.command?.length ? `command: ${js(a.command)}, // spawned with a free port in PORT` : `// command: ['node', 'server.js'], // spawned with a free port in PORT`,
+    commandLine: a.command?.length
+      ? `command: ${js(a.command)}, // spawned with a free port in PORT`
+      : `// command: ['node', 'server.js'], // spawned with a free port in PORT`,
     workers: js(a.workers),
     adminBind: js(a.adminBind),
     logDir: js(a.logDir),
     logMaxBytes: js(a.logMaxBytes),
     logBackupCount: js(a.logBackupCount),
-    databaseLine: a.databaseUrl ? `databaseUrl: ${js(a.databaseUrl)},` : `// databaseUrl: 'postgres://audit_logs_writer:PASSWORD@db.internal:5432/audit_logs',`,
-    dbNameLine: a.dbName ? `dbName: ${js(a.dbName)},` : `// dbName: 'audit_logs', // default: the database named in databaseUrl (or AUDIT_LOGS_DATABASE_URL), else audit_logs`,
+    databaseLine: a.databaseUrl
+      ? `databaseUrl: ${js(a.databaseUrl)},`
+      : `// databaseUrl: 'postgres://audit_logs_writer:PASSWORD@db.internal:5432/audit_logs',`,
+    dbNameLine: a.dbName
+      ? `dbName: ${js(a.dbName)},`
+      : `// dbName: 'audit_logs', // default: the database named in databaseUrl (or AUDIT_LOGS_DATABASE_URL), else audit_logs`,
     maxBodyLength: js(a.maxBodyLength),
     excludePaths: js(a.excludePaths),
     excludeExtensions: js(a.excludeExtensions),
@@ -65,7 +71,10 @@ export function existingConfig(file: string, force: boolean): boolean {
 const refusal = (file: string) =>
   new AuditLogsError(`${file} already exists; not overwriting it: pass --force to replace it (its settings are then the defaults)`, {
     exit: ExitCode.usage,
-    suggestions: [`audit-logs scaffold server-config --force${file === 'audit-logs.config.mjs' ? '' : ` --out ${file}`}`, 'or --out FILE to write another file'],
+    suggestions: [
+      `audit-logs scaffold server-config --force${file === 'audit-logs.config.mjs' ? '' : ` --out ${file}`}`,
+      'or --out FILE to write another file',
+    ],
   })
 
 export function writeServerConfig(file: string, text: string, force: boolean): string {

@@ -14,19 +14,44 @@ function health(plan: RunPlan, intake: Intake, delivery: Delivery, priority: Pro
   const bytes = intake.journalBytes()
   const pending = intake.pendingBytes()
   const sinksState = Object.fromEntries(
-    delivery.stats().map((s) => [s.name, {lagBytes: s.lagBytes, deferred: s.deferred, rejected: s.rejected, lastError: s.lastError ?? null, fillingJournal: full && s.lagBytes >= pending / 2}]),
+    delivery
+      .stats()
+      .map((s) => [
+        s.name,
+        {
+          lagBytes: s.lagBytes,
+          deferred: s.deferred,
+          rejected: s.rejected,
+          lastError: s.lastError ?? null,
+          fillingJournal: full && s.lagBytes >= pending / 2,
+        },
+      ]),
   )
   const workers = liveWorkers().length
   const up = workers > 0
   const status = !up ? 'starting' : full ? (whenFull === 'block' ? 'blocking' : 'dropping') : 'ok'
   return {
     code: up ? 200 : 503,
-    body: {status, workers, journalFull: full, journal: {bytes, pendingBytes: pending, maxBytes: journalMax, whenFull}, requestsWaiting: intake.waiting(), catchingUp: priority.catchingUp, paced: intake.paced(), sinks: sinksState},
+    body: {
+      status,
+      workers,
+      journalFull: full,
+      journal: {bytes, pendingBytes: pending, maxBytes: journalMax, whenFull},
+      requestsWaiting: intake.waiting(),
+      catchingUp: priority.catchingUp,
+      paced: intake.paced(),
+      sinks: sinksState,
+    },
   }
 }
 
 /** Serves /metrics and /health on the admin address; stop closes it, its open connections at the deadline. */
-export async function startAdmin(plan: RunPlan, intake: Intake, delivery: Delivery, priority: ProxyPriority): Promise<{stop(deadline: Deadline): Promise<void>}> {
+export async function startAdmin(
+  plan: RunPlan,
+  intake: Intake,
+  delivery: Delivery,
+  priority: ProxyPriority,
+): Promise<{stop(deadline: Deadline): Promise<void>}> {
   const {metrics} = intake
   const server = http.createServer(async (req, res) => {
     if (req.url === '/metrics') {

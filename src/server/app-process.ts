@@ -15,7 +15,12 @@ function canConnect(port: number, host: string): Promise<boolean> {
   })
 }
 
-export type AppProcess = {port: number; child: ResultPromise; exited: Promise<number>; stop(signal: NodeJS.Signals, timeoutMs: number): Promise<number>}
+export type AppProcess = {
+  port: number
+  child: ResultPromise
+  exited: Promise<number>
+  stop(signal: NodeJS.Signals, timeoutMs: number): Promise<number>
+}
 
 /**
  * Spawns the app with a free port in PORT and waits until it accepts
@@ -25,20 +30,34 @@ export async function spawnApp(command: string[], options: {readyTimeoutMs?: num
   const port = await freePort()
   const child = execa(command[0], command.slice(1), {env: {PORT: String(port)}, extendEnv: true, stdio: 'inherit', reject: false})
   let exitCode: number | undefined
-  const exited = child.then((r) => (exitCode = r.exitCode ?? (r.signal ? 128 + (os.constants.signals[r.signal as NodeJS.Signals] ?? 0) : 1)))
+  const exited = child.then(
+    (r) => (exitCode = r.exitCode ?? (r.signal ? 128 + (os.constants.signals[r.signal as NodeJS.Signals] ?? 0) : 1)),
+  )
   const spawnError = new Promise<never>((_, reject) => child.once('error', reject))
   spawnError.catch(() => {})
   const end = Date.now() + (options.readyTimeoutMs ?? 30_000)
   for (;;) {
     if (exitCode !== undefined) {
-      throw new AuditLogsError(`The app (${command.join(' ')}) exited with code ${exitCode} before it accepted connections on PORT=${port}.`, {exit: ExitCode.failure})
+      throw new AuditLogsError(
+        `The app (${command.join(' ')}) exited with code ${exitCode} before it accepted connections on PORT=${port}.`,
+        {exit: ExitCode.failure},
+      )
     }
-    const failed = await Promise.race([spawnError.then(() => undefined, (e: Error) => e), new Promise<undefined>((r) => setTimeout(r, 50, undefined))])
+    const failed = await Promise.race([
+      spawnError.then(
+        () => undefined,
+        (e: Error) => e,
+      ),
+      new Promise<undefined>((r) => setTimeout(r, 50, undefined)),
+    ])
     if (failed) throw new AuditLogsError(`Could not start the app (${command.join(' ')}): ${failed.message}`, {exit: ExitCode.failure})
     if (await canConnect(port, '127.0.0.1')) break
     if (Date.now() > end) {
       child.kill('SIGTERM')
-      throw new AuditLogsError(`The app (${command.join(' ')}) did not accept connections on PORT=${port} within ${Math.round((options.readyTimeoutMs ?? 30_000) / 1000)} s; does it listen on process.env.PORT?`, {exit: ExitCode.failure})
+      throw new AuditLogsError(
+        `The app (${command.join(' ')}) did not accept connections on PORT=${port} within ${Math.round((options.readyTimeoutMs ?? 30_000) / 1000)} s; does it listen on process.env.PORT?`,
+        {exit: ExitCode.failure},
+      )
     }
   }
   options.log(`app started (pid ${child.pid}) on 127.0.0.1:${port}`)
@@ -56,4 +75,3 @@ export async function spawnApp(command: string[], options: {readyTimeoutMs?: num
     },
   }
 }
-

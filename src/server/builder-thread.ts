@@ -8,8 +8,10 @@ import {failpoint} from '../util/failpoints.js'
 import type {WorkerSettings} from './settings.js'
 import {hooksFrom} from './hooks.js'
 
-export type ToBuilder = {type: 'batch'; items: WireExchange[]; arena: Uint8Array; bytes: number} | {type: 'journal-full'; full: boolean} | {type: 'close'}
-export type FromBuilder = {type: 'counts'; captured: number; dropped: number; builtBytes: number; problem?: string} | {type: 'closed'} | {type: 'ready'}
+export type ToBuilder =
+  {type: 'batch'; items: WireExchange[]; arena: Uint8Array; bytes: number} | {type: 'journal-full'; full: boolean} | {type: 'close'}
+export type FromBuilder =
+  {type: 'counts'; captured: number; dropped: number; builtBytes: number; problem?: string} | {type: 'closed'} | {type: 'ready'}
 
 const s = workerData as WorkerSettings & {writerId: string}
 const port = parentPort!
@@ -25,7 +27,13 @@ const journal = new JournalWriter(s.journalDir, s.writerId, {
   onError: (n, error) => lost(n, `the journal could not be ${n ? 'written' : 'synced to disk'}: ${error.code ?? error.message}`),
 })
 const builder = new RecordBuilder(
-  {masker: new Masker({fields: s.sensitiveFields, headers: s.sensitiveHeaders}), maxBodyLength: s.bodyLimit, slowMs: s.slowMs, instance: s.instance, hooks: await hooksFrom(s.configFile)},
+  {
+    masker: new Masker({fields: s.sensitiveFields, headers: s.sensitiveHeaders}),
+    maxBodyLength: s.bodyLimit,
+    slowMs: s.slowMs,
+    instance: s.instance,
+    hooks: await hooksFrom(s.configFile),
+  },
   (line) => {
     if (full) {
       counts.dropped++

@@ -26,14 +26,21 @@ export async function prepareDatabase(config: ResolvedConfig, log: (m: string) =
       })
       try {
         for (const t of TABLES) {
-          if (!(await client.query(tableExists(t))).rows[0].exists) throw new Error(`the audit tables are missing in ${target.dbName}; run \`audit-logs setup-db\` (records wait in the journal)`)
+          if (!(await client.query(tableExists(t))).rows[0].exists)
+            throw new Error(`the audit tables are missing in ${target.dbName}; run \`audit-logs setup-db\` (records wait in the journal)`)
         }
         const interval = await partitionInterval(client, {configured: config.partitionInterval})
         const made = await premake(client, {interval, ahead: config.premake})
         if (made.length) log(`created partitions ${made.map((p) => p.name).join(', ')}`)
         // a schema older than this version works, but misses what the pending migrations fix; a role that may not read the list says nothing
-        const pending = await migrationStatus(client).then((all) => all.filter((m) => m.state === 'pending'), () => [])
-        if (pending.length) log(`database: ${pending.length} migration(s) pending (${pending.map((m) => `${String(m.version).padStart(4, '0')}_${m.name}`).join(', ')}): run \`audit-logs migrate\``)
+        const pending = await migrationStatus(client).then(
+          (all) => all.filter((m) => m.state === 'pending'),
+          () => [],
+        )
+        if (pending.length)
+          log(
+            `database: ${pending.length} migration(s) pending (${pending.map((m) => `${String(m.version).padStart(4, '0')}_${m.name}`).join(', ')}): run \`audit-logs migrate\``,
+          )
       } finally {
         await client.end()
       }

@@ -28,7 +28,12 @@ export type Delivery = {
  * Prepares the database (when the PostgreSQL sink is on) and starts the shipping thread (when capture
  * and a sink are on). onPace is told when the sinks begin and end catching up.
  */
-export async function startDelivery(plan: RunPlan, config: ResolvedConfig, log: (m: string) => void, onPace: (catchingUp: boolean) => void): Promise<Delivery> {
+export async function startDelivery(
+  plan: RunPlan,
+  config: ResolvedConfig,
+  log: (m: string) => void,
+  onPace: (catchingUp: boolean) => void,
+): Promise<Delivery> {
   const names: string[] = []
   let shipping: Shipping | undefined
   let db: Awaited<ReturnType<typeof prepareDatabase>> | undefined
@@ -43,7 +48,14 @@ export async function startDelivery(plan: RunPlan, config: ResolvedConfig, log: 
     if (db) names.push('postgres')
     try {
       shipping = await startShipping(
-        {journalDir: plan.settings.journalDir, files, databaseUrl: db?.target.databaseUrl, nice: config.backgroundNice, catchUpBytes: plan.catchUpBytes, defer: {ms: config.shippingDeferMs}},
+        {
+          journalDir: plan.settings.journalDir,
+          files,
+          databaseUrl: db?.target.databaseUrl,
+          nice: config.backgroundNice,
+          catchUpBytes: plan.catchUpBytes,
+          defer: {ms: config.shippingDeferMs},
+        },
         log,
         onPace,
       )

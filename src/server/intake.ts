@@ -41,10 +41,20 @@ export type Intake = {
  * also paces the intake by the sinks' lag in time (see LagPacer), and shipping steps aside while the
  * proxy is saturated (see ShippingSettings.defer).
  */
-export function watchIntake(plan: RunPlan, config: {maxSinkLagMs: number; blockTimeoutMs: number}, delivery: Delivery, log: (m: string) => void): Intake {
+export function watchIntake(
+  plan: RunPlan,
+  config: {maxSinkLagMs: number; blockTimeoutMs: number},
+  delivery: Delivery,
+  log: (m: string) => void,
+): Intake {
   const {settings, journalMax, whenFull} = plan
   let full = false
-  const behind = () => delivery.stats().filter((s) => s.lagBytes > 0).map((s) => `${s.name} ${formatBytes(s.lagBytes)} behind${s.lastError ? ` (${s.lastError})` : ''}`).join(', ') || 'none behind'
+  const behind = () =>
+    delivery
+      .stats()
+      .filter((s) => s.lagBytes > 0)
+      .map((s) => `${s.name} ${formatBytes(s.lagBytes)} behind${s.lastError ? ` (${s.lastError})` : ''}`)
+      .join(', ') || 'none behind'
   // What some sink still lacks, from the shipping thread's figures while they are fresh (a second);
   // else the journal's size on disk, which counts delivered records too but is never stale.
   const pendingBytes = () => {
@@ -67,7 +77,9 @@ export function watchIntake(plan: RunPlan, config: {maxSinkLagMs: number; blockT
       const w = pacer.worst
       if (pacer.paced) pacedTimes++
       if (pacer.paced && Date.now() - pacedSince > 60_000) {
-        log(`the sink ${w?.name} is ${Math.round((w?.lagMs ?? 0) / 1000)} s behind at its pace (${formatBytes(w?.lagBytes ?? 0)}; maxSinkLagMs ${config.maxSinkLagMs}): new requests are paced to the rate the sinks keep (logged at most once a minute; ${pacedTimes} time(s) so far)`)
+        log(
+          `the sink ${w?.name} is ${Math.round((w?.lagMs ?? 0) / 1000)} s behind at its pace (${formatBytes(w?.lagBytes ?? 0)}; maxSinkLagMs ${config.maxSinkLagMs}): new requests are paced to the rate the sinks keep (logged at most once a minute; ${pacedTimes} time(s) so far)`,
+        )
         pacedSince = Date.now()
       }
     }
@@ -76,8 +88,14 @@ export function watchIntake(plan: RunPlan, config: {maxSinkLagMs: number; blockT
     if (nowFull !== full) {
       full = nowFull
       const held = `the journal holds ${formatBytes(bytes)}, its bound (${formatBytes(journalMax)}); sinks: ${behind()}`
-      if (!full) log(`the journal is below 90% of its bound again (${formatBytes(bytes)}); ${whenFull === 'block' ? 'new requests are let in' : 'records are kept'}`)
-      else if (whenFull === 'block') log(`ALERT: ${held}. New requests WAIT until the sinks make room (whenFull: block; after ${config.blockTimeoutMs} ms a waiting request gets 503)`)
+      if (!full)
+        log(
+          `the journal is below 90% of its bound again (${formatBytes(bytes)}); ${whenFull === 'block' ? 'new requests are let in' : 'records are kept'}`,
+        )
+      else if (whenFull === 'block')
+        log(
+          `ALERT: ${held}. New requests WAIT until the sinks make room (whenFull: block; after ${config.blockTimeoutMs} ms a waiting request gets 503)`,
+        )
       else log(`ALERT: ${held}. New records are DROPPED and counted until the sinks catch up (whenFull: drop)`)
       broadcast({type: 'journal-full', full})
     }

@@ -10,7 +10,15 @@ import {claimRunDirectories, describeRun, planRun} from './run-plan.js'
 import {watchSignals} from './signals.js'
 import {startWorkers} from './workers.js'
 
-export type RunSummary = {exitCode: number; requests: number; captured: number; dropped: number; refused: number; written: Record<string, number>; rejected: Record<string, number>}
+export type RunSummary = {
+  exitCode: number
+  requests: number
+  captured: number
+  dropped: number
+  refused: number
+  written: Record<string, number>
+  rejected: Record<string, number>
+}
 
 /**
  * The one limit of a shutdown is shutdownTimeoutMs and this much more: in-flight requests get
@@ -80,7 +88,12 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     })
     await parts.stop(shutdown.begin())
     const sinks = delivery.stats()
-    return {exitCode, ...intake.metrics.totals, written: Object.fromEntries(sinks.map((s) => [s.name, s.written])), rejected: Object.fromEntries(sinks.map((s) => [s.name, s.rejected]))}
+    return {
+      exitCode,
+      ...intake.metrics.totals,
+      written: Object.fromEntries(sinks.map((s) => [s.name, s.written])),
+      rejected: Object.fromEntries(sinks.map((s) => [s.name, s.rejected])),
+    }
   } catch (error) {
     await parts.stop(shutdown.begin())
     throw error

@@ -37,7 +37,10 @@ export function proxyPriority(log: (m: string) => void): ProxyPriority {
       return catchingUp
     },
     set(now) {
-      if (now && !mayYield && !told && (told = true)) log('the sinks are catching up; the proxy workers are not made to yield to them: this user cannot give them their priority back afterwards (it needs CAP_SYS_NICE or RLIMIT_NICE)')
+      if (now && !mayYield && !told && (told = true))
+        log(
+          'the sinks are catching up; the proxy workers are not made to yield to them: this user cannot give them their priority back afterwards (it needs CAP_SYS_NICE or RLIMIT_NICE)',
+        )
       catchingUp = now
       if (!mayYield || now === proxyYields) return
       proxyYields = now

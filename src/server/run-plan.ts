@@ -30,7 +30,10 @@ async function assertPortFree(host: string, port: number, what: string): Promise
   const probe = await probePort(port, host)
   if ('error' in probe) {
     const {error} = probe
-    throw new AuditLogsError(`Cannot listen on ${host}:${port} (${what}): ${error.code === 'EADDRINUSE' ? 'the port is already in use' : error.message}`, {exit: ExitCode.usage, suggestions: [`Choose another with --${what === 'bind' ? 'bind' : 'admin-bind'} HOST:PORT`]})
+    throw new AuditLogsError(
+      `Cannot listen on ${host}:${port} (${what}): ${error.code === 'EADDRINUSE' ? 'the port is already in use' : error.message}`,
+      {exit: ExitCode.usage, suggestions: [`Choose another with --${what === 'bind' ? 'bind' : 'admin-bind'} HOST:PORT`]},
+    )
   }
 }
 
@@ -39,7 +42,10 @@ export async function planRun(config: ResolvedConfig): Promise<RunPlan> {
   const settings = workerSettings(config)
   const admin = parseHostPort('adminBind', config.adminBind)
   if (!settings.upstream && !config.command?.length) {
-    throw new AuditLogsError('Nothing to proxy: give --upstream URL, or the app to spawn after --', {exit: ExitCode.usage, suggestions: ['audit-logs run --upstream http://127.0.0.1:3000', 'audit-logs run -- node server.js']})
+    throw new AuditLogsError('Nothing to proxy: give --upstream URL, or the app to spawn after --', {
+      exit: ExitCode.usage,
+      suggestions: ['audit-logs run --upstream http://127.0.0.1:3000', 'audit-logs run -- node server.js'],
+    })
   }
   assertDistinctAddresses(settings.bind, admin, settings.upstream)
   await assertPortFree(settings.bind.host, settings.bind.port, 'bind')
@@ -55,7 +61,9 @@ export async function planRun(config: ResolvedConfig): Promise<RunPlan> {
   // with no sink, nothing ever empties the journal: holding requests at its bound would hold them for good
   const whenFull = config.fileSink || config.databaseSink ? config.whenFull : 'drop'
   settings.whenFull = whenFull
-  const journalNote = bound.derived ? `, a quarter of the ${formatBytes(bound.derived.freeBytes)} free, within 1-64 GiB; journalMaxBytes sets it` : ''
+  const journalNote = bound.derived
+    ? `, a quarter of the ${formatBytes(bound.derived.freeBytes)} free, within 1-64 GiB; journalMaxBytes sets it`
+    : ''
   return {settings, admin, journalSetting, logDir, logSetting, journalMax, journalNote, catchUpBytes, whenFull}
 }
 
@@ -66,10 +74,19 @@ export async function planRun(config: ResolvedConfig): Promise<RunPlan> {
  */
 export function claimRunDirectories(plan: RunPlan, fileSink: boolean): () => void {
   if (!plan.settings.capture) return () => {}
-  const taken = (what: string, dir: string, setting: string) => ({pid}: {pid: number}): never => {
-    throw new AuditLogsError(`The ${what} ${dir} is in use by another audit-logs run (pid ${pid})`, {exit: ExitCode.usage, suggestions: [`Give each run its own ${setting}`]})
-  }
-  const journal = claimDirectory(plan.settings.journalDir, 'owner.pid', taken('journal directory', plan.settings.journalDir, plan.journalSetting))
+  const taken =
+    (what: string, dir: string, setting: string) =>
+    ({pid}: {pid: number}): never => {
+      throw new AuditLogsError(`The ${what} ${dir} is in use by another audit-logs run (pid ${pid})`, {
+        exit: ExitCode.usage,
+        suggestions: [`Give each run its own ${setting}`],
+      })
+    }
+  const journal = claimDirectory(
+    plan.settings.journalDir,
+    'owner.pid',
+    taken('journal directory', plan.settings.journalDir, plan.journalSetting),
+  )
   let logs: () => void = () => {}
   try {
     if (fileSink) logs = claimDirectory(plan.logDir, '.audit-logs-owner.pid', taken('log directory', plan.logDir, plan.logSetting))

@@ -56,11 +56,17 @@ export function reaches(to: HostPort, listener: HostPort): boolean {
 /** What run's addresses must not be: the proxy's own upstream (every request would come back to it), the admin listener's. */
 export function assertDistinctAddresses(bind: HostPort, admin: HostPort, upstream: string | null): void {
   if (reaches(admin, bind) || reaches(bind, admin)) {
-    throw usageError(`--bind and --admin-bind overlap (${bind.host}:${bind.port} and ${admin.host}:${admin.port}): the proxy and /metrics need a port each`, ['Give --admin-bind another port, e.g. 127.0.0.1:9464'])
+    throw usageError(
+      `--bind and --admin-bind overlap (${bind.host}:${bind.port} and ${admin.host}:${admin.port}): the proxy and /metrics need a port each`,
+      ['Give --admin-bind another port, e.g. 127.0.0.1:9464'],
+    )
   }
   if (!upstream) return
   if (reaches(upstreamTarget(new URL(upstream)), bind)) {
-    throw usageError(`--upstream ${upstream} is this proxy's own address (--bind ${bind.host}:${bind.port}): every request would be sent back to it`, ['Give --upstream the address the app listens on, or spawn it: audit-logs run -- node server.js'])
+    throw usageError(
+      `--upstream ${upstream} is this proxy's own address (--bind ${bind.host}:${bind.port}): every request would be sent back to it`,
+      ['Give --upstream the address the app listens on, or spawn it: audit-logs run -- node server.js'],
+    )
   }
 }
 

@@ -35,7 +35,12 @@ export type ShippingSettings = {
   generation?: number
 }
 export type ToShipping = {type: 'reopen'} | {type: 'stop'; timeoutMs: number} | {type: 'foreground'; busy: boolean}
-export type FromShipping = {type: 'ready'} | {type: 'stats'; stats: ShipperStats[]} | {type: 'log'; message: string} | {type: 'stopped'; stats: ShipperStats[]} | {type: 'pace'; catchingUp: boolean}
+export type FromShipping =
+  | {type: 'ready'}
+  | {type: 'stats'; stats: ShipperStats[]}
+  | {type: 'log'; message: string}
+  | {type: 'stopped'; stats: ShipperStats[]}
+  | {type: 'pace'; catchingUp: boolean}
 
 const s = workerData as ShippingSettings
 const port = parentPort!
@@ -75,7 +80,9 @@ function pace(): void {
   const ok = [otherThreadsAt(nice), ...sinks.map((sink) => sink.priority?.(nice) ?? true)].every(Boolean)
   if (!ok && !refusedPriority) {
     refusedPriority = true
-    log(`the sinks are ${Math.round(lag / 1048576)} MB behind, but the system refused to give shipping its normal CPU priority back (it needs CAP_SYS_NICE or RLIMIT_NICE): it catches up only with the cycles the proxy leaves; backgroundNice 0 keeps it at the normal priority`)
+    log(
+      `the sinks are ${Math.round(lag / 1048576)} MB behind, but the system refused to give shipping its normal CPU priority back (it needs CAP_SYS_NICE or RLIMIT_NICE): it catches up only with the cycles the proxy leaves; backgroundNice 0 keeps it at the normal priority`,
+    )
   }
 }
 const shippers = sinks.map((sink) => new Shipper(s.journalDir, sink, {log, mayShip}))
@@ -104,11 +111,16 @@ port.on('message', async (msg: ToShipping) => {
     busySince = msg.busy ? (busySince ?? Date.now()) : undefined
     if (!msg.busy) for (const x of shippers) x.poke()
   } else if (msg.type === 'reopen') {
-    for (const sink of sinks) await sink.reopen?.().catch((error: Error) => log(`sink ${sink.name}: cannot reopen its files (${error.message}); its next write tries again`))
+    for (const sink of sinks)
+      await sink
+        .reopen?.()
+        .catch((error: Error) => log(`sink ${sink.name}: cannot reopen its files (${error.message}); its next write tries again`))
   } else if (msg.type === 'stop') {
     clearInterval(timer)
     const drained = await Promise.all(shippers.map((x) => x.drain(msg.timeoutMs)))
-    drained.forEach((ok, i) => !ok && log(`sink ${sinks[i].name}: not caught up at shutdown; the journal keeps the rest for the next start`))
+    drained.forEach(
+      (ok, i) => !ok && log(`sink ${sinks[i].name}: not caught up at shutdown; the journal keeps the rest for the next start`),
+    )
     for (const x of shippers) await x.stop()
     collectSegments(s.journalDir, shippers)
     port.postMessage({type: 'stopped', stats: snapshot()} satisfies FromShipping)

@@ -26,7 +26,11 @@ export type Shipping = {
  * sinks are set up. A thread that dies later is started again, with backoff:
  * the journal holds the records meanwhile and the checkpoints say where to resume.
  */
-export async function startShipping(settings: ShippingSettings, log: (m: string) => void, onPace: (catchingUp: boolean) => void = () => {}): Promise<Shipping> {
+export async function startShipping(
+  settings: ShippingSettings,
+  log: (m: string) => void,
+  onPace: (catchingUp: boolean) => void = () => {},
+): Promise<Shipping> {
   let stats: ShipperStats[] = []
   let statsAt = Date.now()
   // totals of threads that died, so counters keep growing across a restart
@@ -44,13 +48,17 @@ export async function startShipping(settings: ShippingSettings, log: (m: string)
 
   const spawn = (generation: number) =>
     new Promise<void>((resolve, reject) => {
-      const t = new Worker(ENTRY, {workerData: {...settings, generation} satisfies ShippingSettings, resourceLimits: {maxYoungGenerationSizeMb: 4}})
+      const t = new Worker(ENTRY, {
+        workerData: {...settings, generation} satisfies ShippingSettings,
+        resourceLimits: {maxYoungGenerationSizeMb: 4},
+      })
       let ready = false
       let failure: Error | undefined
       t.on('message', (msg: FromShipping) => {
         if (msg.type === 'ready') {
           ready = true
-          if (stopping) void t.terminate() // started again while the server was stopping
+          if (stopping)
+            void t.terminate() // started again while the server was stopping
           else {
             thread = t
             if (busy) t.postMessage({type: 'foreground', busy} satisfies ToShipping)
@@ -59,8 +67,7 @@ export async function startShipping(settings: ShippingSettings, log: (m: string)
         } else if (msg.type === 'stats') {
           stats = withCarried(msg.stats)
           statsAt = Date.now()
-        }
-        else if (msg.type === 'log') log(msg.message)
+        } else if (msg.type === 'log') log(msg.message)
         else if (msg.type === 'pace') onPace(msg.catchingUp)
         else if (msg.type === 'stopped') {
           stats = withCarried(msg.stats)
@@ -75,8 +82,18 @@ export async function startShipping(settings: ShippingSettings, log: (m: string)
         if (!ready && generation === 0) return reject(failure ?? new Error(`the shipping thread exited with code ${code}`))
         for (const x of stats) carried.set(x.name, x) // stats include what was carried
         const wait = backoffMs(++restarts, 500, 30_000)
-        log(`shipping stopped (${redactText(failure?.message ?? `exit code ${code}`)}); starting it again in ${wait} ms — the journal keeps the records`)
-        setTimeout(() => !stopping && spawn(generation + 1).then(() => log('shipping started again'), () => {}), wait).unref()
+        log(
+          `shipping stopped (${redactText(failure?.message ?? `exit code ${code}`)}); starting it again in ${wait} ms — the journal keeps the records`,
+        )
+        setTimeout(
+          () =>
+            !stopping &&
+            spawn(generation + 1).then(
+              () => log('shipping started again'),
+              () => {},
+            ),
+          wait,
+        ).unref()
       })
     })
 

@@ -29,7 +29,8 @@ export function watchSignals(log: (m: string) => void, limitMs: number): Shutdow
   let stopped: (code: number) => void = () => {}
   const onSignal = (signal: NodeJS.Signals) => {
     const left = Math.ceil((deadline?.left() ?? limitMs) / 1000)
-    if (signalled) return log(`${signal}: already shutting down (at most ${left} s more; SIGKILL stops at once, the journal keeps what the sinks lack)`)
+    if (signalled)
+      return log(`${signal}: already shutting down (at most ${left} s more; SIGKILL stops at once, the journal keeps what the sinks lack)`)
     signalled = true
     stopping = true
     log(`${signal}: shutting down (in-flight requests finish, the journal is flushed)`)

@@ -15,7 +15,17 @@ import type {WorkerSettings} from './settings.js'
 export type ToPrimary =
   | {type: 'listening'}
   | {type: 'listen-error'; message: string; code?: string}
-  | {type: 'counts'; requests: number; captured: number; dropped: number; problem?: string; elu: number; waited: number; refused: number; waiting: number}
+  | {
+      type: 'counts'
+      requests: number
+      captured: number
+      dropped: number
+      problem?: string
+      elu: number
+      waited: number
+      refused: number
+      waiting: number
+    }
 export type ToWorker = {type: 'journal-full'; full: boolean} | {type: 'sinks-behind'; behind: boolean} | {type: 'shutdown'}
 
 const send = (msg: ToPrimary) => process.connected && process.send?.(msg)
@@ -32,7 +42,10 @@ type Counts = {requests: number; captured: number; dropped: number; problem?: st
  * instead of dropping, and opens it again below three quarters of the bound.
  */
 function startBuilder(s: WorkerSettings, counts: Counts, gate?: IntakeGate) {
-  const thread = new Worker(BUILDER_ENTRY, {workerData: {...s, writerId: `${Date.now().toString(36)}-${process.pid}`}, resourceLimits: {maxYoungGenerationSizeMb: 6}})
+  const thread = new Worker(BUILDER_ENTRY, {
+    workerData: {...s, writerId: `${Date.now().toString(36)}-${process.pid}`},
+    resourceLimits: {maxYoungGenerationSizeMb: 6},
+  })
   let batch = new WireBatch()
   let scheduled = false
   let inFlight = 0 // bytes of batches sent and not yet reported built
@@ -52,7 +65,9 @@ function startBuilder(s: WorkerSettings, counts: Counts, gate?: IntakeGate) {
   thread.on('error', (error) => process.stderr.write(`[audit-logs] a record builder thread failed: ${error.message}\n`))
   thread.on('exit', () => {
     if (closing) return
-    process.stderr.write(`[audit-logs] worker ${process.pid}: its record builder stopped with ${inFlight} bytes of exchanges not built; the worker exits and is replaced\n`)
+    process.stderr.write(
+      `[audit-logs] worker ${process.pid}: its record builder stopped with ${inFlight} bytes of exchanges not built; the worker exits and is replaced\n`,
+    )
     process.exit(1)
   })
   const ready = new Promise<void>((resolve, reject) => {
@@ -119,7 +134,13 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
     bodyLimit: s.bodyLimit,
     submit: builder.submit,
   }
-  const server: http.Server = createProxy({upstream: new URL(s.upstream!), capture, gate, maxHeaderSize: s.maxHeaderSize, onRequest: () => counts.requests++})
+  const server: http.Server = createProxy({
+    upstream: new URL(s.upstream!),
+    capture,
+    gate,
+    maxHeaderSize: s.maxHeaderSize,
+    onRequest: () => counts.requests++,
+  })
   // how busy the proxy's event loop was over the last half second: the primary defers shipping while it is saturated
   let loop = performance.eventLoopUtilization()
   const busyFailpoint = enabled('proxy-busy') // the proxy reports itself saturated

@@ -50,10 +50,13 @@ export function startWorkers(settings: WorkerSettings, count: number, on: Worker
     return w
   }
   const listening = Array.from({length: count}, () => fork()).map(
-    (w) => new Promise<void>((resolve, reject) => {
-      w.on('message', (msg: ToPrimary) => msg.type === 'listening' && resolve())
-      w.on('exit', () => reject(new AuditLogsError(`A proxy worker could not start: ${startupError ?? 'it exited'}`, {exit: ExitCode.failure})))
-    }),
+    (w) =>
+      new Promise<void>((resolve, reject) => {
+        w.on('message', (msg: ToPrimary) => msg.type === 'listening' && resolve())
+        w.on('exit', () =>
+          reject(new AuditLogsError(`A proxy worker could not start: ${startupError ?? 'it exited'}`, {exit: ExitCode.failure})),
+        )
+      }),
   )
   let lastRestart = 0
   let restart: NodeJS.Timeout | undefined

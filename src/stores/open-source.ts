@@ -8,7 +8,10 @@ import type {RecordSource, SourceKind} from './source.js'
  * The one place a reader's source is chosen (`--source`, the configuration).
  * Each store is opened only when asked for: the files need no database.
  */
-export async function openSource(kind: SourceKind, open: {logDir: () => Promise<string>; db: () => Promise<pg.ClientBase>}): Promise<RecordSource> {
+export async function openSource(
+  kind: SourceKind,
+  open: {logDir: () => Promise<string>; db: () => Promise<pg.ClientBase>},
+): Promise<RecordSource> {
   if (kind === 'files') return new FilesSource(await open.logDir())
   const db = await open.db()
   await assertMigrated(db)

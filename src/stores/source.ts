@@ -54,8 +54,49 @@ export type Stats = {
 }
 
 /** The fields of each record type, in the order every store and output shows them (DESIGN.md, data model). */
-export const REQUEST_COLUMNS = ['id', 'created_at', 'method', 'scheme', 'host', 'path', 'query', 'request_headers', 'request_body', 'request_body_size', 'request_body_truncated', 'status_code', 'response_headers', 'response_body', 'response_body_size', 'response_body_truncated', 'duration_ms', 'ip', 'user_id', 'user_agent', 'session_id', 'trace_id', 'request_id', 'flags', 'error', 'extra', 'instance']
-export const ACCESS_COLUMNS = ['id', 'created_at', 'method', 'url', 'status_code', 'duration_ms', 'response_size', 'ip', 'user_id', 'user_agent', 'referer', 'instance']
+export const REQUEST_COLUMNS = [
+  'id',
+  'created_at',
+  'method',
+  'scheme',
+  'host',
+  'path',
+  'query',
+  'request_headers',
+  'request_body',
+  'request_body_size',
+  'request_body_truncated',
+  'status_code',
+  'response_headers',
+  'response_body',
+  'response_body_size',
+  'response_body_truncated',
+  'duration_ms',
+  'ip',
+  'user_id',
+  'user_agent',
+  'session_id',
+  'trace_id',
+  'request_id',
+  'flags',
+  'error',
+  'extra',
+  'instance',
+]
+export const ACCESS_COLUMNS = [
+  'id',
+  'created_at',
+  'method',
+  'url',
+  'status_code',
+  'duration_ms',
+  'response_size',
+  'ip',
+  'user_id',
+  'user_agent',
+  'referer',
+  'instance',
+]
 export const columnsOf = (logType: LogType) => (logType === 'access' ? ACCESS_COLUMNS : REQUEST_COLUMNS)
 
 /** What a record id looks like (a UUID); anything else is refused before any store is asked. */

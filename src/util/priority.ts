@@ -104,7 +104,8 @@ export function niceProcess(pid: number, nice: number): boolean {
 }
 
 /** Whether an error of setpriority(2) or chrt means the thread is gone (not a refusal). */
-const gone = (error: unknown) => (error as NodeJS.ErrnoException).code === 'ESRCH' || /ESRCH|no such process/i.test((error as Error).message)
+const gone = (error: unknown) =>
+  (error as NodeJS.ErrnoException).code === 'ESRCH' || /ESRCH|no such process/i.test((error as Error).message)
 
 /** Sets the nice value of a thread or process (0-19); at 19 it joins the idle class when chrt(1) is there, below it leaves it. False when refused (a thread that is gone is not a refusal). */
 function setNice(id: number, nice: number): boolean {

@@ -18,7 +18,12 @@ describe('body tap and decoding', () => {
     expect(t.captured).to.equal(10)
     expect(t.size).to.equal(21)
     expect(t.truncated).to.equal(true)
-    expect(bodyText(t, {'content-type': 'text/plain'})).to.deep.equal({text: 'hello worl', truncated: true, binary: false, bytes: Buffer.from('hello worl')})
+    expect(bodyText(t, {'content-type': 'text/plain'})).to.deep.equal({
+      text: 'hello worl',
+      truncated: true,
+      binary: false,
+      bytes: Buffer.from('hello worl'),
+    })
   })
 
   it('decodes gzip and brotli within the bound, even when the tap cut the stream', async () => {
@@ -42,7 +47,9 @@ describe('body tap and decoding', () => {
   })
 
   it('records binary bodies by type and size, not as text', () => {
-    expect(bodyText(tapOf(100, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2])), {'content-type': 'image/png'}).text).to.equal('[binary image/png, 7 bytes]')
+    expect(bodyText(tapOf(100, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2])), {'content-type': 'image/png'}).text).to.equal(
+      '[binary image/png, 7 bytes]',
+    )
     expect(bodyText(tapOf(100, Buffer.from([0xff, 0xfe, 0, 0x80, 0x81])), {}).binary).to.equal(true)
   })
 
@@ -63,11 +70,28 @@ describe('detection, identity, exclusions', () => {
   })
 
   it('flags attacks in bodies, every branch of the patterns (the quick pre-check misses none)', () => {
-    const sqli = ['{"q":"x UNION ALL SELECT password FROM users"}', "name=a' or '1'='1", '{"id":"1 OR 1=1"}', '{"q":"1; DROP TABLE users"}', '{"q":"1 AND SLEEP(5)"}', '{"q":"BENCHMARK(1000000,md5(1))"}', '{"q":"select * from INFORMATION_SCHEMA.tables"}', "{\"u\":\"admin'--\"}"]
+    const sqli = [
+      '{"q":"x UNION ALL SELECT password FROM users"}',
+      "name=a' or '1'='1",
+      '{"id":"1 OR 1=1"}',
+      '{"q":"1; DROP TABLE users"}',
+      '{"q":"1 AND SLEEP(5)"}',
+      '{"q":"BENCHMARK(1000000,md5(1))"}',
+      '{"q":"select * from INFORMATION_SCHEMA.tables"}',
+      '{"u":"admin\'--"}',
+    ]
     for (const body of sqli) expect(suspiciousFlags('/api', body, undefined), body).to.include('suspicious:sqli')
-    const xss = ['{"c":"<script>alert(1)</script>"}', '{"u":"JavaScript:alert(1)"}', '{"c":"<img src=x onerror=alert(1)>"}', '{"c":"< iframe src=//x>"}', '{"c":"<svg/onload=alert(1)>"}']
+    const xss = [
+      '{"c":"<script>alert(1)</script>"}',
+      '{"u":"JavaScript:alert(1)"}',
+      '{"c":"<img src=x onerror=alert(1)>"}',
+      '{"c":"< iframe src=//x>"}',
+      '{"c":"<svg/onload=alert(1)>"}',
+    ]
     for (const body of xss) expect(suspiciousFlags('/api', body, undefined), body).to.include('suspicious:xss')
-    const benign = JSON.stringify({items: Array.from({length: 40}, (_, i) => ({sku: `SKU-${i}`, note: 'gift wrap, order soon', price: i * 1.5}))})
+    const benign = JSON.stringify({
+      items: Array.from({length: 40}, (_, i) => ({sku: `SKU-${i}`, note: 'gift wrap, order soon', price: i * 1.5})),
+    })
     expect(suspiciousFlags('/api/orders', benign, 'Mozilla/5.0')).to.deep.equal([])
   })
 
@@ -80,7 +104,7 @@ describe('detection, identity, exclusions', () => {
     expect(new ClientIp([]).resolve('fe80::1%eth0', undefined)).to.equal('fe80::1') // a zone is no part of an inet
   })
 
-  it('believes X-Forwarded-Proto, for the record\'s scheme, only from trusted proxies', () => {
+  it("believes X-Forwarded-Proto, for the record's scheme, only from trusted proxies", () => {
     const ip = new ClientIp(['10.0.0.0/8'])
     expect(ip.scheme('10.1.2.3', 'https', 'http')).to.equal('https')
     expect(ip.scheme('::ffff:10.1.2.3', 'HTTPS, http', 'http')).to.equal('https') // the first proxy's
@@ -100,7 +124,9 @@ describe('detection, identity, exclusions', () => {
   it('keeps a user id to 256 characters whichever the client chose (basic auth, an unverified JWT)', () => {
     const long = 'u'.repeat(5000)
     const basic = {authorization: `Basic ${Buffer.from(`${long}:pw`).toString('base64')}`}
-    const jwt = {authorization: `Bearer ${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({sub: long})).toString('base64url')}.sig`}
+    const jwt = {
+      authorization: `Bearer ${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({sub: long})).toString('base64url')}.sig`,
+    }
     for (const headers of [basic, jwt]) expect(userFromHeaders(headers, undefined)).to.equal('u'.repeat(256))
     expect(userFromHeaders({}, long)).to.equal('u'.repeat(256))
     expect(userFromHeaders({}, undefined)).to.equal(null)

@@ -7,14 +7,34 @@ const JWT = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ'
 
 describe('masking', () => {
   it('matches keys case-insensitively and by substring', () => {
-    for (const key of ['password', 'Password', 'PASSWORD', 'user_password', 'passwd', 'access_token', 'refreshToken', 'api_key', 'apiKey', 'X-Api-Key', 'client_secret', 'card_number', 'creditCard', 'Authorization']) {
+    for (const key of [
+      'password',
+      'Password',
+      'PASSWORD',
+      'user_password',
+      'passwd',
+      'access_token',
+      'refreshToken',
+      'api_key',
+      'apiKey',
+      'X-Api-Key',
+      'client_secret',
+      'card_number',
+      'creditCard',
+      'Authorization',
+    ]) {
       expect(m.isSensitiveKey(key), key).to.equal(true)
     }
     for (const key of ['user', 'email', 'path', 'status']) expect(m.isSensitiveKey(key), key).to.equal(false)
   })
 
   it('masks JSON bodies by key, nested and in arrays, and strings that hold secrets', () => {
-    const body = JSON.stringify({user: 'a', Password: 'p1', profile: {refreshToken: 'r1', list: [{api_key: 'k1'}, 'Bearer abcdefghij']}, note: 'see ?token=t1&x=2'})
+    const body = JSON.stringify({
+      user: 'a',
+      Password: 'p1',
+      profile: {refreshToken: 'r1', list: [{api_key: 'k1'}, 'Bearer abcdefghij']},
+      note: 'see ?token=t1&x=2',
+    })
     const out = m.maskBody(body, 'application/json', true)
     for (const s of ['p1', 'r1', 'k1', 'abcdefghij', 't1']) expect(out).to.not.contain(s)
     expect(JSON.parse(out).user).to.equal('a')
@@ -22,13 +42,19 @@ describe('masking', () => {
 
   it('masks malformed or truncated JSON by the text rules, never raw', () => {
     const out = m.maskBody('{"user":"a","password":"hunter2","token":"abc', 'application/json', false)
-    expect(out).to.not.contain('hunter2').and.not.contain('abc"').and.not.match(/"token":"abc/)
+    expect(out)
+      .to.not.contain('hunter2')
+      .and.not.contain('abc"')
+      .and.not.match(/"token":"abc/)
     expect(m.maskBody('{"password": "x1" , oops', 'application/json', true)).to.not.contain('x1')
   })
 
   it('masks form-urlencoded, multipart and XML fields', () => {
-    expect(m.maskBody('user=a&password=hunter2&card_number=4111', 'application/x-www-form-urlencoded', true)).to.equal('user=a&password=****&card_number=****')
-    const multipart = '--b\r\nContent-Disposition: form-data; name="password"\r\n\r\nhunter2\r\n--b\r\nContent-Disposition: form-data; name="user"\r\n\r\nann\r\n--b--'
+    expect(m.maskBody('user=a&password=hunter2&card_number=4111', 'application/x-www-form-urlencoded', true)).to.equal(
+      'user=a&password=****&card_number=****',
+    )
+    const multipart =
+      '--b\r\nContent-Disposition: form-data; name="password"\r\n\r\nhunter2\r\n--b\r\nContent-Disposition: form-data; name="user"\r\n\r\nann\r\n--b--'
     const out = m.maskBody(multipart, 'multipart/form-data; boundary=b', true)
     expect(out).to.not.contain('hunter2')
     expect(out).to.contain('ann')
@@ -44,9 +70,21 @@ describe('masking', () => {
   })
 
   it('finds card numbers in every grouping among many shorter numbers (the quick pre-scan misses none)', () => {
-    const cards = ['4111111111111111', '4111 1111 1111 1111', '4111-1111-1111-1111', '3782 822463 10005', '4-1-1-1-1-1-1-1-1-1-1-1-1-1-1-1', '6011000990139424', '4222222222222', '6304 0000 0000 0000 018']
+    const cards = [
+      '4111111111111111',
+      '4111 1111 1111 1111',
+      '4111-1111-1111-1111',
+      '3782 822463 10005',
+      '4-1-1-1-1-1-1-1-1-1-1-1-1-1-1-1',
+      '6011000990139424',
+      '4222222222222',
+      '6304 0000 0000 0000 018',
+    ]
     for (const card of cards) {
-      const text = JSON.stringify({items: Array.from({length: 50}, (_, i) => ({sku: `SKU-${1000 + i}`, price: i * 1.5, phone: '555 0100'})), note: `paid with ${card}.`})
+      const text = JSON.stringify({
+        items: Array.from({length: 50}, (_, i) => ({sku: `SKU-${1000 + i}`, price: i * 1.5, phone: '555 0100'})),
+        note: `paid with ${card}.`,
+      })
       const out = m.maskValues(text)
       expect(out, card).to.not.contain(card)
       expect(out).to.contain('SKU-1049').and.contain('555 0100')
@@ -54,8 +92,24 @@ describe('masking', () => {
   })
 
   it('masks headers, keeping the scheme and cookie names', () => {
-    const h = m.headers({authorization: 'Bearer abc.def', 'proxy-authorization': 'Basic dXNlcjpwYXNz', cookie: 'sid=s1; theme=dark', 'set-cookie': ['sid=s2; Path=/; HttpOnly'], 'x-api-key': 'k1', 'x-refresh-token': 'r1', accept: 'text/html'})
-    expect(h).to.deep.equal({authorization: 'Bearer ****', 'proxy-authorization': 'Basic ****', cookie: 'sid=****; theme=****', 'set-cookie': ['sid=****; Path=/; HttpOnly'], 'x-api-key': '****', 'x-refresh-token': '****', accept: 'text/html'})
+    const h = m.headers({
+      authorization: 'Bearer abc.def',
+      'proxy-authorization': 'Basic dXNlcjpwYXNz',
+      cookie: 'sid=s1; theme=dark',
+      'set-cookie': ['sid=s2; Path=/; HttpOnly'],
+      'x-api-key': 'k1',
+      'x-refresh-token': 'r1',
+      accept: 'text/html',
+    })
+    expect(h).to.deep.equal({
+      authorization: 'Bearer ****',
+      'proxy-authorization': 'Basic ****',
+      cookie: 'sid=****; theme=****',
+      'set-cookie': ['sid=****; Path=/; HttpOnly'],
+      'x-api-key': '****',
+      'x-refresh-token': '****',
+      accept: 'text/html',
+    })
   })
 
   it('masks query strings by key and value', () => {

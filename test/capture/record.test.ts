@@ -26,9 +26,20 @@ function exchange(requestBody: string | Buffer, responseBody: string | Buffer, t
     return t
   }
   return {
-    id: '018f0000-0000-7000-8000-000000000000', start: Date.UTC(2026, 10, 24), method: 'POST', scheme: 'http', host: 'app', url: '/orders',
-    requestHeaders: {'content-type': type}, requestBody: tap(requestBody), status: 200, responseHeaders: {'content-type': type}, responseBody: tap(responseBody),
-    responseSize: Buffer.byteLength(responseBody), durationMs: 1, ip: '127.0.0.1',
+    id: '018f0000-0000-7000-8000-000000000000',
+    start: Date.UTC(2026, 10, 24),
+    method: 'POST',
+    scheme: 'http',
+    host: 'app',
+    url: '/orders',
+    requestHeaders: {'content-type': type},
+    requestBody: tap(requestBody),
+    status: 200,
+    responseHeaders: {'content-type': type},
+    responseBody: tap(responseBody),
+    responseSize: Buffer.byteLength(responseBody),
+    durationMs: 1,
+    ip: '127.0.0.1',
   }
 }
 
@@ -68,7 +79,13 @@ describe('request records', () => {
     expect(clean.toString()).to.contain(`,"request_body":${JSON.stringify(long)},"response_body":"{\\"ok\\":true}"}`)
     expect(Object.keys(parse(clean))).to.deep.equal(Object.keys(parse(masked)))
     expect(Object.keys(parse(clean)).slice(-2)).to.deep.equal(['request_body', 'response_body'])
-    expect(parse(clean)).to.include({log_type: 'request', user_id: 'u-1', request_body: long, response_body: '{"ok":true}', request_body_size: long.length})
+    expect(parse(clean)).to.include({
+      log_type: 'request',
+      user_id: 'u-1',
+      request_body: long,
+      response_body: '{"ok":true}',
+      request_body_size: long.length,
+    })
     expect(parse(masked)).to.include({request_body: '{"password":"****"}', response_body: '{"token":"****"}'})
   })
 

@@ -17,9 +17,14 @@ describe('commands in-process (@oclif/test)', () => {
   })
 
   it('partitions create then list agree', async () => {
-    const created = await runCommand<{created: unknown[]}>(['partitions', 'create', '--ahead', '1', '--interval', 'week', '--json', '--database-url', db.url], {root: ROOT})
+    const created = await runCommand<{created: unknown[]}>(
+      ['partitions', 'create', '--ahead', '1', '--interval', 'week', '--json', '--database-url', db.url],
+      {root: ROOT},
+    )
     expect(created.result?.created).to.have.length(4)
-    const list = await runCommand<{partitions: Array<{name: string}>}>(['partitions', 'list', '--json', '--database-url', db.url], {root: ROOT})
+    const list = await runCommand<{partitions: Array<{name: string}>}>(['partitions', 'list', '--json', '--database-url', db.url], {
+      root: ROOT,
+    })
     expect(list.result?.partitions).to.have.length(6)
   })
 

@@ -20,15 +20,29 @@ async function rejection(p: Promise<unknown>): Promise<AuditLogsError> {
 describe('resolveConfig', () => {
   it('uses defaults when nothing is set', async () => {
     const config = await resolveConfig({env: {}, cwd: tmp()})
-    expect(config).to.include({dataDir: '.audit-logs', partitionInterval: 'month', premake: 3, requestRetentionDays: 90, accessRetentionDays: 120, cleanupBatchSize: 5000})
+    expect(config).to.include({
+      dataDir: '.audit-logs',
+      partitionInterval: 'month',
+      premake: 3,
+      requestRetentionDays: 90,
+      accessRetentionDays: 120,
+      cleanupBatchSize: 5000,
+    })
     expect(config.databaseUrl).to.equal(undefined)
     expect(config.dbName).to.equal(undefined)
   })
 
   it('ranks flags over environment over config file over defaults', async () => {
     const dir = tmp()
-    writeFileSync(path.join(dir, 'audit-logs.config.json'), JSON.stringify({premake: 5, dbName: 'from_file', requestRetentionDays: 30, accessRetentionDays: 60}))
-    const config = await resolveConfig({cwd: dir, env: {AUDIT_LOGS_PREMAKE: '7', AUDIT_LOGS_DB_NAME: 'from_env'}, flags: {dbName: 'from_flag'}})
+    writeFileSync(
+      path.join(dir, 'audit-logs.config.json'),
+      JSON.stringify({premake: 5, dbName: 'from_file', requestRetentionDays: 30, accessRetentionDays: 60}),
+    )
+    const config = await resolveConfig({
+      cwd: dir,
+      env: {AUDIT_LOGS_PREMAKE: '7', AUDIT_LOGS_DB_NAME: 'from_env'},
+      flags: {dbName: 'from_flag'},
+    })
     expect(config.dbName).to.equal('from_flag')
     expect(config.premake).to.equal(7)
     expect(config.requestRetentionDays).to.equal(30)
@@ -57,15 +71,22 @@ describe('resolveConfig', () => {
     }
   })
 
-  it('builds the URL from the seeds\' split settings when no URL is given', async () => {
-    const config = await resolveConfig({cwd: tmp(), env: {AUDIT_LOGS_DB_HOST: 'db.internal', AUDIT_LOGS_DB_USER: 'audit', AUDIT_LOGS_DB_PASSWORD: 'p@ss', AUDIT_LOGS_DB_PORT: '6543'}})
+  it("builds the URL from the seeds' split settings when no URL is given", async () => {
+    const config = await resolveConfig({
+      cwd: tmp(),
+      env: {AUDIT_LOGS_DB_HOST: 'db.internal', AUDIT_LOGS_DB_USER: 'audit', AUDIT_LOGS_DB_PASSWORD: 'p@ss', AUDIT_LOGS_DB_PORT: '6543'},
+    })
     expect(config.databaseUrl).to.equal('postgres://audit:p%40ss@db.internal:6543/postgres')
   })
 
   it('names the key, the value, the source and what is accepted for a bad value', async () => {
     const error = await rejection(resolveConfig({cwd: tmp(), env: {AUDIT_LOGS_PARTITION_INTERVAL: 'year'}}))
     expect(error.exit).to.equal(ExitCode.usage)
-    expect(error.message).to.contain('partitionInterval').and.contain('"year"').and.contain('AUDIT_LOGS_PARTITION_INTERVAL').and.contain('month, week, day')
+    expect(error.message)
+      .to.contain('partitionInterval')
+      .and.contain('"year"')
+      .and.contain('AUDIT_LOGS_PARTITION_INTERVAL')
+      .and.contain('month, week, day')
     const negative = await rejection(resolveConfig({cwd: tmp(), env: {}, flags: {requestRetentionDays: -3}}))
     expect(negative.message).to.contain('requestRetentionDays').and.contain('-3').and.contain('at least 1')
   })
@@ -123,7 +144,9 @@ describe('resolveConfig', () => {
 describe('redaction', () => {
   it('replaces URL passwords', () => {
     expect(redactUrl('postgres://u:secret@h:5432/db')).to.equal('postgres://u:****@h:5432/db')
-    expect(redactText('failed for postgresql://a:b%40c@h/db and password=hunter2')).to.equal('failed for postgresql://a:****@h/db and password=****')
+    expect(redactText('failed for postgresql://a:b%40c@h/db and password=hunter2')).to.equal(
+      'failed for postgresql://a:****@h/db and password=****',
+    )
   })
 
   it('hides the whole of a password that breaks the URL (an unencoded #, / or @), with or without a scheme', () => {

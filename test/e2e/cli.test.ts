@@ -36,7 +36,8 @@ describe('audit-logs CLI (subprocess)', function () {
   it('--help lists every command with a one-line description', async () => {
     const {exitCode, stdout} = await runCli(['--help'])
     expect(exitCode).to.equal(0)
-    for (const id of ['setup-db', 'migrate', 'partitions list', 'partitions create', 'partitions repair', 'cleanup']) expect(stdout).to.contain(id)
+    for (const id of ['setup-db', 'migrate', 'partitions list', 'partitions create', 'partitions repair', 'cleanup'])
+      expect(stdout).to.contain(id)
   })
 
   describe('setup-db', () => {
@@ -63,15 +64,23 @@ describe('audit-logs CLI (subprocess)', function () {
       expect(first.exitCode, first.stderr).to.equal(0)
       const result = first.json()
       expect(result.changed).to.equal(true)
-      expect(result.credentials.map((c: {role: string}) => c.role)).to.deep.equal([`${dbName}_owner`, `${dbName}_writer`, `${dbName}_reader`])
+      expect(result.credentials.map((c: {role: string}) => c.role)).to.deep.equal([
+        `${dbName}_owner`,
+        `${dbName}_writer`,
+        `${dbName}_reader`,
+      ])
       const writer = result.credentials[1]
       const reader = result.credentials[2]
 
       // least privilege, checked with the printed credentials
       expect(await queryError(writer.url, 'SELECT count(*) FROM request_logs')).to.match(/permission denied/)
-      expect(await queryError(reader.url, `INSERT INTO access_logs (id, created_at, method, url) VALUES (gen_random_uuid(), now(), 'GET', '/')`)).to.match(/permission denied/)
+      expect(
+        await queryError(reader.url, `INSERT INTO access_logs (id, created_at, method, url) VALUES (gen_random_uuid(), now(), 'GET', '/')`),
+      ).to.match(/permission denied/)
       expect(await queryError(reader.url, 'SELECT count(*) FROM request_logs')).to.equal(undefined)
-      const owned = await withClient(withDatabase(serverUrl(), dbName), (c) => c.query(`SELECT DISTINCT pg_get_userbyid(relowner) AS o FROM pg_class WHERE relname LIKE 'request_logs%'`))
+      const owned = await withClient(withDatabase(serverUrl(), dbName), (c) =>
+        c.query(`SELECT DISTINCT pg_get_userbyid(relowner) AS o FROM pg_class WHERE relname LIKE 'request_logs%'`),
+      )
       expect(owned.rows.map((r) => r.o)).to.deep.equal([`${dbName}_owner`])
 
       const second = await runCli(['setup-db', '--db-name', dbName, '--premake', '2'], {env: env()})
@@ -116,7 +125,10 @@ describe('audit-logs CLI (subprocess)', function () {
     it('migrate applies, then reports nothing pending; status lists them', async () => {
       const first = await runCli(['migrate', '--json'], {env})
       expect(first.exitCode, first.stderr).to.equal(0)
-      expect(first.json().applied).to.deep.equal([{version: 1, name: 'initial'}, {version: 2, name: 'bounded_index_keys'}])
+      expect(first.json().applied).to.deep.equal([
+        {version: 1, name: 'initial'},
+        {version: 2, name: 'bounded_index_keys'},
+      ])
       const again = await runCli(['migrate'], {env})
       expect(again.stdout).to.contain('No pending migrations')
       const status = await runCli(['migrate', 'status', '--json'], {env})
@@ -128,7 +140,9 @@ describe('audit-logs CLI (subprocess)', function () {
       const created = await runCli(['partitions', 'create', '--ahead', '2', '--json'], {env})
       expect(created.exitCode, created.stderr).to.equal(0)
       expect(created.json().created).to.have.length(6)
-      await withClient(env.AUDIT_LOGS_DATABASE_URL, (c) => writeRecords(c, 'request', [...generateRecords({rows: 200, days: 200, seed: 1})]))
+      await withClient(env.AUDIT_LOGS_DATABASE_URL, (c) =>
+        writeRecords(c, 'request', [...generateRecords({rows: 200, days: 200, seed: 1})]),
+      )
       const list = await runCli(['partitions', 'list', '--json'], {env})
       expect(list.json().defaultRows.request_logs).to.be.greaterThan(0)
       expect(list.json().warnings[0]).to.contain('partitions repair')
@@ -147,7 +161,9 @@ describe('audit-logs CLI (subprocess)', function () {
       const again = await runCli(['cleanup', '--days', '90', '--json'], {env})
       expect(again.json().totalRows).to.equal(0)
       const alias = await runCli(['cleanup', '--log-type', 'gunicorn', '--dry-run', '--json'], {env})
-      expect(alias.json().targets).to.deep.equal([{logType: 'access', table: 'access_logs', days: 120, cutoff: alias.json().targets[0].cutoff}])
+      expect(alias.json().targets).to.deep.equal([
+        {logType: 'access', table: 'access_logs', days: 120, cutoff: alias.json().targets[0].cutoff},
+      ])
     })
 
     it('refuses bad cleanup input with exit 2 and says what is accepted', async () => {
@@ -166,7 +182,9 @@ describe('audit-logs CLI (subprocess)', function () {
     })
 
     it('refuses an applied migration that changed (exit 4)', async () => {
-      await withClient(env.AUDIT_LOGS_DATABASE_URL, (c) => c.query(`UPDATE audit_logs_migrations SET checksum = repeat('0', 64) WHERE version = 1`))
+      await withClient(env.AUDIT_LOGS_DATABASE_URL, (c) =>
+        c.query(`UPDATE audit_logs_migrations SET checksum = repeat('0', 64) WHERE version = 1`),
+      )
       try {
         const {exitCode, stderr} = await runCli(['migrate'], {env})
         expect(exitCode).to.equal(4)
@@ -210,7 +228,9 @@ describe('audit-logs CLI (subprocess)', function () {
 
   describe('failures', () => {
     it('an unreachable server: clear error, exit 3, no stack trace, no password', async () => {
-      const {exitCode, stderr, stdout} = await runCli(['partitions', 'list'], {env: {AUDIT_LOGS_DATABASE_URL: 'postgres://audit:s3cr3t-pass@127.0.0.1:1/audit_logs'}})
+      const {exitCode, stderr, stdout} = await runCli(['partitions', 'list'], {
+        env: {AUDIT_LOGS_DATABASE_URL: 'postgres://audit:s3cr3t-pass@127.0.0.1:1/audit_logs'},
+      })
       expect(exitCode).to.equal(3)
       expect(stderr).to.contain('Cannot connect to PostgreSQL at postgres://audit:****@127.0.0.1:1/audit_logs')
       expect(stderr + stdout).to.not.contain('s3cr3t-pass')
@@ -226,7 +246,9 @@ describe('audit-logs CLI (subprocess)', function () {
     })
 
     it('a database that does not exist points at setup-db', async () => {
-      const {exitCode, stderr} = await runCli(['partitions', 'list'], {env: {AUDIT_LOGS_DATABASE_URL: serverUrl(), AUDIT_LOGS_DB_NAME: `missing_${uniq()}`}})
+      const {exitCode, stderr} = await runCli(['partitions', 'list'], {
+        env: {AUDIT_LOGS_DATABASE_URL: serverUrl(), AUDIT_LOGS_DB_NAME: `missing_${uniq()}`},
+      })
       expect(exitCode).to.equal(3)
       expect(stderr).to.contain('does not exist').and.contain('setup-db')
       expect(stderr).to.not.contain(new URL(serverUrl()).password || 'no-password')
@@ -248,7 +270,13 @@ describe('audit-logs CLI (subprocess)', function () {
       const db = await freshDatabase({prefix: 'e2e_tty'})
       try {
         const shell = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} migrate --dry-run`
-        const r = await execa('script', ['-qec', shell, '/dev/null'], {env: {AUDIT_LOGS_DATABASE_URL: db.url, OCLIF_SKIP_NEW_VERSION_CHECK: '1'}, reject: false, timeout: 60_000, stdin: 'ignore', maxBuffer: 1024 * 1024})
+        const r = await execa('script', ['-qec', shell, '/dev/null'], {
+          env: {AUDIT_LOGS_DATABASE_URL: db.url, OCLIF_SKIP_NEW_VERSION_CHECK: '1'},
+          reject: false,
+          timeout: 60_000,
+          stdin: 'ignore',
+          maxBuffer: 1024 * 1024,
+        })
         expect(r.timedOut, 'timed out').to.equal(false)
         expect(r.exitCode, r.stdout.slice(0, 500)).to.equal(0)
         expect(r.stdout).to.contain('dry run').and.not.contain('\u001B[1A')

@@ -27,7 +27,10 @@ describe('configuration (subprocess)', function () {
       const writerPassword = `dotenv-writer-${uniq()}`
       writeFileSync(path.join(cwd, '.env'), `AUDIT_LOGS_ADMIN_URL='${serverUrl()}'\nAUDIT_LOGS_WRITER_PASSWORD='${writerPassword}'\n`)
       // the configured server is one that does not answer: only the .env's admin URL can make this work
-      const r = await runCli(['setup-db', '--db-name', dbName, '--premake', '0', '--json'], {cwd, env: {...env, AUDIT_LOGS_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none'}})
+      const r = await runCli(['setup-db', '--db-name', dbName, '--premake', '0', '--json'], {
+        cwd,
+        env: {...env, AUDIT_LOGS_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none'},
+      })
       expect(r.exitCode, r.stderr).to.equal(0)
       const result = r.json()
       expect(result.changed).to.equal(true)
@@ -46,9 +49,16 @@ describe('configuration (subprocess)', function () {
       const {cwd, env} = isolated()
       writeFileSync(path.join(cwd, '.env'), 'AUDIT_LOGS_HANDOFF_MAX_BYTES=lots\n')
       // overlapping addresses: should the value be ignored, run stops there (exit 2 too) before starting anything
-      const r = await runCli(['run', '--upstream', 'http://127.0.0.1:3000', '--bind', '127.0.0.1:9', '--admin-bind', '127.0.0.1:9'], {cwd, env})
+      const r = await runCli(['run', '--upstream', 'http://127.0.0.1:3000', '--bind', '127.0.0.1:9', '--admin-bind', '127.0.0.1:9'], {
+        cwd,
+        env,
+      })
       expect(r.exitCode, r.stderr).to.equal(2)
-      expect(r.stderr).to.contain('handoffMaxBytes').and.contain('AUDIT_LOGS_HANDOFF_MAX_BYTES').and.contain('"lots"').and.contain('a whole number')
+      expect(r.stderr)
+        .to.contain('handoffMaxBytes')
+        .and.contain('AUDIT_LOGS_HANDOFF_MAX_BYTES')
+        .and.contain('"lots"')
+        .and.contain('a whole number')
     })
   })
 
@@ -62,12 +72,19 @@ describe('configuration (subprocess)', function () {
       for (const part of [password, 'p#ss', 'ss/word', 'p%23ss']) expect(r.stdout + r.stderr).to.not.contain(part)
     }
 
-    for (const [what, url] of [['an unencoded # and / in the password', bad], ['no scheme', noScheme]]) {
+    for (const [what, url] of [
+      ['an unencoded # and / in the password', bad],
+      ['no scheme', noScheme],
+    ]) {
       it(`AUDIT_LOGS_DATABASE_URL with ${what}, with DEBUG=audit-logs:*`, async () => {
         const {cwd, env} = isolated()
         const r = await runCli(['partitions', 'list'], {cwd, env: {...env, ...debug, AUDIT_LOGS_DATABASE_URL: url}})
         expect(r.exitCode, r.stderr).to.equal(2)
-        expect(r.stderr).to.contain('databaseUrl').and.contain('AUDIT_LOGS_DATABASE_URL').and.contain('percent-encode').and.contain('audit:****@127.0.0.1:5432/audit_logs')
+        expect(r.stderr)
+          .to.contain('databaseUrl')
+          .and.contain('AUDIT_LOGS_DATABASE_URL')
+          .and.contain('percent-encode')
+          .and.contain('audit:****@127.0.0.1:5432/audit_logs')
         expect(r.stderr).to.not.contain('Invalid URL')
         hidden(r)
       })
@@ -95,7 +112,10 @@ describe('configuration (subprocess)', function () {
       const {cwd, env} = isolated()
       writeFileSync(path.join(cwd, '.env'), `AUDIT_LOGS_ADMIN_URL='${bad}'\n`)
       // a configured server that does not answer: should the .env's value be ignored, setup-db fails there, without starting an embedded one
-      const r = await runCli(['setup-db', '--db-name', `never_${uniq()}`], {cwd, env: {...env, ...debug, AUDIT_LOGS_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none'}})
+      const r = await runCli(['setup-db', '--db-name', `never_${uniq()}`], {
+        cwd,
+        env: {...env, ...debug, AUDIT_LOGS_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none'},
+      })
       expect(r.exitCode, r.stderr).to.equal(2)
       expect(r.stderr).to.contain('AUDIT_LOGS_ADMIN_URL').and.contain('percent-encode')
       hidden(r)
@@ -107,7 +127,10 @@ describe('configuration (subprocess)', function () {
       expect(withPassword.exitCode, withPassword.stderr).to.equal(2)
       expect(withPassword.stderr).to.contain('--upstream').and.contain('without user')
       hidden(withPassword)
-      const badPort = await runCli(['run', '--upstream', 'http://127.0.0.1:99999', '--bind', '127.0.0.1:0', '--admin-bind', '127.0.0.1:0'], {cwd, env})
+      const badPort = await runCli(
+        ['run', '--upstream', 'http://127.0.0.1:99999', '--bind', '127.0.0.1:0', '--admin-bind', '127.0.0.1:0'],
+        {cwd, env},
+      )
       expect(badPort.exitCode, badPort.stderr).to.equal(2)
       expect(badPort.stderr).to.contain('upstream').and.contain('--upstream').and.not.contain('Invalid URL')
     })
@@ -115,7 +138,10 @@ describe('configuration (subprocess)', function () {
 
   it('setup-db --admin-url that does not answer: the hint names --admin-url, not --database-url', async () => {
     const {cwd, env} = isolated()
-    const r = await runCli(['setup-db', '--db-name', `never_${uniq()}`, '--admin-url', 'postgres://admin:s3cr3t-pass@127.0.0.1:1/postgres'], {cwd, env})
+    const r = await runCli(
+      ['setup-db', '--db-name', `never_${uniq()}`, '--admin-url', 'postgres://admin:s3cr3t-pass@127.0.0.1:1/postgres'],
+      {cwd, env},
+    )
     expect(r.exitCode, r.stderr).to.equal(3)
     expect(r.stderr).to.contain('Cannot connect to PostgreSQL at postgres://admin:****@127.0.0.1:1/postgres').and.contain('--admin-url')
     expect(r.stderr).to.not.contain('--database-url').and.not.contain('s3cr3t-pass')

@@ -12,7 +12,8 @@ import {type TestDatabase, freshDatabase} from '../helpers/db.js'
 
 async function countLines(file: string): Promise<number> {
   let n = 0
-  for await (const chunk of createReadStream(file)) for (let i = (chunk as Buffer).indexOf(10); i >= 0; i = (chunk as Buffer).indexOf(10, i + 1)) n++
+  for await (const chunk of createReadStream(file))
+    for (let i = (chunk as Buffer).indexOf(10); i >= 0; i = (chunk as Buffer).indexOf(10, i + 1)) n++
   return n
 }
 
@@ -45,7 +46,10 @@ describe('export of 1,000,000 rows (subprocess, real PostgreSQL)', function () {
     it(`${format}: every row, in bounded memory`, async () => {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-export-large-'))
       const out = path.join(dir, `all.${format}`)
-      const child = execa(process.execPath, [BIN, 'export', '--format', format, '--out', out, '--json'], {env: {AUDIT_LOGS_DATABASE_URL: db.url, OCLIF_SKIP_NEW_VERSION_CHECK: '1'}, reject: false})
+      const child = execa(process.execPath, [BIN, 'export', '--format', format, '--out', out, '--json'], {
+        env: {AUDIT_LOGS_DATABASE_URL: db.url, OCLIF_SKIP_NEW_VERSION_CHECK: '1'},
+        reject: false,
+      })
       let peakKb = 0
       const sampler = setInterval(() => {
         try {
@@ -72,7 +76,10 @@ describe('export of 1,000,000 rows (subprocess, real PostgreSQL)', function () {
     it(`${format}: Ctrl-C in the middle exits 130 and leaves no file behind`, async () => {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-export-int-'))
       const out = path.join(dir, `all.${format}`)
-      const child = execa(process.execPath, [BIN, 'export', '--format', format, '--out', out], {env: {AUDIT_LOGS_DATABASE_URL: db.url, OCLIF_SKIP_NEW_VERSION_CHECK: '1'}, reject: false})
+      const child = execa(process.execPath, [BIN, 'export', '--format', format, '--out', out], {
+        env: {AUDIT_LOGS_DATABASE_URL: db.url, OCLIF_SKIP_NEW_VERSION_CHECK: '1'},
+        reject: false,
+      })
       try {
         // interrupt once the partial file has data, well before the end
         const t0 = Date.now()

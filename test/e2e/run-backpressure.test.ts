@@ -24,7 +24,8 @@ async function holdTable(url: string) {
 }
 
 const health = async (run: RunningServer) => JSON.parse((await request(`${run.adminUrl}/health`)).body.toString())
-const metric = async (run: RunningServer, name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec((await request(`${run.adminUrl}/metrics`)).body.toString())?.[1] ?? NaN)
+const metric = async (run: RunningServer, name: string) =>
+  Number(new RegExp(`^${name} (\\d+)`, 'm').exec((await request(`${run.adminUrl}/metrics`)).body.toString())?.[1] ?? NaN)
 
 /** Sends POSTs tagged n=0,1,2… from `parallel` loops until stop(); keeps every reply by tag (a failed connection is a reply of status 0). */
 function load(url: string, parallel = 20) {
@@ -34,7 +35,12 @@ function load(url: string, parallel = 20) {
   const loops = Array.from({length: parallel}, async () => {
     while (!stopped) {
       const n = next++
-      replies.set(n, await request(`${url}/echo?n=${n}`, {method: 'POST', body: BODY, headers: {'content-type': 'text/plain'}}).catch(() => ({status: 0 as const})))
+      replies.set(
+        n,
+        await request(`${url}/echo?n=${n}`, {method: 'POST', body: BODY, headers: {'content-type': 'text/plain'}}).catch(() => ({
+          status: 0 as const,
+        })),
+      )
     }
   })
   return {
@@ -48,9 +54,11 @@ function load(url: string, parallel = 20) {
 }
 
 /** The nice values of a process's threads, from /proc. */
-const nices = (pid: number) => readdirSync(`/proc/${pid}/task`).map((tid) => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[16]))
+const nices = (pid: number) =>
+  readdirSync(`/proc/${pid}/task`).map((tid) => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[16]))
 
-const tagged = (replies: Map<number, {status: number}>, status: number) => [...replies].filter(([, r]) => r.status === status).map(([n]) => n)
+const tagged = (replies: Map<number, {status: number}>, status: number) =>
+  [...replies].filter(([, r]) => r.status === status).map(([n]) => n)
 
 describe('audit-logs run: a full journal (whenFull)', function () {
   this.timeout(180_000)
@@ -67,16 +75,24 @@ describe('audit-logs run: a full journal (whenFull)', function () {
   beforeEach(() => db.client.query('TRUNCATE request_logs, access_logs'))
 
   it('block (the default): with PostgreSQL held up past a tiny journal, new requests wait, then are served or refused with 503; every served request is recorded once the sink returns, nothing is dropped', async () => {
-    const run = await startRun(['--upstream', app.url, '--no-files'], {AUDIT_LOGS_DATABASE_URL: db.url, AUDIT_LOGS_JOURNAL_MAX_BYTES: '1048576', AUDIT_LOGS_BLOCK_TIMEOUT_MS: '2000'})
+    const run = await startRun(['--upstream', app.url, '--no-files'], {
+      AUDIT_LOGS_DATABASE_URL: db.url,
+      AUDIT_LOGS_JOURNAL_MAX_BYTES: '1048576',
+      AUDIT_LOGS_BLOCK_TIMEOUT_MS: '2000',
+    })
     const held = await holdTable(db.url)
     let traffic: ReturnType<typeof load> | undefined
     try {
       traffic = load(run.url)
       // the journal fills; the admin listener answers throughout and says why
-      const blocked = await until(async () => {
-        const h = await health(run)
-        return h.status === 'blocking' ? h : undefined
-      }, 60_000, '/health to report blocking')
+      const blocked = await until(
+        async () => {
+          const h = await health(run)
+          return h.status === 'blocking' ? h : undefined
+        },
+        60_000,
+        '/health to report blocking',
+      )
       expect(blocked.journalFull).to.equal(true)
       expect(blocked.journal).to.include({maxBytes: 1_048_576, whenFull: 'block'})
       expect(blocked.sinks.postgres.fillingJournal).to.equal(true)
@@ -99,15 +115,23 @@ describe('audit-logs run: a full journal (whenFull)', function () {
       const refused = tagged(replies, 503)
       expect(served.length + refused.length).to.equal(replies.size)
       // every served request's record, once; none of a refused one (it never reached the app)
-      const recorded = await until(async () => {
-        const {rows} = await db.client.query(`SELECT (query->>'n')::int AS n FROM request_logs`)
-        return rows.length >= served.length ? rows.map((r) => r.n as number) : undefined
-      }, 60_000, 'every served request in PostgreSQL')
+      const recorded = await until(
+        async () => {
+          const {rows} = await db.client.query(`SELECT (query->>'n')::int AS n FROM request_logs`)
+          return rows.length >= served.length ? rows.map((r) => r.n as number) : undefined
+        },
+        60_000,
+        'every served request in PostgreSQL',
+      )
       expect(recorded.sort((a, b) => a - b)).to.deep.equal(served.sort((a, b) => a - b))
       expect(await metric(run, 'audit_logs_records_dropped_total')).to.equal(0)
       expect(await metric(run, 'audit_logs_requests_waited_total')).to.be.greaterThan(0)
       await run.stop()
-      expect(run.stderr()).to.match(new RegExp(`stopped: ${served.length} requests, ${2 * served.length} records captured, 0 dropped; .*${refused.length} requests refused \\(503\\)`))
+      expect(run.stderr()).to.match(
+        new RegExp(
+          `stopped: ${served.length} requests, ${2 * served.length} records captured, 0 dropped; .*${refused.length} requests refused \\(503\\)`,
+        ),
+      )
     } finally {
       await traffic?.stop()
       await held.release().catch(() => {})
@@ -117,7 +141,10 @@ describe('audit-logs run: a full journal (whenFull)', function () {
 
   it('block: a shutdown while requests wait for room refuses them at once (503) and stops within its time limit, the sink still held up', async () => {
     const run = await startRun(['--upstream', app.url, '--no-files'], {
-      AUDIT_LOGS_DATABASE_URL: db.url, AUDIT_LOGS_JOURNAL_MAX_BYTES: '1048576', AUDIT_LOGS_BLOCK_TIMEOUT_MS: '120000', AUDIT_LOGS_SHUTDOWN_TIMEOUT_MS: '3000',
+      AUDIT_LOGS_DATABASE_URL: db.url,
+      AUDIT_LOGS_JOURNAL_MAX_BYTES: '1048576',
+      AUDIT_LOGS_BLOCK_TIMEOUT_MS: '120000',
+      AUDIT_LOGS_SHUTDOWN_TIMEOUT_MS: '3000',
     })
     const held = await holdTable(db.url)
     const traffic = load(run.url, 10)
@@ -140,18 +167,28 @@ describe('audit-logs run: a full journal (whenFull)', function () {
 
   it('while the sinks catch up (catchUpLagBytes behind), the proxy workers yield the CPU to them (nice 15), and get it back once the sinks have caught up (as root)', async function () {
     skipUnless(this, process.getuid?.() === 0, 'root: giving the workers their priority back needs CAP_SYS_NICE')
-    const run = await startRun(['--upstream', app.url, '--no-files'], {AUDIT_LOGS_DATABASE_URL: db.url, AUDIT_LOGS_CATCH_UP_LAG_BYTES: '65536'})
+    const run = await startRun(['--upstream', app.url, '--no-files'], {
+      AUDIT_LOGS_DATABASE_URL: db.url,
+      AUDIT_LOGS_CATCH_UP_LAG_BYTES: '65536',
+    })
     const held = await holdTable(db.url)
     try {
       const [worker] = childPids(run.child.pid!)
       expect(nices(worker).every((n) => n === 0)).to.equal(true)
-      for (let i = 0; i < 12; i++) expect((await request(`${run.url}/echo?n=${i}`, {method: 'POST', body: BODY, headers: {'content-type': 'text/plain'}})).status).to.equal(200)
+      for (let i = 0; i < 12; i++)
+        expect(
+          (await request(`${run.url}/echo?n=${i}`, {method: 'POST', body: BODY, headers: {'content-type': 'text/plain'}})).status,
+        ).to.equal(200)
       await until(async () => (await health(run)).catchingUp === true, 15_000, 'the sinks to catch up')
-      expect(nices(worker), 'the worker\'s threads while the sinks catch up').to.satisfy((n: number[]) => n.every((x) => x === 15))
+      expect(nices(worker), "the worker's threads while the sinks catch up").to.satisfy((n: number[]) => n.every((x) => x === 15))
       await held.release()
       await until(async () => (await health(run)).catchingUp === false, 30_000, 'the sinks to have caught up')
-      expect(nices(worker), 'the worker\'s threads afterwards').to.satisfy((n: number[]) => n.every((x) => x === 0))
-      await until(async () => Number((await db.client.query('SELECT count(*) AS n FROM request_logs')).rows[0].n) === 12, 15_000, 'the 12 records')
+      expect(nices(worker), "the worker's threads afterwards").to.satisfy((n: number[]) => n.every((x) => x === 0))
+      await until(
+        async () => Number((await db.client.query('SELECT count(*) AS n FROM request_logs')).rows[0].n) === 12,
+        15_000,
+        'the 12 records',
+      )
     } finally {
       await held.release().catch(() => {})
       await run.stop()
@@ -159,7 +196,11 @@ describe('audit-logs run: a full journal (whenFull)', function () {
   })
 
   it('drop: past the bound, records are dropped and counted exactly (every request is served, and either in the store or counted)', async () => {
-    const run = await startRun(['--upstream', app.url, '--no-files'], {AUDIT_LOGS_DATABASE_URL: db.url, AUDIT_LOGS_JOURNAL_MAX_BYTES: '1048576', AUDIT_LOGS_WHEN_FULL: 'drop'})
+    const run = await startRun(['--upstream', app.url, '--no-files'], {
+      AUDIT_LOGS_DATABASE_URL: db.url,
+      AUDIT_LOGS_JOURNAL_MAX_BYTES: '1048576',
+      AUDIT_LOGS_WHEN_FULL: 'drop',
+    })
     const held = await holdTable(db.url)
     const traffic = load(run.url, 10)
     try {
@@ -175,7 +216,9 @@ describe('audit-logs run: a full journal (whenFull)', function () {
       const [requests, captured, dropped] = summary.slice(1).map(Number)
       expect(requests).to.equal(replies.size)
       expect(captured + dropped).to.equal(2 * replies.size)
-      const rows = Number((await db.client.query('SELECT (SELECT count(*) FROM request_logs) + (SELECT count(*) FROM access_logs) AS n')).rows[0].n)
+      const rows = Number(
+        (await db.client.query('SELECT (SELECT count(*) FROM request_logs) + (SELECT count(*) FROM access_logs) AS n')).rows[0].n,
+      )
       expect(rows).to.equal(captured)
     } finally {
       await traffic.stop()

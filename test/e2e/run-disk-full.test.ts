@@ -43,12 +43,19 @@ describe('audit-logs run: the disk of the journal and the files fills up (subpro
 
   const ctx = appAndDatabase() // registered here: made after the mount, closed after the run has stopped
 
-  it('every request is still answered; the files catch up whole; the records the journal\'s disk refused are counted and alerted; recording resumes once there is room', async () => {
+  it("every request is still answered; the files catch up whole; the records the journal's disk refused are counted and alerted; recording resumes once there is room", async () => {
     run = await startRun(['--upstream', ctx.app.url, '--workers', '1'], {AUDIT_LOGS_DATABASE_URL: ctx.db.url}, {dir})
-    const workerPid = () => execFileSync('pgrep', ['-P', String(run!.child.pid)]).toString().trim()
+    const workerPid = () =>
+      execFileSync('pgrep', ['-P', String(run!.child.pid)])
+        .toString()
+        .trim()
     const worker = workerPid()
     expect((await request(`${run.url}/json?phase=before`)).status).to.equal(200)
-    await until(async () => (await ctx.db.client.query(`SELECT 1 FROM request_logs WHERE query->>'phase' = 'before'`)).rows[0], 15_000, 'the first record')
+    await until(
+      async () => (await ctx.db.client.query(`SELECT 1 FROM request_logs WHERE query->>'phase' = 'before'`)).rows[0],
+      15_000,
+      'the first record',
+    )
 
     // a file system filled to the last byte
     const fill = (fs: string) => {
@@ -63,7 +70,13 @@ describe('audit-logs run: the disk of the journal and the files fills up (subpro
     // the files' disk is full: the journal holds their records, PostgreSQL gets them, the files sink retries
     let filler = fill(logs)
     for (let i = 0; i < 10; i++) expect((await request(`${run.url}/json?phase=files-full&i=${i}`)).status).to.equal(200)
-    await until(async () => (await ctx.db.client.query(`SELECT count(*)::int AS n FROM request_logs WHERE query->>'phase' = 'files-full'`)).rows[0].n === 10 || undefined, 15_000, 'the records sent while the files\' disk was full, in PostgreSQL')
+    await until(
+      async () =>
+        (await ctx.db.client.query(`SELECT count(*)::int AS n FROM request_logs WHERE query->>'phase' = 'files-full'`)).rows[0].n === 10 ||
+        undefined,
+      15_000,
+      "the records sent while the files' disk was full, in PostgreSQL",
+    )
     await until(() => /sink files: .*ENOSPC.*retrying/.test(run!.stderr()) || undefined, 15_000, 'the files sink to retry')
     rmSync(filler)
 
@@ -75,17 +88,22 @@ describe('audit-logs run: the disk of the journal and the files fills up (subpro
       expect(reply.status).to.equal(200)
       expect(reply.body.toString()).to.equal(big)
     }
-    const dropped = async () => Number(/audit_logs_records_dropped_total (\d+)/.exec((await request(`${run!.adminUrl}/metrics`)).body.toString())?.[1] ?? 0)
+    const dropped = async () =>
+      Number(/audit_logs_records_dropped_total (\d+)/.exec((await request(`${run!.adminUrl}/metrics`)).body.toString())?.[1] ?? 0)
     await until(async () => (await dropped()) > 0, 15_000, 'records the disk refused to be counted')
     expect(run.stderr()).to.match(/ALERT: \d+ records dropped: the journal could not be written: ENOSPC/)
 
     // room again: the same worker records again (it never crashed)
     rmSync(filler)
     for (let i = 0; i < 5; i++) expect((await request(`${run.url}/json?phase=after&i=${i}`)).status).to.equal(200)
-    const after = await until(async () => {
-      const n = (await ctx.db.client.query(`SELECT count(*)::int AS n FROM request_logs WHERE query->>'phase' = 'after'`)).rows[0].n
-      return n === 5 ? n : undefined
-    }, 15_000, 'the records sent after the disk had room')
+    const after = await until(
+      async () => {
+        const n = (await ctx.db.client.query(`SELECT count(*)::int AS n FROM request_logs WHERE query->>'phase' = 'after'`)).rows[0].n
+        return n === 5 ? n : undefined
+      },
+      15_000,
+      'the records sent after the disk had room',
+    )
     expect(after).to.equal(5)
     expect(workerPid()).to.equal(worker)
 
@@ -102,7 +120,8 @@ describe('audit-logs run: the disk of the journal and the files fills up (subpro
     expect(requests.filter((r) => r.query.phase === 'files-full')).to.have.length(10)
     expect((await ctx.db.client.query(`SELECT count(*)::int AS n FROM request_logs`)).rows[0].n).to.equal(requests.length)
     expect((await ctx.db.client.query(`SELECT count(*)::int AS n FROM access_logs`)).rows[0].n).to.equal(access.length)
-    const recordedWhileFull = requests.filter((r) => r.query.phase === 'full').length + access.filter((r) => r.url.includes('phase=full')).length
+    const recordedWhileFull =
+      requests.filter((r) => r.query.phase === 'full').length + access.filter((r) => r.url.includes('phase=full')).length
     expect(droppedTotal).to.be.greaterThan(0)
     expect(recordedWhileFull + droppedTotal, `${recordedWhileFull} recorded, ${droppedTotal} dropped: ${stderr}`).to.equal(40)
   })

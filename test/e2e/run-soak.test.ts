@@ -30,7 +30,11 @@ describe('audit-logs run: a sustained load at a bounded rate (soak, files + Post
     let failed = 0
     const sampler = setInterval(async () => {
       const text = (await request(`${run!.adminUrl}/metrics`)).body.toString()
-      const stored = Math.min(metric(text, 'audit_logs_records_written_total{sink="postgres"}'), metric(text, 'audit_logs_records_written_total{sink="files"}')) / 2
+      const stored =
+        Math.min(
+          metric(text, 'audit_logs_records_written_total{sink="postgres"}'),
+          metric(text, 'audit_logs_records_written_total{sink="files"}'),
+        ) / 2
       lagSamples.push(metric(text, 'audit_logs_requests_total') - stored)
     }, 1000)
     try {
@@ -43,7 +47,10 @@ describe('audit-logs run: a sustained load at a bounded rate (soak, files + Post
           const n = sent
           const post = n % 2 === 1
           pending.push(
-            request(`${run.url}/${post ? 'echo' : 'json'}?n=${n}`, post ? {method: 'POST', body: BODY, headers: {'content-type': 'application/json'}, agent} : {agent}).then(
+            request(
+              `${run.url}/${post ? 'echo' : 'json'}?n=${n}`,
+              post ? {method: 'POST', body: BODY, headers: {'content-type': 'application/json'}, agent} : {agent},
+            ).then(
               (r) => void (r.status === 200 ? answered++ : failed++),
               () => void failed++,
             ),
@@ -63,14 +70,26 @@ describe('audit-logs run: a sustained load at a bounded rate (soak, files + Post
     expect(maxLag / RATE, `max lag ${maxLag} requests (samples ${lagSamples.join(' ')})`).to.be.below(LAG_LIMIT_S)
 
     // exactly once, everywhere
-    await until(async () => Number((await ctx.db.client.query('SELECT count(*) AS n FROM access_logs')).rows[0].n) >= sent, 60_000, 'every record in PostgreSQL')
-    const rows = (await ctx.db.client.query(`SELECT count(*)::int AS n, count(DISTINCT id)::int AS ids, count(DISTINCT query->>'n')::int AS tags FROM request_logs`)).rows[0]
+    await until(
+      async () => Number((await ctx.db.client.query('SELECT count(*) AS n FROM access_logs')).rows[0].n) >= sent,
+      60_000,
+      'every record in PostgreSQL',
+    )
+    const rows = (
+      await ctx.db.client.query(
+        `SELECT count(*)::int AS n, count(DISTINCT id)::int AS ids, count(DISTINCT query->>'n')::int AS tags FROM request_logs`,
+      )
+    ).rows[0]
     expect(rows).to.deep.equal({n: sent, ids: sent, tags: sent})
     expect(Number((await ctx.db.client.query('SELECT count(*) AS n FROM access_logs')).rows[0].n)).to.equal(sent)
-    const lines = await until(() => {
-      const all = jsonlLines(run!.logDir, 'requests')
-      return all.length >= sent ? all : undefined
-    }, 60_000, 'every record in the files')
+    const lines = await until(
+      () => {
+        const all = jsonlLines(run!.logDir, 'requests')
+        return all.length >= sent ? all : undefined
+      },
+      60_000,
+      'every record in the files',
+    )
     const tags = new Set(lines.map((l) => JSON.parse(l).query.n))
     expect({lines: lines.length, tags: tags.size}).to.deep.equal({lines: sent, tags: sent})
     const metrics = (await request(`${run.adminUrl}/metrics`)).body.toString()

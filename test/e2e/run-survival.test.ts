@@ -31,11 +31,14 @@ function traffic(url: string, parallel = 4) {
       }
     }
   })
-  return {stats, stop: async () => {
-    stopped = true
-    await Promise.all(loops)
-    return stats
-  }}
+  return {
+    stats,
+    stop: async () => {
+      stopped = true
+      await Promise.all(loops)
+      return stats
+    },
+  }
 }
 
 /** Ten rounds of 20 concurrent POSTs of 6,000 bytes, each answered 200; returns how many were sent. */
@@ -43,7 +46,9 @@ async function postRounds(url: string): Promise<number> {
   const big = 'x'.repeat(6000)
   let sent = 0
   for (let round = 0; round < 10; round++) {
-    const replies = await Promise.all(Array.from({length: 20}, () => request(`${url}/echo`, {method: 'POST', body: big, headers: {'content-type': 'text/plain'}})))
+    const replies = await Promise.all(
+      Array.from({length: 20}, () => request(`${url}/echo`, {method: 'POST', body: big, headers: {'content-type': 'text/plain'}})),
+    )
     expect(replies.every((r) => r.status === 200)).to.equal(true)
     sent += replies.length
   }
@@ -103,7 +108,11 @@ describe('audit-logs run: what it must survive', function () {
         const client = new pg.Client(clientConfig(url))
         await client.connect()
         try {
-          await until(async () => (await count(client, 'request_logs')) >= sent.ok && (await count(client, 'access_logs')) >= sent.ok, 60_000, 'every record in PostgreSQL')
+          await until(
+            async () => (await count(client, 'request_logs')) >= sent.ok && (await count(client, 'access_logs')) >= sent.ok,
+            60_000,
+            'every record in PostgreSQL',
+          )
           expect(await count(client, 'request_logs')).to.equal(sent.ok)
           expect(await count(client, 'access_logs')).to.equal(sent.ok)
           expect(run.stderr()).to.match(/sink postgres: .*retrying/)
@@ -130,18 +139,26 @@ describe('audit-logs run: what it must survive', function () {
       const inJournal = journalIds(first.journalDir)
       const second = await startRun(['--upstream', app.url], {AUDIT_LOGS_DATABASE_URL: db.url}, {dir: first.dir})
       try {
-        await until(async () => {
-          const {rows} = await db.client.query('SELECT count(*)::int AS n FROM request_logs WHERE id = ANY($1::uuid[])', [[...inJournal]])
-          return rows[0].n === inJournal.size
-        }, 60_000, 'the journal shipped after the restart')
+        await until(
+          async () => {
+            const {rows} = await db.client.query('SELECT count(*)::int AS n FROM request_logs WHERE id = ANY($1::uuid[])', [[...inJournal]])
+            return rows[0].n === inJournal.size
+          },
+          60_000,
+          'the journal shipped after the restart',
+        )
         const dup = await db.client.query('SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM request_logs')
         expect(dup.rows[0].n).to.equal(dup.rows[0].d)
         expect(dup.rows[0].n).to.be.greaterThan(0)
         // the files sink: a batch written before the kill but not checkpointed is cut and sent again, not repeated
-        const ids = await until(() => {
-          const all = jsonlLines(first.logDir, 'requests.jsonl').map((l) => JSON.parse(l).id as string)
-          return [...inJournal].every((id) => all.includes(id)) ? all : undefined
-        }, 60_000, 'the journal in the files after the restart')
+        const ids = await until(
+          () => {
+            const all = jsonlLines(first.logDir, 'requests.jsonl').map((l) => JSON.parse(l).id as string)
+            return [...inJournal].every((id) => all.includes(id)) ? all : undefined
+          },
+          60_000,
+          'the journal in the files after the restart',
+        )
         expect(ids.length, 'request lines in the files').to.equal(new Set(ids).size)
       } finally {
         await second.stop()
@@ -163,10 +180,14 @@ describe('audit-logs run: what it must survive', function () {
       await until(async () => (await db.client.query('SELECT count(*)::int AS n FROM request_logs')).rows[0].n >= 40, 20_000, '40 rows')
       const rows = (await db.client.query('SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM request_logs')).rows[0]
       expect(rows).to.deep.equal({n: 40, d: 40})
-      const lines = await until(() => {
-        const all = jsonlLines(run.logDir, 'requests.jsonl')
-        return all.length >= 40 ? all : undefined
-      }, 20_000, '40 lines in requests.jsonl')
+      const lines = await until(
+        () => {
+          const all = jsonlLines(run.logDir, 'requests.jsonl')
+          return all.length >= 40 ? all : undefined
+        },
+        20_000,
+        '40 lines in requests.jsonl',
+      )
       expect(new Set(lines.map((l) => JSON.parse(l).id)).size).to.equal(lines.length)
       expect(lines).to.have.length(40)
       // the counters go on from where the dead thread left them (a counter that went back would break /metrics)
@@ -183,10 +204,23 @@ describe('audit-logs run: what it must survive', function () {
   it('masks a corpus of secrets everywhere: journal, JSONL files and PostgreSQL', async () => {
     const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEifQ.U0VDUkVUX0pXVF9TSUc'
     const secrets = {
-      jsonPassword: 'S3cr3t-json-pass', nestedToken: 'tok-nested-8842', refresh: 'refresh-7731', apiKey: 'ak-live-5521',
-      formPasswd: 'form-passwd-9911', card: '4111 1111 1111 1111', multipart: 'mp-secret-6612', queryToken: 'qtok-4431',
-      queryKey: 'qkey-2290', bearer: 'bearer-tok-77120', basic: Buffer.from('ann:basic-pw-443').toString('base64'), cookie: 'cookie-sess-3391',
-      xApiKey: 'xkey-1180', xRefresh: 'xref-6654', sessionOut: 'setcookie-sess-5532', malformed: 'bad-json-pass-1133', jwt,
+      jsonPassword: 'S3cr3t-json-pass',
+      nestedToken: 'tok-nested-8842',
+      refresh: 'refresh-7731',
+      apiKey: 'ak-live-5521',
+      formPasswd: 'form-passwd-9911',
+      card: '4111 1111 1111 1111',
+      multipart: 'mp-secret-6612',
+      queryToken: 'qtok-4431',
+      queryKey: 'qkey-2290',
+      bearer: 'bearer-tok-77120',
+      basic: Buffer.from('ann:basic-pw-443').toString('base64'),
+      cookie: 'cookie-sess-3391',
+      xApiKey: 'xkey-1180',
+      xRefresh: 'xref-6654',
+      sessionOut: 'setcookie-sess-5532',
+      malformed: 'bad-json-pass-1133',
+      jwt,
     }
     const sends = async (base: string) => {
       const h = {
@@ -197,11 +231,33 @@ describe('audit-logs run: what it must survive', function () {
         'x-refresh-token': secrets.xRefresh,
         'x-session': secrets.sessionOut,
       }
-      const json = JSON.stringify({user: 'ann', Password: secrets.jsonPassword, profile: {access_token: secrets.nestedToken, list: [{refreshToken: secrets.refresh}]}, api_key: secrets.apiKey, note: `token in text ${jwt}`})
-      await request(`${base}/mirror?token=${secrets.queryToken}&api_key=${secrets.queryKey}&page=2`, {method: 'POST', headers: {...h, 'content-type': 'application/json'}, body: json})
-      await request(`${base}/mirror`, {method: 'POST', headers: {...h, 'content-type': 'application/x-www-form-urlencoded'}, body: `user=ann&passwd=${secrets.formPasswd}&note=card+${secrets.card.replace(/ /g, '+')}`})
-      await request(`${base}/mirror`, {method: 'POST', headers: {...h, 'content-type': 'multipart/form-data; boundary=XyZ'}, body: `--XyZ\r\nContent-Disposition: form-data; name="client_secret"\r\n\r\n${secrets.multipart}\r\n--XyZ--\r\n`})
-      await request(`${base}/mirror`, {method: 'POST', headers: {...h, 'content-type': 'application/json'}, body: `{"password": "${secrets.malformed}", "oops"`})
+      const json = JSON.stringify({
+        user: 'ann',
+        Password: secrets.jsonPassword,
+        profile: {access_token: secrets.nestedToken, list: [{refreshToken: secrets.refresh}]},
+        api_key: secrets.apiKey,
+        note: `token in text ${jwt}`,
+      })
+      await request(`${base}/mirror?token=${secrets.queryToken}&api_key=${secrets.queryKey}&page=2`, {
+        method: 'POST',
+        headers: {...h, 'content-type': 'application/json'},
+        body: json,
+      })
+      await request(`${base}/mirror`, {
+        method: 'POST',
+        headers: {...h, 'content-type': 'application/x-www-form-urlencoded'},
+        body: `user=ann&passwd=${secrets.formPasswd}&note=card+${secrets.card.replace(/ /g, '+')}`,
+      })
+      await request(`${base}/mirror`, {
+        method: 'POST',
+        headers: {...h, 'content-type': 'multipart/form-data; boundary=XyZ'},
+        body: `--XyZ\r\nContent-Disposition: form-data; name="client_secret"\r\n\r\n${secrets.multipart}\r\n--XyZ--\r\n`,
+      })
+      await request(`${base}/mirror`, {
+        method: 'POST',
+        headers: {...h, 'content-type': 'application/json'},
+        body: `{"password": "${secrets.malformed}", "oops"`,
+      })
       await request(`${base}/mirror/${jwt}`, {headers: h})
     }
     const scan = (where: string, text: string) => {
@@ -214,7 +270,13 @@ describe('audit-logs run: what it must survive', function () {
     try {
       await sends(held.url)
       await until(() => journalIds(held.journalDir).size >= 5, 10_000, 'records in the journal')
-      scan('the journal', readdirSync(held.journalDir).filter((n) => /\.(open|jsonl)$/.test(n)).map((n) => readFileSync(path.join(held.journalDir, n), 'utf8')).join('\n'))
+      scan(
+        'the journal',
+        readdirSync(held.journalDir)
+          .filter((n) => /\.(open|jsonl)$/.test(n))
+          .map((n) => readFileSync(path.join(held.journalDir, n), 'utf8'))
+          .join('\n'),
+      )
     } finally {
       await held.stop()
     }
@@ -227,7 +289,9 @@ describe('audit-logs run: what it must survive', function () {
       await until(async () => (await count(db.client, 'request_logs')) >= 5, 15_000, 'records in PostgreSQL')
       await run.stop()
       scan('the JSONL files', jsonlLines(run.logDir).join('\n'))
-      const rows = await db.client.query(`SELECT row_to_json(r)::text AS t FROM request_logs r UNION ALL SELECT row_to_json(a)::text FROM access_logs a`)
+      const rows = await db.client.query(
+        `SELECT row_to_json(r)::text AS t FROM request_logs r UNION ALL SELECT row_to_json(a)::text FROM access_logs a`,
+      )
       scan('PostgreSQL', rows.rows.map((r) => r.t).join('\n'))
     } finally {
       await db.drop()
@@ -256,13 +320,20 @@ describe('audit-logs run: what it must survive', function () {
       }
     })
 
-    it('a directory it cannot write: the log directory, the journal\'s (exit 2, naming it and its setting)', async () => {
+    it("a directory it cannot write: the log directory, the journal's (exit 2, naming it and its setting)", async () => {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-run-'))
       writeFileSync(path.join(dir, 'logs'), 'a file where the log directory should be')
       const logs = await startRun(['--upstream', app.url, '--no-database'], {}, {expectFailure: true, dir})
       expect((await logs.child).exitCode).to.equal(2)
-      expect(logs.stderr()).to.contain(`Cannot use ${path.join(dir, 'logs')} as the log directory`).and.contain('not a directory').and.contain('--log-dir')
-      const journal = await startRun(['--upstream', app.url, '--no-database'], {AUDIT_LOGS_DATA_DIR: path.join(dir, 'logs', 'data')}, {expectFailure: true})
+      expect(logs.stderr())
+        .to.contain(`Cannot use ${path.join(dir, 'logs')} as the log directory`)
+        .and.contain('not a directory')
+        .and.contain('--log-dir')
+      const journal = await startRun(
+        ['--upstream', app.url, '--no-database'],
+        {AUDIT_LOGS_DATA_DIR: path.join(dir, 'logs', 'data')},
+        {expectFailure: true},
+      )
       expect((await journal.child).exitCode).to.equal(2)
       expect(journal.stderr()).to.contain('as the journal directory').and.contain('AUDIT_LOGS_DATA_DIR')
     })
@@ -276,7 +347,7 @@ describe('audit-logs run: what it must survive', function () {
       expect(readdirSync(dir)).to.deep.equal(['logs'])
     })
 
-    it('a first start in a directory the embedded PostgreSQL\'s OS user cannot enter (exit 5) leaves no empty .audit-logs/ or logs/ behind', async function () {
+    it("a first start in a directory the embedded PostgreSQL's OS user cannot enter (exit 5) leaves no empty .audit-logs/ or logs/ behind", async function () {
       skipUnless(this, process.getuid?.() === 0, 'root: only root runs the server as another OS user')
       // mkdtemp makes it 0700; the journal's, the log and the data directories are made before the server is started
       const closed = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-run-'))
@@ -286,14 +357,20 @@ describe('audit-logs run: what it must survive', function () {
       expect(readdirSync(closed)).to.deep.equal([])
     })
 
-    it('addresses that overlap: the admin listener on the proxy\'s port, the proxy as its own upstream (exit 2)', async () => {
+    it("addresses that overlap: the admin listener on the proxy's port, the proxy as its own upstream (exit 2)", async () => {
       const port = await freePort()
       const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-run-'))
       const env = {AUDIT_LOGS_DATA_DIR: path.join(dir, 'data'), AUDIT_LOGS_LOG_DIR: path.join(dir, 'logs')}
-      const admin = await runCli(['run', '--upstream', app.url, '--no-database', '--bind', `0.0.0.0:${port}`, '--admin-bind', `127.0.0.1:${port}`], {env})
+      const admin = await runCli(
+        ['run', '--upstream', app.url, '--no-database', '--bind', `0.0.0.0:${port}`, '--admin-bind', `127.0.0.1:${port}`],
+        {env},
+      )
       expect(admin.exitCode).to.equal(2)
       expect(admin.stderr).to.contain('--bind and --admin-bind overlap')
-      const loop = await runCli(['run', '--upstream', `http://localhost:${port}`, '--no-database', '--bind', `127.0.0.1:${port}`, '--admin-bind', '127.0.0.1:0'], {env})
+      const loop = await runCli(
+        ['run', '--upstream', `http://localhost:${port}`, '--no-database', '--bind', `127.0.0.1:${port}`, '--admin-bind', '127.0.0.1:0'],
+        {env},
+      )
       expect(loop.exitCode).to.equal(2)
       expect(loop.stderr).to.contain(`--upstream http://localhost:${port} is this proxy's own address`)
     })
@@ -312,7 +389,7 @@ describe('audit-logs run: what it must survive', function () {
     })
   })
 
-  it('an upstream with a path gets it before every request\'s; an IPv6 literal upstream is reached; the record keeps the client\'s path', async function () {
+  it("an upstream with a path gets it before every request's; an IPv6 literal upstream is reached; the record keeps the client's path", async function () {
     const echo = http.createServer((req, res) => res.end(req.url))
     const listened = await new Promise<boolean>((resolve) => {
       echo.once('error', () => resolve(false))
@@ -371,14 +448,18 @@ describe('audit-logs run: what it must survive', function () {
     run.child.kill('SIGTERM') // the primary alone, as systemd's KillMode=mixed does; it used to die at once
     expect((await run.child).exitCode).to.equal(0)
     expect(run.stderr()).to.contain('SIGTERM: shutting down').and.contain('stopped:')
-    await until(() => {
-      try {
-        process.kill(appPid, 0)
-        return undefined
-      } catch {
-        return true
-      }
-    }, 10_000, 'the app to stop')
+    await until(
+      () => {
+        try {
+          process.kill(appPid, 0)
+          return undefined
+        } catch {
+          return true
+        }
+      },
+      10_000,
+      'the app to stop',
+    )
   })
 
   it('a worker that hangs cannot hold the shutdown past its limit (shutdownTimeoutMs + 5 s): it is killed, the rest stops in order, exit 0', async () => {
@@ -403,14 +484,24 @@ describe('audit-logs run: what it must survive', function () {
     }
   })
 
-  it('a second run on the same journal or log directory refuses to start (it would ship the first one\'s records to its own sinks, or cut its files); a dead owner\'s claim is taken over', async () => {
+  it("a second run on the same journal or log directory refuses to start (it would ship the first one's records to its own sinks, or cut its files); a dead owner's claim is taken over", async () => {
     const first = await startRun(['--upstream', app.url, '--no-database'])
     try {
-      const second = await startRun(['--upstream', app.url, '--no-database'], {AUDIT_LOGS_DATA_DIR: path.join(first.dir, 'data')}, {expectFailure: true})
+      const second = await startRun(
+        ['--upstream', app.url, '--no-database'],
+        {AUDIT_LOGS_DATA_DIR: path.join(first.dir, 'data')},
+        {expectFailure: true},
+      )
       expect((await second.child).exitCode).to.equal(2)
-      expect(second.stderr()).to.contain(`The journal directory ${first.journalDir} is in use by another audit-logs run (pid ${first.child.pid})`)
+      expect(second.stderr()).to.contain(
+        `The journal directory ${first.journalDir} is in use by another audit-logs run (pid ${first.child.pid})`,
+      )
       // its own journal but the first one's log directory: the two would rotate and cut each other's files
-      const sameLogs = await startRun(['--upstream', app.url, '--no-database'], {AUDIT_LOGS_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'audit-logs-data-'))}, {expectFailure: true, dir: first.dir})
+      const sameLogs = await startRun(
+        ['--upstream', app.url, '--no-database'],
+        {AUDIT_LOGS_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'audit-logs-data-'))},
+        {expectFailure: true, dir: first.dir},
+      )
       expect((await sameLogs.child).exitCode).to.equal(2)
       expect(sameLogs.stderr()).to.contain(`The log directory ${first.logDir} is in use by another audit-logs run (pid ${first.child.pid})`)
     } finally {
@@ -423,10 +514,15 @@ describe('audit-logs run: what it must survive', function () {
   })
 
   it('a record builder far behind the proxy costs bounded memory: with whenFull block (the default) new requests wait for it, every request is answered and recorded, nothing dropped', async () => {
-    const run = await startRun(['--upstream', app.url, '--no-database'], {AUDIT_LOGS_FAILPOINT: 'builder-slow', AUDIT_LOGS_HANDOFF_MAX_BYTES: '65536'})
+    const run = await startRun(['--upstream', app.url, '--no-database'], {
+      AUDIT_LOGS_FAILPOINT: 'builder-slow',
+      AUDIT_LOGS_HANDOFF_MAX_BYTES: '65536',
+    })
     try {
       const sent = await postRounds(run.url)
-      const waited = Number(/audit_logs_requests_waited_total (\d+)/.exec((await request(`${run.adminUrl}/metrics`)).body.toString())?.[1] ?? 0)
+      const waited = Number(
+        /audit_logs_requests_waited_total (\d+)/.exec((await request(`${run.adminUrl}/metrics`)).body.toString())?.[1] ?? 0,
+      )
       expect(waited, 'requests held at the gate').to.be.greaterThan(0)
       await run.stop()
       const summary = /stopped: (\d+) requests, (\d+) records captured, (\d+) dropped/.exec(run.stderr())
@@ -439,10 +535,15 @@ describe('audit-logs run: what it must survive', function () {
   })
 
   it('a record builder far behind the proxy costs bounded memory: with whenFull drop, past the hand-off bound records are dropped and counted; every request is answered', async () => {
-    const run = await startRun(['--upstream', app.url, '--no-database'], {AUDIT_LOGS_FAILPOINT: 'builder-slow', AUDIT_LOGS_HANDOFF_MAX_BYTES: '65536', AUDIT_LOGS_WHEN_FULL: 'drop'})
+    const run = await startRun(['--upstream', app.url, '--no-database'], {
+      AUDIT_LOGS_FAILPOINT: 'builder-slow',
+      AUDIT_LOGS_HANDOFF_MAX_BYTES: '65536',
+      AUDIT_LOGS_WHEN_FULL: 'drop',
+    })
     try {
       const sent = await postRounds(run.url)
-      const dropped = async () => Number(/audit_logs_records_dropped_total (\d+)/.exec((await request(`${run.adminUrl}/metrics`)).body.toString())?.[1] ?? 0)
+      const dropped = async () =>
+        Number(/audit_logs_records_dropped_total (\d+)/.exec((await request(`${run.adminUrl}/metrics`)).body.toString())?.[1] ?? 0)
       await until(async () => (await dropped()) > 0, 10_000, 'dropped records to be counted')
       const stopped = await run.stop()
       // every request is either in the files (its request and access records) or counted as dropped (both)
@@ -480,13 +581,27 @@ describe('audit-logs run: what it must survive', function () {
     try {
       const first = childPids(run.child.pid!)
       await request(`${run.url}/json?n=before`)
-      await until(async () => {
-        const now = childPids(run.child.pid!)
-        return now.length === 1 && !first.includes(now[0])
-      }, 15_000, 'a replacement worker')
+      await until(
+        async () => {
+          const now = childPids(run.child.pid!)
+          return now.length === 1 && !first.includes(now[0])
+        },
+        15_000,
+        'a replacement worker',
+      )
       expect(run.stderr()).to.contain('its record builder stopped').and.contain('starting a replacement')
-      await until(async () => (await request(`${run.url}/json?n=after`).catch(() => ({status: 0}))).status === 200, 15_000, 'the replacement serving')
-      await until(() => existsSync(path.join(run.logDir, 'requests.jsonl')) && readFileSync(path.join(run.logDir, 'requests.jsonl'), 'utf8').includes('"n":"after"'), 15_000, 'the request recorded by the replacement')
+      await until(
+        async () => (await request(`${run.url}/json?n=after`).catch(() => ({status: 0}))).status === 200,
+        15_000,
+        'the replacement serving',
+      )
+      await until(
+        () =>
+          existsSync(path.join(run.logDir, 'requests.jsonl')) &&
+          readFileSync(path.join(run.logDir, 'requests.jsonl'), 'utf8').includes('"n":"after"'),
+        15_000,
+        'the request recorded by the replacement',
+      )
     } finally {
       await run.stop()
     }
@@ -498,10 +613,14 @@ describe('audit-logs run: what it must survive', function () {
       const workers = childPids(run.child.pid!)
       expect(workers).to.have.length(2)
       process.kill(workers[0], 'SIGKILL')
-      await until(async () => {
-        const now = childPids(run.child.pid!)
-        return now.length === 2 && !now.includes(workers[0])
-      }, 15_000, 'a replacement worker')
+      await until(
+        async () => {
+          const now = childPids(run.child.pid!)
+          return now.length === 2 && !now.includes(workers[0])
+        },
+        15_000,
+        'a replacement worker',
+      )
       expect((await request(`${run.url}/json`)).status).to.equal(200)
       expect(run.stderr()).to.contain('starting a replacement')
     } finally {

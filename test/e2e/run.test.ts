@@ -33,7 +33,13 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
   })
 
   const rowFor = async (pathPrefix: string) =>
-    until(async () => (await db.client.query(`SELECT * FROM request_logs WHERE path LIKE $1 || '%' ORDER BY created_at DESC LIMIT 1`, [pathPrefix])).rows[0], 15_000, `a record for ${pathPrefix}`)
+    until(
+      async () =>
+        (await db.client.query(`SELECT * FROM request_logs WHERE path LIKE $1 || '%' ORDER BY created_at DESC LIMIT 1`, [pathPrefix]))
+          .rows[0],
+      15_000,
+      `a record for ${pathPrefix}`,
+    )
 
   it('passes methods, status codes, headers and bodies through, adding X-Forwarded-*', async () => {
     const r = await request(`${run.url}/json?x=1`, {headers: {'x-custom': 'Value'}})
@@ -51,16 +57,24 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
     expect(row).to.include({method: 'DELETE', status_code: 418})
   })
 
-  it('records the client\'s address and scheme from X-Forwarded-For/-Proto only when a trusted proxy sent them', async () => {
+  it("records the client's address and scheme from X-Forwarded-For/-Proto only when a trusted proxy sent them", async () => {
     const spoofed = {'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https'}
     const direct = await request(`${run.url}/json?via=client`, {headers: spoofed})
     expect(JSON.parse(direct.body.toString()).headers['x-forwarded-proto']).to.equal('https') // forwarded as it came: the app decides whom it trusts
-    const untrusted = await until(async () => (await db.client.query(`SELECT scheme, host(ip) AS ip FROM request_logs WHERE query->>'via' = 'client'`)).rows[0], 15_000, 'the record')
+    const untrusted = await until(
+      async () => (await db.client.query(`SELECT scheme, host(ip) AS ip FROM request_logs WHERE query->>'via' = 'client'`)).rows[0],
+      15_000,
+      'the record',
+    )
     expect(untrusted).to.deep.equal({scheme: 'http', ip: '127.0.0.1'})
     const behindProxy = await startRun(['--upstream', app.url], {AUDIT_LOGS_DATABASE_URL: db.url, AUDIT_LOGS_TRUSTED_PROXIES: '127.0.0.1'})
     try {
       await request(`${behindProxy.url}/json?via=proxy`, {headers: spoofed})
-      const trusted = await until(async () => (await db.client.query(`SELECT scheme, host(ip) AS ip FROM request_logs WHERE query->>'via' = 'proxy'`)).rows[0], 15_000, 'the record')
+      const trusted = await until(
+        async () => (await db.client.query(`SELECT scheme, host(ip) AS ip FROM request_logs WHERE query->>'via' = 'proxy'`)).rows[0],
+        15_000,
+        'the record',
+      )
       expect(trusted).to.deep.equal({scheme: 'https', ip: '203.0.113.9'})
     } finally {
       await behindProxy.stop()
@@ -89,7 +103,7 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
     expect(JSON.parse(row.response_body)).to.deep.equal({compressed: true, items: [1, 2, 3]})
   })
 
-  it('passes trailer fields after the body; a response the app cuts short is cut for the client too, and recorded as the app\'s doing', async () => {
+  it("passes trailer fields after the body; a response the app cuts short is cut for the client too, and recorded as the app's doing", async () => {
     const get = (p: string) =>
       new Promise<{status: number; body: string; trailers: Record<string, string | undefined>; error?: string}>((resolve) => {
         http.get(`${run.url}${p}`, (res) => {
@@ -115,11 +129,13 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
     // the app sends three events 300 ms apart: a proxy that buffered would hand them over together
     const chunks: string[] = []
     await new Promise<void>((resolve, reject) => {
-      http.get(`${run.url}/sse`, (res) => {
-        res.setEncoding('utf8')
-        res.on('data', (c: string) => chunks.push(c))
-        res.on('end', resolve)
-      }).on('error', reject)
+      http
+        .get(`${run.url}/sse`, (res) => {
+          res.setEncoding('utf8')
+          res.on('data', (c: string) => chunks.push(c))
+          res.on('end', resolve)
+        })
+        .on('error', reject)
     })
     expect(chunks[0]).to.equal('data: event 1\n\n')
     expect(chunks.join('')).to.equal('data: event 1\n\ndata: event 2\n\ndata: event 3\n\n')
@@ -187,7 +203,10 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
     await request(`${run.url}/slow?ms=700`)
     expect((await rowFor('/slow')).flags).to.include('slow')
     await request(`${run.url}/json?id=1%27%20OR%20%271%27=%271`, {headers: {'user-agent': 'sqlmap/1.8'}})
-    const sus = await until(async () => (await db.client.query(`SELECT flags FROM request_logs WHERE 'suspicious:scanner' = ANY(flags)`)).rows[0], 10_000)
+    const sus = await until(
+      async () => (await db.client.query(`SELECT flags FROM request_logs WHERE 'suspicious:scanner' = ANY(flags)`)).rows[0],
+      10_000,
+    )
     expect(sus.flags).to.include.members(['suspicious:sqli', 'suspicious:scanner'])
   })
 
@@ -196,12 +215,23 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
     const longUrl = `${longPath}?q=${randomBytes(2000).toString('hex')}`
     expect((await request(`${run.url}${longUrl}`)).status).to.equal(404)
     const user = randomBytes(3750).toString('base64') // 5,000 characters PostgreSQL cannot compress into an index entry
-    expect((await request(`${run.url}/json?who=basic`, {headers: {authorization: `Basic ${Buffer.from(`${user}:pw`).toString('base64')}`}})).status).to.equal(200)
+    expect(
+      (await request(`${run.url}/json?who=basic`, {headers: {authorization: `Basic ${Buffer.from(`${user}:pw`).toString('base64')}`}}))
+        .status,
+    ).to.equal(200)
     expect((await request(`${run.url}/odd-extra`)).status).to.equal(200)
     expect((await rowFor('/long/')).path).to.equal(longPath)
-    const access = await until(async () => (await db.client.query(`SELECT url FROM access_logs WHERE url LIKE '/long/%'`)).rows[0], 15_000, 'the access record of the long URL')
+    const access = await until(
+      async () => (await db.client.query(`SELECT url FROM access_logs WHERE url LIKE '/long/%'`)).rows[0],
+      15_000,
+      'the access record of the long URL',
+    )
     expect(access.url).to.equal(longUrl)
-    const basic = await until(async () => (await db.client.query(`SELECT user_id FROM request_logs WHERE query->>'who' = 'basic'`)).rows[0], 15_000, 'the basic-auth record')
+    const basic = await until(
+      async () => (await db.client.query(`SELECT user_id FROM request_logs WHERE query->>'who' = 'basic'`)).rows[0],
+      15_000,
+      'the basic-auth record',
+    )
     expect(basic.user_id).to.equal(user.slice(0, 256))
     expect((await rowFor('/odd-extra')).extra).to.deep.equal({note: '\ufffd'})
     expect(existsSync(path.join(run.journalDir, 'dead-letter')), 'nothing refused').to.equal(false)
@@ -209,22 +239,32 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
 
   it('writes access records for excluded paths too, and rotating JSONL files', async () => {
     await request(`${run.url}/static/app.css`)
-    const access = await until(async () => (await db.client.query(`SELECT * FROM access_logs WHERE url = '/static/app.css'`)).rows[0], 10_000)
+    const access = await until(
+      async () => (await db.client.query(`SELECT * FROM access_logs WHERE url = '/static/app.css'`)).rows[0],
+      10_000,
+    )
     expect(access.status_code).to.equal(404)
     const none = await db.client.query(`SELECT count(*)::int AS n FROM request_logs WHERE path = '/static/app.css'`)
     expect(none.rows[0].n).to.equal(0)
-    await until(() => readdirSync(run.logDir).includes('access.jsonl') && readFileSync(path.join(run.logDir, 'access.jsonl'), 'utf8').includes('/static/app.css'), 10_000)
+    await until(
+      () =>
+        readdirSync(run.logDir).includes('access.jsonl') &&
+        readFileSync(path.join(run.logDir, 'access.jsonl'), 'utf8').includes('/static/app.css'),
+      10_000,
+    )
     // records are personal data: the JSONL files for the owner and its group, the journal for the owner alone
     const mode = (p: string) => statSync(p).mode & 0o777
     const umask = process.umask()
     expect(mode(run.logDir)).to.equal(0o750 & ~umask)
-    for (const f of readdirSync(run.logDir).filter((n) => n.includes('.jsonl'))) expect(mode(path.join(run.logDir, f)), f).to.equal(0o640 & ~umask)
+    for (const f of readdirSync(run.logDir).filter((n) => n.includes('.jsonl')))
+      expect(mode(path.join(run.logDir, f)), f).to.equal(0o640 & ~umask)
     expect(mode(run.journalDir)).to.equal(0o700 & ~umask)
     expect(mode(path.join(run.journalDir, 'checkpoints'))).to.equal(0o700 & ~umask)
     const segments = readdirSync(run.journalDir).filter((n) => /\.(open|jsonl)$/.test(n))
     expect(segments).to.not.have.length(0)
     for (const f of segments) expect(mode(path.join(run.journalDir, f)), f).to.equal(0o600 & ~umask)
-    for (const f of readdirSync(path.join(run.journalDir, 'checkpoints'))) expect(mode(path.join(run.journalDir, 'checkpoints', f)), f).to.equal(0o600 & ~umask)
+    for (const f of readdirSync(path.join(run.journalDir, 'checkpoints')))
+      expect(mode(path.join(run.journalDir, 'checkpoints', f)), f).to.equal(0o600 & ~umask)
   })
 
   it('serves /metrics and /health on the admin listener', async () => {
@@ -244,7 +284,9 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
       expect(r.status).to.equal(502)
       const line = await until(() => {
         try {
-          return readFileSync(path.join(down.logDir, 'requests.jsonl'), 'utf8').split('\n').find((l) => l.includes('upstream_error'))
+          return readFileSync(path.join(down.logDir, 'requests.jsonl'), 'utf8')
+            .split('\n')
+            .find((l) => l.includes('upstream_error'))
         } catch {
           return undefined
         }
@@ -256,10 +298,13 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
   })
   it('proxies to an https:// upstream, trusting a private CA given in NODE_EXTRA_CA_CERTS, and answers 502 for an untrusted one', async () => {
     const tls = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'tls')
-    const secure = https.createServer({key: readFileSync(path.join(tls, 'server.key')), cert: readFileSync(path.join(tls, 'server.pem'))}, (req, res) => {
-      res.writeHead(200, {'content-type': 'application/json'})
-      res.end(JSON.stringify({tls: true, path: req.url, forwardedProto: req.headers['x-forwarded-proto']}))
-    })
+    const secure = https.createServer(
+      {key: readFileSync(path.join(tls, 'server.key')), cert: readFileSync(path.join(tls, 'server.pem'))},
+      (req, res) => {
+        res.writeHead(200, {'content-type': 'application/json'})
+        res.end(JSON.stringify({tls: true, path: req.url, forwardedProto: req.headers['x-forwarded-proto']}))
+      },
+    )
     await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve))
     const upstream = `https://127.0.0.1:${(secure.address() as AddressInfo).port}`
     const recorded = (dir: string, p: string) => recordIn(dir, p)
@@ -284,7 +329,7 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
       secure.close()
     }
   })
-  it('ships at the background priority: the primary\'s threads but its main one, and the sink\'s PostgreSQL backend, at nice 19 in the idle class', async function () {
+  it("ships at the background priority: the primary's threads but its main one, and the sink's PostgreSQL backend, at nice 19 in the idle class", async function () {
     skipUnless(this, process.platform === 'linux', 'Linux (/proc)')
     // nice is field 19 of /proc/…/stat, the scheduling policy field 41 (SCHED_IDLE = 5)
     const sched = (file: string) => {
@@ -297,18 +342,27 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
     await request(`${run.url}/json?nice=1`)
     await rowFor('/json') // the sink has connected and written
     const all = threads()
-    expect(all.find((t) => t.tid === pid), 'the main thread').to.include({nice: 0, policy: 0})
+    expect(
+      all.find((t) => t.tid === pid),
+      'the main thread',
+    ).to.include({nice: 0, policy: 0})
     const others = all.filter((t) => t.tid !== pid)
     expect(others.length).to.be.greaterThan(3)
     expect(others.filter((t) => t.nice === 19 && t.policy === 5).length, 'background threads').to.be.greaterThan(others.length / 2)
-    const backends = (await db.client.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'audit-logs' AND pid <> pg_backend_pid()")).rows.map((r) => Number(r.pid))
+    const backends = (
+      await db.client.query(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'audit-logs' AND pid <> pg_backend_pid()",
+      )
+    ).rows.map((r) => Number(r.pid))
     const niced = backends.filter((p) => sched(`/proc/${p}/stat`).nice === 19 && sched(`/proc/${p}/stat`).policy === 5)
     expect(niced, 'the sink backend').to.have.length.greaterThan(0)
     expect(readFileSync(`/proc/${niced[0]}/autogroup`, 'utf8')).to.match(/nice 19/)
 
     const plain = await startRun(['--upstream', app.url, '--no-database'], {AUDIT_LOGS_BACKGROUND_NICE: '0'})
     try {
-      expect(readdirSync(`/proc/${plain.child.pid}/task`).every((tid) => sched(`/proc/${plain.child.pid}/task/${tid}/stat`).nice === 0)).to.equal(true)
+      expect(
+        readdirSync(`/proc/${plain.child.pid}/task`).every((tid) => sched(`/proc/${plain.child.pid}/task/${tid}/stat`).nice === 0),
+      ).to.equal(true)
     } finally {
       await plain.stop()
     }
@@ -316,7 +370,11 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
   it('captures when node itself was started with V8 and process-wide options (which a worker thread refuses)', async () => {
     // e.g. `node --max-old-space-size=4096 $(which audit-logs) run …`: the proxy workers inherit the
     // options, and their record builder threads must start anyway
-    const proxy = await startRun(['--upstream', app.url, '--no-database', '--workers', '1'], {}, {nodeArgs: ['--max-old-space-size=1024', '--v8-pool-size=2', '--title=audit-logs-test']})
+    const proxy = await startRun(
+      ['--upstream', app.url, '--no-database', '--workers', '1'],
+      {},
+      {nodeArgs: ['--max-old-space-size=1024', '--v8-pool-size=2', '--title=audit-logs-test']},
+    )
     try {
       expect((await request(`${proxy.url}/status/201`)).status).to.equal(201)
       const record = await recordIn(proxy.logDir, '/status/201')
@@ -342,11 +400,19 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
       for (let i = 0; i < 5; i++) expect((await request(`${proxy.url}/again/${i}`, {agent})).status, `GET ${i}`).to.equal(200)
       expect((await request(`${proxy.url}/again/delete`, {method: 'DELETE', agent})).status).to.equal(200)
       // not idempotent, or with a body: never sent twice
-      const post = await request(`${proxy.url}/again/post`, {method: 'POST', body: 'x=1', headers: {'content-type': 'application/x-www-form-urlencoded'}, agent})
+      const post = await request(`${proxy.url}/again/post`, {
+        method: 'POST',
+        body: 'x=1',
+        headers: {'content-type': 'application/x-www-form-urlencoded'},
+        agent,
+      })
       expect(post.status).to.equal(502)
       const records = await until(() => {
         try {
-          const all = readFileSync(path.join(proxy.logDir, 'requests.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+          const all = readFileSync(path.join(proxy.logDir, 'requests.jsonl'), 'utf8')
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l))
           return all.length >= 7 ? all : undefined
         } catch {
           return undefined

@@ -16,14 +16,19 @@ import {skipUnless} from '../helpers/skip.js'
  */
 function onTerminal(dir: string, args: string[]) {
   const command = [process.execPath, BIN, 'scaffold', 'server-config', ...args].map((a) => `"${a}"`).join(' ')
-  const child = spawn('script', ['-qec', command, '/dev/null'], {cwd: dir, env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: '1', NO_COLOR: '1'}})
+  const child = spawn('script', ['-qec', command, '/dev/null'], {
+    cwd: dir,
+    env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: '1', NO_COLOR: '1'},
+  })
   let screen = ''
   let ended = false
   child.stdout.on('data', (c: Buffer) => (screen += c.toString()))
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => {
-    ended = true
-    resolve(code)
-  }))
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      ended = true
+      resolve(code)
+    }),
+  )
   return {
     exited,
     ended: () => ended,
@@ -73,7 +78,10 @@ describe('scaffold server-config', function () {
       // the userId hook, uncommented, attributes requests
       // uncomment the three hooks the template offers, adjusting userId
       const text = readFileSync(file, 'utf8')
-        .replace("// export function userId(req, res) {\n//   return res.headers['x-user-id'] ?? null\n// }", "export function userId(req, res) {\n  return 'hook-' + req.method\n}")
+        .replace(
+          "// export function userId(req, res) {\n//   return res.headers['x-user-id'] ?? null\n// }",
+          "export function userId(req, res) {\n  return 'hook-' + req.method\n}",
+        )
         .replace(/^\/\/ (export function (extra|mask)\(| {2}|\}$)/gm, '$1')
       expect(text).to.match(/^export function extra\(/m)
       expect(text).to.match(/^export function mask\(/m)
@@ -92,7 +100,10 @@ describe('scaffold server-config', function () {
         await request(`${run.url}/echo`, {method: 'POST', headers: {'content-type': 'text/plain', 'x-tenant': 't-9'}, body: 'card on file'})
         await request(`${run.url}/payments/echo`, {method: 'POST', headers: {'content-type': 'text/plain'}, body: 'pay 10 EUR'})
         const lines = await until(() => {
-          const all = readFileSync(path.join(run.logDir, 'requests.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+          const all = readFileSync(path.join(run.logDir, 'requests.jsonl'), 'utf8')
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l))
           return all.length >= 3 ? all : undefined
         }, 10_000)
         const echo = lines.find((r) => r.path === '/echo')
@@ -110,7 +121,9 @@ describe('scaffold server-config', function () {
   it('--force replaces, and values are written as literals (no code injection)', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-scaffold-'))
     writeFileSync(path.join(dir, 'audit-logs.config.mjs'), 'export default {}\n')
-    const r = await runCli(['scaffold', 'server-config', '--yes', '--force', '--command', `node server.js"; process.exit(9); "`], {cwd: dir})
+    const r = await runCli(['scaffold', 'server-config', '--yes', '--force', '--command', `node server.js"; process.exit(9); "`], {
+      cwd: dir,
+    })
     expect(r.exitCode, r.stderr).to.equal(0)
     const config = await resolveConfig({cwd: dir, env: {}})
     expect(config.command).to.deep.equal(['node', 'server.js";', 'process.exit(9);', '"'])
@@ -120,7 +133,7 @@ describe('scaffold server-config', function () {
     expect(named.exitCode, named.stderr).to.equal(0)
     expect((await resolveConfig({cwd: other, env: {}})).dbName).to.equal('shop_audit')
   })
-  it('asks on a terminal: the answers typed at the prompts are what it writes, the database URL\'s password never shown', async function () {
+  it("asks on a terminal: the answers typed at the prompts are what it writes, the database URL's password never shown", async function () {
     skipUnless(this, existsSync('/usr/bin/script'), "util-linux's script(1), in every Debian")
     const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-scaffold-tty-'))
     const url = 'postgres://audit_logs_writer:typed-Pw%23x@db.internal:5432/shop_audit'
@@ -144,7 +157,15 @@ describe('scaffold server-config', function () {
       expect(tty.screen()).to.not.contain('typed-Pw')
       expect(tty.screen()).to.contain('postgres://audit_logs_writer:****@db.internal:5432/shop_audit')
       const config = await resolveConfig({cwd: dir, env: {}})
-      expect(config).to.include({bind: '127.0.0.1:8123', workers: 3, logDir: 'logs', logMaxBytes: 10_485_760, logBackupCount: 5, maxBodyLength: 4096, databaseUrl: url})
+      expect(config).to.include({
+        bind: '127.0.0.1:8123',
+        workers: 3,
+        logDir: 'logs',
+        logMaxBytes: 10_485_760,
+        logBackupCount: 5,
+        maxBodyLength: 4096,
+        databaseUrl: url,
+      })
       expect(config.command).to.deep.equal(['node', 'app.js'])
       expect(config.upstream).to.equal(undefined)
     } finally {
@@ -170,16 +191,48 @@ describe('scaffold server-config', function () {
     }
   })
 
-  it('on a re-run with --force, the existing file\'s values are the defaults (the database URL shown without its password)', async function () {
+  it("on a re-run with --force, the existing file's values are the defaults (the database URL shown without its password)", async function () {
     skipUnless(this, existsSync('/usr/bin/script'), "util-linux's script(1), in every Debian")
     const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-scaffold-tty-'))
     const url = 'postgres://audit_logs_writer:kept-Pw1@db.internal:5432/shop_audit'
-    const first = await runCli(['scaffold', 'server-config', '--yes', '--bind', '127.0.0.1:8124', '--command', 'node app.js', '--workers', '3', '--log-dir', 'var/log', '--max-body-length', '4096', '--database-url', url], {cwd: dir})
+    const first = await runCli(
+      [
+        'scaffold',
+        'server-config',
+        '--yes',
+        '--bind',
+        '127.0.0.1:8124',
+        '--command',
+        'node app.js',
+        '--workers',
+        '3',
+        '--log-dir',
+        'var/log',
+        '--max-body-length',
+        '4096',
+        '--database-url',
+        url,
+      ],
+      {cwd: dir},
+    )
     expect(first.exitCode, first.stderr).to.equal(0)
     const tty = onTerminal(dir, ['--force'])
     try {
       // Enter at every question: each default is what the file holds
-      await tty.answer(['Listen on', 'The app', 'Command', 'Worker processes', 'Log directory', 'Rotate log files at', 'Rotated files to keep', 'Audit database', 'Database URL', 'Body bytes kept per record'].map((prompt) => [prompt, '\r']))
+      await tty.answer(
+        [
+          'Listen on',
+          'The app',
+          'Command',
+          'Worker processes',
+          'Log directory',
+          'Rotate log files at',
+          'Rotated files to keep',
+          'Audit database',
+          'Database URL',
+          'Body bytes kept per record',
+        ].map((prompt) => [prompt, '\r']),
+      )
       const code = await tty.exited
       expect(code, tty.screen()).to.equal(0)
       expect(tty.screen()).to.contain('127.0.0.1:8124').and.contain('node app.js').and.contain('var/log')
@@ -194,11 +247,28 @@ describe('scaffold server-config', function () {
     }
   })
 
-  it('with --yes --force, the existing file\'s values are kept where no flag overrides them; the comments name the Django packages\' settings', async () => {
+  it("with --yes --force, the existing file's values are kept where no flag overrides them; the comments name the Django packages' settings", async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-scaffold-'))
     const out = path.join('deploy', 'audit.config.mjs') // not the default name: only --out says where it is
     const url = 'postgres://audit_logs_writer:pw-1@db.internal:5432/shop_audit'
-    const first = await runCli(['scaffold', 'server-config', '--yes', '--out', out, '--command', 'node app.js', '--workers', '3', '--database-url', url, '--max-body-length', '2048'], {cwd: dir})
+    const first = await runCli(
+      [
+        'scaffold',
+        'server-config',
+        '--yes',
+        '--out',
+        out,
+        '--command',
+        'node app.js',
+        '--workers',
+        '3',
+        '--database-url',
+        url,
+        '--max-body-length',
+        '2048',
+      ],
+      {cwd: dir},
+    )
     expect(first.exitCode, first.stderr).to.equal(0)
     const again = await runCli(['scaffold', 'server-config', '--yes', '--force', '--out', out, '--workers', '5'], {cwd: dir})
     expect(again.exitCode, again.stderr).to.equal(0)
@@ -207,7 +277,9 @@ describe('scaffold server-config', function () {
     expect(config).to.include({workers: 5, maxBodyLength: 2048, databaseUrl: url})
     expect(config.command).to.deep.equal(['node', 'app.js'])
     // --upstream replaces the spawned app
-    const proxied = await runCli(['scaffold', 'server-config', '--yes', '--force', '--out', out, '--upstream', 'http://127.0.0.1:3000'], {cwd: dir})
+    const proxied = await runCli(['scaffold', 'server-config', '--yes', '--force', '--out', out, '--upstream', 'http://127.0.0.1:3000'], {
+      cwd: dir,
+    })
     expect(proxied.exitCode, proxied.stderr).to.equal(0)
     const after = await readConfig(path.join(dir, out))
     expect(after).to.include({upstream: 'http://127.0.0.1:3000', workers: 5, databaseUrl: url})

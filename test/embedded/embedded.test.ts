@@ -102,7 +102,11 @@ describe('the embedded default (no database URL configured)', function () {
   })
 
   it('adopts the server orphaned by a kill -9 of its owner, then stops it', async () => {
-    const holder = execa(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/hold-embedded.ts')], {env: env(), cwd: ROOT, reject: false})
+    const holder = execa(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/hold-embedded.ts')], {
+      env: env(),
+      cwd: ROOT,
+      reject: false,
+    })
     await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()))
     const pid = serverPid(dir)
     holder.kill('SIGKILL')

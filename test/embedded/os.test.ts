@@ -27,7 +27,7 @@ describe('embedded server prerequisites', () => {
     expect(await serverOsUser('postgres', false)).to.equal(undefined)
   })
 
-  it('restores the binaries\' library links when an install skipped the package script', async function () {
+  it("restores the binaries' library links when an install skipped the package script", async function () {
     this.timeout(60_000)
     const bins = await findBinaries()
     const copy = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-bins-'))

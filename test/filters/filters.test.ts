@@ -25,7 +25,10 @@ describe('filter language: parsing', () => {
     expect(parseFilter({status: '4xx'}).status!.any).to.deep.equal([{op: 'range', from: 400, to: 499}])
     expect(parseFilter({status: '400-499'}).status!.any).to.deep.equal([{op: 'range', from: 400, to: 499}])
     expect(parseFilter({status: '!=200'}).status).to.deep.equal({any: [], not: [200]})
-    expect(parseFilter({status: '401,403'}).status!.any).to.deep.equal([{op: 'eq', value: 401}, {op: 'eq', value: 403}])
+    expect(parseFilter({status: '401,403'}).status!.any).to.deep.equal([
+      {op: 'eq', value: 401},
+      {op: 'eq', value: 403},
+    ])
   })
 
   it('reads times, durations, paths, addresses and flags', () => {
@@ -42,7 +45,9 @@ describe('filter language: parsing', () => {
   })
 
   it('quotes a bad expression and lists the accepted forms', () => {
-    expect(error({status: '45'})).to.contain('--status "45"').and.contain('4xx')
+    expect(error({status: '45'}))
+      .to.contain('--status "45"')
+      .and.contain('4xx')
     expect(error({status: '500-400'})).to.contain('400-499')
     expect(error({status: '>=4xx'})).to.contain('Accepted')
     expect(error({method: 'GET;DROP'})).to.contain('--method "GET;DROP"')
@@ -60,7 +65,9 @@ describe('filter language: parsing', () => {
 
   it('never puts user text into the SQL text', () => {
     const hostile = "x' OR '1'='1"
-    const {text, values} = toSql(parseFilter({user: hostile, path: "/'; drop table request_logs; --", search: "%' OR 1=1 --", method: 'GET,POST'}, NOW))
+    const {text, values} = toSql(
+      parseFilter({user: hostile, path: "/'; drop table request_logs; --", search: "%' OR 1=1 --", method: 'GET,POST'}, NOW),
+    )
     expect(text).to.not.contain('drop').and.not.contain("'1'='1").and.not.contain('OR 1=1')
     expect(values).to.include(hostile)
   })
@@ -113,7 +120,10 @@ describe('filter language: PostgreSQL and the files predicate agree (real Postgr
       const {rows} = await db.client.query(`SELECT id::text FROM ${table} WHERE ${where.text} ORDER BY id`, where.values)
       const fromSql = rows.map((r) => r.id)
       const source = f.logType === 'access' ? access : requests
-      const fromFiles = source.filter(toPredicate(f)).map((r) => String(r.id)).sort()
+      const fromFiles = source
+        .filter(toPredicate(f))
+        .map((r) => String(r.id))
+        .sort()
       expect(fromSql).to.deep.equal(fromFiles)
       // a case that selects nothing proves little: all but the injection path select some rows
       if (!input.path?.includes('drop')) expect(fromSql.length, 'rows selected').to.be.greaterThan(0)
@@ -128,7 +138,9 @@ describe('filter language: PostgreSQL and the files predicate agree (real Postgr
     const sql = await prepareCopyExport(db.client, parseFilter({user: hostile, status: '4xx'}, NOW), columnsOf('request'), 'csv')
     expect(sql).to.not.contain(hostile).and.not.contain("'1'='1")
     const {rows} = await db.client.query(sql.replace(/^COPY \((.*)\) TO STDOUT.*$/s, '$1'))
-    expect(rows.map((r) => r.id)).to.deep.equal(requests.filter(toPredicate(parseFilter({user: hostile, status: '4xx'}, NOW))).map((r) => r.id))
+    expect(rows.map((r) => r.id)).to.deep.equal(
+      requests.filter(toPredicate(parseFilter({user: hostile, status: '4xx'}, NOW))).map((r) => r.id),
+    )
   })
 
   it('injection attempts return no extra rows and change nothing', async () => {
@@ -175,7 +187,11 @@ describe('path and url longer than a btree entry (real PostgreSQL)', function ()
   after(() => db.drop())
 
   it('are stored whole, and a filter whose literal prefix is longer than the indexed part still decides on the whole value', async () => {
-    for (const [path, want] of [[long + '/a', [records[0].id]], [long + '/*', [records[0].id, records[1].id]], ['/files/**', [records[0].id, records[1].id]]] as const) {
+    for (const [path, want] of [
+      [long + '/a', [records[0].id]],
+      [long + '/*', [records[0].id, records[1].id]],
+      ['/files/**', [records[0].id, records[1].id]],
+    ] as const) {
       const where = toSql(parseFilter({path}, NOW))
       const {rows} = await db.client.query(`SELECT id::text, path FROM request_logs WHERE ${where.text} ORDER BY id`, where.values)
       expect(rows.map((r) => r.id)).to.deep.equal([...want].map(String).sort())
@@ -189,7 +205,9 @@ describe('path and url longer than a btree entry (real PostgreSQL)', function ()
   it('a path prefix is served by the path index', async () => {
     const where = toSql(parseFilter({path: '/api/v1/*'}, NOW))
     await db.client.query('SET enable_seqscan = off')
-    const plan = (await db.client.query(`EXPLAIN SELECT id FROM request_logs WHERE ${where.text}`, where.values)).rows.map((r) => r['QUERY PLAN']).join('\n')
+    const plan = (await db.client.query(`EXPLAIN SELECT id FROM request_logs WHERE ${where.text}`, where.values)).rows
+      .map((r) => r['QUERY PLAN'])
+      .join('\n')
     await db.client.query('RESET enable_seqscan')
     expect(plan, plan).to.match(/Index Cond: \(\("left"\(path, 600\) ~>=~/)
   })

@@ -38,9 +38,16 @@ describe('record generator', () => {
   })
 
   it('bench/generate.js writes NDJSON', async () => {
-    const {stdout, exitCode} = await execa(process.execPath, [path.join(ROOT, 'bench/generate.js'), '--rows', '20', '--days', '2', '--stdout'], {cwd: ROOT})
+    const {stdout, exitCode} = await execa(
+      process.execPath,
+      [path.join(ROOT, 'bench/generate.js'), '--rows', '20', '--days', '2', '--stdout'],
+      {cwd: ROOT},
+    )
     expect(exitCode).to.equal(0)
-    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l))
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(lines).to.have.length(20)
     expect(lines[0]).to.include.keys('id', 'created_at', 'method', 'path', 'status_code', 'duration_ms')
   })

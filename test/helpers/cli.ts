@@ -11,8 +11,17 @@ export const unwrapOclif = (text: string) => text.replace(/[ \t]*\n ›\s+/g, ' 
 export type CliResult = {exitCode: number; stdout: string; stderr: string; json: () => any}
 
 /** Runs bin/run.js as a user would: a subprocess, its own environment, its exit code. */
-export async function runCli(args: string[], options: {env?: Record<string, string | undefined>; cwd?: string; timeout?: number} = {}): Promise<CliResult> {
-  const env: Record<string, string | undefined> = {OCLIF_SKIP_NEW_VERSION_CHECK: '1', NO_COLOR: '1', AUDIT_LOGS_DATABASE_URL: undefined, AUDIT_LOGS_DB_NAME: undefined, ...options.env}
+export async function runCli(
+  args: string[],
+  options: {env?: Record<string, string | undefined>; cwd?: string; timeout?: number} = {},
+): Promise<CliResult> {
+  const env: Record<string, string | undefined> = {
+    OCLIF_SKIP_NEW_VERSION_CHECK: '1',
+    NO_COLOR: '1',
+    AUDIT_LOGS_DATABASE_URL: undefined,
+    AUDIT_LOGS_DB_NAME: undefined,
+    ...options.env,
+  }
   const result = await execa(process.execPath, [BIN, ...args], {
     env,
     extendEnv: true,

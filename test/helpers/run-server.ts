@@ -25,7 +25,11 @@ type StartOptions = {dir?: string; expectFailure?: boolean; bind?: string; nodeA
  * picked, but another program can take it before run binds it: then run exits with "already in use"
  * and this tries again with other ports (twice at most).
  */
-export async function startRun(args: string[], env: Record<string, string | undefined> = {}, options: StartOptions = {}): Promise<RunningServer> {
+export async function startRun(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  options: StartOptions = {},
+): Promise<RunningServer> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await startRunOnce(args, env, options)
@@ -41,12 +45,16 @@ async function startRunOnce(args: string[], env: Record<string, string | undefin
   const bind = options.bind ?? `127.0.0.1:${await freePort()}`
   const adminPort = await freePort()
   const logDir = path.join(dir, 'logs')
-  const child = execa(process.execPath, [...(options.nodeArgs ?? []), BIN, 'run', '--bind', bind, '--admin-bind', `127.0.0.1:${adminPort}`, '--log-dir', logDir, ...args], {
-    env: {OCLIF_SKIP_NEW_VERSION_CHECK: '1', AUDIT_LOGS_DATA_DIR: path.join(dir, 'data'), AUDIT_LOGS_DATABASE_URL: undefined, ...env},
-    reject: false,
-    cwd: dir,
-    detached: true, // its own process group, so a test can kill -9 the whole server
-  })
+  const child = execa(
+    process.execPath,
+    [...(options.nodeArgs ?? []), BIN, 'run', '--bind', bind, '--admin-bind', `127.0.0.1:${adminPort}`, '--log-dir', logDir, ...args],
+    {
+      env: {OCLIF_SKIP_NEW_VERSION_CHECK: '1', AUDIT_LOGS_DATA_DIR: path.join(dir, 'data'), AUDIT_LOGS_DATABASE_URL: undefined, ...env},
+      reject: false,
+      cwd: dir,
+      detached: true, // its own process group, so a test can kill -9 the whole server
+    },
+  )
   let err = ''
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()))
   const server: RunningServer = {
@@ -75,20 +83,31 @@ async function startRunOnce(args: string[], env: Record<string, string | undefin
 export type Reply = {status: number; headers: http.IncomingHttpHeaders; body: Buffer}
 
 /** A plain HTTP request (node:http: large header sets, raw bodies, no decoding). */
-export function request(url: string, options: {method?: string; headers?: Record<string, string | string[]>; body?: Buffer | string; agent?: http.Agent} = {}): Promise<Reply> {
+export function request(
+  url: string,
+  options: {method?: string; headers?: Record<string, string | string[]>; body?: Buffer | string; agent?: http.Agent} = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, {method: options.method ?? 'GET', headers: options.headers, agent: options.agent ?? false, maxHeaderSize: 4 * 1024 * 1024}, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks)}))
-      res.on('error', reject)
-    })
+    const req = http.request(
+      url,
+      {method: options.method ?? 'GET', headers: options.headers, agent: options.agent ?? false, maxHeaderSize: 4 * 1024 * 1024},
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => resolve({status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks)}))
+        res.on('error', reject)
+      },
+    )
     req.on('error', reject)
     req.end(options.body)
   })
 }
 
-export async function until<T>(check: () => Promise<T | undefined | false> | T | undefined | false, ms = 30_000, what = 'condition'): Promise<T> {
+export async function until<T>(
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  ms = 30_000,
+  what = 'condition',
+): Promise<T> {
   const end = Date.now() + ms
   for (;;) {
     const v = await check()
@@ -101,7 +120,12 @@ export async function until<T>(check: () => Promise<T | undefined | false> | T |
 /** The pids of a process's children: none while a dead worker waits for its replacement (pgrep then exits with 1). */
 export function childPids(pid: number): number[] {
   try {
-    return execFileSync('pgrep', ['-P', String(pid)]).toString().trim().split('\n').filter(Boolean).map(Number)
+    return execFileSync('pgrep', ['-P', String(pid)])
+      .toString()
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number)
   } catch (error) {
     if ((error as {status?: number}).status === 1) return []
     throw error
@@ -110,10 +134,18 @@ export function childPids(pid: number): number[] {
 
 /** The first record for `path` in the JSONL files of `logDir`, once it is there. */
 export const recordIn = (logDir: string, path_: string, ms = 10_000): Promise<Record<string, any>> =>
-  until(() => {
-    try {
-      return readFileSync(path.join(logDir, 'requests.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((r) => r.path === path_)
-    } catch {
-      return undefined // not written yet
-    }
-  }, ms, `a record for ${path_}`)
+  until(
+    () => {
+      try {
+        return readFileSync(path.join(logDir, 'requests.jsonl'), 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l))
+          .find((r) => r.path === path_)
+      } catch {
+        return undefined // not written yet
+      }
+    },
+    ms,
+    `a record for ${path_}`,
+  )

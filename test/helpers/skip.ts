@@ -6,6 +6,7 @@
  */
 export function skipUnless(ctx: Mocha.Context, ok: boolean, why: string, options: {expectedInCi?: boolean} = {}): void {
   if (ok) return
-  if ((options.expectedInCi ?? true) && process.env.CI) throw new Error(`this test skipped itself under CI, where it is expected to run: ${why}`)
+  if ((options.expectedInCi ?? true) && process.env.CI)
+    throw new Error(`this test skipped itself under CI, where it is expected to run: ${why}`)
   ctx.skip()
 }

@@ -44,7 +44,8 @@ export async function startUpstream(): Promise<Upstream> {
       const size = Number(url.searchParams.get('bytes'))
       res.writeHead(200, {'content-type': 'application/octet-stream', 'content-length': size})
       const body = pattern(size)
-      for (let off = 0; off < size; off += 65536) if (!res.write(body.subarray(off, off + 65536))) await new Promise((r) => res.once('drain', r))
+      for (let off = 0; off < size; off += 65536)
+        if (!res.write(body.subarray(off, off + 65536))) await new Promise((r) => res.once('drain', r))
       return res.end()
     }
     if (route === '/gzip') {
@@ -107,7 +108,11 @@ export async function startUpstream(): Promise<Upstream> {
       const chunks: Buffer[] = []
       req.on('data', (c: Buffer) => chunks.push(c))
       req.on('end', () => {
-        res.writeHead(200, {'content-type': req.headers['content-type'] ?? 'application/json', 'set-cookie': `session=${req.headers['x-session'] ?? 'none'}; HttpOnly`, 'x-api-key': String(req.headers['x-api-key'] ?? '')})
+        res.writeHead(200, {
+          'content-type': req.headers['content-type'] ?? 'application/json',
+          'set-cookie': `session=${req.headers['x-session'] ?? 'none'}; HttpOnly`,
+          'x-api-key': String(req.headers['x-api-key'] ?? ''),
+        })
         res.end(Buffer.concat(chunks))
       })
       return

@@ -26,7 +26,9 @@ describe('records the database refuses (real PostgreSQL)', function () {
     const dir = tmp('dead-letter')
     const w = new JournalWriter(dir, `dl-${process.pid}`)
     const requests = [...generateRecords({rows: 400, days: 2, seed: 31})].map((r) => JSON.stringify({log_type: 'request', ...r}))
-    const access = [...generateRecords({rows: 200, days: 2, seed: 32, logType: 'access'})].map((r) => JSON.stringify({log_type: 'access', ...r}))
+    const access = [...generateRecords({rows: 200, days: 2, seed: 32, logType: 'access'})].map((r) =>
+      JSON.stringify({log_type: 'access', ...r}),
+    )
     const now = new Date().toISOString()
     const refused = [
       '{"log_type":"request","id":"' + uuidv7() + '","created_at":"' + now + '","method":"GET","pa', // a damaged line: not JSON
@@ -38,7 +40,17 @@ describe('records the database refuses (real PostgreSQL)', function () {
       JSON.stringify({log_type: 'access', id: uuidv7(), created_at: now, method: 'GET', url: '/q?' + 'k=v&'.repeat(3000)}),
       JSON.stringify({log_type: 'request', id: uuidv7(), created_at: now, method: 'GET', path: '/u', user_id: 'u\ud800'}),
     ]
-    const lines = [...requests.slice(0, 150), refused[0], ...access.slice(0, 100), stored[0], refused[1], ...requests.slice(150), stored[1], ...access.slice(100), refused[2]]
+    const lines = [
+      ...requests.slice(0, 150),
+      refused[0],
+      ...access.slice(0, 100),
+      stored[0],
+      refused[1],
+      ...requests.slice(150),
+      stored[1],
+      ...access.slice(100),
+      refused[2],
+    ]
     for (const line of lines) w.append(line)
     w.close()
 
@@ -51,9 +63,16 @@ describe('records the database refuses (real PostgreSQL)', function () {
     expect(await count(db.client, 'request_logs')).to.equal(401)
     expect(await count(db.client, 'access_logs')).to.equal(201)
     expect(shipper.stats).to.include({written: lines.length - 3, rejected: 3})
-    const kept = readFileSync(deadLetterFile(dir, 'postgres'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    const kept = readFileSync(deadLetterFile(dir, 'postgres'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(kept.map((k) => k.record_text ?? JSON.stringify(k.record))).to.have.members(refused)
-    for (const k of kept) expect(k).to.include({sink: 'postgres'}).and.to.have.property('error').that.matches(/^PostgreSQL (22|23)\w{3}: /)
+    for (const k of kept)
+      expect(k)
+        .to.include({sink: 'postgres'})
+        .and.to.have.property('error')
+        .that.matches(/^PostgreSQL (22|23)\w{3}: /)
     expect(kept.find((k) => k.record?.ip)?.error).to.contain('inet')
     expect(logs.filter((m) => m.startsWith('ALERT: sink postgres refused'))).to.not.have.length(0)
 

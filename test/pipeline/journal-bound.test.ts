@@ -14,7 +14,7 @@ describe('the journal bound', () => {
     expect(defaultJournalBytes(1000 * GiB)).to.equal(64 * GiB) // the cap
   })
 
-  it('is the configured value when there is one, else derived from the journal directory\'s file system', () => {
+  it("is the configured value when there is one, else derived from the journal directory's file system", () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-bound-'))
     expect(journalBound(5_000_000, dir)).to.deep.equal({bytes: 5_000_000})
     const derived = journalBound(undefined, dir)

@@ -13,7 +13,9 @@ describe('journal', () => {
     lines.push('y'.repeat(5000), '€'.repeat(3000))
     for (const l of lines) w.append(l)
     w.close()
-    const text = listSegments(dir).map((s) => readFileSync(s.file, 'utf8')).join('')
+    const text = listSegments(dir)
+      .map((s) => readFileSync(s.file, 'utf8'))
+      .join('')
     expect(text).to.equal(lines.join('\n') + '\n')
   })
 

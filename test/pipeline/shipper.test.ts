@@ -95,7 +95,9 @@ describe('shipper', () => {
       const aside = names.find((n) => n.startsWith('memory.json.damaged-'))
       expect(aside).to.be.a('string')
       expect(readFileSync(path.join(dir, 'checkpoints', aside!), 'utf8')).to.equal(text) // kept as it was, for inspection
-      expect(JSON.parse(readFileSync(path.join(dir, 'checkpoints', 'memory.json'), 'utf8')).offsets).to.have.property(`w9-${process.pid}.000001`)
+      expect(JSON.parse(readFileSync(path.join(dir, 'checkpoints', 'memory.json'), 'utf8')).offsets).to.have.property(
+        `w9-${process.pid}.000001`,
+      )
     })
   }
 

@@ -2,7 +2,7 @@ import {expect} from 'chai'
 import {ForegroundLoad} from '../../src/server/foreground.js'
 
 describe('foreground load', () => {
-  it('knows when the proxy workers are saturated: enters at 85% of a worker\'s event loop, leaves below 60% on all, forgets a silent worker', () => {
+  it("knows when the proxy workers are saturated: enters at 85% of a worker's event loop, leaves below 60% on all, forgets a silent worker", () => {
     const load = new ForegroundLoad()
     expect(load.report(1, 0.5, 0)).to.equal(false)
     expect(load.report(2, 0.9, 0)).to.equal(true)

@@ -3,8 +3,19 @@ import type {ShipperStats} from '../../src/pipeline/shipper.js'
 import {LagPacer} from '../../src/server/pacing.js'
 
 const MB = 1024 * 1024
-const sink = (name: string, deliveredBytes: number, lagBytes: number, lastError?: string): ShipperStats =>
-  ({name, written: 0, deliveredBytes, retried: 0, failures: 0, rejected: 0, catchUps: 0, lagBytes, lastError, caughtUp: false, deferred: false})
+const sink = (name: string, deliveredBytes: number, lagBytes: number, lastError?: string): ShipperStats => ({
+  name,
+  written: 0,
+  deliveredBytes,
+  retried: 0,
+  failures: 0,
+  rejected: 0,
+  catchUps: 0,
+  lagBytes,
+  lastError,
+  caughtUp: false,
+  deferred: false,
+})
 
 describe('LagPacer: new requests wait while a delivering sink is too far behind at its own pace', () => {
   it('paces when a sink would need more than maxLagMs at its measured pace, and lets go below 80% of it', () => {
@@ -28,7 +39,9 @@ describe('LagPacer: new requests wait while a delivering sink is too far behind 
     const pacer = new LagPacer(5000, 32 * MB)
     pacer.update([sink('postgres', 0, 500 * MB, 'connect ECONNREFUSED'), sink('files', 0, 100 * MB), sink('x', 0, 10 * MB)], 0)
     // postgres down: huge lag but failing; files stuck on one write: nothing delivered; x: fast but small
-    expect(pacer.update([sink('postgres', 0, 600 * MB, 'connect ECONNREFUSED'), sink('files', 0, 120 * MB), sink('x', MB, 20 * MB)], 2000)).to.equal(false)
+    expect(
+      pacer.update([sink('postgres', 0, 600 * MB, 'connect ECONNREFUSED'), sink('files', 0, 120 * MB), sink('x', MB, 20 * MB)], 2000),
+    ).to.equal(false)
     expect(pacer.paced).to.equal(false)
   })
 

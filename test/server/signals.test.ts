@@ -37,7 +37,7 @@ describe('watchSignals: how run ends, and the listeners it adds', () => {
     expect(counts()).to.deep.equal(before)
   })
 
-  it('the app\'s exit ends the run with its exit code', async () => {
+  it("the app's exit ends the run with its exit code", async () => {
     const shutdown = watchSignals(() => {}, 5000)
     try {
       const app = {exited: Promise.resolve(7)} as Parameters<typeof shutdown.running>[0]['app']

@@ -14,7 +14,17 @@ import {quoteIdent} from '../../src/stores/postgres/sql/quote.js'
 import {type TestDatabase, freshDatabase} from '../helpers/db.js'
 
 // Values that exercise COPY's text escapes and JSON's: every one must come out as row_to_json renders it.
-const NASTY = ['tab\there', 'line\nbreak\r\n', 'back\\slash \\N \\t', 'quote " and \' ', 'ctl \u0001\u0008\u000b\u000c\u001f\u007f', 'ünïcødé 日本 😀', '', '\\', 'ends with backslash\\']
+const NASTY = [
+  'tab\there',
+  'line\nbreak\r\n',
+  'back\\slash \\N \\t',
+  'quote " and \' ',
+  'ctl \u0001\u0008\u000b\u000c\u001f\u007f',
+  'ünïcødé 日本 😀',
+  '',
+  '\\',
+  'ends with backslash\\',
+]
 
 describe('NDJSON export from COPY text (real PostgreSQL)', () => {
   let db: TestDatabase
@@ -48,13 +58,25 @@ describe('NDJSON export from COPY text (real PostgreSQL)', () => {
     await db.drop()
   })
 
-  for (const [logType, columns] of [['request', REQUEST_COLUMNS], ['access', ACCESS_COLUMNS]] as const) {
+  for (const [logType, columns] of [
+    ['request', REQUEST_COLUMNS],
+    ['access', ACCESS_COLUMNS],
+  ] as const) {
     it(`${logType} rows: byte for byte what row_to_json gives`, async () => {
       const out = path.join(dir, `${logType}.ndjson`)
-      const result = await exportRecords({source: new PostgresSource(db.client), filter: parseFilter({logType}), format: 'ndjson', out, gzip: false, version: 'test'})
+      const result = await exportRecords({
+        source: new PostgresSource(db.client),
+        filter: parseFilter({logType}),
+        format: 'ndjson',
+        out,
+        gzip: false,
+        version: 'test',
+      })
       const cols = columns.map((c) => (c === 'ip' ? 'host(ip) AS ip' : quoteIdent(c))).join(', ')
       const table = logType === 'request' ? 'request_logs' : 'access_logs'
-      const {rows} = await db.client.query(`SELECT row_to_json(r)::text AS j FROM (SELECT ${cols} FROM ${table} ORDER BY created_at DESC, id) r`)
+      const {rows} = await db.client.query(
+        `SELECT row_to_json(r)::text AS j FROM (SELECT ${cols} FROM ${table} ORDER BY created_at DESC, id) r`,
+      )
       const ours = readFileSync(out, 'utf8').split('\n')
       expect(ours.pop()).to.equal('')
       expect(result.rows).to.equal(rows.length)
@@ -63,7 +85,11 @@ describe('NDJSON export from COPY text (real PostgreSQL)', () => {
       for (const line of ours) JSON.parse(line)
       if (logType === 'request') {
         expect(ours).to.have.length(300 + NASTY.length)
-        for (const s of NASTY) expect(ours.some((l) => JSON.parse(l).request_body === s), JSON.stringify(s)).to.equal(true)
+        for (const s of NASTY)
+          expect(
+            ours.some((l) => JSON.parse(l).request_body === s),
+            JSON.stringify(s),
+          ).to.equal(true)
       }
     })
   }

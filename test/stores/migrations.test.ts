@@ -39,12 +39,21 @@ describe('migrations (real PostgreSQL)', () => {
       ['request_logs', 'RANGE (created_at)', 'PRIMARY KEY (id, created_at)'],
     ])
     const idx = await db.client.query(`SELECT indexname FROM pg_indexes WHERE tablename = 'request_logs' ORDER BY 1`)
-    expect(idx.rows.map((r) => r.indexname)).to.include.members(['request_logs_created_at_idx', 'request_logs_status_idx', 'request_logs_user_idx', 'request_logs_path_idx', 'request_logs_ip_idx'])
+    expect(idx.rows.map((r) => r.indexname)).to.include.members([
+      'request_logs_created_at_idx',
+      'request_logs_status_idx',
+      'request_logs_user_idx',
+      'request_logs_path_idx',
+      'request_logs_ip_idx',
+    ])
   })
 
   it('applies a new migration file after the applied ones, in one transaction', async () => {
     await migrate(db.client, {dir})
-    writeFileSync(path.join(dir, '0098_extra.sql'), '-- Up\nCREATE TABLE extra_a (x int);\nCREATE TABLE extra_b (x int);\n-- Down\nDROP TABLE extra_b; DROP TABLE extra_a;\n')
+    writeFileSync(
+      path.join(dir, '0098_extra.sql'),
+      '-- Up\nCREATE TABLE extra_a (x int);\nCREATE TABLE extra_b (x int);\n-- Down\nDROP TABLE extra_b; DROP TABLE extra_a;\n',
+    )
     writeFileSync(path.join(dir, '0099_broken.sql'), '-- Up\nCREATE TABLE extra_c (x int);\nSELECT no_such_function();\n')
     let error: Error | undefined
     try {

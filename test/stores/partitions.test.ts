@@ -16,8 +16,14 @@ describe('partitions (real PostgreSQL)', () => {
   it('premakes the current period and N ahead for both tables, once', async () => {
     const created = await premake(db.client, {interval: 'month', ahead: 3, now: NOW})
     expect(created.map((p) => p.name)).to.deep.equal([
-      'request_logs_p20261101', 'request_logs_p20261201', 'request_logs_p20270101', 'request_logs_p20270201',
-      'access_logs_p20261101', 'access_logs_p20261201', 'access_logs_p20270101', 'access_logs_p20270201',
+      'request_logs_p20261101',
+      'request_logs_p20261201',
+      'request_logs_p20270101',
+      'request_logs_p20270201',
+      'access_logs_p20261101',
+      'access_logs_p20261201',
+      'access_logs_p20270101',
+      'access_logs_p20270201',
     ])
     expect(await premake(db.client, {interval: 'month', ahead: 3, now: NOW})).to.deep.equal([])
     const list = await listPartitions(db.client, ['request_logs'])
@@ -53,12 +59,20 @@ describe('partitions (real PostgreSQL)', () => {
     const records = [...generateRecords({rows: 1000, days: 100, seed: 4, now: NOW})]
     await writeRecords(db.client, 'request', records)
     const created = await repair(db.client, 'month')
-    expect(created.map((p) => p.name)).to.deep.equal(['request_logs_p20260801', 'request_logs_p20260901', 'request_logs_p20261001', 'request_logs_p20261101'])
+    expect(created.map((p) => p.name)).to.deep.equal([
+      'request_logs_p20260801',
+      'request_logs_p20260901',
+      'request_logs_p20261001',
+      'request_logs_p20261101',
+    ])
     expect(created.reduce((n, p) => n + p.movedRows, 0)).to.equal(1000)
     expect(await defaultPartitionRows(db.client)).to.deep.equal({request_logs: 0, access_logs: 0})
     expect(await count(db.client, 'request_logs')).to.equal(1000)
     // the moved rows still answer by primary key through the parent
-    const {rows} = await db.client.query('SELECT id FROM request_logs WHERE id = $1 AND created_at = $2', [records[5].id, records[5].created_at])
+    const {rows} = await db.client.query('SELECT id FROM request_logs WHERE id = $1 AND created_at = $2', [
+      records[5].id,
+      records[5].created_at,
+    ])
     expect(rows).to.have.length(1)
   })
 

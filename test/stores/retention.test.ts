@@ -26,7 +26,11 @@ describe('cleanup (real PostgreSQL)', () => {
   it('dry run reports per partition exactly what would go and changes nothing', async () => {
     const report = await cleanup(db.client, {retention: [{logType: 'request', days: 90}], dryRun: true, batchSize: 100, now: NOW})
     expect(report.totalRows).to.equal(older())
-    expect(report.actions.filter((a) => a.action === 'drop').map((a) => a.partition)).to.deep.equal(['request_logs_p20260501', 'request_logs_p20260601', 'request_logs_p20260701'])
+    expect(report.actions.filter((a) => a.action === 'drop').map((a) => a.partition)).to.deep.equal([
+      'request_logs_p20260501',
+      'request_logs_p20260601',
+      'request_logs_p20260701',
+    ])
     expect(report.actions.filter((a) => a.action === 'delete').map((a) => a.partition)).to.deep.equal(['request_logs_p20260801'])
     for (const a of report.actions) expect(a.bytes).to.be.greaterThan(0)
     expect(await count(db.client, 'request_logs')).to.equal(3000)
@@ -80,7 +84,7 @@ describe('cleanup (real PostgreSQL)', () => {
     expect(await count(db.client, 'request_logs', `created_at < '2026-07-17T12:00:00Z'`)).to.equal(0)
   })
 
-  it('runs beside a writer without losing the writer\'s rows', async () => {
+  it("runs beside a writer without losing the writer's rows", async () => {
     const writer = new pg.Client(clientConfig(db.url))
     await writer.connect()
     try {

@@ -28,12 +28,18 @@ describe('SQL builders', () => {
     const hostile = "x' OR '1'='1"
     const f = parseFilter({user: hostile, path: '/api/**', status: '5xx'})
     const q = reader.selectRecords(f, ['id', 'ip', 'user_id'], 20)
-    expect(q.text).to.match(/ORDER BY created_at DESC LIMIT \$\d+$/).and.contain('host(ip) AS ip').and.contain('id::text AS id')
+    expect(q.text)
+      .to.match(/ORDER BY created_at DESC LIMIT \$\d+$/)
+      .and.contain('host(ip) AS ip')
+      .and.contain('id::text AS id')
     expect(q.text).to.not.contain(hostile)
     expect(q.values).to.include(hostile).and.include(20)
     expect(reader.selectRecords(f, ['id'], 5, 'oldest').text).to.contain('ORDER BY created_at ASC')
     expect(reader.selectJson(f, ['id'], 5).text).to.match(/^SELECT row_to_json\(r\)::text AS j FROM \(SELECT /)
-    expect(reader.selectById('access', ['id'], hostile)).to.deep.equal({text: 'SELECT id::text AS id FROM "access_logs" WHERE id = $1::uuid', values: [hostile]})
+    expect(reader.selectById('access', ['id'], hostile)).to.deep.equal({
+      text: 'SELECT id::text AS id FROM "access_logs" WHERE id = $1::uuid',
+      values: [hostile],
+    })
   })
 
   it('COPY an export with the filter values in a temporary table, never in the COPY text', () => {
@@ -43,7 +49,9 @@ describe('SQL builders', () => {
     expect(copy).to.not.contain(hostile)
     expect(steps.at(-1)).to.deep.equal({text: 'INSERT INTO audit_export_params VALUES ($1)', values: [hostile]})
     // CSV injection: text columns that start like a formula get a quote; numbers never do
-    expect(copy).to.contain(`CASE WHEN "user_id"::text ~ '^[-=+@\\t\\r]' THEN '''' || "user_id"::text`).and.contain('"status_code"::text AS "status_code"')
+    expect(copy)
+      .to.contain(`CASE WHEN "user_id"::text ~ '^[-=+@\\t\\r]' THEN '''' || "user_id"::text`)
+      .and.contain('"status_code"::text AS "status_code"')
     expect(reader.copyExport(parseFilter({}), ['id'], 'ndjson').copy).to.not.contain('FORMAT csv')
   })
 
@@ -58,12 +66,21 @@ describe('SQL builders', () => {
   })
 
   it('never put a plain password in CREATE ROLE (a SCRAM verifier is sent)', () => {
-    expect(setup.createRole('w', 'SCRAM-SHA-256$4096:abc$def:ghi').text).to.equal(`CREATE ROLE "w" LOGIN PASSWORD 'SCRAM-SHA-256$4096:abc$def:ghi'`)
+    expect(setup.createRole('w', 'SCRAM-SHA-256$4096:abc$def:ghi').text).to.equal(
+      `CREATE ROLE "w" LOGIN PASSWORD 'SCRAM-SHA-256$4096:abc$def:ghi'`,
+    )
   })
 
   it('attach partitions with bounds as ISO literals', () => {
-    const q = partitions.attachPartition('request_logs', 'request_logs_p20261101', new Date('2026-11-01T00:00:00Z'), new Date('2026-12-01T00:00:00Z'))
-    expect(q.text).to.equal(`ALTER TABLE "request_logs" ATTACH PARTITION "request_logs_p20261101" FOR VALUES FROM ('2026-11-01T00:00:00.000Z') TO ('2026-12-01T00:00:00.000Z')`)
+    const q = partitions.attachPartition(
+      'request_logs',
+      'request_logs_p20261101',
+      new Date('2026-11-01T00:00:00Z'),
+      new Date('2026-12-01T00:00:00Z'),
+    )
+    expect(q.text).to.equal(
+      `ALTER TABLE "request_logs" ATTACH PARTITION "request_logs_p20261101" FOR VALUES FROM ('2026-11-01T00:00:00.000Z') TO ('2026-12-01T00:00:00.000Z')`,
+    )
   })
 
   it('COPY JSON lines with quote and delimiter bytes JSON never contains', () => {
@@ -79,7 +96,9 @@ describe('SQL builders', () => {
   })
 
   it('turn escapes of lone surrogates into U+FFFD and keep escaped pairs and real characters', () => {
-    expect(jsonbSafe(JSON.stringify({a: 'x\ud800y', b: '\udc00', c: 'end\udbff'}))).to.equal('{"a":"x\\ufffdy","b":"\\ufffd","c":"end\\ufffd"}')
+    expect(jsonbSafe(JSON.stringify({a: 'x\ud800y', b: '\udc00', c: 'end\udbff'}))).to.equal(
+      '{"a":"x\\ufffdy","b":"\\ufffd","c":"end\\ufffd"}',
+    )
     expect(jsonbSafe(JSON.stringify({a: '😀 \udc00\ud800'}))).to.equal('{"a":"😀 \\ufffd\\ufffd"}') // low then high: no pair
     expect(jsonbSafe('{"a":"\\ud83d\\ude00"}')).to.equal('{"a":"\\ud83d\\ude00"}')
     const literal = JSON.stringify({a: '\\ud800'})

@@ -43,7 +43,10 @@ describe('COPY writer (real PostgreSQL)', () => {
 
   it('reuses its COPY buffers on one connection without mixing batches: a big batch, then smaller ones and a line larger than a chunk', async () => {
     const withBody = (seed: number, rows: number, size: number) =>
-      [...generateRecords({rows, days: 1, seed})].map((r): Record<string, unknown> => ({...r, request_body: `${seed}:`.padEnd(size, String.fromCharCode(97 + (seed % 26)))}))
+      [...generateRecords({rows, days: 1, seed})].map((r): Record<string, unknown> => ({
+        ...r,
+        request_body: `${seed}:`.padEnd(size, String.fromCharCode(97 + (seed % 26))),
+      }))
     const batches = [withBody(21, 400, 3000), withBody(22, 7, 500), withBody(23, 2, 700_000), withBody(24, 150, 2000)]
     for (const batch of batches) expect((await writeRecords(db.client, 'request', batch)).inserted).to.equal(batch.length)
     const {rows} = await db.client.query('SELECT id, request_body FROM request_logs')
@@ -62,13 +65,26 @@ describe('COPY writer (real PostgreSQL)', () => {
   it('stores awkward text exactly: quotes, backslashes, newlines, control bytes, emoji; NUL becomes U+FFFD', async () => {
     const id = uuidv7()
     const body = 'a "quoted" \\ back\\slash\nnew line\ttab \x01\x02 emoji 🎉 , ; |'
-    await writeRecords(db.client, 'request', [{id, created_at: new Date().toISOString(), method: 'POST', path: '/x', request_body: body, response_body: 'nul\u0000here'}])
+    await writeRecords(db.client, 'request', [
+      {id, created_at: new Date().toISOString(), method: 'POST', path: '/x', request_body: body, response_body: 'nul\u0000here'},
+    ])
     const {rows} = await db.client.query('SELECT request_body, response_body FROM request_logs WHERE id = $1', [id])
     expect(rows[0].request_body).to.equal(body)
     expect(rows[0].response_body).to.equal('nul\ufffdhere')
     // the same, given as journal bytes (as the shipper does), among lines long enough to fill several COPY chunks
     const ids = Array.from({length: 60}, () => uuidv7())
-    const lines = ids.map((i, k) => Buffer.from(JSON.stringify({id: i, created_at: new Date().toISOString(), method: 'POST', path: '/b', request_body: k === 7 ? body : 'x'.repeat(10_000), response_body: k === 7 ? 'nul\u0000here' : null})))
+    const lines = ids.map((i, k) =>
+      Buffer.from(
+        JSON.stringify({
+          id: i,
+          created_at: new Date().toISOString(),
+          method: 'POST',
+          path: '/b',
+          request_body: k === 7 ? body : 'x'.repeat(10_000),
+          response_body: k === 7 ? 'nul\u0000here' : null,
+        }),
+      ),
+    )
     expect((await writeLines(db.client, 'request', lines)).inserted).to.equal(60)
     const got = (await db.client.query('SELECT request_body, response_body FROM request_logs WHERE id = $1', [ids[7]])).rows[0]
     expect(got).to.deep.equal({request_body: body, response_body: 'nul\ufffdhere'})
@@ -76,7 +92,15 @@ describe('COPY writer (real PostgreSQL)', () => {
 
   it('stores what PostgreSQL would refuse as JSON: a lone surrogate (as JSON.stringify writes it) becomes U+FFFD, as string or bytes', async () => {
     const [a, b] = [uuidv7(), uuidv7()]
-    const line = (id: string) => JSON.stringify({id, created_at: new Date().toISOString(), method: 'GET', path: '/s', user_id: 'u\ud800', extra: {note: 'cut \udc00 pair 😀'}})
+    const line = (id: string) =>
+      JSON.stringify({
+        id,
+        created_at: new Date().toISOString(),
+        method: 'GET',
+        path: '/s',
+        user_id: 'u\ud800',
+        extra: {note: 'cut \udc00 pair 😀'},
+      })
     await writeLines(db.client, 'request', [line(a), Buffer.from(line(b))])
     const {rows} = await db.client.query('SELECT user_id, extra FROM request_logs WHERE id = ANY($1) ORDER BY id', [[a, b]])
     expect(rows).to.deep.equal([0, 1].map(() => ({user_id: 'u\ufffd', extra: {note: 'cut \ufffd pair 😀'}})))
@@ -92,7 +116,10 @@ describe('COPY writer (real PostgreSQL)', () => {
     const good = [...generateRecords({rows: 5, days: 1, seed: 11})].map((r) => JSON.stringify(r))
     let error: Error | undefined
     try {
-      await writeLines(db.client, 'request', [...good, JSON.stringify({id: uuidv7(), created_at: new Date().toISOString(), method: 'GET', path: '/x', ip: 'not-an-ip'})])
+      await writeLines(db.client, 'request', [
+        ...good,
+        JSON.stringify({id: uuidv7(), created_at: new Date().toISOString(), method: 'GET', path: '/x', ip: 'not-an-ip'}),
+      ])
     } catch (e) {
       error = e as Error
     }

@@ -10,11 +10,13 @@ describe('directories a failed start made', () => {
   it('missingDirs: the outermost missing part of each, once', () => {
     const dir = tmp()
     mkdirSync(path.join(dir, 'there'))
-    expect(missingDirs([path.join(dir, 'there'), path.join(dir, 'a', 'b', 'c'), path.join(dir, 'a', 'd'), path.join(dir, 'there', 'e')])).to.deep.equal([path.join(dir, 'a'), path.join(dir, 'there', 'e')])
+    expect(
+      missingDirs([path.join(dir, 'there'), path.join(dir, 'a', 'b', 'c'), path.join(dir, 'a', 'd'), path.join(dir, 'there', 'e')]),
+    ).to.deep.equal([path.join(dir, 'a'), path.join(dir, 'there', 'e')])
     expect(missingDirs([dir])).to.deep.equal([])
   })
 
-  it('removeIfEmpty: a tree of empty directories goes; a file keeps its directory and those above it, never a symbolic link\'s target', () => {
+  it("removeIfEmpty: a tree of empty directories goes; a file keeps its directory and those above it, never a symbolic link's target", () => {
     const dir = tmp()
     mkdirSync(path.join(dir, 'empty', 'journal'), {recursive: true})
     mkdirSync(path.join(dir, 'empty', 'clients'))

@@ -28,7 +28,10 @@ describe('priority: the shipping threads go to the background and back', () => {
       expect({nice: Number(main[16]), policy: Number(main[38])}, 'the main thread keeps its priority').to.deep.equal({nice: 0, policy: 0})
       if (!idleClass) console.log('      (the idle scheduling class was not available here)')
       expect(otherThreadsAt(0)).to.equal(true)
-      expect(threads().every((t) => t.nice === 0 && t.policy === 0), JSON.stringify(threads())).to.equal(true)
+      expect(
+        threads().every((t) => t.nice === 0 && t.policy === 0),
+        JSON.stringify(threads()),
+      ).to.equal(true)
     } finally {
       otherThreadsAt(0)
       await worker.terminate()

@@ -12,14 +12,19 @@ describe('free ports for the programs run starts (the app, the embedded PostgreS
       srv.listen(port, '127.0.0.1', () => resolve(srv))
     })
 
-  it('are taken above the range of outgoing connections\' local ports, so a connection cannot take one before the program listens', async function () {
+  it("are taken above the range of outgoing connections' local ports, so a connection cannot take one before the program listens", async function () {
     let high: number
     try {
       high = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[1])
     } catch {
       return skipUnless(this, false, 'Linux: /proc/sys/net/ipv4/ip_local_port_range')
     }
-    skipUnless(this, high < 65_535, 'a local port range that leaves ports above it (here the OS lends every port to connections: freePort lets it pick)', {expectedInCi: false})
+    skipUnless(
+      this,
+      high < 65_535,
+      'a local port range that leaves ports above it (here the OS lends every port to connections: freePort lets it pick)',
+      {expectedInCi: false},
+    )
     for (let i = 0; i < 20; i++) {
       const port = await freePort()
       expect(port).to.be.greaterThan(Math.max(high!, 49_151)).and.at.most(65_535)

@@ -9,7 +9,12 @@ export default class MigrateStatus extends BaseCommand<typeof MigrateStatus> {
   async run(): Promise<{migrations: MigrationStatus[]; pending: number}> {
     const client = await this.client()
     const migrations = await migrationStatus(client)
-    this.log(renderTable(['version', 'name', 'state', 'applied at'], migrations.map((m) => [String(m.version).padStart(4, '0'), m.name, m.state, m.appliedAt])))
+    this.log(
+      renderTable(
+        ['version', 'name', 'state', 'applied at'],
+        migrations.map((m) => [String(m.version).padStart(4, '0'), m.name, m.state, m.appliedAt]),
+      ),
+    )
     const pending = migrations.filter((m) => m.state === 'pending').length
     return {migrations, pending}
   }

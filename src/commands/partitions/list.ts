@@ -5,7 +5,8 @@ import {formatBytes} from '../../util/bytes.js'
 
 export default class PartitionsList extends BaseCommand<typeof PartitionsList> {
   static summary = 'List partitions: range, estimated rows, size.'
-  static description = 'Warns when a default partition holds rows: they belong to a period that has no partition yet (see partitions repair).'
+  static description =
+    'Warns when a default partition holds rows: they belong to a period that has no partition yet (see partitions repair).'
   static examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json']
 
   async run(): Promise<{partitions: PartitionInfo[]; defaultRows: Record<string, number>; warnings: string[]}> {
@@ -19,7 +20,14 @@ export default class PartitionsList extends BaseCommand<typeof PartitionsList> {
     this.log(
       renderTable(
         ['table', 'partition', 'from', 'to', 'rows (est.)', 'size'],
-        partitions.map((p) => [p.table, p.name, p.isDefault ? 'DEFAULT' : p.from?.slice(0, 10), p.isDefault ? '' : p.to?.slice(0, 10), p.isDefault ? defaultRows[p.table] : p.estimatedRows, formatBytes(p.bytes)]),
+        partitions.map((p) => [
+          p.table,
+          p.name,
+          p.isDefault ? 'DEFAULT' : p.from?.slice(0, 10),
+          p.isDefault ? '' : p.to?.slice(0, 10),
+          p.isDefault ? defaultRows[p.table] : p.estimatedRows,
+          formatBytes(p.bytes),
+        ]),
       ),
     )
     for (const w of warnings) this.warn(w)

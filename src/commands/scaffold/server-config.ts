@@ -2,12 +2,19 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
 import {loadConfigFile} from '../../config/file.js'
 import {settings} from '../../config/schema.js'
-import {type ServerConfigAnswers, existingConfig, maskUrlPassword, renderServerConfig, writeServerConfig} from '../../scaffold/server-config.js'
+import {
+  type ServerConfigAnswers,
+  existingConfig,
+  maskUrlPassword,
+  renderServerConfig,
+  writeServerConfig,
+} from '../../scaffold/server-config.js'
 import {registerSecret, urlPassword} from '../../util/redact.js'
 
 export default class ScaffoldServerConfig extends BaseCommand<typeof ScaffoldServerConfig> {
   static summary = 'Write the configuration file that `audit-logs run` reads.'
-  static description = 'Asks on a terminal (bind, upstream or command, workers, log rotation, the audit database: embedded or a URL whose password is never shown, body bound); --yes takes the flags and defaults without asking. Refuses an existing file before asking anything, unless --force: then the file\'s settings are the defaults (flags and the environment still win).'
+  static description =
+    "Asks on a terminal (bind, upstream or command, workers, log rotation, the audit database: embedded or a URL whose password is never shown, body bound); --yes takes the flags and defaults without asking. Refuses an existing file before asking anything, unless --force: then the file's settings are the defaults (flags and the environment still win)."
   static examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --yes --upstream http://127.0.0.1:3000 --workers 2',
@@ -70,12 +77,21 @@ export default class ScaffoldServerConfig extends BaseCommand<typeof ScaffoldSer
   private async ask(a: ServerConfigAnswers): Promise<void> {
     const {input, number, select} = await import('@inquirer/prompts')
     a.bind = await input({message: 'Listen on (HOST:PORT)', default: a.bind})
-    const mode = await select({message: 'The app', choices: [{name: 'proxy to a running app (URL)', value: 'upstream'}, {name: 'spawn it (command)', value: 'command'}], default: a.command ? 'command' : 'upstream'})
+    const mode = await select({
+      message: 'The app',
+      choices: [
+        {name: 'proxy to a running app (URL)', value: 'upstream'},
+        {name: 'spawn it (command)', value: 'command'},
+      ],
+      default: a.command ? 'command' : 'upstream',
+    })
     if (mode === 'upstream') {
       a.upstream = await input({message: 'App URL', default: a.upstream ?? 'http://127.0.0.1:3000'})
       a.command = undefined
     } else {
-      a.command = (await input({message: 'Command (gets a free port in PORT)', default: a.command?.join(' ') ?? 'node server.js'})).split(/\s+/).filter(Boolean)
+      a.command = (await input({message: 'Command (gets a free port in PORT)', default: a.command?.join(' ') ?? 'node server.js'}))
+        .split(/\s+/)
+        .filter(Boolean)
       a.upstream = undefined
     }
     a.workers = (await number({message: 'Worker processes', default: a.workers, min: 1, max: 64})) ?? a.workers
@@ -84,7 +100,10 @@ export default class ScaffoldServerConfig extends BaseCommand<typeof ScaffoldSer
     a.logBackupCount = (await number({message: 'Rotated files to keep', default: a.logBackupCount, min: 0})) ?? a.logBackupCount
     const database = await select({
       message: 'Audit database',
-      choices: [{name: 'the embedded PostgreSQL (in dataDir)', value: 'embedded'}, {name: 'a PostgreSQL server (URL)', value: 'server'}],
+      choices: [
+        {name: 'the embedded PostgreSQL (in dataDir)', value: 'embedded'},
+        {name: 'a PostgreSQL server (URL)', value: 'server'},
+      ],
       default: a.databaseUrl ? 'server' : 'embedded',
     })
     if (database === 'embedded') a.databaseUrl = undefined

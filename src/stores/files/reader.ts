@@ -31,7 +31,8 @@ export function existingLogDir(dir: string): string {
 export function filesOf(dir: string, logType: LogType): string[] {
   existingLogDir(dir)
   const files = logFiles(dir, logType)
-  if (files.length === 0) throw usageError(`The log directory ${dir} holds no ${fileName(logType)} (nor rotated ${fileName(logType)}.N.gz)`, HINT)
+  if (files.length === 0)
+    throw usageError(`The log directory ${dir} holds no ${fileName(logType)} (nor rotated ${fileName(logType)}.N.gz)`, HINT)
   return files
 }
 

@@ -60,7 +60,7 @@ export class RotatingWriter {
     const handle = await this.ensureOpen()
     try {
       // one write() may take part of the data (a disk filling up): the rest follows until all of it is in
-      for (let off = 0; off < data.length; ) off += (await handle.write(data, off, data.length - off)).bytesWritten
+      for (let off = 0; off < data.length;) off += (await handle.write(data, off, data.length - off)).bytesWritten
       await handle.datasync()
     } catch (error) {
       // a write the disk refused halfway is cut back, so the batch sent again does not follow a torn line
@@ -132,7 +132,10 @@ export class RotatingWriter {
       unlinkSync(plain)
     } catch (error) {
       gz.destroy(error as Error)
-      const cause = await written.then(() => undefined, (e: Error) => e) // the output's own failure (ENOSPC) if it failed first, else this one
+      const cause = await written.then(
+        () => undefined,
+        (e: Error) => e,
+      ) // the output's own failure (ENOSPC) if it failed first, else this one
       rmSync(out, {force: true})
       throw cause ?? error
     } finally {
@@ -172,5 +175,4 @@ export class RotatingWriter {
     await this.reopen()
     await this.gzipping.catch(() => {})
   }
-
 }

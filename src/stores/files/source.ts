@@ -44,9 +44,11 @@ export class FilesSource implements RecordSource {
     const match = toPredicate(f)
     const records = readRecords(filesOf(this.dir, f.logType))
     return {
-      rows: Readable.from((async function* () {
-        for await (const r of records) if (match(r)) yield r
-      })()),
+      rows: Readable.from(
+        (async function* () {
+          for await (const r of records) if (match(r)) yield r
+        })(),
+      ),
     }
   }
 
@@ -60,7 +62,11 @@ export class FilesSource implements RecordSource {
  * renames the file and starts a new one; the old one stays open here until
  * its last lines are read, so none is missed at a rotation.
  */
-async function* followFile(file: string, match: (r: Row) => boolean, options: {intervalMs: number; signal: AbortSignal}): AsyncGenerator<Row> {
+async function* followFile(
+  file: string,
+  match: (r: Row) => boolean,
+  options: {intervalMs: number; signal: AbortSignal},
+): AsyncGenerator<Row> {
   let handle: FileHandle | undefined
   let ino = -1
   let position = 0

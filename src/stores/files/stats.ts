@@ -83,7 +83,12 @@ const periodOf = (created: string, bucket: StatsOptions['bucket']): string => {
  * The figures of `stats`, as stores/postgres/stats.ts computes them in SQL,
  * in one streaming pass over the files' records.
  */
-export async function statsOfRecords(records: AsyncIterable<Row>, f: Filter, options: StatsOptions, limits = {durations: EXACT_DURATIONS, keys: EXACT_KEYS}): Promise<Stats> {
+export async function statsOfRecords(
+  records: AsyncIterable<Row>,
+  f: Filter,
+  options: StatsOptions,
+  limits = {durations: EXACT_DURATIONS, keys: EXACT_KEYS},
+): Promise<Stats> {
   const match = toPredicate(f)
   const classes = [0, 0, 0, 0, 0]
   let total = 0
@@ -116,7 +121,12 @@ export async function statsOfRecords(records: AsyncIterable<Row>, f: Filter, opt
   }
   const [p50, p95, p99] = durations.percentiles([0.5, 0.95, 0.99])
   const round = (v: number | null) => (v === null ? null : Math.round(v * 100) / 100)
-  const approximate = [durations.approximate && 'durationMs', paths.approximate && 'topPaths', users.approximate && 'topUsers', ips.approximate && 'topIps'].filter((x): x is string => Boolean(x))
+  const approximate = [
+    durations.approximate && 'durationMs',
+    paths.approximate && 'topPaths',
+    users.approximate && 'topUsers',
+    ips.approximate && 'topIps',
+  ].filter((x): x is string => Boolean(x))
   return {
     total,
     byClass: {'1xx': classes[0], '2xx': classes[1], '3xx': classes[2], '4xx': classes[3], '5xx': classes[4]},

@@ -36,7 +36,9 @@ function databaseOf(url: string): string | undefined {
  * The audit database's name is `dbName` when configured, else the one in
  * the URL, else audit_logs; with no URL the embedded server is used.
  */
-export async function resolveTarget(config: Pick<Config, 'databaseUrl' | 'dbName' | 'dataDir' | 'embeddedPort'> & Partial<Pick<Config, 'backgroundNice'>>): Promise<Target> {
+export async function resolveTarget(
+  config: Pick<Config, 'databaseUrl' | 'dbName' | 'dataDir' | 'embeddedPort'> & Partial<Pick<Config, 'backgroundNice'>>,
+): Promise<Target> {
   if (config.databaseUrl) {
     const dbName = config.dbName ?? databaseOf(config.databaseUrl) ?? DEFAULT_DB_NAME
     return {
@@ -51,11 +53,22 @@ export async function resolveTarget(config: Pick<Config, 'databaseUrl' | 'dbName
   const {acquireEmbedded} = await import('../../embedded/server.js')
   const server = await acquireEmbedded(config.dataDir, {port: config.embeddedPort, nice: config.backgroundNice})
   const dbName = config.dbName ?? DEFAULT_DB_NAME
-  return {serverUrl: server.adminUrl, databaseUrl: withDatabase(server.adminUrl, dbName), dbName, embedded: true, release: () => server.release()}
+  return {
+    serverUrl: server.adminUrl,
+    databaseUrl: withDatabase(server.adminUrl, dbName),
+    dbName,
+    embedded: true,
+    release: () => server.release(),
+  }
 }
 
 export function clientConfig(url: string): pg.ClientConfig {
-  return {connectionString: url, options: '-c TimeZone=UTC -c DateStyle=ISO', connectionTimeoutMillis: 10_000, application_name: 'audit-logs'}
+  return {
+    connectionString: url,
+    options: '-c TimeZone=UTC -c DateStyle=ISO',
+    connectionTimeoutMillis: 10_000,
+    application_name: 'audit-logs',
+  }
 }
 
 const DATABASE_URL_SETTING = '--database-url or AUDIT_LOGS_DATABASE_URL'
@@ -91,4 +104,3 @@ export async function connect(url: string, setting?: string): Promise<pg.Client>
   }
   return client
 }
-

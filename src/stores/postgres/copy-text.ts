@@ -12,13 +12,16 @@ const enum Kind {
   json,
   time,
 }
-const kindOf = (c: string) => (NUMBER.has(c) ? Kind.number : BOOLEAN.has(c) ? Kind.boolean : JSON_TEXT.has(c) ? Kind.json : TIME.has(c) ? Kind.time : Kind.string)
+const kindOf = (c: string) =>
+  NUMBER.has(c) ? Kind.number : BOOLEAN.has(c) ? Kind.boolean : JSON_TEXT.has(c) ? Kind.json : TIME.has(c) ? Kind.time : Kind.string
 
 // COPY TO escapes backslash and the control characters its framing uses.
 const ESCAPES: Record<string, string> = {b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v'}
 const unescapeCopy = (v: string) =>
   v.replace(/\\([0-7]{1,3}|x[0-9a-fA-F]{1,2}|.)/g, (_m, e: string) =>
-    e.length > 1 || (e >= '0' && e <= '7') ? String.fromCharCode(e[0] === 'x' ? Number.parseInt(e.slice(1), 16) : Number.parseInt(e, 8)) : (ESCAPES[e] ?? e),
+    e.length > 1 || (e >= '0' && e <= '7')
+      ? String.fromCharCode(e[0] === 'x' ? Number.parseInt(e.slice(1), 16) : Number.parseInt(e, 8))
+      : (ESCAPES[e] ?? e),
   )
 
 /**

@@ -10,7 +10,8 @@ export function recordingDb(db: Db, log: string[]): Db {
   return {
     query: ((q: string | {text: string}, ...rest: unknown[]) => {
       const text = typeof q === 'string' ? q : q.text
-      if (!READS.test(text) && !/^\s*(BEGIN|COMMIT|ROLLBACK|SET LOCAL ROLE|LOCK TABLE)/i.test(text)) log.push(text.replace(/\s+/g, ' ').trim() + ';')
+      if (!READS.test(text) && !/^\s*(BEGIN|COMMIT|ROLLBACK|SET LOCAL ROLE|LOCK TABLE)/i.test(text))
+        log.push(text.replace(/\s+/g, ' ').trim() + ';')
       return (db.query as (...a: unknown[]) => unknown)(q, ...rest)
     }) as Db['query'],
   }

@@ -19,7 +19,8 @@ const FILE_NAME = /^(\d{4})_([a-z0-9_]+)\.sql$/
  */
 export function parseMigration(file: string, text: string): Migration {
   const match = FILE_NAME.exec(path.basename(file))
-  if (!match) throw new AuditLogsError(`Migration file name ${path.basename(file)} is not of the form NNNN_name.sql`, {exit: ExitCode.migration})
+  if (!match)
+    throw new AuditLogsError(`Migration file name ${path.basename(file)} is not of the form NNNN_name.sql`, {exit: ExitCode.migration})
   const up = /^--\s*Up\s*$/im.exec(text)
   const down = /^--\s*Down\s*$/im.exec(text)
   if (!up) throw new AuditLogsError(`Migration ${path.basename(file)} has no "-- Up" section`, {exit: ExitCode.migration})
@@ -34,7 +35,9 @@ export function parseMigration(file: string, text: string): Migration {
 }
 
 export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.sql'))
+    .sort()
   const migrations = files.map((f) => parseMigration(f, readFileSync(path.join(dir, f), 'utf8')))
   const seen = new Set<number>()
   for (const m of migrations) {
@@ -71,7 +74,9 @@ export async function migrationStatus(client: Db, dir = MIGRATIONS_DIR): Promise
   checkUnchanged(all, done)
   return all.map((m) => {
     const row = done.find((d) => d.version === m.version)
-    return row ? {version: m.version, name: m.name, state: 'applied', appliedAt: row.applied_at.toISOString()} : {version: m.version, name: m.name, state: 'pending'}
+    return row
+      ? {version: m.version, name: m.name, state: 'applied', appliedAt: row.applied_at.toISOString()}
+      : {version: m.version, name: m.name, state: 'pending'}
   })
 }
 

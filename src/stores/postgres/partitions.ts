@@ -105,20 +105,27 @@ export async function ensurePartitions(
   options: {tables?: string[]; dryRun?: boolean} = {},
 ): Promise<CreatedPartition[]> {
   const tables = options.tables ?? TABLES
-  return ddlTransaction(db, async () => {
-    const existing = await listPartitions(db, tables)
-    const created: CreatedPartition[] = []
-    for (const table of tables) {
-      for (const {from, to} of periods) {
-        if (existing.some((p) => p.table === table && overlaps(p, from, to))) continue
-        created.push(await createPartition(db, table, from, to))
+  return ddlTransaction(
+    db,
+    async () => {
+      const existing = await listPartitions(db, tables)
+      const created: CreatedPartition[] = []
+      for (const table of tables) {
+        for (const {from, to} of periods) {
+          if (existing.some((p) => p.table === table && overlaps(p, from, to))) continue
+          created.push(await createPartition(db, table, from, to))
+        }
       }
-    }
-    return created
-  }, {rollback: options.dryRun})
+      return created
+    },
+    {rollback: options.dryRun},
+  )
 }
 
-export async function premake(db: Db, options: {interval: Interval; ahead: number; now?: Date; dryRun?: boolean}): Promise<CreatedPartition[]> {
+export async function premake(
+  db: Db,
+  options: {interval: Interval; ahead: number; now?: Date; dryRun?: boolean},
+): Promise<CreatedPartition[]> {
   return ensurePartitions(db, plannedPeriods(options.now ?? new Date(), options.interval, options.ahead), {dryRun: options.dryRun})
 }
 

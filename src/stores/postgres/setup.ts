@@ -16,7 +16,10 @@ export type SetupOptions = {
   dryRun: boolean
   now?: Date
 }
-export type SetupStep = {step: string; status: 'created' | 'exists' | 'applied' | 'unchanged' | 'updated' | 'would create' | 'would apply' | 'would update'}
+export type SetupStep = {
+  step: string
+  status: 'created' | 'exists' | 'applied' | 'unchanged' | 'updated' | 'would create' | 'would apply' | 'would update'
+}
 export type SetupResult = {
   database: string
   dryRun: boolean
@@ -46,7 +49,17 @@ export async function setupDatabase(target: Target, options: SetupOptions): Prom
   const roles = roleNames(db)
   const result: SetupResult = {database: db, dryRun: options.dryRun, changed: false, steps: [], credentials: [], sql: []}
   const step = (name: string, done: boolean, verb: 'create' | 'apply' | 'update' = 'create') => {
-    const status = done ? (options.dryRun ? (`would ${verb}` as const) : verb === 'create' ? 'created' : verb === 'apply' ? 'applied' : 'updated') : verb === 'create' ? 'exists' : 'unchanged'
+    const status = done
+      ? options.dryRun
+        ? (`would ${verb}` as const)
+        : verb === 'create'
+          ? 'created'
+          : verb === 'apply'
+            ? 'applied'
+            : 'updated'
+      : verb === 'create'
+        ? 'exists'
+        : 'unchanged'
     result.steps.push({step: name, status})
     if (done && !options.dryRun) result.changed = true
   }
@@ -64,7 +77,8 @@ export async function setupDatabase(target: Target, options: SetupOptions): Prom
       if (!exists) {
         const password = options.passwords[kind] ?? generatePassword()
         await run(sql.createRole(name, scramVerifier(password)), sql.createRole(name, '****').text)
-        if (!options.passwords[kind] && !options.dryRun) result.credentials.push({role: name, password, url: withDatabase(withUser(target.serverUrl, name, password), db)})
+        if (!options.passwords[kind] && !options.dryRun)
+          result.credentials.push({role: name, password, url: withDatabase(withUser(target.serverUrl, name, password), db)})
       }
       step(`role ${name} (${kind})`, !exists)
     }
@@ -109,7 +123,14 @@ export async function setupDatabase(target: Target, options: SetupOptions): Prom
   return result
 }
 
-async function grantIfMissing(rec: Db, client: Db, db: string, roles: Record<RoleKind, string>, dryRun: boolean, step: (n: string, d: boolean, v: 'update') => void) {
+async function grantIfMissing(
+  rec: Db,
+  client: Db,
+  db: string,
+  roles: Record<RoleKind, string>,
+  dryRun: boolean,
+  step: (n: string, d: boolean, v: 'update') => void,
+) {
   let missing = false
   for (const table of TABLES) {
     const {rows: w} = await client.query(sql.hasTablePrivilege(roles.writer, table, 'INSERT'))

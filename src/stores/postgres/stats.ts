@@ -5,7 +5,9 @@ import {statsHistogram, statsTop, statsTotals} from './sql/stats.js'
 
 /** The summary, computed in PostgreSQL (no rows are pulled into Node). */
 export async function computeStats(db: Db, f: Filter, options: StatsOptions): Promise<Stats> {
-  const {rows: [t]} = await db.query(statsTotals(f))
+  const {
+    rows: [t],
+  } = await db.query(statsTotals(f))
   const top = async (key: 'path' | 'user' | 'ip') => (await db.query(statsTop(f, key, options.top))).rows
   const hist = await db.query(statsHistogram(f, options.bucket))
   const total = Number(t.total)

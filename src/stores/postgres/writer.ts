@@ -16,8 +16,12 @@ const CHUNK_BYTES = 256 * 1024
  * app's X-Audit-Extra, a string cut in the middle of a pair). A pair of
  * escapes is kept.
  */
-const REFUSED_ESCAPE = /(?<!\\)((?:\\\\)*)\\u(0000|[dD][89abAB][0-9a-fA-F]{2}(?:\\u[dD][c-fC-F][0-9a-fA-F]{2})?|[dD][c-fC-F][0-9a-fA-F]{2})/g
-export const jsonbSafe = (line: string) => (line.includes('\\u') ? line.replace(REFUSED_ESCAPE, (m, lead: string, escape: string) => (escape.length === 10 ? m : `${lead}\\ufffd`)) : line)
+const REFUSED_ESCAPE =
+  /(?<!\\)((?:\\\\)*)\\u(0000|[dD][89abAB][0-9a-fA-F]{2}(?:\\u[dD][c-fC-F][0-9a-fA-F]{2})?|[dD][c-fC-F][0-9a-fA-F]{2})/g
+export const jsonbSafe = (line: string) =>
+  line.includes('\\u')
+    ? line.replace(REFUSED_ESCAPE, (m, lead: string, escape: string) => (escape.length === 10 ? m : `${lead}\\ufffd`))
+    : line
 
 const ESCAPE = Buffer.from('\\u')
 
@@ -36,7 +40,8 @@ function* chunks(lines: Iterable<string | Buffer>, pool: Buffer[]): Generator<Bu
   let buf = next(0)
   let used = 0
   for (const line of lines) {
-    const bytes = typeof line === 'string' ? Buffer.from(jsonbSafe(line)) : line.includes(ESCAPE) ? Buffer.from(jsonbSafe(line.toString())) : line
+    const bytes =
+      typeof line === 'string' ? Buffer.from(jsonbSafe(line)) : line.includes(ESCAPE) ? Buffer.from(jsonbSafe(line.toString())) : line
     if (used + bytes.length + 1 > buf.length) {
       if (used) yield buf.subarray(0, used)
       buf = next(bytes.length + 1)
@@ -90,7 +95,11 @@ async function writeOnce(client: pg.ClientBase, logType: LogType, lines: Array<s
 }
 
 export const writeRecords = (client: pg.ClientBase, logType: LogType, records: object[]) =>
-  writeLines(client, logType, records.map((r) => JSON.stringify(r)))
+  writeLines(
+    client,
+    logType,
+    records.map((r) => JSON.stringify(r)),
+  )
 
 /**
  * Writes batches over several dedicated connections at once, one batch per

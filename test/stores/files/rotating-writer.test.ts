@@ -37,7 +37,8 @@ describe('rotating JSONL files', () => {
     const file = path.join(dir, 'requests.jsonl')
     const w = new RotatingWriter(file, 1024 * 1024, 2)
     const lines: string[] = []
-    for (let i = 0, n = 0; n < 900 * 1024; i++) n += lines[lines.push(JSON.stringify({i, pad: `${i}`.repeat(1 + (i % 97))}) + '\n') - 1].length
+    for (let i = 0, n = 0; n < 900 * 1024; i++)
+      n += lines[lines.push(JSON.stringify({i, pad: `${i}`.repeat(1 + (i % 97))}) + '\n') - 1].length
     await w.write(Buffer.from(lines.join(''))) // 900 KiB: fourteen reads of 64 KiB, the last one short
     await w.write(Buffer.from(lines.slice(0, 2000).join(''))) // rotates
     await w.close()
@@ -56,9 +57,17 @@ describe('rotating JSONL files', () => {
     expect(readFileSync(file + '.1', 'utf8')).to.equal(line(0).toString())
     for (let i = 2; i < 6; i++) await w.write(line(i)) // rotations gzip the plain backup first, then go on
     await w.close()
-    const backups = readdirSync(dir).filter((n) => n.endsWith('.gz')).sort()
+    const backups = readdirSync(dir)
+      .filter((n) => n.endsWith('.gz'))
+      .sort()
     const all = [readFileSync(file, 'utf8'), ...backups.map((n) => gunzipSync(readFileSync(path.join(dir, n))).toString())].join('')
-    expect(all.trim().split('\n').map((l) => JSON.parse(l).i).sort()).to.deep.equal([0, 1, 2, 3, 4, 5])
+    expect(
+      all
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).i)
+        .sort(),
+    ).to.deep.equal([0, 1, 2, 3, 4, 5])
     expect(existsSync(file + '.1')).to.equal(false)
   })
 
@@ -92,7 +101,11 @@ describe('rotating JSONL files', () => {
       const ids = jsonlLines(logs).map((l) => JSON.parse(l).id as string)
       expect(ids.length, 'lines in the files').to.equal(50)
       expect(new Set(ids).size).to.equal(50)
-      if (rotate) expect(readdirSync(logs).some((n) => n.endsWith('.gz')), readdirSync(logs).join(' ')).to.equal(true)
+      if (rotate)
+        expect(
+          readdirSync(logs).some((n) => n.endsWith('.gz')),
+          readdirSync(logs).join(' '),
+        ).to.equal(true)
     })
   }
 

@@ -12,7 +12,15 @@ const at = (i: number) => new Date(Date.UTC(2026, 10, 1) + i * 1000).toISOString
 describe('stats of the JSONL files (one streaming pass)', () => {
   it('percentiles as percentile_cont gives them, classes, flags and the hourly histogram', async () => {
     const s = await statsOfRecords(
-      rows(100, (i) => ({created_at: at(i * 60), status_code: i % 10 === 0 ? 503 : 200, duration_ms: i + 1, path: `/p${i % 3}`, user_id: i % 2 ? 'u1' : null, ip: '10.0.0.1', flags: i === 5 ? ['slow', 'suspicious:sqli'] : []})),
+      rows(100, (i) => ({
+        created_at: at(i * 60),
+        status_code: i % 10 === 0 ? 503 : 200,
+        duration_ms: i + 1,
+        path: `/p${i % 3}`,
+        user_id: i % 2 ? 'u1' : null,
+        ip: '10.0.0.1',
+        flags: i === 5 ? ['slow', 'suspicious:sqli'] : [],
+      })),
       parseFilter({}),
       {bucket: 'hour', top: 2},
     )
@@ -22,7 +30,10 @@ describe('stats of the JSONL files (one streaming pass)', () => {
     // durations 1..100: p50 = 50.5, p95 = 95.05, p99 = 99.01 (linear interpolation between ranks)
     expect(s.durationMs).to.deep.equal({p50: 50.5, p95: 95.05, p99: 99.01})
     expect([s.slow, s.suspicious]).to.deep.equal([1, 1])
-    expect(s.topPaths).to.deep.equal([{path: '/p0', count: 34}, {path: '/p1', count: 33}])
+    expect(s.topPaths).to.deep.equal([
+      {path: '/p0', count: 34},
+      {path: '/p1', count: 33},
+    ])
     expect(s.topUsers).to.deep.equal([{user: 'u1', count: 50}])
     expect(s.histogram.map((h) => h.count)).to.deep.equal([60, 40])
     expect(s.histogram[0]).to.deep.equal({period: '2026-11-01T00:00:00.000Z', count: 60, errors: 6})
@@ -32,7 +43,13 @@ describe('stats of the JSONL files (one streaming pass)', () => {
   it('past its memory bound: says which figures are estimates, and still finds the heavy hitters', async () => {
     // 20,000 distinct addresses once each, and one address in a fifth of the records
     const s = await statsOfRecords(
-      rows(25_000, (i) => ({created_at: at(i), status_code: 200, duration_ms: i % 1000, path: '/', ip: i % 5 === 0 ? '192.0.2.1' : `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`})),
+      rows(25_000, (i) => ({
+        created_at: at(i),
+        status_code: 200,
+        duration_ms: i % 1000,
+        path: '/',
+        ip: i % 5 === 0 ? '192.0.2.1' : `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+      })),
       parseFilter({}),
       {bucket: 'day', top: 1},
       {durations: 1000, keys: 100},

@@ -1,6 +1,5 @@
 import type {Query} from './query.js'
 
-
 /** Any fixed 64-bit key; all audit-logs schema changes serialise on it. */
 export const SCHEMA_LOCK_KEY = 7_260_401_337
 

@@ -7,7 +7,8 @@ import type {Query} from './query.js'
 import {quoteIdent} from './quote.js'
 
 /** The select list of a log type's columns, as JSON and the other stores give them (text ids, plain addresses). */
-const selectList = (columns: string[]) => columns.map((c) => (c === 'ip' ? 'host(ip) AS ip' : c === 'id' ? 'id::text AS id' : quoteIdent(c))).join(', ')
+const selectList = (columns: string[]) =>
+  columns.map((c) => (c === 'ip' ? 'host(ip) AS ip' : c === 'id' ? 'id::text AS id' : quoteIdent(c))).join(', ')
 
 /** At most `limit`, newest first unless asked otherwise; the time bounds let PostgreSQL prune partitions. */
 export function selectRecords(f: Filter, columns: string[], limit: number, order: Order = 'newest'): Required<Query> {
@@ -31,7 +32,16 @@ export const selectById = (logType: LogType, columns: string[], id: string): Que
 })
 
 /** Columns that hold numbers, times or booleans: never a formula, so never prefixed in CSV. */
-const NOT_TEXT = new Set(['created_at', 'status_code', 'duration_ms', 'request_body_size', 'response_body_size', 'response_size', 'request_body_truncated', 'response_body_truncated'])
+const NOT_TEXT = new Set([
+  'created_at',
+  'status_code',
+  'duration_ms',
+  'request_body_size',
+  'response_body_size',
+  'response_size',
+  'request_body_truncated',
+  'response_body_truncated',
+])
 
 /**
  * A column as CSV wants it: ISO times, true/false, JSON for arrays and objects,
@@ -46,7 +56,15 @@ const asText = (c: string) => {
 }
 
 const sqlType = (v: unknown): string =>
-  v instanceof Date ? 'timestamptz' : typeof v === 'number' ? 'float8' : Array.isArray(v) ? (typeof v[0] === 'number' ? 'int[]' : 'text[]') : 'text'
+  v instanceof Date
+    ? 'timestamptz'
+    : typeof v === 'number'
+      ? 'float8'
+      : Array.isArray(v)
+        ? typeof v[0] === 'number'
+          ? 'int[]'
+          : 'text[]'
+        : 'text'
 
 /**
  * COPY takes no bind parameters, and user text never goes into SQL text: the
@@ -61,13 +79,22 @@ export function copyExport(f: Filter, columns: string[], format: 'csv' | 'ndjson
     {text: 'DROP TABLE IF EXISTS pg_temp.audit_export_params'},
     {text: `CREATE TEMP TABLE audit_export_params (${defs.length ? defs.join(', ') : 'unused int'})`},
   ]
-  if (where.values.length) setup.push({text: `INSERT INTO audit_export_params VALUES (${where.values.map((_, i) => `$${i + 1}`).join(', ')})`, values: where.values})
+  if (where.values.length)
+    setup.push({
+      text: `INSERT INTO audit_export_params VALUES (${where.values.map((_, i) => `$${i + 1}`).join(', ')})`,
+      values: where.values,
+    })
   const condition = where.text.replace(/\$(\d+)/g, (_m, k: string) => `(SELECT p${k} FROM audit_export_params)`)
   const table = quoteIdent(LOG_TABLES[f.logType])
   if (format === 'ndjson') {
     // COPY's text format (PostgreSQL's fastest output); Node turns each row into the JSON object row_to_json would give
-    const cols = columns.map((c) => (c === 'ip' ? 'host(ip) AS ip' : c === 'flags' ? 'array_to_json(flags) AS flags' : quoteIdent(c))).join(', ')
+    const cols = columns
+      .map((c) => (c === 'ip' ? 'host(ip) AS ip' : c === 'flags' ? 'array_to_json(flags) AS flags' : quoteIdent(c)))
+      .join(', ')
     return {setup, copy: `COPY (SELECT ${cols} FROM ${table} WHERE ${condition} ORDER BY created_at DESC) TO STDOUT`}
   }
-  return {setup, copy: `COPY (SELECT ${columns.map(asText).join(', ')} FROM ${table} WHERE ${condition} ORDER BY created_at DESC) TO STDOUT WITH (FORMAT csv, HEADER)`}
+  return {
+    setup,
+    copy: `COPY (SELECT ${columns.map(asText).join(', ')} FROM ${table} WHERE ${condition} ORDER BY created_at DESC) TO STDOUT WITH (FORMAT csv, HEADER)`,
+  }
 }

@@ -7,7 +7,8 @@ import {quoteIdent} from './quote.js'
 /** Counts by status class, duration percentiles (percentile_cont), slow and suspicious counts: one row. */
 export function statsTotals(f: Filter): Required<Query> {
   const where = toSql(f)
-  const flagged = (pattern: string) => (f.logType === 'access' ? '0' : `count(*) FILTER (WHERE EXISTS (SELECT 1 FROM unnest(flags) x WHERE x LIKE '${pattern}'))`)
+  const flagged = (pattern: string) =>
+    f.logType === 'access' ? '0' : `count(*) FILTER (WHERE EXISTS (SELECT 1 FROM unnest(flags) x WHERE x LIKE '${pattern}'))`
   return {
     text: `SELECT count(*) AS total,
         count(*) FILTER (WHERE status_code BETWEEN 100 AND 199) AS c1, count(*) FILTER (WHERE status_code BETWEEN 200 AND 299) AS c2,
@@ -23,7 +24,11 @@ export function statsTotals(f: Filter): Required<Query> {
 }
 
 /** What each top list counts: an expression of our own, never user text. */
-export const TOP_KEYS = {path: (f: Filter) => (f.logType === 'access' ? "split_part(url, '?', 1)" : 'path'), user: () => 'user_id', ip: () => 'host(ip)'} as const
+export const TOP_KEYS = {
+  path: (f: Filter) => (f.logType === 'access' ? "split_part(url, '?', 1)" : 'path'),
+  user: () => 'user_id',
+  ip: () => 'host(ip)',
+} as const
 
 /** The `top` most frequent values of one key, most frequent first (ties by value). */
 export function statsTop(f: Filter, key: keyof typeof TOP_KEYS, top: number): Required<Query> {
