@@ -14,18 +14,16 @@ function health(plan: RunPlan, intake: Intake, delivery: Delivery, priority: Pro
   const bytes = intake.journalBytes()
   const pending = intake.pendingBytes()
   const sinksState = Object.fromEntries(
-    delivery
-      .stats()
-      .map((s) => [
-        s.name,
-        {
-          lagBytes: s.lagBytes,
-          deferred: s.deferred,
-          rejected: s.rejected,
-          lastError: s.lastError ?? null,
-          fillingJournal: full && s.lagBytes >= pending / 2,
-        },
-      ]),
+    delivery.stats().map((s) => [
+      s.name,
+      {
+        lagBytes: s.lagBytes,
+        deferred: s.deferred,
+        rejected: s.rejected,
+        lastError: s.lastError ?? null,
+        fillingJournal: full && s.lagBytes >= pending / 2,
+      },
+    ]),
   )
   const workers = liveWorkers().length
   const up = workers > 0
