@@ -4,6 +4,7 @@ import type pg from 'pg'
 import {connect} from '../stores/postgres/connection.js'
 import {type FilePosition, RotatingWriter} from '../stores/files/rotating-writer.js'
 import type {LogType} from '../stores/postgres/periods.js'
+import {backendPid} from '../stores/postgres/sql/session.js'
 import {writeLines} from '../stores/postgres/writer.js'
 import {niceProcess} from '../util/priority.js'
 
@@ -95,7 +96,7 @@ export function filesSink(dir: string, maxBytes: number, backupCount: number): S
 /** The pid of the backend serving `client` when it runs on this host (the embedded server, or a local one): its priority follows the sink's. */
 async function localBackend(client: pg.Client, url: string): Promise<number | undefined> {
   if (!['127.0.0.1', 'localhost', '[::1]', '::1'].includes(new URL(url).hostname)) return undefined
-  const pid = Number((await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid)
+  const pid = Number((await client.query(backendPid())).rows[0].pid)
   try {
     return readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('postgres') ? pid : undefined
   } catch {

@@ -5,6 +5,7 @@ import * as partitions from '../../src/stores/postgres/sql/partitions.js'
 import * as reader from '../../src/stores/postgres/sql/reader.js'
 import * as stats from '../../src/stores/postgres/sql/stats.js'
 import * as retention from '../../src/stores/postgres/sql/retention.js'
+import * as session from '../../src/stores/postgres/sql/session.js'
 import * as setup from '../../src/stores/postgres/sql/setup.js'
 import * as writer from '../../src/stores/postgres/sql/writer.js'
 import {jsonbSafe} from '../../src/stores/postgres/writer.js'
@@ -13,6 +14,7 @@ import {quoteIdent} from '../../src/stores/postgres/sql/quote.js'
 describe('SQL builders', () => {
   it('quote identifiers so a quote cannot end them', () => {
     expect(quoteIdent('a"b')).to.equal('"a""b"')
+    expect(session.setLocalRole('owner"; RESET ROLE; --').text).to.equal('SET LOCAL ROLE "owner""; RESET ROLE; --"')
     expect(setup.createDatabase('x"; DROP TABLE t; --', 'owner').text).to.contain('"x""; DROP TABLE t; --"')
   })
 

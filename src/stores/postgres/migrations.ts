@@ -4,7 +4,7 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import type {Db} from './db.js'
 import {AuditLogsError, ExitCode} from '../../errors.js'
-import {quoteIdent} from './sql/quote.js'
+import {setLocalRole} from './sql/session.js'
 import * as sql from './sql/migrations.js'
 
 export type Migration = {version: number; name: string; file: string; checksum: string; up: string}
@@ -92,7 +92,7 @@ export async function migrate(
   await client.query('BEGIN')
   try {
     await client.query(sql.lockSchema())
-    if (options.role) await client.query(`SET LOCAL ROLE ${quoteIdent(options.role)}`)
+    if (options.role) await client.query(setLocalRole(options.role))
     await client.query(sql.createMigrationsTable())
     const done = await applied(client)
     checkUnchanged(all, done)

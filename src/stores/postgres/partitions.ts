@@ -1,5 +1,5 @@
 import {AuditLogsError, ExitCode} from '../../errors.js'
-import {quoteIdent} from './sql/quote.js'
+import {setLocalRole} from './sql/session.js'
 import {type Interval, LOG_TABLES, defaultPartitionName, partitionName, periodStart, nextPeriod, plannedPeriods} from './periods.js'
 import {lockSchema} from './sql/migrations.js'
 import * as sql from './sql/partitions.js'
@@ -61,7 +61,7 @@ export async function ddlTransaction<T>(db: Db, fn: () => Promise<T>, options: {
   try {
     await db.query(lockSchema())
     const {rows} = await db.query(sql.ownerRoleToAssume())
-    if (rows[0]) await db.query(`SET LOCAL ROLE ${quoteIdent(rows[0].role)}`)
+    if (rows[0]) await db.query(setLocalRole(rows[0].role))
     const result = await fn()
     await db.query(options.rollback ? 'ROLLBACK' : 'COMMIT')
     return result
