@@ -192,6 +192,7 @@ export const settings = {
   backgroundNice: {schema: wholeNumber(0).max(19).default(19), env: 'AUDIT_LOGS_BACKGROUND_NICE'},
   shippingDeferMs: {schema: wholeNumber(0).default(30_000), env: 'AUDIT_LOGS_SHIPPING_DEFER_MS'},
   catchUpLagBytes: {schema: wholeNumber(65_536).default(33_554_432), env: 'AUDIT_LOGS_CATCH_UP_LAG_BYTES'},
+  catchUpLagMs: {schema: wholeNumber(0).default(2000), env: 'AUDIT_LOGS_CATCH_UP_LAG_MS'},
 } satisfies Record<string, SettingSpec>
 
 export type SettingKey = keyof typeof settings

@@ -61,7 +61,7 @@ export class Metrics {
     fromStats('audit_logs_sink_retries_total', 'Failed deliveries retried', 'retried')
     fromStats(
       'audit_logs_sink_catch_ups_total',
-      'Times shipping went from the background priority to the normal one because a sink was catchUpLagBytes behind',
+      'Times shipping went from the background priority to the normal one because a sink was catchUpLagBytes or catchUpLagMs behind',
       'catchUps',
     )
     fromStats(

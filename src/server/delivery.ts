@@ -54,6 +54,7 @@ export async function startDelivery(
           databaseUrl: db?.target.databaseUrl,
           nice: config.backgroundNice,
           catchUpBytes: plan.catchUpBytes,
+          catchUpMs: config.catchUpLagMs,
           defer: {ms: config.shippingDeferMs},
         },
         log,

@@ -11,6 +11,7 @@ import {type Sink, filesSink, postgresSink} from '../pipeline/sinks.js'
 import {failpoint} from '../util/failpoints.js'
 import {heapKeeper} from '../util/heap.js'
 import {otherThreadsAt} from '../util/priority.js'
+import {CatchUpTrigger} from './pacing.js'
 
 export type ShippingSettings = {
   journalDir: string
@@ -25,6 +26,8 @@ export type ShippingSettings = {
    * bounded instead of growing until the journal is full.
    */
   catchUpBytes: number
+  /** The same bound in time: as many bytes as the journal took in over this long (see CatchUpTrigger). */
+  catchUpMs: number
   /**
    * While the proxy workers are saturated, the shippers wait (the journal
    * holds the records, on disk), so a burst gets every core: for at most
@@ -54,7 +57,8 @@ const sinks: Sink[] = []
 if (s.files) sinks.push(filesSink(path.resolve(s.files.dir), s.files.maxBytes, s.files.backupCount))
 if (s.databaseUrl) sinks.push(postgresSink(s.databaseUrl, background))
 let busySince: number | undefined // the proxy workers are saturated since
-let catchingUp = false // some sink is more than catchUpBytes behind (see ShippingSettings.catchUpBytes)
+let catchingUp = false // some sink is catchUpBytes or catchUpMs behind (see ShippingSettings.catchUpBytes)
+const trigger = new CatchUpTrigger(s.catchUpBytes, s.catchUpMs)
 let changedAt = 0 // when catching up last began or ended
 let refusedPriority = false // the system refused to give the sinks their normal priority back (logged once)
 const mayShip = () => !s.defer || busySince === undefined || catchingUp || Date.now() - busySince >= s.defer.ms
@@ -64,15 +68,16 @@ const mayShip = () => !s.defer || busySince === undefined || catchingUp || Date.
  * to the normal priority and back, and the primary is told (it makes the proxy yield meanwhile).
  */
 function pace(): void {
-  const lag = Math.max(0, ...shippers.filter((x) => !x.stats.lastError).map((x) => x.stats.lagBytes))
-  const now = catchingUp ? lag > s.catchUpBytes / 4 : lag >= s.catchUpBytes
+  trigger.catchingUp = catchingUp
+  const now = trigger.wanted(shippers.map((x) => x.stats))
+  const lag = trigger.lag.bytes
   // at most one change a second: each moves threads between scheduling classes, which costs
   if (now === catchingUp || Date.now() - changedAt < 1000) return
   changedAt = Date.now()
   catchingUp = now
   port.postMessage({type: 'pace', catchingUp} satisfies FromShipping)
   for (const x of shippers) {
-    if (now && x.stats.lagBytes >= s.catchUpBytes) x.stats.catchUps++
+    if (now && x.stats.lagBytes === lag) x.stats.catchUps++
     if (now) x.poke()
   }
   if (background === base) return

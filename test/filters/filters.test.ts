@@ -3,7 +3,10 @@ import {generateRecords} from '../../src/generate/records.js'
 import {type FilterInput, parseFilter} from '../../src/filters/parse.js'
 import {toPredicate} from '../../src/filters/predicate.js'
 import {toSql} from '../../src/filters/sql.js'
+import {statsOfRecords} from '../../src/stores/files/stats.js'
 import {repair} from '../../src/stores/postgres/partitions.js'
+import {computeStats} from '../../src/stores/postgres/stats.js'
+import type {Stats} from '../../src/stores/source.js'
 import {writeRecords} from '../../src/stores/postgres/writer.js'
 import {type TestDatabase, count, freshDatabase} from '../helpers/db.js'
 
@@ -128,6 +131,24 @@ describe('filter language: PostgreSQL and the files predicate agree (real Postgr
       // a case that selects nothing proves little: all but the injection path select some rows
       if (!input.path?.includes('drop')) expect(fromSql.length, 'rows selected').to.be.greaterThan(0)
       expect(fromSql.length, 'rows left out').to.be.lessThan(source.length)
+      // and stats gives the same figures from either source (the records as the JSONL files hold them)
+      const options = {bucket: 'day', top: 1000} as const
+      const fromDb = await computeStats(db.client, f, options)
+      const fromLines = await statsOfRecords(
+        (async function* () {
+          for (const r of source) yield JSON.parse(JSON.stringify(r))
+        })(),
+        f,
+        options,
+      )
+      // among equal counts, each store orders the keys by its own collation: the lists compare as sets, the cut-off ones by their counts
+      const comparable = (x: Stats) => ({
+        ...x,
+        topPaths: [...x.topPaths].sort((a, b) => (a.path < b.path ? -1 : 1)),
+        topUsers: [...x.topUsers].sort((a, b) => (a.user < b.user ? -1 : 1)),
+        topIps: x.topIps.map((t) => t.count),
+      })
+      expect(comparable(fromLines)).to.deep.equal(comparable(fromDb))
     })
   }
 

@@ -1,6 +1,6 @@
 import {expect} from 'chai'
 import type {ShipperStats} from '../../src/pipeline/shipper.js'
-import {LagPacer} from '../../src/server/pacing.js'
+import {CatchUpTrigger, LagPacer} from '../../src/server/pacing.js'
 
 const MB = 1024 * 1024
 const sink = (name: string, deliveredBytes: number, lagBytes: number, lastError?: string): ShipperStats => ({
@@ -53,5 +53,39 @@ describe('LagPacer: new requests wait while a delivering sink is too far behind 
     early.update([sink('postgres', 0, 900 * MB)], 0)
     expect(early.update([sink('postgres', MB, 900 * MB)], 500)).to.equal(false)
     expect(early.update([sink('postgres', 2 * MB, 900 * MB)], 1000)).to.equal(true)
+  })
+})
+
+describe('CatchUpTrigger: shipping catches up once a sink is catchUpLagBytes or catchUpLagMs of intake behind', () => {
+  it('starts on the bound in time before the bound in bytes, and stops under a quarter of both', () => {
+    const t = new CatchUpTrigger(32 * MB, 2000)
+    // the journal takes in 4 MB a second; postgres is 4 MB behind: 1 s
+    expect(t.wanted([sink('postgres', 0, 4 * MB)], 0)).to.equal(false)
+    expect(t.wanted([sink('postgres', 4 * MB, 4 * MB)], 1000)).to.equal(false)
+    // 10 MB behind (far under 32 MB), taking in 4 MB/s: 2.5 s
+    expect(t.wanted([sink('postgres', 6 * MB, 10 * MB)], 3000)).to.equal(true)
+    expect(t.lag.ms).to.be.closeTo(2500, 1)
+    t.catchingUp = true
+    // 2.5 MB behind at 4 MB/s: 0.625 s, still over a quarter of 2 s: still catching up
+    expect(t.wanted([sink('postgres', 21.5 * MB, 2.5 * MB)], 5000)).to.equal(true)
+    // 1.5 MB behind: 0.375 s, under a quarter of both bounds: done
+    expect(t.wanted([sink('postgres', 26.5 * MB, 1.5 * MB)], 6000)).to.equal(false)
+  })
+
+  it('starts on the bytes alone, ignores a sink that is down, and never on a trickle', () => {
+    const t = new CatchUpTrigger(32 * MB, 2000)
+    expect(t.wanted([sink('postgres', 0, 33 * MB)], 0)).to.equal(true) // no rate known yet: the bytes decide
+    const u = new CatchUpTrigger(32 * MB, 2000)
+    expect(u.wanted([sink('postgres', 0, 100 * MB, 'connection refused'), sink('files', 0, 0)], 0)).to.equal(false)
+    // 100 kB/s of traffic, 500 kB behind: 5 s, but under the 1 MiB floor
+    const v = new CatchUpTrigger(32 * MB, 2000)
+    expect(v.wanted([sink('postgres', 0, 0)], 0)).to.equal(false)
+    expect(v.wanted([sink('postgres', 0, 0.5 * MB)], 5000)).to.equal(false)
+  })
+
+  it('a bound in time of 0 turns it off (the bytes alone decide)', () => {
+    const t = new CatchUpTrigger(32 * MB, 0)
+    expect(t.wanted([sink('postgres', 0, 0)], 0)).to.equal(false)
+    expect(t.wanted([sink('postgres', 0, 20 * MB)], 2000)).to.equal(false)
   })
 })
