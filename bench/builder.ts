@@ -133,7 +133,9 @@ try {
     base.close()
     now.close()
     console.log(
-      `${shape.name}: ${base.best.toFixed(1)} µs → ${now.best.toFixed(1)} µs per exchange, ${(now.best / base.best).toFixed(2)} of the baseline (${(base.best / now.best).toFixed(2)}× as fast); ${Math.round(now.bytes)} bytes of journal lines`,
+      `${shape.name}: ${base.best.toFixed(1)} µs → ${now.best.toFixed(1)} µs per exchange, ${(now.best / base.best).toFixed(2)} ` +
+        `of the baseline (${(base.best / now.best).toFixed(2)}× as fast); ${Math.round(now.bytes)} bytes of journal ` +
+        `lines`,
     )
   }
 } finally {

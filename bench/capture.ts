@@ -188,7 +188,10 @@ async function main() {
               .filter((l) => l.startsWith('audit_logs_'))
               .join('; ')}\n  run's log: ${err.slice(-2000)}`,
           )
-        records = `; records: ${n} request + ${access} access rows for ${sent} proxied requests (${dup} duplicates, ${dropped} records dropped); sinks caught up ${measured.GET.drained!.toFixed(1)} s (GET) and ${measured.POST.drained!.toFixed(1)} s (POST) after the load`
+        records =
+          `; records: ${n} request + ${access} access rows for ${sent} proxied requests (${dup} duplicates, ${dropped} ` +
+          `records dropped); sinks caught up ${measured.GET.drained!.toFixed(1)} s (GET) and ${measured.POST.drained!.toFixed(1)} ` +
+          `s (POST) after the load`
       }
       const {GET: get, POST: post} = {GET: measured.GET.r, POST: measured.POST.r}
       say(

@@ -31,7 +31,8 @@ const DAYS = Number(values.days)
 const EXPORT_ROWS = Number(values['export-rows'])
 if (!(EXPORT_ROWS >= 1 && EXPORT_ROWS <= ROWS)) {
   console.error(
-    `--export-rows ${values['export-rows']}: the export takes the newest rows of those loaded; give a number from 1 to --rows (${values.rows}), e.g. --rows ${values.rows} --export-rows ${Math.max(1, Math.floor(ROWS / 10))}`,
+    `--export-rows ${values['export-rows']}: the export takes the newest rows of those loaded; give a number ` +
+      `from 1 to --rows (${values.rows}), e.g. --rows ${values.rows} --export-rows ${Math.max(1, Math.floor(ROWS / 10))}`,
   )
   process.exit(2)
 }

@@ -634,7 +634,9 @@ async function knee(app: App, postmaster: number | undefined, results: Map<strin
         const clientShort = s.r.sentRps < ACHIEVED_MIN * rate
         const ok = s.maxLagSeconds < LAG_LIMIT_S && s.r.errors === 0 && s.r.rps >= ACHIEVED_MIN * rate && s.catchUp.caughtUp
         say(
-          `  ${fmt(rate)} req/s: sent ${fmt(s.r.sentRps)}, answered ${fmt(s.r.rps)} req/s, p50 ${s.r.p50.toFixed(1)} ms p99 ${s.r.p99.toFixed(1)} ms, ${s.r.errors} errors; max lag ${s1(s.maxLagSeconds)}; catch-up ${s1(s.catchUp.seconds)}${s.catchUp.caughtUp ? '' : ' (NOT CAUGHT UP)'}: ${clientShort ? 'INCONCLUSIVE' : ok ? 'passes' : 'FAILS'}`,
+          `  ${fmt(rate)} req/s: sent ${fmt(s.r.sentRps)}, answered ${fmt(s.r.rps)} req/s, p50 ${s.r.p50.toFixed(1)} ` +
+            `ms p99 ${s.r.p99.toFixed(1)} ms, ${s.r.errors} errors; max lag ${s1(s.maxLagSeconds)}; catch-up ${s1(s.catchUp.seconds)}${s.catchUp.caughtUp ? '' : ' (NOT CAUGHT UP)'}: ` +
+            `${clientShort ? 'INCONCLUSIVE' : ok ? 'passes' : 'FAILS'}`,
         )
         if (clientShort) {
           say(

@@ -16,7 +16,10 @@ export const SCHEMES = ['Bearer', 'Basic', 'Token', 'Digest']
 /** What may stand between a card number's digits (a character class's body: '-' last, so literal). */
 export const CARD_SEPARATORS = ' -'
 export const CARD_SEPARATOR = `[${CARD_SEPARATORS}]`
-/** Thirteen digits with at most one separator between them: what every CARD match starts with, spelled out so the scan is about 10× faster than CARD's (the bodies of most APIs are full of shorter numbers). */
+/**
+ * Thirteen digits with at most one separator between them: what every CARD match starts with, spelled out so the
+ * scan is about 10× faster than CARD's (the bodies of most APIs are full of shorter numbers).
+ */
 export const CARD_START_DIGITS = 13
 
 /** The ASCII bytes among SEPARATORS. */

@@ -10,7 +10,9 @@ import {formatBytes} from '../util/bytes.js'
 export default class Cleanup extends BaseCommand<typeof Cleanup> {
   static summary = 'Apply retention: drop expired partitions, delete older rows in batches.'
   static description =
-    'Default retention is 90 days for request logs and 120 days for access logs (AUDIT_LOGS_REQUEST_RETENTION_DAYS, AUDIT_LOGS_ACCESS_RETENTION_DAYS); --days overrides both. Safe to interrupt with Ctrl-C: every batch is its own transaction.'
+    'Default retention is 90 days for request logs and 120 days for access logs (AUDIT_LOGS_REQUEST_RETENTION_DAYS, ' +
+    'AUDIT_LOGS_ACCESS_RETENTION_DAYS); --days overrides both. Safe to interrupt with Ctrl-C: every batch ' +
+    'is its own transaction.'
   static examples = [
     '<%= config.bin %> <%= command.id %> --dry-run',
     '<%= config.bin %> <%= command.id %> --days 30 --log-type request',

@@ -6,7 +6,12 @@ import {redactText} from '../util/redact.js'
 
 export default class Run extends BaseCommand<typeof Run> {
   static summary = 'Run the capture server in front of an app and record every request.'
-  static description = `Proxies to --upstream, or spawns the app given after -- with a free port in PORT. Every request and response is recorded (bodies bounded and masked) to a local journal, then shipped to rotating JSONL files and PostgreSQL. While the journal has room the proxied request never waits for logging; at its bound new requests wait for the sinks (whenFull: block, the default) or their records are dropped and counted (drop).`
+  static description =
+    `Proxies to --upstream, or spawns the app given after -- with a free port in PORT. Every request and ` +
+    `response is recorded (bodies bounded and masked) to a local journal, then shipped to rotating JSONL ` +
+    `files and PostgreSQL. While the journal has room the proxied request never waits for logging; at its ` +
+    `bound new requests wait for the sinks (whenFull: block, the default) or their records are dropped and ` +
+    `counted (drop).`
   static strict = false
   static examples = [
     '<%= config.bin %> <%= command.id %> --upstream http://127.0.0.1:3000 --bind 0.0.0.0:8000',

@@ -9,7 +9,9 @@ import {INTERVALS} from '../stores/postgres/periods.js'
 export default class SetupDb extends BaseCommand<typeof SetupDb> {
   static summary = 'Create the audit database, roles, schema and partitions.'
   static description =
-    'Creates the database if missing, an owner role, a writer role that may only INSERT and a reader role that may only SELECT, runs the migrations and creates the partitions. Idempotent: a second run changes nothing and says so. Generated passwords are printed once and stored nowhere.'
+    'Creates the database if missing, an owner role, a writer role that may only INSERT and a reader role ' +
+    'that may only SELECT, runs the migrations and creates the partitions. Idempotent: a second run changes ' +
+    'nothing and says so. Generated passwords are printed once and stored nowhere.'
   static examples = [
     '<%= config.bin %> <%= command.id %> --db-name audit_logs',
     '<%= config.bin %> <%= command.id %> --db-name audit_logs --admin-url postgres://postgres:secret@db.internal:5432/postgres --interval week --premake 8',

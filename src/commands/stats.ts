@@ -25,7 +25,9 @@ export default class StatsCommand extends ReadCommand<typeof StatsCommand> {
     const s = await (await this.source()).stats(f, {bucket: this.flags.bucket, top: this.flags.top})
     const pct = (v: number) => `${(v * 100).toFixed(2)}%`
     this.log(
-      `${s.total} ${f.logType} records; error rate (5xx) ${pct(s.errorRate)}; duration p50 ${s.durationMs.p50 ?? '-'} ms, p95 ${s.durationMs.p95 ?? '-'} ms, p99 ${s.durationMs.p99 ?? '-'} ms; slow ${s.slow}, suspicious ${s.suspicious}`,
+      `${s.total} ${f.logType} records; error rate (5xx) ${pct(s.errorRate)}; duration p50 ${s.durationMs.p50 ?? '-'} ` +
+        `ms, p95 ${s.durationMs.p95 ?? '-'} ms, p99 ${s.durationMs.p99 ?? '-'} ms; slow ${s.slow}, suspicious ` +
+        `${s.suspicious}`,
     )
     if (s.approximate) this.log(`Estimated (past the files source's memory bound): ${s.approximate.join(', ')}`)
     this.log(renderTable(Object.keys(s.byClass), [Object.values(s.byClass)]))

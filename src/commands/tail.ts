@@ -9,7 +9,8 @@ const {since: _since, until: _until, ...tailFilterFlags} = filterFlags
 export default class Tail extends ReadCommand<typeof Tail> {
   static summary = 'Follow new records as they arrive, with the same filters, until Ctrl-C.'
   static description =
-    'From PostgreSQL, polled every --interval with a look-back of a minute (records reach it a little after they happen); with --source files, the lines appended to the current JSONL file, across rotations.'
+    'From PostgreSQL, polled every --interval with a look-back of a minute (records reach it a little after ' +
+    'they happen); with --source files, the lines appended to the current JSONL file, across rotations.'
   static examples = [
     "<%= config.bin %> <%= command.id %> --status '>=500'",
     '<%= config.bin %> <%= command.id %> --user 42 --format ndjson',

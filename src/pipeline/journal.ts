@@ -54,7 +54,10 @@ export class JournalWriter {
   private pending = 0
   /** A write or sync failed since the last good write. */
   private failing = false
-  /** The first failure of a streak moves the next write to a fresh segment (the current one may end in a torn line, or its file be unusable); once per streak, so a full disk does not fill the directory with empty segments. */
+  /**
+   * The first failure of a streak moves the next write to a fresh segment (the current one may end in a torn line,
+   * or its file be unusable); once per streak, so a full disk does not fill the directory with empty segments.
+   */
   private rotateNext = false
   private timer?: NodeJS.Timeout
   private lastSync = Date.now()

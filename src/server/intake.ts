@@ -78,7 +78,9 @@ export function watchIntake(
       if (pacer.paced) pacedTimes++
       if (pacer.paced && Date.now() - pacedSince > 60_000) {
         log(
-          `the sink ${w?.name} is ${Math.round((w?.lagMs ?? 0) / 1000)} s behind at its pace (${formatBytes(w?.lagBytes ?? 0)}; maxSinkLagMs ${config.maxSinkLagMs}): new requests are paced to the rate the sinks keep (logged at most once a minute; ${pacedTimes} time(s) so far)`,
+          `the sink ${w?.name} is ${Math.round((w?.lagMs ?? 0) / 1000)} s behind at its pace (${formatBytes(w?.lagBytes ?? 0)}; ` +
+            `maxSinkLagMs ${config.maxSinkLagMs}): new requests are paced to the rate the sinks keep (logged at most ` +
+            `once a minute; ${pacedTimes} time(s) so far)`,
         )
         pacedSince = Date.now()
       }

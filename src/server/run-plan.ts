@@ -104,5 +104,8 @@ export function claimRunDirectories(plan: RunPlan, fileSink: boolean): () => voi
 export function describeRun(plan: RunPlan, sinks: string[]): string {
   const {settings, admin} = plan
   const capturing = `capturing to ${sinks.join(' and ') || 'the journal only'} (journal bound ${formatBytes(plan.journalMax)}${plan.journalNote}; when full: ${plan.whenFull})`
-  return `listening on http://${settings.bind.host}:${settings.bind.port} → ${settings.upstream}; admin on http://${admin.host}:${admin.port} (/metrics, /health); ${settings.capture ? capturing : 'capture off'}`
+  return (
+    `listening on http://${settings.bind.host}:${settings.bind.port} → ${settings.upstream}; admin on http://${admin.host}:${admin.port} ` +
+    `(/metrics, /health); ${settings.capture ? capturing : 'capture off'}`
+  )
 }

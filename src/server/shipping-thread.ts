@@ -86,7 +86,9 @@ function pace(): void {
   if (!ok && !refusedPriority) {
     refusedPriority = true
     log(
-      `the sinks are ${Math.round(lag / 1048576)} MB behind, but the system refused to give shipping its normal CPU priority back (it needs CAP_SYS_NICE or RLIMIT_NICE): it catches up only with the cycles the proxy leaves; backgroundNice 0 keeps it at the normal priority`,
+      `the sinks are ${Math.round(lag / 1048576)} MB behind, but the system refused to give shipping its normal ` +
+        `CPU priority back (it needs CAP_SYS_NICE or RLIMIT_NICE): it catches up only with the cycles the proxy ` +
+        `leaves; backgroundNice 0 keeps it at the normal priority`,
     )
   }
 }

@@ -5,7 +5,9 @@ import {migrate} from '../../stores/postgres/migrations.js'
 export default class Migrate extends BaseCommand<typeof Migrate> {
   static summary = 'Apply pending schema migrations.'
   static description =
-    'Migrations are SQL files in migrations/ (NNNN_name.sql with -- Up / -- Down sections), applied in one transaction under an advisory lock and recorded with a sha256 checksum. An applied file that changed is refused.'
+    'Migrations are SQL files in migrations/ (NNNN_name.sql with -- Up / -- Down sections), applied in one ' +
+    'transaction under an advisory lock and recorded with a sha256 checksum. An applied file that changed ' +
+    'is refused.'
   static examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --dry-run',

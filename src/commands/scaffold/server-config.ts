@@ -14,7 +14,10 @@ import {registerSecret, urlPassword} from '../../util/redact.js'
 export default class ScaffoldServerConfig extends BaseCommand<typeof ScaffoldServerConfig> {
   static summary = 'Write the configuration file that `audit-logs run` reads.'
   static description =
-    "Asks on a terminal (bind, upstream or command, workers, log rotation, the audit database: embedded or a URL whose password is never shown, body bound); --yes takes the flags and defaults without asking. Refuses an existing file before asking anything, unless --force: then the file's settings are the defaults (flags and the environment still win)."
+    'Asks on a terminal (bind, upstream or command, workers, log rotation, the audit database: embedded or ' +
+    'a URL whose password is never shown, body bound); --yes takes the flags and defaults without asking. ' +
+    "Refuses an existing file before asking anything, unless --force: then the file's settings are the defaults " +
+    '(flags and the environment still win).'
   static examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --yes --upstream http://127.0.0.1:3000 --workers 2',
