@@ -19,7 +19,10 @@ export type AppProcess = {
   port: number
   child: ResultPromise
   exited: Promise<number>
+  /** Sends `signal` once (a later stop does not send it again) and waits; SIGKILL after `timeoutMs`. */
   stop(signal: NodeJS.Signals, timeoutMs: number): Promise<number>
+  /** Sends SIGTERM now, without waiting: the app shuts down while the rest of run does. */
+  terminate(): void
 }
 
 /**
@@ -30,6 +33,7 @@ export async function spawnApp(command: string[], options: {readyTimeoutMs?: num
   const port = await freePort()
   const child = execa(command[0], command.slice(1), {env: {PORT: String(port)}, extendEnv: true, stdio: 'inherit', reject: false})
   let exitCode: number | undefined
+  let terminated = false
   const exited = child.then(
     (r) => (exitCode = r.exitCode ?? (r.signal ? 128 + (os.constants.signals[r.signal as NodeJS.Signals] ?? 0) : 1)),
   )
@@ -65,9 +69,14 @@ export async function spawnApp(command: string[], options: {readyTimeoutMs?: num
     port,
     child,
     exited,
+    terminate() {
+      if (exitCode === undefined && !terminated) child.kill('SIGTERM')
+      terminated = true
+    },
     async stop(signal, timeoutMs) {
       if (exitCode !== undefined) return exitCode
-      child.kill(signal)
+      if (!terminated || signal !== 'SIGTERM') child.kill(signal)
+      terminated = true
       const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
       const code = await exited
       clearTimeout(t)

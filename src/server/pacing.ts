@@ -81,7 +81,7 @@ export class CatchUpTrigger {
     const bytes = Math.max(0, ...stats.filter((s) => !s.lastError).map((s) => s.lagBytes))
     const ms = rate > 0 ? (bytes / rate) * 1000 : 0
     this.lag = {bytes, ms}
-    if (this.catchingUp) return bytes > this.bytes / 4 || (ms > this.ms / 4 && bytes > CATCH_UP_FLOOR_BYTES / 4)
+    if (this.catchingUp) return bytes > this.bytes / 4 || (this.ms > 0 && ms > this.ms / 4 && bytes > CATCH_UP_FLOOR_BYTES / 4)
     return bytes >= this.bytes || (this.ms > 0 && ms >= this.ms && bytes >= CATCH_UP_FLOOR_BYTES)
   }
 }

@@ -75,7 +75,11 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
       counts: intake.counts,
       exited: intake.forget,
     })
-    parts.add('the proxy workers', (deadline) => workers.stop(deadline.sooner(SHUTDOWN_MARGIN_MS / 2)))
+    parts.add('the proxy workers', async (deadline) => {
+      await workers.stop(deadline.sooner(SHUTDOWN_MARGIN_MS / 2))
+      // nothing reaches the app any more: it shuts down while the sinks deliver, with the time left of the whole limit
+      app?.terminate()
+    })
     await workers.listening
     log(describeRun(plan, delivery.names))
     // run until a signal (maybe one that came while starting), or until the app exits

@@ -396,6 +396,9 @@ describe('query and show (subprocess, real PostgreSQL and JSONL files)', functio
     renameSync(file, file + '.1')
     writeFileSync(file, lines(25, 30))
     await waitFor(() => shown(20, 30))
+    // cut short in place (logrotate's copytruncate): read again from its start
+    writeFileSync(file, lines(30, 33))
+    await waitFor(() => shown(30, 33))
     child.kill('SIGINT')
     const result = await child
     expect(result.exitCode, result.stderr).to.equal(0)
@@ -403,6 +406,6 @@ describe('query and show (subprocess, real PostgreSQL and JSONL files)', functio
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l).id)
-    expect(ids).to.deep.equal(records.slice(10, 30).map((r) => r.id))
+    expect(ids).to.deep.equal(records.slice(10, 33).map((r) => r.id))
   })
 })

@@ -87,5 +87,8 @@ describe('CatchUpTrigger: shipping catches up once a sink is catchUpLagBytes or 
     const t = new CatchUpTrigger(32 * MB, 0)
     expect(t.wanted([sink('postgres', 0, 0)], 0)).to.equal(false)
     expect(t.wanted([sink('postgres', 0, 20 * MB)], 2000)).to.equal(false)
+    // catching up (on the bytes), it ends under a quarter of them, however fast the intake
+    t.catchingUp = true
+    expect(t.wanted([sink('postgres', 40 * MB, 5 * MB)], 4000)).to.equal(false)
   })
 })

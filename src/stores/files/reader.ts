@@ -14,8 +14,11 @@ export const fileName = (logType: LogType) => (logType === 'access' ? 'access.js
 export function logFiles(dir: string, logType: LogType): string[] {
   const base = fileName(logType)
   if (!existsSync(dir)) return []
+  // the current file, then its backups newest first (.1.gz, .2.gz, …)
+  const rank = (n: string) => (n === base ? 0 : Number(n.slice(base.length + 1, -3)) || Number.MAX_SAFE_INTEGER)
   return readdirSync(dir)
     .filter((n) => n === base || (n.startsWith(base + '.') && n.endsWith('.gz')))
+    .sort((a, b) => rank(a) - rank(b))
     .map((n) => path.join(dir, n))
 }
 
@@ -42,6 +45,7 @@ export function parseLine(line: string): Row | undefined {
   try {
     const r = JSON.parse(line)
     if (r === null || typeof r !== 'object' || Array.isArray(r)) return undefined
+    if (typeof r.created_at !== 'string' || Number.isNaN(Date.parse(r.created_at))) return undefined // not a record of ours
     delete r.log_type
     return r
   } catch {

@@ -60,7 +60,12 @@ export class FilesSource implements RecordSource {
 /**
  * `tail -F` for one JSONL file: the lines appended from now on. Rotation
  * renames the file and starts a new one; the old one stays open here until
- * its last lines are read, so none is missed at a rotation.
+ * its last lines are read, so none is missed at a rotation. Two rotations
+ * between two looks leave a file this never opened as `file.1`, until it is
+ * gzipped: it is read whole then; once gzipped it is passed over (a
+ * `--interval` shorter than a rotation's time avoids it). A file cut short
+ * in place (`logrotate copytruncate`, the sink's own repair after a crash)
+ * is read again from its start.
  */
 async function* followFile(
   file: string,
@@ -72,10 +77,11 @@ async function* followFile(
   let position = 0
   let decoder = new StringDecoder('utf8')
   let partial = ''
+  let read = 0 // bytes read by the last round: a busy file is read again without a pause
   const buffer = Buffer.alloc(1 << 16)
-  const openCurrent = async (atEnd: boolean) => {
+  const openFile = async (name: string, atEnd: boolean) => {
     try {
-      handle = await open(file, 'r')
+      handle = await open(name, 'r')
       const s = await handle.stat()
       ino = s.ino
       position = atEnd ? s.size : 0
@@ -90,6 +96,7 @@ async function* followFile(
     for (;;) {
       const {bytesRead} = await handle.read(buffer, 0, buffer.length, position)
       if (bytesRead === 0) return
+      read += bytesRead
       position += bytesRead
       const lines = (partial + decoder.write(buffer.subarray(0, bytesRead))).split('\n')
       partial = lines.pop()!
@@ -99,18 +106,30 @@ async function* followFile(
       }
     }
   }
-  await openCurrent(true)
+  await openFile(file, true)
   try {
     do {
+      read = 0
       yield* drain()
       const now = await stat(file).catch(() => undefined)
-      if (now && now.ino !== ino) {
+      if (now && now.ino === ino && now.size < position) {
+        await openFile(file, false) // cut short in place: what it holds now is new
+        yield* drain()
+      } else if (now && now.ino !== ino) {
         yield* drain() // what was written before the rename
+        const seen = ino
         await handle?.close()
-        await openCurrent(false)
+        // a file rotated in and out again between two looks: still plain as file.1 until gzipped
+        const between = await stat(`${file}.1`).catch(() => undefined)
+        if (between && seen !== -1 && between.ino !== seen && between.ino !== now.ino) {
+          await openFile(`${file}.1`, false)
+          yield* drain()
+          await handle?.close()
+        }
+        await openFile(file, false)
         yield* drain()
       }
-    } while (await pause(options.intervalMs, options.signal))
+    } while (await pause(read > 0 ? 0 : options.intervalMs, options.signal))
   } finally {
     await handle?.close()
   }

@@ -6,6 +6,8 @@ import type {Row, Stats, StatsOptions} from '../source.js'
 export const EXACT_DURATIONS = 4_000_000
 /** Distinct keys each top list counts exactly; past it, the Misra–Gries summary keeps the heavy hitters. */
 export const EXACT_KEYS = 200_000
+/** The same bound in the keys' length (paths may be long): 64 MB of key text per list. */
+export const EXACT_KEY_CHARS = 32 * 1024 * 1024
 
 /** Durations for percentiles, in bounded memory: exact, then a uniform sample of them. */
 class Durations {
@@ -54,16 +56,31 @@ class Durations {
  */
 class TopCounter {
   private counts = new Map<string, number>()
+  private chars = 0
   approximate = false
-  constructor(private readonly cap: number) {}
+  constructor(
+    private readonly cap: number,
+    private readonly maxChars = EXACT_KEY_CHARS,
+  ) {}
 
   add(key: string): void {
-    this.counts.set(key, (this.counts.get(key) ?? 0) + 1)
-    if (this.counts.size < 2 * this.cap) return
-    const cut = [...this.counts.values()].sort((a, b) => b - a)[this.cap]
+    const seen = this.counts.get(key)
+    this.counts.set(key, (seen ?? 0) + 1)
+    if (seen === undefined) this.chars += key.length
+    if (this.counts.size < 2 * this.cap && this.chars < 2 * this.maxChars) return
+    // keep the keys of the `cap` largest counts (fewer when they are long), less the count of the next one
+    const sorted = [...this.counts].sort((a, b) => b[1] - a[1])
+    let keep = 0
+    let chars = 0
+    while (keep < Math.min(this.cap, sorted.length) && chars + sorted[keep][0].length <= this.maxChars) chars += sorted[keep++][0].length
+    const cut = sorted[keep]?.[1] ?? 0
+    this.chars = 0
     for (const [k, c] of this.counts) {
       if (c <= cut) this.counts.delete(k)
-      else this.counts.set(k, c - cut)
+      else {
+        this.counts.set(k, c - cut)
+        this.chars += k.length
+      }
     }
     this.approximate = true
   }
@@ -87,7 +104,7 @@ export async function statsOfRecords(
   records: AsyncIterable<Row>,
   f: Filter,
   options: StatsOptions,
-  limits = {durations: EXACT_DURATIONS, keys: EXACT_KEYS},
+  limits: {durations: number; keys: number; keyChars?: number} = {durations: EXACT_DURATIONS, keys: EXACT_KEYS},
 ): Promise<Stats> {
   const match = toPredicate(f)
   const classes = [0, 0, 0, 0, 0]
@@ -95,9 +112,9 @@ export async function statsOfRecords(
   let slow = 0
   let suspicious = 0
   const durations = new Durations(limits.durations)
-  const paths = new TopCounter(limits.keys)
-  const users = new TopCounter(limits.keys)
-  const ips = new TopCounter(limits.keys)
+  const paths = new TopCounter(limits.keys, limits.keyChars)
+  const users = new TopCounter(limits.keys, limits.keyChars)
+  const ips = new TopCounter(limits.keys, limits.keyChars)
   const histogram = new Map<string, {count: number; errors: number}>()
   for await (const r of records) {
     if (!match(r)) continue

@@ -60,4 +60,30 @@ describe('stats of the JSONL files (one streaming pass)', () => {
     expect(s.topPaths).to.deep.equal([{path: '/', count: 25_000}]) // one key: exact
     expect(s.durationMs.p50).to.be.within(400, 600) // a uniform sample of 0..999
   })
+
+  it('bounds the text of the keys too: 5,000 distinct 10 kB paths and one frequent short one', async () => {
+    const s = await statsOfRecords(
+      rows(6000, (i) => ({
+        created_at: at(i),
+        status_code: 200,
+        duration_ms: 1,
+        path: i % 6 === 0 ? '/hot' : `/scan/${i}/${'x'.repeat(10_000)}`,
+      })),
+      parseFilter({}),
+      {bucket: 'day', top: 1},
+      {durations: 10_000, keys: 100_000, keyChars: 1_000_000},
+    )
+    expect(s.approximate).to.deep.equal(['topPaths'])
+    expect(s.topPaths[0].path).to.equal('/hot')
+  })
+
+  it('skips a line that is not one of its records (no created_at) instead of failing', async () => {
+    const {parseLine} = await import('../../../src/stores/files/reader.js')
+    expect(parseLine('{"msg":"x"}')).to.equal(undefined)
+    expect(parseLine('{"created_at":"not a time"}')).to.equal(undefined)
+    expect(parseLine('{"created_at":"2026-11-01T00:00:00.000Z","log_type":"request","id":"a"}')).to.deep.equal({
+      created_at: '2026-11-01T00:00:00.000Z',
+      id: 'a',
+    })
+  })
 })

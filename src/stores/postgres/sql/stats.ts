@@ -35,7 +35,7 @@ export function statsTop(f: Filter, key: keyof typeof TOP_KEYS, top: number): Re
   const where = toSql(f)
   const expr = TOP_KEYS[key](f)
   return {
-    text: `SELECT ${expr} AS k, count(*) AS n FROM ${quoteIdent(LOG_TABLES[f.logType])} WHERE ${where.text} AND ${expr} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $${where.values.length + 1}`,
+    text: `SELECT ${expr} AS k, count(*) AS n FROM ${quoteIdent(LOG_TABLES[f.logType])} WHERE ${where.text} AND ${expr} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, ${expr} COLLATE "C" LIMIT $${where.values.length + 1}`,
     values: [...where.values, top],
   }
 }
