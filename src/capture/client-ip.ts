@@ -54,9 +54,12 @@ export class ClientIp {
 
 export function normalizeIp(ip: string | undefined | null): string | null {
   if (!ip) return null
-  let v = ip.startsWith('::ffff:') && net.isIPv4(ip.slice(7)) ? ip.slice(7) : ip
+  let v = ip.toLowerCase().startsWith('::ffff:') && net.isIPv4(ip.slice(7)) ? ip.slice(7) : ip
   if (!net.isIP(v)) return null
   const zone = v.indexOf('%') // a link-local IPv6 peer's zone (fe80::1%eth0): not part of the address, and PostgreSQL's inet refuses it
   if (zone > 0) v = v.slice(0, zone)
+  // one spelling per address (2001:DB8:0::1 → 2001:db8::1), as PostgreSQL's host() gives it: the files and
+  // the database then count one address once (the WHATWG URL parser writes IPv6 in RFC 5952's form)
+  if (v.includes(':')) v = new URL(`http://[${v}]/`).hostname.slice(1, -1)
   return v
 }

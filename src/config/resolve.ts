@@ -57,13 +57,15 @@ function shown(spec: SettingSpec, raw: unknown): string {
  * what is accepted.
  */
 export async function resolveConfig(
-  options: {flags?: Overrides; configFile?: string; env?: NodeJS.ProcessEnv; cwd?: string} = {},
+  options: {flags?: Overrides; configFile?: string; noConfigFile?: boolean; env?: NodeJS.ProcessEnv; cwd?: string} = {},
 ): Promise<Config & {configFile?: string; extras: Record<string, unknown>}> {
   const cwd = options.cwd ?? process.cwd()
   const env = options.env ?? process.env
   if (!options.env) dotenv.config({path: path.join(cwd, '.env'), quiet: true})
 
-  const configFile = options.configFile ?? DEFAULT_CONFIG_FILES.map((f) => path.join(cwd, f)).find((f) => existsSync(f))
+  const configFile = options.noConfigFile
+    ? undefined
+    : (options.configFile ?? DEFAULT_CONFIG_FILES.map((f) => path.join(cwd, f)).find((f) => existsSync(f)))
   const fileValues = configFile ? await loadConfigFile(configFile) : {}
   const extras: Record<string, unknown> = {}
   const fileLayer: Layer = {source: `config file ${configFile}`, values: {}, names: {}}

@@ -102,6 +102,9 @@ describe('detection, identity, exclusions', () => {
     expect(new ClientIp([]).resolve('127.0.0.1', '1.2.3.4')).to.equal('127.0.0.1')
     expect(() => new ClientIp(['not-an-ip'])).to.throw(/not-an-ip/)
     expect(new ClientIp([]).resolve('fe80::1%eth0', undefined)).to.equal('fe80::1') // a zone is no part of an inet
+    // one spelling per address, as PostgreSQL's host() writes it, so the files and the database count it once
+    expect(ip.resolve('10.1.2.3', '2001:DB8:0:0::1')).to.equal('2001:db8::1')
+    expect(ip.resolve('10.1.2.3', '::FFFF:192.0.2.1')).to.equal('192.0.2.1')
   })
 
   it("believes X-Forwarded-Proto, for the record's scheme, only from trusted proxies", () => {

@@ -127,6 +127,12 @@ describe('scaffold server-config', function () {
     expect(r.exitCode, r.stderr).to.equal(0)
     const config = await resolveConfig({cwd: dir, env: {}})
     expect(config.command).to.deep.equal(['node', 'server.js";', 'process.exit(9);', '"'])
+    // a file that cannot be read is replaced too, from the defaults
+    writeFileSync(path.join(dir, 'audit-logs.config.mjs'), 'export default {workers: "many"\n')
+    const broken = await runCli(['scaffold', 'server-config', '--yes', '--force'], {cwd: dir})
+    expect(broken.exitCode, broken.stderr).to.equal(0)
+    expect(broken.stderr).to.contain('could not be read')
+    expect((await resolveConfig({cwd: dir, env: {}})).workers).to.be.a('number')
     // a database name given when scaffolding is written
     const other = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-scaffold-'))
     const named = await runCli(['scaffold', 'server-config', '--yes'], {cwd: other, env: {AUDIT_LOGS_DB_NAME: 'shop_audit'}})

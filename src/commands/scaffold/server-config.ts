@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
 import {loadConfigFile} from '../../config/file.js'
+import {resolveConfig} from '../../config/resolve.js'
 import {settings} from '../../config/schema.js'
 import {
   type ServerConfigAnswers,
@@ -9,7 +10,7 @@ import {
   renderServerConfig,
   writeServerConfig,
 } from '../../scaffold/server-config.js'
-import {registerSecret, urlPassword} from '../../util/redact.js'
+import {redactText, registerSecret, urlPassword} from '../../util/redact.js'
 
 export default class ScaffoldServerConfig extends BaseCommand<typeof ScaffoldServerConfig> {
   static summary = 'Write the configuration file that `audit-logs run` reads.'
@@ -45,7 +46,17 @@ export default class ScaffoldServerConfig extends BaseCommand<typeof ScaffoldSer
     const {out, force} = this.flags
     // checked before anything is asked; a file being replaced is the configuration read for the defaults
     if (existingConfig(out, force)) this.flags.config = out
-    const c = await this.resolved()
+    let c: Awaited<ReturnType<typeof this.resolved>>
+    try {
+      c = await this.resolved()
+    } catch (error) {
+      // --force replaces a file that cannot be read (a syntax error, a bad value) too: with the defaults
+      if (!force || this.flags.config !== out) throw error
+      this.logToStderr(
+        `${out} could not be read (${redactText((error as Error).message)}): it is replaced, from the defaults and the flags`,
+      )
+      c = await resolveConfig({flags: {databaseUrl: this.flags['database-url'], ...this.configFlags()}, noConfigFile: true})
+    }
     // the database URL only from --database-url or the configuration file, never from the environment:
     // a password kept in AUDIT_LOGS_DATABASE_URL stays out of the file
     const file = c.configFile ? await loadConfigFile(c.configFile) : {}
