@@ -152,9 +152,22 @@ function responseHeaders(res: IncomingMessage): {raw: string[]; audit: {user?: s
  * (SSE and downloads as they arrive) while the first bytes are kept for the
  * record; the record is built and handed off after the response ends.
  */
+/** How long an idle connection to the app is kept for reuse (see createProxy). */
+const FREE_SOCKET_MS = 4000
+
 export function createProxy(o: ProxyOptions): http.Server {
   const isHttps = o.upstream.protocol === 'https:'
-  const agent = new (isHttps ? https : http).Agent({keepAlive: true, maxSockets: 512, maxFreeSockets: 256, scheduling: 'lifo'})
+  // An idle kept-alive connection is closed here after FREE_SOCKET_MS, or sooner when the app's
+  // Keep-Alive header says it closes sooner (Node's agent applies that hint only under a timeout of
+  // its own): the app closing it first, as a request is sent on it, answers a POST 502 (only a
+  // request without a body can be sent again). Node apps close after 5 s, so 4 s leaves a margin.
+  const agent = new (isHttps ? https : http).Agent({
+    keepAlive: true,
+    maxSockets: 512,
+    maxFreeSockets: 256,
+    scheduling: 'lifo',
+    timeout: FREE_SOCKET_MS,
+  })
   const request = isHttps ? https.request : http.request
   const capture = o.capture
   const target = upstreamTarget(o.upstream)
