@@ -10,29 +10,43 @@ import type {ShipperStats} from '../pipeline/shipper.js'
  * the journal: an outage is what the journal is for. Lags under `minBytes`
  * never count (a sink just started has no meaningful pace).
  */
+/**
+ * The samples of a measure over the last `windowMs` (at least two kept): adds `sample` taken at `now`,
+ * and gives the oldest one kept and the seconds since it, from which a rate follows.
+ */
+class Window<T> {
+  private readonly samples: Array<{t: number; value: T}> = []
+  constructor(private readonly windowMs: number) {}
+
+  add(value: T, now: number): {first: T; seconds: number} {
+    this.samples.push({t: now, value})
+    while (this.samples.length > 2 && now - this.samples[1].t >= this.windowMs) this.samples.shift()
+    return {first: this.samples[0].value, seconds: (now - this.samples[0].t) / 1000}
+  }
+}
+
 export class LagPacer {
   paced = false
   /** The sink that decided the last change, for the log and /health. */
   worst?: {name: string; lagBytes: number; lagMs: number}
-  private readonly samples: Array<{t: number; delivered: Map<string, number>}> = []
+  private readonly delivered: Window<Map<string, number>>
 
   constructor(
     private readonly maxLagMs: number,
     private readonly minBytes: number,
-    private readonly windowMs = 5000,
-  ) {}
+    windowMs = 5000,
+  ) {
+    this.delivered = new Window(windowMs)
+  }
 
   /** Takes the sinks' stats as they are at `now`; true when `paced` changed. */
   update(stats: ShipperStats[], now = Date.now()): boolean {
-    this.samples.push({t: now, delivered: new Map(stats.map((s) => [s.name, s.deliveredBytes]))})
-    while (this.samples.length > 2 && now - this.samples[1].t >= this.windowMs) this.samples.shift()
-    const first = this.samples[0]
-    const seconds = (now - first.t) / 1000
+    const {first, seconds} = this.delivered.add(new Map(stats.map((s) => [s.name, s.deliveredBytes])), now)
     if (this.maxLagMs <= 0 || seconds < 1) return false // no pace known yet
     let worst: LagPacer['worst']
     for (const s of stats) {
       if (s.lastError || s.lagBytes < this.minBytes) continue
-      const pace = (s.deliveredBytes - (first.delivered.get(s.name) ?? s.deliveredBytes)) / seconds // bytes a second
+      const pace = (s.deliveredBytes - (first.get(s.name) ?? s.deliveredBytes)) / seconds // bytes a second
       if (pace <= 0) continue
       const lagMs = (s.lagBytes / pace) * 1000
       if (!worst || lagMs > worst.lagMs) worst = {name: s.name, lagBytes: s.lagBytes, lagMs}
@@ -61,23 +75,22 @@ export class CatchUpTrigger {
   catchingUp = false
   /** The worst lag as last measured, for the log. */
   lag = {bytes: 0, ms: 0}
-  private readonly samples: Array<{t: number; total: number}> = []
+  private readonly intake: Window<number>
 
   constructor(
     private readonly bytes: number,
     private readonly ms: number,
-    private readonly windowMs = 5000,
-  ) {}
+    windowMs = 5000,
+  ) {
+    this.intake = new Window(windowMs)
+  }
 
   /** Whether catching up is called for by the sinks' stats at `now` (the caller applies the change). */
   wanted(stats: ShipperStats[], now = Date.now()): boolean {
     // what the journal took in: every byte a sink has delivered or still lacks
     const total = Math.max(0, ...stats.map((s) => s.deliveredBytes + s.lagBytes))
-    this.samples.push({t: now, total})
-    while (this.samples.length > 2 && now - this.samples[1].t >= this.windowMs) this.samples.shift()
-    const first = this.samples[0]
-    const seconds = (now - first.t) / 1000
-    const rate = seconds >= 1 ? Math.max(0, total - first.total) / seconds : 0
+    const {first, seconds} = this.intake.add(total, now)
+    const rate = seconds >= 1 ? Math.max(0, total - first) / seconds : 0
     const bytes = Math.max(0, ...stats.filter((s) => !s.lastError).map((s) => s.lagBytes))
     const ms = rate > 0 ? (bytes / rate) * 1000 : 0
     this.lag = {bytes, ms}

@@ -57,25 +57,24 @@ const sinks: Sink[] = []
 if (s.files) sinks.push(filesSink(path.resolve(s.files.dir), s.files.maxBytes, s.files.backupCount))
 if (s.databaseUrl) sinks.push(postgresSink(s.databaseUrl, background))
 let busySince: number | undefined // the proxy workers are saturated since
-let catchingUp = false // some sink is catchUpBytes or catchUpMs behind (see ShippingSettings.catchUpBytes)
+/** Whether some sink is catchUpBytes or catchUpMs behind (see ShippingSettings.catchUpBytes): trigger.catchingUp. */
 const trigger = new CatchUpTrigger(s.catchUpBytes, s.catchUpMs)
 let changedAt = 0 // when catching up last began or ended
 let refusedPriority = false // the system refused to give the sinks their normal priority back (logged once)
-const mayShip = () => !s.defer || busySince === undefined || catchingUp || Date.now() - busySince >= s.defer.ms
+const mayShip = () => !s.defer || busySince === undefined || trigger.catchingUp || Date.now() - busySince >= s.defer.ms
 /**
  * Enters or leaves catching up, from the lag of the sinks that are delivering (one that is down cannot
  * use the CPU: its outage is the journal's to absorb): the shipping threads and the sinks' backends go
  * to the normal priority and back, and the primary is told (it makes the proxy yield meanwhile).
  */
 function pace(): void {
-  trigger.catchingUp = catchingUp
   const now = trigger.wanted(shippers.map((x) => x.stats))
   const lag = trigger.lag.bytes
   // at most one change a second: each moves threads between scheduling classes, which costs
-  if (now === catchingUp || Date.now() - changedAt < 1000) return
+  if (now === trigger.catchingUp || Date.now() - changedAt < 1000) return
   changedAt = Date.now()
-  catchingUp = now
-  port.postMessage({type: 'pace', catchingUp} satisfies FromShipping)
+  trigger.catchingUp = now
+  port.postMessage({type: 'pace', catchingUp: now} satisfies FromShipping)
   for (const x of shippers) {
     if (now && x.stats.lagBytes === lag) x.stats.catchUps++
     if (now) x.poke()
@@ -103,7 +102,7 @@ const snapshot = () => shippers.map((x) => ({...x.stats}))
 const report = () => port.postMessage({type: 'stats', stats: snapshot()} satisfies FromShipping)
 let ticks = 0
 const timer = setInterval(() => {
-  if (ticks++ % 8 === 0) otherThreadsAt(catchingUp ? base : background) // pool threads that started since
+  if (ticks++ % 8 === 0) otherThreadsAt(trigger.catchingUp ? base : background) // pool threads that started since
   collectSegments(s.journalDir, shippers)
   const segments = listSegments(s.journalDir)
   for (const x of shippers) x.measureLag(segments)
