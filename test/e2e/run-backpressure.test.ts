@@ -3,7 +3,7 @@ import {expect} from 'chai'
 import pg from 'pg'
 import {clientConfig} from '../../src/stores/postgres/connection.js'
 import {type TestDatabase, freshDatabase} from '../helpers/db.js'
-import {type Reply, type RunningServer, childPids, request, startRun, until} from '../helpers/run-server.js'
+import {type Reply, type RunningServer, childPids, request, sendLoops, startRun, until} from '../helpers/run-server.js'
 import {type Upstream, startUpstream} from '../helpers/upstream.js'
 import {skipUnless} from '../helpers/skip.js'
 
@@ -31,23 +31,19 @@ const metric = async (run: RunningServer, name: string) =>
 function load(url: string, parallel = 20) {
   const replies = new Map<number, Reply | {status: 0}>()
   let next = 0
-  let stopped = false
-  const loops = Array.from({length: parallel}, async () => {
-    while (!stopped) {
-      const n = next++
-      replies.set(
-        n,
-        await request(`${url}/echo?n=${n}`, {method: 'POST', body: BODY, headers: {'content-type': 'text/plain'}}).catch(() => ({
-          status: 0 as const,
-        })),
-      )
-    }
+  const loops = sendLoops(parallel, async () => {
+    const n = next++
+    replies.set(
+      n,
+      await request(`${url}/echo?n=${n}`, {method: 'POST', body: BODY, headers: {'content-type': 'text/plain'}}).catch(() => ({
+        status: 0 as const,
+      })),
+    )
   })
   return {
     replies,
     stop: async () => {
-      stopped = true
-      await Promise.all(loops)
+      await loops.stop()
       return replies
     },
   }

@@ -12,30 +12,26 @@ import {freePort} from '../../src/util/process.js'
 import {ROOT, runCli} from '../helpers/cli.js'
 import {type TestDatabase, count, freshDatabase} from '../helpers/db.js'
 import {jsonlLines} from '../helpers/jsonl.js'
-import {childPids, recordIn, request, startRun, until} from '../helpers/run-server.js'
+import {childPids, recordIn, request, sendLoops, startRun, until} from '../helpers/run-server.js'
 import {type Upstream, startUpstream} from '../helpers/upstream.js'
 import {skipUnless} from '../helpers/skip.js'
 
 /** Sends requests with `parallel` loops until stop() is called; counts what succeeded. */
 function traffic(url: string, parallel = 4) {
-  let stopped = false
   const stats = {ok: 0, failed: 0}
-  const loops = Array.from({length: parallel}, async (_, k) => {
-    for (let i = 0; !stopped; i++) {
-      try {
-        const r = await request(`${url}/json?loop=${k}&i=${i}`)
-        if (r.status === 200) stats.ok++
-        else stats.failed++
-      } catch {
-        stats.failed++
-      }
+  const loops = sendLoops(parallel, async (k, i) => {
+    try {
+      const r = await request(`${url}/json?loop=${k}&i=${i}`)
+      if (r.status === 200) stats.ok++
+      else stats.failed++
+    } catch {
+      stats.failed++
     }
   })
   return {
     stats,
     stop: async () => {
-      stopped = true
-      await Promise.all(loops)
+      await loops.stop()
       return stats
     },
   }

@@ -83,6 +83,20 @@ async function startRunOnce(args: string[], env: Record<string, string | undefin
 export type Reply = {status: number; headers: http.IncomingHttpHeaders; body: Buffer}
 
 /** A plain HTTP request (node:http: large header sets, raw bodies, no decoding). */
+/** Calls `send(loop, i)` from `parallel` loops, each awaiting its last call, until stop(), which waits for the loops to end. */
+export function sendLoops(parallel: number, send: (loop: number, i: number) => Promise<void>): {stop: () => Promise<void>} {
+  let stopped = false
+  const loops = Array.from({length: parallel}, async (_, k) => {
+    for (let i = 0; !stopped; i++) await send(k, i)
+  })
+  return {
+    stop: async () => {
+      stopped = true
+      await Promise.all(loops)
+    },
+  }
+}
+
 export function request(
   url: string,
   options: {method?: string; headers?: Record<string, string | string[]>; body?: Buffer | string; agent?: http.Agent} = {},
