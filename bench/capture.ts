@@ -16,7 +16,18 @@ import {freePort} from '../src/util/process.js'
 import {premake} from '../src/stores/postgres/partitions.js'
 import {openBenchDatabase} from './bench-db.js'
 import {ORDER_2K as POST_BODY} from './bodies.mjs'
-import {type RateResult, type WrkResult, atRate, cpuPerRequest, cpuSnapshot, postmasterPid, sleep, treeMemory, wrk} from './measure.js'
+import {
+  type RateResult,
+  type WrkResult,
+  atRate,
+  cpuPerRequest,
+  cpuSnapshot,
+  postmasterPid,
+  runArgs,
+  sleep,
+  treeMemory,
+  wrk,
+} from './measure.js'
 
 const {values} = parseArgs({
   args: process.argv.slice(2),
@@ -88,20 +99,7 @@ async function main() {
         const dir = mkdtempSync(path.join(tmp, 'run-'))
         child = spawn(
           path.join(ROOT, 'bin/run.js'),
-          [
-            'run',
-            '--upstream',
-            url,
-            '--bind',
-            `127.0.0.1:${port}`,
-            '--admin-bind',
-            `127.0.0.1:${adminPort}`,
-            '--workers',
-            values.workers!,
-            '--log-dir',
-            path.join(dir, 'logs'),
-            ...sc.args,
-          ],
+          [...runArgs({upstream: url, port, adminPort, workers: values.workers!, logDir: path.join(dir, 'logs')}), ...sc.args],
           {
             env: {
               ...process.env,

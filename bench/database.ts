@@ -15,6 +15,7 @@ import {ensurePartitions} from '../src/stores/postgres/partitions.js'
 import {periodStart} from '../src/stores/postgres/periods.js'
 import {cleanup} from '../src/stores/postgres/retention.js'
 import {writeBatchesConcurrently, writeLines} from '../src/stores/postgres/writer.js'
+import {REQUEST_COLUMNS} from '../src/stores/source.js'
 import {fmt, monthsBack, openBenchDatabase} from './bench-db.js'
 
 const {values} = parseArgs({
@@ -37,35 +38,7 @@ const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 
 const seconds = (t0: number) => (performance.now() - t0) / 1000
 
-const COLUMNS = [
-  'id',
-  'created_at',
-  'method',
-  'scheme',
-  'host',
-  'path',
-  'query',
-  'request_headers',
-  'request_body',
-  'request_body_size',
-  'request_body_truncated',
-  'status_code',
-  'response_headers',
-  'response_body',
-  'response_body_size',
-  'response_body_truncated',
-  'duration_ms',
-  'ip',
-  'user_id',
-  'user_agent',
-  'session_id',
-  'trace_id',
-  'request_id',
-  'flags',
-  'error',
-  'extra',
-  'instance',
-]
+const COLUMNS = REQUEST_COLUMNS
 const INSERT_SQL = `INSERT INTO request_logs (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`
 
 async function main() {

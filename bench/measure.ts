@@ -8,6 +8,21 @@ import {performance} from 'node:perf_hooks'
 import {promisify} from 'node:util'
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** The arguments of `audit-logs run` in front of `upstream`, as every benchmark starts it. */
+export const runArgs = (o: {upstream: string; port: number; adminPort: number; workers: string; logDir: string}) => [
+  'run',
+  '--upstream',
+  o.upstream,
+  '--bind',
+  `127.0.0.1:${o.port}`,
+  '--admin-bind',
+  `127.0.0.1:${o.adminPort}`,
+  '--workers',
+  o.workers,
+  '--log-dir',
+  o.logDir,
+]
 export const execFileAsync = promisify(execFile)
 
 export type WrkResult = {rps: number; p50: string; p99: string; requests: number; seconds: number; errors: number}

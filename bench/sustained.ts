@@ -50,6 +50,7 @@ import {
   openLoop,
   pids,
   postmasterPid,
+  runArgs,
   sleep,
   treeMemory,
   wrk,
@@ -274,19 +275,7 @@ async function startRun(app: App, kind: 'run' | 'nocapture', postmaster?: number
   const port = await freePort()
   const adminPort = await freePort()
   const dir = mkdtempSync(path.join(tmp, 'run-'))
-  const args = [
-    'run',
-    '--upstream',
-    app.url,
-    '--bind',
-    `127.0.0.1:${port}`,
-    '--admin-bind',
-    `127.0.0.1:${adminPort}`,
-    '--workers',
-    values.workers!,
-    '--log-dir',
-    path.join(dir, 'logs'),
-  ]
+  const args = runArgs({upstream: app.url, port, adminPort, workers: values.workers!, logDir: path.join(dir, 'logs')})
   const proc = track(
     spawn(path.join(ROOT, 'bin/run.js'), [...args, ...(kind === 'nocapture' ? ['--no-capture'] : [])], {
       env: {
