@@ -30,6 +30,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       description: 'PostgreSQL URL of the audit database [default: the embedded server]',
       helpGroup: 'GLOBAL',
     }),
+    'mongo-uri': Flags.string({
+      description: 'MongoDB connection string of the audit store (or AUDIT_LOGS_MONGO_URI) [default: none]',
+      helpGroup: 'GLOBAL',
+    }),
   }
 
   protected flags!: BaseFlags<T>
@@ -50,6 +54,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.flags = flags as BaseFlags<T>
     this.args = args as Args<T>
     registerUrlPassword(this.flags['database-url'])
+    registerUrlPassword(this.flags['mongo-uri'])
   }
 
   /** Flags of this command that stand for configuration keys; they win over every other source. */
@@ -60,7 +65,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected async resolved(): Promise<ResolvedConfig> {
     this.settings ??= await resolveConfig({
       configFile: this.flags.config,
-      flags: {databaseUrl: this.flags['database-url'], ...this.configFlags()},
+      flags: {databaseUrl: this.flags['database-url'], mongoUri: this.flags['mongo-uri'], ...this.configFlags()},
     })
     return this.settings
   }

@@ -27,7 +27,12 @@ export default class Run extends BaseCommand<typeof Run> {
     'max-body-length': Flags.integer({description: 'bytes of each body kept in the record [default: 8192]', min: 0}),
     capture: Flags.boolean({description: 'record traffic (--no-capture: proxy only)', allowNo: true}),
     files: Flags.boolean({description: 'write the JSONL files sink', allowNo: true}),
-    database: Flags.boolean({description: 'write the PostgreSQL sink', allowNo: true}),
+    database: Flags.boolean({description: 'write the database stores (PostgreSQL, MongoDB: see --stores)', allowNo: true}),
+    stores: Flags.option({
+      description:
+        'database stores to write: postgres, mongo or both (or AUDIT_LOGS_STORES; AUDIT_LOGS_USE_MONGO and AUDIT_LOGS_WRITE_TO_BOTH) [default: postgres]',
+      options: ['postgres', 'mongo', 'both'] as const,
+    })(),
   }
 
   protected configFlags() {
@@ -43,6 +48,7 @@ export default class Run extends BaseCommand<typeof Run> {
       capture: f.capture,
       fileSink: f.files,
       databaseSink: f.database,
+      stores: f.stores,
       command: dash >= 0 && dash < this.argv.length - 1 ? this.argv.slice(dash + 1) : undefined,
     }
   }

@@ -1,6 +1,7 @@
 import {existsSync} from 'node:fs'
 import path from 'node:path'
 import dotenv from 'dotenv'
+import {AuditLogsError} from '../errors.js'
 import {configError, loadConfigFile} from './file.js'
 import {redactUrl, registerSecret, registerUrlPassword} from '../util/redact.js'
 import {type Config, type SettingKey, type SettingSpec, settingKeys, settings} from './schema.js'
@@ -20,6 +21,13 @@ function urlFromParts(env: NodeJS.ProcessEnv): string | undefined {
   return `postgres://${user}${password}@${env.AUDIT_LOGS_DB_HOST}:${port}/${env.AUDIT_LOGS_DB_NAME ?? 'postgres'}`
 }
 
+function seedSwitch(env: NodeJS.ProcessEnv, name: string): boolean {
+  const v = env[name]!.trim()
+  if (/^(1|true|yes|on)$/i.test(v)) return true
+  if (/^(0|false|no|off)$/i.test(v)) return false
+  throw configError(`Invalid configuration: ${name} = ${JSON.stringify(v)} (from environment). Accepted: true or false`)
+}
+
 function envLayer(env: NodeJS.ProcessEnv): Layer {
   const values: Overrides = {}
   const names: Layer['names'] = {}
@@ -30,6 +38,13 @@ function envLayer(env: NodeJS.ProcessEnv): Layer {
       values[key] = env[name]
       names[key] = name
     }
+  }
+  // the seeds' switches: AUDIT_LOGS_USE_MONGO alone is MongoDB only, with AUDIT_LOGS_WRITE_TO_BOTH both stores
+  if (values.stores === undefined && env.AUDIT_LOGS_USE_MONGO) {
+    const useMongo = seedSwitch(env, 'AUDIT_LOGS_USE_MONGO')
+    const both = env.AUDIT_LOGS_WRITE_TO_BOTH ? seedSwitch(env, 'AUDIT_LOGS_WRITE_TO_BOTH') : false
+    values.stores = useMongo ? (both ? 'both' : 'mongo') : 'postgres'
+    names.stores = env.AUDIT_LOGS_WRITE_TO_BOTH ? 'AUDIT_LOGS_USE_MONGO and AUDIT_LOGS_WRITE_TO_BOTH' : 'AUDIT_LOGS_USE_MONGO'
   }
   if (values.databaseUrl === undefined) {
     values.databaseUrl = urlFromParts(env)
@@ -88,11 +103,19 @@ export async function resolveConfig(
       const hint = parsed.error.issues[0]?.message ?? 'a valid value'
       const name = layer?.names[key]
       const where = layer ? `${layer.source}${name ? ' ' + name : ''}` : 'defaults'
-      throw configError(`Invalid configuration: ${key} = ${shown(spec, raw)} (from ${where}). Accepted: ${hint}`)
+      const error = configError(`Invalid configuration: ${key} = ${shown(spec, raw)} (from ${where}). Accepted: ${hint}`)
+      throw spec.exit ? new AuditLogsError(error.message, {exit: spec.exit}) : error
     }
     out[key] = parsed.data
   }
   const config = out as Config
+  if (config.stores !== 'postgres' && !config.mongoUri) {
+    const layer = layers.find((l) => l.values.stores !== undefined)
+    throw configError(
+      `Invalid configuration: stores = ${JSON.stringify(config.stores)} (from ${layer?.source ?? 'defaults'}${layer?.names.stores ? ' ' + layer.names.stores : ''}) ` +
+        `needs a MongoDB server: set mongoUri (AUDIT_LOGS_MONGO_URI or --mongo-uri), e.g. mongodb://user:password@127.0.0.1:27017/`,
+    )
+  }
   for (const key of settingKeys) {
     const spec: SettingSpec = settings[key]
     const value = config[key]

@@ -1,3 +1,4 @@
+import {createRequire} from 'node:module'
 import {z} from 'zod'
 
 const PERCENT_ENCODE = 'percent-encode special characters in the user name and password: # as %23, / as %2F, ? as %3F, @ as %40, % as %25'
@@ -49,6 +50,39 @@ const postgresUrl = urlSetting(POSTGRES_URL_FORM, ['postgres:', 'postgresql:'], 
       ? `${POSTGRES_URL_FORM}; in this one the host ends early; ${PERCENT_ENCODE}`
       : undefined,
 })
+
+const MONGO_URI_FORM =
+  'a MongoDB connection string: mongodb://user:password@host:port/database (several hosts separated by commas, options after ?) or mongodb+srv://user:password@cluster.example.com/'
+/**
+ * Parsed by the driver's own parser (mongodb-connection-string-url, which the
+ * driver uses): a replica set's host list is not a WHATWG URL. The driver
+ * checks the options when it connects.
+ */
+const mongoUri = z.string({error: MONGO_URI_FORM}).superRefine((raw, ctx) => {
+  if (!/^mongodb(\+srv)?:\/\//i.test(raw)) {
+    ctx.addIssue({code: 'custom', message: `${MONGO_URI_FORM}; this one does not start with mongodb:// or mongodb+srv://`})
+    return
+  }
+  try {
+    // loaded only when a MongoDB URI is configured: every command resolves the configuration
+    const {ConnectionString} = createRequire(import.meta.url)(
+      'mongodb-connection-string-url',
+    ) as typeof import('mongodb-connection-string-url')
+    new ConnectionString(raw)
+  } catch (error) {
+    ctx.addIssue({code: 'custom', message: `${MONGO_URI_FORM}; this one cannot be parsed (${(error as Error).message}); ${PERCENT_ENCODE}`})
+  }
+})
+/** A MongoDB database or collection name: what every server accepts. */
+const mongoName = (fallback: string) =>
+  z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_-]{0,62}$/, '1-63 letters, digits, "_" or "-", starting with a letter or "_"')
+    .default(fallback)
+
+/** Where records are stored besides the files: PostgreSQL (the default), MongoDB, or both. */
+export const STORES = ['postgres', 'mongo', 'both'] as const
+export type Stores = (typeof STORES)[number]
 
 const wholeNumber = (min: number) =>
   z.coerce
@@ -106,7 +140,8 @@ export const DEFAULT_SENSITIVE_FIELDS = [
 ]
 export const DEFAULT_SENSITIVE_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key']
 
-export type SettingSpec = {schema: z.ZodType; env: string; alias?: string; secret?: 'url' | 'value'; flag?: string}
+/** `exit`: the exit code of an invalid value when it is not the usage error's (2): a store's address is a database error (3). */
+export type SettingSpec = {schema: z.ZodType; env: string; alias?: string; secret?: 'url' | 'value'; flag?: string; exit?: 3}
 
 /** A role's password for setup-db: never shown. */
 const password = z.string({error: 'a password'}).min(1, 'a password').optional()
@@ -136,6 +171,20 @@ export const settings = {
   requestRetentionDays: {schema: wholeNumber(1).default(90), env: 'AUDIT_LOGS_REQUEST_RETENTION_DAYS'},
   accessRetentionDays: {schema: wholeNumber(1).default(120), env: 'AUDIT_LOGS_ACCESS_RETENTION_DAYS'},
   cleanupBatchSize: {schema: wholeNumber(1).default(5000), env: 'AUDIT_LOGS_CLEANUP_BATCH_SIZE'},
+
+  /**
+   * Which database stores receive the records (the files are a sink of their own). The seeds' names map
+   * onto it (resolve.ts): AUDIT_LOGS_USE_MONGO=true alone is mongo, with AUDIT_LOGS_WRITE_TO_BOTH=true both.
+   */
+  stores: {
+    schema: z.enum(STORES, {error: 'postgres (PostgreSQL only), mongo (MongoDB only) or both'}).default('postgres'),
+    env: 'AUDIT_LOGS_STORES',
+    flag: '--stores',
+  },
+  mongoUri: {schema: mongoUri.optional(), env: 'AUDIT_LOGS_MONGO_URI', secret: 'url', flag: '--mongo-uri', exit: 3},
+  mongoDbName: {schema: mongoName('audit_logs'), env: 'AUDIT_LOGS_MONGO_DB_NAME'},
+  mongoRequestCollection: {schema: mongoName('request_logs'), env: 'AUDIT_LOGS_MONGO_REQUEST_LOGS_COLLECTION'},
+  mongoAccessCollection: {schema: mongoName('access_logs'), env: 'AUDIT_LOGS_MONGO_GUNICORN_LOGS_COLLECTION'},
 
   // audit-logs setup-db: a role that may create databases and roles (default: the configured server), and the roles' passwords (default: generated)
   adminUrl: {schema: postgresUrl.optional(), env: 'AUDIT_LOGS_ADMIN_URL', secret: 'url', flag: '--admin-url'},

@@ -6,6 +6,8 @@ import {type FilePosition, RotatingWriter} from '../stores/files/rotating-writer
 import type {LogType} from '../stores/postgres/periods.js'
 import {backendPid} from '../stores/postgres/sql/session.js'
 import {writeLines} from '../stores/postgres/writer.js'
+import type {MongoStore} from '../stores/mongo/connection.js'
+import type {MongoTarget} from '../stores/mongo/target.js'
 import {niceProcess} from '../util/priority.js'
 
 /**
@@ -106,26 +108,36 @@ async function localBackend(client: pg.Client, url: string): Promise<number | un
 
 /** SQLSTATE classes that blame the data of a row, not the connection or the schema: data exception, integrity constraint, program limit (an index entry too large). */
 const RECORD_ERROR = /^(22|23|54)/
+const blamePostgres = (error: unknown): string | undefined => {
+  const code = (error as {code?: unknown}).code
+  return typeof code === 'string' && RECORD_ERROR.test(code) ? `PostgreSQL ${code}: ${(error as Error).message}` : undefined
+}
 
 /**
- * Writes a batch; one that PostgreSQL refuses for the data of some rows is
- * halved until those rows stand alone (each half its own transaction; the
- * writer is idempotent on id), and they are returned: one bad record never
- * holds up the others.
+ * Writes a batch with `write`; one that the store refuses for the data of
+ * some records (`blame` says why, or undefined when the store itself is at
+ * fault: then it throws) is halved until those records stand alone, and
+ * they are returned: one bad record never holds up the others. The stores
+ * are idempotent on id, so a half written again is kept once.
  */
-async function writeIsolating(client: pg.Client, logType: LogType, lines: Buffer[], rejected: Rejection[]): Promise<void> {
+async function writeIsolating(
+  lines: Buffer[],
+  write: (lines: Buffer[]) => Promise<Rejection[] | void>,
+  blame: (error: unknown) => string | undefined,
+  rejected: Rejection[],
+): Promise<void> {
   try {
-    await writeLines(client, logType, lines)
+    rejected.push(...((await write(lines)) ?? []))
   } catch (error) {
-    const code = (error as {code?: unknown}).code
-    if (typeof code !== 'string' || !RECORD_ERROR.test(code)) throw error
+    const why = blame(error)
+    if (why === undefined) throw error
     if (lines.length === 1) {
-      rejected.push({line: lines[0], error: `PostgreSQL ${code}: ${(error as Error).message}`})
+      rejected.push({line: lines[0], error: why})
       return
     }
     const half = lines.length >> 1
-    await writeIsolating(client, logType, lines.slice(0, half), rejected)
-    await writeIsolating(client, logType, lines.slice(half), rejected)
+    await writeIsolating(lines.slice(0, half), write, blame, rejected)
+    await writeIsolating(lines.slice(half), write, blame, rejected)
   }
 }
 
@@ -169,8 +181,9 @@ export function postgresSink(url: string, nice = 0, connections = 2): Sink {
         await Promise.all(
           clients.map(async (client, i) => {
             const parts = split(lines.slice(i * share, (i + 1) * share))
-            if (parts.request.length) await writeIsolating(client, 'request', parts.request, rejected)
-            if (parts.access.length) await writeIsolating(client, 'access', parts.access, rejected)
+            for (const type of ['request', 'access'] as const)
+              if (parts[type].length)
+                await writeIsolating(parts[type], (ls) => writeLines(client, type, ls).then(() => {}), blamePostgres, rejected)
           }),
         )
         return {rejected}
@@ -184,5 +197,40 @@ export function postgresSink(url: string, nice = 0, connections = 2): Sink {
       nice = level
       return backends.map((pid) => niceProcess(pid, level)).every(Boolean)
     },
+  }
+}
+
+/**
+ * MongoDB: unordered insertMany per log type, idempotent on _id (see
+ * stores/mongo/writer.ts); connects again after a failure (a server that is
+ * down or a primary that stepped down: the shipper retries with backoff).
+ */
+export function mongoSink(target: MongoTarget): Sink {
+  let store: MongoStore | undefined
+  const end = async () => {
+    const was = store
+    store = undefined
+    await was?.close().catch(() => {})
+  }
+  return {
+    name: 'mongo',
+    async write(lines) {
+      try {
+        // the driver is loaded only by a run that has this sink (it costs the shipping thread memory)
+        const {connectMongo} = await import('../stores/mongo/connection.js')
+        const {blameDocuments, insertLines} = await import('../stores/mongo/writer.js')
+        const s = (store ??= await connectMongo(target, {serverSelectionTimeoutMS: 5000}))
+        const rejected: Rejection[] = []
+        const parts = split(lines)
+        for (const type of ['request', 'access'] as const)
+          if (parts[type].length)
+            await writeIsolating(parts[type], async (ls) => (await insertLines(s, type, ls)).rejected, blameDocuments, rejected)
+        return {rejected}
+      } catch (error) {
+        await end()
+        throw error
+      }
+    },
+    close: end,
   }
 }

@@ -1,6 +1,9 @@
 import type {ResolvedConfig} from '../config/resolve.js'
 import type {ShipperStats} from '../pipeline/shipper.js'
 import {type Deadline, settledBy} from './lifecycle.js'
+import {describeStores, storesOf} from '../config/stores.js'
+import {mongoTarget} from '../stores/mongo/target.js'
+import {redactUrl} from '../util/redact.js'
 import {prepareDatabase} from './database.js'
 import type {RunPlan} from './run-plan.js'
 import {type Shipping, startShipping} from './shipping.js'
@@ -42,16 +45,32 @@ export async function startDelivery(
     await db?.target.release()
   }
   if (plan.settings.capture && (config.fileSink || config.databaseSink)) {
-    if (config.databaseSink) db = await prepareDatabase(config, log)
+    const stores = storesOf(config)
+    const mongo = config.databaseSink && stores.mongo ? mongoTarget(config) : undefined
+    if (mongo) {
+      // a connection string that the driver refuses, a wrong password, a host that does not answer: said now (exit 3)
+      const {connectMongo} = await import('../stores/mongo/connection.js')
+      await (await connectMongo(mongo)).close()
+    }
+    if (config.databaseSink && stores.postgres) db = await prepareDatabase(config, log)
+    if (config.databaseSink)
+      log(
+        describeStores(
+          config,
+          db ? (db.target.embedded ? `embedded, database ${db.target.dbName}` : redactUrl(db.target.databaseUrl)) : '',
+        ),
+      )
     const files = config.fileSink ? {dir: plan.logDir, maxBytes: config.logMaxBytes, backupCount: config.logBackupCount} : undefined
     if (files) names.push('files')
     if (db) names.push('postgres')
+    if (mongo) names.push('mongo')
     try {
       shipping = await startShipping(
         {
           journalDir: plan.settings.journalDir,
           files,
           databaseUrl: db?.target.databaseUrl,
+          mongo,
           nice: config.backgroundNice,
           catchUpBytes: plan.catchUpBytes,
           catchUpMs: config.catchUpLagMs,

@@ -7,7 +7,8 @@ import path from 'node:path'
 import {parentPort, workerData} from 'node:worker_threads'
 import {listSegments} from '../pipeline/journal.js'
 import {Shipper, type ShipperStats, collectSegments} from '../pipeline/shipper.js'
-import {type Sink, filesSink, postgresSink} from '../pipeline/sinks.js'
+import {type Sink, filesSink, mongoSink, postgresSink} from '../pipeline/sinks.js'
+import type {MongoTarget} from '../stores/mongo/target.js'
 import {failpoint} from '../util/failpoints.js'
 import {heapKeeper} from '../util/heap.js'
 import {otherThreadsAt} from '../util/priority.js'
@@ -17,6 +18,7 @@ export type ShippingSettings = {
   journalDir: string
   files?: {dir: string; maxBytes: number; backupCount: number}
   databaseUrl?: string
+  mongo?: MongoTarget
   nice: number
   /**
    * Past this many journal bytes behind (any sink), shipping neither waits
@@ -56,6 +58,7 @@ const log = (message: string) => port.postMessage({type: 'log', message} satisfi
 const sinks: Sink[] = []
 if (s.files) sinks.push(filesSink(path.resolve(s.files.dir), s.files.maxBytes, s.files.backupCount))
 if (s.databaseUrl) sinks.push(postgresSink(s.databaseUrl, background))
+if (s.mongo) sinks.push(mongoSink(s.mongo))
 let busySince: number | undefined // the proxy workers are saturated since
 /** Whether some sink is catchUpBytes or catchUpMs behind (see ShippingSettings.catchUpBytes): trigger.catchingUp. */
 const trigger = new CatchUpTrigger(s.catchUpBytes, s.catchUpMs)

@@ -1,0 +1,12 @@
+import {redactUrl} from '../util/redact.js'
+import type {Config} from './schema.js'
+
+/** Which database stores the configuration selects (`stores`, or the seeds' AUDIT_LOGS_USE_MONGO and AUDIT_LOGS_WRITE_TO_BOTH). */
+export const storesOf = (config: Pick<Config, 'stores'>) => ({postgres: config.stores !== 'mongo', mongo: config.stores !== 'postgres'})
+
+/** The choice as `run` prints it at start: which stores, and where MongoDB is (its password shown as ****). */
+export function describeStores(config: Pick<Config, 'stores' | 'mongoUri' | 'mongoDbName'>, postgres: string): string {
+  const s = storesOf(config)
+  const mongo = `MongoDB ${redactUrl(config.mongoUri ?? '')} database ${config.mongoDbName}`
+  return `stores: ${[s.postgres ? `PostgreSQL ${postgres}` : '', s.mongo ? mongo : ''].filter(Boolean).join(' and ')} (stores = ${config.stores})`
+}
