@@ -1,23 +1,38 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../base-command.js'
+import type {ResolvedConfig} from '../config/resolve.js'
+import {storesOf} from '../config/stores.js'
+import {STORES} from '../config/schema.js'
 import {renderTable} from '../render/table.js'
 import {usageError} from '../errors.js'
+import type {MongoSetupResult, MongoSetupStep} from '../stores/mongo/setup.js'
+import {mongoTarget} from '../stores/mongo/target.js'
 import {DEFAULT_DB_NAME, withDatabase} from '../stores/postgres/connection.js'
 import {type SetupResult, setupDatabase} from '../stores/postgres/setup.js'
 import {INTERVALS} from '../stores/postgres/periods.js'
 
+/** PostgreSQL's result as before (its fields at the top), MongoDB's steps and credentials added to them, and its own under `mongo`. */
+export type SetupDbResult = Omit<SetupResult, 'steps'> & {steps: MongoSetupStep[]; mongo?: MongoSetupResult}
+
 export default class SetupDb extends BaseCommand<typeof SetupDb> {
-  static summary = 'Create the audit database, roles, schema and partitions.'
+  static summary = 'Create the audit database, roles, schema and partitions (PostgreSQL), collections and indexes (MongoDB).'
   static description =
     'Creates the database if missing, an owner role, a writer role that may only INSERT and a reader role ' +
-    'that may only SELECT, runs the migrations and creates the partitions. Idempotent: a second run changes ' +
-    'nothing and says so. Generated passwords are printed once and stored nowhere.'
+    'that may only SELECT, runs the migrations and creates the partitions. On MongoDB: the collections with a ' +
+    'validator, the indexes of every filter, and a writer (insert only) and a reader (find only) where the ' +
+    "URI's user may create users; what the server does not implement is skipped and says so. Idempotent: a " +
+    'second run changes nothing and says so. Generated passwords are printed once and stored nowhere.'
   static examples = [
     '<%= config.bin %> <%= command.id %> --db-name audit_logs',
     '<%= config.bin %> <%= command.id %> --db-name audit_logs --admin-url postgres://postgres:secret@db.internal:5432/postgres --interval week --premake 8',
     '<%= config.bin %> <%= command.id %> --dry-run',
+    '<%= config.bin %> <%= command.id %> --store mongo --mongo-uri mongodb://admin:secret@127.0.0.1:27017/ --mongo-ttl',
   ]
   static flags = {
+    store: Flags.option({description: 'which store to set up [default: the configured stores]', options: STORES})(),
+    'mongo-ttl': Flags.boolean({
+      description: 'MongoDB: TTL indexes on created_at from the retention settings, so the server expires documents itself',
+    }),
     'db-name': Flags.string({description: 'name of the audit database [default: audit_logs]'}),
     'admin-url': Flags.string({
       description: 'URL of a role that may create databases and roles (or AUDIT_LOGS_ADMIN_URL) [default: the configured server]',
@@ -31,7 +46,7 @@ export default class SetupDb extends BaseCommand<typeof SetupDb> {
     'reader-password': Flags.string({
       description: 'password of the reader role (SELECT only) (or AUDIT_LOGS_READER_PASSWORD) [default: generated]',
     }),
-    'dry-run': Flags.boolean({description: 'print the SQL that would run, change nothing'}),
+    'dry-run': Flags.boolean({description: 'print the SQL (and MongoDB commands) that would run, change nothing'}),
   }
 
   protected configFlags() {
@@ -47,8 +62,74 @@ export default class SetupDb extends BaseCommand<typeof SetupDb> {
     }
   }
 
-  async run(): Promise<SetupResult> {
+  async run(): Promise<SetupDbResult> {
     const config = await this.resolved()
+    const stores = storesOf({stores: this.flags.store ?? config.stores})
+    if (this.flags['mongo-ttl'] && !stores.mongo) throw usageError('--mongo-ttl is for MongoDB', ['Add --store mongo (or both)'])
+    // MongoDB first: a --mongo-ttl the server refuses stops the run before PostgreSQL is changed
+    const mongo = stores.mongo ? await this.setupMongo(config) : undefined
+    const pg = stores.postgres ? await this.setupPostgres(config) : undefined
+    const mongoSteps = (mongo?.steps ?? []).map((s) => ({...s, step: `MongoDB ${s.step}`}))
+    const result: SetupDbResult = {
+      ...(pg ?? {database: mongo!.database, dryRun: mongo!.dryRun, changed: false, credentials: [], sql: []}),
+      steps: [...(pg?.steps ?? []), ...mongoSteps],
+      changed: !!pg?.changed || !!mongo?.changed,
+      credentials: [...(pg?.credentials ?? []), ...(mongo?.credentials ?? [])],
+      ...(mongo ? {mongo} : {}),
+    }
+    if (pg?.dryRun) {
+      this.log(`-- dry run: nothing was changed. SQL that setup-db would run on ${pg.database}:`)
+      this.log(pg.sql.join('\n'))
+    }
+    const shown = pg?.dryRun ? mongoSteps : result.steps
+    if (shown.length)
+      this.log(
+        renderTable(
+          ['step', 'status'],
+          shown.map((s) => [s.step, s.note ? `${s.status}: ${s.note}` : s.status]),
+        ),
+      )
+    if (pg && !pg.dryRun)
+      this.log(pg.changed ? `Database ${pg.database} is set up.` : `Nothing to do: database ${pg.database} was already set up.`)
+    if (mongo?.dryRun) {
+      this.log(`// dry run: nothing was changed. Commands setup-db would run on MongoDB database ${mongo.database} (${mongo.server}):`)
+      this.log(mongo.commands.join('\n') || '// none: nothing to do')
+    } else if (mongo)
+      this.log(
+        mongo.changed
+          ? `MongoDB database ${mongo.database} is set up (${mongo.server}).`
+          : `Nothing to do: MongoDB database ${mongo.database} was already set up (${mongo.server}).`,
+      )
+    if (result.credentials.length > 0) {
+      this.log('\nGenerated passwords, shown this once and stored nowhere; keep them now:')
+      this.log(
+        renderTable(
+          ['role', 'password', 'url'],
+          result.credentials.map((c) => [c.role, c.password, c.url]),
+        ),
+      )
+    }
+    return result
+  }
+
+  private async setupMongo(config: ResolvedConfig): Promise<MongoSetupResult> {
+    const target = mongoTarget(config)
+    if (!target)
+      throw usageError('setup-db --store mongo needs a MongoDB server', [
+        'Set mongoUri (AUDIT_LOGS_MONGO_URI or --mongo-uri), e.g. mongodb://user:password@127.0.0.1:27017/',
+      ])
+    const [{connectMongo}, {setupMongo}] = await Promise.all([import('../stores/mongo/connection.js'), import('../stores/mongo/setup.js')])
+    const store = await connectMongo(target)
+    this.onRelease(() => store.close())
+    const spin = await this.spinner(`Setting up MongoDB database ${target.dbName}`)
+    return setupMongo(store, {
+      dryRun: !!this.flags['dry-run'],
+      passwords: {writer: config.writerPassword, reader: config.readerPassword},
+      ttlDays: this.flags['mongo-ttl'] ? {request: config.requestRetentionDays, access: config.accessRetentionDays} : undefined,
+    }).finally(() => spin.stop())
+  }
+
+  private async setupPostgres(config: ResolvedConfig): Promise<SetupResult> {
     // flags, the environment (.env included) and the config file, resolved with every other setting; registered as secrets there
     const passwords = {owner: config.ownerPassword, writer: config.writerPassword, reader: config.readerPassword}
     const adminUrl = config.adminUrl
@@ -70,35 +151,12 @@ export default class SetupDb extends BaseCommand<typeof SetupDb> {
       ])
     }
     const spin = await this.spinner(`Setting up ${target.dbName}`)
-    const result = await setupDatabase(target, {
+    return setupDatabase(target, {
       interval: this.flags.interval as never,
       defaultInterval: config.partitionInterval,
       premake: config.premake,
       passwords,
-      dryRun: this.flags['dry-run'],
+      dryRun: !!this.flags['dry-run'],
     }).finally(() => spin.stop())
-
-    if (result.dryRun) {
-      this.log(`-- dry run: nothing was changed. SQL that setup-db would run on ${result.database}:`)
-      this.log(result.sql.join('\n'))
-      return result
-    }
-    this.log(
-      renderTable(
-        ['step', 'status'],
-        result.steps.map((s) => [s.step, s.status]),
-      ),
-    )
-    this.log(result.changed ? `Database ${result.database} is set up.` : `Nothing to do: database ${result.database} was already set up.`)
-    if (result.credentials.length > 0) {
-      this.log('\nGenerated passwords, shown this once and stored nowhere; keep them now:')
-      this.log(
-        renderTable(
-          ['role', 'password', 'url'],
-          result.credentials.map((c) => [c.role, c.password, c.url]),
-        ),
-      )
-    }
-    return result
   }
 }
