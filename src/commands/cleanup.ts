@@ -1,27 +1,38 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../base-command.js'
-import {ExitCode} from '../errors.js'
+import type {ResolvedConfig} from '../config/resolve.js'
+import {STORES} from '../config/schema.js'
+import {storesOf} from '../config/stores.js'
+import {ExitCode, usageError} from '../errors.js'
 import {renderTable} from '../render/table.js'
+import type {MongoCleanupReport} from '../stores/mongo/retention.js'
+import {mongoTarget} from '../stores/mongo/target.js'
 import {assertMigrated} from '../stores/postgres/partitions.js'
 import type {LogType} from '../stores/postgres/periods.js'
 import {type CleanupReport, cleanup} from '../stores/postgres/retention.js'
 import {formatBytes} from '../util/bytes.js'
 
+/** PostgreSQL's report as before (its fields at the top, when it was cleaned), MongoDB's under `mongo`. */
+export type CleanupResult = (CleanupReport | {dryRun: boolean; interrupted: boolean}) & {mongo?: MongoCleanupReport}
+type Retention = Array<{logType: LogType; days: number}>
+
 export default class Cleanup extends BaseCommand<typeof Cleanup> {
-  static summary = 'Apply retention: drop expired partitions, delete older rows in batches.'
+  static summary = 'Apply retention: drop expired partitions, delete older rows (and MongoDB documents) in batches.'
   static description =
     'Default retention is 90 days for request logs and 120 days for access logs (AUDIT_LOGS_REQUEST_RETENTION_DAYS, ' +
     'AUDIT_LOGS_ACCESS_RETENTION_DAYS); --days overrides both. Safe to interrupt with Ctrl-C: every batch ' +
-    'is its own transaction.'
+    'is its own transaction (on MongoDB, its own deleteMany). Cleans the configured stores, or --store.'
   static examples = [
     '<%= config.bin %> <%= command.id %> --dry-run',
     '<%= config.bin %> <%= command.id %> --days 30 --log-type request',
     '<%= config.bin %> <%= command.id %> --log-type gunicorn --batch-size 10000',
+    '<%= config.bin %> <%= command.id %> --store mongo --dry-run',
   ]
   static flags = {
+    store: Flags.option({description: 'which store to clean [default: the configured stores]', options: STORES})(),
     days: Flags.integer({description: 'keep this many days [default: 90 for request, 120 for access]', min: 1}),
     'dry-run': Flags.boolean({description: 'report what would go (rows and bytes per partition), change nothing'}),
-    'batch-size': Flags.integer({description: 'rows per DELETE transaction [default: 5000]', min: 1}),
+    'batch-size': Flags.integer({description: 'rows per DELETE transaction (documents per deleteMany) [default: 5000]', min: 1}),
     'log-type': Flags.option({
       description: 'which logs (gunicorn is an alias of access)',
       options: ['request', 'access', 'all', 'gunicorn'] as const,
@@ -33,22 +44,35 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
     return {cleanupBatchSize: this.flags['batch-size']}
   }
 
-  async run(): Promise<CleanupReport> {
+  async run(): Promise<CleanupResult> {
     const config = await this.resolved()
+    const stores = storesOf({stores: this.flags.store ?? config.stores})
     const flag = this.flags['log-type']
     const types: LogType[] = flag === 'all' ? ['request', 'access'] : [flag === 'gunicorn' ? 'access' : (flag as LogType)]
     const retention = types.map((logType) => ({
       logType,
       days: this.flags.days ?? (logType === 'request' ? config.requestRetentionDays : config.accessRetentionDays),
     }))
+    const signal = this.interruptSignal()
+    const pg = stores.postgres ? await this.cleanupPostgres(config, retention, signal) : undefined
+    const mongo = stores.mongo && !pg?.interrupted ? await this.cleanupMongo(config, retention, signal) : undefined
+    const interrupted = !!pg?.interrupted || !!mongo?.interrupted
+    if (interrupted) {
+      this.logToStderr('Interrupted between batches: the tables are consistent; run cleanup again to finish.')
+      process.exitCode = ExitCode.interrupted
+    }
+    return {...(pg ?? {dryRun: !!this.flags['dry-run']}), interrupted, ...(mongo ? {mongo} : {})}
+  }
+
+  private async cleanupPostgres(config: ResolvedConfig, retention: Retention, signal: AbortSignal): Promise<CleanupReport> {
     const client = await this.client()
     await assertMigrated(client)
     const spin = await this.spinner(this.flags['dry-run'] ? 'Measuring what would go' : 'Cleaning up')
     const report = await cleanup(client, {
       retention,
-      dryRun: this.flags['dry-run'],
+      dryRun: !!this.flags['dry-run'],
       batchSize: config.cleanupBatchSize,
-      signal: this.interruptSignal(),
+      signal,
       onProgress: (e) => (spin.text = `${e.action === 'drop' ? 'dropped' : 'deleting from'} ${e.partition}: ${e.rows} rows`),
     }).finally(() => spin.stop())
 
@@ -70,10 +94,52 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
           ? `Removed ${summary}.`
           : 'Nothing to remove.',
     )
-    if (report.interrupted) {
-      this.logToStderr('Interrupted between batches: the tables are consistent; run cleanup again to finish.')
-      process.exitCode = ExitCode.interrupted
+    return report
+  }
+
+  private async cleanupMongo(config: ResolvedConfig, retention: Retention, signal: AbortSignal): Promise<MongoCleanupReport> {
+    const target = mongoTarget(config)
+    if (!target)
+      throw usageError('cleanup --store mongo needs a MongoDB server', [
+        'Set mongoUri (AUDIT_LOGS_MONGO_URI or --mongo-uri), e.g. mongodb://user:password@127.0.0.1:27017/',
+      ])
+    const [{connectMongo}, {cleanupMongo}] = await Promise.all([
+      import('../stores/mongo/connection.js'),
+      import('../stores/mongo/retention.js'),
+    ])
+    const store = await connectMongo(target)
+    this.onRelease(() => store.close())
+    const spin = await this.spinner(this.flags['dry-run'] ? 'Counting what would go in MongoDB' : 'Cleaning up MongoDB')
+    const report = await cleanupMongo(store, {
+      retention,
+      dryRun: !!this.flags['dry-run'],
+      batchSize: config.cleanupBatchSize,
+      signal,
+      onProgress: (e) => (spin.text = `deleting from ${e.collection} (MongoDB): ${e.deleted} of ${e.older} documents`),
+    }).finally(() => spin.stop())
+
+    for (const t of report.targets) {
+      this.log(`${t.collection} (MongoDB ${report.database}): keeping ${t.days} days (cutoff ${t.cutoff})`)
+      // the TTL monitor deletes on its own schedule (once a minute) and by its own time: cleanup still removes what is past the cutoff
+      if (t.ttl)
+        this.log(
+          `  the server expires its documents itself after ${t.ttl.days} days (TTL index ${t.ttl.index}); cleanup removes what is past the cutoff now`,
+        )
     }
+    const verb = report.dryRun ? 'would delete' : 'deleted'
+    this.log(
+      renderTable(
+        ['collection', 'action', 'documents', 'batches'],
+        report.targets.map((t) => [t.collection, verb, report.dryRun ? t.older : t.deleted, report.dryRun ? '' : t.batches]),
+      ),
+    )
+    this.log(
+      report.dryRun
+        ? `Dry run: ${report.totalDocuments} document(s) would be removed from MongoDB; nothing was changed.`
+        : report.totalDocuments
+          ? `Removed ${report.totalDocuments} document(s) from MongoDB.`
+          : 'MongoDB: nothing to remove.',
+    )
     return report
   }
 }

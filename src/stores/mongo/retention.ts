@@ -1,0 +1,100 @@
+import {cutoffFor} from '../postgres/periods.js'
+import type {LogType} from '../source.js'
+import type {MongoStore} from './connection.js'
+import {indexesOf, ttlOf} from './plan.js'
+
+export type MongoCleanupTarget = {
+  logType: LogType
+  collection: string
+  days: number
+  cutoff: string
+  /** A TTL index on created_at: the server expires documents itself, after this many days. */
+  ttl?: {index: string; days: number}
+  /** Documents older than the cutoff (counted before deleting). */
+  older: number
+  deleted: number
+  batches: number
+}
+
+export type MongoCleanupReport = {
+  database: string
+  dryRun: boolean
+  interrupted: boolean
+  targets: MongoCleanupTarget[]
+  totalDocuments: number
+}
+
+export type MongoCleanupOptions = {
+  retention: Array<{logType: LogType; days: number}>
+  dryRun: boolean
+  batchSize: number
+  now?: Date
+  signal?: AbortSignal
+  onProgress?: (event: {collection: string; deleted: number; older: number}) => void
+}
+
+/**
+ * Deletes the documents older than each log type's cutoff, in batches: the
+ * `_id`s of up to batchSize of the oldest, then one deleteMany of those, so
+ * every batch is short and Ctrl-C stops between two of them. A collection
+ * with a TTL index is cleaned all the same (the server's monitor runs once
+ * a minute and may lag behind, and the TTL may be longer than the
+ * retention asked for); the report names the TTL.
+ */
+export async function cleanupMongo(store: MongoStore, options: MongoCleanupOptions): Promise<MongoCleanupReport> {
+  const now = options.now ?? new Date()
+  const report: MongoCleanupReport = {
+    database: store.target.dbName,
+    dryRun: options.dryRun,
+    interrupted: false,
+    targets: [],
+    totalDocuments: 0,
+  }
+  for (const {logType, days} of options.retention) {
+    if (options.signal?.aborted) {
+      report.interrupted = true
+      break
+    }
+    const collection = store.collection(logType)
+    const cutoff = cutoffFor(now, days)
+    const older = {created_at: {$lt: cutoff}}
+    const ttl = ttlOf(await indexesOf(store.db, collection.collectionName))
+    const t: MongoCleanupTarget = {
+      logType,
+      collection: collection.collectionName,
+      days,
+      cutoff: cutoff.toISOString(),
+      ...(ttl ? {ttl: {index: ttl.name, days: ttl.days}} : {}),
+      older: await collection.countDocuments(older),
+      deleted: 0,
+      batches: 0,
+    }
+    report.targets.push(t)
+    if (options.dryRun) {
+      report.totalDocuments += t.older
+      continue
+    }
+    for (;;) {
+      if (options.signal?.aborted) {
+        report.interrupted = true
+        break
+      }
+      const ids = await collection
+        .find(older, {projection: {_id: 1}})
+        .sort({created_at: 1})
+        .limit(options.batchSize)
+        .map((d) => d._id)
+        .toArray()
+      if (ids.length === 0) break
+      // the cutoff again: a document is only ever deleted for being older than it
+      const {deletedCount} = await collection.deleteMany({_id: {$in: ids}, ...older})
+      t.deleted += deletedCount
+      t.batches++
+      options.onProgress?.({collection: t.collection, deleted: t.deleted, older: t.older})
+      if (ids.length < options.batchSize) break
+    }
+    report.totalDocuments += t.deleted
+    if (report.interrupted) break
+  }
+  return report
+}
