@@ -20,6 +20,14 @@ export default {
   {{databaseLine}}
   {{dbNameLine}}
 
+  // MongoDB, instead of PostgreSQL or beside it (AUDIT_LOGS_USE_MONGO and AUDIT_LOGS_WRITE_TO_BOTH of the
+  // Django packages map onto stores). Prefer AUDIT_LOGS_MONGO_URI in the environment to a password in this file.
+  {{storesLine}}
+  {{mongoUriLine}}
+  {{mongoDbNameLine}}
+  {{mongoRequestCollectionLine}}
+  {{mongoAccessCollectionLine}}
+
   // What is recorded: MAX_BODY_LENGTH, EXCLUDE_PATHS, EXCLUDE_EXTENSIONS and SENSITIVE_FIELDS of AUDIT_LOGS
   // (django-gunicorn-audit-logs) or AUDIT_LOGGER (django-audit-logger), and AUDIT_LOGS' SAVE_FULL_BODY.
   maxBodyLength: {{maxBodyLength}},

@@ -1,6 +1,7 @@
 import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
+import type {Stores} from '../config/schema.js'
 import {AuditLogsError, ExitCode} from '../errors.js'
 
 export const TEMPLATE = fileURLToPath(new URL('../../templates/audit-logs.config.mjs.tpl', import.meta.url))
@@ -17,6 +18,12 @@ export type ServerConfigAnswers = {
   databaseUrl?: string
   /** Only when configured: a written dbName would override the database named in AUDIT_LOGS_DATABASE_URL. */
   dbName?: string
+  /** The MongoDB settings: each written only when it is not the default (mongoUri only from a flag or the file), else as a comment. */
+  stores?: Stores
+  mongoUri?: string
+  mongoDbName?: string
+  mongoRequestCollection?: string
+  mongoAccessCollection?: string
   maxBodyLength: number
   excludePaths: string[]
   excludeExtensions: string[]
@@ -27,6 +34,9 @@ export type ServerConfigAnswers = {
 }
 
 const js = (v: unknown) => JSON.stringify(v)
+/** A setting written when it differs from its default; else the default as a comment, to show the key. */
+const optional = (key: string, value: string | undefined, fallback: string) =>
+  value !== undefined && value !== fallback ? `${key}: ${js(value)},` : `// ${key}: ${js(fallback)},`
 
 /** Fills the template (pure): every value becomes a JS literal, so no answer can inject code. */
 export function renderServerConfig(a: ServerConfigAnswers, template = readFileSync(TEMPLATE, 'utf8')): string {
@@ -47,6 +57,16 @@ export function renderServerConfig(a: ServerConfigAnswers, template = readFileSy
     dbNameLine: a.dbName
       ? `dbName: ${js(a.dbName)},`
       : `// dbName: 'audit_logs', // default: the database named in databaseUrl (or AUDIT_LOGS_DATABASE_URL), else audit_logs`,
+    storesLine:
+      a.stores && a.stores !== 'postgres'
+        ? `stores: ${js(a.stores)}, // postgres, mongo or both`
+        : `// stores: 'both', // postgres (the default), mongo, or both`,
+    mongoUriLine: a.mongoUri
+      ? `mongoUri: ${js(a.mongoUri)},`
+      : `// mongoUri: 'mongodb://audit_logs_writer:PASSWORD@mongo.internal:27017/?authSource=audit_logs',`,
+    mongoDbNameLine: optional('mongoDbName', a.mongoDbName, 'audit_logs'),
+    mongoRequestCollectionLine: optional('mongoRequestCollection', a.mongoRequestCollection, 'request_logs'),
+    mongoAccessCollectionLine: optional('mongoAccessCollection', a.mongoAccessCollection, 'access_logs'),
     maxBodyLength: js(a.maxBodyLength),
     excludePaths: js(a.excludePaths),
     excludeExtensions: js(a.excludeExtensions),

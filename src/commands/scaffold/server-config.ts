@@ -39,6 +39,7 @@ export default class ScaffoldServerConfig extends BaseCommand<typeof ScaffoldSer
   protected configFlags() {
     const f = this.flags
     registerSecret(urlPassword(f['database-url']))
+    registerSecret(urlPassword(f['mongo-uri']))
     return {bind: f.bind, upstream: f.upstream, workers: f.workers, logDir: f['log-dir'], maxBodyLength: f['max-body-length']}
   }
 
@@ -55,7 +56,10 @@ export default class ScaffoldServerConfig extends BaseCommand<typeof ScaffoldSer
       this.logToStderr(
         `${out} could not be read (${redactText((error as Error).message)}): it is replaced, from the defaults and the flags`,
       )
-      c = await resolveConfig({flags: {databaseUrl: this.flags['database-url'], ...this.configFlags()}, noConfigFile: true})
+      c = await resolveConfig({
+        flags: {databaseUrl: this.flags['database-url'], mongoUri: this.flags['mongo-uri'], ...this.configFlags()},
+        noConfigFile: true,
+      })
     }
     // the database URL only from --database-url or the configuration file, never from the environment:
     // a password kept in AUDIT_LOGS_DATABASE_URL stays out of the file
@@ -73,6 +77,12 @@ export default class ScaffoldServerConfig extends BaseCommand<typeof ScaffoldSer
       logBackupCount: c.logBackupCount,
       databaseUrl: this.flags['database-url'] ?? (typeof file.databaseUrl === 'string' ? file.databaseUrl : undefined),
       dbName: c.dbName,
+      stores: c.stores,
+      // as the database URL: from --mongo-uri or the file, never from the environment
+      mongoUri: this.flags['mongo-uri'] ?? (typeof file.mongoUri === 'string' ? file.mongoUri : undefined),
+      mongoDbName: c.mongoDbName,
+      mongoRequestCollection: c.mongoRequestCollection,
+      mongoAccessCollection: c.mongoAccessCollection,
       maxBodyLength: c.maxBodyLength,
       excludePaths: c.excludePaths,
       excludeExtensions: c.excludeExtensions,
@@ -82,6 +92,7 @@ export default class ScaffoldServerConfig extends BaseCommand<typeof ScaffoldSer
       accessRetentionDays: c.accessRetentionDays,
     }
     registerSecret(urlPassword(answers.databaseUrl))
+    registerSecret(urlPassword(answers.mongoUri))
     if (!this.flags.yes && process.stdin.isTTY && !this.jsonEnabled()) await this.ask(answers)
     const written = writeServerConfig(out, renderServerConfig(answers), force)
     this.log(`Wrote ${written}. Start with: audit-logs run --config ${out}`)
