@@ -3,8 +3,8 @@ import type {Filter} from '../filters/parse.js'
 
 /**
  * The read side of every store: what `query`, `show`, `export`, `stats` and
- * `tail` need, and nothing about where the records live. PostgreSQL and the
- * JSONL files implement it; a new store is one more implementation, chosen
+ * `tail` need, and nothing about where the records live. PostgreSQL, MongoDB
+ * and the JSONL files implement it; a new store is one more implementation, chosen
  * in one place (stores/open-source.ts), with no change in any command.
  */
 export interface RecordSource {
@@ -29,7 +29,7 @@ export type Row = Record<string, unknown>
 export type LogType = Filter['logType']
 export type Order = 'newest' | 'oldest'
 
-export const SOURCES = ['postgres', 'files'] as const
+export const SOURCES = ['postgres', 'mongo', 'files'] as const
 export type SourceKind = (typeof SOURCES)[number]
 
 export const EXPORT_FORMATS = ['csv', 'ndjson', 'json', 'har'] as const

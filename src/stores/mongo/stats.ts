@@ -1,0 +1,119 @@
+import type {Collection, Document} from 'mongodb'
+import {andMongo, toMongo} from '../../filters/mongo.js'
+import type {Filter} from '../../filters/parse.js'
+import type {Stats, StatsOptions} from '../source.js'
+import type {Doc} from './documents.js'
+
+/**
+ * The summary of `stats`, computed by the server: aggregation pipelines
+ * whose results are a few documents each, never the records. They use only
+ * the stages and operators every MongoDB-compatible server has (FerretDB
+ * 1.24 lacks $cond, $dateTrunc, $facet, $percentile, ...): $match, $group
+ * by a field with $sum, $sort, $skip, $limit. So the status classes are
+ * counted per status code and summed here, and the histogram groups on the
+ * `_hour` each document holds (documents.ts). The figures, their rounding
+ * and their order are those of stores/postgres/stats.ts.
+ */
+export async function mongoStats(collection: Collection<Doc>, f: Filter, options: StatsOptions): Promise<Stats> {
+  const match = toMongo(f)
+  const run = <T extends Document>(pipeline: Document[]) => collection.aggregate<T>(pipeline, {allowDiskUse: true}).toArray()
+  const countBy = (where: Document, key: string) => run<{_id: unknown; n: number}>([{$match: where}, {$group: {_id: key, n: {$sum: 1}}}])
+
+  // each pipeline is independent of the others: the server runs them side by side
+  const flagged = (flags: Document) => (f.logType === 'access' ? Promise.resolve(0) : collection.countDocuments(andMongo(match, {flags})))
+  const top = async (field: string, extra: Document = {}) =>
+    (
+      await run<{_id: string; n: number}>([
+        {$match: andMongo(match, {[field]: {$ne: null}, ...extra})},
+        {$group: {_id: `$${field}`, n: {$sum: 1}}},
+        // ties by value in byte order: MongoDB compares strings by their bytes unless told a collation, as COLLATE "C"
+        {$sort: {n: -1, _id: 1}},
+        {$limit: options.top},
+      ])
+    ).map((r) => [r._id, r.n] as const)
+  const [statuses, [p50, p95, p99], slow, suspicious, topPaths, topUsers, topIps, hist] = await Promise.all([
+    countBy(match, '$status_code'),
+    percentiles(collection, match, [0.5, 0.95, 0.99]),
+    flagged({$eq: 'slow'}),
+    flagged({$regex: '^suspicious'}),
+    top(f.logType === 'access' ? '_path' : 'path'),
+    top('user_id'),
+    // `_ip` is there when `ip` is an address (PostgreSQL's inet holds nothing else)
+    top('ip', {_ip: {$exists: true}}),
+    histogram(countBy, match, options.bucket),
+  ])
+
+  const classes = [0, 0, 0, 0, 0]
+  let total = 0
+  for (const {_id: status, n} of statuses) {
+    total += n
+    // as PostgreSQL's BETWEEN 100 AND 199, ..., >= 500; no status, no class
+    if (typeof status === 'number' && status >= 100) classes[Math.min(5, Math.floor(status / 100)) - 1] += n
+  }
+  const round = (v: number | null) => (v === null ? null : Math.round(v * 100) / 100)
+  return {
+    total,
+    byClass: {'1xx': classes[0], '2xx': classes[1], '3xx': classes[2], '4xx': classes[3], '5xx': classes[4]},
+    errorRate: total ? Math.round((classes[4] / total) * 10_000) / 10_000 : 0,
+    durationMs: {p50: round(p50), p95: round(p95), p99: round(p99)},
+    slow,
+    suspicious,
+    topPaths: topPaths.map(([path, count]) => ({path, count})),
+    topUsers: topUsers.map(([user, count]) => ({user, count})),
+    topIps: topIps.map(([ip, count]) => ({ip, count})),
+    histogram: hist,
+  }
+}
+
+/**
+ * PostgreSQL's percentile_cont, exactly: the linear interpolation between
+ * the values at ranks floor and ceil of p × (n − 1) among the n durations
+ * that are not null, each fetched by the server's sort with $skip.
+ */
+async function percentiles(collection: Collection<Doc>, match: Document, ps: number[]): Promise<Array<number | null>> {
+  const timed = andMongo(match, {duration_ms: {$ne: null}})
+  const n = await collection.countDocuments(timed)
+  if (n === 0) return ps.map(() => null)
+  return Promise.all(
+    ps.map(async (p) => {
+      const at = p * (n - 1)
+      const lo = Math.floor(at)
+      const hi = Math.ceil(at)
+      const values = await collection
+        .aggregate<{duration_ms: number}>(
+          [{$match: timed}, {$sort: {duration_ms: 1}}, {$skip: lo}, {$limit: hi - lo + 1}, {$project: {_id: 0, duration_ms: 1}}],
+          {allowDiskUse: true},
+        )
+        .toArray()
+      const first = values[0].duration_ms
+      const second = hi === lo ? first : values[1].duration_ms
+      return first + (second - first) * (at - lo) // float8_lerp, as PostgreSQL computes it
+    }),
+  )
+}
+
+const HOUR_MS = 3_600_000
+const DAY_MS = 24 * HOUR_MS
+
+/** Records and 5xx per hour (the `_hour` of each document), rolled up to UTC days here when asked: date_trunc's periods. */
+async function histogram(
+  countBy: (where: Document, key: string) => Promise<Array<{_id: unknown; n: number}>>,
+  match: Document,
+  bucket: StatsOptions['bucket'],
+): Promise<Stats['histogram']> {
+  const size = bucket === 'day' ? DAY_MS : HOUR_MS
+  const periods = new Map<number, {count: number; errors: number}>()
+  const add = (rows: Array<{_id: unknown; n: number}>, key: 'count' | 'errors') => {
+    for (const {_id: hour, n} of rows) {
+      if (!(hour instanceof Date)) continue
+      const at = Math.floor(hour.getTime() / size) * size
+      const p = periods.get(at) ?? {count: 0, errors: 0}
+      p[key] += n
+      periods.set(at, p)
+    }
+  }
+  const [all, errors] = await Promise.all([countBy(match, '$_hour'), countBy(andMongo(match, {status_code: {$gte: 500}}), '$_hour')])
+  add(all, 'count')
+  add(errors, 'errors')
+  return [...periods].sort((a, b) => a[0] - b[0]).map(([at, p]) => ({period: new Date(at).toISOString(), count: p.count, errors: p.errors}))
+}
