@@ -13,9 +13,9 @@ import {formatBytes} from '../util/bytes.js'
 export default class Export extends ReadCommand<typeof Export> {
   static summary = 'Stream every matching record to a file or stdout (CSV, NDJSON, JSON, HAR).'
   static description =
-    'CSV and NDJSON come straight from COPY, JSON and HAR through a server-side cursor, so memory stays flat ' +
-    'whatever the size. A file is written under NAME.partial and renamed when complete; on failure or Ctrl-C ' +
-    'it is removed.'
+    'CSV and NDJSON come straight from COPY, JSON and HAR through a server-side cursor (from MongoDB, every ' +
+    'format from a cursor), so memory stays flat whatever the size. A file is written under NAME.partial and ' +
+    'renamed when complete; on failure or Ctrl-C it is removed.'
   static examples = [
     '<%= config.bin %> <%= command.id %> --since 30d --status 5xx --format csv --out 5xx.csv',
     '<%= config.bin %> <%= command.id %> --user 42 --since 7d --format har --out user-42.har',

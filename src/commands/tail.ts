@@ -10,11 +10,13 @@ export default class Tail extends ReadCommand<typeof Tail> {
   static summary = 'Follow new records as they arrive, with the same filters, until Ctrl-C.'
   static description =
     'From PostgreSQL, polled every --interval with a look-back of a minute (records reach it a little after ' +
-    'they happen); with --source files, the lines appended to the current JSONL file, across rotations.'
+    'they happen); from MongoDB, a change stream where the deployment offers one (a replica set), polled ' +
+    'otherwise; with --source files, the lines appended to the current JSONL file, across rotations.'
   static examples = [
     "<%= config.bin %> <%= command.id %> --status '>=500'",
     '<%= config.bin %> <%= command.id %> --user 42 --format ndjson',
     '<%= config.bin %> <%= command.id %> --source files --log-dir logs',
+    '<%= config.bin %> <%= command.id %> --source mongo --flag suspicious',
   ]
   static enableJsonFlag = false
   static flags = {

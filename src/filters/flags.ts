@@ -4,7 +4,11 @@ import type {FilterInput} from './parse.js'
 
 /** Where a reading command reads: the flags of every command that reads records. */
 export const sourceFlags = {
-  source: Flags.option({description: 'where to read: postgres, or the JSONL files of run', options: SOURCES, default: 'postgres'})(),
+  source: Flags.option({
+    description:
+      'where to read: postgres, mongo, or the JSONL files of run [default: the configured stores: mongo when stores = mongo, else postgres]',
+    options: SOURCES,
+  })(),
   'log-dir': Flags.string({description: 'directory of the JSONL files (--source files) [default: the configured logDir]'}),
 }
 
