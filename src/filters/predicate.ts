@@ -44,9 +44,10 @@ export function toPredicate(f: Filter): (row: Row) => boolean {
     if (f.user !== undefined && row.user_id !== f.user) return false
     if (block) {
       const ip = typeof row.ip === 'string' ? row.ip : ''
-      if (!net.isIP(ip) || !block.check(ip, net.isIPv6(ip) ? 'ipv6' : 'ipv4')) return false
+      // the filter's family only, as PostgreSQL's <<= (BlockList alone puts IPv4 addresses inside ::/0)
+      if (net.isIP(ip) !== f.ip!.family || !block.check(ip, f.ip!.family === 6 ? 'ipv6' : 'ipv4')) return false
     }
-    const d = Number(row.duration_ms)
+    const d = row.duration_ms === null || row.duration_ms === undefined ? NaN : Number(row.duration_ms) // no duration: no match, as NULL in SQL
     if (f.minDurationMs !== undefined && !(d >= f.minDurationMs)) return false
     if (f.maxDurationMs !== undefined && !(d <= f.maxDurationMs)) return false
     if (f.flag) {

@@ -4,11 +4,13 @@ import path from 'node:path'
 import {gunzipSync, gzipSync} from 'node:zlib'
 import {expect} from 'chai'
 import {generateRecords} from '../../src/generate/records.js'
+import {type Doc, toDocument} from '../../src/stores/mongo/documents.js'
 import {repair} from '../../src/stores/postgres/partitions.js'
 import {writeRecords} from '../../src/stores/postgres/writer.js'
 import {execa} from 'execa'
 import {BIN, runCli} from '../helpers/cli.js'
 import {type TestDatabase, count, freshDatabase} from '../helpers/db.js'
+import {freshMongo, mongoServerUri} from '../helpers/mongo.js'
 
 const readlinkSafe = (p: string) => {
   try {
@@ -124,7 +126,13 @@ describe('query and show (subprocess, real PostgreSQL and JSONL files)', functio
     expect(empty.stderr).to.contain('holds no requests.jsonl')
   })
 
-  it('stats --source files gives the same figures as PostgreSQL, in one pass over the files', async () => {
+  it('stats --source files and --source mongo give the same figures as PostgreSQL (the files in one pass, MongoDB in its pipelines)', async () => {
+    // MongoDB where the run has a server (test/e2e/query-mongo.test.ts skips, and fails under CI, where it has none)
+    const mongo = mongoServerUri() ? await freshMongo('stats') : undefined
+    await mongo?.client
+      .db(mongo.dbName)
+      .collection<Doc>('request_logs')
+      .insertMany(records.map((r) => toDocument('request', r)))
     // an absolute time: the two commands run a moment apart, and "3d" would move between them
     const since = new Date(Math.max(...records.map((r) => new Date(r.created_at as string).getTime())) - 3 * 86_400_000).toISOString()
     for (const filter of [[], ['--path', '/api/**', '--status', '>=300'], ['--since', since, '--bucket', 'hour']]) {
@@ -135,6 +143,14 @@ describe('query and show (subprocess, real PostgreSQL and JSONL files)', functio
       expect(fromFiles.exitCode, fromFiles.stderr).to.equal(0)
       const a = fromDb.json()
       const b = fromFiles.json()
+      if (mongo) {
+        const fromMongo = await runCli([...args, '--source', 'mongo', '--mongo-uri', mongo.uri], {
+          env: {...env, AUDIT_LOGS_MONGO_DB_NAME: mongo.dbName},
+        })
+        expect(fromMongo.exitCode, fromMongo.stderr).to.equal(0)
+        // MongoDB orders the top lists' ties as PostgreSQL does (bytes): the same figures, in the same order
+        expect(fromMongo.json(), `${filter.join(' ')} (MongoDB)`).to.deep.equal(a)
+      }
       // the top lists' order among equal counts follows each store's collation: compared as sets
       for (const s of [a, b])
         for (const k of ['topPaths', 'topUsers', 'topIps'])
@@ -143,6 +159,7 @@ describe('query and show (subprocess, real PostgreSQL and JSONL files)', functio
       expect(a.total).to.be.greaterThan(50)
       expect(a.topPaths.length).to.be.lessThan(1000) // every path listed, so the sets compare whole
     }
+    await mongo?.drop()
   })
 
   it('show --source files finds the record PostgreSQL has; an unknown id is an error on both', async () => {
