@@ -1,4 +1,4 @@
-import {BSON, MongoBulkWriteError, MongoServerError} from 'mongodb'
+import {BSON, MongoBulkWriteError, MongoInvalidArgumentError, MongoServerError} from 'mongodb'
 import type {Rejection} from '../../pipeline/sinks.js'
 import type {LogType} from '../source.js'
 import type {MongoStore} from './connection.js'
@@ -15,7 +15,9 @@ const DOCUMENT_CODES = new Set([2, 121, 10334, 17419, 17420])
 
 /** Why a write failed because of the documents it held, or undefined when the server or the network is at fault. */
 export function blameDocuments(error: unknown): string | undefined {
-  if (error instanceof BSON.BSONError) return `BSON: ${error.message}` // the driver could not encode a document (too large)
+  if (error instanceof BSON.BSONError) return `BSON: ${error.message}` // the driver could not encode a document
+  // the driver's own check before sending: the only arguments of insertMany that vary are the documents (one too large)
+  if (error instanceof MongoInvalidArgumentError) return `MongoDB driver: ${error.message}`
   if (error instanceof MongoServerError && !(error instanceof MongoBulkWriteError) && DOCUMENT_CODES.has(Number(error.code)))
     return `MongoDB ${error.code}: ${error.message}`
   return undefined
@@ -48,7 +50,10 @@ export async function insertLines(store: MongoStore, logType: LogType, lines: Bu
     return {inserted: r.insertedCount, duplicates: 0, rejected}
   } catch (error) {
     if (!(error instanceof MongoBulkWriteError) || error.writeConcernError) throw error
-    const writeErrors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors]
+    // insertMany reports a network error or a server that went away as a bulk error too, with no write
+    // errors and nothing inserted: only an answer that accounts for every document is one about documents
+    const writeErrors = (Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors]).filter((e) => e !== undefined)
+    if (writeErrors.length === 0 || error.insertedCount + writeErrors.length !== docs.length) throw error
     let duplicates = 0
     for (const e of writeErrors) {
       if (e.code === DUPLICATE_KEY) duplicates++
