@@ -64,7 +64,7 @@ describe('MongoDB administration (subprocess): setup-db, cleanup, migrate status
     expect(result.mongo.database).to.equal(mongo.dbName)
     expect(result.steps.map((s: {step: string}) => s.step)).to.include('MongoDB collection request_logs')
     expect(await collections()).to.deep.equal(['access_logs', 'request_logs'])
-    expect((await db().collection('access_logs').indexes()).map((i) => i.name)).to.include('_path_1_created_at_-1')
+    expect((await db().collection('access_logs').indexes()).map((i) => i.name)).to.include('url_1_created_at_-1')
     if (isFerretDb())
       expect(result.steps.find((s: {step: string}) => s.step.startsWith('MongoDB validator request_logs'))).to.include({status: 'skipped'})
 

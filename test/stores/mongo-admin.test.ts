@@ -13,7 +13,7 @@ const NOW = new Date('2026-11-24T12:00:00Z')
 const CUTOFF_90 = '2026-08-26T12:00:00.000Z'
 
 describe('MongoDB set-up, plan (pure)', () => {
-  it('an index for every filter, each with time after it; the access path as _path', () => {
+  it('an index for every filter, each with time after it; the access path on url (its filter is a regex on url)', () => {
     expect(indexesFor('request').map((i) => i.name)).to.deep.equal([
       'created_at_-1',
       'status_code_1_created_at_-1',
@@ -21,7 +21,7 @@ describe('MongoDB set-up, plan (pure)', () => {
       'path_1_created_at_-1',
       '_ip_1_created_at_-1',
     ])
-    expect(indexesFor('access')[3].key).to.deep.equal({_path: 1, created_at: -1})
+    expect(indexesFor('access')[3].key).to.deep.equal({url: 1, created_at: -1})
   })
 
   it('compares keys by field order and direction, whatever number type the server answers with', () => {

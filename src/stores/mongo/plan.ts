@@ -51,15 +51,16 @@ export const indexName = (key: IndexKey) =>
 /**
  * An index for every filter the read side offers, each with time after it
  * (results come newest first): status, user, path, address (`_ip`, the
- * address as an ordered key). An access record's path is `_path`, its url
- * without the query (documents.ts).
+ * address as an ordered key). An access record's path filter is a regex on
+ * its `url` (the path may end at `?`: filters/mongo.ts), which the server
+ * serves from an index on `url` through the regex's literal prefix.
  */
 export function indexesFor(logType: LogType): WantedIndex[] {
   const keys: IndexKey[] = [
     TIME_KEY,
     {status_code: 1, created_at: -1},
     {user_id: 1, created_at: -1},
-    {[logType === 'access' ? '_path' : 'path']: 1, created_at: -1},
+    {[logType === 'access' ? 'url' : 'path']: 1, created_at: -1},
     {_ip: 1, created_at: -1},
   ]
   return keys.map((key) => ({name: indexName(key), key}))
