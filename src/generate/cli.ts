@@ -5,11 +5,14 @@ import {assertMigrated} from '../stores/postgres/partitions.js'
 import type {LogType} from '../stores/postgres/periods.js'
 import {positiveInt} from '../util/parse.js'
 import {redactText} from '../util/redact.js'
-import {loadIntoDatabase, writeNdjson} from './load.js'
+import {mongoTarget} from '../stores/mongo/target.js'
+import {loadIntoDatabase, loadIntoMongo, writeNdjson} from './load.js'
 
 const USAGE = `usage: node bench/generate.js [--rows N] [--days N] [--log-type request|access] [--seed N] [--out FILE.ndjson | --stdout] [--database-url URL]
+       [--mongo | --mongo-uri URI] [--mongo-db NAME]
 Writes N synthetic records spread over the last N days into the configured audit database (embedded by default),
-or as JSON lines to FILE / stdout.`
+into MongoDB with --mongo (the configured mongoUri) or --mongo-uri (through the MongoDB sink's writer, in
+batches of 10,000; set the store up first with \`audit-logs setup\` for its indexes), or as JSON lines to FILE / stdout.`
 
 export async function main(argv: string[]): Promise<void> {
   const {values} = parseArgs({
@@ -22,6 +25,9 @@ export async function main(argv: string[]): Promise<void> {
       out: {type: 'string'},
       stdout: {type: 'boolean', default: false},
       'database-url': {type: 'string'},
+      mongo: {type: 'boolean', default: false},
+      'mongo-uri': {type: 'string'},
+      'mongo-db': {type: 'string'},
       help: {type: 'boolean', default: false},
     },
   })
@@ -37,6 +43,25 @@ export async function main(argv: string[]): Promise<void> {
   if (values.out || values.stdout) {
     const rows = await writeNdjson(values.out, options)
     if (values.out) console.error(`wrote ${rows} records to ${values.out}`)
+    return
+  }
+  if (values.mongo || values['mongo-uri']) {
+    const config = await resolveConfig({flags: {mongoUri: values['mongo-uri'], mongoDbName: values['mongo-db']}})
+    const target = mongoTarget(config)
+    if (!target) throw new Error('--mongo needs a MongoDB connection string: --mongo-uri or mongoUri (AUDIT_LOGS_MONGO_URI)')
+    const {connectMongo} = await import('../stores/mongo/connection.js') // the driver only when MongoDB is loaded
+    const store = await connectMongo(target)
+    try {
+      const result = await loadIntoMongo(store, {
+        ...options,
+        onBatch: (n) => process.stderr.isTTY && process.stderr.write(`\r${n} rows`),
+      })
+      console.error(
+        `\n${result.rows} records generated, ${result.inserted} inserted (${result.duplicates} already there, ${result.rejected} refused) into MongoDB database ${target.dbName} in ${result.seconds.toFixed(1)} s (${Math.round(result.rows / result.seconds)} records/s)`,
+      )
+    } finally {
+      await store.close()
+    }
     return
   }
   const target = await resolveTarget(await resolveConfig({flags: {databaseUrl: values['database-url']}}))
