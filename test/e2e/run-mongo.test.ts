@@ -127,6 +127,44 @@ describe('audit-logs run with MongoDB', function () {
     }
   })
 
+  it('PostgreSQL and MongoDB both down for 10 s: every request succeeds, the journal holds the records, afterwards each is in both stores once', async () => {
+    const db: TestDatabase = await freshDatabase({migrated: true})
+    const m = await freshMongo()
+    const pgRelay = await tcpRelay(db.url) // a TCP relay serves any server: here PostgreSQL's
+    const mongoRelay = await tcpRelay(m.uri)
+    const run = await startRun(['--upstream', app.url, '--no-files', '--stores', 'both'], {
+      AUDIT_LOGS_DATABASE_URL: pgRelay.uri,
+      ...mongoEnv(m, mongoRelay.uri),
+    })
+    const load = traffic(run.url, 2)
+    try {
+      await new Promise((r) => setTimeout(r, 1000))
+      await pgRelay.stop()
+      await mongoRelay.stop()
+      await new Promise((r) => setTimeout(r, 10_000))
+      const health = JSON.parse((await request(`${run.adminUrl}/health`)).body.toString())
+      expect(health.sinks.postgres.lastError, 'PostgreSQL reported down').to.be.a('string')
+      expect(health.sinks.mongo.lastError, 'MongoDB reported down').to.be.a('string')
+      await pgRelay.start()
+      await mongoRelay.start()
+      await new Promise((r) => setTimeout(r, 1000))
+      const sent = await load.stop()
+      expect(sent.failed).to.equal(0)
+      expect(sent.ok).to.be.greaterThan(50)
+      await until(async () => (await tally(m, 'request_logs')).n >= sent.ok, 60_000, 'every record in MongoDB')
+      await until(async () => (await count(db.client, 'request_logs')) >= sent.ok, 60_000, 'every record in PostgreSQL')
+      expect(await tally(m, 'request_logs')).to.deep.equal({n: sent.ok, distinct: sent.ok})
+      expect(await count(db.client, 'request_logs')).to.equal(sent.ok)
+    } finally {
+      await load.stop()
+      await run.stop()
+      await pgRelay.close()
+      await mongoRelay.close()
+      await db.drop()
+      await m.drop()
+    }
+  })
+
   it('kill -9 while traffic flows: after a restart every record that reached the journal is in MongoDB exactly once', async () => {
     const m = await freshMongo()
     const env = {...mongoEnv(m), AUDIT_LOGS_USE_MONGO: 'true'} // the seeds' switch: MongoDB (and the files) only
