@@ -1,6 +1,7 @@
 import type {Filter} from '../../filters/parse.js'
 import {toPredicate} from '../../filters/predicate.js'
 import type {Row, Stats, StatsOptions} from '../source.js'
+import {statusClass, summarize} from '../summary.js'
 
 /** Durations kept exactly up to this many (32 MB); past it, a uniform sample of this size (Algorithm R). */
 export const EXACT_DURATIONS = 4_000_000
@@ -120,7 +121,8 @@ export async function statsOfRecords(
     if (!match(r)) continue
     total++
     const status = r.status_code === null || r.status_code === undefined ? undefined : Number(r.status_code)
-    if (status !== undefined && status >= 100) classes[Math.min(5, Math.floor(status / 100)) - 1]++
+    const c = statusClass(status)
+    if (c !== undefined) classes[c]++
     if (r.duration_ms !== null && r.duration_ms !== undefined) durations.add(Number(r.duration_ms))
     if (f.logType === 'request' && Array.isArray(r.flags)) {
       if (r.flags.includes('slow')) slow++
@@ -136,25 +138,22 @@ export async function statsOfRecords(
     if (status !== undefined && status >= 500) h.errors++
     histogram.set(period, h)
   }
-  const [p50, p95, p99] = durations.percentiles([0.5, 0.95, 0.99])
-  const round = (v: number | null) => (v === null ? null : Math.round(v * 100) / 100)
   const approximate = [
     durations.approximate && 'durationMs',
     paths.approximate && 'topPaths',
     users.approximate && 'topUsers',
     ips.approximate && 'topIps',
   ].filter((x): x is string => Boolean(x))
-  return {
+  return summarize({
     total,
-    byClass: {'1xx': classes[0], '2xx': classes[1], '3xx': classes[2], '4xx': classes[3], '5xx': classes[4]},
-    errorRate: total ? Math.round((classes[4] / total) * 10_000) / 10_000 : 0,
-    durationMs: {p50: round(p50), p95: round(p95), p99: round(p99)},
+    classes,
+    percentiles: durations.percentiles([0.5, 0.95, 0.99]),
     slow,
     suspicious,
-    topPaths: paths.top(options.top).map(([path, count]) => ({path, count})),
-    topUsers: users.top(options.top).map(([user, count]) => ({user, count})),
-    topIps: ips.top(options.top).map(([ip, count]) => ({ip, count})),
+    topPaths: paths.top(options.top),
+    topUsers: users.top(options.top),
+    topIps: ips.top(options.top),
     histogram: [...histogram].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([period, h]) => ({period, ...h})),
-    ...(approximate.length ? {approximate} : {}),
-  }
+    approximate,
+  })
 }

@@ -2,6 +2,7 @@ import type {Collection, Document} from 'mongodb'
 import {andMongo, toMongo} from '../../filters/mongo.js'
 import type {Filter} from '../../filters/parse.js'
 import type {Stats, StatsOptions} from '../source.js'
+import {statusClass, summarize} from '../summary.js'
 import type {Doc} from './documents.js'
 
 /**
@@ -47,22 +48,10 @@ export async function mongoStats(collection: Collection<Doc>, f: Filter, options
   let total = 0
   for (const {_id: status, n} of statuses) {
     total += n
-    // as PostgreSQL's BETWEEN 100 AND 199, ..., >= 500; no status, no class
-    if (typeof status === 'number' && status >= 100) classes[Math.min(5, Math.floor(status / 100)) - 1] += n
+    const c = statusClass(typeof status === 'number' ? status : undefined)
+    if (c !== undefined) classes[c] += n
   }
-  const round = (v: number | null) => (v === null ? null : Math.round(v * 100) / 100)
-  return {
-    total,
-    byClass: {'1xx': classes[0], '2xx': classes[1], '3xx': classes[2], '4xx': classes[3], '5xx': classes[4]},
-    errorRate: total ? Math.round((classes[4] / total) * 10_000) / 10_000 : 0,
-    durationMs: {p50: round(p50), p95: round(p95), p99: round(p99)},
-    slow,
-    suspicious,
-    topPaths: topPaths.map(([path, count]) => ({path, count})),
-    topUsers: topUsers.map(([user, count]) => ({user, count})),
-    topIps: topIps.map(([ip, count]) => ({ip, count})),
-    histogram: hist,
-  }
+  return summarize({total, classes, percentiles: [p50, p95, p99], slow, suspicious, topPaths, topUsers, topIps, histogram: hist})
 }
 
 /**
