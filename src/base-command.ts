@@ -4,7 +4,9 @@ import createDebug from 'debug'
 import type pg from 'pg'
 import type {Overrides} from './config/resolve.js'
 import {type ResolvedConfig, resolveConfig} from './config/resolve.js'
-import {AuditLogsError, ExitCode} from './errors.js'
+import {AuditLogsError, ExitCode, usageError} from './errors.js'
+import type {MongoStore} from './stores/mongo/connection.js'
+import {type MongoTarget, mongoTarget} from './stores/mongo/target.js'
 import {type Target, connect, resolveTarget} from './stores/postgres/connection.js'
 import {redactText, registerUrlPassword} from './util/redact.js'
 
@@ -94,6 +96,25 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const client = await connect(target.databaseUrl)
     this.onRelease(() => client.end())
     return client
+  }
+
+  /** Where the MongoDB store is; `what` (the command or flag that needs it) and the setting are named in the usage error when none is configured. */
+  protected async mongoTarget(what: string): Promise<MongoTarget> {
+    const target = mongoTarget(await this.resolved())
+    if (!target)
+      throw usageError(`${what} needs a MongoDB server: set its connection string, AUDIT_LOGS_MONGO_URI or --mongo-uri`, [
+        `e.g. --mongo-uri mongodb://user:password@127.0.0.1:27017/ (or mongoUri in the config file)`,
+      ])
+    return target
+  }
+
+  /** The MongoDB store, connected, closed when the command ends; the driver is loaded only here. */
+  protected async mongoStore(what: string): Promise<MongoStore> {
+    const target = await this.mongoTarget(what)
+    const {connectMongo} = await import('./stores/mongo/connection.js')
+    const store = await connectMongo(target)
+    this.onRelease(() => store.close())
+    return store
   }
 
   protected onRelease(fn: () => Promise<void>): void {

@@ -3,10 +3,9 @@ import {BaseCommand} from '../base-command.js'
 import type {ResolvedConfig} from '../config/resolve.js'
 import {STORES} from '../config/schema.js'
 import {storesOf} from '../config/stores.js'
-import {ExitCode, usageError} from '../errors.js'
+import {ExitCode} from '../errors.js'
 import {renderTable} from '../render/table.js'
 import type {MongoCleanupReport} from '../stores/mongo/retention.js'
-import {mongoTarget} from '../stores/mongo/target.js'
 import {assertMigrated} from '../stores/postgres/partitions.js'
 import type {LogType} from '../stores/postgres/periods.js'
 import {type CleanupReport, cleanup} from '../stores/postgres/retention.js'
@@ -98,17 +97,8 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
   }
 
   private async cleanupMongo(config: ResolvedConfig, retention: Retention, signal: AbortSignal): Promise<MongoCleanupReport> {
-    const target = mongoTarget(config)
-    if (!target)
-      throw usageError('cleanup --store mongo needs a MongoDB server', [
-        'Set mongoUri (AUDIT_LOGS_MONGO_URI or --mongo-uri), e.g. mongodb://user:password@127.0.0.1:27017/',
-      ])
-    const [{connectMongo}, {cleanupMongo}] = await Promise.all([
-      import('../stores/mongo/connection.js'),
-      import('../stores/mongo/retention.js'),
-    ])
-    const store = await connectMongo(target)
-    this.onRelease(() => store.close())
+    const store = await this.mongoStore('cleanup --store mongo')
+    const {cleanupMongo} = await import('../stores/mongo/retention.js')
     const spin = await this.spinner(this.flags['dry-run'] ? 'Counting what would go in MongoDB' : 'Cleaning up MongoDB')
     const report = await cleanupMongo(store, {
       retention,

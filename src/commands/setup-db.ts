@@ -6,7 +6,6 @@ import {STORES} from '../config/schema.js'
 import {renderTable} from '../render/table.js'
 import {usageError} from '../errors.js'
 import type {MongoSetupResult, MongoSetupStep} from '../stores/mongo/setup.js'
-import {mongoTarget} from '../stores/mongo/target.js'
 import {DEFAULT_DB_NAME, withDatabase} from '../stores/postgres/connection.js'
 import {type SetupResult, setupDatabase} from '../stores/postgres/setup.js'
 import {INTERVALS} from '../stores/postgres/periods.js'
@@ -113,15 +112,9 @@ export default class SetupDb extends BaseCommand<typeof SetupDb> {
   }
 
   private async setupMongo(config: ResolvedConfig): Promise<MongoSetupResult> {
-    const target = mongoTarget(config)
-    if (!target)
-      throw usageError('setup-db --store mongo needs a MongoDB server', [
-        'Set mongoUri (AUDIT_LOGS_MONGO_URI or --mongo-uri), e.g. mongodb://user:password@127.0.0.1:27017/',
-      ])
-    const [{connectMongo}, {setupMongo}] = await Promise.all([import('../stores/mongo/connection.js'), import('../stores/mongo/setup.js')])
-    const store = await connectMongo(target)
-    this.onRelease(() => store.close())
-    const spin = await this.spinner(`Setting up MongoDB database ${target.dbName}`)
+    const store = await this.mongoStore('setup-db --store mongo')
+    const {setupMongo} = await import('../stores/mongo/setup.js')
+    const spin = await this.spinner(`Setting up MongoDB database ${store.target.dbName}`)
     return setupMongo(store, {
       dryRun: !!this.flags['dry-run'],
       passwords: {writer: config.writerPassword, reader: config.readerPassword},

@@ -2,11 +2,9 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
 import {STORES} from '../../config/schema.js'
 import {storesOf} from '../../config/stores.js'
-import {usageError} from '../../errors.js'
 import {renderMongoState} from '../../render/mongo-state.js'
 import {renderTable} from '../../render/table.js'
 import type {MongoState} from '../../stores/mongo/status.js'
-import {mongoTarget} from '../../stores/mongo/target.js'
 import {type MigrationStatus, migrationStatus} from '../../stores/postgres/migrations.js'
 
 export default class MigrateStatus extends BaseCommand<typeof MigrateStatus> {
@@ -38,8 +36,7 @@ export default class MigrateStatus extends BaseCommand<typeof MigrateStatus> {
     }
     let pending = migrations.filter((m) => m.state === 'pending').length
     if (!stores.mongo) return {migrations, pending}
-    const target = mongoTarget(config)
-    if (!target) throw usageError('--store mongo needs a MongoDB server', ['Set mongoUri (AUDIT_LOGS_MONGO_URI or --mongo-uri)'])
+    const target = await this.mongoTarget('--store mongo')
     const {readMongoState} = await import('../../stores/mongo/status.js')
     const mongo = await readMongoState(target)
     this.log(renderMongoState(mongo, 'migrations'))

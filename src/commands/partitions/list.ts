@@ -2,11 +2,9 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
 import {STORES} from '../../config/schema.js'
 import {storesOf} from '../../config/stores.js'
-import {usageError} from '../../errors.js'
 import {renderMongoState} from '../../render/mongo-state.js'
 import {renderTable} from '../../render/table.js'
 import type {MongoState} from '../../stores/mongo/status.js'
-import {mongoTarget} from '../../stores/mongo/target.js'
 import {type PartitionInfo, assertMigrated, defaultPartitionRows, listPartitions} from '../../stores/postgres/partitions.js'
 import {formatBytes} from '../../util/bytes.js'
 
@@ -54,8 +52,7 @@ export default class PartitionsList extends BaseCommand<typeof PartitionsList> {
       for (const w of warnings) this.warn(w)
     }
     if (!stores.mongo) return {partitions, defaultRows, warnings}
-    const target = mongoTarget(config)
-    if (!target) throw usageError('--store mongo needs a MongoDB server', ['Set mongoUri (AUDIT_LOGS_MONGO_URI or --mongo-uri)'])
+    const target = await this.mongoTarget('--store mongo')
     const {readMongoState} = await import('../../stores/mongo/status.js')
     const mongo = await readMongoState(target)
     this.log(renderMongoState(mongo, 'partitions'))
