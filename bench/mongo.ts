@@ -23,7 +23,7 @@ import pg from 'pg'
 import {resolveConfig} from '../src/config/resolve.js'
 import {type FilterInput, parseFilter} from '../src/filters/parse.js'
 import {loadIntoMongo} from '../src/generate/load.js'
-import {generateRecords} from '../src/generate/records.js'
+import {generateRecords, recordBatches} from '../src/generate/records.js'
 import {JournalWriter} from '../src/pipeline/journal.js'
 import {Shipper} from '../src/pipeline/shipper.js'
 import {type Sink, mongoSink, postgresSink} from '../src/pipeline/sinks.js'
@@ -295,21 +295,10 @@ async function readPart(tmp: string) {
   try {
     const periods = monthsBack(NOW, DAYS)
     await ensurePartitions(db, periods)
-    const batches = function* () {
-      let batch: string[] = []
-      for (const r of generateRecords({rows: ROWS, days: DAYS, seed: 5, now: NOW, order: 'time'})) {
-        batch.push(JSON.stringify(r))
-        if (batch.length === 10_000) {
-          yield batch
-          batch = []
-        }
-      }
-      if (batch.length) yield batch
-    }
     const second = new pg.Client(clientConfig(url))
     await second.connect()
     let t0 = performance.now()
-    await writeBatchesConcurrently([db, second], 'request', batches())
+    await writeBatchesConcurrently([db, second], 'request', recordBatches({rows: ROWS, days: DAYS, seed: 5, now: NOW, order: 'time'}))
     await second.end()
     const pgLoad = seconds(t0)
     await db.query('VACUUM ANALYZE request_logs')

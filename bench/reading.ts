@@ -11,7 +11,7 @@ import {parseArgs} from 'node:util'
 import pg from 'pg'
 import {parseFilter} from '../src/filters/parse.js'
 import {toSql} from '../src/filters/sql.js'
-import {generateRecords} from '../src/generate/records.js'
+import {recordBatches} from '../src/generate/records.js'
 import {clientConfig} from '../src/stores/postgres/connection.js'
 import {ensurePartitions} from '../src/stores/postgres/partitions.js'
 import {queryRecords} from '../src/stores/postgres/reader.js'
@@ -69,18 +69,7 @@ async function main() {
     const writers = [db, new pg.Client(clientConfig(url))]
     await writers[1].connect()
     const t0 = performance.now()
-    function* batches() {
-      let batch: string[] = []
-      for (const r of generateRecords({rows: ROWS, days: DAYS, seed: 5, now: NOW, order: 'time'})) {
-        batch.push(JSON.stringify(r))
-        if (batch.length === 10_000) {
-          yield batch
-          batch = []
-        }
-      }
-      if (batch.length) yield batch
-    }
-    await writeBatchesConcurrently(writers, 'request', batches())
+    await writeBatchesConcurrently(writers, 'request', recordBatches({rows: ROWS, days: DAYS, seed: 5, now: NOW, order: 'time'}))
     await writers[1].end()
     say(
       `loaded ${fmt(ROWS)} request rows over ${DAYS} days (${periods.length} monthly partitions) in ${((performance.now() - t0) / 1000).toFixed(0)} s`,

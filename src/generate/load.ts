@@ -4,30 +4,32 @@ import type pg from 'pg'
 import type {MongoStore} from '../stores/mongo/connection.js'
 import type {LogType} from '../stores/postgres/periods.js'
 import {writeLines} from '../stores/postgres/writer.js'
-import {type GenerateOptions, generateRecords} from './records.js'
+import {type GenerateOptions, generateRecords, recordBatches} from './records.js'
+
+type LoadOptions = GenerateOptions & {batchSize?: number; onBatch?: (written: number) => void}
+
+/** Writes the generated records batch after batch with `write`, reporting progress; how many, how long. */
+async function load(options: LoadOptions, write: (batch: string[]) => Promise<void>): Promise<{rows: number; seconds: number}> {
+  const started = performance.now()
+  let rows = 0
+  for (const batch of recordBatches(options, options.batchSize)) {
+    await write(batch)
+    rows += batch.length
+    options.onBatch?.(rows)
+  }
+  return {rows, seconds: (performance.now() - started) / 1000}
+}
 
 /** Streams generated records into the audit database through the COPY writer, in batches. */
 export async function loadIntoDatabase(
   client: pg.ClientBase,
-  options: GenerateOptions & {batchSize?: number; onBatch?: (written: number) => void},
+  options: LoadOptions,
 ): Promise<{rows: number; inserted: number; seconds: number}> {
-  const started = performance.now()
-  const batchSize = options.batchSize ?? 10_000
-  let batch: string[] = []
-  let rows = 0
   let inserted = 0
-  const flush = async () => {
+  const done = await load(options, async (batch) => {
     inserted += (await writeLines(client, (options.logType ?? 'request') as LogType, batch)).inserted
-    rows += batch.length
-    batch = []
-    options.onBatch?.(rows)
-  }
-  for (const record of generateRecords(options)) {
-    batch.push(JSON.stringify(record))
-    if (batch.length >= batchSize) await flush()
-  }
-  if (batch.length) await flush()
-  return {rows, inserted, seconds: (performance.now() - started) / 1000}
+  })
+  return {...done, inserted}
 }
 
 /**
@@ -36,32 +38,22 @@ export async function loadIntoDatabase(
  */
 export async function loadIntoMongo(
   store: MongoStore,
-  options: GenerateOptions & {batchSize?: number; onBatch?: (written: number) => void},
+  options: LoadOptions,
 ): Promise<{rows: number; inserted: number; duplicates: number; rejected: number; seconds: number}> {
   const {insertLines} = await import('../stores/mongo/writer.js') // the driver only when MongoDB is loaded
-  const started = performance.now()
-  const batchSize = options.batchSize ?? 10_000
   const logType = (options.logType ?? 'request') as LogType
-  let batch: Buffer[] = []
-  let rows = 0
-  let inserted = 0
-  let duplicates = 0
-  let rejected = 0
-  const flush = async () => {
-    const r = await insertLines(store, logType, batch)
-    inserted += r.inserted
-    duplicates += r.duplicates
-    rejected += r.rejected.length
-    rows += batch.length
-    batch = []
-    options.onBatch?.(rows)
-  }
-  for (const record of generateRecords(options)) {
-    batch.push(Buffer.from(JSON.stringify(record)))
-    if (batch.length >= batchSize) await flush()
-  }
-  if (batch.length) await flush()
-  return {rows, inserted, duplicates, rejected, seconds: (performance.now() - started) / 1000}
+  const totals = {inserted: 0, duplicates: 0, rejected: 0}
+  const done = await load(options, async (batch) => {
+    const r = await insertLines(
+      store,
+      logType,
+      batch.map((line) => Buffer.from(line)),
+    )
+    totals.inserted += r.inserted
+    totals.duplicates += r.duplicates
+    totals.rejected += r.rejected.length
+  })
+  return {...done, ...totals}
 }
 
 /** Writes generated records as JSON lines (the form the journal and the files sink use). */

@@ -153,3 +153,16 @@ export function* generateRecords(options: GenerateOptions): Generator<Record<str
     }
   }
 }
+
+/** The generated records as JSON lines (the journal's form), in batches of `size` (the last one shorter): what the loaders and benchmarks write. */
+export function* recordBatches(options: GenerateOptions, size = 10_000): Generator<string[]> {
+  let batch: string[] = []
+  for (const record of generateRecords(options)) {
+    batch.push(JSON.stringify(record))
+    if (batch.length >= size) {
+      yield batch
+      batch = []
+    }
+  }
+  if (batch.length) yield batch
+}
