@@ -1,5 +1,6 @@
 import http, {type IncomingHttpHeaders, type IncomingMessage} from 'node:http'
 import https from 'node:https'
+import {randomUUID} from 'node:crypto'
 import type {Duplex} from 'node:stream'
 import {BodyTap} from './body.js'
 import type {ClientIp} from './client-ip.js'
@@ -113,6 +114,19 @@ function pairs(raw: string[]): Array<[string, string]> {
 /** The scheme of the client's connection to this proxy. */
 const ownScheme = (req: IncomingMessage) => ((req.socket as {encrypted?: boolean}).encrypted ? 'https' : 'http')
 
+/** What a client's own X-Request-Id may look like to be kept: a token of at most 200 characters (no spaces, quotes or control bytes). */
+const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,200}$/
+
+/**
+ * Every request gets an id that the app sees and its record keeps (request_id), so the events the
+ * app sends about it can name it: the client's X-Request-Id when it is well-formed, else a new
+ * UUID (one that is malformed, or sent twice, is replaced).
+ */
+function ensureRequestId(req: IncomingMessage): void {
+  const given = req.headers['x-request-id']
+  if (typeof given !== 'string' || !REQUEST_ID.test(given)) req.headers['x-request-id'] = randomUUID()
+}
+
 function forwardHeaders(req: IncomingMessage, upgrade: boolean): Record<string, string | string[]> {
   const drop = hopByHop(req.headers)
   const out: Record<string, string | string[]> = {}
@@ -186,6 +200,7 @@ export function createProxy(o: ProxyOptions): http.Server {
   )
   const proxyRequest = (req: IncomingMessage, res: http.ServerResponse) => {
     o.onRequest?.()
+    ensureRequestId(req)
     const start = Date.now()
     const t0 = performance.now()
     const path = req.url ?? '/'
@@ -340,6 +355,7 @@ function proxyUpgrade(
   target: UpstreamTarget,
 ) {
   o.onRequest?.()
+  ensureRequestId(req)
   const start = Date.now()
   const t0 = performance.now()
   let status = 0

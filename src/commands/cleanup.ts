@@ -2,12 +2,12 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../base-command.js'
 import type {ResolvedConfig} from '../config/resolve.js'
 import {STORES} from '../config/schema.js'
-import {storesOf} from '../config/stores.js'
+import {retentionDays, storesOf} from '../config/stores.js'
 import {ExitCode} from '../errors.js'
 import {renderTable} from '../render/table.js'
 import type {MongoCleanupReport} from '../stores/mongo/retention.js'
 import {assertMigrated} from '../stores/postgres/partitions.js'
-import type {LogType} from '../stores/postgres/periods.js'
+import {LOG_TYPES, type LogType, logTypeOf} from '../stores/log-types.js'
 import {type CleanupReport, cleanup} from '../stores/postgres/retention.js'
 import {formatBytes} from '../util/bytes.js'
 
@@ -29,12 +29,12 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
   ]
   static flags = {
     store: Flags.option({description: 'which store to clean [default: the configured stores]', options: STORES})(),
-    days: Flags.integer({description: 'keep this many days [default: 90 for request, 120 for access]', min: 1}),
+    days: Flags.integer({description: 'keep this many days [default: 90 for request, 120 for access, 365 for event]', min: 1}),
     'dry-run': Flags.boolean({description: 'report what would go (rows and bytes per partition), change nothing'}),
     'batch-size': Flags.integer({description: 'rows per DELETE transaction (documents per deleteMany) [default: 5000]', min: 1}),
     'log-type': Flags.option({
       description: 'which logs (gunicorn is an alias of access)',
-      options: ['request', 'access', 'all', 'gunicorn'] as const,
+      options: ['request', 'access', 'event', 'all', 'gunicorn'] as const,
       default: 'all',
     })(),
   }
@@ -47,10 +47,10 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
     const config = await this.resolved()
     const stores = storesOf({stores: this.flags.store ?? config.stores})
     const flag = this.flags['log-type']
-    const types: LogType[] = flag === 'all' ? ['request', 'access'] : [flag === 'gunicorn' ? 'access' : (flag as LogType)]
+    const types: LogType[] = flag === 'all' ? [...LOG_TYPES] : [logTypeOf(flag)!]
     const retention = types.map((logType) => ({
       logType,
-      days: this.flags.days ?? (logType === 'request' ? config.requestRetentionDays : config.accessRetentionDays),
+      days: this.flags.days ?? retentionDays(config, logType),
     }))
     const signal = this.interruptSignal()
     const pg = stores.postgres ? await this.cleanupPostgres(config, retention, signal) : undefined

@@ -1,7 +1,8 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../base-command.js'
 import type {ResolvedConfig} from '../config/resolve.js'
-import {storesOf} from '../config/stores.js'
+import {retentionDays, storesOf} from '../config/stores.js'
+import {LOG_TYPES, type LogType} from '../stores/log-types.js'
 import {STORES} from '../config/schema.js'
 import {renderTable} from '../render/table.js'
 import {usageError} from '../errors.js'
@@ -118,7 +119,9 @@ export default class SetupDb extends BaseCommand<typeof SetupDb> {
     return setupMongo(store, {
       dryRun: !!this.flags['dry-run'],
       passwords: {writer: config.writerPassword, reader: config.readerPassword},
-      ttlDays: this.flags['mongo-ttl'] ? {request: config.requestRetentionDays, access: config.accessRetentionDays} : undefined,
+      ttlDays: this.flags['mongo-ttl']
+        ? (Object.fromEntries(LOG_TYPES.map((t) => [t, retentionDays(config, t)])) as Record<LogType, number>)
+        : undefined,
     }).finally(() => spin.stop())
   }
 

@@ -4,11 +4,17 @@ import {filterFlags, filterInput} from '../filters/flags.js'
 import {parseFilter} from '../filters/parse.js'
 import {renderTable} from '../render/table.js'
 import {ReadCommand} from '../read-command.js'
+import type {Filter} from '../filters/parse.js'
+import type {EventSummary} from '../stores/event-summary.js'
 import type {Stats} from '../stores/source.js'
 
 export default class StatsCommand extends ReadCommand<typeof StatsCommand> {
   static summary = 'Summarise: counts by status class, error rate, latency percentiles, top paths, users and IPs.'
+  static description =
+    'With --log-type event: counts by action, actor, target type and severity, failed logins (by actor and address) and exports with their record counts, for the range and, with --actor, one actor.'
   static examples = [
+    '<%= config.bin %> <%= command.id %> --log-type event --since 30d',
+    '<%= config.bin %> <%= command.id %> --log-type event --since 7d --actor 42 --json',
     '<%= config.bin %> <%= command.id %> --since 7d',
     "<%= config.bin %> <%= command.id %> --since 24h --path '/api/**' --bucket hour --json",
   ]
@@ -18,8 +24,9 @@ export default class StatsCommand extends ReadCommand<typeof StatsCommand> {
     top: Flags.integer({description: 'entries in each top list', default: 10, min: 1, max: 1000}),
   }
 
-  async run(): Promise<Stats> {
+  async run(): Promise<Stats | EventSummary> {
     const f = parseFilter(filterInput(this.flags))
+    if (f.logType === 'event') return this.events(f)
     if (!f.since && this.flags.bucket === 'hour')
       throw usageError('--bucket hour needs --since (an hourly histogram of all time would be huge)')
     const s = await (await this.source()).stats(f, {bucket: this.flags.bucket, top: this.flags.top})
@@ -61,6 +68,26 @@ export default class StatsCommand extends ReadCommand<typeof StatsCommand> {
         ]),
       ),
     )
+    return s
+  }
+
+  private async events(f: Filter): Promise<EventSummary> {
+    const s = await (await this.source()).eventSummary(f, {top: this.flags.top})
+    this.log(`${s.total} events; ${s.failedLogins.total} failed logins; ${s.exports.total} exports (${s.exports.records} records exported)`)
+    const table = (heading: string, rows: Array<{count: number}>, key: string) =>
+      rows.length &&
+      this.log(
+        renderTable(
+          [heading, 'count'],
+          rows.map((r) => [(r as Record<string, unknown>)[key] as string, r.count]),
+        ),
+      )
+    table('action', s.byAction, 'action')
+    table('actor', s.byActor, 'actor')
+    table('target type', s.byTargetType, 'type')
+    table('severity', s.bySeverity, 'severity')
+    table('failed logins: actor', s.failedLogins.byActor, 'actor')
+    table('failed logins: ip', s.failedLogins.byIp, 'ip')
     return s
   }
 }

@@ -170,6 +170,8 @@ export const settings = {
   premake: {schema: wholeNumber(0).max(120).default(3), env: 'AUDIT_LOGS_PREMAKE'},
   requestRetentionDays: {schema: wholeNumber(1).default(90), env: 'AUDIT_LOGS_REQUEST_RETENTION_DAYS'},
   accessRetentionDays: {schema: wholeNumber(1).default(120), env: 'AUDIT_LOGS_ACCESS_RETENTION_DAYS'},
+  // an audit trail of who changed what is kept longer than the traffic around it
+  eventRetentionDays: {schema: wholeNumber(1).default(365), env: 'AUDIT_LOGS_EVENT_RETENTION_DAYS'},
   cleanupBatchSize: {schema: wholeNumber(1).default(5000), env: 'AUDIT_LOGS_CLEANUP_BATCH_SIZE'},
 
   /**
@@ -185,6 +187,7 @@ export const settings = {
   mongoDbName: {schema: mongoName('audit_logs'), env: 'AUDIT_LOGS_MONGO_DB_NAME'},
   mongoRequestCollection: {schema: mongoName('request_logs'), env: 'AUDIT_LOGS_MONGO_REQUEST_LOGS_COLLECTION'},
   mongoAccessCollection: {schema: mongoName('access_logs'), env: 'AUDIT_LOGS_MONGO_GUNICORN_LOGS_COLLECTION'},
+  mongoEventCollection: {schema: mongoName('event_logs'), env: 'AUDIT_LOGS_MONGO_EVENT_LOGS_COLLECTION'},
 
   // audit-logs setup-db: a role that may create databases and roles (default: the configured server), and the roles' passwords (default: generated)
   adminUrl: {schema: postgresUrl.optional(), env: 'AUDIT_LOGS_ADMIN_URL', secret: 'url', flag: '--admin-url'},
@@ -242,6 +245,20 @@ export const settings = {
   shippingDeferMs: {schema: wholeNumber(0).default(30_000), env: 'AUDIT_LOGS_SHIPPING_DEFER_MS'},
   catchUpLagBytes: {schema: wholeNumber(65_536).default(33_554_432), env: 'AUDIT_LOGS_CATCH_UP_LAG_BYTES'},
   catchUpLagMs: {schema: wholeNumber(0).default(2000), env: 'AUDIT_LOGS_CATCH_UP_LAG_MS'},
+
+  // application events: POST /_audit/events on the admin listener (src/server/events.ts)
+  eventsToken: {
+    schema: z.string().min(16, 'a token of at least 16 characters (e.g. `openssl rand -hex 24`)').optional(),
+    env: 'AUDIT_LOGS_EVENTS_TOKEN',
+    secret: 'value',
+  },
+  /** Events without a token: only when the admin listener is on a loopback address (anyone on this host may then write events). */
+  eventsAllowNoToken: {schema: bool(false), env: 'AUDIT_LOGS_EVENTS_ALLOW_NO_TOKEN'},
+  eventsMaxBatch: {schema: wholeNumber(1).max(100_000).default(1000), env: 'AUDIT_LOGS_EVENTS_MAX_BATCH'},
+  eventsMaxBatchBytes: {schema: wholeNumber(1024).default(1_048_576), env: 'AUDIT_LOGS_EVENTS_MAX_BATCH_BYTES'},
+  eventsMaxEventBytes: {schema: wholeNumber(256).default(65_536), env: 'AUDIT_LOGS_EVENTS_MAX_EVENT_BYTES'},
+  /** Events a second from one client address (a token bucket holding as many); over it, 429. */
+  eventsRatePerClient: {schema: wholeNumber(1).default(20_000), env: 'AUDIT_LOGS_EVENTS_RATE_PER_CLIENT'},
 } satisfies Record<string, SettingSpec>
 
 export type SettingKey = keyof typeof settings

@@ -1,4 +1,5 @@
 import {Flags} from '@oclif/core'
+import {LOG_TYPE_NAMES} from '../stores/log-types.js'
 import {SOURCES} from '../stores/source.js'
 import type {FilterInput} from './parse.js'
 
@@ -25,9 +26,14 @@ export const filterFlags = {
   'max-duration': Flags.string({description: 'at most this long: 500ms, 2s'}),
   flag: Flags.string({description: 'slow, suspicious, upstream_error or suspicious:sqli|xss|traversal|scanner'}),
   search: Flags.string({description: 'text in the request or response body (case-insensitive)'}),
+  'request-id': Flags.string({description: 'the request id (X-Request-Id) of request and event records'}),
+  action: Flags.string({description: 'event actions: UPDATE, LOGIN,LOGIN_FAILED (--log-type event)'}),
+  actor: Flags.string({description: 'event actor id (--log-type event)'}),
+  target: Flags.string({description: 'event target TYPE or TYPE:ID, e.g. shop.Order:17 (--log-type event)'}),
+  severity: Flags.string({description: 'event severity: INFO, WARNING, ERROR, SECURITY, PERFORMANCE (--log-type event)'}),
   'log-type': Flags.option({
     description: 'which records (gunicorn is an alias of access)',
-    options: ['request', 'access', 'gunicorn'] as const,
+    options: LOG_TYPE_NAMES,
     default: 'request',
   })(),
   ...sourceFlags,
@@ -48,5 +54,10 @@ export function filterInput(f: Record<string, unknown>): FilterInput {
     flag: s('flag'),
     search: s('search'),
     logType: s('log-type'),
+    requestId: s('request-id'),
+    action: s('action'),
+    actor: s('actor'),
+    target: s('target'),
+    severity: s('severity'),
   }
 }

@@ -1,5 +1,7 @@
 import {ipKey, ipRange} from '../stores/mongo/documents.js'
+import {LOG_TYPE} from '../stores/log-types.js'
 import type {Filter, StatusTerm} from './parse.js'
+import {pathRegex} from './sql.js'
 
 /**
  * A MongoDB query document. Every key in it is ours (a field name or an
@@ -31,8 +33,7 @@ export function toMongo(f: Filter): MongoFilter {
   if (f.methods) and.push({method: {$in: f.methods}})
   if (f.path) {
     // an access record's url may carry a query: the path ends at `?` or at the end, as in sql.ts
-    const regex = f.logType === 'access' ? f.path.regex.replace(/\$$/, '(\\?|$)') : f.path.regex
-    and.push({[f.logType === 'access' ? 'url' : 'path']: {$regex: regex}})
+    and.push({[LOG_TYPE[f.logType].pathField ?? 'path']: {$regex: pathRegex(f)}})
   }
   if (f.user !== undefined) and.push({user_id: {$eq: f.user}})
   if (f.ip) {
@@ -48,6 +49,11 @@ export function toMongo(f: Filter): MongoFilter {
     const needle = {$regex: escapeRegex(f.search), $options: 'i'}
     and.push({$or: [{request_body: needle}, {response_body: needle}]})
   }
+  if (f.requestId !== undefined) and.push({request_id: {$eq: f.requestId}})
+  if (f.actions) and.push({action: {$in: f.actions}})
+  if (f.actor !== undefined) and.push({actor_id: {$eq: f.actor}})
+  if (f.target) and.push({target_type: {$eq: f.target.type}, ...(f.target.id === undefined ? {} : {target_id: {$eq: f.target.id}})})
+  if (f.severities) and.push({severity: {$in: f.severities}})
   return and.length === 0 ? {} : and.length === 1 ? and[0] : {$and: and}
 }
 

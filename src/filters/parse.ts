@@ -1,5 +1,6 @@
 import net from 'node:net'
 import {usageError} from '../errors.js'
+import {LOG_TYPE, LOG_TYPE_NAMES, type LogType, logTypeOf} from '../stores/log-types.js'
 
 /**
  * The filter language of query, export, stats and tail (DESIGN.md, Filters),
@@ -7,7 +8,7 @@ import {usageError} from '../errors.js'
  */
 export type StatusTerm = {op: 'eq' | 'lt' | 'le' | 'gt' | 'ge'; value: number} | {op: 'range'; from: number; to: number}
 export type Filter = {
-  logType: 'request' | 'access'
+  logType: LogType
   status?: {any: StatusTerm[]; not: number[]}
   methods?: string[]
   path?: {regex: string; prefix: string}
@@ -19,11 +20,34 @@ export type Filter = {
   maxDurationMs?: number
   flag?: {name: string; prefix: boolean}
   search?: string
+  /** the request id: a request record and the events linked to it */
+  requestId?: string
+  // events
+  actions?: string[]
+  actor?: string
+  target?: {type: string; id?: string}
+  severities?: string[]
 }
 
 export type FilterInput = Partial<
   Record<
-    'status' | 'method' | 'path' | 'user' | 'ip' | 'since' | 'until' | 'minDuration' | 'maxDuration' | 'flag' | 'search' | 'logType',
+    | 'status'
+    | 'method'
+    | 'path'
+    | 'user'
+    | 'ip'
+    | 'since'
+    | 'until'
+    | 'minDuration'
+    | 'maxDuration'
+    | 'flag'
+    | 'search'
+    | 'logType'
+    | 'requestId'
+    | 'action'
+    | 'actor'
+    | 'target'
+    | 'severity',
     string
   >
 >
@@ -126,15 +150,46 @@ export function parseFlag(text: string): NonNullable<Filter['flag']> {
   throw bad('flag', text, `${FLAGS.join(', ')}, or suspicious:sqli|xss|traversal|scanner`)
 }
 
+/** An event's action: an upper-case word (CREATE, LOGIN_FAILED, or the app's own). */
+export const ACTION = /^[A-Z][A-Z0-9_]{0,63}$/
+export const SEVERITIES = ['INFO', 'WARNING', 'ERROR', 'SECURITY', 'PERFORMANCE'] as const
+
+export function parseActions(text: string): string[] {
+  const actions = text.split(',').map((a) => a.trim().toUpperCase())
+  if (actions.some((a) => !ACTION.test(a))) throw bad('action', text, 'upper-case words such as UPDATE or LOGIN,LOGIN_FAILED')
+  return actions
+}
+
+export function parseSeverities(text: string): string[] {
+  const list = text.split(',').map((a) => a.trim().toUpperCase())
+  if (list.some((a) => !(SEVERITIES as readonly string[]).includes(a))) throw bad('severity', text, `${SEVERITIES.join(', ')} (or a list)`)
+  return list
+}
+
+/** TYPE or TYPE:ID (the id is everything after the first colon). */
+export function parseTarget(text: string): NonNullable<Filter['target']> {
+  const colon = text.indexOf(':')
+  const type = colon < 0 ? text : text.slice(0, colon)
+  const id = colon < 0 ? undefined : text.slice(colon + 1)
+  if (!type || id === '') throw bad('target', text, 'TYPE or TYPE:ID, e.g. shop.Order or shop.Order:17')
+  return id === undefined ? {type} : {type, id}
+}
+
+/** The filters that apply to one family of record types only, by their flag names. */
+const HTTP_ONLY = {
+  status: 'status',
+  methods: 'method',
+  path: 'path',
+  user: 'user',
+  minDurationMs: 'min-duration',
+  maxDurationMs: 'max-duration',
+}
+const EVENT_ONLY = {actions: 'action', actor: 'actor', target: 'target', severities: 'severity'}
+
 /** Parses every given expression; an expression that is wrong fails with the accepted forms. */
 export function parseFilter(input: FilterInput, now = new Date()): Filter {
-  const logType =
-    input.logType === undefined || input.logType === 'request'
-      ? 'request'
-      : input.logType === 'access' || input.logType === 'gunicorn'
-        ? 'access'
-        : undefined
-  if (!logType) throw bad('log-type', input.logType!, 'request, access (gunicorn is an alias of access)')
+  const logType = logTypeOf(input.logType ?? 'request')
+  if (!logType) throw bad('log-type', input.logType!, `${LOG_TYPE_NAMES.join(', ')} (gunicorn is an alias of access)`)
   const f: Filter = {logType}
   if (input.status !== undefined) f.status = parseStatus(input.status)
   if (input.method !== undefined) f.methods = parseMethods(input.method)
@@ -150,8 +205,30 @@ export function parseFilter(input: FilterInput, now = new Date()): Filter {
     if (!input.search) throw bad('search', input.search, 'some text to find in request or response bodies')
     f.search = input.search
   }
-  if (logType === 'access' && (f.flag || f.search))
-    throw usageError('--flag and --search apply to request logs only: access logs keep no flags or bodies')
+  if (input.requestId !== undefined) {
+    if (!input.requestId || input.requestId.length > 200)
+      throw bad('request-id', input.requestId, 'a request id (X-Request-Id), at most 200 characters')
+    f.requestId = input.requestId
+  }
+  if (input.action !== undefined) f.actions = parseActions(input.action)
+  if (input.actor !== undefined) f.actor = input.actor
+  if (input.target !== undefined) f.target = parseTarget(input.target)
+  if (input.severity !== undefined) f.severities = parseSeverities(input.severity)
+  const spec = LOG_TYPE[logType]
+  if (!spec.bodies && (f.flag || f.search))
+    throw usageError(`--flag and --search apply to request logs only: ${logType} logs keep no flags or bodies`)
+  const misplaced = (names: Record<string, string>) =>
+    Object.entries(names)
+      .filter(([k]) => f[k as keyof Filter] !== undefined)
+      .map(([, v]) => `--${v}`)
+  if (spec.filters === 'event' && misplaced(HTTP_ONLY).length)
+    throw usageError(
+      `${misplaced(HTTP_ONLY).join(', ')} apply to request and access logs; event logs take --action, --actor, --target, --severity, --ip, --request-id, --since and --until`,
+    )
+  if (spec.filters === 'http' && misplaced(EVENT_ONLY).length)
+    throw usageError(`${misplaced(EVENT_ONLY).join(', ')} apply to event logs only: add --log-type event`)
+  if (f.requestId !== undefined && logType === 'access')
+    throw usageError('--request-id applies to request and event logs: access logs keep no request id')
   if (f.since && f.until && f.since >= f.until)
     throw usageError(`--since (${f.since.toISOString()}) must be before --until (${f.until.toISOString()})`)
   return f

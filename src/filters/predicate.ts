@@ -1,5 +1,7 @@
 import net from 'node:net'
+import {LOG_TYPE} from '../stores/log-types.js'
 import type {Filter, StatusTerm} from './parse.js'
+import {pathRegex} from './sql.js'
 
 type Row = Record<string, unknown>
 
@@ -18,7 +20,8 @@ const statusMatches = (t: StatusTerm, s: number) =>
 
 /** The same filter as an in-memory test of one record (a JSONL line, parsed), for the files source. */
 export function toPredicate(f: Filter): (row: Row) => boolean {
-  const pathRe = f.path ? new RegExp(f.logType === 'access' ? f.path.regex.replace(/\$$/, '(\\?|$)') : f.path.regex) : undefined
+  const pathRe = f.path ? new RegExp(pathRegex(f)) : undefined
+  const pathField = LOG_TYPE[f.logType].pathField ?? 'path'
   let block: net.BlockList | undefined
   if (f.ip) {
     block = new net.BlockList()
@@ -37,7 +40,7 @@ export function toPredicate(f: Filter): (row: Row) => boolean {
     }
     if (f.methods && !f.methods.includes(String(row.method))) return false
     if (pathRe) {
-      const p = String((f.logType === 'access' ? row.url : row.path) ?? '')
+      const p = String(row[pathField] ?? '')
       if (f.path!.prefix && !p.startsWith(f.path!.prefix)) return false
       if (!pathRe.test(p)) return false
     }
@@ -58,6 +61,11 @@ export function toPredicate(f: Filter): (row: Row) => boolean {
       const inBody = (b: unknown) => typeof b === 'string' && b.toLowerCase().includes(needle)
       if (!inBody(row.request_body) && !inBody(row.response_body)) return false
     }
+    if (f.requestId !== undefined && row.request_id !== f.requestId) return false
+    if (f.actions && !f.actions.includes(row.action as string)) return false
+    if (f.actor !== undefined && row.actor_id !== f.actor) return false
+    if (f.target && (row.target_type !== f.target.type || (f.target.id !== undefined && row.target_id !== f.target.id))) return false
+    if (f.severities && !f.severities.includes(row.severity as string)) return false
     return true
   }
 }

@@ -1,3 +1,4 @@
+import {LOG_TYPE} from '../stores/log-types.js'
 import type {Filter, StatusTerm} from './parse.js'
 
 /** A WHERE clause with its parameters; no user text is ever part of `text`. */
@@ -9,6 +10,10 @@ const likePrefix = (s: string) => s.replace(/[\\%_]/g, '\\$&') + '%'
 export const INDEXED_PATH_CHARS = 600
 const OPS = {eq: '=', lt: '<', le: '<=', gt: '>', ge: '>='} as const
 
+/** The path filter's regex on the field it matches: an access record's url may go on with `?query`. */
+export const pathRegex = (f: Filter): string =>
+  LOG_TYPE[f.logType].pathField === 'url' ? f.path!.regex.replace(/\$$/, '(\\?|$)') : f.path!.regex
+
 /** Translates a filter into parameterised SQL, numbering parameters from `first`. */
 export function toSql(f: Filter, first = 1): Where {
   const values: unknown[] = []
@@ -17,7 +22,7 @@ export function toSql(f: Filter, first = 1): Where {
     return `$${first + values.length - 1}`
   }
   const and: string[] = []
-  const pathColumn = f.logType === 'access' ? 'url' : 'path'
+  const pathColumn = LOG_TYPE[f.logType].pathField ?? 'path'
   if (f.since) and.push(`created_at >= ${p(f.since)}`)
   if (f.until) and.push(`created_at < ${p(f.until)}`)
   if (f.status) {
@@ -34,7 +39,7 @@ export function toSql(f: Filter, first = 1): Where {
       const indexed = Array.from(f.path.prefix).slice(0, INDEXED_PATH_CHARS).join('') // characters as PostgreSQL counts them (code points)
       and.push(`left(${pathColumn}, ${INDEXED_PATH_CHARS}) LIKE ${p(likePrefix(indexed))}`)
     }
-    const regex = f.logType === 'access' ? f.path.regex.replace(/\$$/, '(\\?|$)') : f.path.regex
+    const regex = pathRegex(f)
     and.push(`${pathColumn} ~ ${p(regex)}`)
   }
   if (f.user !== undefined) and.push(`user_id = ${p(f.user)}`)
@@ -54,5 +59,10 @@ export function toSql(f: Filter, first = 1): Where {
     const needle = p('%' + f.search.replace(/[\\%_]/g, '\\$&') + '%')
     and.push(`(request_body ILIKE ${needle} OR response_body ILIKE ${needle})`)
   }
+  if (f.requestId !== undefined) and.push(`request_id = ${p(f.requestId)}`)
+  if (f.actions) and.push(`action = ANY(${p(f.actions)}::text[])`)
+  if (f.actor !== undefined) and.push(`actor_id = ${p(f.actor)}`)
+  if (f.target) and.push(`target_type = ${p(f.target.type)}` + (f.target.id === undefined ? '' : ` AND target_id = ${p(f.target.id)}`))
+  if (f.severities) and.push(`severity = ANY(${p(f.severities)}::text[])`)
   return {text: and.length ? and.join(' AND ') : 'TRUE', values}
 }

@@ -3,6 +3,7 @@ import path from 'node:path'
 import type pg from 'pg'
 import {connect} from '../stores/postgres/connection.js'
 import {type FilePosition, RotatingWriter} from '../stores/files/rotating-writer.js'
+import {LOG_TYPE, LOG_TYPES, type LogType, byType} from '../stores/log-types.js'
 import {backendPid} from '../stores/postgres/sql/session.js'
 import {writeLines} from '../stores/postgres/writer.js'
 import type {MongoStore} from '../stores/mongo/connection.js'
@@ -34,17 +35,6 @@ export type Sink = {
 /** A record a sink refused, and why. */
 export type Rejection = {line: Buffer; error: string}
 
-/** Lines start with their type (the record builder puts log_type first), so routing needs no parse. */
-const ACCESS_PREFIX = Buffer.from('{"log_type":"access"')
-export const isAccessLine = (line: Buffer) =>
-  line.length >= ACCESS_PREFIX.length && ACCESS_PREFIX.equals(line.subarray(0, ACCESS_PREFIX.length))
-
-function split(lines: Buffer[]): {request: Buffer[]; access: Buffer[]} {
-  const out = {request: [] as Buffer[], access: [] as Buffer[]}
-  for (const line of lines) (isAccessLine(line) ? out.access : out.request).push(line)
-  return out
-}
-
 /** The lines as one buffer, each followed by a line break: in `into` when it is large enough, else in a new buffer of their size (a caller can keep it for next time). */
 export function joinLines(lines: Buffer[], into?: Buffer): Buffer {
   const total = lines.reduce((n, l) => n + l.length + 1, 0)
@@ -57,39 +47,34 @@ export function joinLines(lines: Buffer[], into?: Buffer): Buffer {
   return out
 }
 
-/** Rotating JSONL files: requests.jsonl and access.jsonl in the log directory. */
+/** Rotating JSONL files, one per log type in the log directory (requests.jsonl, access.jsonl, events.jsonl). */
 export function filesSink(dir: string, maxBytes: number, backupCount: number): Sink {
-  const files = {
-    request: new RotatingWriter(path.join(dir, 'requests.jsonl'), maxBytes, backupCount),
-    access: new RotatingWriter(path.join(dir, 'access.jsonl'), maxBytes, backupCount),
-  }
+  const files = Object.fromEntries(
+    LOG_TYPES.map((t) => [t, new RotatingWriter(path.join(dir, LOG_TYPE[t].file), maxBytes, backupCount)]),
+  ) as Record<LogType, RotatingWriter>
+  const all = Object.values(files)
   let joined: Buffer | undefined // reused, and grown to the largest batch: each write is done before the next join
   return {
     name: 'files',
     async write(lines) {
-      const parts = split(lines)
-      for (const type of ['request', 'access'] as const) {
-        if (!parts[type].length) continue
-        const data = joinLines(parts[type], joined)
+      for (const [type, group] of byType(lines)) {
+        const data = joinLines(group, joined)
         if (data.buffer !== joined?.buffer) joined = data
         await files[type].write(data)
       }
     },
     // the files' identity and length after each delivered batch: lines past it were written
     // after the last checkpoint by a process that crashed, and are cut before they are sent again
-    state: () => ({request: files.request.position(), access: files.access.position()}),
+    state: () => Object.fromEntries(LOG_TYPES.map((t) => [t, files[t].position()])),
     async restore(state) {
-      const saved = state as {request?: FilePosition; access?: FilePosition} | undefined
-      await files.request.truncateTo(saved?.request)
-      await files.access.truncateTo(saved?.access)
+      const saved = (state ?? {}) as Partial<Record<LogType, FilePosition>>
+      for (const t of LOG_TYPES) await files[t].truncateTo(saved[t])
     },
     async reopen() {
-      await files.request.reopen()
-      await files.access.reopen()
+      for (const f of all) await f.reopen()
     },
     async close() {
-      await files.request.close()
-      await files.access.close()
+      for (const f of all) await f.close()
     },
   }
 }
@@ -179,10 +164,8 @@ export function postgresSink(url: string, nice = 0, connections = 2): Sink {
         const share = Math.ceil(lines.length / clients.length)
         await Promise.all(
           clients.map(async (client, i) => {
-            const parts = split(lines.slice(i * share, (i + 1) * share))
-            for (const type of ['request', 'access'] as const)
-              if (parts[type].length)
-                await writeIsolating(parts[type], (ls) => writeLines(client, type, ls).then(() => {}), blamePostgres, rejected)
+            for (const [type, group] of byType(lines.slice(i * share, (i + 1) * share)))
+              await writeIsolating(group, (ls) => writeLines(client, type, ls).then(() => {}), blamePostgres, rejected)
           }),
         )
         return {rejected}
@@ -220,10 +203,8 @@ export function mongoSink(target: MongoTarget): Sink {
         const {blameDocuments, insertLines} = await import('../stores/mongo/writer.js')
         const s = (store ??= await connectMongo(target, {serverSelectionTimeoutMS: 5000}))
         const rejected: Rejection[] = []
-        const parts = split(lines)
-        for (const type of ['request', 'access'] as const)
-          if (parts[type].length)
-            await writeIsolating(parts[type], async (ls) => (await insertLines(s, type, ls)).rejected, blameDocuments, rejected)
+        for (const [type, group] of byType(lines))
+          await writeIsolating(group, async (ls) => (await insertLines(s, type, ls)).rejected, blameDocuments, rejected)
         return {rejected}
       } catch (error) {
         await end()

@@ -1,16 +1,25 @@
 import Table from 'cli-table3'
-import type {Row} from '../stores/source.js'
+import type {LogType, Row} from '../stores/source.js'
 import {csvLine} from './csv.js'
 
 export type {Row}
 export const FORMATS = ['table', 'json', 'ndjson', 'csv'] as const
 export type Format = (typeof FORMATS)[number]
-export const DEFAULT_COLUMNS = {
+export const DEFAULT_COLUMNS: Record<LogType, string[]> = {
   request: ['created_at', 'method', 'status_code', 'path', 'duration_ms', 'user_id', 'ip'],
   access: ['created_at', 'method', 'status_code', 'url', 'duration_ms', 'user_id', 'ip'],
+  event: ['created_at', 'action', 'actor_id', 'target_type', 'target_id', 'severity', 'request_id'],
 }
 
-const HEADINGS: Record<string, string> = {created_at: 'time', status_code: 'status', duration_ms: 'duration', user_id: 'user'}
+const HEADINGS: Record<string, string> = {
+  created_at: 'time',
+  status_code: 'status',
+  duration_ms: 'duration',
+  user_id: 'user',
+  actor_id: 'actor',
+  target_type: 'target',
+  target_id: 'target id',
+}
 
 export function cellText(column: string, value: unknown): string {
   if (value === null || value === undefined) return ''

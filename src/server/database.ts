@@ -17,13 +17,22 @@ export async function prepareDatabase(config: ResolvedConfig, log: (m: string) =
   const target = await resolveTarget(config)
   const ensure = async () => {
     try {
-      const client = await connect(target.databaseUrl).catch(async (error) => {
+      const setUp = () =>
+        setupDatabase(target, {defaultInterval: config.partitionInterval, premake: config.premake, passwords: {}, dryRun: false})
+      let client = await connect(target.databaseUrl).catch(async (error) => {
         if (!target.embedded) throw error
         // The embedded default sets itself up: `npx audit-logs run` is all a new user needs.
         log(`setting up the embedded audit database ${target.dbName}`)
-        await setupDatabase(target, {defaultInterval: config.partitionInterval, premake: config.premake, passwords: {}, dryRun: false})
+        await setUp()
         return connect(target.databaseUrl)
       })
+      // ... and keeps itself current: a version that adds a table (event_logs) migrates it on the first run
+      if (target.embedded && (await migrationStatus(client)).some((m) => m.state === 'pending')) {
+        await client.end()
+        log(`applying the pending migrations to the embedded audit database ${target.dbName}`)
+        await setUp()
+        client = await connect(target.databaseUrl)
+      }
       try {
         for (const t of TABLES) {
           if (!(await client.query(tableExists(t))).rows[0].exists)

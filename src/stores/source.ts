@@ -1,5 +1,7 @@
 import type {Readable} from 'node:stream'
 import type {Filter} from '../filters/parse.js'
+import type {EventSummary} from './event-summary.js'
+import type {LogType} from './log-types.js'
 
 /**
  * The read side of every store: what `query`, `show`, `export`, `stats` and
@@ -15,6 +17,8 @@ export interface RecordSource {
   get(id: string): Promise<{logType: LogType; record: Row} | undefined>
   /** The summary of `stats`, computed where the records are, in bounded memory. */
   stats(f: Filter, options: StatsOptions): Promise<Stats>
+  /** `stats --log-type event`: the events' summary (stores/event-summary.ts). */
+  eventSummary(f: Filter, options: {top: number}): Promise<EventSummary>
   /**
    * Every matching record, newest first, as a stream: objects for the
    * encoders of render/, or the bytes of a format the store encodes itself
@@ -26,7 +30,7 @@ export interface RecordSource {
 }
 
 export type Row = Record<string, unknown>
-export type LogType = Filter['logType']
+export type {LogType}
 export type Order = 'newest' | 'oldest'
 
 export const SOURCES = ['postgres', 'mongo', 'files'] as const
@@ -53,51 +57,7 @@ export type Stats = {
   approximate?: string[]
 }
 
-/** The fields of each record type, in the order every store and output shows them (DESIGN.md, data model). */
-export const REQUEST_COLUMNS = [
-  'id',
-  'created_at',
-  'method',
-  'scheme',
-  'host',
-  'path',
-  'query',
-  'request_headers',
-  'request_body',
-  'request_body_size',
-  'request_body_truncated',
-  'status_code',
-  'response_headers',
-  'response_body',
-  'response_body_size',
-  'response_body_truncated',
-  'duration_ms',
-  'ip',
-  'user_id',
-  'user_agent',
-  'session_id',
-  'trace_id',
-  'request_id',
-  'flags',
-  'error',
-  'extra',
-  'instance',
-]
-export const ACCESS_COLUMNS = [
-  'id',
-  'created_at',
-  'method',
-  'url',
-  'status_code',
-  'duration_ms',
-  'response_size',
-  'ip',
-  'user_id',
-  'user_agent',
-  'referer',
-  'instance',
-]
-export const columnsOf = (logType: LogType) => (logType === 'access' ? ACCESS_COLUMNS : REQUEST_COLUMNS)
+export {ACCESS_COLUMNS, EVENT_COLUMNS, REQUEST_COLUMNS, columnsOf} from './log-types.js'
 
 /** What a record id looks like (a UUID); anything else is refused before any store is asked. */
 export const RECORD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i

@@ -5,10 +5,11 @@ import {createGunzip} from 'node:zlib'
 import {usageError} from '../../errors.js'
 import type {Filter} from '../../filters/parse.js'
 import {toPredicate} from '../../filters/predicate.js'
+import {LOG_TYPE} from '../log-types.js'
 import type {LogType, Order, Row} from '../source.js'
 
 /** The name of the current JSONL file of a log type; its rotated backups add `.N.gz`. */
-export const fileName = (logType: LogType) => (logType === 'access' ? 'access.jsonl' : 'requests.jsonl')
+export const fileName = (logType: LogType) => LOG_TYPE[logType].file
 
 /** The JSONL files `run` writes, current and rotated (gzipped) ones, for one log type. */
 export function logFiles(dir: string, logType: LogType): string[] {

@@ -6,6 +6,8 @@ import {usageError} from '../../errors.js'
 import type {Filter} from '../../filters/parse.js'
 import {toPredicate} from '../../filters/predicate.js'
 import {pause} from '../follow.js'
+import {LOG_TYPE, LOG_TYPES} from '../log-types.js'
+import {countRecords, summarizeEvents} from '../event-summary.js'
 import {type ExportFormat, type ExportInput, type LogType, type Order, type RecordSource, type Row, type StatsOptions} from '../source.js'
 import {existingLogDir, fileName, filesOf, logFiles, queryFiles, readRecords, parseLine} from './reader.js'
 import {statsOfRecords} from './stats.js'
@@ -27,12 +29,26 @@ export class FilesSource implements RecordSource {
   }
 
   async get(id: string): Promise<{logType: LogType; record: Row} | undefined> {
-    const types = (['request', 'access'] as const).filter((t) => logFiles(this.dir, t).length > 0)
-    if (types.length === 0) throw usageError(`The log directory ${this.dir} holds no requests.jsonl nor access.jsonl (nor rotated ones)`)
+    const types = LOG_TYPES.filter((t) => logFiles(this.dir, t).length > 0)
+    if (types.length === 0)
+      throw usageError(
+        `The log directory ${this.dir} holds none of ${LOG_TYPES.map((t) => LOG_TYPE[t].file).join(', ')} (nor rotated ones)`,
+      )
     for (const logType of types) {
       for await (const record of readRecords(logFiles(this.dir, logType))) if (record.id === id) return {logType, record}
     }
     return undefined
+  }
+
+  eventSummary(f: Filter, options: {top: number}) {
+    const files = filesOf(this.dir, f.logType)
+    const matching = (g: Filter) => {
+      const match = toPredicate(g)
+      return (async function* () {
+        for await (const r of readRecords(files)) if (match(r)) yield r
+      })()
+    }
+    return summarizeEvents(countRecords(matching), f, options.top)
   }
 
   stats(f: Filter, options: StatsOptions) {

@@ -1,6 +1,6 @@
 import {isDeepStrictEqual} from 'node:util'
 import {type Db, type Document, MongoServerError} from 'mongodb'
-import type {LogType} from '../source.js'
+import {LOG_TYPE, type LogType} from '../log-types.js'
 
 /**
  * What setup-db makes in MongoDB, as values: the validator and the indexes
@@ -9,7 +9,7 @@ import type {LogType} from '../source.js'
  * the TTL. Pure, apart from the server's name (for messages only).
  */
 
-export const LOG_TYPES: LogType[] = ['request', 'access']
+export {LOG_TYPES} from '../log-types.js'
 
 const NUMBER = ['int', 'long', 'double', 'decimal']
 
@@ -19,21 +19,14 @@ const NUMBER = ['int', 'long', 'double', 'decimal']
  * valid record is never refused; extra fields are allowed.
  */
 export function validatorFor(logType: LogType): Document {
-  const where = logType === 'access' ? 'url' : 'path'
-  return {
-    $jsonSchema: {
-      bsonType: 'object',
-      required: ['_id', 'created_at', 'method', where],
-      properties: {
-        _id: {bsonType: 'string'},
-        created_at: {bsonType: 'date'},
-        method: {bsonType: 'string'},
-        [where]: {bsonType: 'string'},
-        status_code: {bsonType: [...NUMBER, 'null']},
-        duration_ms: {bsonType: [...NUMBER, 'null']},
-      },
-    },
+  const {required, filters} = LOG_TYPE[logType]
+  const properties: Document = {_id: {bsonType: 'string'}, created_at: {bsonType: 'date'}}
+  for (const field of required) properties[field] ??= {bsonType: 'string'}
+  if (filters === 'http') {
+    properties.status_code = {bsonType: [...NUMBER, 'null']}
+    properties.duration_ms = {bsonType: [...NUMBER, 'null']}
   }
+  return {$jsonSchema: {bsonType: 'object', required: [...required], properties}}
 }
 
 export type IndexKey = Record<string, 1 | -1>
@@ -56,13 +49,24 @@ export const indexName = (key: IndexKey) =>
  * serves from an index on `url` through the regex's literal prefix.
  */
 export function indexesFor(logType: LogType): WantedIndex[] {
-  const keys: IndexKey[] = [
-    TIME_KEY,
-    {status_code: 1, created_at: -1},
-    {user_id: 1, created_at: -1},
-    {[logType === 'access' ? 'url' : 'path']: 1, created_at: -1},
-    {_ip: 1, created_at: -1},
-  ]
+  const {filters, pathField} = LOG_TYPE[logType]
+  const keys: IndexKey[] =
+    filters === 'http'
+      ? [
+          TIME_KEY,
+          {status_code: 1, created_at: -1},
+          {user_id: 1, created_at: -1},
+          {[pathField ?? 'path']: 1, created_at: -1},
+          {_ip: 1, created_at: -1},
+        ]
+      : [
+          TIME_KEY,
+          {action: 1, created_at: -1},
+          {actor_id: 1, created_at: -1},
+          {target_type: 1, target_id: 1, created_at: -1},
+          {request_id: 1},
+          {_ip: 1, created_at: -1},
+        ]
   return keys.map((key) => ({name: indexName(key), key}))
 }
 

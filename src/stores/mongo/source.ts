@@ -3,10 +3,12 @@ import {toMongo} from '../../filters/mongo.js'
 import type {Filter} from '../../filters/parse.js'
 import {toPredicate} from '../../filters/predicate.js'
 import {followByPolling} from '../follow.js'
+import {LOG_TYPES} from '../log-types.js'
 import type {ExportFormat, ExportInput, LogType, Order, RecordSource, Row, StatsOptions} from '../source.js'
 import type {MongoStore} from './connection.js'
 import {type Doc, fromDocument} from './documents.js'
-import {mongoStats} from './stats.js'
+import {mongoEventCounter, mongoStats} from './stats.js'
+import {summarizeEvents} from '../event-summary.js'
 
 // Only types from the driver here: open-source.ts loads this module for every reading command, the driver only with --source mongo.
 
@@ -29,11 +31,15 @@ export class MongoSource implements RecordSource {
   }
 
   async get(id: string): Promise<{logType: LogType; record: Row} | undefined> {
-    for (const logType of ['request', 'access'] as const) {
+    for (const logType of LOG_TYPES) {
       const doc = await this.store.collection(logType).findOne({_id: {$eq: id}})
       if (doc) return {logType, record: fromDocument(logType, doc)}
     }
     return undefined
+  }
+
+  eventSummary(f: Filter, options: {top: number}) {
+    return summarizeEvents(mongoEventCounter(this.store.collection(f.logType)), f, options.top)
   }
 
   stats(f: Filter, options: StatsOptions) {

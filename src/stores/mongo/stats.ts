@@ -4,6 +4,7 @@ import type {Filter} from '../../filters/parse.js'
 import type {Stats, StatsOptions} from '../source.js'
 import {statusClass, summarize} from '../summary.js'
 import type {Doc} from './documents.js'
+import type {EventCounter} from '../event-summary.js'
 
 /**
  * The summary of `stats`, computed by the server: aggregation pipelines
@@ -106,3 +107,29 @@ async function histogram(
   add(errors, 'errors')
   return [...periods].sort((a, b) => a[0] - b[0]).map(([at, p]) => ({period: new Date(at).toISOString(), count: p.count, errors: p.errors}))
 }
+
+/** `stats --log-type event` in pipelines of the same few stages. */
+export const mongoEventCounter = (collection: Collection<Doc>): EventCounter => ({
+  count: (f) => collection.countDocuments(toMongo(f)),
+  async top(f, field, top) {
+    const rows = await collection
+      .aggregate<{_id: string; n: number}>(
+        [
+          {$match: andMongo(toMongo(f), {[field]: {$ne: null}})},
+          {$group: {_id: `$${field}`, n: {$sum: 1}}},
+          {$sort: {n: -1, _id: 1}},
+          {$limit: top},
+        ],
+        {allowDiskUse: true},
+      )
+      .toArray()
+    return rows.map((r) => [String(r._id), r.n] as const)
+  },
+  async exportedRecords(f) {
+    // $sum skips values that are not numbers, as the SQL's jsonb_typeof test does
+    const [r] = await collection
+      .aggregate<{n: number}>([{$match: toMongo(f)}, {$group: {_id: null, n: {$sum: '$extra.record_count'}}}])
+      .toArray()
+    return Number(r?.n ?? 0)
+  },
+})

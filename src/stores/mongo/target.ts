@@ -7,13 +7,13 @@ import type {LogType} from '../source.js'
 export type MongoTarget = {uri: string; dbName: string; collections: Record<LogType, string>}
 
 export const mongoTarget = (
-  config: Pick<Config, 'mongoUri' | 'mongoDbName' | 'mongoRequestCollection' | 'mongoAccessCollection'>,
+  config: Pick<Config, 'mongoUri' | 'mongoDbName' | 'mongoRequestCollection' | 'mongoAccessCollection' | 'mongoEventCollection'>,
 ): MongoTarget | undefined =>
   config.mongoUri
     ? {
         uri: config.mongoUri,
         dbName: config.mongoDbName,
-        collections: {request: config.mongoRequestCollection, access: config.mongoAccessCollection},
+        collections: {request: config.mongoRequestCollection, access: config.mongoAccessCollection, event: config.mongoEventCollection},
       }
     : undefined
 

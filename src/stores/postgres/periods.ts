@@ -1,8 +1,10 @@
+import {LOG_TYPE, LOG_TYPES, type LogType} from '../log-types.js'
+
 /** Pure date arithmetic for time partitions; every date is UTC. */
 export type Interval = 'month' | 'week' | 'day'
 export const INTERVALS: Interval[] = ['month', 'week', 'day']
-export const LOG_TABLES = {request: 'request_logs', access: 'access_logs'} as const
-export type LogType = keyof typeof LOG_TABLES
+export type {LogType} from '../log-types.js'
+export const LOG_TABLES = Object.fromEntries(LOG_TYPES.map((t) => [t, LOG_TYPE[t].table])) as Record<LogType, string>
 
 export function periodStart(date: Date, interval: Interval): Date {
   const y = date.getUTCFullYear()

@@ -1,6 +1,7 @@
 import type {Filter} from '../../filters/parse.js'
 import {type LogType, type Order, type Row, columnsOf} from '../source.js'
 import type {Db} from './db.js'
+import {LOG_TYPES} from '../log-types.js'
 import {copyExport, selectById, selectRecords} from './sql/reader.js'
 
 export async function queryRecords(db: Db, f: Filter, options: {columns?: string[]; limit: number; order?: Order}): Promise<Row[]> {
@@ -8,10 +9,13 @@ export async function queryRecords(db: Db, f: Filter, options: {columns?: string
   return (await db.query(q)).rows
 }
 
-/** One record by id, from either table. */
+/** One record by id, from any table (one that a pending migration has not made yet holds none). */
 export async function getRecord(db: Db, id: string): Promise<{logType: LogType; record: Row} | undefined> {
-  for (const logType of ['request', 'access'] as const) {
-    const {rows} = await db.query(selectById(logType, columnsOf(logType), id))
+  for (const logType of LOG_TYPES) {
+    const {rows} = await db.query(selectById(logType, columnsOf(logType), id)).catch((error: {code?: string}) => {
+      if (error.code === '42P01') return {rows: []}
+      throw error
+    })
     if (rows[0]) return {logType, record: rows[0]}
   }
   return undefined

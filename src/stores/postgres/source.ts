@@ -8,7 +8,8 @@ import {type ExportFormat, type ExportInput, type Order, type RecordSource, type
 import {copyTextToNdjson} from './copy-text.js'
 import {getRecord, prepareCopyExport, queryRecords} from './reader.js'
 import {selectJson, selectRecords} from './sql/reader.js'
-import {computeStats} from './stats.js'
+import {computeStats, eventCounter} from './stats.js'
+import {summarizeEvents} from '../event-summary.js'
 
 /** The audit database as a source of records: every figure computed in PostgreSQL, exports streamed. */
 export class PostgresSource implements RecordSource {
@@ -25,6 +26,10 @@ export class PostgresSource implements RecordSource {
 
   stats(f: Filter, options: StatsOptions) {
     return computeStats(this.db, f, options)
+  }
+
+  eventSummary(f: Filter, options: {top: number}) {
+    return summarizeEvents(eventCounter(this.db), f, options.top)
   }
 
   /**

@@ -2,7 +2,8 @@ import type {Filter} from '../../filters/parse.js'
 import type {Stats, StatsOptions} from '../source.js'
 import {summarize} from '../summary.js'
 import type {Db} from './db.js'
-import {statsHistogram, statsTop, statsTotals} from './sql/stats.js'
+import type {EventCounter} from '../event-summary.js'
+import {eventCount, eventExportedRecords, eventTop, statsHistogram, statsTop, statsTotals} from './sql/stats.js'
 
 /** The summary, computed in PostgreSQL (no rows are pulled into Node). */
 export async function computeStats(db: Db, f: Filter, options: StatsOptions): Promise<Stats> {
@@ -25,3 +26,10 @@ export async function computeStats(db: Db, f: Filter, options: StatsOptions): Pr
     histogram: hist.rows.map((r) => ({period: r.period.toISOString(), count: Number(r.n), errors: Number(r.errors)})),
   })
 }
+
+/** `stats --log-type event`, every figure computed in PostgreSQL. */
+export const eventCounter = (db: Db): EventCounter => ({
+  count: async (f) => Number((await db.query(eventCount(f))).rows[0].n),
+  top: async (f, field, top) => (await db.query(eventTop(f, field, top))).rows.map((r) => [String(r.k), Number(r.n)] as const),
+  exportedRecords: async (f) => Number((await db.query(eventExportedRecords(f))).rows[0].n),
+})

@@ -1,6 +1,7 @@
 import type {Filter} from '../../../filters/parse.js'
 import {toSql} from '../../../filters/sql.js'
 import {LOG_TABLES} from '../periods.js'
+import type {EventGroup} from '../../event-summary.js'
 import type {Query} from './query.js'
 import {quoteIdent} from './quote.js'
 
@@ -47,5 +48,31 @@ export function statsHistogram(f: Filter, bucket: 'day' | 'hour'): Required<Quer
     text: `SELECT date_trunc($${where.values.length + 1}, created_at) AS period, count(*) AS n, count(*) FILTER (WHERE status_code >= 500) AS errors
       FROM ${quoteIdent(LOG_TABLES[f.logType])} WHERE ${where.text} GROUP BY 1 ORDER BY 1`,
     values: [...where.values, bucket],
+  }
+}
+
+/** Events matching the filter. */
+export function eventCount(f: Filter): Required<Query> {
+  const where = toSql(f)
+  return {text: `SELECT count(*) AS n FROM ${quoteIdent(LOG_TABLES[f.logType])} WHERE ${where.text}`, values: where.values}
+}
+
+/** The most frequent values of one event field (a name from EVENT_GROUPS: ours, never user text). */
+export function eventTop(f: Filter, field: EventGroup, top: number): Required<Query> {
+  const expr = field === 'ip' ? 'host(ip)' : quoteIdent(field)
+  const where = toSql(f)
+  return {
+    text: `SELECT ${expr} AS k, count(*) AS n FROM ${quoteIdent(LOG_TABLES[f.logType])} WHERE ${where.text} AND ${expr} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 COLLATE "C" LIMIT $${where.values.length + 1}`,
+    values: [...where.values, top],
+  }
+}
+
+/** The sum of the events' numeric extra.record_count. */
+export function eventExportedRecords(f: Filter): Required<Query> {
+  const where = toSql(f)
+  return {
+    text: `SELECT coalesce(sum(CASE WHEN jsonb_typeof(extra->'record_count') = 'number' THEN (extra->>'record_count')::numeric END), 0) AS n
+      FROM ${quoteIdent(LOG_TABLES[f.logType])} WHERE ${where.text}`,
+    values: where.values,
   }
 }
