@@ -4,7 +4,17 @@ import path from 'node:path'
 import {expect} from 'chai'
 import {freePort} from '../../src/util/process.js'
 import {runCli} from '../helpers/cli.js'
-import {PASSWORD, WRONG_PASSWORD, djangoProject, djangoVenv, driveShop, seen, startGunicorn, startReceiver} from '../helpers/django.js'
+import {
+  NEW_PASSWORD,
+  PASSWORD,
+  WRONG_PASSWORD,
+  djangoProject,
+  djangoVenv,
+  driveShop,
+  seen,
+  startGunicorn,
+  startReceiver,
+} from '../helpers/django.js'
 import {type TestDatabase, freshDatabase} from '../helpers/db.js'
 import {type RunningServer, request, startRun, until} from '../helpers/run-server.js'
 import {skipUnless} from '../helpers/skip.js'
@@ -12,15 +22,25 @@ import {skipUnless} from '../helpers/skip.js'
 type Event = Record<string, any>
 
 /**
- * The events the shop scenario (helpers/django.ts driveShop) makes, in order, as the app sends them;
- * `requestId(step)` is the request id of the step's request.
+ * The events the shop scenario (helpers/django.ts driveShop) makes, in order; `requestId(step)` is the
+ * request id of the step's request. `stored`: as the server keeps them, the password hashes masked.
  */
-function expectShopEvents(events: Event[], requestId: (step: string) => string | undefined) {
+function expectShopEvents(events: Event[], requestId: (step: string) => string | undefined, stored: boolean) {
   const alice = {id: '1', name: 'alice'}
-  const shop = events.filter((e) => e.target?.type !== 'auth.User' || e.action !== 'UPDATE') // and alice's last_login:
-  const lastLogin = events.find((e) => e.action === 'UPDATE' && e.target?.type === 'auth.User')
-  expect(lastLogin?.changes).to.have.keys('last_login')
-  expect(lastLogin?.request_id).to.equal(requestId('login'))
+  // alice's own row: last_login set by the login, the password by the password change
+  const userUpdates = events.filter((e) => e.action === 'UPDATE' && e.target?.type === 'auth.User')
+  expect(userUpdates.map((e) => [Object.keys(e.changes), e.request_id, e.actor])).to.deep.equal([
+    [['last_login'], requestId('login'), alice],
+    [['password'], requestId('password'), alice],
+  ])
+  const {password} = userUpdates[1].changes
+  if (stored)
+    expect(JSON.stringify(password)).not.to.include('md5$') // that it changed, never its values
+  else
+    expect(password.before)
+      .to.match(/^md5\$/)
+      .and.not.equal(password.after)
+  const shop = events.filter((e) => !userUpdates.includes(e))
   const brief = shop.map((e) => ({action: e.action, target: e.target, actor: e.actor, request_id: e.request_id}))
   const order = shop.find((e) => e.action === 'CREATE')!.target
   expect(brief).to.deep.equal([
@@ -119,15 +139,15 @@ for (const series of ['4.2', '5.2']) {
       try {
         const steps = await driveShop(app.url, {requestIds: 'direct'})
         direct = seen(steps)
-        expect(direct.map((s) => s.status)).to.deep.equal([401, 200, 201, 200, 200, 200, 200, 200])
+        expect(direct.map((s) => s.status)).to.deep.equal([401, 200, 201, 200, 200, 200, 200, 200, 200])
         const login = steps.find((s) => s.name === 'login')!
         expect(login.headers['x-audit-user']).to.equal('1')
         expect(steps.find((s) => s.name === 'failed login')!.headers['x-audit-user']).to.equal(undefined)
         expect(steps.find((s) => s.name === 'logout')!.headers['x-audit-user']).to.equal(undefined)
         expect(JSON.parse(String(steps.find((s) => s.name === 'export')!.headers['x-audit-extra']))).to.deep.equal({tenant: 'acme'})
 
-        await until(() => receiver.events().length >= 9, 30_000, 'the events')
-        expectShopEvents(receiver.events(), (step) => steps.find((s) => s.name === step)?.requestId)
+        await until(() => receiver.events().length >= 10, 30_000, 'the events')
+        expectShopEvents(receiver.events(), (step) => steps.find((s) => s.name === step)?.requestId, false)
         expect(receiver.posts.every((p) => p.authorization === 'Bearer test-token' && p.contentType === 'application/json')).to.equal(true)
         // the batch the server answered 503 was sent again: the same events, the same ids
         const [refused, retried] = receiver.posts
@@ -135,8 +155,9 @@ for (const series of ['4.2', '5.2']) {
         const all = JSON.stringify(receiver.posts)
         expect(all).not.to.include(WRONG_PASSWORD)
         expect(all).not.to.include(PASSWORD)
+        expect(all).not.to.include(NEW_PASSWORD)
         const stats = JSON.parse((await request(`${app.url}/audit-stats`)).body.toString())
-        expect(stats).to.include({queued: 0, sent: 9, dropped: 0, failed_posts: 1, refused: 0})
+        expect(stats).to.include({queued: 0, sent: 10, dropped: 0, failed_posts: 1, refused: 0})
       } finally {
         await app.stop()
         await receiver.close()
@@ -158,8 +179,8 @@ for (const series of ['4.2', '5.2']) {
         expect(Date.now() - started).to.be.below(10_000) // no request waited for the events server
         expect(seen(steps)).to.deep.equal(direct)
         const stats = JSON.parse((await request(`${app.url}/audit-stats`)).body.toString())
-        // 9 events: 4 wait in the queue and the batch being retried (taken from it) waits too; the rest were dropped
-        expect(stats.queued + stats.dropped).to.equal(9)
+        // 10 events: 4 wait in the queue and the batch being retried (taken from it) waits too; the rest were dropped
+        expect(stats.queued + stats.dropped).to.equal(10)
         expect(stats.dropped).to.be.at.least(1)
         expect(stats.queued).to.be.within(4, 8)
         expect(stats.failed_posts).to.be.at.least(1)
@@ -220,6 +241,7 @@ for (const series of ['4.2', '5.2']) {
           view: ['GET', '/orders/'],
           export: ['GET', '/export'],
           delete: ['POST', '/delete'],
+          password: ['POST', '/password'],
           logout: ['POST', '/logout'],
         }
         // the request records, in order, matched to the steps
@@ -236,7 +258,7 @@ for (const series of ['4.2', '5.2']) {
         const rows = await until(
           async () => {
             const {rows} = await db.client.query(`SELECT * FROM event_logs ORDER BY created_at, action`)
-            return rows.length >= 9 && rows
+            return rows.length >= 10 && rows
           },
           30_000,
           'the events',
@@ -252,7 +274,8 @@ for (const series of ['4.2', '5.2']) {
           reason: r.reason ?? undefined,
           extra: r.extra ?? undefined,
         }))
-        expectShopEvents(events, (step) => records[steps.findIndex((s) => s.name === step)].request_id)
+        expectShopEvents(events, (step) => records[steps.findIndex((s) => s.name === step)].request_id, true)
+        for (const secret of [PASSWORD, WRONG_PASSWORD, NEW_PASSWORD, 'md5$']) expect(JSON.stringify(rows)).not.to.include(secret)
         const query = await runCli(['query', '--log-type', 'event', '--json', '--action', 'UPDATE', '--target', 'shop.Order'], {
           env: {AUDIT_LOGS_DATABASE_URL: db.url},
         })

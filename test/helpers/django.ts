@@ -22,6 +22,7 @@ export type DjangoVenv = ReturnType<typeof djangoVenv>
 
 export const PASSWORD = 's3cret-pw'
 export const WRONG_PASSWORD = 'wrong-pw'
+export const NEW_PASSWORD = 'n3w-secret-pw'
 
 /**
  * test/fixtures/django copied to a temp directory, the app scaffolded into it by the built CLI, its database
@@ -120,7 +121,7 @@ export type Step = {name: string; status: number; body: string; headers: http.In
 
 /**
  * The scenario both tests drive: a failed and a good login, an order created, updated, viewed, exported and
- * deleted, a logout. `requestIds` sends an X-Request-Id on each (as the proxy does; through the proxy it sets them).
+ * deleted, a password change, a logout. `requestIds` sends an X-Request-Id on each (as the proxy does; through the proxy it sets them).
  */
 export async function driveShop(url: string, options: {requestIds?: string} = {}): Promise<Step[]> {
   let cookie = ''
@@ -151,6 +152,7 @@ export async function driveShop(url: string, options: {requestIds?: string} = {}
   await call('view', 'GET', `/orders/${id}`)
   await call('export', 'GET', '/export', undefined, {'x-tenant': 'acme'})
   await call('delete', 'POST', `/orders/${id}/delete`, {})
+  await call('password', 'POST', '/password', {password: NEW_PASSWORD})
   await call('logout', 'POST', '/logout', {})
   return steps
 }
