@@ -217,16 +217,19 @@ export function parseFilter(input: FilterInput, now = new Date()): Filter {
   const spec = LOG_TYPE[logType]
   if (!spec.bodies && (f.flag || f.search))
     throw usageError(`--flag and --search apply to request logs only: ${logType} logs keep no flags or bodies`)
-  const misplaced = (names: Record<string, string>) =>
-    Object.entries(names)
+  const misplaced = (names: Record<string, string>) => {
+    const given = Object.entries(names)
       .filter(([k]) => f[k as keyof Filter] !== undefined)
       .map(([, v]) => `--${v}`)
-  if (spec.filters === 'event' && misplaced(HTTP_ONLY).length)
+    return given.length ? `${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'}` : undefined
+  }
+  const httpOnly = spec.filters === 'event' ? misplaced(HTTP_ONLY) : undefined
+  if (httpOnly)
     throw usageError(
-      `${misplaced(HTTP_ONLY).join(', ')} apply to request and access logs; event logs take --action, --actor, --target, --severity, --ip, --request-id, --since and --until`,
+      `${httpOnly} to request and access logs; event logs take --action, --actor, --target, --severity, --ip, --request-id, --since and --until`,
     )
-  if (spec.filters === 'http' && misplaced(EVENT_ONLY).length)
-    throw usageError(`${misplaced(EVENT_ONLY).join(', ')} apply to event logs only: add --log-type event`)
+  const eventOnly = spec.filters === 'http' ? misplaced(EVENT_ONLY) : undefined
+  if (eventOnly) throw usageError(`${eventOnly} to event logs only: add --log-type event`)
   if (f.requestId !== undefined && logType === 'access')
     throw usageError('--request-id applies to request and event logs: access logs keep no request id')
   if (f.since && f.until && f.since >= f.until)

@@ -41,6 +41,11 @@ export type JournalWriterOptions = {
   onError?: (lost: number, error: NodeJS.ErrnoException) => void
   /** `lines` reached the segment file (they are in the journal). */
   onWritten?: (lines: number) => void
+  /**
+   * Every write is synced before flush() returns (and before a full segment is sealed): a writer whose
+   * callers wait for durability (appendDurable) must not resolve while a sync runs in the thread pool.
+   */
+  syncEveryFlush?: boolean
 }
 
 export class JournalWriter {
@@ -65,6 +70,12 @@ export class JournalWriter {
   private syncing = false
   private closed = false
   private readonly o: Required<JournalWriterOptions>
+  /** Failures so far, and the last one: appendDurable() tells its callers whether their lines survived. */
+  private failures = 0
+  private lastFailure?: Error
+  /** Callers of appendDurable() waiting for the next group commit. */
+  private durable: Array<{resolve: () => void; reject: (e: Error) => void}> = []
+  private durableFailures = 0
 
   constructor(
     private readonly dir: string,
@@ -78,6 +89,7 @@ export class JournalWriter {
       maxBufferBytes: 256 * 1024,
       onError: () => {},
       onWritten: () => {},
+      syncEveryFlush: false,
       ...options,
     }
     this.buffer = Buffer.allocUnsafeSlow(this.o.maxBufferBytes + 64 * 1024) // room past the flush mark for the last line
@@ -124,6 +136,8 @@ export class JournalWriter {
   }
 
   private failed(lost: number, error: unknown) {
+    this.failures++
+    this.lastFailure = error as Error
     if (!this.failing) this.rotateNext = true
     this.failing = true
     this.o.onError(lost, error as NodeJS.ErrnoException)
@@ -191,7 +205,7 @@ export class JournalWriter {
       this.used = 0
       this.pending = 0
     }
-    if (this.dirty && forceSync) {
+    if (this.dirty && (forceSync || this.o.syncEveryFlush)) {
       this.dirty = false
       try {
         fdatasyncSync(this.fd)
@@ -219,8 +233,37 @@ export class JournalWriter {
     }
   }
 
+  /**
+   * Appends lines and resolves once they are on disk (written and fdatasync'd), for a caller that
+   * answers "durable" (the events endpoint); rejects when the disk refused them. Callers in the same
+   * turn of the event loop share one write and one sync (group commit). Only for a writer made with
+   * syncEveryFlush: a line that filled the buffer was flushed (and synced) on the way.
+   */
+  appendDurable(lines: Array<string | Uint8Array>): Promise<void> {
+    if (!this.o.syncEveryFlush) throw new Error('appendDurable needs a JournalWriter made with syncEveryFlush')
+    if (this.closed) return Promise.reject(new Error('the journal is closed (the server is stopping)'))
+    return new Promise((resolve, reject) => {
+      if (this.durable.length === 0) {
+        this.durableFailures = this.failures
+        setImmediate(() => this.commitDurable())
+      }
+      this.durable.push({resolve, reject})
+      for (const line of lines) this.append(line)
+    })
+  }
+
+  private commitDurable(): void {
+    const waiting = this.durable
+    this.durable = []
+    if (!this.closed) this.flush()
+    const failed = this.failures !== this.durableFailures
+    const error = new Error(`the journal could not be written: ${this.lastFailure?.message ?? 'closed'}`)
+    for (const w of waiting) failed || this.closed ? w.reject(error) : w.resolve()
+  }
+
   close(): void {
     if (this.closed) return
+    if (this.durable.length) this.commitDurable()
     this.flush(true)
     this.closed = true
     if (this.timer) clearTimeout(this.timer)

@@ -1,5 +1,6 @@
 import http from 'node:http'
 import type {Delivery} from './delivery.js'
+import type {EventIngest} from './events.js'
 import type {Intake} from './intake.js'
 import type {Deadline} from './lifecycle.js'
 import type {ProxyPriority} from './proxy-priority.js'
@@ -7,7 +8,13 @@ import type {RunPlan} from './run-plan.js'
 import {liveWorkers} from './workers.js'
 
 /** What /health reports: the state of the journal, the workers and each sink. */
-function health(plan: RunPlan, intake: Intake, delivery: Delivery, priority: ProxyPriority): {code: number; body: Record<string, unknown>} {
+function health(
+  plan: RunPlan,
+  intake: Intake,
+  delivery: Delivery,
+  priority: ProxyPriority,
+  events: EventIngest,
+): {code: number; body: Record<string, unknown>} {
   const {journalMax, whenFull} = plan
   const full = intake.full()
   // a sink holding more than half the journal when it is full is the one that keeps it full (down, or too slow)
@@ -39,6 +46,7 @@ function health(plan: RunPlan, intake: Intake, delivery: Delivery, priority: Pro
       catchingUp: priority.catchingUp,
       paced: intake.paced(),
       sinks: sinksState,
+      events: events.counts(),
     },
   }
 }
@@ -49,14 +57,17 @@ export async function startAdmin(
   intake: Intake,
   delivery: Delivery,
   priority: ProxyPriority,
+  events: EventIngest,
 ): Promise<{stop(deadline: Deadline): Promise<void>}> {
   const {metrics} = intake
   const server = http.createServer(async (req, res) => {
     if (req.url === '/metrics') {
       res.writeHead(200, {'content-type': metrics.registry.contentType})
       res.end(await metrics.registry.metrics())
+    } else if (req.url === '/_audit/events') {
+      events.handle(req, res)
     } else if (req.url === '/health') {
-      const {code, body} = health(plan, intake, delivery, priority)
+      const {code, body} = health(plan, intake, delivery, priority, events)
       res.writeHead(code, {'content-type': 'application/json'})
       res.end(JSON.stringify(body))
     } else {

@@ -29,9 +29,17 @@ export type AppProcess = {
  * Spawns the app with a free port in PORT and waits until it accepts
  * connections; fails clearly if it exits first or never listens.
  */
-export async function spawnApp(command: string[], options: {readyTimeoutMs?: number; log: (m: string) => void}): Promise<AppProcess> {
+export async function spawnApp(
+  command: string[],
+  options: {readyTimeoutMs?: number; log: (m: string) => void; env?: Record<string, string>},
+): Promise<AppProcess> {
   const port = await freePort()
-  const child = execa(command[0], command.slice(1), {env: {PORT: String(port)}, extendEnv: true, stdio: 'inherit', reject: false})
+  const child = execa(command[0], command.slice(1), {
+    env: {...options.env, PORT: String(port)},
+    extendEnv: true,
+    stdio: 'inherit',
+    reject: false,
+  })
   let exitCode: number | undefined
   let terminated = false
   const exited = child.then(

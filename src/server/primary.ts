@@ -1,6 +1,9 @@
 import type {ResolvedConfig} from '../config/resolve.js'
 import {shareFailpoints} from '../util/failpoints.js'
+import net from 'node:net'
 import {startAdmin} from './admin.js'
+import {eventIngest, eventsToken} from './events.js'
+import {hooksFrom} from './hooks.js'
 import type {AppProcess} from './app-process.js'
 import {startDelivery} from './delivery.js'
 import {watchIntake} from './intake.js'
@@ -31,11 +34,15 @@ export const SHUTDOWN_MARGIN_MS = 5000
 export const shutdownLimitMs = (config: Pick<ResolvedConfig, 'shutdownTimeoutMs'>): number => config.shutdownTimeoutMs + SHUTDOWN_MARGIN_MS
 
 /** Spawns the app given after --, if any: its stop sends SIGTERM, and SIGKILL at the deadline. */
-async function startApp(config: ResolvedConfig, log: (m: string) => void): Promise<{app: AppProcess; stop: Stop} | undefined> {
+async function startApp(
+  config: ResolvedConfig,
+  log: (m: string) => void,
+  env: Record<string, string>,
+): Promise<{app: AppProcess; stop: Stop} | undefined> {
   if (!config.command?.length) return undefined
   // loaded only here: a proxy in front of a running app (--upstream) needs none of execa's 130 modules in its heap
   const {spawnApp} = await import('./app-process.js')
-  const app = await spawnApp(config.command, {log})
+  const app = await spawnApp(config.command, {log, env})
   return {
     app,
     async stop(deadline) {
@@ -59,12 +66,21 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
   try {
     parts.add('the failpoints', shareFailpoints())
     parts.add('the directory claims', claimRunDirectories(plan, config.fileSink))
-    const app = parts.add('the app', await startApp(config, log))?.app
+    // where the app sends its events (the admin listener), and the token they take: given to the app it spawns
+    const token = eventsToken(config)
+    const adminHost = ['0.0.0.0', '::', ''].includes(plan.admin.host) ? '127.0.0.1' : plan.admin.host
+    const appEnv: Record<string, string> = {
+      AUDIT_LOGS_EVENTS_URL: `http://${net.isIPv6(adminHost) ? `[${adminHost}]` : adminHost}:${plan.admin.port}/_audit/events`,
+      ...(token ? {AUDIT_LOGS_EVENTS_TOKEN: token} : {}),
+    }
+    const app = parts.add('the app', await startApp(config, log, appEnv))?.app
     if (app) plan.settings.upstream = `http://127.0.0.1:${app.port}`
     const priority = proxyPriority(log)
     const delivery = parts.add('shipping', await startDelivery(plan, config, log, (catchingUp) => priority.set(catchingUp)))
     const intake = parts.add('the journal housekeeping', watchIntake(plan, config, delivery, log))
-    parts.add('the admin listener', await startAdmin(plan, intake, delivery, priority))
+    const events = eventIngest(plan, config, {token, hooks: await hooksFrom(plan.settings.configFile), full: () => intake.full()})
+    parts.add('the events journal', () => events.close())
+    parts.add('the admin listener', await startAdmin(plan, intake, delivery, priority, events))
     const workers = startWorkers(plan.settings, config.workers, {
       log,
       stopping: () => shutdown.stopping,

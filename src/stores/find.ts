@@ -1,4 +1,5 @@
 import {usageError} from '../errors.js'
+import type {LogType} from './log-types.js'
 import {RECORD_ID, type RecordSource, type Row} from './source.js'
 
 /** The record with this id, or a usage error that says what an id looks like, or that none has it. */
@@ -7,4 +8,29 @@ export async function findRecord(source: RecordSource, id: string): Promise<Row>
   const found = await source.get(id)
   if (!found) throw usageError(`No record with id ${id}`)
   return found.record
+}
+
+/** Events linked to one request, at most this many (oldest first: the order they happened in). */
+const MAX_LINKED = 1000
+
+/**
+ * What `show` prints: the record with this id, or else the request whose
+ * request id (X-Request-Id) this is; and the events linked to that request
+ * (its request_id), which may exist without a request record (a path the
+ * proxy does not log in full).
+ */
+export async function findWithEvents(
+  source: RecordSource,
+  key: string,
+): Promise<{logType?: LogType; record?: Row; events: Row[]; more: boolean}> {
+  let found = RECORD_ID.test(key) ? await source.get(key) : undefined
+  const requestId = found ? (found.logType === 'request' ? (found.record.request_id as string | null) : null) : key
+  if (!found && key.length <= 200) {
+    const [request] = await source.query({logType: 'request', requestId: key}, {limit: 1})
+    if (request) found = {logType: 'request', record: request}
+  }
+  const events = requestId ? await source.query({logType: 'event', requestId}, {limit: MAX_LINKED + 1, order: 'oldest'}) : []
+  if (!found && events.length === 0)
+    throw usageError(`No record has the id ${JSON.stringify(key)}, and no request or event has it as its request id`)
+  return {logType: found?.logType, record: found?.record, events: events.slice(0, MAX_LINKED), more: events.length > MAX_LINKED}
 }

@@ -62,7 +62,7 @@ export function eventTop(f: Filter, field: EventGroup, top: number): Required<Qu
   const expr = field === 'ip' ? 'host(ip)' : quoteIdent(field)
   const where = toSql(f)
   return {
-    text: `SELECT ${expr} AS k, count(*) AS n FROM ${quoteIdent(LOG_TABLES[f.logType])} WHERE ${where.text} AND ${expr} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 COLLATE "C" LIMIT $${where.values.length + 1}`,
+    text: `SELECT ${expr} AS k, count(*) AS n FROM ${quoteIdent(LOG_TABLES[f.logType])} WHERE ${where.text} AND ${expr} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, ${expr} COLLATE "C" LIMIT $${where.values.length + 1}`,
     values: [...where.values, top],
   }
 }
