@@ -258,7 +258,10 @@ export class JournalWriter {
     if (!this.closed) this.flush()
     const failed = this.failures !== this.durableFailures
     const error = new Error(`the journal could not be written: ${this.lastFailure?.message ?? 'closed'}`)
-    for (const w of waiting) failed || this.closed ? w.reject(error) : w.resolve()
+    for (const w of waiting) {
+      if (failed || this.closed) w.reject(error)
+      else w.resolve()
+    }
   }
 
   close(): void {
