@@ -2,6 +2,7 @@ import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node
 import os from 'node:os'
 import path from 'node:path'
 import {expect} from 'chai'
+import {execa} from 'execa'
 import {freePort} from '../../src/util/process.js'
 import {runCli} from '../helpers/cli.js'
 import {
@@ -127,6 +128,12 @@ for (const series of ['4.2', '5.2']) {
       } finally {
         await receiver.close()
       }
+    })
+
+    it("the sender's answer to each reply of the events endpoint: 413 splits the batch, 400 and refused events are counted, 429 waits Retry-After, batches bounded, a full queue drops (Python unittest)", async () => {
+      const r = await execa(venv.python, ['-m', 'unittest', 'sender_tests'], {cwd: project.dir, reject: false, all: true})
+      expect(r.exitCode, r.all).to.equal(0)
+      expect(r.all).to.match(/Ran 7 tests/)
     })
 
     it('sends every event off the request path, in batches with the token, retried with the same ids after a 503; never a password', async () => {

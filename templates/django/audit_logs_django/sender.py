@@ -134,8 +134,7 @@ class Sender:
             if status == 413:
                 self.done(0, [{'error': f'too large: {detail}'}])
                 return None
-            retry_after = error.headers.get('Retry-After', '') if error.headers else ''
-            return self.failed(f'HTTP {status}: {detail}', float(retry_after) if retry_after.isdigit() else 0)
+            return self.failed(f'HTTP {status}: {detail}', retry_after(error.headers))
         except Exception as error:  # down, timed out, reset: all the same here
             return self.failed(str(error), 0)
 
@@ -170,6 +169,14 @@ class Sender:
         self.wake.set()  # a batch waiting to be sent again is tried now
         if not self.flush():
             logger.warning('audit-logs: %d audit events not sent at exit (%s unreachable)', self.outstanding, self.url)
+
+
+def retry_after(headers):
+    """Seconds from a Retry-After header (0 when absent or an HTTP date; at most an hour)."""
+    try:
+        return min(max(float((headers or {}).get('Retry-After', 0)), 0), 3600)
+    except (TypeError, ValueError):
+        return 0
 
 
 def shrink(event):
