@@ -90,6 +90,11 @@ export async function startUpstream(): Promise<Upstream> {
       res.writeHead(200, {'content-type': 'text/plain'})
       return res.end('slow done')
     }
+    if (route === '/request-id') {
+      // the id the proxy gave the request, as the app sees it
+      res.writeHead(200, {'content-type': 'text/plain'})
+      return res.end(String(req.headers['x-request-id'] ?? ''))
+    }
     if (route === '/whoami') {
       res.writeHead(200, {'content-type': 'text/plain', 'x-audit-user': 'user-42', 'x-audit-extra': JSON.stringify({tenant: 't1'})})
       return res.end('you')

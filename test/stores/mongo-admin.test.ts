@@ -61,7 +61,7 @@ describe('MongoDB set-up, retention and state (real server)', function () {
   this.timeout(60_000)
   let mongo: TestMongo
   let store: MongoStore
-  const target = () => ({uri: mongo.uri, dbName: mongo.dbName, collections: {request: 'request_logs', access: 'access_logs'}})
+  const target = () => ({uri: mongo.uri, dbName: mongo.dbName, collections: {request: 'request_logs', access: 'access_logs', event: 'event_logs'}})
 
   beforeEach(async function () {
     skipUnless(this, !!mongoServerUri(), 'no MongoDB server', {expectedInCi: true})
@@ -124,7 +124,7 @@ describe('MongoDB set-up, retention and state (real server)', function () {
 
   it('--mongo-ttl on a server without TTL indexes: a clear error, and nothing changed (FerretDB)', async function () {
     skipUnless(this, isFerretDb(), 'the server implements TTL indexes', {expectedInCi: false})
-    const error = await setupMongo(store, {dryRun: false, passwords: {}, ttlDays: {request: 90, access: 120}}).catch((e: Error) => e)
+    const error = await setupMongo(store, {dryRun: false, passwords: {}, ttlDays: {request: 90, access: 120, event: 365}}).catch((e: Error) => e)
     expect(error).to.be.instanceOf(Error)
     expect((error as Error).message).to.match(/does not support TTL indexes \(--mongo-ttl\).*Nothing was changed/)
     expect((error as unknown as {suggestions: string[]}).suggestions.join()).to.contain('audit-logs cleanup')
@@ -132,7 +132,7 @@ describe('MongoDB set-up, retention and state (real server)', function () {
     // after a normal set-up too: the time index exists, and turning it into a TTL index is refused alike
     await setupMongo(store, {dryRun: false, passwords: {}})
     const before = await store.collection('request').indexes()
-    const again = await setupMongo(store, {dryRun: false, passwords: {}, ttlDays: {request: 90, access: 120}}).catch((e: Error) => e)
+    const again = await setupMongo(store, {dryRun: false, passwords: {}, ttlDays: {request: 90, access: 120, event: 365}}).catch((e: Error) => e)
     expect((again as Error).message).to.match(/Nothing was changed/)
     expect(await store.collection('request').indexes()).to.deep.equal(before)
   })
