@@ -91,7 +91,7 @@ async function startFerret(dir: string, backend: {postgresqlUrl?: string; nice?:
   for (;;) {
     if (child.exitCode !== null) throw new Error(`FerretDB exited with code ${child.exitCode}: ${stderr}`)
     const store = await connectMongo(
-      {uri, dbName: 'admin', collections: {request: 'r', access: 'a', event: 'e'}},
+      {uri, dbName: 'admin', collections: {request: 'r', access: 'a', event: 'e', outbound: 'o', app: 'p'}},
       {serverSelectionTimeoutMS: 500},
     ).catch(() => undefined)
     if (store) {
@@ -116,7 +116,7 @@ async function startFerret(dir: string, backend: {postgresqlUrl?: string; nice?:
 const targetFor = (uri: string, dbName: string): MongoTarget => ({
   uri,
   dbName,
-  collections: {request: 'request_logs', access: 'access_logs', event: 'event_logs'},
+  collections: {request: 'request_logs', access: 'access_logs', event: 'event_logs', outbound: 'outbound_logs', app: 'app_logs'},
 })
 
 /** The collections with the indexes `audit-logs setup` makes (what a user runs before `run --stores mongo`). */

@@ -1,5 +1,6 @@
 import {type BodyTap, type WireBody, BodyTap as Tap, decodeBody} from './body.js'
 import {type Exchange, type RecordOptions, accessLine, newRecordId, requestLine, resolveUser} from './record.js'
+import type {LoginWatch} from './logins.js'
 import type {WireExchange} from './wire.js'
 
 export type {WireExchange} from './wire.js'
@@ -25,6 +26,8 @@ export class RecordBuilder {
     private readonly emit: (line: string | Uint8Array) => void,
     /** Records of an exchange that could not be built (a bug, a broken hook): they are counted, never silently lost. */
     private readonly lost: (records: number, error: Error) => void = () => {},
+    /** the login routes' watch (loginRoutes), when there are any */
+    private readonly logins?: LoginWatch,
   ) {}
 
   async build(x: Exchange, full: boolean): Promise<void> {
@@ -39,11 +42,14 @@ export class RecordBuilder {
         await decodeBody(x.responseBody, x.responseHeaders, this.options.maxBodyLength)
       }
       const user = resolveUser(x, this.options)
+      const login = this.logins?.observe(x, user)
+      if (login?.flags.length) x.flags = login.flags
       if (full) {
         this.emit(requestLine(x, this.options, user))
         emitted++
       }
       this.emit(accessLine(x, this.options, user))
+      for (const line of login?.lines ?? []) this.emit(line)
     } catch (error) {
       // logging never fails the request: a record that cannot be built is counted and reported
       this.lost((full ? 2 : 1) - emitted, error as Error)

@@ -34,6 +34,8 @@ export type Exchange = {
   auditExtra?: string
   error?: string
   upstreamError?: boolean
+  /** flags found apart from the record's own tests (a login route's brute-force watch) */
+  flags?: string[]
 }
 
 export type RecordOptions = {masker: Masker; maxBodyLength: number; slowMs: number; instance: string; hooks: Hooks}
@@ -111,6 +113,7 @@ export function requestLine(x: Exchange, o: RecordOptions, userId: string | null
   if (x.durationMs > o.slowMs) flags.push('slow')
   flags.push(...suspiciousFlags(x.url, reqBody.binary ? null : reqBody.text, x.requestHeaders['user-agent']))
   if (x.upstreamError) flags.push('upstream_error')
+  if (x.flags) flags.push(...x.flags)
 
   const hookReq = {method: x.method, url: x.url, headers: x.requestHeaders}
   const hookRes = {statusCode: x.status, headers: x.responseHeaders}

@@ -34,7 +34,7 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
     'batch-size': Flags.integer({description: 'rows per DELETE transaction (documents per deleteMany) [default: 5000]', min: 1}),
     'log-type': Flags.option({
       description: 'which logs (gunicorn is an alias of access)',
-      options: ['request', 'access', 'event', 'all', 'gunicorn'] as const,
+      options: [...LOG_TYPES, 'all', 'gunicorn'] as const,
       default: 'all',
     })(),
   }

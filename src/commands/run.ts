@@ -28,6 +28,10 @@ export default class Run extends BaseCommand<typeof Run> {
     capture: Flags.boolean({description: 'record traffic (--no-capture: proxy only)', allowNo: true}),
     files: Flags.boolean({description: 'write the JSONL files sink', allowNo: true}),
     database: Flags.boolean({description: 'write the database stores (PostgreSQL, MongoDB: see --stores)', allowNo: true}),
+    'egress-bind': Flags.string({
+      description: "HOST:PORT of a forward proxy that records the app's outbound calls (spawn mode sets HTTP_PROXY)",
+    }),
+    'capture-output': Flags.boolean({description: "record the app's stdout and stderr lines as app records (run -- CMD)", allowNo: true}),
     stores: Flags.option({
       description:
         'database stores to write: postgres, mongo or both (or AUDIT_LOGS_STORES; AUDIT_LOGS_USE_MONGO and AUDIT_LOGS_WRITE_TO_BOTH) [default: postgres]',
@@ -49,6 +53,8 @@ export default class Run extends BaseCommand<typeof Run> {
       fileSink: f.files,
       databaseSink: f.database,
       stores: f.stores,
+      captureOutput: f['capture-output'],
+      egressBind: f['egress-bind'],
       command: dash >= 0 && dash < this.argv.length - 1 ? this.argv.slice(dash + 1) : undefined,
     }
   }

@@ -27,6 +27,8 @@ export default class StatsCommand extends ReadCommand<typeof StatsCommand> {
   async run(): Promise<Stats | EventSummary> {
     const f = parseFilter(filterInput(this.flags))
     if (f.logType === 'event') return this.events(f)
+    if (f.logType !== 'request' && f.logType !== 'access')
+      throw usageError(`stats summarises request, access and event logs; list ${f.logType} logs with query or export`)
     if (!f.since && this.flags.bucket === 'hour')
       throw usageError('--bucket hour needs --since (an hourly histogram of all time would be huge)')
     const s = await (await this.source()).stats(f, {bucket: this.flags.bucket, top: this.flags.top})

@@ -172,6 +172,8 @@ export const settings = {
   accessRetentionDays: {schema: wholeNumber(1).default(120), env: 'AUDIT_LOGS_ACCESS_RETENTION_DAYS'},
   // an audit trail of who changed what is kept longer than the traffic around it
   eventRetentionDays: {schema: wholeNumber(1).default(365), env: 'AUDIT_LOGS_EVENT_RETENTION_DAYS'},
+  outboundRetentionDays: {schema: wholeNumber(1).default(90), env: 'AUDIT_LOGS_OUTBOUND_RETENTION_DAYS'},
+  appRetentionDays: {schema: wholeNumber(1).default(30), env: 'AUDIT_LOGS_APP_RETENTION_DAYS'},
   cleanupBatchSize: {schema: wholeNumber(1).default(5000), env: 'AUDIT_LOGS_CLEANUP_BATCH_SIZE'},
 
   /**
@@ -188,6 +190,8 @@ export const settings = {
   mongoRequestCollection: {schema: mongoName('request_logs'), env: 'AUDIT_LOGS_MONGO_REQUEST_LOGS_COLLECTION'},
   mongoAccessCollection: {schema: mongoName('access_logs'), env: 'AUDIT_LOGS_MONGO_GUNICORN_LOGS_COLLECTION'},
   mongoEventCollection: {schema: mongoName('event_logs'), env: 'AUDIT_LOGS_MONGO_EVENT_LOGS_COLLECTION'},
+  mongoOutboundCollection: {schema: mongoName('outbound_logs'), env: 'AUDIT_LOGS_MONGO_OUTBOUND_LOGS_COLLECTION'},
+  mongoAppCollection: {schema: mongoName('app_logs'), env: 'AUDIT_LOGS_MONGO_APP_LOGS_COLLECTION'},
 
   // audit-logs setup-db: a role that may create databases and roles (default: the configured server), and the roles' passwords (default: generated)
   adminUrl: {schema: postgresUrl.optional(), env: 'AUDIT_LOGS_ADMIN_URL', secret: 'url', flag: '--admin-url'},
@@ -259,6 +263,36 @@ export const settings = {
   eventsMaxEventBytes: {schema: wholeNumber(256).default(65_536), env: 'AUDIT_LOGS_EVENTS_MAX_EVENT_BYTES'},
   /** Events a second from one client address (a token bucket holding as many); over it, 429. */
   eventsRatePerClient: {schema: wholeNumber(1).default(20_000), env: 'AUDIT_LOGS_EVENTS_RATE_PER_CLIENT'},
+
+  // run: an HTTP forward proxy for the app's outbound calls (src/capture/egress.ts); spawn mode points the app at it
+  egressBind: {schema: hostPort.optional(), env: 'AUDIT_LOGS_EGRESS_BIND', flag: '--egress-bind'},
+
+  // run -- CMD: the app's stdout and stderr lines as `app` records (src/server/app-output.ts)
+  captureOutput: {schema: bool(false), env: 'AUDIT_LOGS_CAPTURE_OUTPUT', flag: '--capture-output'},
+  outputMaxLineBytes: {schema: wholeNumber(80).max(1_048_576).default(8192), env: 'AUDIT_LOGS_OUTPUT_MAX_LINE_BYTES'},
+
+  // login attempts seen by the proxy (src/capture/logins.ts)
+  loginRoutes: {
+    schema: list([]).superRefine((routes, ctx) => {
+      for (const r of routes)
+        if (!/^[A-Z]{1,20}\s+\/\S*(\s+\S+)?$/.test(r.trim()))
+          ctx.addIssue({
+            code: 'custom',
+            message: `"${r}" is not "METHOD /path" or "METHOD /path STATUSES" (e.g. "POST /accounts/login/ 302")`,
+          })
+    }),
+    env: 'AUDIT_LOGS_LOGIN_ROUTES',
+  },
+  loginSuccessStatus: {
+    schema: z
+      .string()
+      .regex(/^[0-9x<>=!, -]+$/, 'statuses in the filter language, e.g. 2xx,3xx or 200,302')
+      .default('2xx,3xx'),
+    env: 'AUDIT_LOGS_LOGIN_SUCCESS_STATUS',
+  },
+  loginUsernameFields: {schema: list(['username', 'email', 'login']), env: 'AUDIT_LOGS_LOGIN_USERNAME_FIELDS'},
+  bruteforceThreshold: {schema: wholeNumber(2).default(5), env: 'AUDIT_LOGS_BRUTEFORCE_THRESHOLD'},
+  bruteforceWindowMs: {schema: wholeNumber(1000).default(300_000), env: 'AUDIT_LOGS_BRUTEFORCE_WINDOW_MS'},
 } satisfies Record<string, SettingSpec>
 
 export type SettingKey = keyof typeof settings

@@ -4,9 +4,19 @@ import type {Config} from './schema.js'
 
 /** How many days each log type is kept by default. */
 export const retentionDays = (
-  config: Pick<Config, 'requestRetentionDays' | 'accessRetentionDays' | 'eventRetentionDays'>,
+  config: Pick<
+    Config,
+    'requestRetentionDays' | 'accessRetentionDays' | 'eventRetentionDays' | 'outboundRetentionDays' | 'appRetentionDays'
+  >,
   logType: LogType,
-) => ({request: config.requestRetentionDays, access: config.accessRetentionDays, event: config.eventRetentionDays})[logType]
+): number =>
+  ({
+    request: config.requestRetentionDays,
+    access: config.accessRetentionDays,
+    event: config.eventRetentionDays,
+    outbound: config.outboundRetentionDays,
+    app: config.appRetentionDays,
+  })[logType]
 
 /** Which database stores the configuration selects (`stores`, or the seeds' AUDIT_LOGS_USE_MONGO and AUDIT_LOGS_WRITE_TO_BOTH). */
 export const storesOf = (config: Pick<Config, 'stores'>) => ({postgres: config.stores !== 'mongo', mongo: config.stores !== 'postgres'})

@@ -47,7 +47,7 @@ export function toMongo(f: Filter): MongoFilter {
   if (f.flag) and.push({flags: f.flag.prefix ? {$regex: '^' + escapeRegex(f.flag.name)} : {$eq: f.flag.name}})
   if (f.search) {
     const needle = {$regex: escapeRegex(f.search), $options: 'i'}
-    and.push({$or: [{request_body: needle}, {response_body: needle}]})
+    and.push({$or: LOG_TYPE[f.logType].searchFields.map((field) => ({[field]: needle}))})
   }
   if (f.requestId !== undefined) and.push({request_id: {$eq: f.requestId}})
   if (f.actions) and.push({action: {$in: f.actions}})

@@ -1,6 +1,6 @@
 import net from 'node:net'
 import {usageError} from '../errors.js'
-import {LOG_TYPE, LOG_TYPE_NAMES, type LogType, logTypeOf} from '../stores/log-types.js'
+import {type FilterKey, LOG_TYPE, LOG_TYPES, LOG_TYPE_NAMES, type LogType, logTypeOf} from '../stores/log-types.js'
 
 /**
  * The filter language of query, export, stats and tail (DESIGN.md, Filters),
@@ -146,8 +146,8 @@ export function parseDuration(flag: string, text: string): number {
 const FLAGS = ['slow', 'suspicious', 'upstream_error']
 export function parseFlag(text: string): NonNullable<Filter['flag']> {
   if (FLAGS.includes(text)) return {name: text, prefix: text === 'suspicious'}
-  if (/^suspicious:(sqli|xss|traversal|scanner)$/.test(text)) return {name: text, prefix: false}
-  throw bad('flag', text, `${FLAGS.join(', ')}, or suspicious:sqli|xss|traversal|scanner`)
+  if (/^suspicious:(sqli|xss|traversal|scanner|bruteforce)$/.test(text)) return {name: text, prefix: false}
+  throw bad('flag', text, `${FLAGS.join(', ')}, or suspicious:sqli|xss|traversal|scanner|bruteforce`)
 }
 
 /** An event's action: an upper-case word (CREATE, LOGIN_FAILED, or the app's own). */
@@ -175,16 +175,28 @@ export function parseTarget(text: string): NonNullable<Filter['target']> {
   return id === undefined ? {type} : {type, id}
 }
 
-/** The filters that apply to one family of record types only, by their flag names. */
-const HTTP_ONLY = {
+/** a, b and c */
+const words = (list: string[]) => (list.length < 2 ? list.join('') : `${list.slice(0, -1).join(', ')} and ${list.at(-1)}`)
+
+/** Each filter's flag, for messages. */
+export const FILTER_FLAGS: Record<FilterKey, string> = {
   status: 'status',
   methods: 'method',
   path: 'path',
   user: 'user',
+  ip: 'ip',
+  since: 'since',
+  until: 'until',
   minDurationMs: 'min-duration',
   maxDurationMs: 'max-duration',
+  flag: 'flag',
+  search: 'search',
+  requestId: 'request-id',
+  actions: 'action',
+  actor: 'actor',
+  target: 'target',
+  severities: 'severity',
 }
-const EVENT_ONLY = {actions: 'action', actor: 'actor', target: 'target', severities: 'severity'}
 
 /** Parses every given expression; an expression that is wrong fails with the accepted forms. */
 export function parseFilter(input: FilterInput, now = new Date()): Filter {
@@ -214,24 +226,17 @@ export function parseFilter(input: FilterInput, now = new Date()): Filter {
   if (input.actor !== undefined) f.actor = input.actor
   if (input.target !== undefined) f.target = parseTarget(input.target)
   if (input.severity !== undefined) f.severities = parseSeverities(input.severity)
-  const spec = LOG_TYPE[logType]
-  if (!spec.bodies && (f.flag || f.search))
-    throw usageError(`--flag and --search apply to request logs only: ${logType} logs keep no flags or bodies`)
-  const misplaced = (names: Record<string, string>) => {
-    const given = Object.entries(names)
-      .filter(([k]) => f[k as keyof Filter] !== undefined)
-      .map(([, v]) => `--${v}`)
-    return given.length ? `${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'}` : undefined
-  }
-  const httpOnly = spec.filters === 'event' ? misplaced(HTTP_ONLY) : undefined
-  if (httpOnly)
+  // a filter the type cannot answer is refused, naming the types it applies to and what this one takes
+  const allowed = new Set<string>(LOG_TYPE[logType].filters)
+  const given = (Object.keys(FILTER_FLAGS) as FilterKey[]).filter((k) => f[k] !== undefined && !allowed.has(k))
+  if (given.length) {
+    const flags = given.map((k) => `--${FILTER_FLAGS[k]}`)
+    const where = LOG_TYPES.filter((t) => given.every((k) => LOG_TYPE[t].filters.includes(k)))
     throw usageError(
-      `${httpOnly} to request and access logs; event logs take --action, --actor, --target, --severity, --ip, --request-id, --since and --until`,
+      `${flags.join(', ')} ${flags.length === 1 ? 'applies' : 'apply'} to ${where.length ? words(where) : 'other'} logs; ` +
+        `${logType} logs take ${LOG_TYPE[logType].filters.map((k) => `--${FILTER_FLAGS[k]}`).join(', ')}`,
     )
-  const eventOnly = spec.filters === 'http' ? misplaced(EVENT_ONLY) : undefined
-  if (eventOnly) throw usageError(`${eventOnly} to event logs only: add --log-type event`)
-  if (f.requestId !== undefined && logType === 'access')
-    throw usageError('--request-id applies to request and event logs: access logs keep no request id')
+  }
   if (f.since && f.until && f.since >= f.until)
     throw usageError(`--since (${f.since.toISOString()}) must be before --until (${f.until.toISOString()})`)
   return f

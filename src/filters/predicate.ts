@@ -28,6 +28,7 @@ export function toPredicate(f: Filter): (row: Row) => boolean {
     block.addSubnet(f.ip.address, f.ip.bits, f.ip.family === 4 ? 'ipv4' : 'ipv6')
   }
   const needle = f.search?.toLowerCase()
+  const {searchFields} = LOG_TYPE[f.logType]
   return (row) => {
     const created = Date.parse(String(row.created_at))
     if (f.since && !(created >= f.since.getTime())) return false
@@ -59,7 +60,7 @@ export function toPredicate(f: Filter): (row: Row) => boolean {
     }
     if (needle) {
       const inBody = (b: unknown) => typeof b === 'string' && b.toLowerCase().includes(needle)
-      if (!inBody(row.request_body) && !inBody(row.response_body)) return false
+      if (!searchFields.some((field) => inBody(row[field]))) return false
     }
     if (f.requestId !== undefined && row.request_id !== f.requestId) return false
     if (f.actions && !f.actions.includes(row.action as string)) return false

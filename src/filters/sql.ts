@@ -57,7 +57,8 @@ export function toSql(f: Filter, first = 1): Where {
     )
   if (f.search) {
     const needle = p('%' + f.search.replace(/[\\%_]/g, '\\$&') + '%')
-    and.push(`(request_body ILIKE ${needle} OR response_body ILIKE ${needle})`)
+    // the type's own fields (names of ours, from log-types.ts)
+    and.push(`(${LOG_TYPE[f.logType].searchFields.map((c) => `${c} ILIKE ${needle}`).join(' OR ')})`)
   }
   if (f.requestId !== undefined) and.push(`request_id = ${p(f.requestId)}`)
   if (f.actions) and.push(`action = ANY(${p(f.actions)}::text[])`)

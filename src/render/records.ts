@@ -9,6 +9,8 @@ export const DEFAULT_COLUMNS: Record<LogType, string[]> = {
   request: ['created_at', 'method', 'status_code', 'path', 'duration_ms', 'user_id', 'ip'],
   access: ['created_at', 'method', 'status_code', 'url', 'duration_ms', 'user_id', 'ip'],
   event: ['created_at', 'action', 'actor_id', 'target_type', 'target_id', 'severity', 'request_id'],
+  outbound: ['created_at', 'method', 'status_code', 'host', 'path', 'duration_ms', 'outcome'],
+  app: ['created_at', 'stream', 'level', 'message'],
 }
 
 const HEADINGS: Record<string, string> = {

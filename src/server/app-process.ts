@@ -31,15 +31,30 @@ export type AppProcess = {
  */
 export async function spawnApp(
   command: string[],
-  options: {readyTimeoutMs?: number; log: (m: string) => void; env?: Record<string, string>},
+  options: {
+    readyTimeoutMs?: number
+    log: (m: string) => void
+    env?: Record<string, string>
+    /** the app's output, as it comes: it still goes to this process's stdout and stderr, unchanged */
+    output?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void
+  },
 ): Promise<AppProcess> {
   const port = await freePort()
   const child = execa(command[0], command.slice(1), {
     env: {...options.env, PORT: String(port)},
     extendEnv: true,
-    stdio: 'inherit',
+    stdio: options.output ? ['inherit', 'pipe', 'pipe'] : 'inherit',
+    buffer: false, // the output is passed on, never kept
     reject: false,
   })
+  const {output} = options
+  if (output) {
+    // the bytes go on as they came (pipe: a terminal that does not keep up slows the app, as it would without us)
+    child.stdout!.pipe(process.stdout, {end: false})
+    child.stderr!.pipe(process.stderr, {end: false})
+    child.stdout!.on('data', (c: Buffer) => output('stdout', c))
+    child.stderr!.on('data', (c: Buffer) => output('stderr', c))
+  }
   let exitCode: number | undefined
   let terminated = false
   const exited = child.then(

@@ -42,6 +42,13 @@ const builder = new RecordBuilder(
     journal.append(line)
   },
   (n, error) => lost(n, `a record could not be built: ${error.message}`),
+  // loaded only when login routes are configured (the event validation brings zod into the thread)
+  s.logins
+    ? new (await import('../capture/logins.js')).LoginWatch(s.logins, {
+        masker: new Masker({fields: s.sensitiveFields, headers: s.sensitiveHeaders}),
+        instance: s.instance,
+      })
+    : undefined,
 )
 
 const report = () => {

@@ -1,10 +1,12 @@
 import type {ResolvedConfig} from '../config/resolve.js'
+import {AuditLogsError, ExitCode} from '../errors.js'
 import {shareFailpoints} from '../util/failpoints.js'
 import net from 'node:net'
 import {startAdmin} from './admin.js'
 import {eventIngest, eventsToken} from './events.js'
 import {hooksFrom} from './hooks.js'
 import type {AppProcess} from './app-process.js'
+import type {RunPlan} from './run-plan.js'
 import {startDelivery} from './delivery.js'
 import {watchIntake} from './intake.js'
 import {Parts, type Stop} from './lifecycle.js'
@@ -36,17 +38,75 @@ export const shutdownLimitMs = (config: Pick<ResolvedConfig, 'shutdownTimeoutMs'
 /** Spawns the app given after --, if any: its stop sends SIGTERM, and SIGKILL at the deadline. */
 async function startApp(
   config: ResolvedConfig,
+  plan: RunPlan,
   log: (m: string) => void,
   env: Record<string, string>,
 ): Promise<{app: AppProcess; stop: Stop} | undefined> {
   if (!config.command?.length) return undefined
   // loaded only here: a proxy in front of a running app (--upstream) needs none of execa's 130 modules in its heap
   const {spawnApp} = await import('./app-process.js')
-  const app = await spawnApp(config.command, {log, env})
+  const output =
+    config.captureOutput && plan.settings.capture
+      ? (await import('./app-output.js')).outputCapture(plan.settings, {maxLineBytes: config.outputMaxLineBytes})
+      : undefined
+  const app = await spawnApp(config.command, {log, env, output: output?.write}).catch((error: Error) => {
+    output?.close()
+    throw error
+  })
+  // its last lines are recorded when it exits (while shipping still delivers, in a shutdown)
+  if (output) void app.exited.then(() => output.close())
   return {
     app,
     async stop(deadline) {
       await app.stop('SIGTERM', deadline.left())
+    },
+  }
+}
+
+/** The egress proxy (egressBind), recording the app's outbound calls into the journal; stopped after the app. */
+async function startEgress(
+  config: ResolvedConfig,
+  plan: RunPlan,
+  log: (m: string) => void,
+): Promise<({address: string} & {stop: Stop}) | undefined> {
+  if (!config.egressBind) return undefined
+  const {createEgressProxy} = await import('../capture/egress.js')
+  const {Masker} = await import('../capture/masking.js')
+  const {JournalWriter} = await import('../pipeline/journal.js')
+  const {parseHostPort} = await import('./settings.js')
+  const s = plan.settings
+  const journal = s.capture ? new JournalWriter(s.journalDir, `${Date.now().toString(36)}-${process.pid}-egress`) : undefined
+  const {server, closeTunnels} = createEgressProxy({
+    masker: new Masker({fields: s.sensitiveFields, headers: s.sensitiveHeaders}),
+    bodyLimit: s.bodyLimit,
+    instance: s.instance,
+    emit: (line) => journal?.append(line),
+  })
+  const {host, port} = parseHostPort('egressBind', config.egressBind)
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => resolve())
+  }).catch((error: NodeJS.ErrnoException) => {
+    journal?.close()
+    throw new AuditLogsError(
+      `Cannot listen on ${config.egressBind} (egress-bind): ${error.code === 'EADDRINUSE' ? 'the port is already in use' : error.message}`,
+      {
+        exit: ExitCode.usage,
+      },
+    )
+  })
+  const bound = server.address() as net.AddressInfo
+  const address = `${net.isIPv6(bound.address) ? `[${bound.address}]` : bound.address}:${bound.port}`
+  log(`egress proxy on http://${address}: the app's outbound calls are recorded (outbound records)`)
+  return {
+    address,
+    async stop(deadline) {
+      const cut = setTimeout(() => server.closeAllConnections(), deadline.left())
+      closeTunnels() // and kept-alive connections: the app is gone
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      clearTimeout(cut)
+      journal?.close()
     },
   }
 }
@@ -73,7 +133,12 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
       AUDIT_LOGS_EVENTS_URL: `http://${net.isIPv6(adminHost) ? `[${adminHost}]` : adminHost}:${plan.admin.port}/_audit/events`,
       ...(token ? {AUDIT_LOGS_EVENTS_TOKEN: token} : {}),
     }
-    const app = parts.add('the app', await startApp(config, log, appEnv))?.app
+    const egress = parts.add('the egress proxy', await startEgress(config, plan, log))
+    if (egress) {
+      const proxy = `http://${egress.address}`
+      Object.assign(appEnv, {HTTP_PROXY: proxy, HTTPS_PROXY: proxy, http_proxy: proxy, https_proxy: proxy})
+    }
+    const app = parts.add('the app', await startApp(config, plan, log, appEnv))?.app
     if (app) plan.settings.upstream = `http://127.0.0.1:${app.port}`
     const priority = proxyPriority(log)
     const delivery = parts.add('shipping', await startDelivery(plan, config, log, (catchingUp) => priority.set(catchingUp)))

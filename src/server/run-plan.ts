@@ -1,6 +1,7 @@
 import path from 'node:path'
 import type {ResolvedConfig} from '../config/resolve.js'
 import {AuditLogsError, ExitCode} from '../errors.js'
+import {parseRoutes} from '../capture/logins.js'
 import {journalBound} from '../pipeline/journal-bound.js'
 import {claimDirectory} from '../util/claim.js'
 import {writableDir} from '../util/dirs.js'
@@ -46,6 +47,15 @@ export async function planRun(config: ResolvedConfig): Promise<RunPlan> {
       exit: ExitCode.usage,
       suggestions: ['audit-logs run --upstream http://127.0.0.1:3000', 'audit-logs run -- node server.js'],
     })
+  }
+  if (settings.logins) {
+    try {
+      parseRoutes(settings.logins.routes, settings.logins.successStatus)
+    } catch (error) {
+      throw new AuditLogsError(`loginRoutes / loginSuccessStatus: ${(error as Error).message.replace('--status', 'the status')}`, {
+        exit: ExitCode.usage,
+      })
+    }
   }
   assertDistinctAddresses(settings.bind, admin, settings.upstream)
   await assertPortFree(settings.bind.host, settings.bind.port, 'bind')

@@ -3,6 +3,7 @@ import path from 'node:path'
 import type {ResolvedConfig} from '../config/resolve.js'
 import {upstreamTarget} from '../capture/upstream.js'
 import {usageError} from '../errors.js'
+import type {LoginSettings} from '../capture/logins.js'
 
 /** What a proxy worker needs; passed from the primary as JSON (no database URL: workers never see it). */
 export type WorkerSettings = {
@@ -28,6 +29,8 @@ export type WorkerSettings = {
   /** Bytes of bodies handed to the builder thread and not built yet, at most (past it: as at the journal's bound). */
   handoffMaxBytes: number
   configFile?: string
+  /** the login routes' watch, when loginRoutes names any */
+  logins?: LoginSettings
 }
 
 /** Bodies are kept up to maxBodyLength; AUDIT_LOGS_SAVE_FULL_BODY lifts that to this hard cap. */
@@ -91,5 +94,14 @@ export function workerSettings(config: ResolvedConfig): WorkerSettings {
     blockTimeoutMs: config.blockTimeoutMs,
     handoffMaxBytes: config.handoffMaxBytes,
     configFile: config.configFile ? path.resolve(config.configFile) : undefined,
+    logins: config.loginRoutes.length
+      ? {
+          routes: config.loginRoutes,
+          successStatus: config.loginSuccessStatus,
+          usernameFields: config.loginUsernameFields,
+          bruteforceThreshold: config.bruteforceThreshold,
+          bruteforceWindowMs: config.bruteforceWindowMs,
+        }
+      : undefined,
   }
 }

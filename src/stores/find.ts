@@ -1,4 +1,4 @@
-import {usageError} from '../errors.js'
+import {AuditLogsError, ExitCode, usageError} from '../errors.js'
 import type {LogType} from './log-types.js'
 import {RECORD_ID, type RecordSource, type Row} from './source.js'
 
@@ -8,6 +8,13 @@ export async function findRecord(source: RecordSource, id: string): Promise<Row>
   const found = await source.get(id)
   if (!found) throw usageError(`No record with id ${id}`)
   return found.record
+}
+
+/** A store that holds no events at all (no events.jsonl; no event_logs table yet, a migration pending) has none for a request. */
+function noEvents(error: unknown): Row[] {
+  const absent = (error instanceof AuditLogsError && error.exit === ExitCode.usage) || (error as {code?: string}).code === '42P01'
+  if (absent) return []
+  throw error
 }
 
 /** Events linked to one request, at most this many (oldest first: the order they happened in). */
@@ -29,8 +36,9 @@ export async function findWithEvents(
     const [request] = await source.query({logType: 'request', requestId: key}, {limit: 1})
     if (request) found = {logType: 'request', record: request}
   }
-  const events = requestId ? await source.query({logType: 'event', requestId}, {limit: MAX_LINKED + 1, order: 'oldest'}) : []
-  if (!found && events.length === 0)
-    throw usageError(`No record has the id ${JSON.stringify(key)}, and no request or event has it as its request id`)
+  const events = requestId
+    ? await (async () => source.query({logType: 'event', requestId}, {limit: MAX_LINKED + 1, order: 'oldest'}))().catch(noEvents)
+    : []
+  if (!found && events.length === 0) throw usageError(`No record with id ${key}, nor a request or event with it as its request id`)
   return {logType: found?.logType, record: found?.record, events: events.slice(0, MAX_LINKED), more: events.length > MAX_LINKED}
 }

@@ -4,11 +4,30 @@
  * journal, the sinks, the filters and the read side take a type and look its
  * facts up here, so a new type is one entry, not a branch in each of them.
  */
-export const LOG_TYPES = ['request', 'access', 'event'] as const
+export const LOG_TYPES = ['request', 'access', 'event', 'outbound', 'app'] as const
 export type LogType = (typeof LOG_TYPES)[number]
 
-/** Which part of the filter language a type answers: the HTTP one (status, method, path, duration) or the events' one. */
-export type FilterFamily = 'http' | 'event'
+/** The filters (keys of filters/parse.ts's Filter) a type may answer. */
+export type FilterKey =
+  | 'status'
+  | 'methods'
+  | 'path'
+  | 'user'
+  | 'ip'
+  | 'since'
+  | 'until'
+  | 'minDurationMs'
+  | 'maxDurationMs'
+  | 'flag'
+  | 'search'
+  | 'requestId'
+  | 'actions'
+  | 'actor'
+  | 'target'
+  | 'severities'
+
+const TIME: FilterKey[] = ['since', 'until']
+const HTTP: FilterKey[] = ['status', 'methods', 'path', 'user', 'ip', ...TIME, 'minDurationMs', 'maxDurationMs']
 
 export type LogTypeSpec = {
   /** PostgreSQL table */
@@ -17,13 +36,18 @@ export type LogTypeSpec = {
   file: string
   /** fields in the order every store and output shows them (DESIGN.md, data model) */
   columns: string[]
-  filters: FilterFamily
+  /** the filters it answers; any other is refused with a message that says which apply */
+  filters: FilterKey[]
   /** the field `--path` matches: an access line's url may go on with `?query` */
   pathField?: 'path' | 'url'
-  /** flags and bodies (`--flag`, `--search`) */
-  bodies: boolean
+  /** the text fields `--search` looks in */
+  searchFields: string[]
   /** the fields every record of the type has (the MongoDB validator's `required`) */
   required: readonly string[]
+  /** numeric fields the MongoDB validator checks (a number or null) */
+  numbers: string[]
+  /** the MongoDB indexes besides time, each with time after it, as the PostgreSQL migrations make them */
+  indexes: Array<Record<string, 1 | -1>>
 }
 
 export const REQUEST_COLUMNS = [
@@ -86,32 +110,87 @@ export const EVENT_COLUMNS = [
   'extra',
 ]
 
+export const OUTBOUND_COLUMNS = [
+  'id',
+  'created_at',
+  'method',
+  'scheme',
+  'host',
+  'port',
+  'path',
+  'query',
+  'request_headers',
+  'request_body',
+  'request_body_size',
+  'request_body_truncated',
+  'status_code',
+  'response_headers',
+  'response_body',
+  'response_body_size',
+  'response_body_truncated',
+  'duration_ms',
+  'tunnel',
+  'bytes_sent',
+  'bytes_received',
+  'outcome',
+  'error',
+  'instance',
+]
+export const APP_COLUMNS = ['id', 'created_at', 'stream', 'level', 'message', 'truncated', 'instance']
+
 export const LOG_TYPE: Record<LogType, LogTypeSpec> = {
   request: {
     table: 'request_logs',
     file: 'requests.jsonl',
     columns: REQUEST_COLUMNS,
-    filters: 'http',
+    filters: [...HTTP, 'flag', 'search', 'requestId'],
     pathField: 'path',
-    bodies: true,
+    searchFields: ['request_body', 'response_body'],
     required: ['_id', 'created_at', 'method', 'path'],
+    numbers: ['status_code', 'duration_ms'],
+    indexes: [{status_code: 1}, {user_id: 1}, {path: 1}, {_ip: 1}],
   },
   access: {
     table: 'access_logs',
     file: 'access.jsonl',
     columns: ACCESS_COLUMNS,
-    filters: 'http',
+    filters: HTTP,
     pathField: 'url',
-    bodies: false,
+    searchFields: [],
     required: ['_id', 'created_at', 'method', 'url'],
+    numbers: ['status_code', 'duration_ms'],
+    indexes: [{status_code: 1}, {user_id: 1}, {url: 1}, {_ip: 1}],
   },
   event: {
     table: 'event_logs',
     file: 'events.jsonl',
     columns: EVENT_COLUMNS,
-    filters: 'event',
-    bodies: false,
+    filters: ['actions', 'actor', 'target', 'severities', 'requestId', 'ip', ...TIME],
+    searchFields: [],
     required: ['_id', 'created_at', 'action'],
+    numbers: [],
+    indexes: [{action: 1}, {actor_id: 1}, {target_type: 1, target_id: 1}, {_ip: 1}],
+  },
+  outbound: {
+    table: 'outbound_logs',
+    file: 'outbound.jsonl',
+    columns: OUTBOUND_COLUMNS,
+    filters: ['status', 'methods', 'path', ...TIME, 'minDurationMs', 'maxDurationMs', 'search'],
+    pathField: 'path',
+    searchFields: ['request_body', 'response_body'],
+    required: ['_id', 'created_at', 'method', 'host'],
+    numbers: ['status_code', 'duration_ms'],
+    indexes: [{host: 1}, {status_code: 1}],
+  },
+  app: {
+    table: 'app_logs',
+    file: 'app.jsonl',
+    columns: APP_COLUMNS,
+    filters: [...TIME, 'search'],
+    searchFields: ['message'],
+    required: ['_id', 'created_at', 'message'],
+    numbers: [],
+    indexes: [{level: 1}],
   },
 }
 

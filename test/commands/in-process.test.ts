@@ -1,5 +1,6 @@
 import {runCommand} from '@oclif/test'
 import {expect} from 'chai'
+import {TABLES} from '../../src/stores/postgres/partitions.js'
 import {ROOT} from '../helpers/cli.js'
 import {type TestDatabase, freshDatabase} from '../helpers/db.js'
 
@@ -21,16 +22,16 @@ describe('commands in-process (@oclif/test)', () => {
       ['partitions', 'create', '--ahead', '1', '--interval', 'week', '--json', '--database-url', db.url],
       {root: ROOT},
     )
-    expect(created.result?.created).to.have.length(4)
+    expect(created.result?.created).to.have.length(2 * TABLES.length) // this week and the next, of each table
     const list = await runCommand<{partitions: Array<{name: string}>}>(['partitions', 'list', '--json', '--database-url', db.url], {
       root: ROOT,
     })
-    expect(list.result?.partitions).to.have.length(6)
+    expect(list.result?.partitions).to.have.length(3 * TABLES.length) // and the default partitions
   })
 
   it('cleanup rejects an unknown log type before touching the database', async () => {
     const {error} = await runCommand(['cleanup', '--log-type', 'nginx', '--database-url', db.url], {root: ROOT})
-    expect(error?.message).to.contain('one of: request, access, all, gunicorn')
+    expect(error?.message).to.contain('one of: request, access, event, outbound, app, all, gunicorn')
     expect(error?.oclif?.exit).to.equal(2)
   })
 })

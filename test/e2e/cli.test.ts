@@ -3,6 +3,7 @@ import pg from 'pg'
 import {generateRecords} from '../../src/generate/records.js'
 import {clientConfig, withDatabase} from '../../src/stores/postgres/connection.js'
 import {writeRecords} from '../../src/stores/postgres/writer.js'
+import {TABLES} from '../../src/stores/postgres/partitions.js'
 import {execa} from 'execa'
 import {BIN, runCli} from '../helpers/cli.js'
 import {count, dropDatabase, dropRoles, freshDatabase, serverUrl} from '../helpers/db.js'
@@ -128,6 +129,8 @@ describe('audit-logs CLI (subprocess)', function () {
       expect(first.json().applied).to.deep.equal([
         {version: 1, name: 'initial'},
         {version: 2, name: 'bounded_index_keys'},
+        {version: 3, name: 'event_logs'},
+        {version: 4, name: 'outbound_and_app_logs'},
       ])
       const again = await runCli(['migrate'], {env})
       expect(again.stdout).to.contain('No pending migrations')
@@ -139,7 +142,7 @@ describe('audit-logs CLI (subprocess)', function () {
     it('partitions: create ahead, warn about rows in default, repair them', async () => {
       const created = await runCli(['partitions', 'create', '--ahead', '2', '--json'], {env})
       expect(created.exitCode, created.stderr).to.equal(0)
-      expect(created.json().created).to.have.length(6)
+      expect(created.json().created).to.have.length(3 * TABLES.length) // this month and two ahead, of each table
       await withClient(env.AUDIT_LOGS_DATABASE_URL, (c) =>
         writeRecords(c, 'request', [...generateRecords({rows: 200, days: 200, seed: 1})]),
       )
@@ -148,7 +151,7 @@ describe('audit-logs CLI (subprocess)', function () {
       expect(list.json().warnings[0]).to.contain('partitions repair')
       const repair = await runCli(['partitions', 'repair', '--json'], {env})
       expect(repair.exitCode, repair.stderr).to.equal(0)
-      expect(repair.json().remaining).to.deep.equal({request_logs: 0, access_logs: 0})
+      expect(repair.json().remaining).to.deep.equal(Object.fromEntries(TABLES.map((t) => [t, 0])))
     })
 
     it('cleanup --dry-run reports, cleanup removes, gunicorn is access', async () => {
@@ -168,7 +171,7 @@ describe('audit-logs CLI (subprocess)', function () {
 
     it('refuses bad cleanup input with exit 2 and says what is accepted', async () => {
       const cases: Array<[string[], RegExp]> = [
-        [['--log-type', 'nginx'], /one of: request, access, all, gunicorn/],
+        [['--log-type', 'nginx'], /one of: request, access, event, outbound, app, all, gunicorn/],
         [['--days', '0'], /greater than or equal to 1/],
         [['--days', '-3'], /greater than or equal to 1/],
         [['--batch-size', '0'], /greater than or equal to 1/],

@@ -45,7 +45,7 @@ function expectShopEvents(events: Event[], requestId: (step: string) => string |
   const brief = shop.map((e) => ({action: e.action, target: e.target, actor: e.actor, request_id: e.request_id}))
   const order = shop.find((e) => e.action === 'CREATE')!.target
   expect(brief).to.deep.equal([
-    {action: 'LOGIN_FAILED', target: undefined, actor: {name: 'alice'}, request_id: requestId('failed login')},
+    {action: 'LOGIN_FAILED', target: undefined, actor: {id: 'alice', name: 'alice'}, request_id: requestId('failed login')},
     {action: 'LOGIN', target: {type: 'auth.User', id: '1'}, actor: alice, request_id: requestId('login')},
     {action: 'CREATE', target: order, actor: alice, request_id: requestId('create')},
     {action: 'UPDATE', target: order, actor: alice, request_id: requestId('update')},

@@ -173,7 +173,7 @@ describe('application events', function () {
     expect(files.json()).to.deep.equal(s)
     const wrongFilter = await runCli(['query', '--log-type', 'event', '--status', '500'], {env: env()})
     expect(wrongFilter.exitCode).to.equal(2)
-    expect(wrongFilter.stderr).to.match(/--status applies to request and access logs; event logs take --action/)
+    expect(wrongFilter.stderr).to.match(/--status applies to request, access and outbound logs; event logs take --action/)
     const exported = await runCli(['export', '--log-type', 'event', '--action', 'UPDATE', '--format', 'ndjson'], {env: env()})
     expect(JSON.parse(exported.stdout.trim()).changes.password).to.deep.equal({before: '****', after: '****'})
     const dry = await runCli(['cleanup', '--log-type', 'event', '--days', '1', '--dry-run', '--json'], {env: env()})
@@ -343,5 +343,71 @@ describe('application events without a run, after a crash, and on MongoDB', func
       await m.drop()
       await db.drop()
     }
+  })
+})
+
+describe('login attempts seen by the proxy (loginRoutes)', function () {
+  this.timeout(180_000)
+  let app: Upstream
+  before(async () => (app = await startUpstream()))
+  after(() => app?.close())
+
+  it('LOGIN and LOGIN_FAILED from the status, the username from the body (never the password); repeated failures flag suspicious:bruteforce with one SECURITY event', async () => {
+    const db = await freshDatabase({migrated: true})
+    const run = await startRun(['--upstream', app.url], {
+      AUDIT_LOGS_DATABASE_URL: db.url,
+      AUDIT_LOGS_LOGIN_ROUTES: 'POST /login,POST /form-login 302',
+      AUDIT_LOGS_BRUTEFORCE_THRESHOLD: '3',
+    })
+    const login = (username: string, password: string) =>
+      request(`${run.url}/login`, {
+        method: 'POST',
+        headers: {'content-type': 'application/json'},
+        body: JSON.stringify({username, password}),
+      })
+    const form = (username: string, password: string) =>
+      request(`${run.url}/form-login`, {
+        method: 'POST',
+        headers: {'content-type': 'application/x-www-form-urlencoded'},
+        body: new URLSearchParams({username, password}).toString(),
+      })
+    try {
+      expect((await login('alice', 'right')).status).to.equal(200)
+      expect((await form('carol', 'right')).status).to.equal(302)
+      expect((await form('carol', 'wrong-form-password')).status).to.equal(200) // the form again: a failure on this route
+      for (let i = 0; i < 4; i++) expect((await login('bob', `wrong-password-${i}`)).status).to.equal(401)
+      await until(async () => (await count(db.client, 'event_logs')) >= 9, 20_000, 'nine events')
+      await new Promise((r) => setTimeout(r, 500))
+      const {rows} = await db.client.query(
+        'SELECT action, actor_id, severity, request_id, reason, extra FROM event_logs ORDER BY created_at, action',
+      )
+      expect(rows.filter((r) => r.action === 'LOGIN').map((r) => r.actor_id)).to.deep.equal(['alice', 'carol'])
+      expect(rows.filter((r) => r.action === 'LOGIN_FAILED').map((r) => r.actor_id)).to.deep.equal(['carol', 'bob', 'bob', 'bob', 'bob'])
+      // 3 failures from 127.0.0.1 (carol's and two of bob's), then 3 for bob: one SECURITY event for each, once
+      const security = rows.filter((r) => r.action === 'BRUTEFORCE_SUSPECTED')
+      expect(security.map((r) => [r.severity, r.extra.key])).to.deep.equal([
+        ['SECURITY', 'ip'],
+        ['SECURITY', 'user'],
+      ])
+      expect(security[0].reason).to.match(/3 failed logins from 127\.0\.0\.1 within 300 s/)
+      expect(JSON.stringify(rows)).not.to.match(/wrong-password|wrong-form-password|right/)
+      const flagged = await db.client.query(
+        "SELECT request_id FROM request_logs WHERE 'suspicious:bruteforce' = ANY(flags) ORDER BY created_at",
+      )
+      expect(flagged.rows).to.have.length(3) // the third failure on and after
+      const events = rows.filter((r) => r.action === 'LOGIN_FAILED').map((r) => r.request_id)
+      expect(flagged.rows.map((r) => r.request_id)).to.deep.equal(events.slice(2))
+      const q = await runCli(['query', '--flag', 'suspicious:bruteforce', '--json'], {env: {AUDIT_LOGS_DATABASE_URL: db.url}})
+      expect(q.json().records).to.have.length(3)
+    } finally {
+      await run.stop()
+      await db.drop()
+    }
+  })
+
+  it('a login route that is not understood stops run at start with the accepted form', async () => {
+    const r = await runCli(['run', '--upstream', app.url, '--bind', '127.0.0.1:0'], {env: {AUDIT_LOGS_LOGIN_ROUTES: 'login please'}})
+    expect(r.exitCode).to.equal(2)
+    expect(r.stderr).to.match(/"login please" is not "METHOD \/path" or "METHOD \/path STATUSES"/)
   })
 })

@@ -63,7 +63,7 @@ describe('MongoDB administration (subprocess): setup-db, cleanup, migrate status
     expect(result.changed).to.equal(true)
     expect(result.mongo.database).to.equal(mongo.dbName)
     expect(result.steps.map((s: {step: string}) => s.step)).to.include('MongoDB collection request_logs')
-    expect(await collections()).to.deep.equal(['access_logs', 'request_logs'])
+    expect(await collections()).to.deep.equal(['access_logs', 'app_logs', 'event_logs', 'outbound_logs', 'request_logs'])
     expect((await db().collection('access_logs').indexes()).map((i) => i.name)).to.include('url_1_created_at_-1')
     if (isFerretDb())
       expect(result.steps.find((s: {step: string}) => s.step.startsWith('MongoDB validator request_logs'))).to.include({status: 'skipped'})
@@ -81,7 +81,13 @@ describe('MongoDB administration (subprocess): setup-db, cleanup, migrate status
     const json = (await runCli(['migrate', 'status', '--json'], {env: env()})).json()
     expect(json.migrations).to.deep.equal([])
     expect(json.pending).to.equal(0)
-    expect(json.mongo.collections.map((c: {collection: string}) => c.collection)).to.deep.equal(['request_logs', 'access_logs'])
+    expect(json.mongo.collections.map((c: {collection: string}) => c.collection)).to.deep.equal([
+      'request_logs',
+      'access_logs',
+      'event_logs',
+      'outbound_logs',
+      'app_logs',
+    ])
 
     const list = await runCli(['partitions', 'list', '--json'], {env: env()})
     expect(list.exitCode, list.stderr).to.equal(0)
@@ -113,6 +119,9 @@ describe('MongoDB administration (subprocess): setup-db, cleanup, migrate status
       expect(report.mongo.targets.map((t: {collection: string; older: number}) => [t.collection, t.older])).to.deep.equal([
         ['request_logs', 130],
         ['access_logs', 50],
+        ['event_logs', 0],
+        ['outbound_logs', 0],
+        ['app_logs', 0],
       ])
       expect(await db().collection('request_logs').countDocuments()).to.equal(200)
       const text = await runCli(['cleanup', '--dry-run'], {env: env()})

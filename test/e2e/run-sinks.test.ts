@@ -96,7 +96,9 @@ describe('audit-logs run: the sinks — dead letters, schema, bursts (subprocess
       await migrate(old.client, {dir})
       const r = await startRun(['--upstream', ctx.app.url, '--workers', '1'], {AUDIT_LOGS_DATABASE_URL: old.url})
       await r.stop()
-      expect(r.stderr()).to.contain('database: 1 migration(s) pending (0002_bounded_index_keys): run `audit-logs migrate`')
+      expect(r.stderr()).to.contain(
+        'database: 3 migration(s) pending (0002_bounded_index_keys, 0003_event_logs, 0004_outbound_and_app_logs): run `audit-logs migrate`',
+      )
     } finally {
       await old.drop()
     }

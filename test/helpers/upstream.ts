@@ -90,6 +90,20 @@ export async function startUpstream(): Promise<Upstream> {
       res.writeHead(200, {'content-type': 'text/plain'})
       return res.end('slow done')
     }
+    if (route === '/login' || route === '/form-login') {
+      // 200 (JSON API) or 302 (a form) when the password is "right"; else 401, or the form again with 200
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => {
+        const text = Buffer.concat(chunks).toString()
+        const password =
+          route === '/login' ? (JSON.parse(text || '{}') as {password?: string}).password : new URLSearchParams(text).get('password')
+        const ok = password === 'right'
+        if (route === '/login') res.writeHead(ok ? 200 : 401, {'content-type': 'application/json'}).end(JSON.stringify({ok}))
+        else res.writeHead(ok ? 302 : 200, ok ? {location: '/'} : {'content-type': 'text/html'}).end(ok ? '' : '<form>try again</form>')
+      })
+      return
+    }
     if (route === '/request-id') {
       // the id the proxy gave the request, as the app sees it
       res.writeHead(200, {'content-type': 'text/plain'})

@@ -17,7 +17,7 @@ const tmp = (p: string) => mkdtempSync(path.join(os.tmpdir(), `audit-logs-${p}-`
 const targetOf = (m: TestMongo, uri = m.uri): MongoTarget => ({
   uri,
   dbName: m.dbName,
-  collections: {request: 'request_logs', access: 'access_logs', event: 'event_logs'},
+  collections: {request: 'request_logs', access: 'access_logs', event: 'event_logs', outbound: 'outbound_logs', app: 'app_logs'},
 })
 
 describe('MongoDB documents', () => {

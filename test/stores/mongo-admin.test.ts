@@ -2,7 +2,7 @@ import {expect} from 'chai'
 import {generateRecords} from '../../src/generate/records.js'
 import {type MongoStore, connectMongo} from '../../src/stores/mongo/connection.js'
 import {toDocument} from '../../src/stores/mongo/documents.js'
-import {indexesFor, reason, sameKey, ttlOf} from '../../src/stores/mongo/plan.js'
+import {LOG_TYPES, indexesFor, reason, sameKey, ttlOf} from '../../src/stores/mongo/plan.js'
 import {cleanupMongo} from '../../src/stores/mongo/retention.js'
 import {setupMongo} from '../../src/stores/mongo/setup.js'
 import {mongoState} from '../../src/stores/mongo/status.js'
@@ -61,7 +61,11 @@ describe('MongoDB set-up, retention and state (real server)', function () {
   this.timeout(60_000)
   let mongo: TestMongo
   let store: MongoStore
-  const target = () => ({uri: mongo.uri, dbName: mongo.dbName, collections: {request: 'request_logs', access: 'access_logs', event: 'event_logs'}})
+  const target = () => ({
+    uri: mongo.uri,
+    dbName: mongo.dbName,
+    collections: {request: 'request_logs', access: 'access_logs', event: 'event_logs', outbound: 'outbound_logs', app: 'app_logs'},
+  })
 
   beforeEach(async function () {
     skipUnless(this, !!mongoServerUri(), 'no MongoDB server', {expectedInCi: true})
@@ -86,7 +90,7 @@ describe('MongoDB set-up, retention and state (real server)', function () {
   it('creates collections and indexes, skips what the server lacks with its reason, and a second run changes nothing', async () => {
     const first = await setupMongo(store, {dryRun: false, passwords: {}})
     expect(first.changed).to.equal(true)
-    expect(await collections()).to.deep.equal(['access_logs', 'request_logs'])
+    expect(await collections()).to.deep.equal(['access_logs', 'app_logs', 'event_logs', 'outbound_logs', 'request_logs'])
     for (const logType of ['request', 'access'] as const) {
       const have = await store.collection(logType).indexes()
       for (const w of indexesFor(logType))
@@ -108,7 +112,7 @@ describe('MongoDB set-up, retention and state (real server)', function () {
           .to.include({status: 'skipped'})
           .and.have.property('note')
           .match(/CommandNotFound 59/)
-      expect(byStep(first, 'validator')).to.have.length(2)
+      expect(byStep(first, 'validator')).to.have.length(LOG_TYPES.length)
     }
     const second = await setupMongo(store, {dryRun: false, passwords: {}})
     expect(second.changed).to.equal(false)
@@ -119,12 +123,16 @@ describe('MongoDB set-up, retention and state (real server)', function () {
     expect(second.credentials).to.deep.equal([])
     const state = await mongoState(store)
     expect(state.missing).to.equal(0)
-    expect(state.collections.map((c) => c.indexes.every((i) => i.state === 'present'))).to.deep.equal([true, true])
+    expect(state.collections.map((c) => c.indexes.every((i) => i.state === 'present'))).to.deep.equal(LOG_TYPES.map(() => true))
   })
 
   it('--mongo-ttl on a server without TTL indexes: a clear error, and nothing changed (FerretDB)', async function () {
     skipUnless(this, isFerretDb(), 'the server implements TTL indexes', {expectedInCi: false})
-    const error = await setupMongo(store, {dryRun: false, passwords: {}, ttlDays: {request: 90, access: 120, event: 365}}).catch((e: Error) => e)
+    const error = await setupMongo(store, {
+      dryRun: false,
+      passwords: {},
+      ttlDays: {request: 90, access: 120, event: 365, outbound: 90, app: 30},
+    }).catch((e: Error) => e)
     expect(error).to.be.instanceOf(Error)
     expect((error as Error).message).to.match(/does not support TTL indexes \(--mongo-ttl\).*Nothing was changed/)
     expect((error as unknown as {suggestions: string[]}).suggestions.join()).to.contain('audit-logs cleanup')
@@ -132,7 +140,11 @@ describe('MongoDB set-up, retention and state (real server)', function () {
     // after a normal set-up too: the time index exists, and turning it into a TTL index is refused alike
     await setupMongo(store, {dryRun: false, passwords: {}})
     const before = await store.collection('request').indexes()
-    const again = await setupMongo(store, {dryRun: false, passwords: {}, ttlDays: {request: 90, access: 120, event: 365}}).catch((e: Error) => e)
+    const again = await setupMongo(store, {
+      dryRun: false,
+      passwords: {},
+      ttlDays: {request: 90, access: 120, event: 365, outbound: 90, app: 30},
+    }).catch((e: Error) => e)
     expect((again as Error).message).to.match(/Nothing was changed/)
     expect(await store.collection('request').indexes()).to.deep.equal(before)
   })

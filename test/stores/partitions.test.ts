@@ -1,6 +1,6 @@
 import {expect} from 'chai'
 import {generateRecords} from '../../src/generate/records.js'
-import {defaultPartitionRows, ensurePartitions, listPartitions, premake, repair} from '../../src/stores/postgres/partitions.js'
+import {TABLES, defaultPartitionRows, ensurePartitions, listPartitions, premake, repair} from '../../src/stores/postgres/partitions.js'
 import {writeRecords} from '../../src/stores/postgres/writer.js'
 import {type TestDatabase, count, freshDatabase} from '../helpers/db.js'
 
@@ -15,16 +15,9 @@ describe('partitions (real PostgreSQL)', () => {
 
   it('premakes the current period and N ahead for both tables, once', async () => {
     const created = await premake(db.client, {interval: 'month', ahead: 3, now: NOW})
-    expect(created.map((p) => p.name)).to.deep.equal([
-      'request_logs_p20261101',
-      'request_logs_p20261201',
-      'request_logs_p20270101',
-      'request_logs_p20270201',
-      'access_logs_p20261101',
-      'access_logs_p20261201',
-      'access_logs_p20270101',
-      'access_logs_p20270201',
-    ])
+    expect(created.map((p) => p.name)).to.deep.equal(
+      TABLES.flatMap((t) => ['20261101', '20261201', '20270101', '20270201'].map((d) => `${t}_p${d}`)),
+    )
     expect(await premake(db.client, {interval: 'month', ahead: 3, now: NOW})).to.deep.equal([])
     const list = await listPartitions(db.client, ['request_logs'])
     expect(list.map((p) => [p.name, p.isDefault, p.from, p.to])).to.deep.equal([
@@ -66,7 +59,7 @@ describe('partitions (real PostgreSQL)', () => {
       'request_logs_p20261101',
     ])
     expect(created.reduce((n, p) => n + p.movedRows, 0)).to.equal(1000)
-    expect(await defaultPartitionRows(db.client)).to.deep.equal({request_logs: 0, access_logs: 0})
+    expect(await defaultPartitionRows(db.client)).to.deep.equal(Object.fromEntries(TABLES.map((t) => [t, 0])))
     expect(await count(db.client, 'request_logs')).to.equal(1000)
     // the moved rows still answer by primary key through the parent
     const {rows} = await db.client.query('SELECT id FROM request_logs WHERE id = $1 AND created_at = $2', [
@@ -84,7 +77,7 @@ describe('partitions (real PostgreSQL)', () => {
 
   it('dry run reports what it would create and creates nothing', async () => {
     const created = await premake(db.client, {interval: 'month', ahead: 1, now: NOW, dryRun: true})
-    expect(created).to.have.length(4)
-    expect(await listPartitions(db.client)).to.have.length(2)
+    expect(created).to.have.length(2 * TABLES.length)
+    expect(await listPartitions(db.client)).to.have.length(TABLES.length) // the default partitions
   })
 })

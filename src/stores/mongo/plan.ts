@@ -19,13 +19,10 @@ const NUMBER = ['int', 'long', 'double', 'decimal']
  * valid record is never refused; extra fields are allowed.
  */
 export function validatorFor(logType: LogType): Document {
-  const {required, filters} = LOG_TYPE[logType]
+  const {required, numbers} = LOG_TYPE[logType]
   const properties: Document = {_id: {bsonType: 'string'}, created_at: {bsonType: 'date'}}
   for (const field of required) properties[field] ??= {bsonType: 'string'}
-  if (filters === 'http') {
-    properties.status_code = {bsonType: [...NUMBER, 'null']}
-    properties.duration_ms = {bsonType: [...NUMBER, 'null']}
-  }
+  for (const field of numbers) properties[field] = {bsonType: [...NUMBER, 'null']}
   return {$jsonSchema: {bsonType: 'object', required: [...required], properties}}
 }
 
@@ -49,24 +46,9 @@ export const indexName = (key: IndexKey) =>
  * serves from an index on `url` through the regex's literal prefix.
  */
 export function indexesFor(logType: LogType): WantedIndex[] {
-  const {filters, pathField} = LOG_TYPE[logType]
-  const keys: IndexKey[] =
-    filters === 'http'
-      ? [
-          TIME_KEY,
-          {status_code: 1, created_at: -1},
-          {user_id: 1, created_at: -1},
-          {[pathField ?? 'path']: 1, created_at: -1},
-          {_ip: 1, created_at: -1},
-        ]
-      : [
-          TIME_KEY,
-          {action: 1, created_at: -1},
-          {actor_id: 1, created_at: -1},
-          {target_type: 1, target_id: 1, created_at: -1},
-          {request_id: 1},
-          {_ip: 1, created_at: -1},
-        ]
+  const keys: IndexKey[] = [TIME_KEY, ...LOG_TYPE[logType].indexes.map((k) => ({...k, created_at: -1}) as IndexKey)]
+  // an event names the request it happened in: `show REQUEST_ID` finds its events by that alone
+  if (logType === 'event') keys.push({request_id: 1})
   return keys.map((key) => ({name: indexName(key), key}))
 }
 

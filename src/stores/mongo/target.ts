@@ -6,14 +6,29 @@ import type {LogType} from '../source.js'
 /** Where the MongoDB store is: the server, the database and a collection per log type. */
 export type MongoTarget = {uri: string; dbName: string; collections: Record<LogType, string>}
 
-export const mongoTarget = (
-  config: Pick<Config, 'mongoUri' | 'mongoDbName' | 'mongoRequestCollection' | 'mongoAccessCollection' | 'mongoEventCollection'>,
-): MongoTarget | undefined =>
+type MongoSettings = Pick<
+  Config,
+  | 'mongoUri'
+  | 'mongoDbName'
+  | 'mongoRequestCollection'
+  | 'mongoAccessCollection'
+  | 'mongoEventCollection'
+  | 'mongoOutboundCollection'
+  | 'mongoAppCollection'
+>
+
+export const mongoTarget = (config: MongoSettings): MongoTarget | undefined =>
   config.mongoUri
     ? {
         uri: config.mongoUri,
         dbName: config.mongoDbName,
-        collections: {request: config.mongoRequestCollection, access: config.mongoAccessCollection, event: config.mongoEventCollection},
+        collections: {
+          request: config.mongoRequestCollection,
+          access: config.mongoAccessCollection,
+          event: config.mongoEventCollection,
+          outbound: config.mongoOutboundCollection,
+          app: config.mongoAppCollection,
+        },
       }
     : undefined
 

@@ -124,9 +124,12 @@ export async function ensurePartitions(
 
 export async function premake(
   db: Db,
-  options: {interval: Interval; ahead: number; now?: Date; dryRun?: boolean},
+  options: {interval: Interval; ahead: number; now?: Date; dryRun?: boolean; tables?: string[]},
 ): Promise<CreatedPartition[]> {
-  return ensurePartitions(db, plannedPeriods(options.now ?? new Date(), options.interval, options.ahead), {dryRun: options.dryRun})
+  return ensurePartitions(db, plannedPeriods(options.now ?? new Date(), options.interval, options.ahead), {
+    dryRun: options.dryRun,
+    tables: options.tables,
+  })
 }
 
 /** Moves every row out of the default partitions by creating the partitions they belong to. */
