@@ -29,14 +29,15 @@ def send(action, *, user=None, actor=None, request=None, target=None, changes=No
         request = request if request is not None else current_request()
         event = {'id': str(uuid.uuid4()), 'created_at': now(), 'action': action}
         actor = actor or actor_of(user if user is not None else getattr(request, 'user', None))
+        # the server's bounds (README, data model): ids, names and types 200 characters, reason 4000
         if actor:
-            event['actor'] = actor
+            event['actor'] = {k: str(v)[:200] for k, v in actor.items() if v is not None}
         if target:
-            event['target'] = target
+            event['target'] = {k: str(v)[:200] for k, v in target.items() if v is not None}
         if changes:
             event['changes'] = changes
         if reason:
-            event['reason'] = str(reason)
+            event['reason'] = str(reason)[:4000]
         if severity:
             event['severity'] = severity
         if request is not None:

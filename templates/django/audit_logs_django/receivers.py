@@ -112,7 +112,8 @@ def on_login_failed(sender, credentials, request=None, **kwargs):
     # only the user name, never the password (Django has already starred it in `credentials`, but it is not sent at all)
     field = getattr(get_user_model(), 'USERNAME_FIELD', 'username')
     name = credentials.get(field, credentials.get('username'))
-    actor = {'name': str(name)[:256]} if name else None
+    # the identity claimed is the actor of a failed login (its id, as stats groups failed logins by actor)
+    actor = {'id': str(name)[:200], 'name': str(name)[:200]} if name else None
     send('LOGIN_FAILED', actor=actor, request=request, extra={'username': actor['name']} if actor else None)
 
 
