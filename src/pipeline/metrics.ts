@@ -34,6 +34,24 @@ export class Metrics {
   })
   readonly waiting: () => number
 
+  /** The events endpoint's counts (server/events.ts), read at scrape time. */
+  watchEvents(counts: () => {accepted: number; refused: number; rejectedBatches: number}): void {
+    const seen = {accepted: 0, refused: 0, rejectedBatches: 0}
+    new Counter({
+      name: 'audit_logs_events_total',
+      help: 'Events sent to /_audit/events: accepted (journaled), refused (one by one, for what they held), batch_refused (whole requests: token, size, rate, a full journal)',
+      labelNames: ['outcome'],
+      registers: [this.registry],
+      collect() {
+        const now = counts()
+        this.inc({outcome: 'accepted'}, now.accepted - seen.accepted)
+        this.inc({outcome: 'refused'}, now.refused - seen.refused)
+        this.inc({outcome: 'batch_refused'}, now.rejectedBatches - seen.rejectedBatches)
+        Object.assign(seen, now)
+      },
+    })
+  }
+
   constructor(
     shippers: () => ShipperStats[],
     journalBytes: () => number,

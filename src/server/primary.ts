@@ -145,6 +145,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     const intake = parts.add('the journal housekeeping', watchIntake(plan, config, delivery, log))
     const events = eventIngest(plan, config, {token, hooks: await hooksFrom(plan.settings.configFile), full: () => intake.full()})
     parts.add('the events journal', () => events.close())
+    intake.metrics.watchEvents(() => events.counts())
     parts.add('the admin listener', await startAdmin(plan, intake, delivery, priority, events))
     const workers = startWorkers(plan.settings, config.workers, {
       log,

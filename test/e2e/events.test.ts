@@ -143,6 +143,10 @@ describe('application events', function () {
     await new Promise((r) => setTimeout(r, 1000))
     expect(await events("action NOT IN ('FLOOD')")).to.equal(before + 2)
     expect(await events("action = 'X'")).to.equal(0)
+    const metrics = (await request(`${run.adminUrl}/metrics`)).body.toString()
+    expect(metrics).to.match(/^audit_logs_events_total\{outcome="accepted"\} [1-9]/m)
+    expect(metrics).to.match(/^audit_logs_events_total\{outcome="batch_refused"\} [1-9]/m)
+    expect(metrics).to.match(/^audit_logs_events_total\{outcome="refused"\} [1-9]/m)
   })
 
   it('query, stats, export and cleanup take --log-type event with the event filters, on PostgreSQL and the files', async () => {
