@@ -43,6 +43,16 @@ export default {
   // Retention, applied by `audit-logs cleanup` (django-gunicorn-audit-logs' `manage.py cleanup_audit_logs --days`).
   requestRetentionDays: {{requestRetentionDays}},
   accessRetentionDays: {{accessRetentionDays}},
+  // eventRetentionDays: 365,
+
+  // Application events: POST /_audit/events on the admin listener (`audit-logs scaffold django` writes an app
+  // that sends them). Give the token in the environment (AUDIT_LOGS_EVENTS_TOKEN); an app that run spawns gets
+  // AUDIT_LOGS_EVENTS_URL and a token made for the run.
+  // Login attempts seen by the proxy (LOGIN / LOGIN_FAILED events; repeated failures flagged suspicious:bruteforce):
+  // loginRoutes: ['POST /api/token', 'POST /accounts/login/ 302'],
+  // The app's outbound calls through a recording proxy (spawn mode sets HTTP_PROXY), and its own output lines:
+  // egressBind: '127.0.0.1:9480',
+  // captureOutput: true,
 }
 
 // Hooks, in place of the Django settings AUDIT_LOGS['USER_ID_CALLABLE'], ['EXTRA_DATA_CALLABLE'] and
