@@ -42,7 +42,12 @@ export class RecordBuilder {
         await decodeBody(x.responseBody, x.responseHeaders, this.options.maxBodyLength)
       }
       const user = resolveUser(x, this.options)
-      const login = this.logins?.observe(x, user)
+      let login: ReturnType<LoginWatch['observe']>
+      try {
+        login = this.logins?.observe(x, user)
+      } catch (error) {
+        this.lost(1, error as Error) // the login event: the exchange's own records are built all the same
+      }
       if (login?.flags.length) x.flags = login.flags
       if (full) {
         this.emit(requestLine(x, this.options, user))

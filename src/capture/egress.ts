@@ -3,7 +3,7 @@ import net from 'node:net'
 import type {Duplex} from 'node:stream'
 import {BodyTap, bodyText, decodeBody} from './body.js'
 import type {Masker} from './masking.js'
-import {newRecordId} from './record.js'
+import {type Hooks, maskedLine, newRecordId} from './record.js'
 
 /**
  * The app's calls to other services (run --egress-bind): an HTTP forward
@@ -14,7 +14,7 @@ import {newRecordId} from './record.js'
  * as what can be seen of it: host, port, bytes each way, duration and how it
  * ended. Every record goes to `emit` as one JSON line.
  */
-export type EgressOptions = {masker: Masker; bodyLimit: number; instance: string; emit: (line: string) => void}
+export type EgressOptions = {masker: Masker; bodyLimit: number; instance: string; mask?: Hooks['mask']; emit: (line: string) => void}
 
 /** Headers that describe one hop, never forwarded (RFC 9110 7.6.1), and the proxy's own credentials. */
 const HOP = new Set([
@@ -80,41 +80,50 @@ export function createEgressProxy(o: EgressOptions): {server: http.Server; close
       const reqBody = body(reqTap, req.headers as Record<string, string>)
       const resBody = body(resTap, resHeaders)
       o.emit(
-        JSON.stringify({
-          log_type: 'outbound',
-          id: newRecordId(start),
-          created_at: new Date(start).toISOString(),
-          method: req.method ?? 'GET',
-          scheme: 'http',
-          host: target.hostname.slice(0, 255),
-          port: Number(target.port || 80),
-          path: masker.maskValues(target.pathname),
-          query: target.search ? masker.query(target.search.slice(1)) : {},
-          request_headers: masker.headers(endToEnd(req.headers)),
-          request_body: reqBody.text,
-          request_body_size: reqTap.size,
-          request_body_truncated: reqBody.truncated,
-          status_code: status || null,
-          response_headers: masker.headers(resHeaders as Record<string, string>),
-          response_body: resBody.text,
-          response_body_size: resTap.size,
-          response_body_truncated: resBody.truncated,
-          duration_ms: round(performance.now() - t0),
-          tunnel: false,
-          bytes_sent: reqTap.size,
-          bytes_received: resTap.size,
-          outcome,
-          error: error ?? null,
-          instance: o.instance,
-        }),
+        maskedLine(
+          {
+            log_type: 'outbound',
+            id: newRecordId(start),
+            created_at: new Date(start).toISOString(),
+            method: req.method ?? 'GET',
+            scheme: 'http',
+            host: target.hostname.slice(0, 255),
+            port: Number(target.port || 80),
+            path: masker.maskValues(target.pathname),
+            query: target.search ? masker.query(target.search.slice(1)) : {},
+            request_headers: masker.headers(endToEnd(req.headers)),
+            request_body: reqBody.text,
+            request_body_size: reqTap.size,
+            request_body_truncated: reqBody.truncated,
+            status_code: status || null,
+            response_headers: masker.headers(resHeaders as Record<string, string>),
+            response_body: resBody.text,
+            response_body_size: resTap.size,
+            response_body_truncated: resBody.truncated,
+            duration_ms: round(performance.now() - t0),
+            tunnel: false,
+            bytes_sent: reqTap.size,
+            bytes_received: resTap.size,
+            outcome,
+            error: error ?? null,
+            instance: o.instance,
+          },
+          o.mask,
+        ),
       )
     }
+    // the body keeps its framing: a chunked one is sent chunked (Node frames a GET's or DELETE's body only when told), and
+    // Host names the server connected to, so the record and the server agree on where the call went
+    const headers = endToEnd(req.headers)
+    headers.host = target.host
+    if (req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined)
+      headers['transfer-encoding'] = 'chunked'
     const upstream = http.request({
       host: target.hostname.replace(/^\[|\]$/g, ''),
       port: target.port || 80,
       method: req.method,
       path: target.pathname + target.search,
-      headers: endToEnd(req.headers),
+      headers,
       agent: false,
     })
     req.on('data', (c: Buffer) => reqTap.push(c))
@@ -148,17 +157,25 @@ export function createEgressProxy(o: EgressOptions): {server: http.Server; close
   })
 
   server.on('connect', (req: http.IncomingMessage, client: Duplex, head: Buffer) => {
+    client.on('error', () => {}) // a client gone mid-answer must not take the process with it (the tunnel's own handler comes below)
+    try {
+      tunnel(req, client, head)
+    } catch {
+      client.destroy()
+    }
+  })
+  const tunnel = (req: http.IncomingMessage, client: Duplex, head: Buffer) => {
     const start = Date.now()
     const t0 = performance.now()
-    const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(req.url ?? '')
-    if (!m) {
-      client.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
+    const m = /^\[?([^\]\s]+?)\]?:(\d{1,5})$/.exec(req.url ?? '')
+    const port = Number(m?.[2])
+    if (!m || !(port >= 1 && port <= 65535)) {
+      client.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\nCONNECT takes HOST:PORT, the port 1-65535\n')
       return
     }
-    const [, host, portText] = m
+    const host = m[1]
     tunnels.add(client)
     client.once('close', () => tunnels.delete(client))
-    const port = Number(portText)
     let sent = head.length
     let received = 0
     let status = 200
@@ -170,33 +187,36 @@ export function createEgressProxy(o: EgressOptions): {server: http.Server; close
       if (done) return
       done = true
       o.emit(
-        JSON.stringify({
-          log_type: 'outbound',
-          id: newRecordId(start),
-          created_at: new Date(start).toISOString(),
-          method: 'CONNECT',
-          scheme: 'https',
-          host: host.slice(0, 255),
-          port,
-          path: null,
-          query: null,
-          request_headers: masker.headers(endToEnd(req.headers)),
-          request_body: null,
-          request_body_size: null,
-          request_body_truncated: null,
-          status_code: status,
-          response_headers: null,
-          response_body: null,
-          response_body_size: null,
-          response_body_truncated: null,
-          duration_ms: round(performance.now() - t0),
-          tunnel: true,
-          bytes_sent: sent,
-          bytes_received: received,
-          outcome: outcome ?? 'closed',
-          error: error ?? null,
-          instance: o.instance,
-        }),
+        maskedLine(
+          {
+            log_type: 'outbound',
+            id: newRecordId(start),
+            created_at: new Date(start).toISOString(),
+            method: 'CONNECT',
+            scheme: 'https',
+            host: host.slice(0, 255),
+            port,
+            path: null,
+            query: null,
+            request_headers: masker.headers(endToEnd(req.headers)),
+            request_body: null,
+            request_body_size: null,
+            request_body_truncated: null,
+            status_code: status,
+            response_headers: null,
+            response_body: null,
+            response_body_size: null,
+            response_body_truncated: null,
+            duration_ms: round(performance.now() - t0),
+            tunnel: true,
+            bytes_sent: sent,
+            bytes_received: received,
+            outcome: outcome ?? 'closed',
+            error: error ?? null,
+            instance: o.instance,
+          },
+          o.mask,
+        ),
       )
     }
     const remote = net.connect({host, port})
@@ -232,7 +252,7 @@ export function createEgressProxy(o: EgressOptions): {server: http.Server; close
       client.destroy()
       finish()
     })
-  })
+  }
   server.on('clientError', (_e, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
   })

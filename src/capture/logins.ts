@@ -1,5 +1,6 @@
 import {eventLine} from '../events/record.js'
 import {parseStatus, type StatusTerm} from '../filters/parse.js'
+import {statusMatches} from '../filters/predicate.js'
 import {bodyText} from './body.js'
 import type {Masker} from './masking.js'
 import type {Exchange} from './record.js'
@@ -36,20 +37,7 @@ export function parseRoutes(routes: string[], successStatus: string): Route[] {
   })
 }
 
-const matches = (terms: StatusTerm[], s: number) =>
-  terms.some((t) =>
-    t.op === 'range'
-      ? s >= t.from && s <= t.to
-      : t.op === 'eq'
-        ? s === t.value
-        : t.op === 'lt'
-          ? s < t.value
-          : t.op === 'le'
-            ? s <= t.value
-            : t.op === 'gt'
-              ? s > t.value
-              : s >= t.value,
-  )
+const matches = (terms: StatusTerm[], s: number) => terms.some((t) => statusMatches(t, s))
 
 /** Failures per key (an address, a username) within the window: timestamps, oldest first; memory bounded by MAX_KEYS. */
 class FailureWindow {

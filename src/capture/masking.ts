@@ -47,6 +47,11 @@ export class Masker {
   private readonly anyField: RegExp
   private readonly cleanScan: CleanScan | undefined
 
+  /** The masker of a run's settings. */
+  static of(s: {sensitiveFields: string[]; sensitiveHeaders: string[]}): Masker {
+    return new Masker({fields: s.sensitiveFields, headers: s.sensitiveHeaders})
+  }
+
   constructor(options: MaskOptions) {
     this.fields = options.fields.map(normalize).filter(Boolean)
     this.headerNames = new Set(options.headers.map((h) => h.toLowerCase()))

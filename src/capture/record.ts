@@ -52,6 +52,17 @@ function safeHook<T>(fn: (() => T) | undefined): T | undefined {
   }
 }
 
+/**
+ * A record of the primary's own (an event, an outbound call, an output line) through the config's
+ * mask() (a broken hook leaves it as the rules masked it), as its journal line: the log type first
+ * (the journal routes by it) and the id kept.
+ */
+export function maskedLine(record: Record<string, unknown>, mask?: Hooks['mask']): string {
+  const masked = safeHook(mask && (() => mask({...record}) ?? record))
+  const out = masked && typeof masked === 'object' ? (masked as Record<string, unknown>) : record
+  return JSON.stringify({log_type: record.log_type, ...out, id: record.id})
+}
+
 /** The access line: written for every request, excluded or not. */
 export function accessLine(x: Exchange, o: RecordOptions, userId: string | null): string {
   return JSON.stringify({

@@ -1,10 +1,11 @@
 import {Flags} from '@oclif/core'
 import {Masker} from '../capture/masking.js'
 import {usageError} from '../errors.js'
-import {type Delivery, deliverDirectly, eventsUrl, sendToRun} from '../events/deliver.js'
+import {type Delivery, deliverDirectly, sendToRun} from '../events/deliver.js'
 import {EventError, eventLine} from '../events/record.js'
 import {BaseCommand} from '../base-command.js'
-import {workerSettings} from '../server/settings.js'
+import {hooksFrom} from '../server/hooks.js'
+import {eventsUrl, workerSettings} from '../server/settings.js'
 
 /** A flag's JSON text as a value, or a usage error that names the flag. */
 function jsonFlag(flag: string, text: string | undefined): unknown {
@@ -73,8 +74,9 @@ export default class Event extends BaseCommand<typeof Event> {
     const event = JSON.parse(JSON.stringify(input)) as Record<string, unknown> // without the flags not given
     try {
       built = eventLine(event, {
-        masker: new Masker({fields: settings.sensitiveFields, headers: settings.sensitiveHeaders}),
+        masker: Masker.of(settings),
         instance: settings.instance,
+        mask: (await hooksFrom(settings.configFile)).mask,
       })
     } catch (error) {
       if (error instanceof EventError) throw usageError(`The event is refused: ${error.message}`)

@@ -6,20 +6,13 @@ import {JournalWriter, listSegments} from '../pipeline/journal.js'
 import {Shipper, collectSegments} from '../pipeline/shipper.js'
 import {type Sink, filesSink, mongoSink, postgresSink} from '../pipeline/sinks.js'
 import {prepareDatabase} from '../server/database.js'
-import {parseHostPort} from '../server/settings.js'
+import {writerId} from '../server/own-records.js'
 import {mongoTarget} from '../stores/mongo/target.js'
 import {claimDirectory} from '../util/claim.js'
 
 /** How one event from `audit-logs event` reached the stores. */
 export type Delivery =
   {via: 'run'; url: string} | {via: 'journal'; journalDir: string; delivered: Record<string, boolean>; errors: Record<string, string>}
-
-/** The run's events endpoint, from the admin listener's address. */
-export function eventsUrl(config: Pick<ResolvedConfig, 'adminBind'>): string {
-  const {host, port} = parseHostPort('adminBind', config.adminBind)
-  const h = ['0.0.0.0', '::', ''].includes(host) ? '127.0.0.1' : host
-  return `http://${h.includes(':') ? `[${h}]` : h}:${port}/_audit/events`
-}
 
 /**
  * Sends the event to a run that is up (its admin listener answers): the
@@ -74,7 +67,7 @@ export async function deliverDirectly(
   try {
     const logDir = path.resolve(config.logDir)
     if (config.fileSink) releases.push(claimDirectory(logDir, '.audit-logs-owner.pid', inUse))
-    const writer = new JournalWriter(journalDir, `${Date.now().toString(36)}-${process.pid}`, {syncEveryFlush: true})
+    const writer = new JournalWriter(journalDir, writerId('event'), {syncEveryFlush: true})
     try {
       await writer.appendDurable([line])
     } finally {

@@ -1,7 +1,7 @@
 import net from 'node:net'
 import {z} from 'zod'
 import {MASK, type Masker} from '../capture/masking.js'
-import {newRecordId} from '../capture/record.js'
+import {type Hooks, maskedLine, newRecordId} from '../capture/record.js'
 import {ACTION, SEVERITIES} from '../filters/parse.js'
 import {RECORD_ID} from '../stores/source.js'
 
@@ -82,7 +82,7 @@ export function depthOf(value: unknown, max: number): number {
   return deepest
 }
 
-export type EventOptions = {masker: Masker; instance: string; now?: () => Date; mask?: (record: Record<string, unknown>) => unknown}
+export type EventOptions = {masker: Masker; instance: string; now?: () => Date; mask?: Hooks['mask']}
 
 /** A refusal that names the field and what is accepted. */
 export class EventError extends Error {}
@@ -104,12 +104,18 @@ export function eventLine(input: unknown, o: EventOptions): {id: string; line: s
   for (const key of ['changes', 'extra'] as const)
     if (e[key] !== undefined && depthOf(e[key], EVENT_LIMITS.depth) > EVENT_LIMITS.depth)
       throw new EventError(`${key}: nests deeper than ${EVENT_LIMITS.depth} levels`)
-  const created = e.created_at ? new Date(e.created_at) : (o.now?.() ?? new Date())
+  // PostgreSQL keys a record by (id, created_at): an event sent again must come with the same time to be kept once
+  const v7 = e.id !== undefined && e.id[14] === '7' ? new Date(parseInt(e.id.replace(/-/g, '').slice(0, 12), 16)) : undefined
+  if (e.id !== undefined && !e.created_at && !v7)
+    throw new EventError(
+      'created_at: needed with an id that is not a UUIDv7 (an event sent again is kept once when it has the same id and time)',
+    )
+  const created = e.created_at ? new Date(e.created_at) : (v7 ?? o.now?.() ?? new Date())
   const year = created.getUTCFullYear()
   if (year < 1970 || year > 9999) throw new EventError('created_at: a time between 1970 and 9999')
   const actor = typeof e.actor === 'string' ? {id: e.actor, name: undefined} : e.actor
   const id = e.id?.toLowerCase() ?? newRecordId(created.getTime())
-  let record: Record<string, unknown> = {
+  const record: Record<string, unknown> = {
     log_type: 'event',
     id,
     created_at: created.toISOString(),
@@ -126,16 +132,8 @@ export function eventLine(input: unknown, o: EventOptions): {id: string; line: s
     instance: e.instance ?? o.instance,
     extra: e.extra ? o.masker.maskJson(e.extra) : null,
   }
-  if (o.mask) {
-    // the config's mask() sees events as it sees request records; a broken one must not cost the event
-    try {
-      const out = o.mask(record)
-      if (out && typeof out === 'object') record = {...(out as Record<string, unknown>), log_type: 'event', id}
-    } catch {
-      // kept as masked by the rules
-    }
-  }
-  return {id, line: JSON.stringify(record)}
+  // the config's mask() sees events as it sees request records
+  return {id, line: maskedLine(record, o.mask)}
 }
 
 /**

@@ -5,7 +5,7 @@ import {pathRegex} from './sql.js'
 
 type Row = Record<string, unknown>
 
-const statusMatches = (t: StatusTerm, s: number) =>
+export const statusMatches = (t: StatusTerm, s: number) =>
   t.op === 'range'
     ? s >= t.from && s <= t.to
     : t.op === 'eq'

@@ -4,6 +4,7 @@ import {
   existsSync,
   fdatasync,
   fdatasyncSync,
+  fsyncSync,
   ftruncateSync,
   mkdirSync,
   openSync,
@@ -104,6 +105,15 @@ export class JournalWriter {
   /** Opens the next segment and seals the current one; when the open fails, nothing changed. */
   private nextSegment() {
     const fd = openSync(this.name(this.seq + 1, OPEN), 'a', MODES.privateFile)
+    if (this.o.syncEveryFlush) {
+      // the new file's name is durable too: a synced segment that a power cut left out of the directory would be lost
+      const dir = openSync(this.dir, 'r')
+      try {
+        fsyncSync(dir)
+      } finally {
+        closeSync(dir)
+      }
+    }
     if (this.fd >= 0) this.seal()
     this.seq++
     this.fd = fd

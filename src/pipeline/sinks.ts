@@ -90,6 +90,21 @@ async function localBackend(client: pg.Client, url: string): Promise<number | un
   }
 }
 
+/**
+ * A table a later migration brings missing (42P01), or the writer not granted it (42501): the records
+ * wait in the journal (the sink retries) and the error says what to run.
+ */
+const schemaBehind = (type: LogType) => (error: {code?: string; message?: string}) => {
+  if (error.code !== '42P01' && error.code !== '42501') throw error
+  throw Object.assign(
+    new Error(
+      `PostgreSQL ${error.code === '42P01' ? `has no ${LOG_TYPE[type].table} table` : `refuses the writer ${LOG_TYPE[type].table}`} ` +
+        '(a migration or its grants are missing): run `audit-logs setup-db`; the journal keeps the records meanwhile',
+    ),
+    {code: error.code},
+  )
+}
+
 /** SQLSTATE classes that blame the data of a row, not the connection or the schema: data exception, integrity constraint, program limit (an index entry too large). */
 const RECORD_ERROR = /^(22|23|54)/
 const blamePostgres = (error: unknown): string | undefined => {
@@ -165,7 +180,7 @@ export function postgresSink(url: string, nice = 0, connections = 2): Sink {
         await Promise.all(
           clients.map(async (client, i) => {
             for (const [type, group] of byType(lines.slice(i * share, (i + 1) * share)))
-              await writeIsolating(group, (ls) => writeLines(client, type, ls).then(() => {}), blamePostgres, rejected)
+              await writeIsolating(group, (ls) => writeLines(client, type, ls).then(() => {}, schemaBehind(type)), blamePostgres, rejected)
           }),
         )
         return {rejected}

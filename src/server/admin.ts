@@ -64,7 +64,7 @@ export async function startAdmin(
     if (req.url === '/metrics') {
       res.writeHead(200, {'content-type': metrics.registry.contentType})
       res.end(await metrics.registry.metrics())
-    } else if (req.url === '/_audit/events') {
+    } else if (req.url?.split('?', 1)[0] === '/_audit/events') {
       events.handle(req, res)
     } else if (req.url === '/health') {
       const {code, body} = health(plan, intake, delivery, priority, events)

@@ -1,7 +1,7 @@
 import {StringDecoder} from 'node:string_decoder'
 import {Masker} from '../capture/masking.js'
-import {newRecordId} from '../capture/record.js'
-import {JournalWriter} from '../pipeline/journal.js'
+import {type Hooks, maskedLine, newRecordId} from '../capture/record.js'
+import type {OwnRecords} from './own-records.js'
 import type {WorkerSettings} from './settings.js'
 
 /**
@@ -59,10 +59,14 @@ export function levelOf(line: string): Level | null {
   return l ? (LEVELS[l[2].toUpperCase()] ?? null) : null
 }
 
-export function outputCapture(settings: WorkerSettings, options: {maxLineBytes: number}): OutputCapture {
-  const masker = new Masker({fields: settings.sensitiveFields, headers: settings.sensitiveHeaders})
-  const journal = new JournalWriter(settings.journalDir, `${Date.now().toString(36)}-${process.pid}-app`)
+export function outputCapture(
+  settings: WorkerSettings,
+  options: {maxLineBytes: number; records: OwnRecords; mask?: Hooks['mask']},
+): OutputCapture {
+  const masker = Masker.of(settings)
+  const journal = options.records
   const max = options.maxLineBytes
+  let closed = false
   type State = {parts: Buffer[]; bytes: number; cut: boolean}
   const state: Record<'stdout' | 'stderr', State> = {
     stdout: {parts: [], bytes: 0, cut: false},
@@ -76,16 +80,19 @@ export function outputCapture(settings: WorkerSettings, options: {maxLineBytes: 
     text = text.replace(ANSI, '')
     const now = Date.now()
     journal.append(
-      JSON.stringify({
-        log_type: 'app',
-        id: newRecordId(now),
-        created_at: new Date(now).toISOString(),
-        stream,
-        level: levelOf(text),
-        message: masker.maskText(text),
-        truncated: s.cut,
-        instance: settings.instance,
-      }),
+      maskedLine(
+        {
+          log_type: 'app',
+          id: newRecordId(now),
+          created_at: new Date(now).toISOString(),
+          stream,
+          level: levelOf(text),
+          message: masker.maskText(text),
+          truncated: s.cut,
+          instance: settings.instance,
+        },
+        options.mask,
+      ),
     )
     s.parts = []
     s.bytes = 0
@@ -102,6 +109,7 @@ export function outputCapture(settings: WorkerSettings, options: {maxLineBytes: 
   }
   return {
     write(stream, chunk) {
+      if (closed) return
       const s = state[stream]
       let start = 0
       for (let nl = chunk.indexOf(10); nl >= 0; nl = chunk.indexOf(10, start)) {
@@ -112,6 +120,8 @@ export function outputCapture(settings: WorkerSettings, options: {maxLineBytes: 
       if (start < chunk.length) keep(s, chunk.subarray(start))
     },
     close() {
+      if (closed) return
+      closed = true
       for (const stream of ['stdout', 'stderr'] as const) if (state[stream].bytes || state[stream].cut) record(stream, state[stream])
       journal.close()
     },

@@ -49,9 +49,18 @@ export async function spawnApp(
   })
   const {output} = options
   if (output) {
-    // the bytes go on as they came (pipe: a terminal that does not keep up slows the app, as it would without us)
-    child.stdout!.pipe(process.stdout, {end: false})
-    child.stderr!.pipe(process.stderr, {end: false})
+    // the bytes go on as they came (pipe: a terminal that does not keep up slows the app, as it would without us);
+    // a reader that goes away (`run … | head`, a log collector restarting) ends the passing on, never the recording
+    for (const [from, to] of [
+      [child.stdout!, process.stdout],
+      [child.stderr!, process.stderr],
+    ] as const) {
+      from.pipe(to, {end: false})
+      to.once('error', () => {
+        from.unpipe(to)
+        from.resume()
+      })
+    }
     child.stdout!.on('data', (c: Buffer) => output('stdout', c))
     child.stderr!.on('data', (c: Buffer) => output('stderr', c))
   }

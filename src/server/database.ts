@@ -49,7 +49,7 @@ export async function prepareDatabase(config: ResolvedConfig, log: (m: string) =
         )
         if (pending.length)
           log(
-            `database: ${pending.length} migration(s) pending (${pending.map((m) => `${String(m.version).padStart(4, '0')}_${m.name}`).join(', ')}): run \`audit-logs migrate\``,
+            `database: ${pending.length} migration(s) pending (${pending.map((m) => `${String(m.version).padStart(4, '0')}_${m.name}`).join(', ')}): run \`audit-logs setup-db\` (it applies them and grants the roles their tables)`,
           )
       } finally {
         await client.end()

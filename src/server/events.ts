@@ -1,12 +1,13 @@
 import {createHash, randomBytes, timingSafeEqual} from 'node:crypto'
 import type http from 'node:http'
-import net from 'node:net'
 import {Masker} from '../capture/masking.js'
 import type {ResolvedConfig} from '../config/resolve.js'
 import {EventError, eventLine} from '../events/record.js'
 import {JournalWriter} from '../pipeline/journal.js'
+import {writerId} from './own-records.js'
 import type {Hooks} from '../capture/record.js'
 import type {RunPlan} from './run-plan.js'
+import {isLoopback} from './settings.js'
 
 /**
  * POST /_audit/events on the admin listener: an app's events (JSON, one
@@ -26,7 +27,6 @@ export type EventIngest = {
 
 type Limits = {maxBatch: number; maxBatchBytes: number; maxEventBytes: number; ratePerClient: number}
 
-const isLoopback = (host: string) => host === 'localhost' || (net.isIP(host) !== 0 && /^(127\.|::1$|::ffff:127\.)/.test(host))
 const digest = (s: string) => createHash('sha256').update(s).digest()
 
 /** A token bucket per client address: `rate` events a second, as many at once (at least one whole batch). */
@@ -47,6 +47,7 @@ class RateLimiter {
     }
     b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.rate)
     b.at = now
+    if (n === 0) return b.tokens >= 1 ? 0 : Math.max(1, Math.ceil((1 - b.tokens) / this.rate))
     if (b.tokens >= n) {
       b.tokens -= n
       return 0
@@ -84,37 +85,34 @@ export function eventIngest(
   const {token} = options
   const tokenDigest = token === undefined ? undefined : digest(token)
   const openWithoutToken = token === undefined && config.eventsAllowNoToken && isLoopback(plan.admin.host)
-  const masker = new Masker({fields: plan.settings.sensitiveFields, headers: plan.settings.sensitiveHeaders})
+  const masker = Masker.of(plan.settings)
   const limiter = new RateLimiter(limits.ratePerClient, Math.max(limits.ratePerClient, limits.maxBatch))
   const counts = {accepted: 0, refused: 0, rejectedBatches: 0}
   let journal: JournalWriter | undefined // made with the first event: a run that gets none leaves no empty segment
-  const writer = () =>
-    (journal ??= new JournalWriter(plan.settings.journalDir, `${Date.now().toString(36)}-${process.pid}`, {syncEveryFlush: true}))
+  const writer = () => (journal ??= new JournalWriter(plan.settings.journalDir, writerId('events'), {syncEveryFlush: true}))
 
   const refuse = (res: http.ServerResponse, code: number, error: string, headers: Record<string, string> = {}) => {
     counts.rejectedBatches++
     answer(res, code, {error}, headers)
   }
 
-  function authorized(req: http.IncomingMessage, res: http.ServerResponse): boolean {
-    if (openWithoutToken) return true
-    if (!tokenDigest) {
-      refuse(
-        res,
-        403,
-        'events are off: no eventsToken is configured (AUDIT_LOGS_EVENTS_TOKEN); or set eventsAllowNoToken with a loopback admin listener',
-      )
-      return false
-    }
+  /** Why a request may not send events (undefined: it may), as the answer to give. */
+  function denied(req: http.IncomingMessage): {code: number; error: string; headers?: Record<string, string>} | undefined {
+    if (openWithoutToken) return undefined
+    if (!tokenDigest)
+      return {
+        code: 403,
+        error:
+          'events are off: no eventsToken is configured (AUDIT_LOGS_EVENTS_TOKEN); or set eventsAllowNoToken with a loopback admin listener',
+      }
     const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')
     // compared as digests, in constant time: neither the token's length nor its bytes leak through timing
-    if (!m || !timingSafeEqual(digest(m[1]), tokenDigest)) {
-      refuse(res, 401, m ? 'the bearer token is wrong' : 'an Authorization: Bearer <eventsToken> header is needed', {
-        'www-authenticate': 'Bearer realm="audit-logs events"',
-      })
-      return false
+    if (m && timingSafeEqual(digest(m[1]), tokenDigest)) return undefined
+    return {
+      code: 401,
+      error: m ? 'the bearer token is wrong' : 'an Authorization: Bearer <eventsToken> header is needed',
+      headers: {'www-authenticate': 'Bearer realm="audit-logs events"'},
     }
-    return true
   }
 
   /** The events of a body, or why the body as a whole is refused. */
@@ -182,7 +180,14 @@ export function eventIngest(
         await writer().appendDurable(lines)
       } catch (error) {
         counts.refused += lines.length
-        return refuse(res, 503, `${(error as Error).message}; nothing of this batch is stored: send it again`, {'retry-after': '1'})
+        return refuse(
+          res,
+          503,
+          `${(error as Error).message}; this batch may not be on disk: send it again (events with their ids are kept once)`,
+          {
+            'retry-after': '1',
+          },
+        )
       }
       counts.accepted += lines.length
     }
@@ -194,7 +199,13 @@ export function eventIngest(
     counts: () => ({...counts}),
     handle(req, res) {
       if (req.method !== 'POST') return refuse(res, 405, 'POST events here', {allow: 'POST'})
-      if (!authorized(req, res)) return req.resume()
+      const no = denied(req)
+      if (no) {
+        // nothing of an unauthorised body is read: the connection ends with the answer
+        refuse(res, no.code, no.error, {...no.headers, connection: 'close'})
+        res.on('finish', () => req.destroy())
+        return
+      }
       const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
       const ndjson = type === 'application/x-ndjson' || type === 'application/jsonl' || type === 'application/ndjson'
       if (!ndjson && type !== 'application/json') {
@@ -204,6 +215,12 @@ export function eventIngest(
       if (!plan.settings.capture) {
         req.resume()
         return refuse(res, 503, 'this run keeps no records (capture is off): events are refused')
+      }
+      // a client over its rate is refused before its body is read
+      const wait = limiter.take(req.socket.remoteAddress ?? '', 0)
+      if (wait) {
+        req.resume()
+        return refuse(res, 429, `over eventsRatePerClient (${limits.ratePerClient} events a second)`, {'retry-after': String(wait)})
       }
       if (options.full()) {
         req.resume()

@@ -4,6 +4,10 @@ import {shareFailpoints} from '../util/failpoints.js'
 import net from 'node:net'
 import {startAdmin} from './admin.js'
 import {eventIngest, eventsToken} from './events.js'
+import {Masker} from '../capture/masking.js'
+import type {Hooks} from '../capture/record.js'
+import {ownRecords} from './own-records.js'
+import {eventsUrl, isLoopback, parseHostPort} from './settings.js'
 import {hooksFrom} from './hooks.js'
 import type {AppProcess} from './app-process.js'
 import type {RunPlan} from './run-plan.js'
@@ -35,30 +39,43 @@ export type RunSummary = {
 export const SHUTDOWN_MARGIN_MS = 5000
 export const shutdownLimitMs = (config: Pick<ResolvedConfig, 'shutdownTimeoutMs'>): number => config.shutdownTimeoutMs + SHUTDOWN_MARGIN_MS
 
-/** Spawns the app given after --, if any: its stop sends SIGTERM, and SIGKILL at the deadline. */
+/** What the primary's own records (the app's output, its outbound calls) need: the journal's bound, the counts, the mask() hook. */
+type OwnContext = {full: () => boolean; counts: (c: {captured: number; dropped: number}) => void; hooks: Hooks}
+
+/**
+ * Spawns the app given after --, if any: its stop sends SIGTERM, and SIGKILL at the deadline. Stopped
+ * after the proxy workers and before the admin listener, the egress proxy and shipping: what it sends
+ * while it shuts down (its last events, outbound calls, output lines) is still taken and delivered.
+ */
 async function startApp(
   config: ResolvedConfig,
   plan: RunPlan,
   log: (m: string) => void,
   env: Record<string, string>,
+  own: OwnContext,
 ): Promise<{app: AppProcess; stop: Stop} | undefined> {
   if (!config.command?.length) return undefined
   // loaded only here: a proxy in front of a running app (--upstream) needs none of execa's 130 modules in its heap
   const {spawnApp} = await import('./app-process.js')
   const output =
     config.captureOutput && plan.settings.capture
-      ? (await import('./app-output.js')).outputCapture(plan.settings, {maxLineBytes: config.outputMaxLineBytes})
+      ? (await import('./app-output.js')).outputCapture(plan.settings, {
+          maxLineBytes: config.outputMaxLineBytes,
+          mask: own.hooks.mask,
+          records: ownRecords(plan.settings.journalDir, 'app', {...own, log}),
+        })
       : undefined
+  // a pipe is not a terminal: Python would buffer its output in blocks, and lines would come late or be lost on a kill
+  if (output && process.env.PYTHONUNBUFFERED === undefined) env.PYTHONUNBUFFERED = '1'
   const app = await spawnApp(config.command, {log, env, output: output?.write}).catch((error: Error) => {
     output?.close()
     throw error
   })
-  // its last lines are recorded when it exits (while shipping still delivers, in a shutdown)
-  if (output) void app.exited.then(() => output.close())
   return {
     app,
     async stop(deadline) {
       await app.stop('SIGTERM', deadline.left())
+      output?.close() // its last, unfinished line too
     },
   }
 }
@@ -68,31 +85,34 @@ async function startEgress(
   config: ResolvedConfig,
   plan: RunPlan,
   log: (m: string) => void,
+  own: OwnContext,
 ): Promise<({address: string} & {stop: Stop}) | undefined> {
   if (!config.egressBind) return undefined
   const {createEgressProxy} = await import('../capture/egress.js')
-  const {Masker} = await import('../capture/masking.js')
-  const {JournalWriter} = await import('../pipeline/journal.js')
-  const {parseHostPort} = await import('./settings.js')
+  const {host, port} = parseHostPort('egressBind', config.egressBind)
+  // with no credentials to ask for, anyone who reaches it could relay through this host (to the admin listener, a cloud's metadata address)
+  if (!isLoopback(host))
+    throw new AuditLogsError(`egressBind ${config.egressBind} is not a loopback address: anyone who reached it could use it as a proxy`, {
+      exit: ExitCode.usage,
+      suggestions: ['Bind it to 127.0.0.1 or [::1], where the app runs: --egress-bind 127.0.0.1:9480'],
+    })
   const s = plan.settings
-  const journal = s.capture ? new JournalWriter(s.journalDir, `${Date.now().toString(36)}-${process.pid}-egress`) : undefined
+  const records = s.capture ? ownRecords(s.journalDir, 'egress', {...own, log}) : undefined
   const {server, closeTunnels} = createEgressProxy({
-    masker: new Masker({fields: s.sensitiveFields, headers: s.sensitiveHeaders}),
+    masker: Masker.of(s),
     bodyLimit: s.bodyLimit,
     instance: s.instance,
-    emit: (line) => journal?.append(line),
+    mask: own.hooks.mask,
+    emit: (line) => records?.append(line),
   })
-  const {host, port} = parseHostPort('egressBind', config.egressBind)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(port, host, () => resolve())
   }).catch((error: NodeJS.ErrnoException) => {
-    journal?.close()
+    records?.close()
     throw new AuditLogsError(
       `Cannot listen on ${config.egressBind} (egress-bind): ${error.code === 'EADDRINUSE' ? 'the port is already in use' : error.message}`,
-      {
-        exit: ExitCode.usage,
-      },
+      {exit: ExitCode.usage},
     )
   })
   const bound = server.address() as net.AddressInfo
@@ -106,7 +126,7 @@ async function startEgress(
       server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))
       clearTimeout(cut)
-      journal?.close()
+      records?.close()
     },
   }
 }
@@ -126,27 +146,32 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
   try {
     parts.add('the failpoints', shareFailpoints())
     parts.add('the directory claims', claimRunDirectories(plan, config.fileSink))
-    // where the app sends its events (the admin listener), and the token they take: given to the app it spawns
-    const token = eventsToken(config)
-    const adminHost = ['0.0.0.0', '::', ''].includes(plan.admin.host) ? '127.0.0.1' : plan.admin.host
-    const appEnv: Record<string, string> = {
-      AUDIT_LOGS_EVENTS_URL: `http://${net.isIPv6(adminHost) ? `[${adminHost}]` : adminHost}:${plan.admin.port}/_audit/events`,
-      ...(token ? {AUDIT_LOGS_EVENTS_TOKEN: token} : {}),
-    }
-    const egress = parts.add('the egress proxy', await startEgress(config, plan, log))
-    if (egress) {
-      const proxy = `http://${egress.address}`
-      Object.assign(appEnv, {HTTP_PROXY: proxy, HTTPS_PROXY: proxy, http_proxy: proxy, https_proxy: proxy})
-    }
-    const app = parts.add('the app', await startApp(config, plan, log, appEnv))?.app
-    if (app) plan.settings.upstream = `http://127.0.0.1:${app.port}`
     const priority = proxyPriority(log)
     const delivery = parts.add('shipping', await startDelivery(plan, config, log, (catchingUp) => priority.set(catchingUp)))
     const intake = parts.add('the journal housekeeping', watchIntake(plan, config, delivery, log))
-    const events = eventIngest(plan, config, {token, hooks: await hooksFrom(plan.settings.configFile), full: () => intake.full()})
+    const hooks = await hooksFrom(plan.settings.configFile)
+    // where the app sends its events (the admin listener), and the token they take: given to the app it spawns
+    const token = eventsToken(config)
+    const events = eventIngest(plan, config, {token, hooks, full: () => intake.full()})
     parts.add('the events journal', () => events.close())
     intake.metrics.watchEvents(() => events.counts())
     parts.add('the admin listener', await startAdmin(plan, intake, delivery, priority, events))
+    const own: OwnContext = {
+      full: () => intake.full(),
+      counts: (c) => intake.metrics.add({requests: 0, ...c}),
+      hooks,
+    }
+    const appEnv: Record<string, string> = {AUDIT_LOGS_EVENTS_URL: eventsUrl(config), ...(token ? {AUDIT_LOGS_EVENTS_TOKEN: token} : {})}
+    const egress = parts.add('the egress proxy', await startEgress(config, plan, log, own))
+    if (egress) {
+      const proxy = `http://${egress.address}`
+      Object.assign(appEnv, {HTTP_PROXY: proxy, HTTPS_PROXY: proxy, http_proxy: proxy, https_proxy: proxy})
+      // the app's calls to this host (its events, above all) go direct, unless its own NO_PROXY says otherwise
+      if (process.env.NO_PROXY === undefined && process.env.no_proxy === undefined)
+        Object.assign(appEnv, {NO_PROXY: 'localhost,127.0.0.1,::1', no_proxy: 'localhost,127.0.0.1,::1'})
+    }
+    const app = parts.add('the app', await startApp(config, plan, log, appEnv, own))?.app
+    if (app) plan.settings.upstream = `http://127.0.0.1:${app.port}`
     const workers = startWorkers(plan.settings, config.workers, {
       log,
       stopping: () => shutdown.stopping,
@@ -159,7 +184,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     })
     parts.add('the proxy workers', async (deadline) => {
       await workers.stop(deadline.sooner(SHUTDOWN_MARGIN_MS / 2))
-      // nothing reaches the app any more: it shuts down while the sinks deliver, with the time left of the whole limit
+      // nothing reaches the app any more: it shuts down (the next part waits for it), then the sinks deliver what it left
       app?.terminate()
     })
     await workers.listening

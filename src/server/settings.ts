@@ -1,3 +1,4 @@
+import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import type {ResolvedConfig} from '../config/resolve.js'
@@ -36,6 +37,16 @@ export type WorkerSettings = {
 /** Bodies are kept up to maxBodyLength; AUDIT_LOGS_SAVE_FULL_BODY lifts that to this hard cap. */
 export const FULL_BODY_CAP = 1024 * 1024
 export const MAX_HEADER_SIZE = 2 * 1024 * 1024
+
+/** A loopback address (or localhost): only this host reaches a listener bound to it. */
+export const isLoopback = (host: string) => host === 'localhost' || (net.isIP(host) !== 0 && /^(127\.|::1$|::ffff:127\.)/.test(host))
+
+/** The run's events endpoint, from the admin listener's address (one bound to every address is reached on loopback). */
+export function eventsUrl(config: Pick<ResolvedConfig, 'adminBind'>): string {
+  const {host, port} = parseHostPort('adminBind', config.adminBind)
+  const h = ['0.0.0.0', '::', ''].includes(host) ? '127.0.0.1' : host
+  return `http://${net.isIPv6(h) ? `[${h}]` : h}:${port}/_audit/events`
+}
 
 export function parseHostPort(key: string, value: string): {host: string; port: number} {
   const i = value.lastIndexOf(':')

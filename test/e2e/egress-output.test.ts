@@ -1,7 +1,7 @@
 import {execFileSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import https from 'node:https'
-import type {AddressInfo} from 'node:net'
+import net, {type AddressInfo} from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import {expect} from 'chai'
@@ -103,11 +103,29 @@ describe('run: the app’s outbound calls (--egress-bind) and its own output (ca
       const failed = await request(`${run.url}/?url=${encodeURIComponent(`https://127.0.0.1:${closed}/`)}`)
       expect(failed.status).to.equal(502)
       await until(async () => (await count(db.client, 'outbound_logs', "outcome = 'could not connect'")) === 1, 20_000, 'the failed tunnel')
+      // hostile CONNECT targets get 400 and the proxy stays up
+      const raw = await new Promise<string>((resolve) => {
+        const socket = net.connect(Number(egress.split(':')[1]), '127.0.0.1', () =>
+          socket.write('CONNECT 127.0.0.1:70000 HTTP/1.1\r\nHost: x\r\n\r\n'),
+        )
+        let got = ''
+        socket.on('data', (c) => (got += c))
+        socket.on('close', () => resolve(got))
+        socket.on('error', () => resolve(got))
+      })
+      expect(raw).to.match(/^HTTP\/1\.1 400/)
+      expect((await request(`${run.url}/?url=${encodeURIComponent(`${app.url}/json`)}`)).status).to.equal(200)
     } finally {
       await run.stop()
       tls.close()
       await db.drop()
     }
+  })
+
+  it('an egress address that is not loopback is refused at start (it would be an open proxy)', async () => {
+    const r = await runCli(['run', '--upstream', app.url, '--bind', `127.0.0.1:${await freePort()}`, '--egress-bind', '0.0.0.0:9480'])
+    expect(r.exitCode).to.equal(2)
+    expect(r.stderr).to.match(/egressBind 0\.0\.0\.0:9480 is not a loopback address/)
   })
 
   it('captureOutput: the app’s stdout and stderr lines as app records (level parsed, long lines cut, secrets masked), passed through unchanged', async () => {

@@ -70,13 +70,15 @@ describe('application events', function () {
         {action: 'LOGIN', unknown: 1},
         {action: 'VIEW', extra: JSON.parse('{"a":'.repeat(40) + '1' + '}'.repeat(40))}, // deep JSON
         {action: 'LOGIN_FAILED', actor: 'mallory', ip: '203.0.113.9'},
+        {action: 'VIEW', id: '7b0f3c1e-5b7d-4a47-9d3c-1f0e2a9c8d11'}, // an id that is not a UUIDv7, without its time
       ]),
     )
     expect(r.status).to.equal(200)
     const body = json(r)
     expect(body.accepted).to.equal(2)
     expect(body.ids).to.have.length(2)
-    expect(body.refused.map((x: {index: number}) => x.index)).to.deep.equal([1, 2, 3, 4])
+    expect(body.refused.map((x: {index: number}) => x.index)).to.deep.equal([1, 2, 3, 4, 6])
+    expect(body.refused[4].error).to.match(/created_at: needed with an id that is not a UUIDv7/)
     expect(body.refused[0].error).to.match(/action: an upper-case word/)
     expect(body.refused[2].error).to.match(/unknown field\(s\) unknown; accepted: id, created_at, action/)
     expect(body.refused[3].error).to.match(/extra: nests deeper than 32 levels/)

@@ -72,7 +72,14 @@ describe('filter language: parsing', () => {
     expect(error({minDuration: '5 seconds'})).to.contain('250ms')
     expect(error({flag: 'evil'})).to.contain('upstream_error')
     expect(error({logType: 'nginx'})).to.contain('gunicorn')
-    expect(error({logType: 'access', search: 'x'})).to.contain('request logs only')
+    expect(error({logType: 'access', search: 'x'})).to.contain('--search applies to request, outbound and app logs; access logs take')
+    expect(error({logType: 'event', status: '500'})).to.contain(
+      '--status applies to request, access and outbound logs; event logs take --action',
+    )
+    expect(error({logType: 'request', actor: '42'})).to.contain('--actor applies to event logs; request logs take')
+    expect(error({logType: 'event', action: 'lower case'})).to.contain('upper-case words')
+    expect(error({logType: 'event', target: 'shop.Order:'})).to.contain('TYPE or TYPE:ID')
+    expect(error({logType: 'event', severity: 'LOUD'})).to.contain('INFO, WARNING, ERROR, SECURITY, PERFORMANCE')
     expect(error({since: '1h', until: '2h'})).to.contain('must be before')
   })
 

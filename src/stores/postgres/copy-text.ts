@@ -1,8 +1,17 @@
 import {Transform} from 'node:stream'
 
 // How a column's text (COPY's text format) becomes a JSON value, as row_to_json would render it.
-const NUMBER = new Set(['request_body_size', 'status_code', 'response_body_size', 'duration_ms', 'response_size'])
-const BOOLEAN = new Set(['request_body_truncated', 'response_body_truncated'])
+const NUMBER = new Set([
+  'request_body_size',
+  'status_code',
+  'response_body_size',
+  'duration_ms',
+  'response_size',
+  'port',
+  'bytes_sent',
+  'bytes_received',
+])
+const BOOLEAN = new Set(['request_body_truncated', 'response_body_truncated', 'tunnel', 'truncated'])
 const JSON_TEXT = new Set(['query', 'request_headers', 'response_headers', 'extra', 'changes', 'flags']) // jsonb, array_to_json(...)
 const TIME = new Set(['created_at'])
 const enum Kind {
