@@ -2,7 +2,8 @@ import {mkdtempSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {expect} from 'chai'
-import {runCli} from '../helpers/cli.js'
+import {execa} from 'execa'
+import {BIN, runCli} from '../helpers/cli.js'
 import {type TestDatabase, count, freshDatabase} from '../helpers/db.js'
 import {jsonlLines} from '../helpers/jsonl.js'
 import {type TestMongo, freshMongo, mongoServerUri} from '../helpers/mongo.js'
@@ -184,6 +185,30 @@ describe('application events', function () {
     expect(JSON.parse(exported.stdout.trim()).changes.password).to.deep.equal({before: '****', after: '****'})
     const dry = await runCli(['cleanup', '--log-type', 'event', '--days', '1', '--dry-run', '--json'], {env: env()})
     expect(dry.exitCode, dry.stderr).to.equal(0)
+  })
+
+  it('tail --log-type event follows new events, with the event filters', async () => {
+    const child = execa(
+      process.execPath,
+      [BIN, 'tail', '--log-type', 'event', '--action', 'TAILED', '--format', 'ndjson', '--interval', '200'],
+      {
+        env: {...env(), OCLIF_SKIP_NEW_VERSION_CHECK: '1'},
+        reject: false,
+      },
+    )
+    let out = ''
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()))
+    await new Promise((r) => setTimeout(r, 1500))
+    const r = await post(run, JSON.stringify([{action: 'TAILED', actor: '1'}, {action: 'OTHER'}, {action: 'TAILED', actor: '2'}]))
+    const ids: string[] = json(r).ids
+    await until(() => out.includes(ids[0]) && out.includes(ids[2]), 15_000, 'the tailed events').catch(() => {})
+    child.kill('SIGINT')
+    await child
+    const lines = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as {id: string; action: string})
+    expect(lines.map((l) => l.id)).to.deep.equal([ids[0], ids[2]])
   })
 
   it('audit-logs event: sent to the run that is up', async () => {
