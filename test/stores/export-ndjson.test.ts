@@ -75,7 +75,7 @@ describe('NDJSON export from COPY text (real PostgreSQL)', () => {
       const cols = columns.map((c) => (c === 'ip' ? 'host(ip) AS ip' : quoteIdent(c))).join(', ')
       const table = logType === 'request' ? 'request_logs' : 'access_logs'
       const {rows} = await db.client.query(
-        `SELECT row_to_json(r)::text AS j FROM (SELECT ${cols} FROM ${table} ORDER BY created_at DESC, id) r`,
+        `SELECT row_to_json(r)::text AS j FROM (SELECT ${cols} FROM ${table} ORDER BY created_at DESC, id DESC) r`,
       )
       const ours = readFileSync(out, 'utf8').split('\n')
       expect(ours.pop()).to.equal('')

@@ -31,7 +31,7 @@ describe('SQL builders', () => {
     const f = parseFilter({user: hostile, path: '/api/**', status: '5xx'})
     const q = reader.selectRecords(f, ['id', 'ip', 'user_id'], 20)
     expect(q.text)
-      .to.match(/ORDER BY created_at DESC LIMIT \$\d+$/)
+      .to.match(/ORDER BY created_at DESC, id DESC LIMIT \$\d+$/)
       .and.contain('host(ip) AS ip')
       .and.contain('id::text AS id')
     expect(q.text).to.not.contain(hostile)

@@ -14,7 +14,7 @@ const selectList = (columns: string[]) =>
 export function selectRecords(f: Filter, columns: string[], limit: number, order: Order = 'newest'): Required<Query> {
   const where = toSql(f)
   return {
-    text: `SELECT ${selectList(columns)} FROM ${quoteIdent(LOG_TABLES[f.logType])} WHERE ${where.text} ORDER BY created_at ${order === 'newest' ? 'DESC' : 'ASC'} LIMIT $${where.values.length + 1}`,
+    text: `SELECT ${selectList(columns)} FROM ${quoteIdent(LOG_TABLES[f.logType])} WHERE ${where.text} ORDER BY created_at ${order === 'newest' ? 'DESC' : 'ASC'}, id ${order === 'newest' ? 'DESC' : 'ASC'} LIMIT $${where.values.length + 1}`,
     values: [...where.values, limit],
   }
 }
@@ -91,10 +91,10 @@ export function copyExport(f: Filter, columns: string[], format: 'csv' | 'ndjson
     const cols = columns
       .map((c) => (c === 'ip' ? 'host(ip) AS ip' : c === 'flags' ? 'array_to_json(flags) AS flags' : quoteIdent(c)))
       .join(', ')
-    return {setup, copy: `COPY (SELECT ${cols} FROM ${table} WHERE ${condition} ORDER BY created_at DESC) TO STDOUT`}
+    return {setup, copy: `COPY (SELECT ${cols} FROM ${table} WHERE ${condition} ORDER BY created_at DESC, id DESC) TO STDOUT`}
   }
   return {
     setup,
-    copy: `COPY (SELECT ${columns.map(asText).join(', ')} FROM ${table} WHERE ${condition} ORDER BY created_at DESC) TO STDOUT WITH (FORMAT csv, HEADER)`,
+    copy: `COPY (SELECT ${columns.map(asText).join(', ')} FROM ${table} WHERE ${condition} ORDER BY created_at DESC, id DESC) TO STDOUT WITH (FORMAT csv, HEADER)`,
   }
 }
