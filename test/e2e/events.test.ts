@@ -49,7 +49,7 @@ describe('application events', function () {
     const hostile = (await request(`${run.url}/request-id`, {headers: {'x-request-id': 'a b<script>'}})).body.toString()
     expect(hostile).to.match(/^[0-9a-f-]{36}$/)
     await until(async () => (await count(db.client, 'request_logs', "path = '/request-id'")) >= 3, 20_000, 'three records')
-    const {rows} = await db.client.query("SELECT request_id FROM request_logs WHERE path = '/request-id' ORDER BY created_at")
+    const {rows} = await db.client.query("SELECT request_id FROM request_logs WHERE path = '/request-id' ORDER BY created_at, id")
     expect(rows.map((r) => r.request_id)).to.deep.equal(['client-id-1', made, hostile])
   })
 
@@ -411,7 +411,7 @@ describe('login attempts seen by the proxy (loginRoutes)', function () {
       await until(async () => (await count(db.client, 'event_logs')) >= 9, 20_000, 'nine events')
       await new Promise((r) => setTimeout(r, 500))
       const {rows} = await db.client.query(
-        'SELECT action, actor_id, severity, request_id, reason, extra FROM event_logs ORDER BY created_at, action',
+        'SELECT action, actor_id, severity, request_id, reason, extra FROM event_logs ORDER BY created_at, id',
       )
       expect(rows.filter((r) => r.action === 'LOGIN').map((r) => r.actor_id)).to.deep.equal(['alice', 'carol'])
       expect(rows.filter((r) => r.action === 'LOGIN_FAILED').map((r) => r.actor_id)).to.deep.equal(['carol', 'bob', 'bob', 'bob', 'bob'])
@@ -424,7 +424,7 @@ describe('login attempts seen by the proxy (loginRoutes)', function () {
       expect(security[0].reason).to.match(/3 failed logins from 127\.0\.0\.1 within 300 s/)
       expect(JSON.stringify(rows)).not.to.match(/wrong-password|wrong-form-password|right/)
       const flagged = await db.client.query(
-        "SELECT request_id FROM request_logs WHERE 'suspicious:bruteforce' = ANY(flags) ORDER BY created_at",
+        "SELECT request_id FROM request_logs WHERE 'suspicious:bruteforce' = ANY(flags) ORDER BY created_at, id",
       )
       expect(flagged.rows).to.have.length(3) // the third failure on and after
       const events = rows.filter((r) => r.action === 'LOGIN_FAILED').map((r) => r.request_id)
