@@ -3,7 +3,8 @@ import net from 'node:net'
 import type {Duplex} from 'node:stream'
 import {BodyTap, bodyText, decodeBody} from './body.js'
 import type {Masker} from './masking.js'
-import {type Hooks, maskedLine, newRecordId} from './record.js'
+import {hopByHop} from './hop-by-hop.js'
+import {type Hooks, maskedBody, maskedLine, newRecordId} from './record.js'
 
 /**
  * The app's calls to other services (run --egress-bind): an HTTP forward
@@ -16,27 +17,11 @@ import {type Hooks, maskedLine, newRecordId} from './record.js'
  */
 export type EgressOptions = {masker: Masker; bodyLimit: number; instance: string; mask?: Hooks['mask']; emit: (line: string) => void}
 
-/** Headers that describe one hop, never forwarded (RFC 9110 7.6.1), and the proxy's own credentials. */
-const HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'proxy-authenticate',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-])
-
+/** The end-to-end fields: not those of one hop (RFC 9110 7.6.1), nor the credentials meant for this proxy. */
 function endToEnd(headers: http.IncomingHttpHeaders): Record<string, string | string[]> {
-  const named = new Set(
-    String(headers.connection ?? '')
-      .split(',')
-      .map((h) => h.trim().toLowerCase()),
-  )
+  const drop = hopByHop(headers, ['proxy-authorization'])
   const out: Record<string, string | string[]> = {}
-  for (const [k, v] of Object.entries(headers)) if (v !== undefined && !HOP.has(k) && !named.has(k)) out[k] = v
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined && !drop.has(k)) out[k] = v
   return out
 }
 
@@ -47,8 +32,7 @@ export function createEgressProxy(o: EgressOptions): {server: http.Server; close
   const tunnels = new Set<Duplex>() // sockets the HTTP server no longer tracks once they are tunnels
   const body = (tap: BodyTap, headers: Record<string, string | string[] | undefined>) => {
     const b = bodyText(tap, headers)
-    const text = b.text === null || b.binary ? b.text : masker.maskBody(b.text, headers['content-type'] as string | undefined, !b.truncated)
-    return {text, truncated: b.truncated}
+    return {text: maskedBody(b, headers['content-type'] as string | undefined, masker), truncated: b.truncated}
   }
 
   const server = http.createServer((req, res) => {

@@ -1,8 +1,9 @@
-import http, {type IncomingHttpHeaders, type IncomingMessage} from 'node:http'
+import http, {type IncomingMessage} from 'node:http'
 import https from 'node:https'
 import {randomUUID} from 'node:crypto'
 import type {Duplex} from 'node:stream'
 import {BodyTap} from './body.js'
+import {hopByHop} from './hop-by-hop.js'
 import type {ClientIp} from './client-ip.js'
 import type {Exclusions} from './exclusions.js'
 import type {GateOutcome, IntakeGate} from './gate.js'
@@ -82,27 +83,6 @@ function through(
 
 // RFC 9110 §9.2.2: a request with one of these methods may be sent again.
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
-
-// RFC 9110 §7.6.1: connection-specific fields are not forwarded.
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'proxy-authenticate',
-])
-
-function hopByHop(headers: IncomingHttpHeaders): Set<string> {
-  const extra = String(headers.connection ?? '')
-    .toLowerCase()
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
-  return extra.length ? new Set([...HOP_BY_HOP, ...extra]) : HOP_BY_HOP
-}
 
 /** [name, value, name, value…] as [name, value] pairs (repeats kept). */
 function pairs(raw: string[]): Array<[string, string]> {

@@ -91,8 +91,8 @@ export function resolveUser(x: Exchange, o: RecordOptions): string | null {
 }
 
 /** A body's text as the record holds it: masked (or a marker for a binary one); null for none. */
-function maskedBody(b: BodyText, type: string | undefined, o: RecordOptions): string | null {
-  return b.text === null || b.binary ? b.text : o.masker.maskBody(b.text, type, !b.truncated)
+export function maskedBody(b: BodyText, type: string | undefined, masker: Masker): string | null {
+  return b.text === null || b.binary ? b.text : masker.maskBody(b.text, type, !b.truncated)
 }
 
 /**
@@ -104,7 +104,7 @@ const KEEP_BYTES_FROM = 512
 /** A body in the request line: its JSON (a string), or the bytes of clean ASCII text, written as a JSON string as they are. */
 function bodyJson(b: BodyText, type: string | undefined, o: RecordOptions): string | Uint8Array {
   if (b.bytes && b.bytes.length >= KEEP_BYTES_FROM && o.masker.isCleanAscii(b.bytes)) return b.bytes
-  return JSON.stringify(maskedBody(b, type, o))
+  return JSON.stringify(maskedBody(b, type, o.masker))
 }
 
 /**
@@ -161,8 +161,8 @@ export function requestLine(x: Exchange, o: RecordOptions, userId: string | null
   }
   if (o.hooks.mask) {
     // the config's mask() sees the whole record, bodies as text
-    record.request_body = maskedBody(reqBody, reqType, o)
-    record.response_body = maskedBody(resBody, resType, o)
+    record.request_body = maskedBody(reqBody, reqType, o.masker)
+    record.response_body = maskedBody(resBody, resType, o.masker)
     record = safeHook(() => o.hooks.mask!(record) ?? record) ?? record
     return JSON.stringify(record)
   }

@@ -4,7 +4,7 @@ import type {ResolvedConfig} from '../config/resolve.js'
 import {storesOf} from '../config/stores.js'
 import {JournalWriter, listSegments} from '../pipeline/journal.js'
 import {Shipper, collectSegments} from '../pipeline/shipper.js'
-import {type Sink, filesSink, mongoSink, postgresSink} from '../pipeline/sinks.js'
+import {type SinkPlaces, sinksOf} from '../pipeline/sinks.js'
 import {prepareDatabase} from '../server/database.js'
 import {writerId} from '../server/own-records.js'
 import {mongoTarget} from '../stores/mongo/target.js'
@@ -73,8 +73,8 @@ export async function deliverDirectly(
     } finally {
       writer.close()
     }
-    const sinks: Sink[] = []
-    if (config.fileSink) sinks.push(filesSink(logDir, config.logMaxBytes, config.logBackupCount))
+    const places: SinkPlaces = {}
+    if (config.fileSink) places.files = {dir: logDir, maxBytes: config.logMaxBytes, backupCount: config.logBackupCount}
     if (config.databaseSink) {
       const stores = storesOf(config)
       if (stores.postgres) {
@@ -83,12 +83,11 @@ export async function deliverDirectly(
           () => db.target.release(),
           () => db.stop(),
         )
-        sinks.push(postgresSink(db.target.databaseUrl))
+        places.databaseUrl = db.target.databaseUrl
       }
-      const mongo = stores.mongo ? mongoTarget(config) : undefined
-      if (mongo) sinks.push(mongoSink(mongo))
+      if (stores.mongo) places.mongo = mongoTarget(config)
     }
-    for (const sink of sinks) shippers.push(new Shipper(journalDir, sink, {log: options.log}))
+    for (const sink of sinksOf(places)) shippers.push(new Shipper(journalDir, sink, {log: options.log}))
     for (const s of shippers) s.start()
     const drained = await Promise.all(shippers.map((s) => s.drain(options.timeoutMs)))
     const delivered = Object.fromEntries(shippers.map((s, i) => [s.sink.name, drained[i]]))

@@ -79,6 +79,17 @@ export function filesSink(dir: string, maxBytes: number, backupCount: number): S
   }
 }
 
+/** Where a run's records go: the files, PostgreSQL, MongoDB, each when given (the shipping thread and `audit-logs event` build them alike). */
+export type SinkPlaces = {files?: {dir: string; maxBytes: number; backupCount: number}; databaseUrl?: string; mongo?: MongoTarget}
+
+export function sinksOf(places: SinkPlaces, nice = 0): Sink[] {
+  const sinks: Sink[] = []
+  if (places.files) sinks.push(filesSink(path.resolve(places.files.dir), places.files.maxBytes, places.files.backupCount))
+  if (places.databaseUrl) sinks.push(postgresSink(places.databaseUrl, nice))
+  if (places.mongo) sinks.push(mongoSink(places.mongo))
+  return sinks
+}
+
 /** The pid of the backend serving `client` when it runs on this host (the embedded server, or a local one): its priority follows the sink's. */
 async function localBackend(client: pg.Client, url: string): Promise<number | undefined> {
   if (!['127.0.0.1', 'localhost', '[::1]', '::1'].includes(new URL(url).hostname)) return undefined

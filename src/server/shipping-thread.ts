@@ -3,11 +3,10 @@
 // passed are deleted. It runs at a lower CPU priority than the proxy (the
 // journal holds what it has not shipped yet), and its heap is bounded.
 import os from 'node:os'
-import path from 'node:path'
 import {parentPort, workerData} from 'node:worker_threads'
 import {listSegments} from '../pipeline/journal.js'
 import {Shipper, type ShipperStats, collectSegments} from '../pipeline/shipper.js'
-import {type Sink, filesSink, mongoSink, postgresSink} from '../pipeline/sinks.js'
+import {type Sink, sinksOf} from '../pipeline/sinks.js'
 import type {MongoTarget} from '../stores/mongo/target.js'
 import {failpoint} from '../util/failpoints.js'
 import {heapKeeper} from '../util/heap.js'
@@ -55,10 +54,7 @@ const background = Math.max(base, s.nice)
 otherThreadsAt(background)
 const log = (message: string) => port.postMessage({type: 'log', message} satisfies FromShipping)
 
-const sinks: Sink[] = []
-if (s.files) sinks.push(filesSink(path.resolve(s.files.dir), s.files.maxBytes, s.files.backupCount))
-if (s.databaseUrl) sinks.push(postgresSink(s.databaseUrl, background))
-if (s.mongo) sinks.push(mongoSink(s.mongo))
+const sinks: Sink[] = sinksOf(s, background)
 let busySince: number | undefined // the proxy workers are saturated since
 /** Whether some sink is catchUpBytes or catchUpMs behind (see ShippingSettings.catchUpBytes): trigger.catchingUp. */
 const trigger = new CatchUpTrigger(s.catchUpBytes, s.catchUpMs)

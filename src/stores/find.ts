@@ -37,7 +37,7 @@ export async function findWithEvents(
     if (request) found = {logType: 'request', record: request}
   }
   const events = requestId
-    ? await (async () => source.query({logType: 'event', requestId}, {limit: MAX_LINKED + 1, order: 'oldest'}))().catch(noEvents)
+    ? await source.query({logType: 'event', requestId}, {limit: MAX_LINKED + 1, order: 'oldest'}).catch(noEvents)
     : []
   if (!found && events.length === 0) throw usageError(`No record with id ${key}, nor a request or event with it as its request id`)
   return {logType: found?.logType, record: found?.record, events: events.slice(0, MAX_LINKED), more: events.length > MAX_LINKED}

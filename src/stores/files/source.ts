@@ -24,7 +24,7 @@ export class FilesSource implements RecordSource {
     existingLogDir(dir)
   }
 
-  query(f: Filter, options: {limit: number; order?: Order}) {
+  async query(f: Filter, options: {limit: number; order?: Order}) {
     return queryFiles(filesOf(this.dir, f.logType), f, options.limit, options.order)
   }
 
