@@ -22,6 +22,23 @@ export default tseslint.config(
       'prefer-const': ['error', {ignoreReadBeforeAssign: true}],
     },
   },
+  // the viewer's page script (templates/ui/static): a browser's globals, and no way to turn text into markup or code
+  {
+    files: ['templates/ui/static/**/*.js'],
+    languageOptions: {globals: {...globals.browser}, sourceType: 'script'},
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        ...['innerHTML', 'outerHTML', 'insertAdjacentHTML', 'write', 'writeln', 'createContextualFragment'].map((property) => ({
+          property,
+          message: 'record data is text: use textContent or createTextNode',
+        })),
+      ],
+      'no-eval': 'error',
+      'no-implied-eval': 'error',
+      'no-new-func': 'error',
+    },
+  },
   // CommonJS files (mocha's reporter) load their modules with require()
   {files: ['**/*.cjs'], rules: {'@typescript-eslint/no-require-imports': 'off'}},
 )

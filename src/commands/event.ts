@@ -90,7 +90,7 @@ export default class Event extends BaseCommand<typeof Event> {
       this.log(`event ${sent.id} sent to the run at ${url}`)
       return {id: sent.id, via: 'run', url}
     }
-    const delivery = await deliverDirectly(config, built.line, {
+    const delivery = await deliverDirectly(config, [built.line], {
       journalDir: settings.journalDir,
       timeoutMs: f['timeout-ms'],
       log: (m) => this.logToStderr(m),

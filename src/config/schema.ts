@@ -264,6 +264,38 @@ export const settings = {
   /** Events a second from one client address (a token bucket holding as many); over it, 429. */
   eventsRatePerClient: {schema: wholeNumber(1).default(20_000), env: 'AUDIT_LOGS_EVENTS_RATE_PER_CLIENT'},
 
+  // the web viewer (audit-logs ui, run --ui): src/ui/
+  ui: {schema: bool(false), env: 'AUDIT_LOGS_UI', flag: '--ui'},
+  uiBind: {schema: hostPort.default('127.0.0.1:8081'), env: 'AUDIT_LOGS_UI_BIND', flag: '--ui-bind'},
+  /** Who may log in: NAME:HASH entries, the hash from `audit-logs ui hash-password` (scrypt). */
+  uiUsers: {
+    schema: list([]).superRefine((users, ctx) => {
+      for (const u of users)
+        if (!/^[^:\s]{1,100}:scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9_-]{16,}\$[A-Za-z0-9_-]{32,}$/.test(u))
+          ctx.addIssue({
+            code: 'custom',
+            message: `NAME:HASH entries, the hash as \`audit-logs ui hash-password\` prints it (scrypt$N$r$p$salt$key); entry ${JSON.stringify(u.split(':')[0].slice(0, 100))} is not one`,
+          })
+    }),
+    env: 'AUDIT_LOGS_UI_USERS',
+    secret: 'value',
+  },
+  /** A reverse proxy's authenticated-user header (e.g. X-Forwarded-User), believed only from uiAuthProxies. */
+  uiAuthHeader: {
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9-]{1,100}$/, 'an HTTP header name such as X-Forwarded-User')
+      .optional(),
+    env: 'AUDIT_LOGS_UI_AUTH_HEADER',
+  },
+  uiAuthProxies: {schema: list([]), env: 'AUDIT_LOGS_UI_AUTH_PROXIES'},
+  uiTlsCert: {schema: z.string().min(1).optional(), env: 'AUDIT_LOGS_UI_TLS_CERT'},
+  uiTlsKey: {schema: z.string().min(1).optional(), env: 'AUDIT_LOGS_UI_TLS_KEY'},
+  /** A session ends after this long without a request (and after 12 hours in any case). */
+  uiSessionIdleMs: {schema: wholeNumber(60_000).default(3_600_000), env: 'AUDIT_LOGS_UI_SESSION_IDLE_MS'},
+  /** Failed logins allowed per user name in 15 minutes (per client address: four times as many); past it, 429. */
+  uiLoginAttempts: {schema: wholeNumber(1).default(5), env: 'AUDIT_LOGS_UI_LOGIN_ATTEMPTS'},
+
   // run: an HTTP forward proxy for the app's outbound calls (src/capture/egress.ts); spawn mode points the app at it
   egressBind: {schema: hostPort.optional(), env: 'AUDIT_LOGS_EGRESS_BIND', flag: '--egress-bind'},
 

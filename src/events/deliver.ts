@@ -44,7 +44,7 @@ export async function sendToRun(url: string, token: string | undefined, line: st
 }
 
 /**
- * No run is up: the event goes into the journal (synced) and from there to
+ * No run is up: the events go into the journal (synced) and from there to
  * every configured store, through the same shippers and checkpoints a run
  * uses, so the files and the databases stay as a run leaves them (and
  * whatever an earlier run left in the journal goes with it). A store that
@@ -52,7 +52,7 @@ export async function sendToRun(url: string, token: string | undefined, line: st
  */
 export async function deliverDirectly(
   config: ResolvedConfig,
-  line: string,
+  lines: string[],
   options: {journalDir: string; timeoutMs: number; log: (m: string) => void},
 ): Promise<Delivery & {via: 'journal'}> {
   const {journalDir} = options
@@ -69,7 +69,7 @@ export async function deliverDirectly(
     if (config.fileSink) releases.push(claimDirectory(logDir, '.audit-logs-owner.pid', inUse))
     const writer = new JournalWriter(journalDir, writerId('event'), {syncEveryFlush: true})
     try {
-      await writer.appendDurable([line])
+      await writer.appendDurable(lines)
     } finally {
       writer.close()
     }

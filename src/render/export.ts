@@ -10,15 +10,16 @@ import {encoder} from './encoders.js'
 export type ExportResult = {rows: number; bytes: number; seconds: number; file: string | null}
 
 /**
- * Streams every matching record of a source to `out` (a file, or stdout when
- * null), so memory stays flat whatever the size. A file is written under
- * `FILE.partial` and renamed at the end; on failure or abort it is removed.
+ * Streams every matching record of a source to `out` (a file, a stream such as
+ * the viewer's HTTP response, or stdout when null), so memory stays flat whatever
+ * the size. A file is written under `FILE.partial` and renamed at the end; on
+ * failure or abort it is removed.
  */
 export async function exportRecords(options: {
   source: RecordSource
   filter: Filter
   format: ExportFormat
-  out: string | null
+  out: string | null | Writable
   gzip: boolean
   version: string
   signal?: AbortSignal
@@ -61,7 +62,7 @@ export async function exportRecords(options: {
  */
 async function writeOut(
   stages: Array<NodeJS.ReadableStream | NodeJS.ReadWriteStream>,
-  options: {out: string | null; gzip: boolean; signal?: AbortSignal},
+  options: {out: string | null | Writable; gzip: boolean; signal?: AbortSignal},
 ): Promise<{bytes: number; file: string | null}> {
   let bytes = 0
   const measure = new Transform({
@@ -70,19 +71,21 @@ async function writeOut(
       done(null, chunk)
     },
   })
-  const partial = options.out ? `${options.out}.partial` : null
-  const sink: Writable = partial ? createWriteStream(partial, {mode: MODES.sharedFile}) : process.stdout
+  const file = typeof options.out === 'string' ? options.out : null
+  const partial = file ? `${file}.partial` : null
+  const stream = typeof options.out === 'object' ? options.out : null
+  const sink: Writable = partial ? createWriteStream(partial, {mode: MODES.sharedFile}) : (stream ?? process.stdout)
   const all: Array<NodeJS.ReadableStream | NodeJS.WritableStream | NodeJS.ReadWriteStream> = [...stages]
   if (options.gzip) all.push(createGzip())
   all.push(measure, sink)
   try {
-    await pipeline(all as unknown as [NodeJS.ReadableStream, Writable], {signal: options.signal, end: Boolean(partial)} as never)
-    if (partial) renameSync(partial, options.out!)
+    await pipeline(all as unknown as [NodeJS.ReadableStream, Writable], {signal: options.signal, end: Boolean(partial || stream)} as never)
+    if (partial) renameSync(partial, file!)
   } catch (error) {
     if (partial) rmSync(partial, {force: true})
     // a reader that stopped early (`export ... | head`) is not a failure
     if (!partial && (error as NodeJS.ErrnoException).code === 'EPIPE') return {bytes, file: null}
     throw error
   }
-  return {bytes, file: options.out}
+  return {bytes, file}
 }

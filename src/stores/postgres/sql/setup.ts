@@ -17,19 +17,26 @@ export const createDatabase = (name: string, owner: string): Query => ({
   text: `CREATE DATABASE ${quoteIdent(name)} OWNER ${quoteIdent(owner)} ENCODING 'UTF8' TEMPLATE template0`,
 })
 
-/** Least privilege: the writer may only INSERT (and make the temp staging table COPY needs); the reader may only SELECT. */
+/** Least privilege: the writer may only INSERT, the reader only SELECT; both may make the temporary tables their COPY needs. */
 export const grants = (db: string, roles: {owner: string; writer: string; reader: string}, tables: string[]): Query[] => {
   const list = tables.map(quoteIdent).join(', ')
   return [
     `REVOKE ALL ON DATABASE ${quoteIdent(db)} FROM PUBLIC`,
     `GRANT CONNECT, TEMPORARY ON DATABASE ${quoteIdent(db)} TO ${quoteIdent(roles.writer)}`,
-    `GRANT CONNECT ON DATABASE ${quoteIdent(db)} TO ${quoteIdent(roles.reader)}`,
+    // TEMPORARY: an export's COPY reads its filter values from a temporary table (sql/reader.ts copyExport)
+    `GRANT CONNECT, TEMPORARY ON DATABASE ${quoteIdent(db)} TO ${quoteIdent(roles.reader)}`,
     `GRANT ALL ON DATABASE ${quoteIdent(db)} TO ${quoteIdent(roles.owner)}`,
     `GRANT USAGE ON SCHEMA public TO ${quoteIdent(roles.writer)}, ${quoteIdent(roles.reader)}`,
     `GRANT INSERT ON ${list} TO ${quoteIdent(roles.writer)}`,
     `GRANT SELECT ON ${list} TO ${quoteIdent(roles.reader)}`,
   ].map((text) => ({text}))
 }
+
+/** A database privilege of a role (CONNECT, TEMPORARY). */
+export const hasDatabasePrivilege = (role: string, db: string, privilege: string): Query => ({
+  text: 'SELECT has_database_privilege($1, $2, $3) AS ok',
+  values: [role, db, privilege],
+})
 
 /** Privileges present on a table for a role, for telling "already granted" from "to do". */
 export const hasTablePrivilege = (role: string, table: string, privilege: string): Query => ({

@@ -1,0 +1,550 @@
+import {randomBytes} from 'node:crypto'
+import {readFileSync} from 'node:fs'
+import http from 'node:http'
+import https from 'node:https'
+import {createRequire} from 'node:module'
+import type {AddressInfo} from 'node:net'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {Eta} from 'eta'
+import type {ResolvedConfig} from '../config/resolve.js'
+import type {EventInput} from '../events/record.js'
+import {usageError} from '../errors.js'
+import {parseHostPort} from '../server/settings.js'
+import {exportRecords} from '../render/export.js'
+import {DEFAULT_COLUMNS, cellText} from '../render/records.js'
+import {LOG_TYPE, LOG_TYPES, type LogType} from '../stores/log-types.js'
+import {EXPORT_FORMATS, type ExportFormat, RECORD_ID, type Row, columnsOf, cursorOf} from '../stores/source.js'
+import {redactText} from '../util/redact.js'
+import type {ViewerAudit} from './audit.js'
+import {LoginLimiter, type Session, Sessions, TrustedProxies, Users, sameToken} from './auth.js'
+import {detailView} from './record-view.js'
+import {type View, PAGE_SIZES, cursorText, filterQuery, readView, viewHref} from './params.js'
+import {type SourcePool, use} from './sources.js'
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../templates/ui')
+const require = createRequire(import.meta.url)
+
+/** Served from the package: the viewer works offline (no CDN, no build step). */
+const STATIC: Record<string, {file: string; type: string}> = {
+  '/static/ui.js': {file: path.join(ROOT, 'static/ui.js'), type: 'text/javascript; charset=utf-8'},
+  '/static/ui.css': {file: path.join(ROOT, 'static/ui.css'), type: 'text/css; charset=utf-8'},
+  '/static/uplot.js': {file: require.resolve('uplot/dist/uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8'},
+  '/static/uplot.css': {file: require.resolve('uplot/dist/uPlot.min.css'), type: 'text/css; charset=utf-8'},
+}
+
+/**
+ * Every byte shown was written by a stranger: no inline script or style, no
+ * eval, nothing from elsewhere, no framing, no referrer.
+ */
+const SECURITY_HEADERS: Record<string, string> = {
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; " +
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'permissions-policy': 'camera=(), microphone=(), geolocation=(), clipboard-write=(self)',
+}
+
+const SESSION_COOKIE = 'audit_logs_session'
+const LOGIN_COOKIE = 'audit_logs_login'
+const TYPES_WITH_STATS: LogType[] = ['request', 'access', 'outbound']
+const MAX_TAILS = 20
+
+export type UiOptions = {
+  config: ResolvedConfig
+  sources: SourcePool
+  audit: ViewerAudit
+  version: string
+  log: (message: string) => void
+}
+
+export type RunningUi = {url: string; close(): Promise<void>}
+
+type Ctx = {
+  req: http.IncomingMessage
+  res: http.ServerResponse
+  url: URL
+  ip: string
+  user?: string
+  session?: Session
+}
+
+function cookies(req: http.IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const eq = part.indexOf('=')
+    if (eq > 0) out[part.slice(0, eq).trim()] = decodeURIComponent(part.slice(eq + 1).trim())
+  }
+  return out
+}
+
+async function readForm(req: http.IncomingMessage, max = 16_384): Promise<URLSearchParams> {
+  const type = String(req.headers['content-type'] ?? '')
+    .split(';')[0]
+    .trim()
+  if (type !== 'application/x-www-form-urlencoded') throw new HttpError(415, 'a form (application/x-www-form-urlencoded) is expected')
+  let size = 0
+  const chunks: Buffer[] = []
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length
+    if (size > max) throw new HttpError(413, `a form of at most ${max} bytes is expected`)
+    chunks.push(chunk as Buffer)
+  }
+  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'))
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+/** `next` after login: a path of this viewer only (never another site, never `//host`). */
+const safeNext = (next: string | null) => (next && /^\/(?![/\\])[^\s]*$/.test(next) ? next : '/logs/request')
+
+export async function startUi(options: UiOptions): Promise<RunningUi> {
+  const {config} = options
+  const users = new Users(config.uiUsers)
+  const proxies = new TrustedProxies(config.uiAuthProxies)
+  if (!users.size && !config.uiAuthHeader)
+    throw usageError('The viewer lets no one in: set uiUsers (AUDIT_LOGS_UI_USERS: NAME:HASH entries) or uiAuthHeader with uiAuthProxies', [
+      'Make a hash with `audit-logs ui hash-password` (it reads the password from stdin)',
+    ])
+  if (config.uiAuthHeader && proxies.empty)
+    throw usageError('uiAuthHeader is set but uiAuthProxies is empty: the header would be believed from no one', [
+      'Give the reverse proxy’s address: AUDIT_LOGS_UI_AUTH_PROXIES=127.0.0.1',
+    ])
+  const sessions = new Sessions(config.uiSessionIdleMs)
+  const limiter = new LoginLimiter(config.uiLoginAttempts)
+  const tls = Boolean(config.uiTlsCert && config.uiTlsKey)
+  const eta = new Eta({views: ROOT, cache: true, autoEscape: true, autoTrim: false})
+  let tails = 0
+
+  const audit = (ctx: Ctx, event: Omit<EventInput, 'ip'>) => {
+    try {
+      options.audit.record({...event, ip: ctx.ip} as EventInput)
+    } catch (error) {
+      options.log(`warning: the viewer's own event was not recorded: ${(error as Error).message}`)
+    }
+  }
+
+  const send = (ctx: Ctx, status: number, type: string, body: string | Buffer, headers: Record<string, string | string[]> = {}) => {
+    ctx.res.writeHead(status, {...SECURITY_HEADERS, 'content-type': type, 'cache-control': 'no-store', ...headers})
+    ctx.res.end(ctx.req.method === 'HEAD' ? undefined : body)
+  }
+
+  const page = (ctx: Ctx, status: number, template: string, data: Record<string, unknown>) => {
+    const html = eta.render(template, {
+      user: ctx.user,
+      csrf: ctx.session?.csrf,
+      proxyUser: ctx.session === undefined && ctx.user !== undefined,
+      types: LOG_TYPES,
+      ...data,
+    })
+    send(ctx, status, 'text/html; charset=utf-8', html)
+  }
+
+  const cookie = (name: string, value: string, options: {path?: string; maxAge?: number} = {}) =>
+    `${name}=${encodeURIComponent(value)}; Path=${options.path ?? '/'}; HttpOnly; SameSite=Strict${tls ? '; Secure' : ''}` +
+    (options.maxAge !== undefined ? `; Max-Age=${options.maxAge}` : '')
+
+  /** A form post from this viewer's own page: the token, and the browser's word that it came from here. */
+  const checkOrigin = (ctx: Ctx) => {
+    const origin = ctx.req.headers.origin
+    const site = ctx.req.headers['sec-fetch-site']
+    if (origin !== undefined && origin !== `${tls ? 'https' : 'http'}://${ctx.req.headers.host}`)
+      throw new HttpError(403, 'a form from another site is refused')
+    if (site !== undefined && site !== 'same-origin' && site !== 'none') throw new HttpError(403, 'a form from another site is refused')
+  }
+
+  const loginPage = (ctx: Ctx, status: number, message?: string, name = '') => {
+    const token = randomBytes(24).toString('base64url')
+    ctx.res.setHeader('set-cookie', cookie(LOGIN_COOKIE, token, {path: '/login'}))
+    page(ctx, status, 'login', {title: 'Log in', token, message, name, next: safeNext(ctx.url.searchParams.get('next'))})
+  }
+
+  async function login(ctx: Ctx) {
+    checkOrigin(ctx)
+    const form = await readForm(ctx.req)
+    if (!sameToken(form.get('csrf') ?? undefined, cookies(ctx.req)[LOGIN_COOKIE]))
+      throw new HttpError(403, 'the login form expired; load it again')
+    const name = (form.get('username') ?? '').slice(0, 100)
+    const password = (form.get('password') ?? '').slice(0, 1024)
+    ctx.url.searchParams.set('next', form.get('next') ?? '')
+    const wait = limiter.retryAfter(ctx.ip, name)
+    if (wait) {
+      ctx.res.setHeader('retry-after', String(wait))
+      audit(ctx, {
+        action: 'LOGIN_FAILED',
+        actor: {id: name},
+        target: {type: 'audit-logs.ui'},
+        reason: 'too many failed logins',
+        severity: 'SECURITY',
+      })
+      return loginPage(ctx, 429, `Too many failed logins: try again in ${Math.ceil(wait / 60)} minute(s).`, name)
+    }
+    if (!name || !(await users.check(name, password))) {
+      limiter.failed(ctx.ip, name)
+      audit(ctx, {action: 'LOGIN_FAILED', actor: {id: name}, target: {type: 'audit-logs.ui'}, severity: 'SECURITY'})
+      return loginPage(ctx, 401, 'Wrong user name or password.', name)
+    }
+    limiter.succeeded(name)
+    const s = sessions.create(name, 'password')
+    audit(ctx, {action: 'LOGIN', actor: {id: name}, target: {type: 'audit-logs.ui'}})
+    send(ctx, 303, 'text/plain; charset=utf-8', '', {
+      location: safeNext(form.get('next')),
+      'set-cookie': [cookie(SESSION_COOKIE, s.id), cookie(LOGIN_COOKIE, '', {path: '/login', maxAge: 0})],
+    })
+  }
+
+  async function logout(ctx: Ctx) {
+    checkOrigin(ctx)
+    const form = await readForm(ctx.req)
+    if (!ctx.session || !sameToken(form.get('csrf') ?? undefined, ctx.session.csrf))
+      throw new HttpError(403, 'the logout form is not from this session')
+    sessions.delete(ctx.session.id)
+    audit(ctx, {action: 'LOGOUT', actor: {id: ctx.session.user}, target: {type: 'audit-logs.ui'}})
+    send(ctx, 303, 'text/plain; charset=utf-8', '', {location: '/login', 'set-cookie': cookie(SESSION_COOKIE, '', {maxAge: 0})})
+  }
+
+  const viewed = (ctx: Ctx, what: string, id?: string, extra: Record<string, unknown> = {}) =>
+    audit(ctx, {
+      action: 'VIEW',
+      actor: {id: ctx.user!},
+      target: id ? {type: `audit-logs.${what}`, id} : {type: `audit-logs.${what}`},
+      extra: {page: ctx.url.pathname, query: ctx.url.search.slice(0, 2000), ...extra},
+    })
+
+  const common = (view: View, active: string) => ({
+    view,
+    active,
+    logType: view.logType,
+    links: {
+      list: `/logs/${view.logType}?${filterQuery(view, {type: view.logType})}`.replace(/[?&]type=[^&]*/, '').replace(/\?$/, ''),
+      dashboard: `/dashboard?${filterQuery(view)}`,
+      tail: `/tail?${filterQuery(view)}`,
+    },
+    exports: EXPORT_FORMATS.filter((f) => f !== 'json' && (f !== 'har' || LOG_TYPE[view.logType].columns.includes('request_headers'))).map(
+      (f) => ({
+        format: f,
+        href: `/export?${filterQuery(view, {format: f})}`,
+      }),
+    ),
+  })
+
+  async function list(ctx: Ctx, type: string) {
+    const view = readView(ctx.url.searchParams, type)
+    let rows: Row[] = []
+    let newer: string | undefined
+    let older: string | undefined
+    if (view.filter) {
+      const f = view.filter
+      const {limit} = view
+      await use(options.sources, async (source) => {
+        if (view.before) {
+          const got = await source.query(f, {limit: limit + 1, order: 'oldest', after: view.before})
+          rows = got.slice(0, limit).reverse()
+          if (got.length > limit) newer = cursorText(cursorOf(rows[0]))
+          if (rows.length) older = cursorText(cursorOf(rows.at(-1)!))
+        } else {
+          const got = await source.query(f, {limit: limit + 1, after: view.after})
+          rows = got.slice(0, limit)
+          if (got.length > limit) older = cursorText(cursorOf(rows.at(-1)!))
+          if (view.after && rows.length) newer = cursorText(cursorOf(rows[0]))
+        }
+      })
+    }
+    const base = `/logs/${view.logType}`
+    viewed(ctx, view.logType, undefined, {rows: rows.length})
+    page(ctx, view.error && !view.filter ? 400 : 200, 'list', {
+      title: `${view.logType} logs`,
+      ...common(view, 'list'),
+      columns: view.columns,
+      allColumns: columnsOf(view.logType).filter((c) => c !== 'id'),
+      pageSizes: PAGE_SIZES,
+      rows: rows.map((r) => ({
+        id: String(r.id),
+        status: typeof r.status_code === 'number' ? `s${String(r.status_code)[0]}xx` : '',
+        cells: view.columns.map((c) => {
+          const text = cellText(c, r[c])
+          return {column: c, text: text.length > 300 ? `${text.slice(0, 299)}…` : text}
+        }),
+      })),
+      first: view.after || view.before ? viewHref(base, view) : undefined,
+      newerHref: newer ? viewHref(base, view, {before: newer, after: undefined}) : undefined,
+      olderHref: older ? viewHref(base, view, {after: older, before: undefined}) : undefined,
+      formAction: base,
+    })
+  }
+
+  async function detail(ctx: Ctx, id: string) {
+    if (!RECORD_ID.test(id)) throw new HttpError(404, 'a record id is a UUID')
+    const found = await use(options.sources, async (source) => {
+      const got = await source.get(id.toLowerCase())
+      if (!got) return undefined
+      const requestId = got.record.request_id
+      const events =
+        got.logType !== 'event' && typeof requestId === 'string' && requestId
+          ? await source.query({logType: 'event', requestId}, {limit: 200, order: 'oldest'}).catch(() => [])
+          : []
+      return {...got, events}
+    })
+    if (!found) throw new HttpError(404, `no record has the id ${id}`)
+    viewed(ctx, found.logType, id)
+    page(ctx, 200, 'detail', {
+      title: `${found.logType} ${id}`,
+      d: detailView(found.logType, found.record, {slowMs: config.slowMs, events: found.events}),
+      events: found.events.map((e) => ({
+        id: String(e.id),
+        cells: DEFAULT_COLUMNS.event.map((c) => cellText(c, e[c])),
+      })),
+      eventColumns: DEFAULT_COLUMNS.event,
+      back: `/logs/${found.logType}`,
+    })
+  }
+
+  /** The dashboard's range defaults to the last 24 hours, written into the address so the view can be linked. */
+  async function dashboard(ctx: Ctx) {
+    const type = ctx.url.searchParams.get('type') ?? 'request'
+    if (!ctx.url.searchParams.has('since') && !ctx.url.searchParams.has('until')) {
+      ctx.url.searchParams.set('since', '24h')
+      return send(ctx, 303, 'text/plain; charset=utf-8', '', {location: `/dashboard?${ctx.url.searchParams}`})
+    }
+    const view = readView(ctx.url.searchParams, (LOG_TYPES as readonly string[]).includes(type) ? type : 'request')
+    viewed(ctx, `${view.logType}.dashboard`)
+    const supported = TYPES_WITH_STATS.includes(view.logType) || view.logType === 'event'
+    page(ctx, view.error && !view.filter ? 400 : 200, 'dashboard', {
+      title: `${view.logType} dashboard`,
+      ...common(view, 'dashboard'),
+      supported,
+      formAction: '/dashboard',
+      dataHref: `/api/stats?${filterQuery(view)}`,
+    })
+  }
+
+  const bucketOf = (view: View): 'minute' | 'hour' | 'day' => {
+    const from = view.filter?.since?.getTime()
+    const to = view.filter?.until?.getTime() ?? Date.now()
+    if (from === undefined) return 'day'
+    const span = to - from
+    return span <= 6 * 3_600_000 ? 'minute' : span <= 8 * 86_400_000 ? 'hour' : 'day'
+  }
+
+  async function statsJson(ctx: Ctx) {
+    const view = readView(ctx.url.searchParams)
+    if (!view.filter) {
+      const errors = view.fields.filter((f) => f.error).map((f) => ({field: f.name, error: f.error}))
+      return send(ctx, 400, 'application/json', JSON.stringify({error: view.error ?? 'a filter field is wrong', errors}))
+    }
+    const f = view.filter
+    if (view.logType === 'event') {
+      const summary = await use(options.sources, (s) => s.eventSummary(f, {top: 10}))
+      return send(ctx, 200, 'application/json', JSON.stringify({logType: 'event', summary}))
+    }
+    if (!TYPES_WITH_STATS.includes(view.logType)) throw new HttpError(400, `there is no dashboard of ${view.logType} logs`)
+    const bucket = bucketOf(view)
+    const stats = await use(options.sources, (s) => s.stats(f, {bucket, top: 10}))
+    send(ctx, 200, 'application/json', JSON.stringify({logType: view.logType, bucket, stats}))
+  }
+
+  async function tailPage(ctx: Ctx) {
+    const params = new URLSearchParams(ctx.url.searchParams)
+    params.delete('since')
+    params.delete('until')
+    const view = readView(params)
+    viewed(ctx, `${view.logType}.tail`)
+    page(ctx, view.error && !view.filter ? 400 : 200, 'tail', {
+      title: `${view.logType} live`,
+      ...common(view, 'tail'),
+      columns: view.columns,
+      formAction: '/tail',
+      streamHref: `/api/tail?${filterQuery(view, view.columns.join(',') === DEFAULT_COLUMNS[view.logType].join(',') ? {} : {cols: view.columns.join(',')})}`,
+    })
+  }
+
+  /** Server-sent events: each new record's shown columns as JSON (the page puts them in as text). */
+  async function tailStream(ctx: Ctx) {
+    const params = new URLSearchParams(ctx.url.searchParams)
+    params.delete('since')
+    params.delete('until')
+    const view = readView(params)
+    if (!view.filter) return send(ctx, 400, 'application/json', JSON.stringify({error: view.error ?? 'a filter field is wrong'}))
+    if (tails >= MAX_TAILS) throw new HttpError(503, `at most ${MAX_TAILS} live tails at once`)
+    tails++
+    const controller = new AbortController()
+    ctx.req.on('close', () => controller.abort())
+    ctx.res.writeHead(200, {
+      ...SECURITY_HEADERS,
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-accel-buffering': 'no',
+    })
+    ctx.res.write(`: ${view.logType}\n\n`)
+    const beat = setInterval(() => ctx.res.write(': beat\n\n'), 15_000)
+    const {source, release} = await options.sources.lease()
+    try {
+      for await (const r of source.follow(view.filter, {intervalMs: 1000, signal: controller.signal})) {
+        const shown = {id: String(r.id), status: r.status_code ?? null, cells: view.columns.map((c) => cellText(c, r[c]).slice(0, 300))}
+        ctx.res.write(`event: record\ndata: ${JSON.stringify(shown)}\n\n`)
+      }
+    } catch (error) {
+      if (!controller.signal.aborted) ctx.res.write(`event: failure\ndata: ${JSON.stringify(redactText((error as Error).message))}\n\n`)
+    } finally {
+      clearInterval(beat)
+      release()
+      tails--
+      ctx.res.end()
+    }
+  }
+
+  async function exportFile(ctx: Ctx) {
+    const format = ctx.url.searchParams.get('format') ?? 'csv'
+    if (!(EXPORT_FORMATS as readonly string[]).includes(format))
+      throw new HttpError(400, `format "${format}" is not one of ${EXPORT_FORMATS.join(', ')}`)
+    const view = readView(ctx.url.searchParams)
+    if (!view.filter)
+      throw new HttpError(
+        400,
+        view.error ??
+          view.fields
+            .filter((f) => f.error)
+            .map((f) => f.error)
+            .join('; '),
+      )
+    const ext = format === 'har' ? 'har' : format
+    const name = `audit-logs-${view.logType}-${new Date().toISOString().replace(/[:.]/g, '-')}.${ext}`
+    ctx.res.writeHead(200, {
+      ...SECURITY_HEADERS,
+      'content-type': {csv: 'text/csv; charset=utf-8', ndjson: 'application/x-ndjson', json: 'application/json', har: 'application/json'}[
+        format as ExportFormat
+      ],
+      'content-disposition': `attachment; filename="${name}"`,
+      'cache-control': 'no-store',
+    })
+    const controller = new AbortController()
+    ctx.res.on('close', () => {
+      if (!ctx.res.writableFinished) controller.abort()
+    })
+    const {source, release} = await options.sources.lease()
+    let broken = false
+    try {
+      const result = await exportRecords({
+        source,
+        filter: view.filter,
+        format: format as ExportFormat,
+        out: ctx.res,
+        gzip: false,
+        version: options.version,
+        signal: controller.signal,
+      })
+      audit(ctx, {
+        action: 'EXPORT',
+        actor: {id: ctx.user!},
+        target: {type: `audit-logs.${view.logType}`},
+        extra: {format, record_count: result.rows, bytes: result.bytes, query: ctx.url.search.slice(0, 2000)},
+      })
+    } catch (error) {
+      broken = true
+      if (!controller.signal.aborted) options.log(`warning: an export failed: ${redactText((error as Error).message)}`)
+      ctx.res.destroy()
+    } finally {
+      release(broken)
+    }
+  }
+
+  function serveStatic(ctx: Ctx, file: {file: string; type: string}) {
+    send(ctx, 200, file.type, readFileSync(file.file), {'cache-control': 'private, max-age=3600'})
+  }
+
+  /** The user: a reverse proxy's header from a trusted address, else the session's. */
+  function identify(ctx: Ctx) {
+    if (config.uiAuthHeader && proxies.trusts(ctx.req.socket.remoteAddress)) {
+      const name = ctx.req.headers[config.uiAuthHeader.toLowerCase()]
+      if (typeof name === 'string' && name.trim()) {
+        ctx.user = name.trim().slice(0, 200)
+        return
+      }
+    }
+    ctx.session = sessions.get(cookies(ctx.req)[SESSION_COOKIE])
+    ctx.user = ctx.session?.user
+  }
+
+  async function route(ctx: Ctx) {
+    const p = ctx.url.pathname
+    const method = ctx.req.method ?? 'GET'
+    const file = STATIC[p]
+    if (file && (method === 'GET' || method === 'HEAD')) return serveStatic(ctx, file)
+    identify(ctx)
+    if (p === '/login') {
+      if (method === 'POST') return login(ctx)
+      if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'GET or POST')
+      if (ctx.user) return send(ctx, 303, 'text/plain; charset=utf-8', '', {location: safeNext(ctx.url.searchParams.get('next'))})
+      return loginPage(ctx, 200)
+    }
+    if (p === '/logout') {
+      if (method !== 'POST') throw new HttpError(405, 'log out with the button (POST)')
+      return logout(ctx)
+    }
+    if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'the viewer only reads: GET')
+    if (!ctx.user) {
+      if (p.startsWith('/api/') || p === '/export') return send(ctx, 401, 'application/json', JSON.stringify({error: 'log in first'}))
+      return send(ctx, 303, 'text/plain; charset=utf-8', '', {location: `/login?${new URLSearchParams({next: p + ctx.url.search})}`})
+    }
+    if (p === '/') return send(ctx, 303, 'text/plain; charset=utf-8', '', {location: '/logs/request'})
+    let m: RegExpExecArray | null
+    if ((m = /^\/logs\/([a-z]+)$/.exec(p))) return list(ctx, m[1])
+    if ((m = /^\/records\/([^/]+)$/.exec(p))) return detail(ctx, m[1])
+    if (p === '/dashboard') return dashboard(ctx)
+    if (p === '/api/stats') return statsJson(ctx)
+    if (p === '/tail') return tailPage(ctx)
+    if (p === '/api/tail') return tailStream(ctx)
+    if (p === '/export') return exportFile(ctx)
+    throw new HttpError(404, 'no such page')
+  }
+
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const ctx: Ctx = {req, res, url: new URL(req.url ?? '/', 'http://viewer'), ip: req.socket.remoteAddress ?? ''}
+    route(ctx).catch((error: unknown) => {
+      const status = error instanceof HttpError ? error.status : 500
+      const message = error instanceof HttpError ? error.message : 'the viewer failed to answer; see its log'
+      if (!(error instanceof HttpError))
+        options.log(`error: ${req.method} ${ctx.url.pathname}: ${redactText((error as Error).stack ?? String(error))}`)
+      if (res.headersSent) return res.destroy()
+      if (ctx.url.pathname.startsWith('/api/') || ctx.url.pathname === '/export')
+        return send(ctx, status, 'application/json', JSON.stringify({error: message}))
+      try {
+        page(ctx, status, 'error', {title: `Error ${status}`, status, message})
+      } catch {
+        send(ctx, status, 'text/plain; charset=utf-8', message)
+      }
+    })
+  }
+
+  const server = tls
+    ? https.createServer({cert: readFileSync(config.uiTlsCert!), key: readFileSync(config.uiTlsKey!)}, handler)
+    : http.createServer(handler)
+  server.headersTimeout = 20_000
+  server.requestTimeout = 0 // live tails and exports last
+  const {host, port} = parseHostPort('uiBind', config.uiBind)
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => resolve())
+  })
+  const address = server.address() as AddressInfo
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  return {
+    url: `${tls ? 'https' : 'http'}://${shownHost}:${address.port}`,
+    close: async () => {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await options.audit.close()
+    },
+  }
+}
