@@ -32,6 +32,8 @@ export default class Run extends BaseCommand<typeof Run> {
       description: "HOST:PORT of a forward proxy that records the app's outbound calls (spawn mode sets HTTP_PROXY)",
     }),
     'capture-output': Flags.boolean({description: "record the app's stdout and stderr lines as app records (run -- CMD)", allowNo: true}),
+    ui: Flags.boolean({description: 'serve the web viewer too, on its own listener (--ui-bind), as `audit-logs ui` does', allowNo: true}),
+    'ui-bind': Flags.string({description: 'HOST:PORT of the web viewer (--ui) [default: 127.0.0.1:8081]'}),
     stores: Flags.option({
       description:
         'database stores to write: postgres, mongo or both (or AUDIT_LOGS_STORES; AUDIT_LOGS_USE_MONGO and AUDIT_LOGS_WRITE_TO_BOTH) [default: postgres]',
@@ -55,6 +57,8 @@ export default class Run extends BaseCommand<typeof Run> {
       stores: f.stores,
       captureOutput: f['capture-output'],
       egressBind: f['egress-bind'],
+      ui: f.ui,
+      uiBind: f['ui-bind'],
       command: dash >= 0 && dash < this.argv.length - 1 ? this.argv.slice(dash + 1) : undefined,
     }
   }

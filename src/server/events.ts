@@ -63,12 +63,12 @@ function answer(res: http.ServerResponse, code: number, body: Record<string, unk
 }
 
 /**
- * The token events take: the configured eventsToken; else, for an app that run spawns, one made for
- * this run (given to the app only); else none, and events are refused unless eventsAllowNoToken and
- * the admin listener is loopback-only.
+ * The token events take: the configured eventsToken; else, for an app that run spawns or the viewer
+ * it serves (--ui), one made for this run (given to them only); else none, and events are refused
+ * unless eventsAllowNoToken and the admin listener is loopback-only.
  */
-export function eventsToken(config: Pick<ResolvedConfig, 'eventsToken' | 'command'>): string | undefined {
-  return config.eventsToken ?? (config.command?.length ? randomBytes(24).toString('hex') : undefined)
+export function eventsToken(config: Pick<ResolvedConfig, 'eventsToken' | 'command' | 'ui'>): string | undefined {
+  return config.eventsToken ?? (config.command?.length || config.ui ? randomBytes(24).toString('hex') : undefined)
 }
 
 export function eventIngest(

@@ -17,6 +17,7 @@ import {Parts, type Stop} from './lifecycle.js'
 import {proxyPriority} from './proxy-priority.js'
 import {claimRunDirectories, describeRun, planRun} from './run-plan.js'
 import {watchSignals} from './signals.js'
+import {startViewer} from './viewer.js'
 import {startWorkers} from './workers.js'
 
 export type RunSummary = {
@@ -162,6 +163,8 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
       hooks,
     }
     const appEnv: Record<string, string> = {AUDIT_LOGS_EVENTS_URL: eventsUrl(config), ...(token ? {AUDIT_LOGS_EVENTS_TOKEN: token} : {})}
+    const viewer = parts.add('the web viewer', await startViewer(config, {url: eventsUrl(config), token}, log))
+    if (viewer) log(`web viewer on ${viewer.url}`)
     const egress = parts.add('the egress proxy', await startEgress(config, plan, log, own))
     if (egress) {
       const proxy = `http://${egress.address}`

@@ -19,7 +19,8 @@ const FLUSH_MS = 1000
  * pipeline (or the journal's shippers) writes as the writer role.
  */
 export class ViewerAudit {
-  private waiting: string[] = []
+  /** each event twice: as the run's endpoint takes it (with its id and time), and as the journal holds it */
+  private waiting: Array<{input: string; line: string}> = []
   private timer?: NodeJS.Timeout
   private flushing?: Promise<void>
   private dropped = 0
@@ -39,11 +40,12 @@ export class ViewerAudit {
 
   record(event: EventInput): void {
     const {line} = eventLine({...event}, {masker: this.masker, instance: this.settings.instance})
+    const {id, created_at: createdAt} = JSON.parse(line) as {id: string; created_at: string}
     if (this.waiting.length >= MAX_WAITING) {
       this.waiting.shift()
       if (this.dropped++ === 0) this.log(`warning: the viewer's own events cannot be delivered; dropping the oldest past ${MAX_WAITING}`)
     }
-    this.waiting.push(line)
+    this.waiting.push({input: JSON.stringify({...event, id, created_at: createdAt}), line})
     this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS)
   }
 
@@ -60,18 +62,20 @@ export class ViewerAudit {
   private closed = false
 
   private async send(): Promise<void> {
-    const lines = this.waiting.slice(0, 1000)
-    if (!lines.length) return
+    const batch = this.waiting.slice(0, 1000)
+    if (!batch.length) return
     try {
       const token = process.env.AUDIT_LOGS_EVENTS_TOKEN ?? this.config.eventsToken
-      const viaRun = await sendToRun(this.url, token, lines.join('\n'))
+      // the run validates and masks them again, as any app's; with their ids and times, they are the same events
+      const viaRun = await sendToRun(this.url, token, batch.map((e) => e.input).join('\n'))
       if (!viaRun) {
+        const lines = batch.map((e) => e.line)
         const delivery = await deliverDirectly(this.config, lines, {journalDir: this.settings.journalDir, timeoutMs: 30_000, log: this.log})
         const missed = Object.entries(delivery.delivered).filter(([, ok]) => !ok)
         for (const [sink] of missed) this.log(`warning: ${sink} did not take the viewer's events yet; they wait in the journal`)
       }
-      this.waiting.splice(0, lines.length)
-      this.sent += lines.length
+      this.waiting.splice(0, batch.length)
+      this.sent += batch.length
       if (this.dropped) this.log(`the viewer's events are delivered again (${this.dropped} were dropped)`)
       this.dropped = 0
     } catch (error) {
