@@ -1,4 +1,5 @@
 import {ipKey, ipRange} from '../stores/mongo/documents.js'
+import type {Order} from '../stores/source.js'
 import {LOG_TYPE} from '../stores/log-types.js'
 import type {Filter, StatusTerm} from './parse.js'
 import {pathRegex} from './sql.js'
@@ -55,6 +56,15 @@ export function toMongo(f: Filter): MongoFilter {
   if (f.target) and.push({target_type: {$eq: f.target.type}, ...(f.target.id === undefined ? {} : {target_id: {$eq: f.target.id}})})
   if (f.severities) and.push({severity: {$in: f.severities}})
   return and.length === 0 ? {} : and.length === 1 ? and[0] : {$and: and}
+}
+
+/**
+ * Documents strictly beyond a cursor in the order of `query`, (created_at, _id) descending for newest: the
+ * bound on created_at alone is what the created_at index serves, the $or decides within its millisecond.
+ */
+export function keysetMongo(position: {at: Date; id: string}, order: Order): MongoFilter {
+  const [beyond, orEqual] = order === 'newest' ? (['$lt', '$lte'] as const) : (['$gt', '$gte'] as const)
+  return {created_at: {[orEqual]: position.at}, $or: [{created_at: {[beyond]: position.at}}, {_id: {[beyond]: position.id}}]}
 }
 
 /** Both conditions (a filter and one of our own). */

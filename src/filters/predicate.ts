@@ -1,9 +1,21 @@
 import net from 'node:net'
 import {LOG_TYPE} from '../stores/log-types.js'
+import type {Order} from '../stores/source.js'
 import type {Filter, StatusTerm} from './parse.js'
 import {pathRegex} from './sql.js'
 
 type Row = Record<string, unknown>
+
+/** A record's place in the order of `query`, (created_at, id), ascending: a time to the millisecond as the other stores hold it, then the id. */
+export const comparePositions = (a: {at: number; id: string}, b: {at: number; id: string}): number =>
+  a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+
+/** Records strictly beyond a cursor in the order of `query` (the meaning of filters/mongo.ts's keysetMongo and the SQL of selectRecords). */
+export function keysetPredicate(position: {at: Date; id: string}, order: Order): (row: Row) => boolean {
+  const cursor = {at: position.at.getTime(), id: position.id}
+  const sign = order === 'newest' ? -1 : 1
+  return (row) => sign * comparePositions({at: Date.parse(String(row.created_at)), id: String(row.id)}, cursor) > 0
+}
 
 export const statusMatches = (t: StatusTerm, s: number) =>
   t.op === 'range'

@@ -1,4 +1,5 @@
 import type {Readable} from 'node:stream'
+import {usageError} from '../errors.js'
 import type {Filter} from '../filters/parse.js'
 import type {EventSummary} from './event-summary.js'
 import type {LogType} from './log-types.js'
@@ -11,8 +12,12 @@ import type {LogType} from './log-types.js'
  */
 export interface RecordSource {
   readonly kind: SourceKind
-  /** At most `limit` matching records, newest first (or oldest first). */
-  query(f: Filter, options: {limit: number; order?: Order}): Promise<Row[]>
+  /**
+   * At most `limit` matching records, newest first (or oldest first): (created_at, id) descending
+   * (ascending); with `after`, only those strictly beyond that position in the order (keyset paging:
+   * `after` is cursorOf the last row of the page before).
+   */
+  query(f: Filter, options: QueryOptions): Promise<Row[]>
   /** One record by id, of either log type. */
   get(id: string): Promise<{logType: LogType; record: Row} | undefined>
   /** The summary of `stats`, computed where the records are, in bounded memory. */
@@ -32,6 +37,27 @@ export interface RecordSource {
 export type Row = Record<string, unknown>
 export type {LogType}
 export type Order = 'newest' | 'oldest'
+/** A position in the order of `query`: a record's time (ISO, milliseconds) and id. */
+export type Cursor = {created_at: string; id: string}
+export type QueryOptions = {limit: number; order?: Order; after?: Cursor}
+
+/** The cursor of a row of any source (PostgreSQL and MongoDB give created_at as a Date, the files as text). */
+export const cursorOf = (row: Row): Cursor => ({created_at: new Date(row.created_at as string | Date).toISOString(), id: String(row.id)})
+
+const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/
+
+/**
+ * A cursor as the stores compare it: the time as a Date (records are written to the millisecond), the id in
+ * lower case (as PostgreSQL prints a uuid and MongoDB and the files hold ids, so all three order ids alike).
+ * A cursor comes back from a client: one that is not an ISO time and a record id is a usage error, not a store's.
+ */
+export function positionOf(after: Cursor): {at: Date; id: string} {
+  const at = new Date(after.created_at)
+  if (!ISO_TIME.test(String(after.created_at)) || Number.isNaN(at.getTime()))
+    throw usageError(`after: created_at ${JSON.stringify(after.created_at)} is not an ISO time such as 2026-11-24T12:00:00.000Z`)
+  if (!RECORD_ID.test(String(after.id))) throw usageError(`after: id ${JSON.stringify(after.id)} is not a record id (a UUID)`)
+  return {at, id: after.id.toLowerCase()}
+}
 
 export const SOURCES = ['postgres', 'mongo', 'files'] as const
 export type SourceKind = (typeof SOURCES)[number]

@@ -4,9 +4,9 @@ import {createInterface} from 'node:readline'
 import {createGunzip} from 'node:zlib'
 import {usageError} from '../../errors.js'
 import type {Filter} from '../../filters/parse.js'
-import {toPredicate} from '../../filters/predicate.js'
+import {comparePositions, keysetPredicate, toPredicate} from '../../filters/predicate.js'
 import {LOG_TYPE} from '../log-types.js'
-import type {LogType, Order, Row} from '../source.js'
+import {type LogType, type QueryOptions, type Row, positionOf} from '../source.js'
 
 /** The name of the current JSONL file of a log type; its rotated backups add `.N.gz`. */
 export const fileName = (logType: LogType) => LOG_TYPE[logType].file
@@ -66,20 +66,26 @@ export async function* readRecords(files: string[]): AsyncGenerator<Row> {
   }
 }
 
-/** The `limit` newest (or oldest) matching records, in that order, in bounded memory. */
-export async function queryFiles(files: string[], f: Filter, limit: number, order: Order = 'newest'): Promise<Row[]> {
+type Kept = {at: number; id: string; r: Row}
+
+/**
+ * The `limit` newest (or oldest) matching records beyond `after`, in that order: (created_at, id), as the
+ * databases order them, whatever the order of the lines. In bounded memory.
+ */
+export async function queryFiles(files: string[], f: Filter, options: QueryOptions): Promise<Row[]> {
+  const {limit, order = 'newest', after} = options
   const match = toPredicate(f)
+  const beyond = after ? keysetPredicate(positionOf(after), order) : () => true
   const sign = order === 'newest' ? -1 : 1
-  const byTime = (a: Row, b: Row) => sign * String(a.created_at).localeCompare(String(b.created_at))
-  const kept: Row[] = []
+  const inOrder = (a: Kept, b: Kept) => sign * comparePositions(a, b)
+  let kept: Kept[] = []
   for await (const r of readRecords(files)) {
-    if (!match(r)) continue
-    kept.push(r)
-    if (kept.length > limit * 2) {
-      kept.sort(byTime)
-      kept.length = limit
-    }
+    if (!match(r) || !beyond(r)) continue
+    kept.push({at: Date.parse(String(r.created_at)), id: String(r.id), r})
+    if (kept.length > limit * 2) kept = kept.sort(inOrder).slice(0, limit)
   }
-  kept.sort(byTime)
-  return kept.slice(0, limit)
+  return kept
+    .sort(inOrder)
+    .slice(0, limit)
+    .map((k) => k.r)
 }

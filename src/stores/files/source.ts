@@ -8,7 +8,15 @@ import {toPredicate} from '../../filters/predicate.js'
 import {pause} from '../follow.js'
 import {LOG_TYPE, LOG_TYPES} from '../log-types.js'
 import {countRecords, summarizeEvents} from '../event-summary.js'
-import {type ExportFormat, type ExportInput, type LogType, type Order, type RecordSource, type Row, type StatsOptions} from '../source.js'
+import {
+  type ExportFormat,
+  type ExportInput,
+  type LogType,
+  type QueryOptions,
+  type RecordSource,
+  type Row,
+  type StatsOptions,
+} from '../source.js'
 import {existingLogDir, fileName, filesOf, logFiles, queryFiles, readRecords, parseLine} from './reader.js'
 import {statsOfRecords} from './stats.js'
 
@@ -24,8 +32,8 @@ export class FilesSource implements RecordSource {
     existingLogDir(dir)
   }
 
-  async query(f: Filter, options: {limit: number; order?: Order}) {
-    return queryFiles(filesOf(this.dir, f.logType), f, options.limit, options.order)
+  async query(f: Filter, options: QueryOptions) {
+    return queryFiles(filesOf(this.dir, f.logType), f, options)
   }
 
   async get(id: string): Promise<{logType: LogType; record: Row} | undefined> {

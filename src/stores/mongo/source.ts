@@ -1,10 +1,20 @@
 import type {ChangeStream, ChangeStreamInsertDocument} from 'mongodb'
-import {toMongo} from '../../filters/mongo.js'
+import {andMongo, keysetMongo, toMongo} from '../../filters/mongo.js'
 import type {Filter} from '../../filters/parse.js'
 import {toPredicate} from '../../filters/predicate.js'
 import {followByPolling} from '../follow.js'
 import {LOG_TYPES} from '../log-types.js'
-import type {ExportFormat, ExportInput, LogType, Order, RecordSource, Row, StatsOptions} from '../source.js'
+import {
+  type ExportFormat,
+  type ExportInput,
+  type LogType,
+  type Order,
+  type QueryOptions,
+  type RecordSource,
+  type Row,
+  type StatsOptions,
+  positionOf,
+} from '../source.js'
 import type {MongoStore} from './connection.js'
 import {type Doc, fromDocument} from './documents.js'
 import {mongoEventCounter, mongoStats} from './stats.js'
@@ -25,8 +35,10 @@ export class MongoSource implements RecordSource {
   constructor(private readonly store: MongoStore) {}
 
   /** Newest first by created_at, ties by id, as the other stores order them. */
-  async query(f: Filter, options: {limit: number; order?: Order}): Promise<Row[]> {
-    const docs = await this.cursor(f, options.order).limit(options.limit).toArray()
+  async query(f: Filter, options: QueryOptions): Promise<Row[]> {
+    const docs = await this.cursor(f, options.order, options.after && positionOf(options.after))
+      .limit(options.limit)
+      .toArray()
     return docs.map((d) => fromDocument(f.logType, d))
   }
 
@@ -98,9 +110,10 @@ export class MongoSource implements RecordSource {
     if (!options.signal.aborted) yield* followByPolling((g, o) => this.query(g, o), f, options)
   }
 
-  private cursor(f: Filter, order: Order = 'newest') {
+  private cursor(f: Filter, order: Order = 'newest', after?: {at: Date; id: string}) {
     const dir = order === 'newest' ? -1 : 1
+    const query = after ? andMongo(toMongo(f), keysetMongo(after, order)) : toMongo(f)
     // a sort the indexes do not serve spills to disk on the server instead of failing past its memory limit
-    return this.store.collection(f.logType).find(toMongo(f), {sort: {created_at: dir, _id: dir}, allowDiskUse: true, batchSize: 5000})
+    return this.store.collection(f.logType).find(query, {sort: {created_at: dir, _id: dir}, allowDiskUse: true, batchSize: 5000})
   }
 }

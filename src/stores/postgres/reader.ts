@@ -1,11 +1,11 @@
 import type {Filter} from '../../filters/parse.js'
-import {type LogType, type Order, type Row, columnsOf} from '../source.js'
+import {type LogType, type QueryOptions, type Row, columnsOf} from '../source.js'
 import type {Db} from './db.js'
 import {LOG_TYPES} from '../log-types.js'
 import {copyExport, selectById, selectRecords} from './sql/reader.js'
 
-export async function queryRecords(db: Db, f: Filter, options: {columns?: string[]; limit: number; order?: Order}): Promise<Row[]> {
-  const q = selectRecords(f, options.columns ?? columnsOf(f.logType), options.limit, options.order)
+export async function queryRecords(db: Db, f: Filter, options: QueryOptions & {columns?: string[]}): Promise<Row[]> {
+  const q = selectRecords(f, options.columns ?? columnsOf(f.logType), options.limit, options.order, options.after)
   return (await db.query(q)).rows
 }
 

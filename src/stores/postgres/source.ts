@@ -4,7 +4,7 @@ import QueryStream from 'pg-query-stream'
 import type {Filter} from '../../filters/parse.js'
 import {crlfRecords} from '../../render/csv.js'
 import {followByPolling} from '../follow.js'
-import {type ExportFormat, type ExportInput, type Order, type RecordSource, type StatsOptions, columnsOf} from '../source.js'
+import {type ExportFormat, type ExportInput, type QueryOptions, type RecordSource, type StatsOptions, columnsOf} from '../source.js'
 import {copyTextToNdjson} from './copy-text.js'
 import {getRecord, prepareCopyExport, queryRecords} from './reader.js'
 import {selectJson, selectRecords} from './sql/reader.js'
@@ -16,7 +16,7 @@ export class PostgresSource implements RecordSource {
   readonly kind = 'postgres'
   constructor(private readonly db: pg.ClientBase) {}
 
-  query(f: Filter, options: {limit: number; order?: Order}) {
+  query(f: Filter, options: QueryOptions) {
     return queryRecords(this.db, f, options)
   }
 

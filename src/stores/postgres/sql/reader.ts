@@ -1,7 +1,7 @@
 import type {Filter} from '../../../filters/parse.js'
 import {toSql} from '../../../filters/sql.js'
 import {CSV_FORMULA_START} from '../../../render/csv.js'
-import {type LogType, type Order} from '../../source.js'
+import {type Cursor, type LogType, type Order, positionOf} from '../../source.js'
 import {LOG_TABLES} from '../periods.js'
 import type {Query} from './query.js'
 import {quoteIdent} from './quote.js'
@@ -10,12 +10,25 @@ import {quoteIdent} from './quote.js'
 const selectList = (columns: string[]) =>
   columns.map((c) => (c === 'ip' ? 'host(ip) AS ip' : c === 'id' ? 'id::text AS id' : quoteIdent(c))).join(', ')
 
-/** At most `limit`, newest first unless asked otherwise; the time bounds let PostgreSQL prune partitions. */
-export function selectRecords(f: Filter, columns: string[], limit: number, order: Order = 'newest'): Required<Query> {
+/**
+ * At most `limit`, newest first unless asked otherwise, beyond `after` when given; the time bounds let
+ * PostgreSQL prune partitions. The cursor is a bound on created_at alone, which the created_at index serves
+ * (no index leads with (created_at, id), so a row comparison would not be), and an OR that decides within its millisecond.
+ */
+export function selectRecords(f: Filter, columns: string[], limit: number, order: Order = 'newest', after?: Cursor): Required<Query> {
   const where = toSql(f)
+  const values = [...where.values]
+  const p = (v: unknown) => `$${values.push(v)}`
+  const [dir, beyond] = order === 'newest' ? ['DESC', '<'] : ['ASC', '>']
+  let condition = where.text
+  if (after) {
+    const {at, id} = positionOf(after)
+    const a = p(at)
+    condition += ` AND created_at ${beyond}= ${a} AND (created_at ${beyond} ${a} OR id ${beyond} ${p(id)}::uuid)`
+  }
   return {
-    text: `SELECT ${selectList(columns)} FROM ${quoteIdent(LOG_TABLES[f.logType])} WHERE ${where.text} ORDER BY created_at ${order === 'newest' ? 'DESC' : 'ASC'}, id ${order === 'newest' ? 'DESC' : 'ASC'} LIMIT $${where.values.length + 1}`,
-    values: [...where.values, limit],
+    text: `SELECT ${selectList(columns)} FROM ${quoteIdent(LOG_TABLES[f.logType])} WHERE ${condition} ORDER BY created_at ${dir}, id ${dir} LIMIT ${p(limit)}`,
+    values,
   }
 }
 
