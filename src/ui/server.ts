@@ -263,7 +263,7 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     }
     const base = `/logs/${view.logType}`
     viewed(ctx, view.logType, undefined, {rows: rows.length})
-    page(ctx, view.error && !view.filter ? 400 : 200, 'list', {
+    page(ctx, view.filter ? 200 : 400, 'list', {
       title: `${view.logType} logs`,
       ...common(view, 'list'),
       columns: view.columns,
@@ -320,7 +320,7 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     const view = readView(ctx.url.searchParams, (LOG_TYPES as readonly string[]).includes(type) ? type : 'request')
     viewed(ctx, `${view.logType}.dashboard`)
     const supported = TYPES_WITH_STATS.includes(view.logType) || view.logType === 'event'
-    page(ctx, view.error && !view.filter ? 400 : 200, 'dashboard', {
+    page(ctx, view.filter ? 200 : 400, 'dashboard', {
       title: `${view.logType} dashboard`,
       ...common(view, 'dashboard'),
       supported,
@@ -360,7 +360,7 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     params.delete('until')
     const view = readView(params)
     viewed(ctx, `${view.logType}.tail`)
-    page(ctx, view.error && !view.filter ? 400 : 200, 'tail', {
+    page(ctx, view.filter ? 200 : 400, 'tail', {
       title: `${view.logType} live`,
       ...common(view, 'tail'),
       columns: view.columns,
