@@ -1,6 +1,9 @@
 // What every benchmark sets up: a fresh, migrated audit database.
 import pg from 'pg'
 import {acquireEmbedded} from '../src/embedded/server.js'
+import {recordBatches} from '../src/generate/records.js'
+import {ensurePartitions} from '../src/stores/postgres/partitions.js'
+import {writeBatchesConcurrently} from '../src/stores/postgres/writer.js'
 import {clientConfig, withDatabase} from '../src/stores/postgres/connection.js'
 import {migrate} from '../src/stores/postgres/migrations.js'
 import {nextPeriod, periodStart} from '../src/stores/postgres/periods.js'
@@ -44,4 +47,27 @@ export function monthsBack(now: Date, days: number): Array<{from: Date; to: Date
   for (let from = periodStart(new Date(now.getTime() - days * 86_400_000), 'month'); from <= now; from = nextPeriod(from, 'month'))
     periods.push({from, to: nextPeriod(from, 'month')})
   return periods
+}
+
+/**
+ * The reading data set (issue 4): `rows` request records over the last `days` days in monthly partitions,
+ * loaded in time order with the COPY writer on two connections, then VACUUM ANALYZE. Seconds taken to load.
+ */
+export async function loadRequestRows(db: pg.Client, url: string, options: {rows: number; days: number; now: Date}): Promise<number> {
+  await ensurePartitions(db, monthsBack(options.now, options.days))
+  const writers = [db, new pg.Client(clientConfig(url))]
+  await writers[1].connect()
+  const t0 = performance.now()
+  try {
+    await writeBatchesConcurrently(
+      writers,
+      'request',
+      recordBatches({rows: options.rows, days: options.days, seed: 5, now: options.now, order: 'time'}),
+    )
+  } finally {
+    await writers[1].end()
+  }
+  const seconds = (performance.now() - t0) / 1000
+  await db.query('VACUUM ANALYZE request_logs')
+  return seconds
 }

@@ -8,15 +8,10 @@ import {chmodSync, mkdtempSync, readFileSync, rmSync, statSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {parseArgs} from 'node:util'
-import pg from 'pg'
 import {parseFilter} from '../src/filters/parse.js'
 import {toSql} from '../src/filters/sql.js'
-import {recordBatches} from '../src/generate/records.js'
-import {clientConfig} from '../src/stores/postgres/connection.js'
-import {ensurePartitions} from '../src/stores/postgres/partitions.js'
 import {queryRecords} from '../src/stores/postgres/reader.js'
-import {writeBatchesConcurrently} from '../src/stores/postgres/writer.js'
-import {fmt, monthsBack, openBenchDatabase} from './bench-db.js'
+import {fmt, loadRequestRows, monthsBack, openBenchDatabase} from './bench-db.js'
 
 const {values} = parseArgs({
   args: process.argv.slice(2),
@@ -65,16 +60,8 @@ async function main() {
   const {url, db, close} = await openBenchDatabase('bench_reading', {dir: path.join(tmp, 'pg')})
   try {
     const periods = monthsBack(NOW, DAYS)
-    await ensurePartitions(db, periods)
-    const writers = [db, new pg.Client(clientConfig(url))]
-    await writers[1].connect()
-    const t0 = performance.now()
-    await writeBatchesConcurrently(writers, 'request', recordBatches({rows: ROWS, days: DAYS, seed: 5, now: NOW, order: 'time'}))
-    await writers[1].end()
-    say(
-      `loaded ${fmt(ROWS)} request rows over ${DAYS} days (${periods.length} monthly partitions) in ${((performance.now() - t0) / 1000).toFixed(0)} s`,
-    )
-    await db.query('VACUUM ANALYZE request_logs')
+    const loaded = await loadRequestRows(db, url, {rows: ROWS, days: DAYS, now: NOW})
+    say(`loaded ${fmt(ROWS)} request rows over ${DAYS} days (${periods.length} monthly partitions) in ${loaded.toFixed(0)} s`)
     const size = Number((await db.query(`SELECT sum(pg_total_relation_size(relid)) AS b FROM pg_partition_tree('request_logs')`)).rows[0].b)
     say(`table size with indexes: ${fmt(size / 1048576)} MB`)
 
