@@ -13,6 +13,8 @@ import {serverUrl} from '../helpers/db.js'
 import {type RunningServer, request, startRun, until} from '../helpers/run-server.js'
 import {type RunningViewer, VIEWER, loginCookie, startViewer, viewerDatabase, viewerUsers} from '../helpers/ui.js'
 import {type Upstream, startUpstream} from '../helpers/upstream.js'
+import {type TestMongo, freshMongo, mongoServerUri} from '../helpers/mongo.js'
+import {skipUnless} from '../helpers/skip.js'
 
 /** The login form's token and cookie, as a browser holds them. */
 async function loginForm(url: string): Promise<{token: string; cookie: string}> {
@@ -455,5 +457,69 @@ describe('run --ui', function () {
     const r = await failed.child
     expect(r.exitCode).to.not.equal(0)
     expect(failed.stderr()).to.include('The web viewer (--ui) did not start').and.include('The viewer lets no one in')
+  })
+})
+
+describe('audit-logs ui from MongoDB and from the files', function () {
+  let db: Awaited<ReturnType<typeof viewerDatabase>>
+  let mongo: TestMongo
+  let upstream: Upstream
+  let logDir: string
+
+  before(async function () {
+    skipUnless(this, !!mongoServerUri(), 'no MongoDB server', {expectedInCi: true})
+    db = await viewerDatabase()
+    mongo = await freshMongo('ui')
+    upstream = await startUpstream()
+    const env = {...db.env, AUDIT_LOGS_MONGO_URI: mongo.uri, AUDIT_LOGS_MONGO_DB_NAME: mongo.dbName}
+    const run = await startRun(['--upstream', upstream.url, '--stores', 'both'], env)
+    logDir = run.logDir
+    try {
+      for (let i = 0; i < 8; i++) await request(`${run.url}/api/items/${i}`, {headers: {'x-simulate-status': i % 3 === 0 ? '500' : '200'}})
+      await until(
+        async () => (await mongo.client.db(mongo.dbName).collection('request_logs').countDocuments()) === 8,
+        30_000,
+        'the documents',
+      )
+    } finally {
+      await run.stop()
+    }
+  })
+  after(async () => {
+    await upstream?.close()
+    await mongo?.drop()
+    await db?.drop()
+  })
+
+  it('lists, shows and exports the same records as from PostgreSQL', async () => {
+    const ids = async (viewer: RunningViewer, cookie: string, q: string) =>
+      [...(await (await get(`${viewer.url}/logs/request?${q}`, cookie)).text()).matchAll(/data-id="([^"]+)"/g)].map((m) => m[1])
+    const env = {...db.env, AUDIT_LOGS_MONGO_URI: mongo.uri, AUDIT_LOGS_MONGO_DB_NAME: mongo.dbName}
+    const viewers = await Promise.all([
+      startViewer(env),
+      startViewer(env, ['--source', 'mongo']),
+      startViewer(env, ['--source', 'files', '--log-dir', logDir]),
+    ])
+    try {
+      const cookies = await Promise.all(viewers.map((v) => loginCookie(v.url)))
+      const [pgAll, mongoAll, filesAll] = await Promise.all(viewers.map((v, i) => ids(v, cookies[i], 'limit=25')))
+      expect(pgAll).to.have.length(8)
+      expect(mongoAll).to.deep.equal(pgAll)
+      expect(filesAll).to.deep.equal(pgAll)
+      for (const [i, v] of viewers.entries()) {
+        expect(await ids(v, cookies[i], 'status=5xx&path=/api/**'), v.url).to.deep.equal(
+          await ids(viewers[0], cookies[0], 'status=5xx&path=/api/**'),
+        )
+        const detail = await (await get(`${v.url}/records/${pgAll[3]}`, cookies[i])).text()
+        expect(detail).to.include('/api/items/')
+        const csv = await (await get(`${v.url}/export?type=request&status=5xx&format=csv`, cookies[i])).text()
+        expect(csv.trim().split(/\r?\n/)).to.have.length(4)
+        const stats = (await (await get(`${v.url}/api/stats?type=request&since=1h`, cookies[i])).json()) as any
+        expect(stats.stats.total).to.equal(8)
+        expect(stats.stats.byClass['5xx']).to.equal(3)
+      }
+    } finally {
+      await Promise.all(viewers.map((v) => v.stop()))
+    }
   })
 })
