@@ -13,6 +13,36 @@ export function pattern(size: number): Buffer {
   return buf
 }
 
+/**
+ * What /hostile/ answers: markup that runs script wherever it is put in as HTML. Every script in it writes
+ * window.__xss (the viewer's browser test traps that) and the rest opens a dialog or loads something of
+ * "xss-probe": none of it may do anything in a viewer, which shows it as text.
+ */
+export const HOSTILE_HTML = [
+  '<!doctype html><html><head>',
+  '<meta http-equiv="refresh" content="0;url=javascript:window.__xss=101">',
+  '<base href="https://xss-probe.invalid/">',
+  '<script>window.__xss=102</script>',
+  '<link rel="stylesheet" href="/xss-probe.css">',
+  '</head><body onload="window.__xss=103">',
+  '<h1>Order confirmed</h1>',
+  '<img src="/xss-probe.png" onerror="window.__xss=104">',
+  '<iframe src="javascript:window.__xss=105"></iframe>',
+  '<a href="javascript:window.__xss=106">track your parcel</a>',
+  '<form action="javascript:window.__xss=107"><button formaction="javascript:window.__xss=108">go</button></form>',
+  '</textarea></pre><script>window.__xss=109</script>',
+  '<svg onload="window.__xss=110"><script>window.__xss=111</script></svg>',
+  '<math><mtext><table><mglyph><style><img src=x onerror="window.__xss=112">',
+  '<object data="javascript:window.__xss=113"></object><embed src="/xss-probe.swf">',
+  '</body></html>',
+].join('\n')
+export const HOSTILE_SVG =
+  '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" onload="window.__xss=121" width="10" height="10">' +
+  '<script>window.__xss=122</script><foreignObject><img xmlns="http://www.w3.org/1999/xhtml" src="/xss-probe.png" onerror="window.__xss=123"/></foreignObject>' +
+  '<a href="javascript:window.__xss=124"><text y="10">open</text></a></svg>'
+export const HOSTILE_HEADER = '"><svg/onload=window.__xss=131><script>window.__xss=132</script>'
+export const HOSTILE_USER = '<img src=/xss-probe.png onerror=window.__xss=141>'
+
 export async function startUpstream(): Promise<Upstream> {
   const state = {hits: 0}
   const server = http.createServer({maxHeaderSize: 4 * 1024 * 1024}, async (req, res) => {
@@ -135,6 +165,41 @@ export async function startUpstream(): Promise<Upstream> {
         res.end(Buffer.concat(chunks))
       })
       return
+    }
+    if (route.startsWith('/api/')) {
+      // a small JSON API (the viewer's browser test and its screenshots): the status the client asks for in
+      // x-simulate-status (else 201 for a POST, 200), after x-simulate-delay-ms; a JSON body is answered back
+      const chunks: Buffer[] = []
+      for await (const c of req) chunks.push(c as Buffer)
+      await new Promise((r) => setTimeout(r, Math.min(Number(req.headers['x-simulate-delay-ms'] ?? 0) || 0, 5000)))
+      const status = Number(req.headers['x-simulate-status'] ?? (req.method === 'POST' ? 201 : 200))
+      const sent = Buffer.concat(chunks).toString()
+      let received: unknown
+      try {
+        received = sent ? JSON.parse(sent) : undefined
+      } catch {
+        received = sent
+      }
+      const answer =
+        status >= 500
+          ? {error: 'the payment service did not answer in time', retryable: true}
+          : status >= 400
+            ? {error: status === 404 ? 'no such resource' : 'refused', path: route}
+            : {ok: true, resource: route.split('/').slice(2).join('/'), ...(received === undefined ? {} : {received})}
+      res.writeHead(status, {'content-type': 'application/json; charset=utf-8', 'x-request-cost': '3'})
+      return res.end(JSON.stringify(answer))
+    }
+    if (route.startsWith('/hostile/')) {
+      // an app answering markup (the viewer's XSS test): HOSTILE_HTML, or HOSTILE_SVG with ?as=svg (as SVG and as XML
+      // text), with a header and a user id (x-audit-user, which the proxy keeps as the record's user) that are markup too
+      for await (const _ of req); // the request's body is the client's payload: the record keeps it
+      const as = url.searchParams.get('as')
+      res.writeHead(200, {
+        'content-type': as === 'svg' ? 'image/svg+xml' : as === 'xml' ? 'application/xml' : 'text/html; charset=utf-8',
+        'x-hostile': HOSTILE_HEADER,
+        'x-audit-user': HOSTILE_USER,
+      })
+      return res.end(as ? HOSTILE_SVG : HOSTILE_HTML)
     }
     res.writeHead(404).end()
   })
