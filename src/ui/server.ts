@@ -155,13 +155,19 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     `${name}=${encodeURIComponent(value)}; Path=${options.path ?? '/'}; HttpOnly; SameSite=Strict${tls ? '; Secure' : ''}` +
     (options.maxAge !== undefined ? `; Max-Age=${options.maxAge}` : '')
 
-  /** A form post from this viewer's own page: the token, and the browser's word that it came from here. */
+  /**
+   * A form post from this viewer's own page: the token (checked by the caller), and the browser's word
+   * that it came from here. Sec-Fetch-Site says it where the browser sends it; Origin otherwise, except
+   * that under Referrer-Policy: no-referrer a browser may send `Origin: null` for its own forms (Chromium
+   * does), which then proves nothing either way and leaves the token and the SameSite cookie to decide.
+   */
   const checkOrigin = (ctx: Ctx) => {
-    const origin = ctx.req.headers.origin
     const site = ctx.req.headers['sec-fetch-site']
-    if (origin !== undefined && origin !== `${tls ? 'https' : 'http'}://${ctx.req.headers.host}`)
+    const origin = ctx.req.headers.origin
+    if (site !== undefined) {
+      if (site !== 'same-origin') throw new HttpError(403, 'a form from another site is refused')
+    } else if (origin !== undefined && origin !== 'null' && origin !== `${tls ? 'https' : 'http'}://${ctx.req.headers.host}`)
       throw new HttpError(403, 'a form from another site is refused')
-    if (site !== undefined && site !== 'same-origin' && site !== 'none') throw new HttpError(403, 'a form from another site is refused')
   }
 
   const loginPage = (ctx: Ctx, status: number, message?: string, name = '') => {

@@ -236,6 +236,15 @@ describe('audit-logs ui over HTTP: pages, logins, exports, its own trail, and wh
     expect(noToken.status).to.equal(403)
     const cross = await postLogin(viewer.url, {username: VIEWER.name, password: VIEWER.password}, {origin: 'http://evil.example'})
     expect(cross.status).to.equal(403)
+    const crossSite = await postLogin(viewer.url, {username: VIEWER.name, password: VIEWER.password}, {'sec-fetch-site': 'cross-site'})
+    expect(crossSite.status).to.equal(403)
+    // a browser's own form under Referrer-Policy: no-referrer (Chromium: Origin null, Sec-Fetch-Site same-origin)
+    const own = await postLogin(
+      viewer.url,
+      {username: VIEWER.name, password: VIEWER.password},
+      {origin: 'null', 'sec-fetch-site': 'same-origin'},
+    )
+    expect(own.status).to.equal(303)
     const ok = await postLogin(viewer.url, {username: VIEWER.name, password: VIEWER.password})
     const session = ok.headers.getSetCookie().find((c) => c.startsWith('audit_logs_session='))!
     expect(session).to.include('HttpOnly').and.include('SameSite=Strict').and.not.include('Secure')
