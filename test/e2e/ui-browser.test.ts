@@ -1,5 +1,6 @@
 import {readFileSync} from 'node:fs'
 import http from 'node:http'
+import {setTimeout as sleep} from 'node:timers/promises'
 import path from 'node:path'
 import {expect} from 'chai'
 import pg from 'pg'
@@ -8,13 +9,15 @@ import {clientConfig, withDatabase} from '../../src/stores/postgres/connection.j
 import {
   type Alarms,
   CHROMIUM,
+  chartScales,
   hasChromium,
   injectedMarkup,
+  keepCharts,
   launchChromium,
   newContext,
   visibleText,
   watch,
-  workAroundNullOrigin,
+  workAroundFavicon,
 } from '../helpers/browser.js'
 import {ROOT, runCli} from '../helpers/cli.js'
 import {serverUrl} from '../helpers/db.js'
@@ -124,6 +127,49 @@ const SECOND: Sent[] = [
   call('POST', '/login', {ip: '198.51.100.7', ua: MOBILE_UA, json: {user: 'j.tanaka', password: 'right'}}),
   call('GET', '/status/500', {ip: '192.0.2.55'}),
 ]
+
+/**
+ * For the screenshots only: a few minutes of traffic before the rest, one round a minute, so that the
+ * dashboard's per-minute charts have a history to draw (none of it POST /api/orders, nor a 5xx of /api/*).
+ */
+const EARLIER: Sent[][] = SCREENSHOTS
+  ? [
+      [
+        call('GET', '/api/products?category=boots', {ip: '192.0.2.80'}),
+        call('GET', '/api/orders', {user: MARIA, ip: '203.0.113.24'}),
+        call('GET', '/api/users/me', {user: TANAKA, ip: '198.51.100.7', ua: MOBILE_UA}),
+      ],
+      [
+        call('GET', '/api/products/BOOT-42', {ip: '192.0.2.80'}),
+        call('GET', '/api/orders/1039', {user: MARIA, ip: '203.0.113.24'}),
+        call('POST', '/api/cart', {user: MARIA, ip: '203.0.113.24', json: {sku: 'BOOT-42', quantity: 1}}),
+        call('GET', '/api/inventory/sku-31', {user: BOT, ip: '10.20.0.5', ua: 'inventory-sync/2.3', status: 503, delayMs: 200}),
+        call('GET', '/api/products?category=coats', {ip: '192.0.2.80'}),
+      ],
+      [
+        call('GET', '/api/orders', {user: BOT, ip: '10.20.0.5', ua: 'inventory-sync/2.3'}),
+        call('POST', '/api/payments', {user: MARIA, ip: '203.0.113.24', json: {order: 1040, amount: 120}}),
+        call('GET', '/api/orders/1040', {user: MARIA, ip: '203.0.113.24'}),
+        call('GET', '/api/unknown', {ip: '192.0.2.55', status: 404}),
+      ],
+      [
+        call('GET', '/api/products?category=boots', {ip: '198.51.100.23', ua: MOBILE_UA}),
+        call('GET', '/api/products/COAT-7', {ip: '198.51.100.23', ua: MOBILE_UA}),
+        call('POST', '/api/cart', {user: TANAKA, ip: '198.51.100.7', ua: MOBILE_UA, json: {sku: 'COAT-7', quantity: 2}}),
+        call('GET', '/api/inventory/sku-12', {user: BOT, ip: '10.20.0.5', ua: 'inventory-sync/2.3', delayMs: 450}),
+        call('GET', '/api/users/me', {user: TANAKA, ip: '198.51.100.7', ua: MOBILE_UA}),
+        call('GET', '/api/orders', {user: TANAKA, ip: '198.51.100.7', ua: MOBILE_UA}),
+      ],
+      [
+        call('GET', '/api/orders/1041', {user: MARIA, ip: '203.0.113.24'}),
+        call('GET', '/api/reports/weekly', {user: BOT, ip: '10.20.0.5', ua: 'inventory-sync/2.3', delayMs: 700}),
+        call('GET', '/api/products?category=coats', {ip: '192.0.2.80'}),
+      ],
+    ]
+  : []
+/** Everything sent before the time filter's point, and everything. */
+const BEFORE = [...EARLIER.flat(), ...FIRST]
+const ALL = [...BEFORE, ...SECOND]
 
 /** How a list row reads: method, path (without the query, as the record keeps it) and status. */
 const rowOf = (s: Sent) => `${s.method} ${s.path.split('?')[0]} ${s.status}`
@@ -274,7 +320,12 @@ describe('audit-logs ui in a browser (Chromium, real database, records from a re
 
     before(async function () {
       if (!browser) return this.skip()
+      if (SCREENSHOTS) this.timeout(600_000)
       stack = await startStack()
+      for (const [i, round] of EARLIER.entries()) {
+        if (i) await sleep(60_000) // (screenshots only) one round a minute
+        await sendAll(stack, round)
+      }
       await sendAll(stack, FIRST)
       // the time filter's point: after every record of the first part, before any of the second
       const last = (await stack.pg.query('SELECT max(created_at) AS t FROM request_logs')).rows[0].t as Date
@@ -283,7 +334,8 @@ describe('audit-logs ui in a browser (Chromium, real database, records from a re
       await sendAll(stack, SECOND)
       context = await newContext(browser)
       alarms = await watch(context)
-      await workAroundNullOrigin(context, stack.viewer.url) // see the first test
+      await keepCharts(context)
+      await workAroundFavicon(context) // see the first test
       page = await context.newPage()
     })
     after(async () => {
@@ -295,22 +347,41 @@ describe('audit-logs ui in a browser (Chromium, real database, records from a re
         console.log(`viewer output:\n${stack.viewer.output()}\nrun:\n${stack.run.stderr()}`)
     })
 
-    it('logs in and out with the forms exactly as Chromium sends them (Origin: null under the viewer’s no-referrer policy)', async () => {
+    it('logs in and out in a fresh Chromium, no request of it touched (its forms’ Origin: null, its own /favicon.ico)', async () => {
       const plain = await newContext(browser)
       try {
         const p = await plain.newPage()
-        await p.goto(`${stack.viewer.url}/login`)
-        const origins: string[] = []
-        p.on('request', (r) => {
-          if (r.method() === 'POST') origins.push(r.headers().origin)
+        // every request the browser makes, its own included (Playwright's events leave out /favicon.ico)
+        const cdp = await plain.newCDPSession(p)
+        const inFlight = new Map<string, string>()
+        const seen: string[] = []
+        let lastActivity = Date.now()
+        cdp.on('Network.requestWillBeSent', (e) => {
+          inFlight.set(e.requestId, e.request.url)
+          seen.push(`${e.request.method} ${new URL(e.request.url).pathname}${new URL(e.request.url).search}`)
+          lastActivity = Date.now()
         })
+        for (const done of ['Network.loadingFinished', 'Network.loadingFailed'] as const)
+          cdp.on(done, (e) => {
+            inFlight.delete(e.requestId)
+            lastActivity = Date.now()
+          })
+        await cdp.send('Network.enable')
+        // as a user: the page, a moment to type (the browser's requests settle), then the form
+        const quiet = () => until(() => inFlight.size === 0 && Date.now() - lastActivity > 500, 10_000, 'the browser’s requests to settle')
+        await p.goto(`${stack.viewer.url}/logs/request`)
+        await quiet()
         await p.fill('#username', VIEWER.name)
         await p.fill('#password', VIEWER.password)
         const [answer] = await Promise.all([p.waitForResponse((r) => r.request().method() === 'POST'), p.click('#login')])
-        expect(answer.status(), `POST /login with Origin ${origins[0]}: ${await p.locator('body').innerText()}`).to.equal(303)
+        expect(
+          answer.status(),
+          `POST /login answered: ${await p.locator('body').innerText()}\nthe browser asked for: ${seen.join(', ')}`,
+        ).to.equal(303)
         await p.waitForURL((u) => u.pathname === '/logs/request')
+        await quiet()
         const [out] = await Promise.all([p.waitForResponse((r) => r.request().method() === 'POST'), p.click('#logout')])
-        expect(out.status(), `POST /logout with Origin ${origins[1]}`).to.equal(303)
+        expect(out.status(), `POST /logout answered: ${await p.locator('body').innerText()}`).to.equal(303)
         await p.waitForURL((u) => u.pathname === '/login')
       } finally {
         await plain.close()
@@ -336,14 +407,14 @@ describe('audit-logs ui in a browser (Chromium, real database, records from a re
       await Promise.all([page.waitForURL((u) => u.pathname === '/logs/request'), page.click('#login')])
       expect(await page.locator('h1').innerText()).to.equal('request logs')
       expect(await page.locator('header .user').innerText()).to.equal(VIEWER.name)
-      expect(await listRows(page)).to.deep.equal(rowsOf([...FIRST, ...SECOND]))
+      expect(await listRows(page)).to.deep.equal(rowsOf(ALL))
       await shot(page, 'list')
       expect(alarms.all()).to.deep.equal([])
     })
 
     it('filters by status, path glob and time through the filter bar; a wrong field shows the CLI’s message beside it', async () => {
       await page.goto(`${stack.viewer.url}/logs/request`)
-      const all = [...FIRST, ...SECOND]
+      const all = ALL
 
       await filter(page, {status: '5xx'})
       expect(new URL(page.url()).searchParams.get('status')).to.equal('5xx')
@@ -361,7 +432,7 @@ describe('audit-logs ui in a browser (Chromium, real database, records from a re
       await filter(page, {since: between})
       expect(await listRows(page)).to.deep.equal(rowsOf(SECOND))
       await filter(page, {until: between})
-      expect(await listRows(page)).to.deep.equal(rowsOf(FIRST))
+      expect(await listRows(page)).to.deep.equal(rowsOf(BEFORE))
       await filter(page, {since: '1h'})
       expect(await listRows(page)).to.deep.equal(rowsOf(all))
       await filter(page, {since: '1h', status: '404'})
@@ -437,7 +508,7 @@ describe('audit-logs ui in a browser (Chromium, real database, records from a re
       // the range is written into the address
       expect(new URL(page.url()).searchParams.get('since')).to.equal('24h')
       await page.goto(`${stack.viewer.url}/dashboard?type=request&since=1h`)
-      const all = [...FIRST, ...SECOND]
+      const all = ALL
       await page.locator('#chart-volume canvas').waitFor()
       expect(await page.locator('#dash-state').innerText()).to.equal('')
       const figures = Object.fromEntries(
@@ -480,6 +551,19 @@ describe('audit-logs ui in a browser (Chromium, real database, records from a re
       expect(alarms.all()).to.deep.equal([])
     })
 
+    it('draws the charts over the range asked for: with since=1h, a time axis of the last hour (not years)', async () => {
+      await page.goto(`${stack.viewer.url}/dashboard?type=request&since=1h`)
+      await page.locator('#chart-errors canvas').waitFor()
+      const now = Date.now() / 1000
+      const scales = await chartScales(page)
+      expect(scales.map((s) => s.id)).to.deep.equal(['chart-volume', 'chart-errors'])
+      for (const s of scales) {
+        const shown = `${s.id}: ${new Date(s.min * 1000).toISOString()} to ${new Date(s.max * 1000).toISOString()}`
+        expect(s.min, shown).to.be.at.least(now - 3600 - 120)
+        expect(s.max, shown).to.be.at.most(now + 120)
+      }
+    })
+
     it('exports the filtered records as CSV through the page’s link (an attachment), whose rows are the list’s', async () => {
       await page.goto(`${stack.viewer.url}/logs/request`)
       await filter(page, {status: '5xx', since: '1h'})
@@ -497,7 +581,7 @@ describe('audit-logs ui in a browser (Chromium, real database, records from a re
       const [head, ...records] = rows
       for (const c of ['id', 'created_at', 'method', 'path', 'status_code', 'duration_ms', 'user_id', 'ip']) expect(head).to.include(c)
       const col = (name: string) => head.indexOf(name)
-      const expected = [...FIRST, ...SECOND].filter((s) => s.status >= 500)
+      const expected = ALL.filter((s) => s.status >= 500)
       expect(records.map((r) => `${r[col('method')]} ${r[col('path')]} ${r[col('status_code')]}`).sort()).to.deep.equal(rowsOf(expected))
       for (const r of records) expect(r).to.have.length(head.length)
       // the same file, asked for again, says it is an attachment of type CSV
@@ -613,7 +697,7 @@ describe('audit-logs ui in a browser (Chromium, real database, records from a re
       // and the viewer's own audit trail: a failed login whose user name is markup (anyone can type one)
       const context = await newContext(browser)
       try {
-        await workAroundNullOrigin(context, stack.viewer.url)
+        await workAroundFavicon(context)
         expect(await logIn(await context.newPage(), stack.viewer.url, LOGIN_NAME, 'wrong')).to.equal(401)
       } finally {
         await context.close()
@@ -666,7 +750,7 @@ describe('audit-logs ui in a browser (Chromium, real database, records from a re
         async () => {
           const context = await newContext(browser, {bypassCSP})
           const alarms = await watch(context)
-          await workAroundNullOrigin(context, stack.viewer.url)
+          await workAroundFavicon(context)
           const page = await context.newPage()
           const url = stack.viewer.url
           /** No element, attribute, script, dialog, request or CSP report of a payload; checked after each page. */

@@ -103,29 +103,52 @@ export async function watch(context: BrowserContext): Promise<Alarms> {
 }
 
 /**
- * WORKAROUND for a viewer bug (see the test "logs in and out with the forms exactly as Chromium sends
- * them", which fails while it lasts): the viewer's Referrer-Policy is no-referrer, under which Chromium
- * sends `Origin: null` with a form's POST, and the viewer's origin check (src/ui/server.ts, checkOrigin)
- * refuses every login and logout with 403. Here the POSTs of /login and /logout that carry `Origin: null`
- * are sent with the viewer's origin instead, so that the other tests can get past the login at all; nothing
- * else is touched (the CSRF token and cookie checks still apply). Returns how many were rewritten.
+ * Keeps each uPlot chart the page makes in window.__charts (uPlot's script assigns its global
+ * `var uPlot`, which goes through this setter), so that a test can read the scales a chart drew
+ * with: its pixels alone do not say what its axes show.
  */
-export async function workAroundNullOrigin(context: BrowserContext, viewerUrl: string): Promise<() => number> {
-  const origin = new URL(viewerUrl).origin
-  let rewritten = 0
+export async function keepCharts(context: BrowserContext): Promise<void> {
+  await context.addInitScript({
+    content: `(() => {
+      let Real
+      const charts = []
+      function Kept(opts, data, el) {
+        const chart = new Real(opts, data, el)
+        charts.push(chart)
+        return chart
+      }
+      Object.defineProperty(window, '__charts', {value: charts})
+      Object.defineProperty(window, 'uPlot', {
+        configurable: true,
+        get: () => (Real ? Kept : undefined),
+        set: (v) => { Real = v; Object.assign(Kept, v) },
+      })
+    })()`,
+  })
+}
+
+/** The x scale (seconds) of each chart kept by keepCharts, and the id of the element it is in. */
+export const chartScales = (page: Page): Promise<Array<{id: string; min: number; max: number}>> =>
+  page.evaluate(`window.__charts.map((u) => ({id: u.root.parentElement.id, min: u.scales.x.min, max: u.scales.x.max}))`)
+
+/**
+ * WORKAROUND for a viewer bug (the test "logs in and out in a fresh Chromium, no request of it touched"
+ * fails while it lasts): Chromium asks for /favicon.ico after each page; the viewer answers a visitor not
+ * logged in with a redirect to /login, whose answer sets a new login-form cookie (src/ui/server.ts,
+ * loginPage), so the token of the form on screen no longer matches and every login is refused with 403
+ * ("the login form expired"). Here /favicon.ico is answered 404 by the test instead, so that the other
+ * tests can log in at all; nothing else is touched. Returns how many were answered so.
+ */
+export async function workAroundFavicon(context: BrowserContext): Promise<() => number> {
+  let answered = 0
   await context.route(
-    (u) => u.origin === origin && (u.pathname === '/login' || u.pathname === '/logout'),
-    async (route) => {
-      const r = route.request()
-      const headers = r.headers()
-      if (r.method() !== 'POST' || headers.origin !== 'null') return route.continue()
-      rewritten++
-      // Chromium keeps its own Origin on a continued request: the request is made from here instead, its answer
-      // (a redirect, cookies) handed to the page as is
-      return route.fulfill({response: await route.fetch({headers: {...headers, origin}, maxRedirects: 0})})
+    (u) => u.pathname === '/favicon.ico',
+    (route) => {
+      answered++
+      return route.fulfill({status: 404, contentType: 'text/plain', body: ''})
     },
   )
-  return () => rewritten
+  return () => answered
 }
 
 /** The element tags the viewer's templates, its script and uPlot make; anything else came from somewhere else. */
