@@ -6,10 +6,14 @@ import {renderTable} from '../render/table.js'
 import {ReadCommand} from '../read-command.js'
 import type {Filter} from '../filters/parse.js'
 import type {EventSummary} from '../stores/event-summary.js'
-import type {Stats} from '../stores/source.js'
+import {STATS_BUCKETS, type Stats} from '../stores/source.js'
+
+/** How much of a period's ISO time the histogram shows: 2026-11-24, 2026-11-24T11, 2026-11-24T11:45. */
+const PERIOD_CHARS = {day: 10, hour: 13, minute: 16} as const
 
 export default class StatsCommand extends ReadCommand<typeof StatsCommand> {
-  static summary = 'Summarise: counts by status class, error rate, latency percentiles, top paths, users and IPs.'
+  static summary =
+    'Summarise: counts by status class, error rate, latency percentiles, top paths, users and IPs, the slowest and the most failing paths.'
   static description =
     'With --log-type event: counts by action, actor, target type and severity, failed logins (by actor and address) and exports with their record counts, for the range and, with --actor, one actor.'
   static examples = [
@@ -17,10 +21,11 @@ export default class StatsCommand extends ReadCommand<typeof StatsCommand> {
     '<%= config.bin %> <%= command.id %> --log-type event --since 7d --actor 42 --json',
     '<%= config.bin %> <%= command.id %> --since 7d',
     "<%= config.bin %> <%= command.id %> --since 24h --path '/api/**' --bucket hour --json",
+    '<%= config.bin %> <%= command.id %> --since 1h --bucket minute',
   ]
   static flags = {
     ...filterFlags,
-    bucket: Flags.option({description: 'histogram period', options: ['day', 'hour'] as const, default: 'day'})(),
+    bucket: Flags.option({description: 'histogram period', options: STATS_BUCKETS, default: 'day'})(),
     top: Flags.integer({description: 'entries in each top list', default: 10, min: 1, max: 1000}),
   }
 
@@ -31,6 +36,8 @@ export default class StatsCommand extends ReadCommand<typeof StatsCommand> {
       throw usageError(`stats summarises request, access and event logs; list ${f.logType} logs with query or export`)
     if (!f.since && this.flags.bucket === 'hour')
       throw usageError('--bucket hour needs --since (an hourly histogram of all time would be huge)')
+    if (!f.since && this.flags.bucket === 'minute')
+      throw usageError('--bucket minute needs --since (a histogram by the minute of all time would be huge)')
     const s = await (await this.source()).stats(f, {bucket: this.flags.bucket, top: this.flags.top})
     const pct = (v: number) => `${(v * 100).toFixed(2)}%`
     this.log(
@@ -58,12 +65,24 @@ export default class StatsCommand extends ReadCommand<typeof StatsCommand> {
         s.topIps.map((r) => [r.ip, r.count]),
       ),
     )
+    this.log(
+      renderTable(
+        ['slowest path', 'count', 'avg ms', 'max ms'],
+        s.slowPaths.map((r) => [r.path, r.count, r.avgMs, r.maxMs]),
+      ),
+    )
+    this.log(
+      renderTable(
+        ['failing path', 'count', '5xx'],
+        s.failingPaths.map((r) => [r.path, r.count, r.errors]),
+      ),
+    )
     const max = Math.max(1, ...s.histogram.map((h) => h.count))
     this.log(
       renderTable(
         [this.flags.bucket, 'count', '5xx', ''],
         s.histogram.map((h) => [
-          h.period.slice(0, this.flags.bucket === 'day' ? 10 : 13).replace('T', ' '),
+          h.period.slice(0, PERIOD_CHARS[this.flags.bucket]).replace('T', ' '),
           h.count,
           h.errors,
           '#'.repeat(Math.ceil((h.count / max) * 40)),

@@ -6,11 +6,14 @@ import {pathRegex} from './sql.js'
 
 type Row = Record<string, unknown>
 
-/** A record's place in the order of `query`, (created_at, id), ascending: a time to the millisecond as the other stores hold it, then the id. */
+/**
+ * Two records' places in the order of `query`, (created_at, id) ascending: the time to the millisecond,
+ * as the databases hold it, then the id (lower-case text orders as PostgreSQL's uuid and MongoDB's _id).
+ */
 export const comparePositions = (a: {at: number; id: string}, b: {at: number; id: string}): number =>
   a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 
-/** Records strictly beyond a cursor in the order of `query` (the meaning of filters/mongo.ts's keysetMongo and the SQL of selectRecords). */
+/** Records strictly beyond a cursor in the order of `query`: filters/mongo.ts's keysetMongo, selectRecords' SQL. */
 export function keysetPredicate(position: {at: Date; id: string}, order: Order): (row: Row) => boolean {
   const cursor = {at: position.at.getTime(), id: position.id}
   const sign = order === 'newest' ? -1 : 1

@@ -67,7 +67,10 @@ export type ExportFormat = (typeof EXPORT_FORMATS)[number]
 /** Rows to encode (objects; a row may be `{j: '<json text>'}` already rendered by the store), or finished bytes. */
 export type ExportInput = {rows: Readable} | {encoded: Array<NodeJS.ReadableStream | NodeJS.ReadWriteStream>; rowCount: () => number}
 
-export type StatsOptions = {bucket: 'day' | 'hour'; top: number}
+export const STATS_BUCKETS = ['day', 'hour', 'minute'] as const
+/** The histogram's period (UTC), date_trunc's name for it. */
+export type StatsBucket = (typeof STATS_BUCKETS)[number]
+export type StatsOptions = {bucket: StatsBucket; top: number}
 export type Stats = {
   total: number
   byClass: Record<string, number>
@@ -78,6 +81,17 @@ export type Stats = {
   topPaths: Array<{path: string; count: number}>
   topUsers: Array<{user: string; count: number}>
   topIps: Array<{ip: string; count: number}>
+  /**
+   * The `top` paths (as topPaths has them: an access record's url without its query) by mean duration
+   * (to 0.1 ms, summary.ts's averageMs), slowest first, ties by path in byte order; of the records that
+   * have a duration (`count` counts those).
+   */
+  slowPaths: Array<{path: string; count: number; avgMs: number; maxMs: number}>
+  /**
+   * The `top` paths (as topPaths has them) with at least one 5xx, by their number of 5xx (`errors`), ties
+   * by path in byte order; `count` counts all their records.
+   */
+  failingPaths: Array<{path: string; count: number; errors: number}>
   histogram: Array<{period: string; count: number; errors: number}>
   /** Present only when a figure is an estimate (the files source past its memory bound): which ones. */
   approximate?: string[]

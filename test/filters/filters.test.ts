@@ -3,7 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {expect} from 'chai'
 import {generateRecords} from '../../src/generate/records.js'
-import {type FilterInput, parseFilter} from '../../src/filters/parse.js'
+import {type Filter, type FilterInput, parseFilter} from '../../src/filters/parse.js'
 import {toPredicate} from '../../src/filters/predicate.js'
 import {toSql} from '../../src/filters/sql.js'
 import {FilesSource} from '../../src/stores/files/source.js'
@@ -14,7 +14,7 @@ import {MongoSource} from '../../src/stores/mongo/source.js'
 import {repair} from '../../src/stores/postgres/partitions.js'
 import {PostgresSource} from '../../src/stores/postgres/source.js'
 import {computeStats} from '../../src/stores/postgres/stats.js'
-import type {LogType, Stats} from '../../src/stores/source.js'
+import {type LogType, type Row, type Stats, type StatsOptions, columnsOf} from '../../src/stores/source.js'
 import {writeRecords} from '../../src/stores/postgres/writer.js'
 import {type TestDatabase, count, freshDatabase} from '../helpers/db.js'
 import {type TestMongo, freshMongo, mongoServerUri} from '../helpers/mongo.js'
@@ -116,8 +116,19 @@ describe('filter language: PostgreSQL, MongoDB and the files agree (real Postgre
   const unicode = ['/files/héllo/日本', '/files/héllo/😀', '/files/héllo/日本', '/files/hello/x']
   unicode.forEach((path, i) => Object.assign(requests[20 + i], {path}))
   unicode.forEach((path, i) => Object.assign(access[20 + i], {url: i === 0 ? path + '?q=é' : path}))
+  // a path failing more than once (the failing paths' order is by their number of 5xx), and a slow one among them
+  for (let k = 0; k < 4; k++) Object.assign(requests[30 + k], {path: '/api/v2/payments', status_code: 500 + (k % 4)})
+  for (let k = 0; k < 3; k++) Object.assign(access[30 + k], {url: `/api/v2/payments?try=${k}`, status_code: 503})
+  Object.assign(requests[34], {path: '/files/héllo/😀', status_code: 504, duration_ms: 9999.95})
+  // outbound calls: the request records' fields that outbound records have, CONNECT tunnels without a path or a status among them
+  const outbound = [...generateRecords({rows: 300, days: 30, seed: 79, now: NOW})].map((r, i): Row => ({
+    ...Object.fromEntries(columnsOf('outbound').map((c) => [c, r[c] ?? null])),
+    host: i % 3 ? 'api.example.net' : 'pay.example.org',
+    tunnel: i % 25 === 0,
+    ...(i % 25 === 0 ? {path: null, status_code: null} : {}),
+  }))
   // one time per record, so that newest-first is one order in every store
-  for (const set of [requests, access]) {
+  for (const set of [requests, access, outbound]) {
     const seen = new Set<number>()
     for (const r of set) {
       let at = Date.parse(r.created_at as string)
@@ -133,15 +144,18 @@ describe('filter language: PostgreSQL, MongoDB and the files agree (real Postgre
     db = await freshDatabase({migrated: true})
     await writeRecords(db.client, 'request', requests)
     await writeRecords(db.client, 'access', access)
+    await writeRecords(db.client, 'outbound', outbound)
     await repair(db.client, 'month')
     logDir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-filters-files-'))
     writeFileSync(path.join(logDir, 'requests.jsonl'), requests.map((r) => JSON.stringify({log_type: 'request', ...r}) + '\n').join(''))
     writeFileSync(path.join(logDir, 'access.jsonl'), access.map((r) => JSON.stringify({log_type: 'access', ...r}) + '\n').join(''))
+    writeFileSync(path.join(logDir, 'outbound.jsonl'), outbound.map((r) => JSON.stringify({log_type: 'outbound', ...r}) + '\n').join(''))
     if (mongoServerUri()) {
       mongo = await freshMongo('filters')
       const m = mongo.client.db(mongo.dbName)
       await m.collection<Doc>('request_logs').insertMany(requests.map((r) => toDocument('request', r)))
       await m.collection<Doc>('access_logs').insertMany(access.map((r) => toDocument('access', r)))
+      await m.collection<Doc>('outbound_logs').insertMany(outbound.map((r) => toDocument('outbound', r)))
     }
   })
   after(async () => {
@@ -152,8 +166,24 @@ describe('filter language: PostgreSQL, MongoDB and the files agree (real Postgre
 
   const mongoSource = () =>
     new MongoSource({
-      collection: (t: LogType) => mongo!.client.db(mongo!.dbName).collection<Doc>(t === 'access' ? 'access_logs' : 'request_logs'),
+      collection: (t: LogType) => mongo!.client.db(mongo!.dbName).collection<Doc>(`${t}_logs`),
     } as MongoStore)
+
+  const linesStats = (source: Row[], f: Filter, options: StatsOptions) =>
+    statsOfRecords(
+      (async function* () {
+        for (const r of source) yield JSON.parse(JSON.stringify(r))
+      })(),
+      f,
+      options,
+    )
+  // the top lists compare as sets, the cut-off one (addresses) by its counts; the slowest and failing paths in their order
+  const comparable = (x: Stats) => ({
+    ...x,
+    topPaths: [...x.topPaths].sort((a, b) => (a.path < b.path ? -1 : 1)),
+    topUsers: [...x.topUsers].sort((a, b) => (a.user < b.user ? -1 : 1)),
+    topIps: x.topIps.map((t) => t.count),
+  })
 
   const cases: FilterInput[] = [
     {status: '>=400', since: '7d'},
@@ -231,21 +261,16 @@ describe('filter language: PostgreSQL, MongoDB and the files agree (real Postgre
       // and stats gives the same figures from either source (the records as the JSONL files hold them)
       const options = {bucket: 'day', top: 1000} as const
       const fromDb = await computeStats(db.client, f, options)
-      const fromLines = await statsOfRecords(
-        (async function* () {
-          for (const r of source) yield JSON.parse(JSON.stringify(r))
-        })(),
-        f,
-        options,
-      )
-      // the top lists compare as sets, the cut-off one (addresses) by its counts
-      const comparable = (x: Stats) => ({
-        ...x,
-        topPaths: [...x.topPaths].sort((a, b) => (a.path < b.path ? -1 : 1)),
-        topUsers: [...x.topUsers].sort((a, b) => (a.user < b.user ? -1 : 1)),
-        topIps: x.topIps.map((t) => t.count),
-      })
+      const fromLines = await linesStats(source, f, options)
       expect(comparable(fromLines)).to.deep.equal(comparable(fromDb))
+      // every path listed (so the lists compare whole), slowest and failing ones in their order, ties by path included
+      expect(fromDb.slowPaths.length).to.be.lessThan(1000)
+      if (fromDb.byClass['5xx']) expect(fromDb.failingPaths.length).to.be.greaterThan(0)
+      // by the minute, and the path lists cut off among equal figures
+      const minutely = {bucket: 'minute', top: 3} as const
+      expect(comparable(await linesStats(source, f, minutely)), 'files by minute').to.deep.equal(
+        comparable(await computeStats(db.client, f, minutely)),
+      )
 
       // the three sources, as the commands read them: the same records in the same order, newest first and oldest first
       skipUnless(this, !!mongo, 'no MongoDB server', {expectedInCi: true})
@@ -264,8 +289,29 @@ describe('filter language: PostgreSQL, MongoDB and the files agree (real Postgre
       const hourly = {bucket: 'hour', top: 3} as const
       if (thorough)
         expect(await sources[1].stats(f, hourly), 'MongoDB stats by hour, top 3').to.deep.equal(await computeStats(db.client, f, hourly))
+      const byMinute = {bucket: 'minute', top: 2} as const
+      // a sixth of the cases (each read costs FerretDB a pass)
+      if (i % 6 === 1)
+        expect(await sources[1].stats(f, byMinute), 'MongoDB stats by minute, top 2').to.deep.equal(
+          await computeStats(db.client, f, byMinute),
+        )
     })
   }
+
+  it('stats of outbound calls: the same figures from the three sources (no user, address or flags; tunnels without a path)', async function () {
+    skipUnless(this, !!mongo, 'no MongoDB server', {expectedInCi: true})
+    for (const input of [{logType: 'outbound'}, {logType: 'outbound', status: '>=400', since: '20d'}] as FilterInput[]) {
+      const f = parseFilter(input, NOW)
+      for (const options of [{bucket: 'day', top: 1000} as const, {bucket: 'minute', top: 2} as const]) {
+        const fromDb = await computeStats(db.client, f, options)
+        expect(await mongoSource().stats(f, options), `MongoDB ${JSON.stringify(input)} ${options.bucket}`).to.deep.equal(fromDb)
+        expect(await new FilesSource(logDir).stats(f, options), `files ${JSON.stringify(input)} ${options.bucket}`).to.deep.equal(fromDb)
+        expect(fromDb).to.deep.include({topUsers: [], topIps: [], slow: 0, suspicious: 0})
+        expect(fromDb.slowPaths.length).to.equal(options.top === 2 ? 2 : fromDb.topPaths.length)
+        expect(fromDb.failingPaths.length).to.be.greaterThan(0)
+      }
+    }
+  })
 
   it('export through COPY keeps user text out of the SQL and selects the same rows', async () => {
     const {prepareCopyExport} = await import('../../src/stores/postgres/reader.js')

@@ -38,16 +38,6 @@ describe('cursors', () => {
     expect(() => positionOf({created_at: '2026-02-30T25:00:00Z', id})).to.throw(/is not an ISO time/)
     expect(() => positionOf({created_at: '2026-11-24T11:59:59.123Z', id: "x' OR '1'='1"})).to.throw(/after: id .* is not a record id/)
   })
-
-  it('PostgreSQL: the cursor as parameters only, beside the filter, in a form the created_at index serves', () => {
-    const after = {created_at: '2026-11-24T11:59:59.123Z', id: '01a20cc4-2be0-720d-89d3-7a27694234dc'}
-    const q = selectRecords(parseFilter({status: '5xx'}), ['id'], 7, 'newest', after)
-    expect(q.text).to.contain('AND created_at <= $3 AND (created_at < $3 OR id < $4::uuid) ORDER BY created_at DESC, id DESC LIMIT $5')
-    expect(q.values).to.deep.equal([500, 599, new Date(after.created_at), after.id, 7])
-    expect(selectRecords(parseFilter({}), ['id'], 7, 'oldest', after).text).to.contain(
-      'WHERE TRUE AND created_at >= $1 AND (created_at > $1 OR id > $2::uuid) ORDER BY created_at ASC, id ASC LIMIT $3',
-    )
-  })
 })
 
 describe('keyset paging: PostgreSQL, MongoDB and the files give every record once, in order (real servers)', function () {

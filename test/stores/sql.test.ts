@@ -44,6 +44,15 @@ describe('SQL builders', () => {
     })
   })
 
+  it('read the page after a cursor with the cursor in values only, in a form the created_at index serves', () => {
+    const after = {created_at: '2026-11-24T11:59:59.123Z', id: '01a20cc4-2be0-720d-89d3-7a27694234dc'}
+    const q = reader.selectRecords(parseFilter({status: '5xx'}), ['id'], 7, 'newest', after)
+    expect(q.text).to.contain('AND created_at <= $3 AND (created_at < $3 OR id < $4::uuid) ORDER BY created_at DESC, id DESC LIMIT $5')
+    expect(q.values).to.deep.equal([500, 599, new Date(after.created_at), after.id, 7])
+    expect(reader.selectRecords(parseFilter({}), ['id'], 7, 'oldest', after).text).to.contain(
+      'WHERE TRUE AND created_at >= $1 AND (created_at > $1 OR id > $2::uuid) ORDER BY created_at ASC, id ASC LIMIT $3',
+    )
+  })
   it('COPY an export with the filter values in a temporary table, never in the COPY text', () => {
     const hostile = "x'); DROP TABLE request_logs; --"
     const {setup: steps, copy} = reader.copyExport(parseFilter({user: hostile}), ['id', 'user_id', 'status_code'], 'csv')
@@ -65,6 +74,36 @@ describe('SQL builders', () => {
     expect(top.text).to.not.contain("u'1")
     expect(top.values).to.deep.equal(["u'1", 7])
     expect(stats.statsHistogram(parseFilter({}), 'hour')).to.deep.include({values: ['hour']})
+    expect(stats.statsHistogram(parseFilter({}), 'minute')).to.deep.include({values: ['minute']})
+    // outbound records have no flags
+    expect(stats.statsTotals(parseFilter({logType: 'outbound'})).text)
+      .to.contain('FROM "outbound_logs"')
+      .and.contain('0 AS slow')
+      .and.contain('0 AS suspicious')
+  })
+
+  it('list the slowest and the most failing paths by our own expressions; only the filter and the limit are values', () => {
+    const hostile = "/x'; DROP TABLE access_logs; --"
+    const f = parseFilter({logType: 'access', path: hostile, status: '>=200'})
+    const slow = stats.statsSlowPaths(f, 5)
+    expect(slow.text)
+      .to.contain("SELECT split_part(url, '?', 1) AS k, count(duration_ms) AS n")
+      .and.contain('round(round(sum(duration_ms)::numeric, 3) / count(duration_ms), 1) AS avg, max(duration_ms) AS max')
+      .and.contain('FROM "access_logs"')
+      .and.contain("AND split_part(url, '?', 1) IS NOT NULL AND duration_ms IS NOT NULL")
+      .and.match(/GROUP BY 1 ORDER BY 3 DESC, split_part\(url, '\?', 1\) COLLATE "C" LIMIT \$4$/)
+    expect(slow.text).to.not.contain('DROP')
+    expect(slow.values).to.have.length(4).and.include(200).and.include(5)
+    const failing = stats.statsFailingPaths(parseFilter({user: "u'1"}), 7)
+    expect(failing.text)
+      .to.contain('SELECT path AS k, count(*) AS n, count(*) FILTER (WHERE status_code >= 500) AS errors')
+      .and.contain('FROM "request_logs"')
+      .and.match(/GROUP BY 1 HAVING count\(\*\) FILTER \(WHERE status_code >= 500\) > 0 ORDER BY 3 DESC, path COLLATE "C" LIMIT \$2$/)
+    expect(failing.text).to.not.contain("u'1")
+    expect(failing.values).to.deep.equal(["u'1", 7])
+    expect(stats.statsSlowPaths(parseFilter({logType: 'outbound'}), 3).text)
+      .to.contain('SELECT path AS k')
+      .and.contain('FROM "outbound_logs"')
   })
 
   it('never put a plain password in CREATE ROLE (a SCRAM verifier is sent)', () => {

@@ -1,7 +1,7 @@
 import type {Filter} from '../../filters/parse.js'
 import {toPredicate} from '../../filters/predicate.js'
 import type {Row, Stats, StatsOptions} from '../source.js'
-import {statusClass, summarize} from '../summary.js'
+import {Slowest, type Timings, byteOrder, statusClass, summarize} from '../summary.js'
 
 /** Durations kept exactly up to this many (32 MB); past it, a uniform sample of this size (Algorithm R). */
 export const EXACT_DURATIONS = 4_000_000
@@ -88,13 +88,66 @@ class TopCounter {
 
   /** As PostgreSQL's ORDER BY count DESC, key (byte order). */
   top(n: number): Array<[string, number]> {
-    return [...this.counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).slice(0, n)
+    return [...this.counts].sort((a, b) => b[1] - a[1] || byteOrder(a[0], b[0])).slice(0, n)
+  }
+
+  /** A key's count: exact unless approximate (then at most the true count, 0 for a key dropped). */
+  count(key: string): number {
+    return this.counts.get(key) ?? 0
   }
 }
 
+/**
+ * Per-path timings (count, sum, longest) for slowPaths, exact up to `cap` distinct paths (and `maxChars` of
+ * their text). Past it no small summary keeps the slowest means (a path seen once may be the slowest): the
+ * `cap` paths slowest so far are kept and the others dropped, so a dropped path seen again counts from
+ * then on only (flagged approximate).
+ */
+class PathTimings {
+  private timings = new Map<string, Timings>()
+  private chars = 0
+  approximate = false
+  constructor(
+    private readonly cap: number,
+    private readonly maxChars = EXACT_KEY_CHARS,
+  ) {}
+
+  add(path: string, d: number): void {
+    const t = this.timings.get(path)
+    if (t) {
+      t.count++
+      t.sum += d
+      if (d > t.max) t.max = d
+      return
+    }
+    this.timings.set(path, {count: 1, sum: d, max: d})
+    this.chars += path.length
+    if (this.timings.size < 2 * this.cap && this.chars < 2 * this.maxChars) return
+    const mean = (x: Timings) => x.sum / x.count
+    const sorted = [...this.timings].sort((a, b) => mean(b[1]) - mean(a[1]))
+    this.timings = new Map()
+    this.chars = 0
+    for (const [p, x] of sorted) {
+      if (this.timings.size === this.cap || this.chars + p.length > this.maxChars) break
+      this.timings.set(p, x)
+      this.chars += p.length
+    }
+    this.approximate = true
+  }
+
+  slowest(top: number): Stats['slowPaths'] {
+    const slowest = new Slowest(top)
+    for (const [p, t] of this.timings) slowest.add(p, t)
+    return slowest.list()
+  }
+}
+
+/** date_trunc's period (UTC) of a time. */
 const periodOf = (created: string, bucket: StatsOptions['bucket']): string => {
   const t = new Date(created)
-  return new Date(Date.UTC(t.getUTCFullYear(), t.getUTCMonth(), t.getUTCDate(), bucket === 'hour' ? t.getUTCHours() : 0)).toISOString()
+  const hour = bucket === 'day' ? 0 : t.getUTCHours()
+  const minute = bucket === 'minute' ? t.getUTCMinutes() : 0
+  return new Date(Date.UTC(t.getUTCFullYear(), t.getUTCMonth(), t.getUTCDate(), hour, minute)).toISOString()
 }
 
 /**
@@ -116,6 +169,8 @@ export async function statsOfRecords(
   const paths = new TopCounter(limits.keys, limits.keyChars)
   const users = new TopCounter(limits.keys, limits.keyChars)
   const ips = new TopCounter(limits.keys, limits.keyChars)
+  const timings = new PathTimings(limits.keys, limits.keyChars)
+  const failing = new TopCounter(limits.keys, limits.keyChars) // 5xx per path
   const histogram = new Map<string, {count: number; errors: number}>()
   for await (const r of records) {
     if (!match(r)) continue
@@ -129,7 +184,12 @@ export async function statsOfRecords(
       if (r.flags.some((x) => typeof x === 'string' && x.startsWith('suspicious'))) suspicious++
     }
     const p = f.logType === 'access' ? (typeof r.url === 'string' ? r.url.split('?')[0] : undefined) : r.path
-    if (typeof p === 'string') paths.add(p)
+    if (typeof p === 'string') {
+      paths.add(p)
+      const d = r.duration_ms === null || r.duration_ms === undefined ? NaN : Number(r.duration_ms)
+      if (!Number.isNaN(d)) timings.add(p, d)
+      if (status !== undefined && status >= 500) failing.add(p)
+    }
     if (typeof r.user_id === 'string') users.add(r.user_id)
     if (typeof r.ip === 'string' && r.ip) ips.add(r.ip)
     const period = periodOf(String(r.created_at), options.bucket)
@@ -138,11 +198,15 @@ export async function statsOfRecords(
     if (status !== undefined && status >= 500) h.errors++
     histogram.set(period, h)
   }
+  const failingPaths = failing.top(options.top).map(([path, errors]) => ({path, count: Math.max(paths.count(path), errors), errors}))
   const approximate = [
     durations.approximate && 'durationMs',
     paths.approximate && 'topPaths',
     users.approximate && 'topUsers',
     ips.approximate && 'topIps',
+    timings.approximate && 'slowPaths',
+    // a failing path's count of records is the top paths' count, exact while that is
+    (failing.approximate || (paths.approximate && failingPaths.length > 0)) && 'failingPaths',
   ].filter((x): x is string => Boolean(x))
   return summarize({
     total,
@@ -153,6 +217,8 @@ export async function statsOfRecords(
     topPaths: paths.top(options.top),
     topUsers: users.top(options.top),
     topIps: ips.top(options.top),
+    slowPaths: timings.slowest(options.top),
+    failingPaths,
     histogram: [...histogram].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([period, h]) => ({period, ...h})),
     approximate,
   })

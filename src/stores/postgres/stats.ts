@@ -1,18 +1,29 @@
 import type {Filter} from '../../filters/parse.js'
-import type {Stats, StatsOptions} from '../source.js'
+import {type Stats, type StatsOptions, columnsOf} from '../source.js'
 import {summarize} from '../summary.js'
 import type {Db} from './db.js'
 import type {EventCounter} from '../event-summary.js'
-import {eventCount, eventExportedRecords, eventTop, statsHistogram, statsTop, statsTotals} from './sql/stats.js'
+import {
+  eventCount,
+  eventExportedRecords,
+  eventTop,
+  statsFailingPaths,
+  statsHistogram,
+  statsSlowPaths,
+  statsTop,
+  statsTotals,
+} from './sql/stats.js'
 
 /** The summary, computed in PostgreSQL (no rows are pulled into Node). */
 export async function computeStats(db: Db, f: Filter, options: StatsOptions): Promise<Stats> {
   const {
     rows: [t],
   } = await db.query(statsTotals(f))
-  const top = async (key: 'path' | 'user' | 'ip') => (await db.query(statsTop(f, key, options.top))).rows
-  const hist = await db.query(statsHistogram(f, options.bucket))
   const pair = (r: {k: string; n: unknown}) => [r.k, Number(r.n)] as const
+  // outbound records have neither a user nor an address: nothing to list
+  const top = async (key: 'path' | 'user' | 'ip', needs?: string) =>
+    needs && !columnsOf(f.logType).includes(needs) ? [] : (await db.query(statsTop(f, key, options.top))).rows.map(pair)
+  const hist = await db.query(statsHistogram(f, options.bucket))
   const num = (v: unknown) => (v === null ? null : Number(v))
   return summarize({
     total: Number(t.total),
@@ -20,9 +31,20 @@ export async function computeStats(db: Db, f: Filter, options: StatsOptions): Pr
     percentiles: [num(t.p50), num(t.p95), num(t.p99)],
     slow: Number(t.slow),
     suspicious: Number(t.suspicious),
-    topPaths: (await top('path')).map(pair),
-    topUsers: (await top('user')).map(pair),
-    topIps: (await top('ip')).map(pair),
+    topPaths: await top('path'),
+    topUsers: await top('user', 'user_id'),
+    topIps: await top('ip', 'ip'),
+    slowPaths: (await db.query(statsSlowPaths(f, options.top))).rows.map((r) => ({
+      path: r.k,
+      count: Number(r.n),
+      avgMs: Number(r.avg),
+      maxMs: Number(r.max),
+    })),
+    failingPaths: (await db.query(statsFailingPaths(f, options.top))).rows.map((r) => ({
+      path: r.k,
+      count: Number(r.n),
+      errors: Number(r.errors),
+    })),
     histogram: hist.rows.map((r) => ({period: r.period.toISOString(), count: Number(r.n), errors: Number(r.errors)})),
   })
 }

@@ -73,8 +73,88 @@ describe('stats of the JSONL files (one streaming pass)', () => {
       {bucket: 'day', top: 1},
       {durations: 10_000, keys: 100_000, keyChars: 1_000_000},
     )
-    expect(s.approximate).to.deep.equal(['topPaths'])
+    expect(s.approximate).to.deep.equal(['topPaths', 'slowPaths']) // no 5xx: no failing path to miscount
     expect(s.topPaths[0].path).to.equal('/hot')
+  })
+
+  it('the slowest and the most failing paths: means to 0.1 ms rounded half up, ties by path in byte order', async () => {
+    const records: Row[] = [
+      // /a: 10.25 and 10.35, mean 10.3; /b: 10.3; /c: 20.05 → 20.1 (half up); /d: no duration
+      {path: '/a', duration_ms: 10.25, status_code: 500},
+      {path: '/a', duration_ms: 10.35, status_code: 200},
+      {path: '/b', duration_ms: 10.3, status_code: 503},
+      {path: '/c', duration_ms: 20.05, status_code: 200},
+      {path: '/d', duration_ms: null, status_code: 502},
+      {path: '/d', duration_ms: null, status_code: 504},
+      {path: '/é', duration_ms: 1, status_code: 500},
+      {path: '/😀', duration_ms: 1, status_code: 500}, // after /é and after U+FFFD in byte order, before in UTF-16 units
+      {path: '/\ufffd', duration_ms: 1, status_code: 500},
+      {path: null, duration_ms: 99, status_code: 500},
+    ].map((r, i) => ({created_at: at(i), ...r}))
+    const s = await statsOfRecords(
+      rows(records.length, (i) => records[i]),
+      parseFilter({}),
+      {bucket: 'day', top: 4},
+    )
+    expect(s.slowPaths).to.deep.equal([
+      {path: '/c', count: 1, avgMs: 20.1, maxMs: 20.05},
+      {path: '/a', count: 2, avgMs: 10.3, maxMs: 10.35},
+      {path: '/b', count: 1, avgMs: 10.3, maxMs: 10.3},
+      {path: '/é', count: 1, avgMs: 1, maxMs: 1},
+    ])
+    expect(s.failingPaths).to.deep.equal([
+      {path: '/d', count: 2, errors: 2},
+      {path: '/a', count: 2, errors: 1},
+      {path: '/b', count: 1, errors: 1},
+      {path: '/é', count: 1, errors: 1},
+    ])
+    const all = await statsOfRecords(
+      rows(records.length, (i) => records[i]),
+      parseFilter({}),
+      {bucket: 'day', top: 10},
+    )
+    expect(all.failingPaths.slice(3).map((p) => p.path)).to.deep.equal(['/é', '/\ufffd', '/😀'])
+    expect(all.slowPaths.map((p) => p.path)).to.deep.equal(['/c', '/a', '/b', '/é', '/\ufffd', '/😀'])
+  })
+
+  it('an access record is listed by its url without the query', async () => {
+    const s = await statsOfRecords(
+      rows(3, (i) => ({created_at: at(i), url: i ? '/x?q=1' : '/x', duration_ms: i, status_code: 500 + i})),
+      parseFilter({logType: 'access'}),
+      {bucket: 'day', top: 10},
+    )
+    expect(s.slowPaths).to.deep.equal([{path: '/x', count: 3, avgMs: 1, maxMs: 2}])
+    expect(s.failingPaths).to.deep.equal([{path: '/x', count: 3, errors: 3}])
+  })
+
+  it('past its memory bound the path lists are named as estimates, and the slowest path and the most failing one still lead', async () => {
+    // 3,000 distinct paths once each, one slow path, one path failing in a tenth of the records
+    const s = await statsOfRecords(
+      rows(3000, (i) => ({
+        created_at: at(i),
+        path: i % 10 === 0 ? '/failing' : i === 1501 ? '/slow' : `/p/${i}`,
+        duration_ms: i === 1501 ? 5000 : 1,
+        status_code: i % 10 === 0 ? 500 : 200,
+      })),
+      parseFilter({}),
+      {bucket: 'day', top: 1},
+      {durations: 10_000, keys: 100},
+    )
+    expect(s.approximate).to.deep.equal(['topPaths', 'slowPaths', 'failingPaths'])
+    expect(s.slowPaths).to.deep.equal([{path: '/slow', count: 1, avgMs: 5000, maxMs: 5000}])
+    expect(s.failingPaths[0]).to.include({path: '/failing', errors: 300})
+  })
+
+  it('the histogram by the minute (UTC), as date_trunc gives it', async () => {
+    const s = await statsOfRecords(
+      rows(5, (i) => ({created_at: new Date(Date.UTC(2026, 10, 1, 23, 59, 30) + i * 20_000).toISOString(), path: '/', status_code: 500})),
+      parseFilter({}),
+      {bucket: 'minute', top: 1},
+    )
+    expect(s.histogram).to.deep.equal([
+      {period: '2026-11-01T23:59:00.000Z', count: 2, errors: 2},
+      {period: '2026-11-02T00:00:00.000Z', count: 3, errors: 3},
+    ])
   })
 
   it('skips a line that is not one of its records (no created_at) instead of failing', async () => {

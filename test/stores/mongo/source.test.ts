@@ -7,6 +7,7 @@ import {encoder} from '../../../src/render/encoders.js'
 import type {MongoStore} from '../../../src/stores/mongo/connection.js'
 import {type Doc, toDocument} from '../../../src/stores/mongo/documents.js'
 import {MongoSource, refusesChangeStreams} from '../../../src/stores/mongo/source.js'
+import {statsOfRecords} from '../../../src/stores/files/stats.js'
 import {type LogType, type Row, columnsOf} from '../../../src/stores/source.js'
 import {type TestMongo, freshMongo, isFerretDb, mongoServerUri} from '../../helpers/mongo.js'
 import {skipUnless} from '../../helpers/skip.js'
@@ -166,7 +167,37 @@ describe('MongoDB as a source of records (real MongoDB-compatible server)', func
       topPaths: [],
       topUsers: [],
       topIps: [],
+      slowPaths: [],
+      failingPaths: [],
       histogram: [],
     })
+  })
+
+  it('stats: the slowest and the most failing paths and the histogram by the minute, as the files source computes them', async () => {
+    // the same records through the files' one pass (test/filters/filters.test.ts compares both with PostgreSQL)
+    const lines = (set: Row[]) =>
+      (async function* () {
+        for (const r of set) yield JSON.parse(JSON.stringify(r)) as Row
+      })()
+    // until NOW: the tail test above adds records of its own
+    const until = NOW.toISOString()
+    for (const [input, set] of [
+      [{since: new Date(NOW.getTime() - 6 * 3_600_000).toISOString(), until}, records],
+      [{status: '>=500', until}, records],
+      [{logType: 'access', until}, access],
+    ] as const) {
+      const f = parseFilter(input)
+      for (const options of [{bucket: 'minute', top: 5} as const, {bucket: 'day', top: 1000} as const]) {
+        const want = await statsOfRecords(lines(set), f, options)
+        const got = await source.stats(f, options)
+        expect(got, `${JSON.stringify(input)} by ${options.bucket}`).to.deep.include({
+          slowPaths: want.slowPaths,
+          failingPaths: want.failingPaths,
+          histogram: want.histogram,
+        })
+        expect(got.slowPaths.length).to.be.greaterThan(0)
+      }
+    }
+    expect((await source.stats(parseFilter({until}), {bucket: 'day', top: 1000})).failingPaths.length).to.be.greaterThan(0)
   })
 })

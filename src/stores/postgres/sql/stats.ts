@@ -1,5 +1,7 @@
 import type {Filter} from '../../../filters/parse.js'
 import {toSql} from '../../../filters/sql.js'
+import {columnsOf} from '../../log-types.js'
+import type {StatsBucket} from '../../source.js'
 import {LOG_TABLES} from '../periods.js'
 import type {EventGroup} from '../../event-summary.js'
 import type {Query} from './query.js'
@@ -8,8 +10,11 @@ import {quoteIdent} from './quote.js'
 /** Counts by status class, duration percentiles (percentile_cont), slow and suspicious counts: one row. */
 export function statsTotals(f: Filter): Required<Query> {
   const where = toSql(f)
+  // access and outbound records have no flags
   const flagged = (pattern: string) =>
-    f.logType === 'access' ? '0' : `count(*) FILTER (WHERE EXISTS (SELECT 1 FROM unnest(flags) x WHERE x LIKE '${pattern}'))`
+    !columnsOf(f.logType).includes('flags')
+      ? '0'
+      : `count(*) FILTER (WHERE EXISTS (SELECT 1 FROM unnest(flags) x WHERE x LIKE '${pattern}'))`
   return {
     text: `SELECT count(*) AS total,
         count(*) FILTER (WHERE status_code BETWEEN 100 AND 199) AS c1, count(*) FILTER (WHERE status_code BETWEEN 200 AND 299) AS c2,
@@ -41,8 +46,37 @@ export function statsTop(f: Filter, key: keyof typeof TOP_KEYS, top: number): Re
   }
 }
 
-/** Records and 5xx per day or hour (UTC: the session's time zone). */
-export function statsHistogram(f: Filter, bucket: 'day' | 'hour'): Required<Query> {
+/**
+ * The `top` paths by mean duration, slowest first (ties by path), of the records with a duration: the mean
+ * to 0.1 ms as summary.ts's averageMs gives it (the sum to the microsecond, then rounded half away from
+ * zero, in numeric), and the order on that figure, so that paths shown with one mean are in path order.
+ */
+export function statsSlowPaths(f: Filter, top: number): Required<Query> {
+  const where = toSql(f)
+  const expr = TOP_KEYS.path(f)
+  return {
+    text: `SELECT ${expr} AS k, count(duration_ms) AS n, round(round(sum(duration_ms)::numeric, 3) / count(duration_ms), 1) AS avg, max(duration_ms) AS max
+      FROM ${quoteIdent(LOG_TABLES[f.logType])} WHERE ${where.text} AND ${expr} IS NOT NULL AND duration_ms IS NOT NULL
+      GROUP BY 1 ORDER BY 3 DESC, ${expr} COLLATE "C" LIMIT $${where.values.length + 1}`,
+    values: [...where.values, top],
+  }
+}
+
+/** The `top` paths with a 5xx, by their number of 5xx (ties by path), with the count of all their records. */
+export function statsFailingPaths(f: Filter, top: number): Required<Query> {
+  const where = toSql(f)
+  const expr = TOP_KEYS.path(f)
+  const errors = 'count(*) FILTER (WHERE status_code >= 500)'
+  return {
+    text: `SELECT ${expr} AS k, count(*) AS n, ${errors} AS errors
+      FROM ${quoteIdent(LOG_TABLES[f.logType])} WHERE ${where.text} AND ${expr} IS NOT NULL
+      GROUP BY 1 HAVING ${errors} > 0 ORDER BY 3 DESC, ${expr} COLLATE "C" LIMIT $${where.values.length + 1}`,
+    values: [...where.values, top],
+  }
+}
+
+/** Records and 5xx per day, hour or minute (UTC: the session's time zone); the period's name is a value. */
+export function statsHistogram(f: Filter, bucket: StatsBucket): Required<Query> {
   const where = toSql(f)
   return {
     text: `SELECT date_trunc($${where.values.length + 1}, created_at) AS period, count(*) AS n, count(*) FILTER (WHERE status_code >= 500) AS errors
