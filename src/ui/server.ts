@@ -171,7 +171,10 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
   }
 
   const loginPage = (ctx: Ctx, status: number, message?: string, name = '') => {
-    const token = randomBytes(24).toString('base64url')
+    // the browser's login token is kept while it lasts: a second tab, or a request the browser makes on its
+    // own that lands here, must not make the form already on screen stale
+    const held = cookies(ctx.req)[LOGIN_COOKIE]
+    const token = held && /^[A-Za-z0-9_-]{32}$/.test(held) ? held : randomBytes(24).toString('base64url')
     ctx.res.setHeader('set-cookie', cookie(LOGIN_COOKIE, token, {path: '/login'}))
     page(ctx, status, 'login', {title: 'Log in', token, message, name, next: safeNext(ctx.url.searchParams.get('next'))})
   }
@@ -357,6 +360,8 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     if (!TYPES_WITH_STATS.includes(view.logType)) throw new HttpError(400, `there is no dashboard of ${view.logType} logs`)
     const bucket = bucketOf(view)
     const stats = await use(options.sources, (s) => s.stats(f, {bucket, top: 10}))
+    // the chart's time axis is the range asked for: periods with no records are zeros, not gaps
+    stats.histogram = fillPeriods(stats.histogram, bucket, f.since, f.until ?? new Date())
     send(ctx, 200, 'application/json', JSON.stringify({logType: view.logType, bucket, stats}))
   }
 
@@ -487,6 +492,8 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     const method = ctx.req.method ?? 'GET'
     const file = STATIC[p]
     if (file && (method === 'GET' || method === 'HEAD')) return serveStatic(ctx, file)
+    // browsers ask for it after every page: an empty answer, never a redirect to the login page
+    if (p === '/favicon.ico') return send(ctx, 204, 'image/x-icon', '', {'cache-control': 'private, max-age=86400'})
     identify(ctx)
     if (p === '/login') {
       if (method === 'POST') return login(ctx)
@@ -553,4 +560,26 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
       await options.audit.close()
     },
   }
+}
+
+const PERIOD_MS = {minute: 60_000, hour: 3_600_000, day: 86_400_000} as const
+const MAX_PERIODS = 10_000
+
+/** The histogram with every period of the range, the empty ones as zeros (UTC periods, as the stores make them). */
+export function fillPeriods(
+  histogram: Array<{period: string; count: number; errors: number}>,
+  bucket: keyof typeof PERIOD_MS,
+  since: Date | undefined,
+  until: Date,
+): Array<{period: string; count: number; errors: number}> {
+  const step = PERIOD_MS[bucket]
+  const first = since?.getTime() ?? (histogram.length ? Date.parse(histogram[0].period) : undefined)
+  if (first === undefined) return histogram
+  const from = Math.floor(first / step) * step
+  const to = Math.max(Math.floor((until.getTime() - 1) / step) * step, histogram.length ? Date.parse(histogram.at(-1)!.period) : from)
+  if ((to - from) / step > MAX_PERIODS) return histogram
+  const byPeriod = new Map(histogram.map((h) => [Date.parse(h.period), h]))
+  const out: Array<{period: string; count: number; errors: number}> = []
+  for (let t = from; t <= to; t += step) out.push(byPeriod.get(t) ?? {period: new Date(t).toISOString(), count: 0, errors: 0})
+  return out
 }

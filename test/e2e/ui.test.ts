@@ -84,6 +84,12 @@ describe('audit-logs ui over HTTP: pages, logins, exports, its own trail, and wh
     expect(anon.headers.get('location')).to.equal('/login?next=%2Flogs%2Frequest%3Fstatus%3D5xx')
     expect((await get(`${viewer.url}/api/stats?since=1h`)).status).to.equal(401)
     expect((await get(`${viewer.url}/export?format=csv`)).status).to.equal(401)
+    // what a browser asks for on its own after each page is no redirect to the login page
+    expect((await get(`${viewer.url}/favicon.ico`)).status).to.equal(204)
+    // the login form's token lasts while its cookie does: another tab's form (or a request landing on /login) leaves it valid
+    const form = await loginForm(viewer.url)
+    const again = await fetch(`${viewer.url}/login`, {headers: {cookie: form.cookie}})
+    expect(/name="csrf" value="([^"]+)"/.exec(await again.text())![1]).to.equal(form.token)
     const back = await postLogin(viewer.url, {username: VIEWER.name, password: VIEWER.password, next: '/logs/request?status=5xx'})
     expect(back.headers.get('location')).to.equal('/logs/request?status=5xx')
     for (const next of ['//evil.example/', 'https://evil.example/', '/\\evil.example', 'javascript:alert(1)']) {
