@@ -131,26 +131,6 @@ export async function keepCharts(context: BrowserContext): Promise<void> {
 export const chartScales = (page: Page): Promise<Array<{id: string; min: number; max: number}>> =>
   page.evaluate(`window.__charts.map((u) => ({id: u.root.parentElement.id, min: u.scales.x.min, max: u.scales.x.max}))`)
 
-/**
- * WORKAROUND for a viewer bug (the test "logs in and out in a fresh Chromium, no request of it touched"
- * fails while it lasts): Chromium asks for /favicon.ico after each page; the viewer answers a visitor not
- * logged in with a redirect to /login, whose answer sets a new login-form cookie (src/ui/server.ts,
- * loginPage), so the token of the form on screen no longer matches and every login is refused with 403
- * ("the login form expired"). Here /favicon.ico is answered 404 by the test instead, so that the other
- * tests can log in at all; nothing else is touched. Returns how many were answered so.
- */
-export async function workAroundFavicon(context: BrowserContext): Promise<() => number> {
-  let answered = 0
-  await context.route(
-    (u) => u.pathname === '/favicon.ico',
-    (route) => {
-      answered++
-      return route.fulfill({status: 404, contentType: 'text/plain', body: ''})
-    },
-  )
-  return () => answered
-}
-
 /** The element tags the viewer's templates, its script and uPlot make; anything else came from somewhere else. */
 const OWN_TAGS = [
   'html',
