@@ -31,12 +31,12 @@ describe('SQL builders', () => {
     const f = parseFilter({user: hostile, path: '/api/**', status: '5xx'})
     const q = reader.selectRecords(f, ['id', 'ip', 'user_id'], 20)
     expect(q.text)
-      .to.match(/ORDER BY created_at DESC, id DESC LIMIT \$\d+$/)
+      .to.match(/ORDER BY "request_logs"\.created_at DESC, "request_logs"\.id DESC LIMIT \$\d+$/)
       .and.contain('host(ip) AS ip')
       .and.contain('id::text AS id')
     expect(q.text).to.not.contain(hostile)
     expect(q.values).to.include(hostile).and.include(20)
-    expect(reader.selectRecords(f, ['id'], 5, 'oldest').text).to.contain('ORDER BY created_at ASC')
+    expect(reader.selectRecords(f, ['id'], 5, 'oldest').text).to.contain('ORDER BY "request_logs".created_at ASC, "request_logs".id ASC')
     expect(reader.selectJson(f, ['id'], 5).text).to.match(/^SELECT row_to_json\(r\)::text AS j FROM \(SELECT /)
     expect(reader.selectById('access', ['id'], hostile)).to.deep.equal({
       text: 'SELECT id::text AS id FROM "access_logs" WHERE id = $1::uuid',
@@ -47,10 +47,12 @@ describe('SQL builders', () => {
   it('read the page after a cursor with the cursor in values only, in a form the created_at index serves', () => {
     const after = {created_at: '2026-11-24T11:59:59.123Z', id: '01a20cc4-2be0-720d-89d3-7a27694234dc'}
     const q = reader.selectRecords(parseFilter({status: '5xx'}), ['id'], 7, 'newest', after)
-    expect(q.text).to.contain('AND created_at <= $3 AND (created_at < $3 OR id < $4::uuid) ORDER BY created_at DESC, id DESC LIMIT $5')
+    expect(q.text).to.contain(
+      'AND created_at <= $3 AND (created_at < $3 OR id < $4::uuid) ORDER BY "request_logs".created_at DESC, "request_logs".id DESC LIMIT $5',
+    )
     expect(q.values).to.deep.equal([500, 599, new Date(after.created_at), after.id, 7])
     expect(reader.selectRecords(parseFilter({}), ['id'], 7, 'oldest', after).text).to.contain(
-      'WHERE TRUE AND created_at >= $1 AND (created_at > $1 OR id > $2::uuid) ORDER BY created_at ASC, id ASC LIMIT $3',
+      'WHERE TRUE AND created_at >= $1 AND (created_at > $1 OR id > $2::uuid) ORDER BY "request_logs".created_at ASC, "request_logs".id ASC LIMIT $3',
     )
   })
   it('COPY an export with the filter values in a temporary table, never in the COPY text', () => {

@@ -11,6 +11,12 @@ const selectList = (columns: string[]) =>
   columns.map((c) => (c === 'ip' ? 'host(ip) AS ip' : c === 'id' ? 'id::text AS id' : quoteIdent(c))).join(', ')
 
 /**
+ * The order of every read: time, then id. Named through the table: an unqualified `id` would be the
+ * select list's `id::text`, a text sort PostgreSQL cannot take from the index (it sorted every page again).
+ */
+const tableOrder = (table: string, dir: 'ASC' | 'DESC') => `${table}.created_at ${dir}, ${table}.id ${dir}`
+
+/**
  * At most `limit`, newest first unless asked otherwise, beyond `after` when given; the time bounds let
  * PostgreSQL prune partitions. The cursor is a bound on created_at alone, which the created_at index serves
  * (no index leads with (created_at, id), so a row comparison would not be), and an OR that decides within its millisecond.
@@ -19,15 +25,16 @@ export function selectRecords(f: Filter, columns: string[], limit: number, order
   const where = toSql(f)
   const values = [...where.values]
   const p = (v: unknown) => `$${values.push(v)}`
-  const [dir, beyond] = order === 'newest' ? ['DESC', '<'] : ['ASC', '>']
+  const [dir, beyond] = order === 'newest' ? (['DESC', '<'] as const) : (['ASC', '>'] as const)
   let condition = where.text
   if (after) {
     const {at, id} = positionOf(after)
     const a = p(at)
     condition += ` AND created_at ${beyond}= ${a} AND (created_at ${beyond} ${a} OR id ${beyond} ${p(id)}::uuid)`
   }
+  const table = quoteIdent(LOG_TABLES[f.logType])
   return {
-    text: `SELECT ${selectList(columns)} FROM ${quoteIdent(LOG_TABLES[f.logType])} WHERE ${condition} ORDER BY created_at ${dir}, id ${dir} LIMIT ${p(limit)}`,
+    text: `SELECT ${selectList(columns)} FROM ${table} WHERE ${condition} ORDER BY ${tableOrder(table, dir)} LIMIT ${p(limit)}`,
     values,
   }
 }
@@ -104,10 +111,10 @@ export function copyExport(f: Filter, columns: string[], format: 'csv' | 'ndjson
     const cols = columns
       .map((c) => (c === 'ip' ? 'host(ip) AS ip' : c === 'flags' ? 'array_to_json(flags) AS flags' : quoteIdent(c)))
       .join(', ')
-    return {setup, copy: `COPY (SELECT ${cols} FROM ${table} WHERE ${condition} ORDER BY created_at DESC, id DESC) TO STDOUT`}
+    return {setup, copy: `COPY (SELECT ${cols} FROM ${table} WHERE ${condition} ORDER BY ${tableOrder(table, 'DESC')}) TO STDOUT`}
   }
   return {
     setup,
-    copy: `COPY (SELECT ${columns.map(asText).join(', ')} FROM ${table} WHERE ${condition} ORDER BY created_at DESC, id DESC) TO STDOUT WITH (FORMAT csv, HEADER)`,
+    copy: `COPY (SELECT ${columns.map(asText).join(', ')} FROM ${table} WHERE ${condition} ORDER BY ${tableOrder(table, 'DESC')}) TO STDOUT WITH (FORMAT csv, HEADER)`,
   }
 }
