@@ -303,7 +303,12 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
         got.logType !== 'event' && typeof requestId === 'string' && requestId
           ? await source.query({logType: 'event', requestId}, {limit: 200, order: 'oldest'}).catch(() => [])
           : []
-      return {...got, events}
+      // an event's request: the record it happened in
+      const request =
+        got.logType === 'event' && typeof requestId === 'string' && requestId
+          ? (await source.query({logType: 'request', requestId}, {limit: 1}).catch(() => []))[0]
+          : undefined
+      return {...got, events, request}
     })
     if (!found) throw new HttpError(404, `no record has the id ${id}`)
     viewed(ctx, found.logType, id)
@@ -315,6 +320,12 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
         cells: DEFAULT_COLUMNS.event.map((c) => cellText(c, e[c])),
       })),
       eventColumns: DEFAULT_COLUMNS.event,
+      request: found.request
+        ? {
+            id: String(found.request.id),
+            text: `${found.request.method ?? ''} ${found.request.path ?? ''} → ${found.request.status_code ?? ''}`,
+          }
+        : undefined,
       back: `/logs/${found.logType}`,
     })
   }
@@ -388,6 +399,7 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     const view = readView(params)
     if (!view.filter) return send(ctx, 400, 'application/json', JSON.stringify({error: view.error ?? 'a filter field is wrong'}))
     if (tails >= MAX_TAILS) throw new HttpError(503, `at most ${MAX_TAILS} live tails at once`)
+    const {source, release} = await options.sources.lease() // before the answer starts: a store that is down is a plain error page
     tails++
     const controller = new AbortController()
     ctx.req.on('close', () => controller.abort())
@@ -399,7 +411,6 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     })
     ctx.res.write(`: ${view.logType}\n\n`)
     const beat = setInterval(() => ctx.res.write(': beat\n\n'), 15_000)
-    const {source, release} = await options.sources.lease()
     try {
       for await (const r of source.follow(view.filter, {intervalMs: 1000, signal: controller.signal})) {
         const shown = {id: String(r.id), status: r.status_code ?? null, cells: view.columns.map((c) => cellText(c, r[c]).slice(0, 300))}
@@ -431,6 +442,7 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
       )
     const ext = format === 'har' ? 'har' : format
     const name = `audit-logs-${view.logType}-${new Date().toISOString().replace(/[:.]/g, '-')}.${ext}`
+    const {source, release} = await options.sources.lease() // before the answer starts: a store that is down is a plain error
     ctx.res.writeHead(200, {
       ...SECURITY_HEADERS,
       'content-type': {csv: 'text/csv; charset=utf-8', ndjson: 'application/x-ndjson', json: 'application/json', har: 'application/json'}[
@@ -443,10 +455,10 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     ctx.res.on('close', () => {
       if (!ctx.res.writableFinished) controller.abort()
     })
-    const {source, release} = await options.sources.lease()
     let broken = false
+    let result: {rows: number; bytes: number} | undefined
     try {
-      const result = await exportRecords({
+      result = await exportRecords({
         source,
         filter: view.filter,
         format: format as ExportFormat,
@@ -455,17 +467,22 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
         version: options.version,
         signal: controller.signal,
       })
-      audit(ctx, {
-        action: 'EXPORT',
-        actor: {id: ctx.user!},
-        target: {type: `audit-logs.${view.logType}`},
-        extra: {format, record_count: result.rows, bytes: result.bytes, query: ctx.url.search.slice(0, 2000)},
-      })
     } catch (error) {
       broken = true
       if (!controller.signal.aborted) options.log(`warning: an export failed: ${redactText((error as Error).message)}`)
       ctx.res.destroy()
     } finally {
+      // an export cut short is an export too: what was asked for, and that it did not finish
+      audit(ctx, {
+        action: 'EXPORT',
+        actor: {id: ctx.user!},
+        target: {type: `audit-logs.${view.logType}`},
+        extra: {
+          format,
+          ...(result ? {record_count: result.rows, bytes: result.bytes} : {completed: false}),
+          query: ctx.url.search.slice(0, 2000),
+        },
+      })
       release(broken)
     }
   }
