@@ -270,12 +270,14 @@ export const settings = {
   /** Who may log in: NAME:HASH entries, the hash from `audit-logs ui hash-password` (scrypt). */
   uiUsers: {
     schema: list([]).superRefine((users, ctx) => {
-      for (const u of users)
-        if (!/^[^:\s]{1,100}:scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9_-]{16,}\$[A-Za-z0-9_-]{32,}$/.test(u))
+      // the entry is named by its place only: one without a colon may be a password pasted by mistake
+      users.forEach((u, i) => {
+        if (!/^[^:\s,]{1,100}:scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9_-]{16,}\$[A-Za-z0-9_-]{32,}$/.test(u))
           ctx.addIssue({
             code: 'custom',
-            message: `NAME:HASH entries, the hash as \`audit-logs ui hash-password\` prints it (scrypt$N$r$p$salt$key); entry ${JSON.stringify(u.split(':')[0].slice(0, 100))} is not one`,
+            message: `NAME:HASH entries, the hash as \`audit-logs ui hash-password\` prints it (scrypt$N$r$p$salt$key); entry ${i + 1} is not one`,
           })
+      })
     }),
     env: 'AUDIT_LOGS_UI_USERS',
     secret: 'value',

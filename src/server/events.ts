@@ -64,11 +64,14 @@ function answer(res: http.ServerResponse, code: number, body: Record<string, unk
 
 /**
  * The token events take: the configured eventsToken; else, for an app that run spawns or the viewer
- * it serves (--ui), one made for this run (given to them only); else none, and events are refused
+ * it serves (--ui, unless eventsAllowNoToken), one made for this run (given to them only); else none, and events are refused
  * unless eventsAllowNoToken and the admin listener is loopback-only.
  */
-export function eventsToken(config: Pick<ResolvedConfig, 'eventsToken' | 'command' | 'ui'>): string | undefined {
-  return config.eventsToken ?? (config.command?.length || config.ui ? randomBytes(24).toString('hex') : undefined)
+export function eventsToken(config: Pick<ResolvedConfig, 'eventsToken' | 'command' | 'ui' | 'eventsAllowNoToken'>): string | undefined {
+  if (config.eventsToken) return config.eventsToken
+  // the viewer alone makes none where events are open without one: the apps that send them so must go on being heard
+  const made = config.command?.length || (config.ui && !config.eventsAllowNoToken)
+  return made ? randomBytes(24).toString('hex') : undefined
 }
 
 export function eventIngest(

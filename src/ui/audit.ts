@@ -54,15 +54,32 @@ export class ViewerAudit {
     this.flushing ??= this.send().finally(() => {
       this.flushing = undefined
       this.timer = undefined
-      if (this.waiting.length && !this.closed) this.timer = setTimeout(() => void this.flush(), FLUSH_MS * 5)
+      // a backlog goes on at once while sends succeed; after a failure, the next try waits a while
+      if (this.waiting.length && !this.closed) this.timer = setTimeout(() => void this.flush(), this.failing ? FLUSH_MS * 5 : 0)
     })
     return this.flushing
   }
 
   private closed = false
 
+  private failing = false
+
+  /** The oldest waiting events, within the run's bounds on a batch (its count and bytes, halved for margin). */
+  private nextBatch(): Array<{input: string; line: string}> {
+    const maxCount = Math.max(1, Math.min(500, this.config.eventsMaxBatch))
+    const maxBytes = Math.max(1024, this.config.eventsMaxBatchBytes / 2)
+    const batch: Array<{input: string; line: string}> = []
+    let bytes = 0
+    for (const e of this.waiting) {
+      bytes += Buffer.byteLength(e.input) + 1
+      if (batch.length && (batch.length >= maxCount || bytes > maxBytes)) break
+      batch.push(e)
+    }
+    return batch
+  }
+
   private async send(): Promise<void> {
-    const batch = this.waiting.slice(0, 1000)
+    const batch = this.nextBatch()
     if (!batch.length) return
     try {
       const token = process.env.AUDIT_LOGS_EVENTS_TOKEN ?? this.config.eventsToken
@@ -78,16 +95,19 @@ export class ViewerAudit {
       this.sent += batch.length
       if (this.dropped) this.log(`the viewer's events are delivered again (${this.dropped} were dropped)`)
       this.dropped = 0
+      this.failing = false
     } catch (error) {
-      this.log(`warning: the viewer's events could not be delivered: ${redactText((error as Error).message)}`)
+      if (!this.failing) this.log(`warning: the viewer's events could not be delivered: ${redactText((error as Error).message)}`)
+      this.failing = true
     }
   }
 
-  /** Sends what waits, once more, at shutdown. */
+  /** Sends all that waits at shutdown, batch after batch, while sends succeed. */
   async close(): Promise<void> {
     this.closed = true
     clearTimeout(this.timer)
     await this.flushing
-    await this.flush()
+    this.failing = false
+    while (this.waiting.length && !this.failing) await this.flush()
   }
 }

@@ -23,8 +23,8 @@ function parseHash(text: string): Hash | undefined {
   const m = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9_-]+)\$([A-Za-z0-9_-]+)$/.exec(text)
   if (!m) return undefined
   const [N, r, p] = [Number(m[1]), Number(m[2]), Number(m[3])]
-  // a power of two, and bounded so that a hash in the config cannot make one login take the machine
-  if (N < 2 || N > 1_048_576 || (N & (N - 1)) !== 0 || r < 1 || r > 32 || p < 1 || p > 16) return undefined
+  // a power of two, and bounded (128·N·r·p at most 256 MiB) so that a hash in the config cannot make a login take the machine
+  if (N < 2 || (N & (N - 1)) !== 0 || r < 1 || p < 1 || 128 * N * r * p > 256 * 1024 * 1024) return undefined
   return {N, r, p, salt: Buffer.from(m[4], 'base64url'), key: Buffer.from(m[5], 'base64url')}
 }
 
@@ -107,43 +107,66 @@ export class Sessions {
 }
 
 /**
- * Failed logins counted per user name and per client address in a fixed
- * window; past the limit, no password is even checked until the window ends.
- * A few lines of ours: a rate-limiting library would bring a store interface
- * this one process does not need.
+ * Login attempts counted per user name and per client address (an IPv6
+ * address by its /64, which one client holds whole) in a fixed window; past
+ * the limit no password is even checked until the window ends. An attempt
+ * counts when it starts, before the scrypt check, so that concurrent tries
+ * cannot all pass the check first; a success gives its count back. A few
+ * lines of ours: a rate-limiting library would bring a store interface this
+ * one process does not need.
  */
 export class LoginLimiter {
   static readonly WINDOW_MS = 15 * 60_000
+  static readonly MAX_KEYS = 100_000
   private readonly counts = new Map<string, {n: number; until: number}>()
   constructor(private readonly perUser: number) {}
+
+  private keys(ip: string, user: string): [string, string] {
+    let client = ip
+    try {
+      const a = ipaddr.process(ip)
+      if (a.kind() === 'ipv6') client = (a as ipaddr.IPv6).toNormalizedString().split(':').slice(0, 4).join(':') + '::/64'
+    } catch {
+      // not an address: counted as it is
+    }
+    return [`ip:${client}`, `user:${user}`]
+  }
 
   private limitOf(key: string) {
     return key.startsWith('ip:') ? this.perUser * 4 : this.perUser
   }
 
-  /** Seconds to wait when either key is over its limit, else 0. */
-  retryAfter(ip: string, user: string): number {
+  /**
+   * Starts an attempt: 0 when it may go on (it is counted), else the seconds to wait. With the table full
+   * of live entries (a flood of addresses), a key not in it waits: nobody's lock is evicted to make room.
+   */
+  begin(ip: string, user: string): number {
     const now = Date.now()
+    const keys = this.keys(ip, user)
     let wait = 0
-    for (const key of [`ip:${ip}`, `user:${user}`]) {
+    for (const key of keys) {
       const c = this.counts.get(key)
       if (c && c.until > now && c.n >= this.limitOf(key)) wait = Math.max(wait, Math.ceil((c.until - now) / 1000))
     }
-    return wait
-  }
-
-  failed(ip: string, user: string): void {
-    const now = Date.now()
-    if (this.counts.size >= 100_000) this.counts.delete(this.counts.keys().next().value!)
-    for (const key of [`ip:${ip}`, `user:${user}`]) {
+    if (wait) return wait
+    if (this.counts.size >= LoginLimiter.MAX_KEYS - 2) {
+      for (const [k, c] of this.counts) if (c.until <= now) this.counts.delete(k)
+      if (this.counts.size >= LoginLimiter.MAX_KEYS - 2 && keys.some((k) => !this.counts.has(k))) return 60
+    }
+    for (const key of keys) {
       const c = this.counts.get(key)
       if (!c || c.until <= now) this.counts.set(key, {n: 1, until: now + LoginLimiter.WINDOW_MS})
       else c.n++
     }
+    return 0
   }
 
-  succeeded(user: string): void {
-    this.counts.delete(`user:${user}`)
+  /** The attempt succeeded: the user's count is cleared, the address's attempt given back. */
+  succeeded(ip: string, user: string): void {
+    const [client, name] = this.keys(ip, user)
+    this.counts.delete(name)
+    const c = this.counts.get(client)
+    if (c && c.n > 0) c.n--
   }
 }
 

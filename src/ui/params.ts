@@ -1,7 +1,7 @@
 import {FILTER_FLAGS, type Filter, type FilterInput, parseFilter} from '../filters/parse.js'
 import {LOG_TYPE, LOG_TYPES, type LogType, type FilterKey} from '../stores/log-types.js'
 import {DEFAULT_COLUMNS} from '../render/records.js'
-import {RECORD_ID, columnsOf} from '../stores/source.js'
+import {type Cursor, columnsOf, positionOf} from '../stores/source.js'
 
 /** The filter fields of the query string: the CLI's flag names, each taking the CLI's expression. */
 const FIELD_INPUT: Record<string, keyof FilterInput> = {
@@ -47,12 +47,19 @@ export const fieldsOf = (t: LogType): string[] =>
 const CURSOR = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)_([0-9a-f-]{36})$/i
 
 export const cursorText = (c: {created_at: string; id: string}) => `${c.created_at}_${c.id}`
-function parseCursor(text: string | null): {created_at: string; id: string} | undefined {
+function parseCursor(text: string | null): Cursor | undefined {
   if (!text) return undefined
   const m = CURSOR.exec(text)
-  if (!m || !RECORD_ID.test(m[2]))
-    throw new Error('the page position in the address is not one this viewer made; start from the first page')
-  return {created_at: m[1], id: m[2].toLowerCase()}
+  const cursor = m ? {created_at: m[1], id: m[2]} : undefined
+  try {
+    if (cursor) positionOf(cursor) // the stores' own check of a position
+  } catch {
+    return badCursor()
+  }
+  return cursor ?? badCursor()
+}
+const badCursor = (): never => {
+  throw new Error('the page position in the address is not one this viewer made; start from the first page')
 }
 
 /**
@@ -80,7 +87,10 @@ export function readView(params: URLSearchParams, typeInPath?: string, now = new
     columns: columnsFrom(logType, params.get('cols') ?? (params.getAll('col').join(',') || null)),
     limit: limitFrom(params.get('limit')),
   }
-  if (raw !== logType) view.error = `There are no "${raw}" logs; these are: ${LOG_TYPES.join(', ')}`
+  if (raw !== logType) {
+    view.error = `There are no "${raw}" logs; these are: ${LOG_TYPES.join(', ')}`
+    return view
+  }
   if (fields.some((f) => f.error)) return view
   try {
     view.filter = parseFilter(input, now) // what only the whole can refuse (--since after --until)
@@ -119,9 +129,9 @@ export function viewHref(path: string, view: View, changes: Record<string, strin
 }
 
 /** The filter's fields only, for the links between list, dashboard, tail and export. */
-export function filterQuery(view: View, extra: Record<string, string> = {}): string {
+export function filterQuery(view: View, extra: Record<string, string> = {}, options: {withType?: boolean} = {}): string {
   const q = new URLSearchParams()
-  if (!Object.hasOwn(extra, 'type')) q.set('type', view.logType)
+  if (options.withType !== false) q.set('type', view.logType)
   for (const f of view.fields) if (f.value) q.set(f.name, f.value)
   for (const [k, v] of Object.entries(extra)) q.set(k, v)
   return q.toString()

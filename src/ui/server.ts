@@ -52,7 +52,11 @@ const SECURITY_HEADERS: Record<string, string> = {
 const SESSION_COOKIE = 'audit_logs_session'
 const LOGIN_COOKIE = 'audit_logs_login'
 const TYPES_WITH_STATS: LogType[] = ['request', 'access', 'outbound']
-const MAX_TAILS = 20
+/** Live tails and exports at once (each holds a database connection while it lasts), in all and per user: pages keep the rest of the pool. */
+const MAX_STREAMS = 6
+const MAX_STREAMS_PER_USER = 3
+/** scrypt checks at once (libuv's thread pool has 4 threads) */
+const MAX_CHECKS = 2
 
 export type UiOptions = {
   config: ResolvedConfig
@@ -73,11 +77,16 @@ type Ctx = {
   session?: Session
 }
 
+/**
+ * The viewer's own cookies only, as they were set (base64url: nothing to decode). Cookies ignore ports:
+ * an app on the same host may set any other, malformed ones included, and they must not matter here.
+ */
 function cookies(req: http.IncomingMessage): Record<string, string> {
   const out: Record<string, string> = {}
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const eq = part.indexOf('=')
-    if (eq > 0) out[part.slice(0, eq).trim()] = decodeURIComponent(part.slice(eq + 1).trim())
+    const name = part.slice(0, eq).trim()
+    if (eq > 0 && (name === SESSION_COOKIE || name === LOGIN_COOKIE)) out[name] = part.slice(eq + 1).trim()
   }
   return out
 }
@@ -106,8 +115,12 @@ class HttpError extends Error {
   }
 }
 
-/** `next` after login: a path of this viewer only (never another site, never `//host`). */
-const safeNext = (next: string | null) => (next && /^\/(?![/\\])[^\s]*$/.test(next) ? next : '/logs/request')
+/** `next` after login: a path of this viewer only (never another site, never `//host`), percent-encoded as a header needs. */
+function safeNext(next: string | null): string {
+  if (!next || !/^\/(?![/\\])[^\s]*$/.test(next)) return '/logs/request'
+  const u = new URL(next, 'http://viewer.invalid')
+  return u.origin === 'http://viewer.invalid' ? u.pathname + u.search : '/logs/request'
+}
 
 export async function startUi(options: UiOptions): Promise<RunningUi> {
   const {config} = options
@@ -123,9 +136,12 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     ])
   const sessions = new Sessions(config.uiSessionIdleMs)
   const limiter = new LoginLimiter(config.uiLoginAttempts)
+  const throttled = new Map<string, number>()
+  let checking = 0
+  if (Boolean(config.uiTlsCert) !== Boolean(config.uiTlsKey))
+    throw usageError('uiTlsCert and uiTlsKey go together: give both (PEM files) to serve TLS, or neither for plain HTTP')
   const tls = Boolean(config.uiTlsCert && config.uiTlsKey)
   const eta = new Eta({views: ROOT, cache: true, autoEscape: true, autoTrim: false})
-  let tails = 0
 
   const audit = (ctx: Ctx, event: Omit<EventInput, 'ip'>) => {
     try {
@@ -187,24 +203,35 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     const name = (form.get('username') ?? '').slice(0, 100)
     const password = (form.get('password') ?? '').slice(0, 1024)
     ctx.url.searchParams.set('next', form.get('next') ?? '')
-    const wait = limiter.retryAfter(ctx.ip, name)
+    const actor = name ? {id: name} : undefined
+    const wait = limiter.begin(ctx.ip, name)
     if (wait) {
       ctx.res.setHeader('retry-after', String(wait))
-      audit(ctx, {
-        action: 'LOGIN_FAILED',
-        actor: {id: name},
-        target: {type: 'audit-logs.ui'},
-        reason: 'too many failed logins',
-        severity: 'SECURITY',
-      })
+      // once a minute per address: a flood of refused tries must not crowd the trail (nor cost a scrypt)
+      if ((throttled.get(ctx.ip) ?? 0) < Date.now() - 60_000) {
+        if (throttled.size >= 10_000) throttled.clear()
+        throttled.set(ctx.ip, Date.now())
+        audit(ctx, {action: 'LOGIN_FAILED', actor, target: {type: 'audit-logs.ui'}, reason: 'too many failed logins', severity: 'SECURITY'})
+      }
       return loginPage(ctx, 429, `Too many failed logins: try again in ${Math.ceil(wait / 60)} minute(s).`, name)
     }
-    if (!name || !(await users.check(name, password))) {
-      limiter.failed(ctx.ip, name)
-      audit(ctx, {action: 'LOGIN_FAILED', actor: {id: name}, target: {type: 'audit-logs.ui'}, severity: 'SECURITY'})
+    // scrypt runs on libuv's thread pool: a few checks at a time, so that a flood of tries cannot take the host
+    if (checking >= MAX_CHECKS) {
+      ctx.res.setHeader('retry-after', '1')
+      return loginPage(ctx, 503, 'The viewer is busy checking other logins: try again in a moment.', name)
+    }
+    checking++
+    let ok: boolean
+    try {
+      ok = Boolean(name) && (await users.check(name, password))
+    } finally {
+      checking--
+    }
+    if (!ok) {
+      audit(ctx, {action: 'LOGIN_FAILED', actor, target: {type: 'audit-logs.ui'}, severity: 'SECURITY'})
       return loginPage(ctx, 401, 'Wrong user name or password.', name)
     }
-    limiter.succeeded(name)
+    limiter.succeeded(ctx.ip, name)
     const s = sessions.create(name, 'password')
     audit(ctx, {action: 'LOGIN', actor: {id: name}, target: {type: 'audit-logs.ui'}})
     send(ctx, 303, 'text/plain; charset=utf-8', '', {
@@ -236,7 +263,7 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     active,
     logType: view.logType,
     links: {
-      list: `/logs/${view.logType}?${filterQuery(view, {type: view.logType})}`.replace(/[?&]type=[^&]*/, '').replace(/\?$/, ''),
+      list: `/logs/${view.logType}?${filterQuery(view, {}, {withType: false})}`.replace(/\?$/, ''),
       dashboard: `/dashboard?${filterQuery(view)}`,
       tail: `/tail?${filterQuery(view)}`,
     },
@@ -281,10 +308,7 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
       rows: rows.map((r) => ({
         id: String(r.id),
         status: typeof r.status_code === 'number' ? `s${String(r.status_code)[0]}xx` : '',
-        cells: view.columns.map((c) => {
-          const text = cellText(c, r[c])
-          return {column: c, text: text.length > 300 ? `${text.slice(0, 299)}…` : text}
-        }),
+        cells: view.columns.map((c) => ({column: c, text: cell(c, r[c])})),
       })),
       first: view.after || view.before ? viewHref(base, view) : undefined,
       newerHref: newer ? viewHref(base, view, {before: newer, after: undefined}) : undefined,
@@ -332,12 +356,11 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
 
   /** The dashboard's range defaults to the last 24 hours, written into the address so the view can be linked. */
   async function dashboard(ctx: Ctx) {
-    const type = ctx.url.searchParams.get('type') ?? 'request'
     if (!ctx.url.searchParams.has('since') && !ctx.url.searchParams.has('until')) {
       ctx.url.searchParams.set('since', '24h')
       return send(ctx, 303, 'text/plain; charset=utf-8', '', {location: `/dashboard?${ctx.url.searchParams}`})
     }
-    const view = readView(ctx.url.searchParams, (LOG_TYPES as readonly string[]).includes(type) ? type : 'request')
+    const view = readView(ctx.url.searchParams)
     viewed(ctx, `${view.logType}.dashboard`)
     const supported = TYPES_WITH_STATS.includes(view.logType) || view.logType === 'event'
     page(ctx, view.filter ? 200 : 400, 'dashboard', {
@@ -361,9 +384,10 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     const view = readView(ctx.url.searchParams)
     if (!view.filter) {
       const errors = view.fields.filter((f) => f.error).map((f) => ({field: f.name, error: f.error}))
-      return send(ctx, 400, 'application/json', JSON.stringify({error: view.error ?? 'a filter field is wrong', errors}))
+      return send(ctx, 400, 'application/json', JSON.stringify({error: problemOf(view), errors}))
     }
     const f = view.filter
+    viewed(ctx, `${view.logType}.stats`)
     if (view.logType === 'event') {
       const summary = await use(options.sources, (s) => s.eventSummary(f, {top: 10}))
       return send(ctx, 200, 'application/json', JSON.stringify({logType: 'event', summary}))
@@ -376,11 +400,16 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     send(ctx, 200, 'application/json', JSON.stringify({logType: view.logType, bucket, stats}))
   }
 
-  async function tailPage(ctx: Ctx) {
+  /** A live view has no time range: it follows from now. */
+  const liveView = (ctx: Ctx) => {
     const params = new URLSearchParams(ctx.url.searchParams)
     params.delete('since')
     params.delete('until')
-    const view = readView(params)
+    return readView(params)
+  }
+
+  async function tailPage(ctx: Ctx) {
+    const view = liveView(ctx)
     viewed(ctx, `${view.logType}.tail`)
     page(ctx, view.filter ? 200 : 400, 'tail', {
       title: `${view.logType} live`,
@@ -391,58 +420,108 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     })
   }
 
+  /** A tail or an export: counted before anything is awaited, so that concurrent requests cannot all pass the bound. */
+  const streams = {all: 0, byUser: new Map<string, number>()}
+  function beginStream(user: string): () => void {
+    const mine = streams.byUser.get(user) ?? 0
+    if (streams.all >= MAX_STREAMS)
+      throw new HttpError(503, `at most ${MAX_STREAMS} live tails and exports at once; try again when one ends`)
+    if (mine >= MAX_STREAMS_PER_USER) throw new HttpError(429, `at most ${MAX_STREAMS_PER_USER} live tails and exports at once per user`)
+    streams.all++
+    streams.byUser.set(user, mine + 1)
+    let done = false
+    return () => {
+      if (done) return
+      done = true
+      streams.all--
+      const left = (streams.byUser.get(user) ?? 1) - 1
+      if (left) streams.byUser.set(user, left)
+      else streams.byUser.delete(user)
+    }
+  }
+
   /** Server-sent events: each new record's shown columns as JSON (the page puts them in as text). */
   async function tailStream(ctx: Ctx) {
-    const params = new URLSearchParams(ctx.url.searchParams)
-    params.delete('since')
-    params.delete('until')
-    const view = readView(params)
-    if (!view.filter) return send(ctx, 400, 'application/json', JSON.stringify({error: view.error ?? 'a filter field is wrong'}))
-    if (tails >= MAX_TAILS) throw new HttpError(503, `at most ${MAX_TAILS} live tails at once`)
-    const {source, release} = await options.sources.lease() // before the answer starts: a store that is down is a plain error page
-    tails++
+    if (ctx.req.method !== 'GET') throw new HttpError(405, 'GET')
+    const view = liveView(ctx)
+    if (!view.filter) throw new HttpError(400, problemOf(view))
+    const f = view.filter
+    const end = beginStream(ctx.user!)
     const controller = new AbortController()
-    ctx.req.on('close', () => controller.abort())
+    ctx.res.on('close', () => controller.abort()) // before any await: a client gone while we wait is seen
+    let lease: Awaited<ReturnType<SourcePool['lease']>>
+    try {
+      lease = await options.sources.lease()
+    } catch (error) {
+      end()
+      throw error
+    }
+    if (controller.signal.aborted) {
+      lease.release()
+      return end()
+    }
+    viewed(ctx, `${view.logType}.tail-stream`)
     ctx.res.writeHead(200, {
       ...SECURITY_HEADERS,
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
       'x-accel-buffering': 'no',
     })
-    ctx.res.write(`: ${view.logType}\n\n`)
-    const beat = setInterval(() => ctx.res.write(': beat\n\n'), 15_000)
+    // a reader that stops reading: wait a while for it, then end the stream rather than buffer without bound
+    const write = async (text: string) => {
+      if (ctx.res.write(text)) return
+      const drained = await Promise.race([
+        new Promise<boolean>((r) => ctx.res.once('drain', () => r(true))),
+        new Promise<boolean>((r) => setTimeout(r, 30_000, false).unref()),
+      ])
+      if (!drained) controller.abort()
+    }
+    const beat = setInterval(() => {
+      // a session that ended (logout, idle) ends its tails too
+      if (ctx.session && !sessions.get(ctx.session.id)) controller.abort()
+      else void write(': beat\n\n')
+    }, 15_000)
+    let broken = false
     try {
-      for await (const r of source.follow(view.filter, {intervalMs: 1000, signal: controller.signal})) {
-        const shown = {id: String(r.id), status: r.status_code ?? null, cells: view.columns.map((c) => cellText(c, r[c]).slice(0, 300))}
-        ctx.res.write(`event: record\ndata: ${JSON.stringify(shown)}\n\n`)
+      await write(`: ${view.logType}\n\n`)
+      for await (const r of lease.source.follow(f, {intervalMs: 1000, signal: controller.signal})) {
+        const shown = {id: String(r.id), status: r.status_code ?? null, cells: view.columns.map((c) => cell(c, r[c]))}
+        await write(`event: record\ndata: ${JSON.stringify(shown)}\n\n`)
+        if (controller.signal.aborted) break
       }
     } catch (error) {
-      if (!controller.signal.aborted) ctx.res.write(`event: failure\ndata: ${JSON.stringify(redactText((error as Error).message))}\n\n`)
+      broken = !controller.signal.aborted
+      if (broken) ctx.res.write(`event: failure\ndata: ${JSON.stringify(redactText((error as Error).message))}\n\n`)
     } finally {
       clearInterval(beat)
-      release()
-      tails--
+      lease.release(broken)
+      end()
       ctx.res.end()
     }
   }
 
   async function exportFile(ctx: Ctx) {
+    if (ctx.req.method !== 'GET') throw new HttpError(405, 'GET')
     const format = ctx.url.searchParams.get('format') ?? 'csv'
     if (!(EXPORT_FORMATS as readonly string[]).includes(format))
       throw new HttpError(400, `format "${format}" is not one of ${EXPORT_FORMATS.join(', ')}`)
     const view = readView(ctx.url.searchParams)
-    if (!view.filter)
-      throw new HttpError(
-        400,
-        view.error ??
-          view.fields
-            .filter((f) => f.error)
-            .map((f) => f.error)
-            .join('; '),
-      )
+    if (!view.filter) throw new HttpError(400, problemOf(view))
+    const f = view.filter
     const ext = format === 'har' ? 'har' : format
     const name = `audit-logs-${view.logType}-${new Date().toISOString().replace(/[:.]/g, '-')}.${ext}`
-    const {source, release} = await options.sources.lease() // before the answer starts: a store that is down is a plain error
+    const end = beginStream(ctx.user!)
+    const controller = new AbortController()
+    ctx.res.on('close', () => {
+      if (!ctx.res.writableFinished) controller.abort()
+    })
+    let lease: Awaited<ReturnType<SourcePool['lease']>>
+    try {
+      lease = await options.sources.lease({long: true}) // before the answer starts: a store that is down is a plain error
+    } catch (error) {
+      end()
+      throw error
+    }
     ctx.res.writeHead(200, {
       ...SECURITY_HEADERS,
       'content-type': {csv: 'text/csv; charset=utf-8', ndjson: 'application/x-ndjson', json: 'application/json', har: 'application/json'}[
@@ -451,16 +530,12 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
       'content-disposition': `attachment; filename="${name}"`,
       'cache-control': 'no-store',
     })
-    const controller = new AbortController()
-    ctx.res.on('close', () => {
-      if (!ctx.res.writableFinished) controller.abort()
-    })
     let broken = false
     let result: {rows: number; bytes: number} | undefined
     try {
       result = await exportRecords({
-        source,
-        filter: view.filter,
+        source: lease.source,
+        filter: f,
         format: format as ExportFormat,
         out: ctx.res,
         gzip: false,
@@ -472,6 +547,8 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
       if (!controller.signal.aborted) options.log(`warning: an export failed: ${redactText((error as Error).message)}`)
       ctx.res.destroy()
     } finally {
+      lease.release(broken)
+      end()
       // an export cut short is an export too: what was asked for, and that it did not finish
       audit(ctx, {
         action: 'EXPORT',
@@ -483,7 +560,6 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
           query: ctx.url.search.slice(0, 2000),
         },
       })
-      release(broken)
     }
   }
 
@@ -542,6 +618,9 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const ctx: Ctx = {req, res, url: new URL(req.url ?? '/', 'http://viewer'), ip: req.socket.remoteAddress ?? ''}
     route(ctx).catch((error: unknown) => {
+      // a page's statement past its timeout (sources.ts): a range too wide, said as such
+      if ((error as {code?: string}).code === '57014')
+        error = new HttpError(503, 'The query took longer than a page may (60 s): narrow the range (since, until) or the filter')
       const status = error instanceof HttpError ? error.status : 500
       const message = error instanceof HttpError ? error.message : 'the viewer failed to answer; see its log'
       if (!(error instanceof HttpError))
@@ -561,7 +640,8 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     ? https.createServer({cert: readFileSync(config.uiTlsCert!), key: readFileSync(config.uiTlsKey!)}, handler)
     : http.createServer(handler)
   server.headersTimeout = 20_000
-  server.requestTimeout = 0 // live tails and exports last
+  server.requestTimeout = 30_000 // receiving a request (not answering it: tails and exports last)
+  server.maxConnections = 512
   const {host, port} = parseHostPort('uiBind', config.uiBind)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -599,4 +679,19 @@ export function fillPeriods(
   const out: Array<{period: string; count: number; errors: number}> = []
   for (let t = from; t <= to; t += step) out.push(byPeriod.get(t) ?? {period: new Date(t).toISOString(), count: 0, errors: 0})
   return out
+}
+
+/** Why a view has no filter: its own error, or its fields' errors. */
+export const problemOf = (view: View): string =>
+  view.error ??
+  (view.fields
+    .filter((f) => f.error)
+    .map((f) => f.error)
+    .join('; ') ||
+    'a filter field is wrong')
+
+/** A list or tail cell: at most 300 characters, the cut marked. */
+export function cell(column: string, value: unknown): string {
+  const text = cellText(column, value)
+  return text.length > 300 ? `${text.slice(0, 299)}…` : text
 }

@@ -9,6 +9,7 @@ import {roleNames} from '../stores/postgres/setup.js'
 import {quoteIdent} from '../stores/postgres/sql/quote.js'
 import {PostgresSource} from '../stores/postgres/source.js'
 import type {RecordSource, SourceKind} from '../stores/source.js'
+import {redactText} from '../util/redact.js'
 
 /**
  * The viewer's records, for many requests at once. PostgreSQL: a pool, one
@@ -19,19 +20,26 @@ import type {RecordSource, SourceKind} from '../stores/source.js'
  */
 export type SourcePool = {
   kind: SourceKind
-  /** A source for one piece of work; `release` when it is done. */
-  lease(): Promise<{source: RecordSource; release: (broken?: boolean) => void}>
+  /** A source for one piece of work; `release` when it is done. `long`: an export, which may outlast a page's statement timeout. */
+  lease(options?: {long?: boolean}): Promise<{source: RecordSource; release: (broken?: boolean) => void}>
   close(): Promise<void>
 }
 
 export async function use<T>(pool: SourcePool, fn: (s: RecordSource) => Promise<T>): Promise<T> {
   const {source, release} = await pool.lease()
+  let broken = false
   try {
     return await fn(source)
+  } catch (error) {
+    broken = true // a connection whose statement failed or was cut is not lent again
+    throw error
   } finally {
-    release()
+    release(broken)
   }
 }
+
+/** A page's statements end after this long: one heavy filter cannot hold a connection without end. */
+const PAGE_STATEMENT_TIMEOUT = '60s'
 
 export function sharedSource(source: RecordSource, close: () => Promise<void> = async () => {}): SourcePool {
   return {kind: source.kind, lease: async () => ({source, release: () => {}}), close}
@@ -65,28 +73,46 @@ export async function postgresPool(databaseUrl: string, dbName: string): Promise
         exit: ExitCode.database,
         suggestions: [`Give a URL that logs in as ${reader} (its password is readerPassword), or GRANT ${reader} TO ${me}`],
       })
+    // tried, not assumed: a membership without the right to SET ROLE (PostgreSQL 16's WITH SET FALSE) fails here, not on every page
+    await probe.query(`SET ROLE ${quoteIdent(reader)}`).catch((error: Error) => {
+      throw new AuditLogsError(`The viewer cannot act as the reader role ${reader}: ${redactText(error.message)}`, {
+        exit: ExitCode.database,
+      })
+    })
+    const {rows: temp} = await probe.query(`SELECT has_database_privilege(current_database(), 'TEMPORARY') AS ok`)
+    if (!temp[0].ok)
+      throw new AuditLogsError(`The reader role ${reader} may not make temporary tables, which exports (csv, ndjson) need.`, {
+        exit: ExitCode.database,
+        suggestions: ['Run `audit-logs setup-db` again: it grants the reader TEMPORARY'],
+      })
     await assertMigrated(probe)
   } finally {
     await probe.end()
   }
   const pool = new pg.Pool({...clientConfig(databaseUrl), max: 10, idleTimeoutMillis: 30_000})
   pool.on('error', () => {}) // an idle connection that drops is replaced on the next lease
+  // a lent connection that drops (a restart, a terminated backend) surfaces on its next query, never as a crash:
+  // the pool takes its own listener off while a connection is lent
+  pool.on('connect', (client) => client.on('error', () => {}))
   const asReader = new WeakSet<pg.PoolClient>()
   return {
     kind: 'postgres',
-    lease: async () => {
+    lease: async (options = {}) => {
       const client = await pool.connect()
-      if (!asReader.has(client)) {
-        // before the connection's first query: it acts as the reader, or it is not used at all
-        try {
+      try {
+        if (!asReader.has(client)) {
+          // before the connection's first query: it acts as the reader, or it is not used at all
           await client.query(`SET ROLE ${quoteIdent(reader)}`)
-        } catch (error) {
-          client.release(true)
-          throw error
+          await client.query(`SET statement_timeout = '${PAGE_STATEMENT_TIMEOUT}'`)
+          asReader.add(client)
         }
-        asReader.add(client)
+        // an export streams as long as it takes; its connection is not lent again with that setting
+        if (options.long) await client.query('SET statement_timeout = 0')
+      } catch (error) {
+        client.release(true)
+        throw error
       }
-      return {source: new PostgresSource(client), release: (broken) => client.release(broken)}
+      return {source: new PostgresSource(client), release: (broken) => client.release(broken || options.long)}
     },
     close: () => pool.end(),
   }

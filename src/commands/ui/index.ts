@@ -34,7 +34,8 @@ export default class Ui extends BaseCommand<typeof Ui> {
 
   async run(): Promise<void> {
     const config = await this.resolved()
-    const kind: SourceKind = this.flags.source ?? (config.stores === 'mongo' ? 'mongo' : 'postgres')
+    // the stores the configuration writes: the files alone when it writes no database (run --ui --no-database)
+    const kind: SourceKind = this.flags.source ?? (!config.databaseSink ? 'files' : config.stores === 'mongo' ? 'mongo' : 'postgres')
     let sources: SourcePool
     if (kind === 'files') sources = filesPool(path.resolve(config.logDir))
     else if (kind === 'mongo') sources = mongoPool(await this.mongoStore('The viewer on MongoDB'))
@@ -47,11 +48,16 @@ export default class Ui extends BaseCommand<typeof Ui> {
     this.log(`audit-logs ui: serving ${kind === 'files' ? `the files in ${path.resolve(config.logDir)}` : kind} on ${ui.url}`)
     await new Promise<void>((resolve) => {
       const stop = () => resolve()
-      process.once('SIGINT', stop)
       process.once('SIGTERM', stop)
+      if (process.send) {
+        // a child of `run --ui`: run stops it (SIGTERM) in its own order; Ctrl-C at the terminal is run's to handle
+        process.on('SIGINT', () => {})
+        process.once('disconnect', stop) // run is gone
+      } else process.once('SIGINT', stop)
     })
     await ui.close()
     await sources.close()
     this.log('audit-logs ui: stopped')
+    if (process.connected) process.disconnect() // the channel to run would keep this process alive
   }
 }

@@ -142,7 +142,7 @@ async function grantIfMissing(
   const {rows: t} = await client.query(sql.hasDatabasePrivilege(roles.reader, db, 'TEMPORARY'))
   if (!t[0]?.ok) missing = true
   if (missing && !dryRun) for (const q of sql.grants(db, roles, TABLES)) await rec.query(q)
-  step('privileges (writer: INSERT, reader: SELECT)', missing, 'update')
+  step('privileges (writer: INSERT, reader: SELECT; both TEMPORARY)', missing, 'update')
 }
 
 async function hasPendingMigrations(url: string, setting?: string): Promise<boolean> {
