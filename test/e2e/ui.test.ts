@@ -270,6 +270,43 @@ describe('audit-logs ui over HTTP: pages, logins, exports, its own trail, and wh
     expect(session).to.include('HttpOnly').and.include('SameSite=Strict').and.not.include('Secure')
   })
 
+  it('survives what it does not expect: another app’s malformed cookie, an unknown log type, a HEAD of an export, a next outside Latin-1', async () => {
+    // cookies ignore ports: an app on the same host may set anything
+    expect((await get(`${viewer.url}/logs/request`, `${cookie}; pref=100%; x=%E0%A4%A`)).status).to.equal(200)
+    const unknown = await get(`${viewer.url}/logs/nope`, cookie)
+    expect(unknown.status).to.equal(400)
+    expect(await unknown.text()).to.include('There are no &quot;nope&quot; logs; these are: request, access, event, outbound, app')
+    expect((await get(`${viewer.url}/export?type=nope&format=csv`, cookie)).status).to.equal(400)
+    expect((await get(`${viewer.url}/api/stats?type=nope&since=1h`, cookie)).status).to.equal(400)
+    expect((await fetch(`${viewer.url}/export?format=csv`, {method: 'HEAD', headers: {cookie}})).status).to.equal(405)
+    const euro = await postLogin(viewer.url, {username: VIEWER.name, password: VIEWER.password, next: '/logs/request?path=/x€'})
+    expect(euro.status).to.equal(303)
+    expect(euro.headers.get('location')).to.equal('/logs/request?path=/x%E2%82%AC')
+  })
+
+  it('bounds live tails and exports per user, counted before they start', async () => {
+    const own = await loginCookie(viewer.url)
+    const controllers = [0, 1, 2, 3].map(() => new AbortController())
+    const answers = await Promise.all(
+      controllers.map((c) =>
+        fetch(`${viewer.url}/api/tail?type=request`, {headers: {cookie: own}, signal: c.signal}).then((r) => r.status),
+      ),
+    )
+    expect(answers.sort()).to.deep.equal([200, 200, 200, 429])
+    for (const c of controllers) c.abort()
+    // the slots come back once the tails end
+    await until(
+      async () => {
+        const c = new AbortController()
+        const status = (await fetch(`${viewer.url}/api/tail?type=request`, {headers: {cookie: own}, signal: c.signal})).status
+        c.abort()
+        return status === 200
+      },
+      10_000,
+      'a free slot',
+    )
+  })
+
   it('limits failed logins per user (then even the right password waits) and per address; a wrong password says nothing of which part was wrong', async () => {
     const user = 'mallory'
     for (let i = 0; i < 3; i++) {
@@ -298,6 +335,22 @@ describe('audit-logs ui over HTTP: pages, logins, exports, its own trail, and wh
     expect(csv.extra.record_count).to.equal(3)
     expect(rows.some((r) => r.action === 'VIEW' && r.target_type === 'audit-logs.request' && r.target_id)).to.equal(true)
     expect(JSON.stringify(rows)).not.to.include(VIEWER.password)
+  })
+
+  it('counts a login attempt before checking it: concurrent tries for one user get no more than the limit', async () => {
+    const own = await startViewer({...db.env, AUDIT_LOGS_UI_LOGIN_ATTEMPTS: '3'})
+    try {
+      const answers = await Promise.all(
+        Array.from({length: 12}, (_, i) => postLogin(own.url, {username: 'concurrent', password: `guess${i}`}).then((r) => r.status)),
+      )
+      expect(answers.filter((s) => s === 401).length).to.be.within(1, 3)
+      expect(
+        answers.every((s) => [401, 429, 503].includes(s)),
+        String(answers),
+      ).to.equal(true)
+    } finally {
+      await own.stop()
+    }
   })
 
   it('reads as the reader role: its connections cannot write, and a login that is not the reader (nor a member) is refused', async () => {
@@ -394,6 +447,10 @@ describe('audit-logs ui over HTTP: pages, logins, exports, its own trail, and wh
       env: {...db.env, AUDIT_LOGS_UI_USERS: '', AUDIT_LOGS_UI_AUTH_HEADER: 'X-User'},
     })
     expect(header.stderr).to.include('uiAuthHeader is set but uiAuthProxies is empty')
+    const halfTls = await runCli(['ui', '--bind', '127.0.0.1:0'], {
+      env: {...db.env, AUDIT_LOGS_UI_USERS: await viewerUsers(), AUDIT_LOGS_UI_TLS_CERT: '/tmp/c.pem'},
+    })
+    expect(halfTls.stderr).to.include('uiTlsCert and uiTlsKey go together')
     const bad = await runCli(['ui', '--bind', '127.0.0.1:0'], {env: {...db.env, AUDIT_LOGS_UI_USERS: 'bob:plaintext-password'}})
     expect(bad.exitCode).not.to.equal(0)
     expect(bad.stderr).to.include('uiUsers').and.include('NAME:HASH').and.not.include('plaintext-password')
@@ -479,6 +536,34 @@ describe('run --ui', function () {
       expect(Number((await client.query(`SELECT count(*) AS n FROM event_logs WHERE action = 'VIEW'`)).rows[0].n)).to.be.at.least(1)
     } finally {
       await client.end()
+    }
+  })
+
+  it('gives the viewer run’s settings whole (a list item with a comma) and leaves events open without a token where they were', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-ui-run-'))
+    const {writeFileSync} = await import('node:fs')
+    writeFileSync(
+      path.join(dir, 'audit-logs.config.json'),
+      JSON.stringify({loginRoutes: ['POST /login 2xx,302'], eventsAllowNoToken: true}),
+    )
+    const {freePort} = await import('../../src/util/process.js')
+    const uiPort = await freePort()
+    const own = await startRun(
+      ['--upstream', upstream.url, '--ui', '--ui-bind', `127.0.0.1:${uiPort}`, '--config', path.join(dir, 'audit-logs.config.json')],
+      {...db.env, AUDIT_LOGS_UI_USERS: await viewerUsers()},
+      {dir},
+    )
+    try {
+      expect(own.stderr()).to.include(`web viewer on http://127.0.0.1:${uiPort}`)
+      const r = await request(`${own.adminUrl}/_audit/events`, {
+        method: 'POST',
+        headers: {'content-type': 'application/json'},
+        body: JSON.stringify({action: 'DEPLOY', actor: 'ci'}),
+      })
+      expect(r.status, r.body.toString()).to.equal(200)
+      await loginCookie(`http://127.0.0.1:${uiPort}`) // the viewer's own events go in the same way
+    } finally {
+      await own.stop()
     }
   })
 
