@@ -7,6 +7,7 @@ import {clientConfig, connect} from '../stores/postgres/connection.js'
 import {assertMigrated} from '../stores/postgres/partitions.js'
 import {roleNames} from '../stores/postgres/setup.js'
 import {quoteIdent} from '../stores/postgres/sql/quote.js'
+import type {Db} from '../stores/postgres/db.js'
 import {PostgresSource} from '../stores/postgres/source.js'
 import type {RecordSource, SourceKind} from '../stores/source.js'
 import {redactText} from '../util/redact.js'
@@ -20,13 +21,16 @@ import {redactText} from '../util/redact.js'
  */
 export type SourcePool = {
   kind: SourceKind
-  /** A source for one piece of work; `release` when it is done. `long`: an export, which may outlast a page's statement timeout. */
-  lease(options?: {long?: boolean}): Promise<{source: RecordSource; release: (broken?: boolean) => void}>
+  /**
+   * A source for one piece of work; `release` when it is done. `long`: an export, which may outlast a page's
+   * statement timeout. `parallel`: up to that many connections for `stats`, whose statements then run at once.
+   */
+  lease(options?: {long?: boolean; parallel?: number}): Promise<{source: RecordSource; release: (broken?: boolean) => void}>
   close(): Promise<void>
 }
 
-export async function use<T>(pool: SourcePool, fn: (s: RecordSource) => Promise<T>): Promise<T> {
-  const {source, release} = await pool.lease()
+export async function use<T>(pool: SourcePool, fn: (s: RecordSource) => Promise<T>, options?: {parallel?: number}): Promise<T> {
+  const {source, release} = await pool.lease(options)
   let broken = false
   try {
     return await fn(source)
@@ -37,6 +41,8 @@ export async function use<T>(pool: SourcePool, fn: (s: RecordSource) => Promise<
     release(broken)
   }
 }
+
+const POOL_SIZE = 10
 
 /** A page's statements end after this long: one heavy filter cannot hold a connection without end. */
 const PAGE_STATEMENT_TIMEOUT = '60s'
@@ -89,31 +95,68 @@ export async function postgresPool(databaseUrl: string, dbName: string): Promise
   } finally {
     await probe.end()
   }
-  const pool = new pg.Pool({...clientConfig(databaseUrl), max: 10, idleTimeoutMillis: 30_000})
+  const pool = new pg.Pool({...clientConfig(databaseUrl), max: POOL_SIZE, idleTimeoutMillis: 30_000})
   pool.on('error', () => {}) // an idle connection that drops is replaced on the next lease
   // a lent connection that drops (a restart, a terminated backend) surfaces on its next query, never as a crash:
   // the pool takes its own listener off while a connection is lent
   pool.on('connect', (client) => client.on('error', () => {}))
   const asReader = new WeakSet<pg.PoolClient>()
+  const connection = async (long: boolean) => {
+    const client = await pool.connect()
+    try {
+      if (!asReader.has(client)) {
+        // before the connection's first query: it acts as the reader, or it is not used at all
+        await client.query(`SET ROLE ${quoteIdent(reader)}`)
+        await client.query(`SET statement_timeout = '${PAGE_STATEMENT_TIMEOUT}'`)
+        asReader.add(client)
+      }
+      // an export streams as long as it takes; its connection is not lent again with that setting
+      if (long) await client.query('SET statement_timeout = 0')
+    } catch (error) {
+      client.release(true)
+      throw error
+    }
+    return client
+  }
   return {
     kind: 'postgres',
     lease: async (options = {}) => {
-      const client = await pool.connect()
-      try {
-        if (!asReader.has(client)) {
-          // before the connection's first query: it acts as the reader, or it is not used at all
-          await client.query(`SET ROLE ${quoteIdent(reader)}`)
-          await client.query(`SET statement_timeout = '${PAGE_STATEMENT_TIMEOUT}'`)
-          asReader.add(client)
-        }
-        // an export streams as long as it takes; its connection is not lent again with that setting
-        if (options.long) await client.query('SET statement_timeout = 0')
-      } catch (error) {
-        client.release(true)
-        throw error
+      const long = Boolean(options.long)
+      const first = await connection(long)
+      const more: pg.PoolClient[] = []
+      // the extra connections only while the pool has room and nobody waits: a busy viewer runs the statements on one
+      const room = () => pool.waitingCount === 0 && (pool.idleCount > 0 || pool.totalCount < POOL_SIZE)
+      for (let i = 1; i < (options.parallel ?? 1) && room(); i++) more.push(await connection(false))
+      const spread = more.length ? spreadOver([first, ...more]) : undefined
+      return {
+        source: new PostgresSource(first, spread ? {parallel: spread} : {}),
+        release: (broken) => {
+          first.release(broken || long)
+          for (const c of more) c.release(broken)
+        },
       }
-      return {source: new PostgresSource(client), release: (broken) => client.release(broken || options.long)}
     },
     close: () => pool.end(),
   }
+}
+
+/** A Db over several connections: each query goes to a connection that is free (one query at a time on each), else waits for one. */
+function spreadOver(clients: pg.PoolClient[]): Db {
+  const free = [...clients]
+  const waiting: Array<(c: pg.PoolClient) => void> = []
+  const take = () => (free.length ? Promise.resolve(free.pop()!) : new Promise<pg.PoolClient>((r) => waiting.push(r)))
+  const give = (c: pg.PoolClient) => {
+    const next = waiting.shift()
+    if (next) next(c)
+    else free.push(c)
+  }
+  const query = async (q: never) => {
+    const c = await take()
+    try {
+      return await c.query(q)
+    } finally {
+      give(c)
+    }
+  }
+  return {query: query as unknown as Db['query'], parallel: true}
 }

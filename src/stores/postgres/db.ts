@@ -1,7 +1,18 @@
 import type pg from 'pg'
 
 /** What the stores need of a connection: a client, a pool client, or a recorder of SQL for --dry-run. */
-export type Db = Pick<pg.ClientBase, 'query'>
+export type Db = Pick<pg.ClientBase, 'query'> & {
+  /** its queries may be sent at once (several connections behind it); one connection takes one at a time */
+  parallel?: boolean
+}
+
+/** Runs the steps at once where `db` can, else one after the other (pg deprecates queries sent to a busy client). */
+export async function each<T extends unknown[]>(db: Db, steps: {[K in keyof T]: () => Promise<T[K]>}): Promise<T> {
+  if (db.parallel) return (await Promise.all(steps.map((s) => s()))) as T
+  const out: unknown[] = []
+  for (const s of steps) out.push(await s())
+  return out as T
+}
 
 const READS = /^\s*(SELECT|WITH\s+\w+\s+AS\s*\(\s*SELECT)\b/i
 

@@ -6,6 +6,7 @@ import {crlfRecords} from '../../render/csv.js'
 import {followByPolling} from '../follow.js'
 import {type ExportFormat, type ExportInput, type QueryOptions, type RecordSource, type StatsOptions, columnsOf} from '../source.js'
 import {copyTextToNdjson} from './copy-text.js'
+import type {Db} from './db.js'
 import {getRecord, prepareCopyExport, queryRecords} from './reader.js'
 import {selectJson, selectRecords} from './sql/reader.js'
 import {computeStats, eventCounter} from './stats.js'
@@ -14,7 +15,11 @@ import {summarizeEvents} from '../event-summary.js'
 /** The audit database as a source of records: every figure computed in PostgreSQL, exports streamed. */
 export class PostgresSource implements RecordSource {
   readonly kind = 'postgres'
-  constructor(private readonly db: pg.ClientBase) {}
+  /** `parallel`: where `stats` may send its statements at once (several connections of one reader), else `db`. */
+  constructor(
+    private readonly db: pg.ClientBase,
+    private readonly options: {parallel?: Db} = {},
+  ) {}
 
   query(f: Filter, options: QueryOptions) {
     return queryRecords(this.db, f, options)
@@ -25,7 +30,7 @@ export class PostgresSource implements RecordSource {
   }
 
   stats(f: Filter, options: StatsOptions) {
-    return computeStats(this.db, f, options)
+    return computeStats(this.options.parallel ?? this.db, f, options)
   }
 
   eventSummary(f: Filter, options: {top: number}) {

@@ -1,7 +1,7 @@
 import type {Filter} from '../../filters/parse.js'
 import {type Stats, type StatsOptions, columnsOf} from '../source.js'
 import {summarize} from '../summary.js'
-import type {Db} from './db.js'
+import {type Db, each} from './db.js'
 import type {EventCounter} from '../event-summary.js'
 import {
   eventCount,
@@ -14,16 +14,25 @@ import {
   statsTotals,
 } from './sql/stats.js'
 
-/** The summary, computed in PostgreSQL (no rows are pulled into Node). */
+/**
+ * The summary, computed in PostgreSQL (no rows are pulled into Node): seven statements, one after the
+ * other on one connection, at once on a `db` that spreads them over several (the viewer's).
+ */
 export async function computeStats(db: Db, f: Filter, options: StatsOptions): Promise<Stats> {
-  const {
-    rows: [t],
-  } = await db.query(statsTotals(f))
   const pair = (r: {k: string; n: unknown}) => [r.k, Number(r.n)] as const
   // outbound records have neither a user nor an address: nothing to list
   const top = async (key: 'path' | 'user' | 'ip', needs?: string) =>
     needs && !columnsOf(f.logType).includes(needs) ? [] : (await db.query(statsTop(f, key, options.top))).rows.map(pair)
-  const hist = await db.query(statsHistogram(f, options.bucket))
+  const [totals, hist, topPaths, topUsers, topIps, slow, failing] = await each(db, [
+    () => db.query(statsTotals(f)),
+    () => db.query(statsHistogram(f, options.bucket)),
+    () => top('path'),
+    () => top('user', 'user_id'),
+    () => top('ip', 'ip'),
+    () => db.query(statsSlowPaths(f, options.top)),
+    () => db.query(statsFailingPaths(f, options.top)),
+  ])
+  const t = totals.rows[0]
   const num = (v: unknown) => (v === null ? null : Number(v))
   return summarize({
     total: Number(t.total),
@@ -31,20 +40,11 @@ export async function computeStats(db: Db, f: Filter, options: StatsOptions): Pr
     percentiles: [num(t.p50), num(t.p95), num(t.p99)],
     slow: Number(t.slow),
     suspicious: Number(t.suspicious),
-    topPaths: await top('path'),
-    topUsers: await top('user', 'user_id'),
-    topIps: await top('ip', 'ip'),
-    slowPaths: (await db.query(statsSlowPaths(f, options.top))).rows.map((r) => ({
-      path: r.k,
-      count: Number(r.n),
-      avgMs: Number(r.avg),
-      maxMs: Number(r.max),
-    })),
-    failingPaths: (await db.query(statsFailingPaths(f, options.top))).rows.map((r) => ({
-      path: r.k,
-      count: Number(r.n),
-      errors: Number(r.errors),
-    })),
+    topPaths,
+    topUsers,
+    topIps,
+    slowPaths: slow.rows.map((r) => ({path: r.k, count: Number(r.n), avgMs: Number(r.avg), maxMs: Number(r.max)})),
+    failingPaths: failing.rows.map((r) => ({path: r.k, count: Number(r.n), errors: Number(r.errors)})),
     histogram: hist.rows.map((r) => ({period: r.period.toISOString(), count: Number(r.n), errors: Number(r.errors)})),
   })
 }
