@@ -198,11 +198,3 @@ export class TrustedProxies {
     return this.ranges.some(([range, bits]) => range.kind() === a.kind() && a.match(range, bits))
   }
 }
-
-/** Equal strings, compared in constant time (CSRF tokens). */
-export function sameToken(a: string | undefined, b: string | undefined): boolean {
-  if (!a || !b) return false
-  const x = Buffer.from(a)
-  const y = Buffer.from(b)
-  return x.length === y.length && timingSafeEqual(x, y)
-}

@@ -51,10 +51,13 @@ function headerValue(headers: unknown, name: string): string | undefined {
   return undefined
 }
 
+/** The marker capture/body.ts keeps for a body it did not keep as text (binary, or an encoding it could not decode). */
+const BODY_MARKER = /^\[(binary|\w+ body),/
+
 /** A body pretty-printed by its type: JSON indented, a form as name = value lines, anything else as it is. */
 export function prettyBody(text: string, contentType: string | undefined): {kind: string; text: string} {
   const type = (contentType ?? '').split(';')[0].trim().toLowerCase()
-  if (/^\[(binary|\w+ body),/.test(text)) return {kind: 'binary', text}
+  if (BODY_MARKER.test(text)) return {kind: 'binary', text}
   if (type.endsWith('json') || type.endsWith('+json') || /^\s*[[{]/.test(text)) {
     try {
       return {kind: 'json', text: JSON.stringify(JSON.parse(text), null, 2)}
@@ -105,7 +108,7 @@ export function curlOf(r: Row): string | undefined {
   const lines = [`curl -X ${shellQuote(r.method)} ${shellQuote(url)}`]
   for (const h of headerLines(r.request_headers))
     if (!NOT_FOR_CURL.has(h.name.toLowerCase())) lines.push(`  -H ${shellQuote(`${h.name}: ${h.value.map((p) => p.text).join('')}`)}`)
-  if (typeof r.request_body === 'string' && r.request_body && !/^\[(binary|\w+ body),/.test(r.request_body))
+  if (typeof r.request_body === 'string' && r.request_body && !BODY_MARKER.test(r.request_body))
     lines.push(`  --data-raw ${shellQuote(r.request_body)}`)
   return lines.join(' \\\n')
 }

@@ -17,7 +17,8 @@ import {LOG_TYPE, LOG_TYPES, type LogType} from '../stores/log-types.js'
 import {EXPORT_FORMATS, type ExportFormat, RECORD_ID, type Row, columnsOf, cursorOf} from '../stores/source.js'
 import {redactText} from '../util/redact.js'
 import type {ViewerAudit} from './audit.js'
-import {LoginLimiter, type Session, Sessions, TrustedProxies, Users, sameToken} from './auth.js'
+import {sameSecret} from '../util/secrets.js'
+import {LoginLimiter, type Session, Sessions, TrustedProxies, Users} from './auth.js'
 import {detailView} from './record-view.js'
 import {type View, PAGE_SIZES, cursorText, filterQuery, readView, viewHref} from './params.js'
 import {type SourcePool, use} from './sources.js'
@@ -198,7 +199,7 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
   async function login(ctx: Ctx) {
     checkOrigin(ctx)
     const form = await readForm(ctx.req)
-    if (!sameToken(form.get('csrf') ?? undefined, cookies(ctx.req)[LOGIN_COOKIE]))
+    if (!sameSecret(form.get('csrf') ?? undefined, cookies(ctx.req)[LOGIN_COOKIE]))
       throw new HttpError(403, 'the login form expired; load it again')
     const name = (form.get('username') ?? '').slice(0, 100)
     const password = (form.get('password') ?? '').slice(0, 1024)
@@ -243,7 +244,7 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
   async function logout(ctx: Ctx) {
     checkOrigin(ctx)
     const form = await readForm(ctx.req)
-    if (!ctx.session || !sameToken(form.get('csrf') ?? undefined, ctx.session.csrf))
+    if (!ctx.session || !sameSecret(form.get('csrf') ?? undefined, ctx.session.csrf))
       throw new HttpError(403, 'the logout form is not from this session')
     sessions.delete(ctx.session.id)
     audit(ctx, {action: 'LOGOUT', actor: {id: ctx.session.user}, target: {type: 'audit-logs.ui'}})

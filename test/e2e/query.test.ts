@@ -9,6 +9,7 @@ import {repair} from '../../src/stores/postgres/partitions.js'
 import {writeRecords} from '../../src/stores/postgres/writer.js'
 import {execa} from 'execa'
 import {BIN, runCli} from '../helpers/cli.js'
+import {parseCsv} from '../helpers/csv.js'
 import {type TestDatabase, count, freshDatabase} from '../helpers/db.js'
 import {freshMongo, mongoServerUri} from '../helpers/mongo.js'
 
@@ -18,35 +19,6 @@ const readlinkSafe = (p: string) => {
   } catch {
     return ''
   }
-}
-
-/** RFC 4180, enough for the test: quoted fields, doubled quotes, CRLF. */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = []
-  let row: string[] = []
-  let field = ''
-  let quoted = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        field += '"'
-        i++
-      } else if (c === '"') quoted = false
-      else field += c
-    } else if (c === '"') quoted = true
-    else if (c === ',') {
-      row.push(field)
-      field = ''
-    } else if (c === '\r' && text[i + 1] === '\n') {
-      row.push(field)
-      rows.push(row)
-      row = []
-      field = ''
-      i++
-    } else field += c
-  }
-  return rows
 }
 
 describe('query and show (subprocess, real PostgreSQL and JSONL files)', function () {

@@ -21,6 +21,7 @@ import {
 import {ROOT, runCli} from '../helpers/cli.js'
 import {serverUrl} from '../helpers/db.js'
 import {type RunningServer, startRun, until} from '../helpers/run-server.js'
+import {parseCsv} from '../helpers/csv.js'
 import {skipUnless} from '../helpers/skip.js'
 import {type RunningViewer, VIEWER, startViewer, viewerDatabase} from '../helpers/ui.js'
 import {HOSTILE_HEADER, HOSTILE_HTML, HOSTILE_SVG, HOSTILE_USER, type Upstream, startUpstream} from '../helpers/upstream.js'
@@ -266,36 +267,6 @@ async function filter(page: Page, fields: Record<string, string>) {
   await page.click('#apply')
   await navigated
   await page.waitForLoadState('load')
-}
-
-/** RFC 4180: quoted fields (with "" for a quote, line breaks inside), CRLF or LF between records. */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = []
-  let row: string[] = []
-  let field = ''
-  let quoted = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        field += '"'
-        i++
-      } else if (c === '"') quoted = false
-      else field += c
-    } else if (c === '"' && field === '') quoted = true
-    else if (c === ',') {
-      row.push(field)
-      field = ''
-    } else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i++
-      row.push(field)
-      rows.push(row)
-      row = []
-      field = ''
-    } else field += c
-  }
-  if (field || row.length) rows.push([...row, field])
-  return rows
 }
 
 describe('audit-logs ui in a browser (Chromium, real database, records from a real run)', function () {
