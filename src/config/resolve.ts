@@ -60,7 +60,7 @@ const flagLayer = (values: Overrides): Layer => ({
 })
 
 /** How a value is shown in a message: a URL without its password, a secret value never. */
-function shown(spec: SettingSpec, raw: unknown): string {
+export function shown(spec: SettingSpec, raw: unknown): string {
   if (spec.secret === 'value') return '****'
   if (spec.secret === 'url' && typeof raw === 'string') return redactUrl(raw)
   return JSON.stringify(raw)
@@ -72,7 +72,15 @@ function shown(spec: SettingSpec, raw: unknown): string {
  * what is accepted.
  */
 export async function resolveConfig(
-  options: {flags?: Overrides; configFile?: string; noConfigFile?: boolean; env?: NodeJS.ProcessEnv; cwd?: string} = {},
+  options: {
+    flags?: Overrides
+    configFile?: string
+    noConfigFile?: boolean
+    env?: NodeJS.ProcessEnv
+    cwd?: string
+    /** Filled, when given, with where each setting came from (doctor shows it): "defaults", or the source and its name. */
+    sources?: Partial<Record<SettingKey, string>>
+  } = {},
 ): Promise<Config & {configFile?: string; extras: Record<string, unknown>}> {
   const cwd = options.cwd ?? process.cwd()
   const env = options.env ?? process.env
@@ -97,12 +105,13 @@ export async function resolveConfig(
     const raw = layer?.values[key]
     const spec: SettingSpec = settings[key]
     const parsed = spec.schema.safeParse(raw)
+    const name = layer?.names[key]
+    const where = layer ? `${layer.source}${name ? ' ' + name : ''}` : 'defaults'
+    if (options.sources) options.sources[key] = where
     if (!parsed.success) {
       if (spec.secret === 'url' && typeof raw === 'string') registerUrlPassword(raw) // a message about something else must not show it either
       if (spec.secret === 'value' && typeof raw === 'string') registerSecret(raw)
       const hint = parsed.error.issues[0]?.message ?? 'a valid value'
-      const name = layer?.names[key]
-      const where = layer ? `${layer.source}${name ? ' ' + name : ''}` : 'defaults'
       const error = configError(`Invalid configuration: ${key} = ${shown(spec, raw)} (from ${where}). Accepted: ${hint}`)
       throw spec.exit ? new AuditLogsError(error.message, {exit: spec.exit}) : error
     }
