@@ -86,10 +86,20 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
     const failed = checks.some((c) => c.state === 'fail')
     const warned = checks.some((c) => c.state === 'warn')
     const exitCode = failed ? ExitCode.unhealthy : warned && this.flags.strict ? ExitCode.failure : ExitCode.ok
-    this.log(renderTable(['check', 'state', 'message', 'fix'], checks.map((c) => [c.check, c.state, c.message, c.fix])))
+    this.log(
+      renderTable(
+        ['check', 'state', 'message', 'fix'],
+        checks.map((c) => [c.check, c.state, c.message, c.fix]),
+      ),
+    )
     if (settingsShown.length) {
       this.log('\nSettings given (the rest are defaults):')
-      this.log(renderTable(['setting', 'value', 'from'], settingsShown.map((s) => [s.key, s.value, s.from])))
+      this.log(
+        renderTable(
+          ['setting', 'value', 'from'],
+          settingsShown.map((s) => [s.key, s.value, s.from]),
+        ),
+      )
     }
     this.log(failed ? '\nUnhealthy: a check failed.' : warned ? '\nHealthy, with warnings.' : '\nHealthy.')
     process.exitCode = exitCode

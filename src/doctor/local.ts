@@ -29,7 +29,7 @@ export function journalChecks(config: ResolvedConfig): Check[] {
   const bound = journalBound(config.journalMaxBytes, existing(dir))
   const fill = backlog / bound.bytes
   const said = `${formatBytes(backlog)} not yet shipped in ${dir}, ${(fill * 100).toFixed(1)}% of its bound ${formatBytes(bound.bytes)}`
-  const fix = 'make the stores reachable (the checks above); `curl http://<adminBind>/health` shows each sink\'s lag and last error'
+  const fix = "make the stores reachable (the checks above); `curl http://<adminBind>/health` shows each sink's lag and last error"
   if (fill >= JOURNAL_FAIL) out.push(fail('journal backlog', said, fix))
   else if (fill >= JOURNAL_WARN) out.push(warn('journal backlog', said, fix))
   else out.push(ok('journal backlog', said))
@@ -74,6 +74,8 @@ export function journalChecks(config: ResolvedConfig): Check[] {
   return out
 }
 
+const LOG_CLAIM = '.audit-logs-owner.pid'
+
 /** The log directory (the file sink's): writable by this user, and nothing in it readable by others (o+r). */
 export function logDirCheck(config: ResolvedConfig): Check {
   const name = 'log directory'
@@ -85,7 +87,11 @@ export function logDirCheck(config: ResolvedConfig): Check {
       accessSync(parent, constants.W_OK | constants.X_OK)
       if (!statSync(parent).isDirectory()) throw new Error('not a directory')
     } catch {
-      return fail(name, `${dir} does not exist and ${parent} cannot hold it`, `set logDir (AUDIT_LOGS_LOG_DIR) to a directory this user can write`)
+      return fail(
+        name,
+        `${dir} does not exist and ${parent} cannot hold it`,
+        `set logDir (AUDIT_LOGS_LOG_DIR) to a directory this user can write`,
+      )
     }
     return ok(name, `${dir} does not exist yet: run makes it (mode 0750)`)
   }
@@ -93,10 +99,16 @@ export function logDirCheck(config: ResolvedConfig): Check {
     if (!statSync(dir).isDirectory()) throw Object.assign(new Error('it is a file, not a directory'), {code: 'ENOTDIR'})
     accessSync(dir, constants.W_OK | constants.X_OK)
   } catch (error) {
-    return fail(name, `${dir} is not writable: ${(error as Error).message}`, `chmod u+rwx ${dir}, or set logDir (AUDIT_LOGS_LOG_DIR) to a directory this user can write`)
+    return fail(
+      name,
+      `${dir} is not writable: ${(error as Error).message}`,
+      `chmod u+rwx ${dir}, or set logDir (AUDIT_LOGS_LOG_DIR) to a directory this user can write`,
+    )
   }
   // records hold IPs, user ids, headers and bodies: readable by the owner and its group (a log shipper), never by others
-  const open = [dir, ...readdirSync(dir).map((f) => path.join(dir, f))].filter((p) => (statSync(p).mode & 0o004) !== 0)
+  // (run's claim file holds a pid only, readable as util/claim.ts makes it)
+  const files = readdirSync(dir).filter((f) => f !== LOG_CLAIM)
+  const open = [dir, ...files.map((f) => path.join(dir, f))].filter((p) => (statSync(p).mode & 0o004) !== 0)
   if (open.length)
     return warn(
       name,
@@ -123,10 +135,12 @@ function holder(file: string): number | undefined {
 /** Whether a `run` holds the journal and log directories, and when one does, its /health. */
 export async function runChecks(config: ResolvedConfig): Promise<Check[]> {
   const journal = holder(path.join(journalDirOf(config), 'owner.pid'))
-  const logs = config.fileSink ? holder(path.join(path.resolve(config.logDir), '.audit-logs-owner.pid')) : undefined
+  const logs = config.fileSink ? holder(path.join(path.resolve(config.logDir), LOG_CLAIM)) : undefined
   if (journal === undefined && logs === undefined)
     return [ok('run', 'no run holds the journal or log directory'), skip('run /health', 'no run is up')]
-  const held = [journal !== undefined && `the journal (pid ${journal})`, logs !== undefined && `the log directory (pid ${logs})`].filter(Boolean)
+  const held = [journal !== undefined && `the journal (pid ${journal})`, logs !== undefined && `the log directory (pid ${logs})`].filter(
+    Boolean,
+  )
   const out: Check[] = [ok('run', `a run holds ${held.join(' and ')}`)]
   const admin = parseHostPort('adminBind', config.adminBind)
   const host = admin.host === '0.0.0.0' || admin.host === '::' ? '127.0.0.1' : admin.host

@@ -26,7 +26,9 @@ export async function mongoChecks(config: ResolvedConfig): Promise<Check[]> {
     const state = await mongoState(store)
     const out: Check[] = [ok('MongoDB', `reachable: database ${state.database} on ${state.server}`)]
     const absent = state.collections.filter((c) => !c.exists).map((c) => c.collection)
-    const noIndex = state.collections.flatMap((c) => c.indexes.filter((i) => i.state === 'missing').map((i) => `${c.collection} (${i.fields})`))
+    const noIndex = state.collections.flatMap((c) =>
+      c.indexes.filter((i) => i.state === 'missing').map((i) => `${c.collection} (${i.fields})`),
+    )
     if (absent.length || noIndex.length)
       out.push(
         fail(

@@ -171,7 +171,8 @@ async function partitionsChecks(client: pg.Client, config: ResolvedConfig): Prom
   }
   const what = `${interval}ly, the current one and ${config.premake} ahead (premake)`
   const out: Check[] = []
-  if (missingNow.length) out.push(fail('partitions ahead', `no partition for the current ${interval}: ${missingNow.join(', ')}`, 'audit-logs partitions create'))
+  if (missingNow.length)
+    out.push(fail('partitions ahead', `no partition for the current ${interval}: ${missingNow.join(', ')}`, 'audit-logs partitions create'))
   else if (missingAhead.length)
     out.push(warn('partitions ahead', `missing ahead (${what}): ${missingAhead.join(', ')}`, 'audit-logs partitions create'))
   else out.push(ok('partitions ahead', `every table has its partitions, ${what}`))
@@ -213,7 +214,9 @@ export async function postgresChecks(config: ResolvedConfig, target: () => Promi
   }
   try {
     const {rows} = await client.query('SELECT current_user AS me, version() AS version')
-    const out: Check[] = [ok('PostgreSQL', `reachable: database ${t.dbName} as ${rows[0].me} (${String(rows[0].version).split(' ').slice(0, 2).join(' ')})`)]
+    const out: Check[] = [
+      ok('PostgreSQL', `reachable: database ${t.dbName} as ${rows[0].me} (${String(rows[0].version).split(' ').slice(0, 2).join(' ')})`),
+    ]
     out.push(await roleCheck('writer', client, t, config.writerPassword, 'writerPassword (AUDIT_LOGS_WRITER_PASSWORD)'))
     out.push(await roleCheck('reader', client, t, config.readerPassword, 'readerPassword (AUDIT_LOGS_READER_PASSWORD)'))
     let migrated = false
@@ -225,7 +228,9 @@ export async function postgresChecks(config: ResolvedConfig, target: () => Promi
       const e = error as AuditLogsError
       out.push(fail('migrations', redactText(e.message), e.suggestions?.[0] ?? 'audit-logs migrate'))
     }
-    const {rows: tables} = await client.query(`SELECT count(*) FILTER (WHERE to_regclass(t) IS NOT NULL) AS n FROM unnest($1::text[]) t`, [TABLES])
+    const {rows: tables} = await client.query(`SELECT count(*) FILTER (WHERE to_regclass(t) IS NOT NULL) AS n FROM unnest($1::text[]) t`, [
+      TABLES,
+    ])
     if (migrated || tables[0].n === TABLES.length) out.push(...(await partitionsChecks(client, config)))
     else out.push(skip('partitions ahead', 'the audit tables are missing'), skip('default partitions', 'the audit tables are missing'))
     return out

@@ -1,0 +1,395 @@
+import {randomBytes} from 'node:crypto'
+import {chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {expect} from 'chai'
+import pg from 'pg'
+import {clientConfig, withDatabase} from '../../src/stores/postgres/connection.js'
+import {partitionName, plannedPeriods} from '../../src/stores/postgres/periods.js'
+import {freePort} from '../../src/util/process.js'
+import {type CliResult, runCli} from '../helpers/cli.js'
+import {dropDatabase, dropRoles, serverUrl} from '../helpers/db.js'
+import {type TestMongo, freshMongo, isFerretDb, mongoServerUri} from '../helpers/mongo.js'
+import {type RunningServer, startRun} from '../helpers/run-server.js'
+import {skipUnless} from '../helpers/skip.js'
+import {type Upstream, startUpstream} from '../helpers/upstream.js'
+
+type Check = {check: string; state: 'ok' | 'warn' | 'fail' | 'skip'; message: string; fix?: string}
+
+const PASSWORDS = {
+  AUDIT_LOGS_OWNER_PASSWORD: 'owner-Pw-' + randomBytes(6).toString('hex'),
+  AUDIT_LOGS_WRITER_PASSWORD: 'writer-Pw-' + randomBytes(6).toString('hex'),
+  AUDIT_LOGS_READER_PASSWORD: 'reader-Pw-' + randomBytes(6).toString('hex'),
+}
+
+/** Every record of every log table, in a stable order: what doctor must leave as it found it. */
+async function snapshot(client: pg.Client): Promise<string> {
+  const out: unknown[] = []
+  for (const t of ['request_logs', 'access_logs', 'event_logs', 'outbound_logs', 'app_logs'])
+    out.push((await client.query(`SELECT * FROM ${t} ORDER BY id`)).rows)
+  return JSON.stringify(out)
+}
+
+describe('audit-logs doctor (subprocess, against setups broken each way)', function () {
+  this.timeout(180_000)
+  const name = `dr_${randomBytes(4).toString('hex')}`
+  let url: string
+  let su: pg.Client
+  let dir: string
+
+  /** doctor --json in `dir`, as the superuser of the test server with the roles' passwords, unless `env` says otherwise. */
+  const doctor = (args: string[] = [], env: Record<string, string | undefined> = {}): Promise<CliResult> =>
+    runCli(['doctor', '--json', ...args], {cwd: dir, env: {AUDIT_LOGS_DATABASE_URL: url, ...PASSWORDS, ...env}})
+  const checks = (r: CliResult): Check[] => r.json().checks
+  const check = (r: CliResult, name: string): Check => {
+    const c = checks(r).find((x) => x.check === name)
+    if (!c) throw new Error(`no check ${name} in ${r.stdout}`)
+    return c
+  }
+  const notOk = (r: CliResult) => checks(r).filter((c) => c.state === 'warn' || c.state === 'fail')
+
+  before(async function () {
+    const setup = await runCli(['setup-db', '--database-url', serverUrl(), '--db-name', name], {env: PASSWORDS})
+    expect(setup.exitCode, setup.stderr).to.equal(0)
+    url = withDatabase(serverUrl(), name)
+    su = new pg.Client(clientConfig(url))
+    await su.connect()
+    // a record in the current partition, for the "untouched" checks
+    await su.query(`INSERT INTO app_logs (id, created_at, stream, message) VALUES (gen_random_uuid(), now(), 'stdout', 'kept as it is')`)
+  })
+  after(async () => {
+    await su?.end().catch(() => {})
+    await dropDatabase(name)
+    await dropRoles(name)
+  })
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-doctor-'))
+  })
+  afterEach(() => rmSync(dir, {recursive: true, force: true}))
+
+  it('healthy: every check ok (or skipped), exit 0, the roles tried by logging in as them; as a table without --json', async () => {
+    const r = await doctor()
+    expect(r.exitCode, r.stdout + r.stderr).to.equal(0)
+    expect(notOk(r)).to.deep.equal([])
+    expect(r.json()).to.include({healthy: true, exitCode: 0})
+    expect(check(r, 'writer role').message).to.include(`logged in as ${name}_writer`)
+    expect(check(r, 'reader role').message).to.include(`logged in as ${name}_reader`)
+    expect(check(r, 'migrations').state).to.equal('ok')
+    // where each value came from, secrets never shown
+    const settings = r.json().settings as Array<{key: string; value: string; from: string}>
+    expect(settings.find((s) => s.key === 'databaseUrl')).to.include({from: 'environment AUDIT_LOGS_DATABASE_URL'})
+    expect(settings.find((s) => s.key === 'writerPassword')).to.deep.include({value: '****'})
+    for (const secret of [...Object.values(PASSWORDS), new URL(serverUrl()).password]) expect(r.stdout + r.stderr).not.to.include(secret)
+
+    const table = await runCli(['doctor'], {cwd: dir, env: {AUDIT_LOGS_DATABASE_URL: url, ...PASSWORDS}})
+    expect(table.exitCode).to.equal(0)
+    expect(table.stdout).to.match(/│ writer role\s+│ ok\s+│/)
+    expect(table.stdout).to.include('Healthy.')
+    expect(table.stdout).to.include('environment AUDIT_LOGS_DATABASE_URL')
+  })
+
+  it('a bad configuration value: the configuration fails naming the value and its source, the rest is skipped, exit 6', async () => {
+    const r = await doctor([], {AUDIT_LOGS_PREMAKE: 'lots'})
+    expect(r.exitCode).to.equal(6)
+    const c = check(r, 'configuration')
+    expect(c.state).to.equal('fail')
+    expect(c.message).to.include('premake = "lots" (from environment AUDIT_LOGS_PREMAKE)')
+    expect(c.fix).to.be.a('string')
+    expect(r.json().healthy).to.equal(false)
+    // a bad URL's password is not shown either
+    const bad = await doctor([], {AUDIT_LOGS_DATABASE_URL: 'http://someone:Sekr1t-pass@db.example/audit'})
+    expect(bad.exitCode).to.equal(6)
+    expect(check(bad, 'configuration').state).to.equal('fail')
+    expect(bad.stdout + bad.stderr).not.to.include('Sekr1t-pass')
+  })
+
+  it('an unreachable database: PostgreSQL fails with its fix, its other checks are skipped, exit 6', async () => {
+    const port = await freePort()
+    const r = await doctor([], {AUDIT_LOGS_DATABASE_URL: `postgres://postgres:Unseen-pw1@127.0.0.1:${port}/${name}`})
+    expect(r.exitCode).to.equal(6)
+    expect(check(r, 'PostgreSQL')).to.include({state: 'fail'})
+    expect(check(r, 'PostgreSQL').fix).to.include('--database-url')
+    for (const c of ['writer role', 'reader role', 'migrations', 'partitions ahead', 'default partitions'])
+      expect(check(r, c).state).to.equal('skip')
+    expect(r.stdout).not.to.include('Unseen-pw1')
+  })
+
+  for (const privilege of ['SELECT', 'DELETE']) {
+    it(`the writer granted ${privilege}: tried, the writer role fails with the REVOKE, and no record changes`, async () => {
+      const before = await snapshot(su)
+      await su.query(`GRANT ${privilege} ON app_logs TO ${name}_writer`)
+      try {
+        const r = await doctor()
+        expect(r.exitCode).to.equal(6)
+        const c = check(r, 'writer role')
+        expect(c.state).to.equal('fail')
+        expect(c.message).to.include(`${privilege} on app_logs`)
+        expect(c.fix).to.include(`REVOKE ${privilege} ON app_logs FROM ${name}_writer`)
+        expect(check(r, 'reader role').state).to.equal('ok')
+      } finally {
+        await su.query(`REVOKE ${privilege} ON app_logs FROM ${name}_writer`)
+      }
+      expect(await snapshot(su)).to.equal(before)
+    })
+  }
+
+  it('the reader granted INSERT: the reader role fails, and nothing was inserted', async () => {
+    const before = await snapshot(su)
+    await su.query(`GRANT INSERT ON request_logs, app_logs TO ${name}_reader`)
+    try {
+      const r = await doctor()
+      expect(r.exitCode).to.equal(6)
+      const c = check(r, 'reader role')
+      expect(c.state).to.equal('fail')
+      expect(c.message).to.include('INSERT on request_logs').and.to.include('INSERT on app_logs')
+      expect(check(r, 'writer role').state).to.equal('ok')
+    } finally {
+      await su.query(`REVOKE INSERT ON request_logs, app_logs FROM ${name}_reader`)
+    }
+    expect(await snapshot(su)).to.equal(before)
+  })
+
+  it('roles whose credentials are not available: a warning with the fix (exit 0, 1 with --strict); a member acts as them', async () => {
+    // the owner logs in, knows neither password and is not a member of the writer or reader
+    const asOwner = new URL(url)
+    asOwner.username = `${name}_owner`
+    asOwner.password = PASSWORDS.AUDIT_LOGS_OWNER_PASSWORD
+    const noPasswords = {
+      AUDIT_LOGS_DATABASE_URL: asOwner.toString(),
+      AUDIT_LOGS_WRITER_PASSWORD: undefined,
+      AUDIT_LOGS_READER_PASSWORD: undefined,
+    }
+    const r = await doctor([], noPasswords)
+    expect(r.exitCode, r.stdout).to.equal(0)
+    for (const role of ['writer role', 'reader role']) {
+      expect(check(r, role).state).to.equal('warn')
+      expect(check(r, role).message).to.include('cannot be checked')
+    }
+    expect(check(r, 'writer role').fix).to.include('AUDIT_LOGS_WRITER_PASSWORD')
+    expect((await doctor(['--strict'], noPasswords)).exitCode).to.equal(1)
+    // the superuser may act as both: tried with SET ROLE, its login not tried
+    const su = await doctor([], {AUDIT_LOGS_WRITER_PASSWORD: undefined, AUDIT_LOGS_READER_PASSWORD: undefined})
+    expect(check(su, 'writer role')).to.include({state: 'ok'})
+    expect(check(su, 'writer role').message).to.include(`acting as ${name}_writer`)
+    // a wrong password: the login is tried and refused
+    const wrong = await doctor([], {AUDIT_LOGS_READER_PASSWORD: 'not-the-password'})
+    expect(wrong.exitCode).to.equal(6)
+    expect(check(wrong, 'reader role').state).to.equal('fail')
+    expect(check(wrong, 'reader role').fix).to.include('AUDIT_LOGS_READER_PASSWORD')
+  })
+
+  it('a migration whose checksum no longer matches its file: migrations fail, exit 6', async () => {
+    const {rows} = await su.query(`SELECT checksum FROM audit_logs_migrations WHERE version = 1`)
+    await su.query(`UPDATE audit_logs_migrations SET checksum = repeat('0', 64) WHERE version = 1`)
+    try {
+      const r = await doctor()
+      expect(r.exitCode).to.equal(6)
+      const c = check(r, 'migrations')
+      expect(c.state).to.equal('fail')
+      expect(c.message).to.match(/0001_initial\.sql was changed after it was applied/)
+      expect(c.fix).to.include('Restore the file')
+    } finally {
+      await su.query(`UPDATE audit_logs_migrations SET checksum = $1 WHERE version = 1`, [rows[0].checksum])
+    }
+  })
+
+  it('a missing future partition: a warning (exit 0, 1 with --strict) whose fix, run, makes it healthy again', async () => {
+    const last = plannedPeriods(new Date(), 'month', 3)[3]
+    await su.query(`DROP TABLE ${partitionName('access_logs', last.from)}`)
+    const r = await doctor()
+    expect(r.exitCode).to.equal(0)
+    const c = check(r, 'partitions ahead')
+    expect(c).to.include({state: 'warn', fix: 'audit-logs partitions create'})
+    expect(c.message).to.include(`access_logs ${last.from.toISOString().slice(0, 10)}`)
+    expect((await doctor(['--strict'])).exitCode).to.equal(1)
+    const fixed = await runCli(['partitions', 'create'], {cwd: dir, env: {AUDIT_LOGS_DATABASE_URL: url}})
+    expect(fixed.exitCode, fixed.stderr).to.equal(0)
+    expect(check(await doctor(), 'partitions ahead').state).to.equal('ok')
+  })
+
+  it('a missing current partition fails', async () => {
+    const now = plannedPeriods(new Date(), 'month', 0)[0]
+    const partition = partitionName('event_logs', now.from)
+    await su.query(`ALTER TABLE event_logs DETACH PARTITION ${partition}`)
+    try {
+      const r = await doctor()
+      expect(r.exitCode).to.equal(6)
+      expect(check(r, 'partitions ahead')).to.include({state: 'fail', fix: 'audit-logs partitions create'})
+    } finally {
+      await su.query(
+        `ALTER TABLE event_logs ATTACH PARTITION ${partition} FOR VALUES FROM ('${now.from.toISOString()}') TO ('${now.to.toISOString()}')`,
+      )
+    }
+  })
+
+  it('rows in a default partition: a warning naming the table and the count, fixed by partitions repair', async () => {
+    await su.query(`INSERT INTO app_logs (id, created_at, message) VALUES (gen_random_uuid(), '2999-01-01T00:00:00Z', 'far ahead')`)
+    try {
+      const r = await doctor()
+      expect(r.exitCode).to.equal(0)
+      expect(check(r, 'default partitions')).to.include({state: 'warn', fix: 'audit-logs partitions repair'})
+      expect(check(r, 'default partitions').message).to.include('app_logs_default 1')
+      expect((await doctor(['--strict'])).exitCode).to.equal(1)
+    } finally {
+      await su.query(`DELETE FROM app_logs WHERE created_at = '2999-01-01T00:00:00Z'`)
+    }
+  })
+
+  it('the log directory readable by others (o+r): a warning with the chmod; 0750 is ok', async () => {
+    const logs = path.join(dir, 'logs')
+    mkdirSync(logs)
+    chmodSync(logs, 0o750)
+    writeFileSync(path.join(logs, 'requests.jsonl'), '{}\n', {mode: 0o640})
+    expect(check(await doctor(), 'log directory').state).to.equal('ok')
+    for (const [target, mode] of [
+      [logs, 0o755],
+      [path.join(logs, 'requests.jsonl'), 0o644],
+    ] as const) {
+      chmodSync(logs, 0o750)
+      chmodSync(path.join(logs, 'requests.jsonl'), 0o640)
+      chmodSync(target, mode)
+      const r = await doctor()
+      const c = check(r, 'log directory')
+      expect(c.state, `${target} ${mode.toString(8)}`).to.equal('warn')
+      expect(c.message).to.include(target)
+      expect(c.fix).to.equal(`chmod -R o-rwx ${logs}`)
+      expect(r.exitCode).to.equal(0)
+    }
+    chmodSync(path.join(logs, 'requests.jsonl'), 0o640)
+    chmodSync(logs, 0o777)
+    expect(check(await doctor(), 'log directory').state).to.equal('warn')
+  })
+
+  it('a log directory that cannot be written (a file in its place): it fails, exit 6', async () => {
+    writeFileSync(path.join(dir, 'logs'), 'not a directory')
+    const r = await doctor()
+    expect(r.exitCode).to.equal(6)
+    expect(check(r, 'log directory')).to.include({state: 'fail'})
+    expect(check(r, 'log directory').message).to.include('is not writable')
+  })
+
+  it('a log directory of mode 0500: it fails', async function () {
+    skipUnless(this, process.getuid?.() !== 0, 'root writes in a directory of mode 0500', {expectedInCi: false})
+    mkdirSync(path.join(dir, 'logs'), {mode: 0o500})
+    expect(check(await doctor(), 'log directory').state).to.equal('fail')
+  })
+
+  it('the journal over its fill level (warn at half, fail at 90%), a disk too small for journalMaxBytes, dead letters waiting', async () => {
+    const journal = path.join(dir, '.audit-logs', 'journal')
+    mkdirSync(journal, {recursive: true})
+    const MiB = 1_048_576
+    const bound = {AUDIT_LOGS_JOURNAL_MAX_BYTES: String(MiB)}
+    writeFileSync(path.join(journal, '20260101T000000-1.jsonl'), Buffer.alloc(MiB * 0.6, 'x'))
+    let r = await doctor([], bound)
+    expect(check(r, 'journal backlog')).to.include({state: 'warn'})
+    expect(check(r, 'journal backlog').message).to.include('60.0% of its bound')
+    expect(r.exitCode).to.equal(0)
+    writeFileSync(path.join(journal, '20260101T000001-1.jsonl'), Buffer.alloc(MiB * 0.35, 'x'))
+    r = await doctor([], bound)
+    expect(check(r, 'journal backlog')).to.include({state: 'fail'})
+    expect(r.exitCode).to.equal(6)
+
+    r = await doctor([], {AUDIT_LOGS_JOURNAL_MAX_BYTES: String(2 ** 52)})
+    expect(check(r, 'disk free')).to.include({state: 'warn'})
+    expect(check(r, 'disk free').fix).to.include('lower journalMaxBytes (AUDIT_LOGS_JOURNAL_MAX_BYTES)')
+    expect(check(r, 'dead letters').state).to.equal('ok')
+
+    mkdirSync(path.join(journal, 'dead-letter'))
+    const letter = path.join(journal, 'dead-letter', 'postgres.jsonl')
+    writeFileSync(
+      letter,
+      '{"rejected_at":"x","sink":"postgres","error":"e","id":"1"}\n{"rejected_at":"x","sink":"postgres","error":"e","id":"2"}\n',
+    )
+    r = await doctor()
+    expect(check(r, 'dead letters')).to.include({state: 'warn'})
+    expect(check(r, 'dead letters').message).to.include(`2 in ${letter}`)
+  })
+
+  describe('with a run', () => {
+    let upstream: Upstream
+    let run: RunningServer | undefined
+    before(async () => {
+      upstream = await startUpstream()
+    })
+    after(async () => {
+      await run?.stop()
+      await upstream?.close()
+    })
+
+    it('a run holding the directories, and its /health (ok; not answering at the configured adminBind: a warning)', async () => {
+      run = await startRun(['--upstream', upstream.url], {AUDIT_LOGS_DATABASE_SINK: 'false'}, {dir})
+      const same = {
+        AUDIT_LOGS_DATA_DIR: path.join(dir, 'data'),
+        AUDIT_LOGS_LOG_DIR: run.logDir,
+        AUDIT_LOGS_ADMIN_BIND: run.adminUrl.replace('http://', ''),
+      }
+      const r = await doctor([], same)
+      const c = check(r, 'run')
+      expect(c.state).to.equal('ok')
+      expect(c.message).to.include(`the journal (pid ${run.child.pid})`).and.to.include(`the log directory (pid ${run.child.pid})`)
+      expect(check(r, 'run /health')).to.include({state: 'ok'})
+      expect(check(r, 'log directory').state).to.equal('ok') // run made it 0750
+
+      const elsewhere = await doctor([], {...same, AUDIT_LOGS_ADMIN_BIND: `127.0.0.1:${await freePort()}`})
+      expect(check(elsewhere, 'run /health')).to.include({state: 'warn'})
+      expect(check(elsewhere, 'run /health').message).to.include('does not answer')
+
+      await run.stop()
+      run = undefined
+      const after = await doctor([], same)
+      expect(check(after, 'run').message).to.include('no run holds')
+      expect(check(after, 'run /health').state).to.equal('skip')
+    })
+  })
+
+  describe('MongoDB', () => {
+    let mongo: TestMongo | undefined
+    const env = () => ({AUDIT_LOGS_MONGO_URI: mongo!.uri, AUDIT_LOGS_MONGO_DB_NAME: mongo!.dbName, AUDIT_LOGS_STORES: 'mongo'})
+    const db = () => mongo!.client.db(mongo!.dbName)
+    before(async function () {
+      skipUnless(this, !!mongoServerUri(), 'no MongoDB server', {expectedInCi: true})
+      mongo = await freshMongo('doctor')
+      const setup = await runCli(['setup-db', '--store', 'mongo'], {env: env()})
+      expect(setup.exitCode, setup.stderr).to.equal(0)
+    })
+    after(() => mongo?.drop())
+
+    it('collections and indexes as setup-db makes them: ok; an index dropped: fails, exit 6', async () => {
+      let r = await doctor([], env())
+      expect(r.exitCode, r.stdout).to.equal(0)
+      expect(check(r, 'MongoDB').state).to.equal('ok')
+      expect(check(r, 'MongoDB collections and indexes').state).to.equal('ok')
+      expect(checks(r).some((c) => c.check === 'PostgreSQL')).to.equal(false) // stores = mongo
+      const collection = db().collection('request_logs')
+      const index = (await collection.indexes()).find((i) => i.name !== '_id_')!
+      await collection.dropIndex(index.name!)
+      r = await doctor([], env())
+      expect(r.exitCode).to.equal(6)
+      expect(check(r, 'MongoDB collections and indexes')).to.include({state: 'fail', fix: 'audit-logs setup-db --store mongo'})
+      expect(check(r, 'MongoDB collections and indexes').message).to.include('request_logs')
+      const fixed = await runCli(['setup-db', '--store', 'mongo'], {env: env()})
+      expect(fixed.exitCode, fixed.stderr).to.equal(0)
+      expect(check(await doctor([], env()), 'MongoDB collections and indexes').state).to.equal('ok')
+    })
+
+    it('a validator missing: a warning (skipped on FerretDB, which implements none)', async function () {
+      let r = await doctor([], env())
+      if (isFerretDb() || check(r, 'MongoDB validators').state === 'skip') {
+        expect(check(r, 'MongoDB validators').message).to.match(/FerretDB .*implements no validators/)
+        this.skip() // FerretDB implements no validators (nor collMod): there is none to remove
+      }
+      expect(check(r, 'MongoDB validators').state).to.equal('ok')
+      await db().command({collMod: 'event_logs', validator: {}})
+      r = await doctor([], env())
+      expect(check(r, 'MongoDB validators')).to.include({state: 'warn'})
+      expect(check(r, 'MongoDB validators').message).to.include('event_logs')
+    })
+
+    it('an unreachable MongoDB fails', async () => {
+      const r = await doctor([], {AUDIT_LOGS_MONGO_URI: `mongodb://127.0.0.1:${await freePort()}/`, AUDIT_LOGS_STORES: 'both'})
+      expect(r.exitCode).to.equal(6)
+      expect(check(r, 'MongoDB').state).to.equal('fail')
+      expect(check(r, 'PostgreSQL').state).to.equal('ok')
+    })
+  })
+})
