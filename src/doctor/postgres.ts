@@ -132,11 +132,12 @@ async function roleCheck(
       return fail(
         name,
         `${role} may ${excess.join(', ')}, beyond ${EXPECTED[kind].join(', ')} (tried ${how}, rolled back)`,
-        `REVOKE ${byPrivilege.join(', ')} ON ${tables.join(', ')} FROM ${role}  (as the owner or a superuser, in psql)`,
+        `REVOKE ${byPrivilege.join(', ')} ON ${tables.join(', ')} FROM ${role};  -- in psql, as a superuser`,
       )
     }
     if (missing.length) return fail(name, `${role} may not ${missing.join(', ')} (tried ${how}, rolled back)`, 'audit-logs setup-db')
-    return ok(name, `${role} may ${EXPECTED[kind].join(', ')} only: ${PRIVILEGES.join(', ')} tried ${how}, rolled back`)
+    const refused = PRIVILEGES.filter((p) => !EXPECTED[kind].includes(p))
+    return ok(name, `${role} may ${EXPECTED[kind].join(', ')}; ${refused.join(', ')} refused (tried ${how}, rolled back)`)
   } catch (error) {
     return fail(name, `could not try ${role}'s privileges: ${redactText((error as Error).message)}`, 'audit-logs setup-db')
   } finally {
@@ -169,13 +170,13 @@ async function partitionsChecks(client: pg.Client, config: ResolvedConfig): Prom
       if (!covered) (i === 0 ? missingNow : missingAhead).push(`${table} ${from.toISOString().slice(0, 10)}`)
     })
   }
-  const what = `${interval}ly, the current one and ${config.premake} ahead (premake)`
+  const what = `the current ${interval} and ${config.premake} ahead (premake)`
   const out: Check[] = []
   if (missingNow.length)
     out.push(fail('partitions ahead', `no partition for the current ${interval}: ${missingNow.join(', ')}`, 'audit-logs partitions create'))
   else if (missingAhead.length)
-    out.push(warn('partitions ahead', `missing ahead (${what}): ${missingAhead.join(', ')}`, 'audit-logs partitions create'))
-  else out.push(ok('partitions ahead', `every table has its partitions, ${what}`))
+    out.push(warn('partitions ahead', `missing among ${what}: ${missingAhead.join(', ')}`, 'audit-logs partitions create'))
+  else out.push(ok('partitions ahead', `every table has its partitions for ${what}`))
   const rows = Object.entries(await defaultPartitionRows(client)).filter(([, n]) => n > 0)
   out.push(
     rows.length
