@@ -1,8 +1,8 @@
-import {accessSync, constants, existsSync, readFileSync, readdirSync, statSync, statfsSync} from 'node:fs'
+import {accessSync, closeSync, constants, existsSync, openSync, readFileSync, readSync, readdirSync, statSync, statfsSync} from 'node:fs'
 import path from 'node:path'
 import type {ResolvedConfig} from '../config/resolve.js'
-import {journalBound} from '../pipeline/journal-bound.js'
-import {journalBytes} from '../pipeline/journal.js'
+import {defaultJournalBytes} from '../pipeline/journal-bound.js'
+import {OPEN, SEALED} from '../pipeline/journal.js'
 import {parseHostPort} from '../server/settings.js'
 import {formatBytes} from '../util/bytes.js'
 import {isAlive, procStat} from '../util/process.js'
@@ -21,19 +21,45 @@ function existing(dir: string): string {
   return d
 }
 
+/**
+ * The bytes of the journal's segments. Not journalBytes: listing the segments seals the open one of a
+ * writer that is gone (a rename), and doctor changes nothing.
+ */
+function segmentBytes(dir: string): number {
+  let n = 0
+  for (const f of readdirSync(dir)) {
+    if (!f.endsWith(OPEN) && !f.endsWith(SEALED)) continue
+    try {
+      n += statSync(path.join(dir, f)).size
+    } catch {
+      // shipped and collected meanwhile
+    }
+  }
+  return n
+}
+
+/** Lines in `file`, read in chunks: a dead-letter file can be large. */
+function countLines(file: string): number {
+  const fd = openSync(file, 'r')
+  const buf = Buffer.alloc(1 << 16)
+  let lines = 0
+  let last = 10
+  try {
+    for (let got; (got = readSync(fd, buf, 0, buf.length, null)) > 0;) {
+      for (let i = 0; i < got; i++) if (buf[i] === 10) lines++
+      last = buf[got - 1]
+    }
+  } finally {
+    closeSync(fd)
+  }
+  return lines + (last === 10 ? 0 : 1) // a last line without its newline
+}
+
 /** The journal's backlog against its bound, the free space against journalMaxBytes, and the dead letters kept. */
 export function journalChecks(config: ResolvedConfig): Check[] {
   const dir = journalDirOf(config)
   const out: Check[] = []
-  const backlog = existsSync(dir) ? journalBytes(dir) : 0
-  const bound = journalBound(config.journalMaxBytes, existing(dir))
-  const fill = backlog / bound.bytes
-  const said = `${formatBytes(backlog)} not yet shipped in ${dir}, ${(fill * 100).toFixed(1)}% of its bound ${formatBytes(bound.bytes)}`
-  const fix = "make the stores reachable (the checks above); `curl http://<adminBind>/health` shows each sink's lag and last error"
-  if (fill >= JOURNAL_FAIL) out.push(fail('journal backlog', said, fix))
-  else if (fill >= JOURNAL_WARN) out.push(warn('journal backlog', said, fix))
-  else out.push(ok('journal backlog', said))
-
+  const backlog = existsSync(dir) ? segmentBytes(dir) : 0
   let free: number | undefined
   try {
     const fs = statfsSync(existing(dir))
@@ -41,6 +67,15 @@ export function journalChecks(config: ResolvedConfig): Check[] {
   } catch {
     // unknown: said below
   }
+  // the bound run would take (journalBound, without its listing of the segments): configured, or from the free space
+  const bound = {bytes: config.journalMaxBytes ?? defaultJournalBytes(free === undefined ? 4 * 1024 ** 3 : free + backlog)}
+  const fill = backlog / bound.bytes
+  const said = `${formatBytes(backlog)} not yet shipped in ${dir}, ${(fill * 100).toFixed(1)}% of its bound ${formatBytes(bound.bytes)}`
+  const fix = "make the stores reachable (the checks above); `curl http://<adminBind>/health` shows each sink's lag and last error"
+  if (fill >= JOURNAL_FAIL) out.push(fail('journal backlog', said, fix))
+  else if (fill >= JOURNAL_WARN) out.push(warn('journal backlog', said, fix))
+  else out.push(ok('journal backlog', said))
+
   if (free === undefined) out.push(skip('disk free', `the free space of ${existing(dir)} cannot be read`))
   else if (config.journalMaxBytes === undefined)
     out.push(ok('disk free', `${formatBytes(free)} free; the journal's bound (${formatBytes(bound.bytes)}) is derived from it at start`))
@@ -48,7 +83,7 @@ export function journalChecks(config: ResolvedConfig): Check[] {
     out.push(
       warn(
         'disk free',
-        `${formatBytes(free)} free, less than journalMaxBytes ${formatBytes(config.journalMaxBytes)} less the ${formatBytes(backlog)} already in the journal: the disk fills before the journal reaches its bound`,
+        `${formatBytes(free)} free and ${formatBytes(backlog)} in the journal, less than journalMaxBytes ${formatBytes(config.journalMaxBytes)}: the disk fills before the journal reaches its bound`,
         `lower journalMaxBytes (AUDIT_LOGS_JOURNAL_MAX_BYTES) to at most ${free + backlog}, or free space on ${existing(dir)}`,
       ),
     )
@@ -56,12 +91,7 @@ export function journalChecks(config: ResolvedConfig): Check[] {
 
   const letters = path.join(dir, 'dead-letter')
   const files = existsSync(letters) ? readdirSync(letters).filter((f) => f.endsWith('.jsonl')) : []
-  const waiting = files
-    .map((f) => {
-      const text = readFileSync(path.join(letters, f), 'utf8')
-      return {file: path.join(letters, f), records: text.split('\n').filter((l) => l.trim()).length}
-    })
-    .filter((w) => w.records > 0)
+  const waiting = files.map((f) => ({file: path.join(letters, f), records: countLines(path.join(letters, f))})).filter((w) => w.records > 0)
   out.push(
     waiting.length
       ? warn(

@@ -1,5 +1,5 @@
 import {randomBytes} from 'node:crypto'
-import {chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {expect} from 'chai'
@@ -68,7 +68,9 @@ describe('audit-logs doctor (subprocess, against setups broken each way)', funct
   afterEach(() => rmSync(dir, {recursive: true, force: true}))
 
   it('healthy: every check ok (or skipped), exit 0, the roles tried by logging in as them; as a table without --json', async () => {
+    const before = await snapshot(su)
     const r = await doctor()
+    expect(await snapshot(su)).to.equal(before)
     expect(r.exitCode, r.stdout + r.stderr).to.equal(0)
     expect(notOk(r)).to.deep.equal([])
     expect(r.json()).to.include({healthy: true, exitCode: 0})
@@ -279,11 +281,15 @@ describe('audit-logs doctor (subprocess, against setups broken each way)', funct
     mkdirSync(journal, {recursive: true})
     const MiB = 1_048_576
     const bound = {AUDIT_LOGS_JOURNAL_MAX_BYTES: String(MiB)}
-    writeFileSync(path.join(journal, '20260101T000000-1.jsonl'), Buffer.alloc(MiB * 0.6, 'x'))
+    writeFileSync(path.join(journal, '20260101T000000-1.jsonl'), Buffer.alloc(MiB * 0.4, 'x'))
+    // an open segment whose writer is gone: counted, and left as it is (run seals it; doctor changes nothing)
+    const open = path.join(journal, '20260101T000000-999999999.open')
+    writeFileSync(open, Buffer.alloc(MiB * 0.2, 'x'))
     let r = await doctor([], bound)
     expect(check(r, 'journal backlog')).to.include({state: 'warn'})
     expect(check(r, 'journal backlog').message).to.include('60.0% of its bound')
     expect(r.exitCode).to.equal(0)
+    expect(existsSync(open)).to.equal(true)
     writeFileSync(path.join(journal, '20260101T000001-1.jsonl'), Buffer.alloc(MiB * 0.35, 'x'))
     r = await doctor([], bound)
     expect(check(r, 'journal backlog')).to.include({state: 'fail'})
