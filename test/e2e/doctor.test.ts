@@ -10,7 +10,7 @@ import {freePort} from '../../src/util/process.js'
 import {type CliResult, runCli} from '../helpers/cli.js'
 import {dropDatabase, dropRoles, serverUrl} from '../helpers/db.js'
 import {type TestMongo, freshMongo, isFerretDb, mongoServerUri} from '../helpers/mongo.js'
-import {type RunningServer, startRun} from '../helpers/run-server.js'
+import {type RunningServer, request, startRun, until} from '../helpers/run-server.js'
 import {skipUnless} from '../helpers/skip.js'
 import {type Upstream, startUpstream} from '../helpers/upstream.js'
 
@@ -345,6 +345,45 @@ describe('audit-logs doctor (subprocess, against setups broken each way)', funct
       const after = await doctor([], same)
       expect(check(after, 'run').message).to.include('no run holds')
       expect(check(after, 'run /health').state).to.equal('skip')
+    })
+  })
+
+  describe('with a run whose journal fills', () => {
+    let upstream: Upstream
+    let run: RunningServer | undefined
+    before(async () => {
+      upstream = await startUpstream()
+    })
+    after(async () => {
+      await run?.stop()
+      await upstream?.close()
+    })
+
+    it('a run with no sink, its journal at its bound: /health not ok (a warning), the backlog over 90% (a failure), exit 6', async () => {
+      // no sink empties the journal: at its bound run drops new records and /health says so
+      const noSinks = {AUDIT_LOGS_DATABASE_SINK: 'false', AUDIT_LOGS_FILE_SINK: 'false', AUDIT_LOGS_JOURNAL_MAX_BYTES: String(1_048_576)}
+      run = await startRun(['--upstream', upstream.url], noSinks, {dir})
+      const body = 'x'.repeat(64 * 1024)
+      await until(
+        async () => {
+          await request(`${run!.url}/mirror`, {method: 'POST', body, headers: {'content-type': 'text/plain'}})
+          const health = JSON.parse((await request(`${run!.adminUrl}/health`)).body.toString())
+          return health.journalFull
+        },
+        120_000,
+        'the journal to fill',
+      )
+      const r = await doctor([], {
+        ...noSinks,
+        AUDIT_LOGS_DATA_DIR: path.join(dir, 'data'),
+        AUDIT_LOGS_ADMIN_BIND: run.adminUrl.replace('http://', ''),
+      })
+      expect(r.exitCode).to.equal(6)
+      expect(check(r, 'run').message).to.include(`the journal (pid ${run.child.pid})`)
+      expect(check(r, 'run /health')).to.include({state: 'warn'})
+      expect(check(r, 'run /health').message).to.match(/status (dropping|blocking) \(the journal is full\)/)
+      expect(check(r, 'journal backlog').state).to.equal('fail')
+      expect(check(r, 'log directory').state).to.equal('skip') // the file sink is off
     })
   })
 
