@@ -1,16 +1,19 @@
 import {execFileSync, spawnSync} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
 import {existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {expect} from 'chai'
 import dotenv from 'dotenv'
+import pg from 'pg'
 import {parse as parseYaml} from 'yaml'
 import {resolveConfig} from '../../src/config/resolve.js'
 import {type SettingSpec, settingKeys, settings} from '../../src/config/schema.js'
 import {LOG_TYPE, LOG_TYPES, type LogType} from '../../src/stores/log-types.js'
+import {clientConfig, withDatabase} from '../../src/stores/postgres/connection.js'
 import {freePort} from '../../src/util/process.js'
 import {BIN, runCli} from '../helpers/cli.js'
-import {type TestDatabase, count, freshDatabase} from '../helpers/db.js'
+import {type TestDatabase, count, dropDatabase, dropRoles, freshDatabase, serverUrl} from '../helpers/db.js'
 import {jsonlLines} from '../helpers/jsonl.js'
 import {type RunningServer, request, startRun, until} from '../helpers/run-server.js'
 import {skipUnless} from '../helpers/skip.js'
@@ -152,7 +155,7 @@ describe('scaffold env', function () {
 describe('scaffold systemd', function () {
   this.timeout(60_000)
 
-  it('a unit with the hardening that applies, graceful stop above shutdownTimeoutMs, the directories writable; systemd-analyze verify accepts it', async function () {
+  it('a unit with the hardening that applies, graceful stop above shutdownTimeoutMs, the directories writable, no capabilities unless a port < 1024', async () => {
     const dir = tmp('systemd')
     const file = path.join(dir, 'audit-logs.service')
     const r = await runCli(['scaffold', 'systemd', '--out', file], {
@@ -210,7 +213,13 @@ describe('scaffold systemd', function () {
     expect(badUser.exitCode).to.equal(2)
     expect(badUser.stderr).to.contain('--user must be a user name')
     expect((await runCli(['scaffold', 'systemd', '--out', file])).exitCode).to.equal(2)
+  })
 
+  it('systemd-analyze verify accepts the unit, and reports a broken one', async function () {
+    const dir = tmp('systemd')
+    const file = path.join(dir, 'audit-logs.service')
+    expect((await runCli(['scaffold', 'systemd', '--out', file], {env: clean})).exitCode).to.equal(0)
+    const text = readFileSync(file, 'utf8')
     const analyze = '/usr/bin/systemd-analyze'
     skipUnless(this, existsSync(analyze), `${analyze} is not installed`, {expectedInCi: false})
     // what verify says of this unit (it also speaks of the host's other units, which are not ours)
@@ -231,7 +240,7 @@ describe('scaffold systemd', function () {
 describe('scaffold docker', function () {
   this.timeout(60_000)
 
-  it('a Dockerfile (node:20-slim, production dependencies, a user without privileges) and a compose file: app, run in front, PostgreSQL, setup-db first', async function () {
+  it('a Dockerfile (node:20-slim, production dependencies, a user without privileges) and a compose file: app, run in front, PostgreSQL, setup-db first', async () => {
     const dir = tmp('docker')
     const r = await runCli([
       'scaffold',
@@ -266,9 +275,7 @@ describe('scaffold docker', function () {
     expect(s.audit.environment.AUDIT_LOGS_UPSTREAM).to.equal('http://app:5000')
     expect(s.audit.ports).to.deep.equal(['8000:8000'])
     // the postgres service, never the embedded PostgreSQL: a database URL on the service's host
-    expect(new URL(s.audit.environment.AUDIT_LOGS_DATABASE_URL.replace('${AUDIT_LOGS_WRITER_PASSWORD}', 'x')).host).to.equal(
-      'postgres:5432',
-    )
+    expect(new URL(s.audit.environment.AUDIT_LOGS_DATABASE_URL.replace('${AUDIT_LOGS_OWNER_PASSWORD}', 'x')).host).to.equal('postgres:5432')
     expect(s.audit.depends_on).to.deep.equal({
       app: {condition: 'service_started'},
       postgres: {condition: 'service_healthy'},
@@ -302,16 +309,73 @@ describe('scaffold docker', function () {
     const badImage = await runCli(['scaffold', 'docker', '--dir', tmp('docker'), '--app-image', 'x; rm -rf /'])
     expect(badImage.exitCode).to.equal(2)
     expect(badImage.stderr).to.contain('--app-image must be an image reference')
+  })
 
-    const compose_ = spawnSync('docker', ['compose', 'version'], {encoding: 'utf8'})
-    skipUnless(this, compose_.status === 0, 'docker compose is not available here (docker config checked by parsing only)', {
+  it('docker compose config accepts the compose file', async function () {
+    const compose = spawnSync('docker', ['compose', 'version'], {encoding: 'utf8'})
+    skipUnless(this, compose.status === 0, 'docker compose is not available here (the compose file is checked by parsing only)', {
       expectedInCi: false,
     })
+    const dir = tmp('docker')
+    expect((await runCli(['scaffold', 'docker', '--dir', dir])).exitCode).to.equal(0)
     writeFileSync(
       path.join(dir, '.env'),
       'POSTGRES_PASSWORD=a\nAUDIT_LOGS_OWNER_PASSWORD=b\nAUDIT_LOGS_WRITER_PASSWORD=c\nAUDIT_LOGS_READER_PASSWORD=d\n',
     )
     execFileSync('docker', ['compose', '-f', path.join(dir, 'compose.yaml'), 'config', '--quiet'])
+  })
+})
+
+describe("scaffold docker: the compose file's commands and environment, against a real PostgreSQL server", function () {
+  this.timeout(180_000)
+  const db = `t_compose_${randomBytes(4).toString('hex')}`
+  after(async () => {
+    await dropDatabase(db)
+    await dropRoles(`${db}_`)
+  })
+
+  it("setup-db with the setup-db service's environment makes the database; run with the audit service's stores records in it", async () => {
+    const dir = tmp('docker-real')
+    const r = await runCli(['scaffold', 'docker', '--dir', dir, '--db-name', db])
+    expect(r.exitCode, r.stderr).to.equal(0)
+    const s = parseYaml(readFileSync(path.join(dir, 'compose.yaml'), 'utf8')).services
+    // compose's interpolation of .env, and the postgres service's host as this test's server
+    const server = new URL(serverUrl())
+    const vars: Record<string, string> = {
+      POSTGRES_PASSWORD: server.password,
+      AUDIT_LOGS_OWNER_PASSWORD: randomBytes(12).toString('hex'),
+      AUDIT_LOGS_WRITER_PASSWORD: randomBytes(12).toString('hex'),
+      AUDIT_LOGS_READER_PASSWORD: randomBytes(12).toString('hex'),
+    }
+    const env = (service: Record<string, string>, keep: string[]) =>
+      Object.fromEntries(
+        Object.entries(service)
+          .filter(([k]) => keep.includes(k))
+          .map(([k, v]) => [
+            k,
+            v.replace(/\$\{(\w+)(:\?[^}]*)?\}/g, (_m, name: string) => vars[name]).replace('@postgres:5432/', `@${server.host}/`),
+          ]),
+      )
+    const setupEnv = env(s['setup-db'].environment, Object.keys(s['setup-db'].environment))
+    expect(setupEnv.AUDIT_LOGS_ADMIN_URL).to.contain(server.host)
+    const setup = await runCli(s['setup-db'].command, {env: setupEnv})
+    expect(setup.exitCode, setup.stderr).to.equal(0)
+    expect(setup.stdout + setup.stderr).not.to.contain(vars.AUDIT_LOGS_OWNER_PASSWORD)
+
+    const app = await startUpstream()
+    // the audit service's database settings (its directories and addresses are the container's: startRun gives its own)
+    const run = await startRun(['--upstream', app.url], env(s.audit.environment, ['AUDIT_LOGS_DATABASE_URL', 'AUDIT_LOGS_DB_NAME']))
+    const client = new pg.Client(clientConfig(withDatabase(serverUrl(), db)))
+    await client.connect()
+    try {
+      expect((await request(`${run.url}/json?compose=1`)).status).to.equal(200)
+      await until(async () => (await count(client, 'request_logs')) === 1, 60_000, 'the record in the compose database')
+      expect(run.stderr()).not.to.match(/database: /)
+    } finally {
+      await client.end()
+      await run.stop()
+      await app.close()
+    }
   })
 })
 
@@ -385,10 +449,20 @@ describe('scaffold vector and grafana, against the records of a real run', funct
       }),
     })
     expect(event.status, event.body.toString()).to.be.oneOf([200, 201, 202])
+    // more requests, each to a path of its own (the top paths stay the ones above), until a requests file has been rotated
+    let sent = 27
+    await until(
+      async () => {
+        await request(`${run.url}/rotate/${sent++}`)
+        return readdirSync(run.logDir).some((f) => /^requests\.jsonl\.\d+\.gz$/.test(f))
+      },
+      90_000,
+      'a rotated requests file',
+    )
     await until(
       async () => {
         for (const t of LOG_TYPES) if ((await count(db.client, LOG_TYPE[t].table)) === 0) return false
-        return (await count(db.client, 'access_logs')) >= 27
+        return (await count(db.client, 'access_logs')) === sent
       },
       60_000,
       'records of every type in the database',
@@ -414,7 +488,7 @@ describe('scaffold vector and grafana, against the records of a real run', funct
     expect(source.type).to.equal('file')
     const files = readdirSync(run.logDir)
     expect(
-      files.some((f) => /\.jsonl\.\d+\.gz$/.test(f)),
+      files.some((f) => /^requests\.jsonl\.\d+\.gz$/.test(f)),
       `rotated files in ${files.join(', ')}`,
     ).to.equal(true)
     for (const f of files.filter((n) => /\.jsonl(\.\d+\.gz)?$/.test(n)))

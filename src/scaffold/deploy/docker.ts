@@ -1,4 +1,5 @@
 import {stringify} from 'yaml'
+import {settings} from '../../config/schema.js'
 import {usageError} from '../../errors.js'
 import type {ScaffoldFile} from './files.js'
 
@@ -53,10 +54,13 @@ CMD ["run"]
 
 /** The compose file (pure): the app, audit-logs run in front of it, PostgreSQL, and setup-db once before run. */
 export function renderCompose(o: DockerOptions): string {
+  const dbName = settings.dbName.schema.safeParse(o.dbName)
+  if (!dbName.success || !o.dbName) throw usageError(`--db-name: ${dbName.error?.issues[0]?.message ?? 'a database name'}; got "${o.dbName}"`)
   if (!/^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/.test(o.appImage))
     throw usageError(`--app-image must be an image reference such as registry.example.com/shop:1.4; got "${o.appImage}"`)
   const pg = 'postgres'
-  const writerUrl = `postgres://${o.dbName}_writer:\${AUDIT_LOGS_WRITER_PASSWORD}@${pg}:5432/${o.dbName}`
+  // the owner role setup-db makes: run also creates the coming partitions (every 6 hours), which the writer may not
+  const ownerUrl = `postgres://${o.dbName}_owner:\${AUDIT_LOGS_OWNER_PASSWORD}@${pg}:5432/${o.dbName}`
   const doc = {
     name: 'audit-logs',
     services: {
@@ -75,8 +79,7 @@ export function renderCompose(o: DockerOptions): string {
         environment: {
           AUDIT_LOGS_UPSTREAM: `http://app:${o.appPort}`,
           AUDIT_LOGS_BIND: '0.0.0.0:8000',
-          // the writer role setup-db made: INSERT only
-          AUDIT_LOGS_DATABASE_URL: writerUrl,
+          AUDIT_LOGS_DATABASE_URL: ownerUrl,
           AUDIT_LOGS_DB_NAME: o.dbName,
           AUDIT_LOGS_LOG_DIR: '/var/lib/audit-logs/logs',
           AUDIT_LOGS_DATA_DIR: '/var/lib/audit-logs/data',
