@@ -55,7 +55,8 @@ CMD ["run"]
 /** The compose file (pure): the app, audit-logs run in front of it, PostgreSQL, and setup-db once before run. */
 export function renderCompose(o: DockerOptions): string {
   const dbName = settings.dbName.schema.safeParse(o.dbName)
-  if (!dbName.success || !o.dbName) throw usageError(`--db-name: ${dbName.error?.issues[0]?.message ?? 'a database name'}; got "${o.dbName}"`)
+  if (!dbName.success || !o.dbName)
+    throw usageError(`--db-name: ${dbName.error?.issues[0]?.message ?? 'a database name'}; got "${o.dbName}"`)
   if (!/^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/.test(o.appImage))
     throw usageError(`--app-image must be an image reference such as registry.example.com/shop:1.4; got "${o.appImage}"`)
   const pg = 'postgres'
