@@ -206,6 +206,11 @@ describe('scaffold systemd', function () {
     expect(lowD.find((x) => x.key === 'CapabilityBoundingSet')?.value).to.equal('CAP_NET_BIND_SERVICE')
     expect(lowD.find((x) => x.key === 'AmbientCapabilities')?.value).to.equal('CAP_NET_BIND_SERVICE')
 
+    // a program under /home is hidden by ProtectHome: said, and the unit still written
+    const home = await runCli(['scaffold', 'systemd', '--stdout', '--exec', '/home/ops/.npm-global/bin/audit-logs'], {env: clean})
+    expect(home.exitCode).to.equal(0)
+    expect(home.stderr).to.contain('/home/ops/.npm-global/bin/audit-logs is under /home').and.contain('ProtectHome=yes hides')
+    expect(home.stdout).to.contain('ExecStart=/home/ops/.npm-global/bin/audit-logs run')
     const bad = await runCli(['scaffold', 'systemd', '--stdout', '--exec', 'audit-logs'])
     expect(bad.exitCode).to.equal(2)
     expect(bad.stderr).to.contain('--exec must start with an absolute path')
@@ -296,6 +301,11 @@ describe('scaffold docker', function () {
     const context = path.resolve(dir, s.audit.build.context)
     expect(existsSync(path.join(context, 'package-lock.json'))).to.equal(true)
     expect(path.resolve(context, s.audit.build.dockerfile)).to.equal(path.join(dir, 'Dockerfile'))
+    // what the Dockerfile copies from the context is there (dist and the manifest come from its build stage)
+    for (const m of dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm))
+      for (const source of m[1].split(' '))
+        if (source !== '.') expect(existsSync(path.join(context, source)), `COPY ${source}`).to.equal(true)
+    expect(JSON.parse(readFileSync(path.join(context, 'package.json'), 'utf8')).scripts.build).to.contain('oclif manifest')
 
     // refused before anything is written when one file exists; --force replaces
     const other = tmp('docker')

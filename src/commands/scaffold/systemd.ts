@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
 import {BIN_PATH} from '../../scaffold/deploy/paths.js'
 import {type ScaffoldResult, emitOne, oneFileFlags} from '../../scaffold/deploy/output.js'
-import {renderSystemdUnit} from '../../scaffold/deploy/systemd.js'
+import {type SystemdOptions, renderSystemdUnit, systemdWarnings} from '../../scaffold/deploy/systemd.js'
 
 export default class ScaffoldSystemd extends BaseCommand<typeof ScaffoldSystemd> {
   static summary = 'Write a hardened systemd unit that runs `audit-logs run`.'
@@ -32,7 +32,7 @@ export default class ScaffoldSystemd extends BaseCommand<typeof ScaffoldSystemd>
   async run(): Promise<ScaffoldResult> {
     const c = await this.resolved()
     const f = this.flags
-    const text = renderSystemdUnit({
+    const options: SystemdOptions = {
       exec: f.exec ? f.exec.split(/\s+/).filter(Boolean) : [process.execPath, BIN_PATH],
       user: f.user,
       workingDirectory: f['working-directory'],
@@ -45,7 +45,9 @@ export default class ScaffoldSystemd extends BaseCommand<typeof ScaffoldSystemd>
       logDir: c.logDir,
       journalDir: c.journalDir,
       shutdownTimeoutMs: c.shutdownTimeoutMs,
-    })
+    }
+    const text = renderSystemdUnit(options)
+    for (const w of systemdWarnings(options)) this.warn(w)
     return emitOne(f, text, 'scaffold systemd', (l) => this.log(l))
   }
 }

@@ -33,7 +33,8 @@ FROM node:20-slim
 ENV NODE_ENV=production
 WORKDIR /opt/audit-logs
 COPY package.json package-lock.json ./
-# --ignore-scripts: the prepare script would compile, which the build stage did
+# --ignore-scripts: the prepare script would compile, which the build stage did. The embedded PostgreSQL's
+# binaries are not set up either: in a container the database is a server (AUDIT_LOGS_DATABASE_URL)
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /src/dist ./dist
 COPY --from=build /src/oclif.manifest.json ./

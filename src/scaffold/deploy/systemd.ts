@@ -35,6 +35,19 @@ function oneLine(name: string, value: string): string {
   return value
 }
 
+/** Paths of the unit that ProtectHome=yes hides from the service (/home, /root, /run/user): each one a warning to print. */
+export function systemdWarnings(o: SystemdOptions): string[] {
+  const hidden = (p: string) => /^\/(home|root|run\/user)(\/|$)/.test(p)
+  const wd = o.workingDirectory
+  const paths = [o.exec[0] ?? '', ...o.exec.slice(1).filter((w) => path.isAbsolute(w)), wd, o.environmentFile]
+  for (const d of [o.dataDir, o.logDir, ...(o.journalDir ? [o.journalDir] : []), ...(o.configFile ? [o.configFile] : [])])
+    paths.push(path.resolve(wd, d))
+  return [...new Set(paths.filter(hidden))].map(
+    (p) =>
+      `${p} is under /home, /root or /run/user, which ProtectHome=yes hides from the service: install or move it elsewhere (npm install -g puts audit-logs under /usr/local), or pass --exec`,
+  )
+}
+
 /**
  * The systemd unit (pure). The hardening is what this program works with: it writes only its data,
  * log and journal directories, listens on TCP and talks to PostgreSQL/MongoDB over TCP or a Unix
