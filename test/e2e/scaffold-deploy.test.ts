@@ -106,7 +106,7 @@ describe('scaffold env', function () {
     expect(missing, `settings without a doc in src/config/schema.ts`).to.deep.equal([])
   })
 
-  it('writes every variable with its default and meaning; the file as .env changes nothing; secrets empty; refuses to overwrite', async () => {
+  it('writes every variable with its default and meaning, commented out; uncommented it changes nothing; secrets empty; refuses to overwrite', async () => {
     const dir = tmp('env')
     const file = path.join(dir, '.env.example')
     // a secret in this process's environment must not reach the file
@@ -117,25 +117,29 @@ describe('scaffold env', function () {
     expect(r.json().files).to.deep.equal([file])
     const text = readFileSync(file, 'utf8')
     expect(text).not.to.contain('leak-me')
-    const parsed = dotenv.parse(text)
+    // nothing is set as written (the environment would override the config file); uncommented, every line parses
+    expect(dotenv.parse(text)).to.deep.equal({})
+    const parsed = dotenv.parse(text.replace(/^# ([A-Z][A-Z0-9_]+=)/gm, '$1'))
 
     for (const key of settingKeys) {
       const spec = settings[key] as SettingSpec
       if (!spec.env) continue
       expect(parsed, spec.env).to.have.property(spec.env)
-      const block = text.slice(0, text.indexOf(`\n${spec.env}=`))
+      const block = text.slice(0, text.indexOf(`\n# ${spec.env}=`))
       const comment = block.slice(block.lastIndexOf('\n\n'))
       expect(comment, spec.env).to.contain(spec.doc!).and.contain(`setting ${key}`)
       if (spec.secret) expect(parsed[spec.env], spec.env).to.equal('')
       if (spec.alias) expect(comment, spec.env).to.contain(`also read as ${spec.alias}`)
     }
+    const names = settingKeys.map((k) => (settings[k] as SettingSpec).env).filter(Boolean)
+    expect(Object.keys(parsed).sort()).to.deep.equal(names.sort())
     expect(parsed.AUDIT_LOGS_BIND).to.equal('0.0.0.0:8000')
     expect(parsed.AUDIT_LOGS_LOG_MAX_BYTES).to.equal('10485760')
     expect(parsed.AUDIT_LOGS_SENSITIVE_HEADERS).to.equal('authorization,proxy-authorization,cookie,set-cookie,x-api-key')
     expect(text).to.contain('also read as GUNICORN_WORKERS')
     expect(parsed).not.to.have.property('') // the spawned command has no env name: not listed
 
-    // its values are the defaults: as the environment, it resolves to what no environment does
+    // its values are the defaults: uncommented, as the environment, it resolves to what no environment does
     const asEnv = await resolveConfig({env: parsed, noConfigFile: true, cwd: dir})
     const none = await resolveConfig({env: {}, noConfigFile: true, cwd: dir})
     expect(asEnv).to.deep.equal(none)

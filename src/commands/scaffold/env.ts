@@ -6,7 +6,8 @@ export default class ScaffoldEnv extends BaseCommand<typeof ScaffoldEnv> {
   static summary = 'Write .env.example: every environment variable, its default and meaning.'
   static description =
     'Generated from the configuration schema, so it lists every setting the program reads from the environment: ' +
-    'each set to its default (the file copied to .env as it is changes nothing), secrets as empty placeholders, ' +
+    'each commented out with its default (uncomment what you set: the environment wins over the config file), ' +
+    'secrets as empty placeholders, ' +
     "and the seeds' names (GUNICORN_*) that are read too. Refuses an existing file unless --force."
   static examples = [
     '<%= config.bin %> <%= command.id %>',
