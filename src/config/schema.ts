@@ -140,8 +140,20 @@ export const DEFAULT_SENSITIVE_FIELDS = [
 ]
 export const DEFAULT_SENSITIVE_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key']
 
-/** `exit`: the exit code of an invalid value when it is not the usage error's (2): a store's address is a database error (3). */
-export type SettingSpec = {schema: z.ZodType; env: string; alias?: string; secret?: 'url' | 'value'; flag?: string; exit?: 3}
+/**
+ * `exit`: the exit code of an invalid value when it is not the usage error's (2): a store's address is a database error (3).
+ * `doc`: the setting's meaning in a few words, as `scaffold env` writes it next to the variable (optional in the type, so
+ * that a setting added elsewhere compiles; a test fails for every setting without one).
+ */
+export type SettingSpec = {
+  schema: z.ZodType
+  env: string
+  alias?: string
+  secret?: 'url' | 'value'
+  flag?: string
+  exit?: 3
+  doc?: string
+}
 
 /** A role's password for setup-db: never shown. */
 const password = z.string({error: 'a password'}).min(1, 'a password').optional()
@@ -153,68 +165,199 @@ const password = z.string({error: 'a password'}).min(1, 'a password').optional()
  * a `url` is shown with its password as ****, a `value` never.
  */
 export const settings = {
-  databaseUrl: {schema: postgresUrl.optional(), env: 'AUDIT_LOGS_DATABASE_URL', secret: 'url', flag: '--database-url'},
+  databaseUrl: {
+    doc: 'PostgreSQL server of the audit database (unset: the embedded PostgreSQL in dataDir)',
+    schema: postgresUrl.optional(),
+    env: 'AUDIT_LOGS_DATABASE_URL',
+    secret: 'url',
+    flag: '--database-url',
+  },
   dbName: {
+    doc: 'name of the audit database (default: the one named in databaseUrl, else audit_logs)',
     schema: z
       .string()
       .regex(/^[A-Za-z_][A-Za-z0-9_-]{0,62}$/, '1-63 letters, digits, "_" or "-", starting with a letter or "_"')
       .optional(),
     env: 'AUDIT_LOGS_DB_NAME',
   },
-  dataDir: {schema: z.string().min(1).default('.audit-logs'), env: 'AUDIT_LOGS_DATA_DIR'},
-  embeddedPort: {schema: wholeNumber(1).max(65535).optional(), env: 'AUDIT_LOGS_EMBEDDED_PORT'},
+  dataDir: {
+    doc: "directory of the embedded PostgreSQL's data and the journal's default place",
+    schema: z.string().min(1).default('.audit-logs'),
+    env: 'AUDIT_LOGS_DATA_DIR',
+  },
+  embeddedPort: {
+    doc: 'port of the embedded PostgreSQL (unset: a free one)',
+    schema: wholeNumber(1).max(65535).optional(),
+    env: 'AUDIT_LOGS_EMBEDDED_PORT',
+  },
   partitionInterval: {
+    doc: 'period of each time partition of the audit tables: month, week or day',
     schema: z.enum(['month', 'week', 'day'], {error: 'one of month, week, day'}).default('month'),
     env: 'AUDIT_LOGS_PARTITION_INTERVAL',
   },
-  premake: {schema: wholeNumber(0).max(120).default(3), env: 'AUDIT_LOGS_PREMAKE'},
-  requestRetentionDays: {schema: wholeNumber(1).default(90), env: 'AUDIT_LOGS_REQUEST_RETENTION_DAYS'},
-  accessRetentionDays: {schema: wholeNumber(1).default(120), env: 'AUDIT_LOGS_ACCESS_RETENTION_DAYS'},
+  premake: {doc: 'partitions created ahead of the current one', schema: wholeNumber(0).max(120).default(3), env: 'AUDIT_LOGS_PREMAKE'},
+  requestRetentionDays: {
+    doc: 'days request records are kept before cleanup deletes them',
+    schema: wholeNumber(1).default(90),
+    env: 'AUDIT_LOGS_REQUEST_RETENTION_DAYS',
+  },
+  accessRetentionDays: {
+    doc: 'days access records are kept before cleanup deletes them',
+    schema: wholeNumber(1).default(120),
+    env: 'AUDIT_LOGS_ACCESS_RETENTION_DAYS',
+  },
   // an audit trail of who changed what is kept longer than the traffic around it
-  eventRetentionDays: {schema: wholeNumber(1).default(365), env: 'AUDIT_LOGS_EVENT_RETENTION_DAYS'},
-  outboundRetentionDays: {schema: wholeNumber(1).default(90), env: 'AUDIT_LOGS_OUTBOUND_RETENTION_DAYS'},
-  appRetentionDays: {schema: wholeNumber(1).default(30), env: 'AUDIT_LOGS_APP_RETENTION_DAYS'},
-  cleanupBatchSize: {schema: wholeNumber(1).default(5000), env: 'AUDIT_LOGS_CLEANUP_BATCH_SIZE'},
+  eventRetentionDays: {
+    doc: 'days application events are kept (an audit trail outlives the traffic around it)',
+    schema: wholeNumber(1).default(365),
+    env: 'AUDIT_LOGS_EVENT_RETENTION_DAYS',
+  },
+  outboundRetentionDays: {
+    doc: "days records of the app's outbound calls are kept",
+    schema: wholeNumber(1).default(90),
+    env: 'AUDIT_LOGS_OUTBOUND_RETENTION_DAYS',
+  },
+  appRetentionDays: {doc: "days the app's output lines are kept", schema: wholeNumber(1).default(30), env: 'AUDIT_LOGS_APP_RETENTION_DAYS'},
+  cleanupBatchSize: {
+    doc: 'rows cleanup deletes per statement, so it never holds long locks',
+    schema: wholeNumber(1).default(5000),
+    env: 'AUDIT_LOGS_CLEANUP_BATCH_SIZE',
+  },
 
   /**
    * Which database stores receive the records (the files are a sink of their own). The seeds' names map
    * onto it (resolve.ts): AUDIT_LOGS_USE_MONGO=true alone is mongo, with AUDIT_LOGS_WRITE_TO_BOTH=true both.
    */
   stores: {
+    doc: 'which databases receive the records: postgres, mongo or both (AUDIT_LOGS_USE_MONGO / AUDIT_LOGS_WRITE_TO_BOTH also work)',
     schema: z.enum(STORES, {error: 'postgres (PostgreSQL only), mongo (MongoDB only) or both'}).default('postgres'),
     env: 'AUDIT_LOGS_STORES',
     flag: '--stores',
   },
-  mongoUri: {schema: mongoUri.optional(), env: 'AUDIT_LOGS_MONGO_URI', secret: 'url', flag: '--mongo-uri', exit: 3},
-  mongoDbName: {schema: mongoName('audit_logs'), env: 'AUDIT_LOGS_MONGO_DB_NAME'},
-  mongoRequestCollection: {schema: mongoName('request_logs'), env: 'AUDIT_LOGS_MONGO_REQUEST_LOGS_COLLECTION'},
-  mongoAccessCollection: {schema: mongoName('access_logs'), env: 'AUDIT_LOGS_MONGO_GUNICORN_LOGS_COLLECTION'},
-  mongoEventCollection: {schema: mongoName('event_logs'), env: 'AUDIT_LOGS_MONGO_EVENT_LOGS_COLLECTION'},
-  mongoOutboundCollection: {schema: mongoName('outbound_logs'), env: 'AUDIT_LOGS_MONGO_OUTBOUND_LOGS_COLLECTION'},
-  mongoAppCollection: {schema: mongoName('app_logs'), env: 'AUDIT_LOGS_MONGO_APP_LOGS_COLLECTION'},
+  mongoUri: {
+    doc: 'MongoDB connection string (needed when stores is mongo or both)',
+    schema: mongoUri.optional(),
+    env: 'AUDIT_LOGS_MONGO_URI',
+    secret: 'url',
+    flag: '--mongo-uri',
+    exit: 3,
+  },
+  mongoDbName: {doc: 'MongoDB database of the records', schema: mongoName('audit_logs'), env: 'AUDIT_LOGS_MONGO_DB_NAME'},
+  mongoRequestCollection: {
+    doc: 'MongoDB collection of request records',
+    schema: mongoName('request_logs'),
+    env: 'AUDIT_LOGS_MONGO_REQUEST_LOGS_COLLECTION',
+  },
+  mongoAccessCollection: {
+    doc: 'MongoDB collection of access records',
+    schema: mongoName('access_logs'),
+    env: 'AUDIT_LOGS_MONGO_GUNICORN_LOGS_COLLECTION',
+  },
+  mongoEventCollection: {
+    doc: 'MongoDB collection of application events',
+    schema: mongoName('event_logs'),
+    env: 'AUDIT_LOGS_MONGO_EVENT_LOGS_COLLECTION',
+  },
+  mongoOutboundCollection: {
+    doc: "MongoDB collection of the app's outbound calls",
+    schema: mongoName('outbound_logs'),
+    env: 'AUDIT_LOGS_MONGO_OUTBOUND_LOGS_COLLECTION',
+  },
+  mongoAppCollection: {
+    doc: "MongoDB collection of the app's output lines",
+    schema: mongoName('app_logs'),
+    env: 'AUDIT_LOGS_MONGO_APP_LOGS_COLLECTION',
+  },
 
   // audit-logs setup-db: a role that may create databases and roles (default: the configured server), and the roles' passwords (default: generated)
-  adminUrl: {schema: postgresUrl.optional(), env: 'AUDIT_LOGS_ADMIN_URL', secret: 'url', flag: '--admin-url'},
-  ownerPassword: {schema: password, env: 'AUDIT_LOGS_OWNER_PASSWORD', secret: 'value', flag: '--owner-password'},
-  writerPassword: {schema: password, env: 'AUDIT_LOGS_WRITER_PASSWORD', secret: 'value', flag: '--writer-password'},
-  readerPassword: {schema: password, env: 'AUDIT_LOGS_READER_PASSWORD', secret: 'value', flag: '--reader-password'},
+  adminUrl: {
+    doc: 'setup-db: a role that may create databases and roles (default: the configured server)',
+    schema: postgresUrl.optional(),
+    env: 'AUDIT_LOGS_ADMIN_URL',
+    secret: 'url',
+    flag: '--admin-url',
+  },
+  ownerPassword: {
+    doc: 'setup-db: password of the owner role (default: generated, printed once)',
+    schema: password,
+    env: 'AUDIT_LOGS_OWNER_PASSWORD',
+    secret: 'value',
+    flag: '--owner-password',
+  },
+  writerPassword: {
+    doc: 'setup-db: password of the writer role, INSERT only (default: generated, printed once)',
+    schema: password,
+    env: 'AUDIT_LOGS_WRITER_PASSWORD',
+    secret: 'value',
+    flag: '--writer-password',
+  },
+  readerPassword: {
+    doc: 'setup-db: password of the reader role, SELECT only (default: generated, printed once)',
+    schema: password,
+    env: 'AUDIT_LOGS_READER_PASSWORD',
+    secret: 'value',
+    flag: '--reader-password',
+  },
 
   // audit-logs run: the capture server
-  bind: {schema: hostPort.default('0.0.0.0:8000'), env: 'AUDIT_LOGS_BIND', alias: 'GUNICORN_BIND'},
-  upstream: {schema: httpUrl.optional(), env: 'AUDIT_LOGS_UPSTREAM', secret: 'url', flag: '--upstream'},
-  command: {schema: z.array(z.string()).optional(), env: '' /* config file or the arguments after -- */},
-  workers: {schema: wholeNumber(1).max(64).default(1), env: 'AUDIT_LOGS_WORKERS', alias: 'GUNICORN_WORKERS'},
-  adminBind: {schema: hostPort.default('127.0.0.1:9464'), env: 'AUDIT_LOGS_ADMIN_BIND'},
-  capture: {schema: bool(true), env: 'AUDIT_LOGS_CAPTURE'},
-  logDir: {schema: z.string().min(1).default('logs'), env: 'AUDIT_LOGS_LOG_DIR', alias: 'GUNICORN_LOG_DIR'},
-  logMaxBytes: {schema: wholeNumber(1024).default(10_485_760), env: 'AUDIT_LOGS_LOG_MAX_BYTES', alias: 'GUNICORN_LOG_MAX_BYTES'},
-  logBackupCount: {schema: wholeNumber(0).max(1000).default(10), env: 'AUDIT_LOGS_LOG_BACKUP_COUNT', alias: 'GUNICORN_LOG_BACKUP_COUNT'},
-  fileSink: {schema: bool(true), env: 'AUDIT_LOGS_FILE_SINK'},
-  databaseSink: {schema: bool(true), env: 'AUDIT_LOGS_DATABASE_SINK'},
-  journalDir: {schema: z.string().min(1).optional(), env: 'AUDIT_LOGS_JOURNAL_DIR'},
+  bind: {
+    doc: 'HOST:PORT the capture proxy listens on',
+    schema: hostPort.default('0.0.0.0:8000'),
+    env: 'AUDIT_LOGS_BIND',
+    alias: 'GUNICORN_BIND',
+  },
+  upstream: {
+    doc: 'URL of the app the proxy forwards to (or spawn it: run -- CMD)',
+    schema: httpUrl.optional(),
+    env: 'AUDIT_LOGS_UPSTREAM',
+    secret: 'url',
+    flag: '--upstream',
+  },
+  command: {
+    doc: 'the app to spawn with a free port in PORT (config file or the arguments after --)',
+    schema: z.array(z.string()).optional(),
+    env: '' /* config file or the arguments after -- */,
+  },
+  workers: {doc: 'proxy worker processes', schema: wholeNumber(1).max(64).default(1), env: 'AUDIT_LOGS_WORKERS', alias: 'GUNICORN_WORKERS'},
+  adminBind: {
+    doc: 'HOST:PORT of the admin listener: health, metrics, the events endpoint',
+    schema: hostPort.default('127.0.0.1:9464'),
+    env: 'AUDIT_LOGS_ADMIN_BIND',
+  },
+  capture: {doc: 'record traffic at all (false: a plain proxy)', schema: bool(true), env: 'AUDIT_LOGS_CAPTURE'},
+  logDir: {
+    doc: 'directory of the rotating JSONL files',
+    schema: z.string().min(1).default('logs'),
+    env: 'AUDIT_LOGS_LOG_DIR',
+    alias: 'GUNICORN_LOG_DIR',
+  },
+  logMaxBytes: {
+    doc: 'size at which a JSONL file is rotated (backups gzipped)',
+    schema: wholeNumber(1024).default(10_485_760),
+    env: 'AUDIT_LOGS_LOG_MAX_BYTES',
+    alias: 'GUNICORN_LOG_MAX_BYTES',
+  },
+  logBackupCount: {
+    doc: 'rotated JSONL files kept per log type',
+    schema: wholeNumber(0).max(1000).default(10),
+    env: 'AUDIT_LOGS_LOG_BACKUP_COUNT',
+    alias: 'GUNICORN_LOG_BACKUP_COUNT',
+  },
+  fileSink: {doc: 'write the JSONL files', schema: bool(true), env: 'AUDIT_LOGS_FILE_SINK'},
+  databaseSink: {doc: 'write the records to the configured database stores', schema: bool(true), env: 'AUDIT_LOGS_DATABASE_SINK'},
+  journalDir: {
+    doc: 'directory of the durable journal every record passes through (default: in dataDir)',
+    schema: z.string().min(1).optional(),
+    env: 'AUDIT_LOGS_JOURNAL_DIR',
+  },
   // unset: derived from the journal's file system at start (see journalBound)
-  journalMaxBytes: {schema: wholeNumber(1_048_576).optional(), env: 'AUDIT_LOGS_JOURNAL_MAX_BYTES'},
+  journalMaxBytes: {
+    doc: "bound of the journal's size (unset: from its file system's free space)",
+    schema: wholeNumber(1_048_576).optional(),
+    env: 'AUDIT_LOGS_JOURNAL_MAX_BYTES',
+  },
   whenFull: {
+    doc: 'when the journal or handoff is full: block (hold requests, lose nothing) or drop (count dropped records)',
     schema: z
       .enum(['block', 'drop'], {
         error:
@@ -223,7 +366,11 @@ export const settings = {
       .default('block'),
     env: 'AUDIT_LOGS_WHEN_FULL',
   },
-  blockTimeoutMs: {schema: wholeNumber(1).default(30_000), env: 'AUDIT_LOGS_BLOCK_TIMEOUT_MS'},
+  blockTimeoutMs: {
+    doc: 'longest a request is held while the journal is full, then it is answered 503',
+    schema: wholeNumber(1).default(30_000),
+    env: 'AUDIT_LOGS_BLOCK_TIMEOUT_MS',
+  },
   /**
    * Bodies a proxy worker has handed to its record builder thread and that are not built yet, at most:
    * a builder that falls behind (a host short of CPU) costs bounded memory, and past the bound new
@@ -231,44 +378,118 @@ export const settings = {
    * journal's bound. The default absorbs a burst: at saturation with 6 KiB of bodies per request on
    * two shared cores the builder fell about 70 MiB behind in 10 s, and catches up after it.
    */
-  handoffMaxBytes: {schema: wholeNumber(1).default(256 * 1024 * 1024), env: 'AUDIT_LOGS_HANDOFF_MAX_BYTES'},
+  handoffMaxBytes: {
+    doc: 'bytes of bodies waiting for the record builder, at most',
+    schema: wholeNumber(1).default(256 * 1024 * 1024),
+    env: 'AUDIT_LOGS_HANDOFF_MAX_BYTES',
+  },
   // whenFull: block also holds new requests while a delivering sink is this far behind at its own pace (0: never)
-  maxSinkLagMs: {schema: wholeNumber(0).default(5_000), env: 'AUDIT_LOGS_MAX_SINK_LAG_MS'},
-  maxBodyLength: {schema: wholeNumber(0).default(8192), env: 'AUDIT_LOGGER_MAX_BODY_LENGTH'},
-  saveFullBody: {schema: bool(false), env: 'AUDIT_LOGS_SAVE_FULL_BODY'},
-  excludePaths: {schema: list(['/health/', '/metrics/', '/static/', '/media/']), env: 'AUDIT_LOGS_EXCLUDE_PATHS'},
-  excludeExtensions: {schema: list(['.jpg', '.png', '.gif', '.css', '.js', '.svg', '.woff', '.ttf']), env: 'AUDIT_LOGS_EXCLUDE_EXTENSIONS'},
-  excludeMethods: {schema: list([]), env: 'AUDIT_LOGS_EXCLUDE_METHODS'},
-  sensitiveFields: {schema: list(DEFAULT_SENSITIVE_FIELDS), env: 'AUDIT_LOGS_SENSITIVE_FIELDS'},
-  sensitiveHeaders: {schema: list(DEFAULT_SENSITIVE_HEADERS), env: 'AUDIT_LOGS_SENSITIVE_HEADERS'},
-  trustedProxies: {schema: list([]), env: 'AUDIT_LOGS_TRUSTED_PROXIES'},
-  slowMs: {schema: wholeNumber(1).default(1000), env: 'AUDIT_LOGS_SLOW_MS'},
-  shutdownTimeoutMs: {schema: wholeNumber(0).default(10_000), env: 'AUDIT_LOGS_SHUTDOWN_TIMEOUT_MS'},
-  instance: {schema: z.string().min(1).optional(), env: 'AUDIT_LOGS_INSTANCE'},
-  backgroundNice: {schema: wholeNumber(0).max(19).default(19), env: 'AUDIT_LOGS_BACKGROUND_NICE'},
-  shippingDeferMs: {schema: wholeNumber(0).default(30_000), env: 'AUDIT_LOGS_SHIPPING_DEFER_MS'},
-  catchUpLagBytes: {schema: wholeNumber(65_536).default(33_554_432), env: 'AUDIT_LOGS_CATCH_UP_LAG_BYTES'},
-  catchUpLagMs: {schema: wholeNumber(0).default(2000), env: 'AUDIT_LOGS_CATCH_UP_LAG_MS'},
+  maxSinkLagMs: {
+    doc: 'whenFull block also holds requests while a sink is this far behind (0: never)',
+    schema: wholeNumber(0).default(5_000),
+    env: 'AUDIT_LOGS_MAX_SINK_LAG_MS',
+  },
+  maxBodyLength: {
+    doc: "bytes of each request and response body kept (the seeds' name)",
+    schema: wholeNumber(0).default(8192),
+    env: 'AUDIT_LOGGER_MAX_BODY_LENGTH',
+  },
+  saveFullBody: {doc: 'keep whole bodies (up to 1 MiB) instead of maxBodyLength', schema: bool(false), env: 'AUDIT_LOGS_SAVE_FULL_BODY'},
+  excludePaths: {
+    doc: 'path prefixes with no request record (access lines are still written)',
+    schema: list(['/health/', '/metrics/', '/static/', '/media/']),
+    env: 'AUDIT_LOGS_EXCLUDE_PATHS',
+  },
+  excludeExtensions: {
+    doc: 'file extensions with no request record',
+    schema: list(['.jpg', '.png', '.gif', '.css', '.js', '.svg', '.woff', '.ttf']),
+    env: 'AUDIT_LOGS_EXCLUDE_EXTENSIONS',
+  },
+  excludeMethods: {doc: 'HTTP methods with no request record', schema: list([]), env: 'AUDIT_LOGS_EXCLUDE_METHODS'},
+  sensitiveFields: {
+    doc: 'body, query and JSON field names whose values are masked',
+    schema: list(DEFAULT_SENSITIVE_FIELDS),
+    env: 'AUDIT_LOGS_SENSITIVE_FIELDS',
+  },
+  sensitiveHeaders: {
+    doc: 'header names whose values are masked',
+    schema: list(DEFAULT_SENSITIVE_HEADERS),
+    env: 'AUDIT_LOGS_SENSITIVE_HEADERS',
+  },
+  trustedProxies: {
+    doc: 'addresses or CIDRs whose X-Forwarded-For is believed for the client IP',
+    schema: list([]),
+    env: 'AUDIT_LOGS_TRUSTED_PROXIES',
+  },
+  slowMs: {doc: 'requests slower than this are flagged slow', schema: wholeNumber(1).default(1000), env: 'AUDIT_LOGS_SLOW_MS'},
+  shutdownTimeoutMs: {
+    doc: 'on SIGTERM, how long in-flight requests and sinks get to finish',
+    schema: wholeNumber(0).default(10_000),
+    env: 'AUDIT_LOGS_SHUTDOWN_TIMEOUT_MS',
+  },
+  instance: {
+    doc: 'name of this instance in every record (default: the host name)',
+    schema: z.string().min(1).optional(),
+    env: 'AUDIT_LOGS_INSTANCE',
+  },
+  backgroundNice: {
+    doc: 'nice level of the shipping threads, so they yield to the proxy',
+    schema: wholeNumber(0).max(19).default(19),
+    env: 'AUDIT_LOGS_BACKGROUND_NICE',
+  },
+  shippingDeferMs: {
+    doc: 'how long shipping to the database may wait while the proxy is busy',
+    schema: wholeNumber(0).default(30_000),
+    env: 'AUDIT_LOGS_SHIPPING_DEFER_MS',
+  },
+  catchUpLagBytes: {
+    doc: 'journal backlog past which shipping stops deferring to the proxy',
+    schema: wholeNumber(65_536).default(33_554_432),
+    env: 'AUDIT_LOGS_CATCH_UP_LAG_BYTES',
+  },
+  catchUpLagMs: {
+    doc: 'record age past which shipping stops deferring to the proxy',
+    schema: wholeNumber(0).default(2000),
+    env: 'AUDIT_LOGS_CATCH_UP_LAG_MS',
+  },
 
   // application events: POST /_audit/events on the admin listener (src/server/events.ts)
   eventsToken: {
+    doc: 'bearer token the app posts events with to /_audit/events',
     schema: z.string().min(16, 'a token of at least 16 characters (e.g. `openssl rand -hex 24`)').optional(),
     env: 'AUDIT_LOGS_EVENTS_TOKEN',
     secret: 'value',
   },
   /** Events without a token: only when the admin listener is on a loopback address (anyone on this host may then write events). */
-  eventsAllowNoToken: {schema: bool(false), env: 'AUDIT_LOGS_EVENTS_ALLOW_NO_TOKEN'},
-  eventsMaxBatch: {schema: wholeNumber(1).max(100_000).default(1000), env: 'AUDIT_LOGS_EVENTS_MAX_BATCH'},
-  eventsMaxBatchBytes: {schema: wholeNumber(1024).default(1_048_576), env: 'AUDIT_LOGS_EVENTS_MAX_BATCH_BYTES'},
-  eventsMaxEventBytes: {schema: wholeNumber(256).default(65_536), env: 'AUDIT_LOGS_EVENTS_MAX_EVENT_BYTES'},
+  eventsAllowNoToken: {
+    doc: 'accept events without a token (only on a loopback admin listener)',
+    schema: bool(false),
+    env: 'AUDIT_LOGS_EVENTS_ALLOW_NO_TOKEN',
+  },
+  eventsMaxBatch: {doc: 'events per POST, at most', schema: wholeNumber(1).max(100_000).default(1000), env: 'AUDIT_LOGS_EVENTS_MAX_BATCH'},
+  eventsMaxBatchBytes: {
+    doc: 'bytes per events POST, at most',
+    schema: wholeNumber(1024).default(1_048_576),
+    env: 'AUDIT_LOGS_EVENTS_MAX_BATCH_BYTES',
+  },
+  eventsMaxEventBytes: {
+    doc: 'bytes per event, at most',
+    schema: wholeNumber(256).default(65_536),
+    env: 'AUDIT_LOGS_EVENTS_MAX_EVENT_BYTES',
+  },
   /** Events a second from one client address (a token bucket holding as many); over it, 429. */
-  eventsRatePerClient: {schema: wholeNumber(1).default(20_000), env: 'AUDIT_LOGS_EVENTS_RATE_PER_CLIENT'},
+  eventsRatePerClient: {
+    doc: 'events per second from one client address (over it: 429)',
+    schema: wholeNumber(1).default(20_000),
+    env: 'AUDIT_LOGS_EVENTS_RATE_PER_CLIENT',
+  },
 
   // the web viewer (audit-logs ui, run --ui): src/ui/
-  ui: {schema: bool(false), env: 'AUDIT_LOGS_UI', flag: '--ui'},
-  uiBind: {schema: hostPort.default('127.0.0.1:8081'), env: 'AUDIT_LOGS_UI_BIND', flag: '--ui-bind'},
+  ui: {doc: 'serve the web viewer from run', schema: bool(false), env: 'AUDIT_LOGS_UI', flag: '--ui'},
+  uiBind: {doc: 'HOST:PORT of the web viewer', schema: hostPort.default('127.0.0.1:8081'), env: 'AUDIT_LOGS_UI_BIND', flag: '--ui-bind'},
   /** Who may log in: NAME:HASH entries, the hash from `audit-logs ui hash-password` (scrypt). */
   uiUsers: {
+    doc: 'viewer logins: NAME:HASH entries from audit-logs ui hash-password',
     schema: list([]).superRefine((users, ctx) => {
       // the entry is named by its place only: one without a colon may be a password pasted by mistake
       users.forEach((u, i) => {
@@ -284,29 +505,53 @@ export const settings = {
   },
   /** A reverse proxy's authenticated-user header (e.g. X-Forwarded-User), believed only from uiAuthProxies. */
   uiAuthHeader: {
+    doc: "a reverse proxy's authenticated-user header, believed only from uiAuthProxies",
     schema: z
       .string()
       .regex(/^[A-Za-z0-9-]{1,100}$/, 'an HTTP header name such as X-Forwarded-User')
       .optional(),
     env: 'AUDIT_LOGS_UI_AUTH_HEADER',
   },
-  uiAuthProxies: {schema: list([]), env: 'AUDIT_LOGS_UI_AUTH_PROXIES'},
-  uiTlsCert: {schema: z.string().min(1).optional(), env: 'AUDIT_LOGS_UI_TLS_CERT'},
-  uiTlsKey: {schema: z.string().min(1).optional(), env: 'AUDIT_LOGS_UI_TLS_KEY'},
+  uiAuthProxies: {doc: 'addresses of the reverse proxies trusted for uiAuthHeader', schema: list([]), env: 'AUDIT_LOGS_UI_AUTH_PROXIES'},
+  uiTlsCert: {doc: "PEM certificate file of the viewer's HTTPS", schema: z.string().min(1).optional(), env: 'AUDIT_LOGS_UI_TLS_CERT'},
+  uiTlsKey: {doc: "PEM key file of the viewer's HTTPS", schema: z.string().min(1).optional(), env: 'AUDIT_LOGS_UI_TLS_KEY'},
   /** A session ends after this long without a request (and after 12 hours in any case). */
-  uiSessionIdleMs: {schema: wholeNumber(60_000).default(3_600_000), env: 'AUDIT_LOGS_UI_SESSION_IDLE_MS'},
+  uiSessionIdleMs: {
+    doc: 'a viewer session ends after this long without a request',
+    schema: wholeNumber(60_000).default(3_600_000),
+    env: 'AUDIT_LOGS_UI_SESSION_IDLE_MS',
+  },
   /** Failed logins allowed per user name in 15 minutes (per client address: four times as many); past it, 429. */
-  uiLoginAttempts: {schema: wholeNumber(1).default(5), env: 'AUDIT_LOGS_UI_LOGIN_ATTEMPTS'},
+  uiLoginAttempts: {
+    doc: 'failed viewer logins per user name in 15 minutes before 429',
+    schema: wholeNumber(1).default(5),
+    env: 'AUDIT_LOGS_UI_LOGIN_ATTEMPTS',
+  },
 
   // run: an HTTP forward proxy for the app's outbound calls (src/capture/egress.ts); spawn mode points the app at it
-  egressBind: {schema: hostPort.optional(), env: 'AUDIT_LOGS_EGRESS_BIND', flag: '--egress-bind'},
+  egressBind: {
+    doc: "HOST:PORT of a forward proxy recording the app's outbound calls",
+    schema: hostPort.optional(),
+    env: 'AUDIT_LOGS_EGRESS_BIND',
+    flag: '--egress-bind',
+  },
 
   // run -- CMD: the app's stdout and stderr lines as `app` records (src/server/app-output.ts)
-  captureOutput: {schema: bool(false), env: 'AUDIT_LOGS_CAPTURE_OUTPUT', flag: '--capture-output'},
-  outputMaxLineBytes: {schema: wholeNumber(80).max(1_048_576).default(8192), env: 'AUDIT_LOGS_OUTPUT_MAX_LINE_BYTES'},
+  captureOutput: {
+    doc: "record the spawned app's stdout and stderr lines",
+    schema: bool(false),
+    env: 'AUDIT_LOGS_CAPTURE_OUTPUT',
+    flag: '--capture-output',
+  },
+  outputMaxLineBytes: {
+    doc: 'bytes of each recorded output line kept',
+    schema: wholeNumber(80).max(1_048_576).default(8192),
+    env: 'AUDIT_LOGS_OUTPUT_MAX_LINE_BYTES',
+  },
 
   // login attempts seen by the proxy (src/capture/logins.ts)
   loginRoutes: {
+    doc: 'login routes to watch: "METHOD /path [STATUSES]" entries',
     schema: list([]).superRefine((routes, ctx) => {
       for (const r of routes)
         if (!/^[A-Z]{1,20}\s+\/\S*(\s+\S+)?$/.test(r.trim()))
@@ -318,15 +563,28 @@ export const settings = {
     env: 'AUDIT_LOGS_LOGIN_ROUTES',
   },
   loginSuccessStatus: {
+    doc: 'statuses of a successful login',
     schema: z
       .string()
       .regex(/^[0-9x<>=!, -]+$/, 'statuses in the filter language, e.g. 2xx,3xx or 200,302')
       .default('2xx,3xx'),
     env: 'AUDIT_LOGS_LOGIN_SUCCESS_STATUS',
   },
-  loginUsernameFields: {schema: list(['username', 'email', 'login']), env: 'AUDIT_LOGS_LOGIN_USERNAME_FIELDS'},
-  bruteforceThreshold: {schema: wholeNumber(2).default(5), env: 'AUDIT_LOGS_BRUTEFORCE_THRESHOLD'},
-  bruteforceWindowMs: {schema: wholeNumber(1000).default(300_000), env: 'AUDIT_LOGS_BRUTEFORCE_WINDOW_MS'},
+  loginUsernameFields: {
+    doc: 'body fields that hold the user name of a login',
+    schema: list(['username', 'email', 'login']),
+    env: 'AUDIT_LOGS_LOGIN_USERNAME_FIELDS',
+  },
+  bruteforceThreshold: {
+    doc: 'failed logins from one address in the window that flag brute force',
+    schema: wholeNumber(2).default(5),
+    env: 'AUDIT_LOGS_BRUTEFORCE_THRESHOLD',
+  },
+  bruteforceWindowMs: {
+    doc: 'window of the brute-force count',
+    schema: wholeNumber(1000).default(300_000),
+    env: 'AUDIT_LOGS_BRUTEFORCE_WINDOW_MS',
+  },
 } satisfies Record<string, SettingSpec>
 
 export type SettingKey = keyof typeof settings
