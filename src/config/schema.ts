@@ -327,6 +327,11 @@ export const settings = {
   loginUsernameFields: {schema: list(['username', 'email', 'login']), env: 'AUDIT_LOGS_LOGIN_USERNAME_FIELDS'},
   bruteforceThreshold: {schema: wholeNumber(2).default(5), env: 'AUDIT_LOGS_BRUTEFORCE_THRESHOLD'},
   bruteforceWindowMs: {schema: wholeNumber(1000).default(300_000), env: 'AUDIT_LOGS_BRUTEFORCE_WINDOW_MS'},
+
+  // run --maintenance: premake partitions and apply retention every maintenanceIntervalMs, one instance per
+  // period under a PostgreSQL advisory lock (src/server/maintenance.ts)
+  maintenance: {schema: bool(false), env: 'AUDIT_LOGS_MAINTENANCE', flag: '--maintenance'},
+  maintenanceIntervalMs: {schema: wholeNumber(1000).default(3_600_000), env: 'AUDIT_LOGS_MAINTENANCE_INTERVAL_MS'},
 } satisfies Record<string, SettingSpec>
 
 export type SettingKey = keyof typeof settings
