@@ -5,6 +5,8 @@ import {type TestDatabase, count, freshDatabase} from '../helpers/db.js'
 import {type RunningServer, request, startRun, until} from '../helpers/run-server.js'
 import {type Upstream, startUpstream} from '../helpers/upstream.js'
 import {metric, periodsDone} from '../helpers/maintenance.js'
+import {type TestMongo, freshMongo, mongoServerUri} from '../helpers/mongo.js'
+import {skipUnless} from '../helpers/skip.js'
 
 const INTERVAL_MS = 4000
 
@@ -93,8 +95,18 @@ describe('audit-logs run --maintenance: three instances on one database (subproc
     expect(done.every((p) => p.period.getTime() % INTERVAL_MS === 0)).to.equal(true)
 
     // the metrics of the three instances add up to what was removed and made; the others skipped
-    const texts = await Promise.all(runs.map(async (r) => (await request(`${r.adminUrl}/metrics`)).body.toString()))
-    const sum = (series: string) => texts.reduce((n, t) => n + metric(t, series), 0)
+    // (each thread reports a period to its primary just after recording it)
+    const scrape = () => Promise.all(runs.map(async (r) => (await request(`${r.adminUrl}/metrics`)).body.toString()))
+    const add = (all: string[], series: string) => all.reduce((n, t) => n + metric(t, series), 0)
+    const texts = await until(
+      async () => {
+        const all = await scrape()
+        return add(all, 'audit_logs_maintenance_runs_total{outcome="done"}') >= done.length ? all : undefined
+      },
+      10_000,
+      'the periods in the metrics',
+    )
+    const sum = (series: string) => add(texts, series)
     expect(sum('audit_logs_maintenance_removed_total{store="postgres"}')).to.equal(seededOld)
     expect(sum('audit_logs_maintenance_partitions_dropped_total')).to.equal(1)
     expect(sum('audit_logs_maintenance_partitions_created_total')).to.be.at.least(1)
@@ -136,5 +148,91 @@ describe('audit-logs run --maintenance: three instances on one database (subproc
     )
     expect((await short.child).exitCode).to.equal(2)
     expect(short.stderr()).to.match(/AUDIT_LOGS_MAINTENANCE_INTERVAL_MS.*a whole number of at least 1000/)
+  })
+
+  it('with MongoDB configured too, removes its expired documents in the same period; with MongoDB alone, every instance cleans (no lock to take)', async function () {
+    skipUnless(this, !!mongoServerUri(), 'no MongoDB server for the tests', {expectedInCi: true})
+    const m: TestMongo = await freshMongo()
+    const pg = await freshDatabase({migrated: true})
+    const mongoEnv = {
+      AUDIT_LOGS_MONGO_URI: m.uri,
+      AUDIT_LOGS_MONGO_DB_NAME: m.dbName,
+      AUDIT_LOGS_MAINTENANCE_INTERVAL_MS: String(INTERVAL_MS),
+    }
+    const requests = m.client.db(m.dbName).collection<{_id: string; created_at: Date; path: string}>('request_logs')
+    const seed = async (n: number, at: Date, prefix: string) => {
+      for (let i = 0; i < n; i++) await requests.insertOne({_id: randomUUID(), created_at: at, path: `${prefix}-${i}`})
+    }
+    const old = new Date('2019-06-01T12:00:00Z')
+    const left = () => requests.countDocuments({created_at: {$lt: new Date(Date.now() - 90 * 86_400_000)}})
+    try {
+      await seed(4, old, '/old')
+      await seed(2, new Date(Date.now() - 86_400_000), '/recent')
+      // both stores: the instance that takes PostgreSQL's lock cleans MongoDB too, and records it
+      const both = await startRun(['--upstream', app.url, '--workers', '1', '--maintenance', '--stores', 'both'], {
+        ...mongoEnv,
+        AUDIT_LOGS_DATABASE_URL: pg.url,
+        AUDIT_LOGS_INSTANCE: 'both-a',
+      })
+      runs.push(both)
+      await until(async () => (await left()) === 0, 60_000, 'the expired documents gone')
+      expect(await requests.countDocuments({path: /^\/recent/})).to.equal(2)
+      const recorded = await until(
+        async () => {
+          const {rows} = await pg.client.query(
+            'SELECT coalesce(sum(documents_removed), 0)::int AS n FROM maintenance_runs WHERE error IS NULL',
+          )
+          return rows[0].n > 0 ? rows[0].n : undefined
+        },
+        30_000,
+        'the period recorded',
+      )
+      expect(recorded).to.equal(4)
+      // the thread reports the period to the primary just after recording it
+      const text = await until(
+        async () => {
+          const t = (await request(`${both.adminUrl}/metrics`)).body.toString()
+          return metric(t, 'audit_logs_maintenance_runs_total{outcome="done"}') > 0 ? t : undefined
+        },
+        10_000,
+        'the period in the metrics',
+      )
+      expect(metric(text, 'audit_logs_maintenance_removed_total{store="mongo"}')).to.equal(4)
+      expect(both.stderr()).to.match(
+        /done in \d+ ms: \d+ partition\(s\) created, 0 dropped, 0 row\(s\) and 4 MongoDB document\(s\) removed/,
+      )
+      expect((await both.stop()).exitCode).to.equal(0)
+      runs.splice(runs.indexOf(both), 1)
+
+      // MongoDB alone: each instance cleans each period; what one deletes the other finds gone
+      await seed(3, old, '/old-again')
+      const solo: RunningServer[] = []
+      for (const name of ['mongo-a', 'mongo-b'])
+        solo.push(
+          await startRun(['--upstream', app.url, '--workers', '1', '--maintenance', '--stores', 'mongo'], {
+            ...mongoEnv,
+            AUDIT_LOGS_INSTANCE: name,
+          }),
+        )
+      runs.push(...solo)
+      await until(async () => (await left()) === 0, 60_000, 'the expired documents gone again')
+      // both instances did periods of their own
+      await until(
+        () => solo.every((r) => /maintenance of the period from \S+ done/.test(r.stderr())),
+        60_000,
+        'a period done by each instance',
+      )
+      const texts = await Promise.all(solo.map(async (r) => (await request(`${r.adminUrl}/metrics`)).body.toString()))
+      expect(texts.reduce((n, t) => n + metric(t, 'audit_logs_maintenance_removed_total{store="mongo"}'), 0)).to.equal(3)
+      expect(texts.every((t) => metric(t, 'audit_logs_maintenance_runs_total{outcome="done"}') >= 1)).to.equal(true)
+      expect(await requests.countDocuments({path: /^\/recent/})).to.equal(2)
+      for (const r of solo) {
+        expect((await r.stop()).exitCode).to.equal(0)
+        runs.splice(runs.indexOf(r), 1)
+      }
+    } finally {
+      await m.drop()
+      await pg.drop()
+    }
   })
 })
