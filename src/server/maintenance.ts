@@ -149,6 +149,8 @@ export function startMaintenance(
       else state.runs.skippedDone++
     } else if (o.kind === 'failed') {
       state.runs.failed++
+      // a failure that repeats (a role without the rights, a database down) is logged once, not at every retry
+      if (o.error === state.lastError) return
       state.lastError = o.error
     } else {
       state.runs.done++

@@ -1,7 +1,10 @@
 import {randomUUID} from 'node:crypto'
 import {expect} from 'chai'
 import {ensurePartitions} from '../../src/stores/postgres/partitions.js'
-import {type TestDatabase, count, freshDatabase} from '../helpers/db.js'
+import {runCli} from '../helpers/cli.js'
+import {type TestDatabase, count, dropDatabase, dropRoles, freshDatabase, serverUrl} from '../helpers/db.js'
+import {withDatabase} from '../../src/stores/postgres/connection.js'
+import pg from 'pg'
 import {type RunningServer, request, startRun, until} from '../helpers/run-server.js'
 import {type Upstream, startUpstream} from '../helpers/upstream.js'
 import {metric, periodsDone} from '../helpers/maintenance.js'
@@ -233,6 +236,53 @@ describe('audit-logs run --maintenance: three instances on one database (subproc
     } finally {
       await m.drop()
       await pg.drop()
+    }
+  })
+
+  it('with the writer role (no rights to maintain), each period fails, logged once and counted; records are written as before', async () => {
+    const dbName = `e2e_maint_${randomUUID().slice(0, 8)}`
+    const password = `writer-${randomUUID()}`
+    try {
+      const setup = await runCli(['setup-db', '--db-name', dbName, '--premake', '1', '--json'], {
+        env: {AUDIT_LOGS_ADMIN_URL: serverUrl(), AUDIT_LOGS_WRITER_PASSWORD: password},
+      })
+      expect(setup.exitCode, setup.stderr).to.equal(0)
+      const url = new URL(withDatabase(serverUrl(), dbName))
+      url.username = `${dbName}_writer`
+      url.password = encodeURIComponent(password)
+      const run = await startRun(['--upstream', app.url, '--workers', '1', '--maintenance'], {
+        AUDIT_LOGS_DATABASE_URL: url.toString(),
+        AUDIT_LOGS_MAINTENANCE_INTERVAL_MS: String(INTERVAL_MS),
+      })
+      runs.push(run)
+      // retried within each period (a quarter of it): several failures, one line
+      await until(
+        async () =>
+          metric((await request(`${run.adminUrl}/metrics`)).body.toString(), 'audit_logs_maintenance_runs_total{outcome="failed"}') >= 3,
+        60_000,
+        'three failed attempts',
+      )
+      const lines = run.stderr().match(/maintenance.* failed: .*/g) ?? []
+      expect(lines).to.have.length(1)
+      expect(lines[0]).to.match(/permission denied/)
+      expect(lines[0]).not.to.contain(password)
+      const health = JSON.parse((await request(`${run.adminUrl}/health`)).body.toString())
+      expect(health.maintenance.lastError).to.match(/permission denied/)
+      expect(health.maintenance.lastSuccess).to.equal(null)
+      // the capture itself is untouched
+      expect((await request(`${run.url}/api/writer-still-writes`)).status).to.equal(200)
+      const superuser = new pg.Client({connectionString: withDatabase(serverUrl(), dbName)})
+      await superuser.connect()
+      try {
+        await until(async () => (await count(superuser, 'request_logs', `path = '/api/writer-still-writes'`)) === 1, 30_000, 'the record')
+      } finally {
+        await superuser.end()
+      }
+      expect((await run.stop()).exitCode).to.equal(0)
+      runs.splice(runs.indexOf(run), 1)
+    } finally {
+      await dropDatabase(dbName)
+      await dropRoles(dbName)
     }
   })
 })
