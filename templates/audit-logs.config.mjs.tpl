@@ -44,6 +44,10 @@ export default {
   requestRetentionDays: {{requestRetentionDays}},
   accessRetentionDays: {{accessRetentionDays}},
   // eventRetentionDays: 365,
+  // ... or by run itself: premake partitions and apply retention every maintenanceIntervalMs, one instance
+  // per period however many share the database (a PostgreSQL advisory lock): see the README, Maintenance inside run.
+  // maintenance: true,
+  // maintenanceIntervalMs: 3600000,
 
   // Application events: POST /_audit/events on the admin listener (`audit-logs scaffold django` writes an app
   // that sends them). Give the token in the environment (AUDIT_LOGS_EVENTS_TOKEN); an app that run spawns gets

@@ -34,6 +34,10 @@ export default class Run extends BaseCommand<typeof Run> {
     'capture-output': Flags.boolean({description: "record the app's stdout and stderr lines as app records (run -- CMD)", allowNo: true}),
     ui: Flags.boolean({description: 'serve the web viewer too, on its own listener (--ui-bind), as `audit-logs ui` does', allowNo: true}),
     'ui-bind': Flags.string({description: 'HOST:PORT of the web viewer (--ui) [default: 127.0.0.1:8081]'}),
+    maintenance: Flags.boolean({
+      description: 'premake partitions and apply retention every maintenanceIntervalMs, one instance per period (PostgreSQL advisory lock)',
+      allowNo: true,
+    }),
     stores: Flags.option({
       description:
         'database stores to write: postgres, mongo or both (or AUDIT_LOGS_STORES; AUDIT_LOGS_USE_MONGO and AUDIT_LOGS_WRITE_TO_BOTH) [default: postgres]',
@@ -59,6 +63,7 @@ export default class Run extends BaseCommand<typeof Run> {
       egressBind: f['egress-bind'],
       ui: f.ui,
       uiBind: f['ui-bind'],
+      maintenance: f.maintenance,
       command: dash >= 0 && dash < this.argv.length - 1 ? this.argv.slice(dash + 1) : undefined,
     }
   }

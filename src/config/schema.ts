@@ -585,6 +585,20 @@ export const settings = {
     schema: wholeNumber(1000).default(300_000),
     env: 'AUDIT_LOGS_BRUTEFORCE_WINDOW_MS',
   },
+
+  // run --maintenance: premake partitions and apply retention every maintenanceIntervalMs, one instance per
+  // period under a PostgreSQL advisory lock (src/server/maintenance.ts)
+  maintenance: {
+    doc: 'premake partitions and apply retention inside run, one instance per period',
+    schema: bool(false),
+    env: 'AUDIT_LOGS_MAINTENANCE',
+    flag: '--maintenance',
+  },
+  maintenanceIntervalMs: {
+    doc: 'how often run --maintenance does its work (ms)',
+    schema: wholeNumber(1000).default(3_600_000),
+    env: 'AUDIT_LOGS_MAINTENANCE_INTERVAL_MS',
+  },
 } satisfies Record<string, SettingSpec>
 
 export type SettingKey = keyof typeof settings

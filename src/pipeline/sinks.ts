@@ -91,7 +91,7 @@ export function sinksOf(places: SinkPlaces, nice = 0): Sink[] {
 }
 
 /** The pid of the backend serving `client` when it runs on this host (the embedded server, or a local one): its priority follows the sink's. */
-async function localBackend(client: pg.Client, url: string): Promise<number | undefined> {
+export async function localBackend(client: pg.Client, url: string): Promise<number | undefined> {
   if (!['127.0.0.1', 'localhost', '[::1]', '::1'].includes(new URL(url).hostname)) return undefined
   const pid = Number((await client.query(backendPid())).rows[0].pid)
   try {

@@ -2,7 +2,7 @@ import type {ResolvedConfig} from '../config/resolve.js'
 import type {ShipperStats} from '../pipeline/shipper.js'
 import {type Deadline, settledBy} from './lifecycle.js'
 import {describeStores, storesOf} from '../config/stores.js'
-import {mongoTarget} from '../stores/mongo/target.js'
+import {type MongoTarget, mongoTarget} from '../stores/mongo/target.js'
 import {redactUrl} from '../util/redact.js'
 import {prepareDatabase} from './database.js'
 import type {RunPlan} from './run-plan.js'
@@ -15,6 +15,9 @@ const SHIPPING_STOP_MARGIN_MS = 5000
 export type Delivery = {
   /** the sinks, for the log: files, postgres */
   names: string[]
+  /** where the database stores are (when the sinks write them): run's maintenance works on them */
+  databaseUrl?: string
+  mongo?: MongoTarget
   /** the sinks' latest stats (none without sinks) */
   stats(): ShipperStats[]
   /** the stats while they are fresh (a second), else undefined: a busy host or a restarting thread leaves them stale */
@@ -40,13 +43,14 @@ export async function startDelivery(
   const names: string[] = []
   let shipping: Shipping | undefined
   let db: Awaited<ReturnType<typeof prepareDatabase>> | undefined
+  let mongo: MongoTarget | undefined
   const releaseDatabase = async () => {
     db?.stop()
     await db?.target.release()
   }
   if (plan.settings.capture && (config.fileSink || config.databaseSink)) {
     const stores = storesOf(config)
-    const mongo = config.databaseSink && stores.mongo ? mongoTarget(config) : undefined
+    mongo = config.databaseSink && stores.mongo ? mongoTarget(config) : undefined
     if (mongo) {
       // a connection string that the driver refuses, a wrong password, a host that does not answer: said now (exit 3)
       const {connectMongo} = await import('../stores/mongo/connection.js')
@@ -87,6 +91,8 @@ export async function startDelivery(
   const stats = () => shipping?.stats() ?? []
   return {
     names,
+    databaseUrl: db?.target.databaseUrl,
+    mongo,
     stats,
     fresh: () => (shipping && Date.now() - shipping.statsAt() < 1000 ? stats() : undefined),
     foreground: (busy) => shipping?.foreground(busy),

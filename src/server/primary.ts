@@ -12,6 +12,7 @@ import {hooksFrom} from './hooks.js'
 import type {AppProcess} from './app-process.js'
 import type {RunPlan} from './run-plan.js'
 import {startDelivery} from './delivery.js'
+import {startMaintenance} from './maintenance.js'
 import {watchIntake} from './intake.js'
 import {Parts, type Stop} from './lifecycle.js'
 import {proxyPriority} from './proxy-priority.js'
@@ -150,13 +151,24 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     const priority = proxyPriority(log)
     const delivery = parts.add('shipping', await startDelivery(plan, config, log, (catchingUp) => priority.set(catchingUp)))
     const intake = parts.add('the journal housekeeping', watchIntake(plan, config, delivery, log))
+    const maintenance = config.maintenance
+      ? parts.add(
+          'maintenance',
+          startMaintenance(
+            config,
+            {databaseUrl: delivery.databaseUrl, mongo: delivery.mongo, instance: plan.settings.instance},
+            intake.metrics.registry,
+            log,
+          ),
+        )
+      : undefined
     const hooks = await hooksFrom(plan.settings.configFile)
     // where the app sends its events (the admin listener), and the token they take: given to the app it spawns
     const token = eventsToken(config)
     const events = eventIngest(plan, config, {token, hooks, full: () => intake.full()})
     parts.add('the events journal', () => events.close())
     intake.metrics.watchEvents(() => events.counts())
-    parts.add('the admin listener', await startAdmin(plan, intake, delivery, priority, events))
+    parts.add('the admin listener', await startAdmin(plan, intake, delivery, priority, events, maintenance))
     const own: OwnContext = {
       full: () => intake.full(),
       counts: (c) => intake.metrics.add({requests: 0, ...c}),

@@ -1,5 +1,5 @@
 import {execFileSync} from 'node:child_process'
-import {existsSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -187,4 +187,20 @@ function threadsAt(tids: number[], nice: number): boolean {
     }
   }
   return ok
+}
+
+/**
+ * Puts the calling thread (a worker thread's own OS thread, found through
+ * /proc/thread-self) at priority `nice`, and no other: a thread with a small,
+ * occasional job (run's maintenance) leaves the other threads' priorities to
+ * their owners. Linux only; false when refused or not possible.
+ */
+export function thisThreadAt(nice: number): boolean {
+  if (process.platform !== 'linux' || nice <= 0) return false
+  try {
+    const tid = Number(path.basename(readlinkSync('/proc/thread-self')))
+    return tid > 0 && setNice(tid, nice)
+  } catch {
+    return false
+  }
 }
