@@ -9,6 +9,8 @@ export const ExitCode = {
   database: 3,
   migration: 4,
   embedded: 5,
+  /** import: some lines were refused (the others were imported) */
+  refused: 6,
   interrupted: 130,
 } as const
 
