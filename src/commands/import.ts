@@ -100,15 +100,13 @@ export default class Import extends BaseCommand<typeof Import> {
     for (const arg of args) {
       const file = path.resolve(arg)
       const st = await stat(file).catch((error: NodeJS.ErrnoException) => {
-        throw usageError(
-          error.code === 'ENOENT' ? `${arg} does not exist` : `${arg} cannot be read: ${error.code ?? error.message}`,
-          ['Give JSONL files `run` wrote (requests.jsonl, access.jsonl.1.gz, …), HAR files, or their directory'],
-        )
+        throw usageError(error.code === 'ENOENT' ? `${arg} does not exist` : `${arg} cannot be read: ${error.code ?? error.message}`, [
+          'Give JSONL files `run` wrote (requests.jsonl, access.jsonl.1.gz, …), HAR files, or their directory',
+        ])
       })
       if (st.isDirectory()) {
         const found = LOG_TYPES.flatMap((t) => logFiles(file, t).map((f) => ({f, t})))
-        if (found.length === 0)
-          throw usageError(`${arg} holds none of the files \`run\` writes (${names()}, rotated ones .N.gz)`)
+        if (found.length === 0) throw usageError(`${arg} holds none of the files \`run\` writes (${names()}, rotated ones .N.gz)`)
         for (const {f, t} of found) out.push({file: f, format: 'jsonl', logType: forced ?? t, bytes: (await stat(f)).size})
         continue
       }
@@ -176,13 +174,16 @@ export default class Import extends BaseCommand<typeof Import> {
   private summarize(report: ImportReport): void {
     const n = (x: number) => x.toLocaleString('en-US')
     for (const f of report.files)
-      this.log(`${f.file} (${f.format === 'har' ? 'HAR, ' : ''}${f.logType}): ${n(f.records)} record(s)${f.refused ? `, ${n(f.refused)} refused` : ''}`)
+      this.log(
+        `${f.file} (${f.format === 'har' ? 'HAR, ' : ''}${f.logType}): ${n(f.records)} record(s)${f.refused ? `, ${n(f.refused)} refused` : ''}`,
+      )
     if (report.dryRun) this.log(`Dry run: ${n(report.records)} record(s) would be imported; nothing was written.`)
     for (const [store, c] of Object.entries(report.stores))
       this.log(`${store}: ${n(c.imported)} imported, ${n(c.alreadyPresent)} already present`)
     if (report.refused === 0) return
     this.log(`${n(report.refused)} line(s) refused:`)
     for (const r of report.refusals) this.log(`  ${where(r)}: ${r.error}`)
-    if (report.refused > report.refusals.length) this.log(`  … and ${n(report.refused - report.refusals.length)} more (the first ${MAX_REFUSALS_LISTED} are listed)`)
+    if (report.refused > report.refusals.length)
+      this.log(`  … and ${n(report.refused - report.refusals.length)} more (the first ${MAX_REFUSALS_LISTED} are listed)`)
   }
 }

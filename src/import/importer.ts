@@ -38,8 +38,7 @@ export type ImportReport = {
   refusals: Refusal[]
 }
 
-export const where = (r: Refusal) =>
-  `${r.file}${r.line !== undefined ? `:${r.line}` : r.entry !== undefined ? ` entry ${r.entry}` : ''}`
+export const where = (r: Refusal) => `${r.file}${r.line !== undefined ? `:${r.line}` : r.entry !== undefined ? ` entry ${r.entry}` : ''}`
 
 /** JSON.parse's message quotes the text around the fault, which may be a secret: only the position is said. */
 const notJson = (error: unknown) => {
@@ -59,7 +58,14 @@ export async function importFiles(
   files: ImportFile[],
   options: {stores: Record<string, StoreWrite>; batchSize: number; masker: Masker; onProgress?: (p: Progress) => void},
 ): Promise<ImportReport> {
-  const report: ImportReport = {dryRun: Object.keys(options.stores).length === 0, files: [], records: 0, stores: {}, refused: 0, refusals: []}
+  const report: ImportReport = {
+    dryRun: Object.keys(options.stores).length === 0,
+    files: [],
+    records: 0,
+    stores: {},
+    refused: 0,
+    refusals: [],
+  }
   for (const name of Object.keys(options.stores)) report.stores[name] = {imported: 0, alreadyPresent: 0}
   const bytesTotal = files.reduce((n, f) => n + f.bytes, 0)
   let bytesBefore = 0
@@ -81,7 +87,10 @@ export async function importFiles(
       batchBytes = 0
       const refusedHere = new Set<Buffer>()
       for (const [name, write] of Object.entries(options.stores)) {
-        const r = await write(f.logType, sent.map((p) => p.line))
+        const r = await write(
+          f.logType,
+          sent.map((p) => p.line),
+        )
         report.stores[name].imported += r.imported
         report.stores[name].alreadyPresent += r.alreadyPresent
         for (const x of r.rejected) {
@@ -107,7 +116,8 @@ export async function importFiles(
       let last = 0
       for await (const l of readNumberedLines(f.file, MAX_LINE_BYTES)) {
         const at = {file: f.file, line: l.n}
-        if (l.tooLong !== undefined) refuse({...at, error: `a line of ${formatBytes(l.tooLong)}, over the ${formatBytes(MAX_LINE_BYTES)} a record can be`})
+        if (l.tooLong !== undefined)
+          refuse({...at, error: `a line of ${formatBytes(l.tooLong)}, over the ${formatBytes(MAX_LINE_BYTES)} a record can be`})
         else if (l.text!.trim() !== '') {
           let record: unknown
           try {
@@ -132,7 +142,12 @@ export async function importFiles(
         const code = (error as {code?: string}).code
         refuse({
           file: f.file,
-          error: code === 'ERR_BUFFER_TOO_LARGE' ? `unzips to more than ${formatBytes(MAX_HAR_BYTES)}` : code ? (error as Error).message : notJson(error),
+          error:
+            code === 'ERR_BUFFER_TOO_LARGE'
+              ? `unzips to more than ${formatBytes(MAX_HAR_BYTES)}`
+              : code
+                ? (error as Error).message
+                : notJson(error),
         })
         doc = undefined
       }

@@ -23,7 +23,14 @@ const kinds: Record<Kind, [z.ZodType, string]> = {
   ],
   text: [z.string(), 'a string'],
   json: [z.record(z.string(), z.unknown()), 'a JSON object'],
-  int: [z.number().int().min(-INT_MAX - 1).max(INT_MAX), 'a whole number (32 bits)'],
+  int: [
+    z
+      .number()
+      .int()
+      .min(-INT_MAX - 1)
+      .max(INT_MAX),
+    'a whole number (32 bits)',
+  ],
   bigint: [z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER), 'a whole number'],
   number: [z.number(), 'a number'],
   inet: [z.string().refine((v) => net.isIP(v) !== 0), 'an IPv4 or IPv6 address'],
@@ -123,7 +130,9 @@ function schemaOf(t: LogType) {
   const accepted = Object.keys(fields).join(', ')
   return z.strictObject(shape, {
     error: (issue) =>
-      issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}; a ${t} record has ${accepted}` : `a JSON object (a ${t} record)`,
+      issue.code === 'unrecognized_keys'
+        ? `unknown field(s) ${issue.keys.join(', ')}; a ${t} record has ${accepted}`
+        : `a JSON object (a ${t} record)`,
   })
 }
 

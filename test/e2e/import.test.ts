@@ -72,7 +72,10 @@ describe('audit-logs import', function () {
     // a file gzipped by hand (as logrotate leaves them) is read too
     const dir = tmp()
     writeFileSync(path.join(dir, 'access.jsonl.gz'), gzipSync(jsonlLines(logDir, 'access.jsonl').join('\n') + '\n'))
-    const files = [...names.filter((n) => n.startsWith('requests.jsonl')).map((n) => path.join(logDir, n)), path.join(dir, 'access.jsonl.gz')]
+    const files = [
+      ...names.filter((n) => n.startsWith('requests.jsonl')).map((n) => path.join(logDir, n)),
+      path.join(dir, 'access.jsonl.gz'),
+    ]
 
     const db = await fresh()
     const first = await runCli(['import', ...files, '--json'], {env: {AUDIT_LOGS_DATABASE_URL: db.url}})
@@ -116,7 +119,13 @@ describe('audit-logs import', function () {
       expect(first.exitCode, first.stderr).to.equal(0)
       const total = first.json().records
       expect(first.json().stores).to.deep.equal({mongo: {imported: total, alreadyPresent: 0}})
-      const ids = (await m.client.db(m.dbName).collection('request_logs').find({}, {projection: {_id: 1}}).toArray()).map((d) => d._id)
+      const ids = (
+        await m.client
+          .db(m.dbName)
+          .collection('request_logs')
+          .find({}, {projection: {_id: 1}})
+          .toArray()
+      ).map((d) => d._id)
       expect(new Set(ids)).to.deep.equal(requestIds)
       const again = await runCli(['import', logDir, '--stores', 'mongo', '--json'], {env})
       expect(again.exitCode, again.stderr).to.equal(0)
@@ -176,7 +185,9 @@ describe('audit-logs import', function () {
     const r = await runCli(['import', har, '--json'], {env: {AUDIT_LOGS_DATABASE_URL: db.url}})
     expect(r.exitCode, r.stdout + r.stderr).to.equal(6)
     expect(r.json().stores.postgres).to.deep.equal({imported: 1, alreadyPresent: 0})
-    expect(r.json().refusals).to.deep.equal([{file: path.relative(process.cwd(), har), entry: 2, error: 'startedDateTime: an ISO 8601 time'}])
+    expect(r.json().refusals).to.deep.equal([
+      {file: path.relative(process.cwd(), har), entry: 2, error: 'startedDateTime: an ISO 8601 time'},
+    ])
     const row = (await db.client.query('SELECT * FROM request_logs')).rows[0]
     expect(row.method).to.equal('POST')
     expect(row.host).to.equal('shop.example')
