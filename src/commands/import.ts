@@ -53,7 +53,7 @@ export default class Import extends BaseCommand<typeof Import> {
       options: LOG_TYPE_NAMES,
     })(),
     'dry-run': Flags.boolean({description: 'read and check every record, count; write nothing (nor connect to a store)'}),
-    'batch-size': Flags.integer({description: 'records per write [default: 1000]', min: 1, max: 100_000, default: 1000}),
+    'batch-size': Flags.integer({description: 'records per write (and transaction)', min: 1, max: 100_000, default: 1000}),
     stores: Flags.option({description: 'which stores to write to [default: the configured stores]', options: STORES})(),
   }
 

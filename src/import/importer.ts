@@ -80,14 +80,11 @@ export async function importFiles(
     }
     let batch: Pending[] = []
     let batchBytes = 0
-    const flush = async () => {
-      if (batch.length === 0) return
-      const sent = batch
-      batch = []
-      batchBytes = 0
+    /** One batch: written to each store in turn, what a store refused counted as refused. */
+    const write = async (sent: Pending[]) => {
       const refusedHere = new Set<Buffer>()
-      for (const [name, write] of Object.entries(options.stores)) {
-        const r = await write(
+      for (const [name, store] of Object.entries(options.stores)) {
+        const r = await store(
           f.logType,
           sent.map((p) => p.line),
         )
@@ -102,6 +99,17 @@ export async function importFiles(
       }
       counts.records += sent.length - refusedHere.size
       report.records += sent.length - refusedHere.size
+    }
+    // one batch is written while the next is read and checked (a store's connection takes one batch at a time)
+    let writing: Promise<void> = Promise.resolve()
+    const flush = async () => {
+      if (batch.length === 0) return
+      const sent = batch
+      batch = []
+      batchBytes = 0
+      await writing
+      writing = write(sent)
+      writing.catch(() => {}) // awaited (and thrown) at the next flush or the file's end
     }
     const take = async (record: unknown, text: string | undefined, at: Where) => {
       const problem = recordProblem(f.logType, record)
@@ -172,6 +180,7 @@ export async function importFiles(
       }
     }
     await flush()
+    await writing
     bytesBefore += f.bytes
     options.onProgress?.({file: f.file, bytesRead: bytesBefore, bytesTotal, records: report.records})
   }
