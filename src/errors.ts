@@ -11,6 +11,8 @@ export const ExitCode = {
   embedded: 5,
   /** doctor: a check failed */
   unhealthy: 6,
+  /** import: some lines were refused (the others were imported) */
+  refused: 7,
   interrupted: 130,
 } as const
 

@@ -118,7 +118,7 @@ const schemaBehind = (type: LogType) => (error: {code?: string; message?: string
 
 /** SQLSTATE classes that blame the data of a row, not the connection or the schema: data exception, integrity constraint, program limit (an index entry too large). */
 const RECORD_ERROR = /^(22|23|54)/
-const blamePostgres = (error: unknown): string | undefined => {
+export const blamePostgres = (error: unknown): string | undefined => {
   const code = (error as {code?: unknown}).code
   return typeof code === 'string' && RECORD_ERROR.test(code) ? `PostgreSQL ${code}: ${(error as Error).message}` : undefined
 }
@@ -130,7 +130,7 @@ const blamePostgres = (error: unknown): string | undefined => {
  * they are returned: one bad record never holds up the others. The stores
  * are idempotent on id, so a half written again is kept once.
  */
-async function writeIsolating(
+export async function writeIsolating(
   lines: Buffer[],
   write: (lines: Buffer[]) => Promise<Rejection[] | void>,
   blame: (error: unknown) => string | undefined,

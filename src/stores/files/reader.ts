@@ -89,3 +89,50 @@ export async function queryFiles(files: string[], f: Filter, options: QueryOptio
     .slice(0, limit)
     .map((k) => k.r)
 }
+
+/** The log type a file's name says (requests.jsonl, access.jsonl.3.gz, a copy named events.jsonl.gz), or undefined. */
+export function logTypeOfFile(file: string): LogType | undefined {
+  const name = path.basename(file).replace(/(\.\d+)?\.gz$/, '')
+  return (Object.keys(LOG_TYPE) as LogType[]).find((t) => LOG_TYPE[t].file === name)
+}
+
+/** One line of a file, numbered from 1: its text, or (past the cap) only its length; `bytes` is how much of the file (as stored) has been read. */
+export type NumberedLine = {n: number; text?: string; tooLong?: number; bytes: number}
+
+/**
+ * Every line of a file (gunzipped when its name ends in .gz), numbered, in memory bounded by `maxLineBytes`: a longer
+ * line is kept as its length only, whatever its size (readline would hold a line of any length whole).
+ */
+export async function* readNumberedLines(file: string, maxLineBytes: number): AsyncGenerator<NumberedLine> {
+  const raw = createReadStream(file)
+  let bytes = 0
+  raw.on('data', (chunk) => (bytes += chunk.length))
+  const input = file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw
+  raw.on('error', (error) => input.destroy(error))
+  let parts: Buffer[] = []
+  let length = 0
+  let n = 0
+  const take = (piece: Buffer) => {
+    length += piece.length
+    if (length <= maxLineBytes) parts.push(piece)
+    else parts = []
+  }
+  const line = (): NumberedLine => {
+    n++
+    const out: NumberedLine =
+      length > maxLineBytes ? {n, tooLong: length, bytes} : {n, text: Buffer.concat(parts).toString('utf8').replace(/\r$/, ''), bytes}
+    parts = []
+    length = 0
+    return out
+  }
+  for await (const chunk of input as AsyncIterable<Buffer>) {
+    let from = 0
+    for (let nl = chunk.indexOf(10, from); nl >= 0; nl = chunk.indexOf(10, from)) {
+      take(chunk.subarray(from, nl))
+      yield line()
+      from = nl + 1
+    }
+    if (from < chunk.length) take(chunk.subarray(from))
+  }
+  if (length > 0) yield line()
+}
