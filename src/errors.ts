@@ -9,6 +9,8 @@ export const ExitCode = {
   database: 3,
   migration: 4,
   embedded: 5,
+  /** verify: a record changed, deleted or inserted, a gap in a chain, a bad digest */
+  tampered: 6,
   interrupted: 130,
 } as const
 

@@ -327,6 +327,12 @@ export const settings = {
   loginUsernameFields: {schema: list(['username', 'email', 'login']), env: 'AUDIT_LOGS_LOGIN_USERNAME_FIELDS'},
   bruteforceThreshold: {schema: wholeNumber(2).default(5), env: 'AUDIT_LOGS_BRUTEFORCE_THRESHOLD'},
   bruteforceWindowMs: {schema: wholeNumber(1000).default(300_000), env: 'AUDIT_LOGS_BRUTEFORCE_WINDOW_MS'},
+
+  // tamper evidence: PostgreSQL batches hash-chained per instance, the head signed (src/stores/postgres/integrity.ts)
+  integrity: {schema: bool(true), env: 'AUDIT_LOGS_INTEGRITY'},
+  /** An Ed25519 private key, PEM text or a PEM file's path (`audit-logs verify keygen`); without it no digests are signed. */
+  integrityKey: {schema: z.string().min(1).optional(), env: 'AUDIT_LOGS_INTEGRITY_KEY', secret: 'value'},
+  integrityDigestIntervalMs: {schema: wholeNumber(1000).default(300_000), env: 'AUDIT_LOGS_INTEGRITY_DIGEST_INTERVAL_MS'},
 } satisfies Record<string, SettingSpec>
 
 export type SettingKey = keyof typeof settings

@@ -1,3 +1,5 @@
+import type {LogType} from '../../log-types.js'
+import {insertReturning} from './integrity.js'
 import {quoteIdent} from './quote.js'
 import type {Query} from './query.js'
 
@@ -24,9 +26,10 @@ export const copyStaging = (): string => `COPY ${STAGING} (doc) FROM STDIN WITH 
 /**
  * Idempotent on (id, created_at): a batch written twice leaves one copy of each row.
  * json (not jsonb) because each document is parsed once, straight into columns.
+ * With `chained`, returns each inserted row's id, time and hash for the integrity chain (integrity.ts).
  */
-export const insertFromStaging = (table: string): Query => ({
-  text: `INSERT INTO ${quoteIdent(table)}
+export const insertFromStaging = (table: string, chained?: LogType): Query => ({
+  text: `INSERT INTO ${quoteIdent(table)} AS stored
     SELECT r.* FROM ${STAGING} s CROSS JOIN LATERAL json_populate_record(NULL::${quoteIdent(table)}, s.doc::json) r
-    ON CONFLICT DO NOTHING`,
+    ON CONFLICT DO NOTHING${chained ? ' ' + insertReturning(chained, 'stored') : ''}`,
 })
