@@ -5,7 +5,8 @@ import {v7 as uuidv7} from 'uuid'
 import {generateRecords} from '../../src/generate/records.js'
 import {clientConfig} from '../../src/stores/postgres/connection.js'
 import {Chain, chainHash, loadPrivateKey, recordsHashOf} from '../../src/stores/postgres/integrity.js'
-import {premake} from '../../src/stores/postgres/partitions.js'
+import {TABLES, premake} from '../../src/stores/postgres/partitions.js'
+import {grants} from '../../src/stores/postgres/sql/setup.js'
 import {canonicalRow} from '../../src/stores/postgres/sql/integrity.js'
 import {verifyChains} from '../../src/stores/postgres/verify.js'
 import {writeLines} from '../../src/stores/postgres/writer.js'
@@ -100,11 +101,12 @@ describe('integrity chain (real PostgreSQL)', () => {
     }
   })
 
-  it('links batches, does not chain a replayed batch twice, and continues the chain after a restart', async () => {
+  it('links batches, does not chain a replayed batch again, and continues the chain after a restart', async () => {
     const lines = [...generateRecords({rows: 40, days: 1, seed: 31})].map((r) => JSON.stringify(r))
     const chain = new Chain('unit-b')
     await writeLines(db.client, 'request', lines.slice(0, 20), chain)
-    await writeLines(db.client, 'request', lines.slice(0, 30), chain) // a replay: 20 already there, 10 new
+    await writeLines(db.client, 'request', lines.slice(0, 20), chain) // a replay: nothing new, nothing chained
+    await writeLines(db.client, 'request', lines.slice(0, 30), chain) // 20 there, 10 new: the batch is chained whole
     const restarted = new Chain('unit-b') // a new process: reads the head from the database
     await writeLines(db.client, 'request', lines, restarted)
     const {rows} = await db.client.query(
@@ -115,8 +117,8 @@ describe('integrity chain (real PostgreSQL)', () => {
     )
     expect(rows.map((r) => [Number(r.seq), r.count, Number(r.total)])).to.deep.equal([
       [1, 20, 20],
-      [2, 10, 30],
-      [3, 10, 40],
+      [2, 30, 50],
+      [3, 40, 90],
     ])
     let prev = Buffer.alloc(32)
     for (const r of rows) {
@@ -139,7 +141,7 @@ describe('integrity chain (real PostgreSQL)', () => {
     const report = await verifyChains(db.client, {since: new Date(Date.now() - 3 * 86_400_000)})
     expect(report.inserted).to.deep.equal([])
     const b = report.instances.find((i) => i.instance === 'unit-b')!
-    expect(b).to.include({firstSeq: 1, lastSeq: 3, records: 40})
+    expect(b).to.include({firstSeq: 1, lastSeq: 3, records: 90})
     expect(b.changed).to.deep.equal([])
     expect(b.headUnproven).to.equal(true)
     expect(report.ok).to.equal(true)
@@ -164,6 +166,46 @@ describe('integrity chain (real PostgreSQL)', () => {
     } finally {
       await other.end()
     }
+  })
+
+  it("works with the writer role's least privilege: INSERT on the records, the chain's head its only read", async () => {
+    const suffix = db.name.slice(-10)
+    const roles = {owner: `tamper_o_${suffix}`, writer: `tamper_w_${suffix}`, reader: `tamper_r_${suffix}`}
+    for (const r of Object.values(roles)) await db.client.query(`CREATE ROLE "${r}"`)
+    for (const g of grants(db.name, roles, TABLES)) await db.client.query(g)
+    const writer = new pg.Client(clientConfig(db.url))
+    await writer.connect()
+    try {
+      await writer.query(`SET ROLE "${roles.writer}"`)
+      const lines = [...generateRecords({rows: 10, days: 1, seed: 33})].map((r) => JSON.stringify(r))
+      const chain = new Chain('unit-role')
+      expect((await writeLines(writer, 'request', lines, chain)).inserted).to.equal(10)
+      await chain.digest(writer, generateKeyPairSync('ed25519').privateKey, undefined, {seq: 0})
+      // and it still cannot read a record, nor change the chain
+      for (const denied of ['SELECT * FROM request_logs', `UPDATE integrity_batches SET count = 0`, 'DELETE FROM integrity_batches'])
+        try {
+          await writer.query(denied)
+          expect.fail(`allowed: ${denied}`)
+        } catch (error) {
+          expect((error as {code?: string}).code, denied).to.equal('42501')
+        }
+    } finally {
+      await writer.end()
+      await db.client.query(
+        `REASSIGN OWNED BY ${Object.values(roles)
+          .map((r) => `"${r}"`)
+          .join(', ')} TO CURRENT_USER`,
+      )
+      await db.client.query(
+        `DROP OWNED BY ${Object.values(roles)
+          .map((r) => `"${r}"`)
+          .join(', ')}`,
+      )
+      for (const r of Object.values(roles)) await db.client.query(`DROP ROLE "${r}"`)
+    }
+    expect(Number((await db.client.query(`SELECT count(*) AS n FROM integrity_digests WHERE instance = 'unit-role'`)).rows[0].n)).to.equal(
+      1,
+    )
   })
 
   it('accepts only an Ed25519 private key for integrityKey, and never shows the key in the error', () => {

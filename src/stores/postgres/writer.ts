@@ -98,11 +98,17 @@ async function writeOnce(client: pg.ClientBase, logType: LogType, lines: Array<s
     let pool = chunkPools.get(client)
     if (!pool) chunkPools.set(client, (pool = []))
     await pipeline(Readable.from(chunks(lines, pool)), client.query(copyFrom(sql.copyStaging())))
-    // with a chain, the rows inserted (not those already there) come back with their hashes: the batch row commits with them
-    const result = await client.query(sql.insertFromStaging(LOG_TABLES[logType], chain ? logType : undefined))
-    const inserted = result.rowCount ?? 0
-    if (chain) await chain.commit(client, logType, result.rows as Inserted[])
-    else await client.query('COMMIT')
+    let inserted: number
+    if (chain) {
+      // the batch's rows come back with their hashes; the batch row commits with them (a batch that inserted nothing,
+      // a replay, is not chained again; one that inserted some chains all its rows: the writer cannot tell which were there)
+      const {rows} = await client.query(sql.insertFromStagingChained(logType))
+      inserted = rows.length ? (rows[0] as {inserted: number}).inserted : 0
+      await chain.commit(client, logType, inserted > 0 ? (rows as Inserted[]) : [])
+    } else {
+      inserted = (await client.query(sql.insertFromStaging(LOG_TABLES[logType]))).rowCount ?? 0
+      await client.query('COMMIT')
+    }
     return {received: lines.length, inserted, duplicates: lines.length - inserted}
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {})

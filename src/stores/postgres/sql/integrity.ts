@@ -27,10 +27,6 @@ export function canonicalRow(logType: LogType, alias: string): string {
 export const rowHash = (logType: LogType, alias: string) =>
   `pg_catalog.sha256(pg_catalog.convert_to(${canonicalRow(logType, alias)}, 'UTF8'))`
 
-/** What the writer's INSERT returns for each row it inserted (not for those already there): the chain's input. */
-export const insertReturning = (logType: LogType, alias: string) =>
-  `RETURNING ${quoteIdent(alias)}.id::text AS id, ${utcText(`${quoteIdent(alias)}.created_at`)} AS at, ${rowHash(logType, alias)} AS h`
-
 export const chainHead = (instance: string): Query => ({
   text: `SELECT seq, hash, total FROM integrity_batches WHERE instance = $1 ORDER BY seq DESC LIMIT 1`,
   values: [instance],

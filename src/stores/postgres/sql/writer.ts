@@ -1,5 +1,6 @@
 import type {LogType} from '../../log-types.js'
-import {insertReturning} from './integrity.js'
+import {LOG_TYPE} from '../../log-types.js'
+import {rowHash, utcText} from './integrity.js'
 import {quoteIdent} from './quote.js'
 import type {Query} from './query.js'
 
@@ -26,10 +27,26 @@ export const copyStaging = (): string => `COPY ${STAGING} (doc) FROM STDIN WITH 
 /**
  * Idempotent on (id, created_at): a batch written twice leaves one copy of each row.
  * json (not jsonb) because each document is parsed once, straight into columns.
- * With `chained`, returns each inserted row's id, time and hash for the integrity chain (integrity.ts).
  */
-export const insertFromStaging = (table: string, chained?: LogType): Query => ({
-  text: `INSERT INTO ${quoteIdent(table)} AS stored
+export const insertFromStaging = (table: string): Query => ({
+  text: `INSERT INTO ${quoteIdent(table)}
     SELECT r.* FROM ${STAGING} s CROSS JOIN LATERAL json_populate_record(NULL::${quoteIdent(table)}, s.doc::json) r
-    ON CONFLICT DO NOTHING${chained ? ' ' + insertReturning(chained, 'stored') : ''}`,
+    ON CONFLICT DO NOTHING`,
 })
+
+/**
+ * insertFromStaging for the integrity chain (integrity.ts): the same rows, parsed once, inserted, and each
+ * row's id, time and canonical hash returned with the number inserted. The hash is of the typed row as it
+ * is stored (json_populate_record gives the table's own types), computed from the source so that the
+ * writer needs no SELECT on the table: RETURNING 1 needs none, RETURNING a column would.
+ */
+export const insertFromStagingChained = (logType: LogType): Query => {
+  const table = quoteIdent(LOG_TYPE[logType].table)
+  return {
+    text: `WITH src AS MATERIALIZED (
+        SELECT r.* FROM ${STAGING} s CROSS JOIN LATERAL json_populate_record(NULL::${table}, s.doc::json) r),
+      ins AS (INSERT INTO ${table} SELECT * FROM src ON CONFLICT DO NOTHING RETURNING 1)
+      SELECT (SELECT count(*) FROM ins)::int AS inserted, src.id::text AS id, ${utcText('src.created_at')} AS at, ${rowHash(logType, 'src')} AS h
+      FROM src`,
+  }
+}
