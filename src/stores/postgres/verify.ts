@@ -229,7 +229,7 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
         report.badDigests.push({seq: d.seq, source: d.source, why: 'unsigned'})
         continue
       }
-      let good = false
+      let good: boolean
       try {
         good = verifySignature(null, Buffer.from(d.body), options.publicKey, Buffer.from(d.signature, 'base64'))
       } catch {

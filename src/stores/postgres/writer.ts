@@ -74,6 +74,7 @@ export async function writeLines(
         if (attempt < 5) continue
         throw new Error(
           `Another writer extends the integrity chain of instance "${chain?.instance}" at the same time: give each run its own instance name`,
+          {cause: error},
         )
       }
       // Two writers replaying overlapping batches can deadlock on each other's keys; the loser simply retries.
