@@ -7,15 +7,18 @@
  * - One chain per instance (config `instance`, default the host name): every batch the writer commits
  *   inserts, in the same transaction as its records, an `integrity_batches` row: instance, seq (1, 2, 3…
  *   per instance, no gaps: the primary key (instance, seq) refuses a fork), the log type, the ids and
- *   created_at of the records this batch inserted (a replayed batch's duplicates, which ON CONFLICT leaves
- *   out, are not chained twice), one SHA-256 per record, records_hash = SHA-256 of those hashes in order,
+ *   created_at of the batch's records (a replayed batch that inserted nothing is not chained again; one that
+ *   inserted some is chained whole: the writer may not SELECT, so it cannot tell which rows were there),
+ *   one SHA-256 per record, records_hash = SHA-256 of those hashes in order,
  *   prev_hash (the previous batch's hash; 32 zero bytes before seq 1), count, total (records in the chain
  *   so far), min/max created_at, and hash = SHA-256 over all of that (chainHash).
- * - A record's hash is over a canonical text PostgreSQL computes from the row AS STORED (sql/integrity.ts
+ * - A record's hash is over a canonical text PostgreSQL computes from the typed row it stores (sql/integrity.ts
  *   canonicalRow: a jsonb array of the type's columns, created_at as fixed UTC text with microseconds,
- *   duration_ms as its IEEE bytes), in the INSERT's RETURNING, so what is hashed is what was stored,
- *   whatever jsonb did to key order, numbers or escapes; verify recomputes it from the same expression
- *   with pg_catalog's functions. The chain's own hashes (records_hash, hash) are computed here in Node.
+ *   duration_ms as its IEEE bytes), in the statement that inserts it (sql/writer.ts insertFromStagingChained:
+ *   the row json_populate_record made, with the table's own types, is what is stored), so what is hashed is
+ *   what was stored, whatever jsonb did to key order, numbers or escapes; verify recomputes it from the
+ *   table with the same expression and pg_catalog's functions. The chain's hashes (records_hash, hash) are
+ *   computed here in Node.
  * - Batches go over several connections at once; the chain step (the batch row and the COMMIT) is
  *   serialised by a lock in the process, so seq and prev_hash follow commit order. The head (last seq,
  *   hash, total) is read from the database at the sink's first batch and after any failure, so a crash
@@ -90,7 +93,7 @@ export const chainHash = (b: ChainLink) =>
   )
 
 type Head = {seq: number; hash: Buffer; total: number}
-/** What an INSERT … RETURNING of the writer gives per inserted row (sql/integrity.ts insertReturning). */
+/** What the writer's chained insert gives per row of the batch (sql/writer.ts insertFromStagingChained). */
 export type Inserted = {id: string; at: string; h: Buffer}
 
 /** A chain-conflict: another writer took the seq (same instance name in two processes). Retried by the writer. */
