@@ -5,7 +5,9 @@
 // CPU time per request of each part (proxy workers, primary, PostgreSQL, app, the rest), the sinks' catch-up included.
 // Then, at a fixed rate that every set-up sustains (an open-loop client, --rate, default 3000 req/s), the latency a
 // request sees when the proxy is busy but not saturated (under wrk's saturating load, p50 only follows throughput).
-// Run: node bench/run.js capture [--duration 10] [--workers 1] [--rate 3000]
+// Run: node bench/run.js capture [--duration 10] [--workers 1] [--rate 3000] [--integrity on|off]
+// --integrity off runs `run` without the PostgreSQL integrity chain (AUDIT_LOGS_INTEGRITY=false; on, the default, chains
+// every batch): the difference of the two runs' CPU time per request is the chain's cost per record.
 import {spawn} from 'node:child_process'
 import {chmodSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
@@ -36,8 +38,11 @@ const {values} = parseArgs({
     workers: {type: 'string', default: '1'},
     connections: {type: 'string', default: '50'},
     rate: {type: 'string', default: '3000'},
+    integrity: {type: 'string', default: 'on'},
   },
 })
+if (!['on', 'off'].includes(values.integrity!)) throw new Error(`--integrity ${values.integrity}: on or off is accepted`)
+const INTEGRITY = values.integrity === 'on'
 /** wrk's settings, the same in every run and in the report's first line. */
 const WRK = [`-t${Math.min(2, Number(values.connections))}`, `-c${values.connections}`, `-d${values.duration}s`]
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
@@ -81,7 +86,9 @@ async function main() {
     console.log(l)
     lines.push(l)
   }
-  say(`wrk ${WRK.join(' ')}, workers ${values.workers}, ${os.cpus().length} cores, node ${process.version}`)
+  say(
+    `wrk ${WRK.join(' ')}, workers ${values.workers}, integrity chain ${values.integrity}, ${os.cpus().length} cores, node ${process.version}`,
+  )
   try {
     const scenarios: Array<{name: string; args?: string[]}> = [
       {name: 'direct to the app'},
@@ -105,6 +112,7 @@ async function main() {
               ...process.env,
               AUDIT_LOGS_DATABASE_URL: dbUrl,
               AUDIT_LOGS_DATA_DIR: path.join(dir, 'data'),
+              AUDIT_LOGS_INTEGRITY: INTEGRITY ? 'true' : 'false',
               OCLIF_SKIP_NEW_VERSION_CHECK: '1',
             },
             cwd: dir, // not the user's directory: its audit-logs.config.mjs or .env (a dbName) would redirect the records

@@ -26,7 +26,8 @@
 // --soak SECONDS: instead of the scenarios, one saturating POST load of that length against `run`
 // (in front of each app).
 //
-// Run: node bench/run.js sustained [--duration 60] [--only direct,nocapture,naive,run] [--methods GET,POST]
+// Run: node bench/run.js sustained [--duration 60] [--only direct,nocapture,naive,run] [--methods GET,POST] [--integrity on|off]
+// (--integrity off: run without the PostgreSQL integrity chain, AUDIT_LOGS_INTEGRITY=false, to measure its cost per record)
 //        [--django | --django-only] [--knee [--knee-seconds 60] [--knee-start RATE]] [--soak SECONDS]
 //        [--workers 1] [--warmup 5] [--run-env KEY=VALUE ...]
 import {type ChildProcess, execFileSync, spawn, spawnSync} from 'node:child_process'
@@ -72,6 +73,7 @@ const {values} = parseArgs({
     'knee-start': {type: 'string'},
     soak: {type: 'string'},
     'run-env': {type: 'string', multiple: true, default: []},
+    integrity: {type: 'string', default: 'on'},
   },
 })
 
@@ -103,6 +105,9 @@ const runEnv = Object.fromEntries(
     return [kv.slice(0, at), kv.slice(at + 1)]
   }),
 )
+if (!['on', 'off'].includes(values.integrity!)) throw new Error(`--integrity ${values.integrity}: on or off is accepted`)
+// the integrity chain on or off (off: the records are not chained); --run-env AUDIT_LOGS_INTEGRITY wins
+runEnv.AUDIT_LOGS_INTEGRITY ??= values.integrity === 'on' ? 'true' : 'false'
 for (const k of only)
   if (!SCENARIOS.some((s) => s.kind === k)) throw new Error(`--only ${k}: expected some of ${SCENARIOS.map((s) => s.kind).join(',')}`)
 for (const m of methods) if (m !== 'GET' && m !== 'POST') throw new Error(`--methods ${m}: expected GET and/or POST`)

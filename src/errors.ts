@@ -13,6 +13,8 @@ export const ExitCode = {
   unhealthy: 6,
   /** import: some lines were refused (the others were imported) */
   refused: 7,
+  /** verify: a record changed, deleted or inserted, a gap in a chain, a bad digest */
+  tampered: 8,
   interrupted: 130,
 } as const
 

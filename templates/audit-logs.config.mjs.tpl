@@ -57,6 +57,12 @@ export default {
   // The app's outbound calls through a recording proxy (spawn mode sets HTTP_PROXY), and its own output lines:
   // egressBind: '127.0.0.1:9480',
   // captureOutput: true,
+
+  // Tamper evidence (`audit-logs verify`): PostgreSQL's batches are hash-chained per instance; with an Ed25519
+  // key (`audit-logs verify keygen --out integrity.pem`) the chain's head is signed every interval, to the
+  // database and <logDir>/digests.jsonl. Give the key's path here or in AUDIT_LOGS_INTEGRITY_KEY.
+  // integrityKey: '/etc/audit-logs/integrity.pem',
+  // integrityDigestIntervalMs: 300000,
 }
 
 // Hooks, in place of the Django settings AUDIT_LOGS['USER_ID_CALLABLE'], ['EXTRA_DATA_CALLABLE'] and

@@ -599,6 +599,25 @@ export const settings = {
     schema: wholeNumber(1000).default(3_600_000),
     env: 'AUDIT_LOGS_MAINTENANCE_INTERVAL_MS',
   },
+
+  // tamper evidence: PostgreSQL batches hash-chained per instance, the head signed (src/stores/postgres/integrity.ts)
+  integrity: {
+    doc: 'hash-chain every PostgreSQL batch per instance (audit-logs verify checks it)',
+    schema: bool(true),
+    env: 'AUDIT_LOGS_INTEGRITY',
+  },
+  /** An Ed25519 private key, PEM text or a PEM file's path (`audit-logs verify keygen`); without it no digests are signed. */
+  integrityKey: {
+    doc: 'Ed25519 private key (PEM text or file path) that signs the chain heads; none: no digests',
+    schema: z.string().min(1).optional(),
+    env: 'AUDIT_LOGS_INTEGRITY_KEY',
+    secret: 'value',
+  },
+  integrityDigestIntervalMs: {
+    doc: 'how often the chain head is signed (ms)',
+    schema: wholeNumber(1000).default(300_000),
+    env: 'AUDIT_LOGS_INTEGRITY_DIGEST_INTERVAL_MS',
+  },
 } satisfies Record<string, SettingSpec>
 
 export type SettingKey = keyof typeof settings

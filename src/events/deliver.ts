@@ -8,6 +8,7 @@ import {type SinkPlaces, sinksOf} from '../pipeline/sinks.js'
 import {prepareDatabase} from '../server/database.js'
 import {writerId} from '../server/own-records.js'
 import {mongoTarget} from '../stores/mongo/target.js'
+import {integrityOptions} from '../stores/postgres/integrity.js'
 import {claimDirectory} from '../util/claim.js'
 
 /** How one event from `audit-logs event` reached the stores. */
@@ -84,6 +85,7 @@ export async function deliverDirectly(
           () => db.stop(),
         )
         places.databaseUrl = db.target.databaseUrl
+        places.integrity = integrityOptions(config, logDir)
       }
       if (stores.mongo) places.mongo = mongoTarget(config)
     }

@@ -1,3 +1,4 @@
+import {createPrivateKey} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 import path from 'node:path'
 import type pg from 'pg'
@@ -6,6 +7,7 @@ import {type FilePosition, RotatingWriter} from '../stores/files/rotating-writer
 import {LOG_TYPE, LOG_TYPES, type LogType, byType} from '../stores/log-types.js'
 import {backendPid} from '../stores/postgres/sql/session.js'
 import {writeLines} from '../stores/postgres/writer.js'
+import {Chain, type IntegrityOptions} from '../stores/postgres/integrity.js'
 import type {MongoStore} from '../stores/mongo/connection.js'
 import type {MongoTarget} from '../stores/mongo/target.js'
 import {niceProcess} from '../util/priority.js'
@@ -80,12 +82,18 @@ export function filesSink(dir: string, maxBytes: number, backupCount: number): S
 }
 
 /** Where a run's records go: the files, PostgreSQL, MongoDB, each when given (the shipping thread and `audit-logs event` build them alike). */
-export type SinkPlaces = {files?: {dir: string; maxBytes: number; backupCount: number}; databaseUrl?: string; mongo?: MongoTarget}
+export type SinkPlaces = {
+  files?: {dir: string; maxBytes: number; backupCount: number}
+  databaseUrl?: string
+  mongo?: MongoTarget
+  /** PostgreSQL's batches chained and their head signed (stores/postgres/integrity.ts) */
+  integrity?: IntegrityOptions
+}
 
 export function sinksOf(places: SinkPlaces, nice = 0): Sink[] {
   const sinks: Sink[] = []
   if (places.files) sinks.push(filesSink(path.resolve(places.files.dir), places.files.maxBytes, places.files.backupCount))
-  if (places.databaseUrl) sinks.push(postgresSink(places.databaseUrl, nice))
+  if (places.databaseUrl) sinks.push(postgresSink(places.databaseUrl, nice, 2, places.integrity))
   if (places.mongo) sinks.push(mongoSink(places.mongo))
   return sinks
 }
@@ -160,8 +168,35 @@ export async function writeIsolating(
  * grew without bound in a 5-minute run). A share written before another
  * failed is written again with the batch: the writer keeps one copy.
  */
-export function postgresSink(url: string, nice = 0, connections = 2): Sink {
+export function postgresSink(url: string, nice = 0, connections = 2, integrity?: IntegrityOptions): Sink {
   let clients: pg.Client[] = []
+  const chain = integrity ? new Chain(integrity.instance) : undefined
+  const key = integrity?.keyPem ? createPrivateKey(integrity.keyPem) : undefined
+  const signed = {seq: -1}
+  let digestAt = Date.now()
+  // the chain's digests use a connection between batches: a write and a digest never overlap
+  let serial: Promise<unknown> = Promise.resolve()
+  const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = serial.then(fn, fn)
+    serial = run.catch(() => {})
+    return run
+  }
+  const digest = async () => {
+    if (!chain || !key) return
+    digestAt = Date.now()
+    if (clients.length === 0) await open()
+    await chain.digest(clients[0], key, integrity?.digestFile, signed)
+  }
+  // an idle sink still signs the head its last batches left (unref: it never keeps the process up)
+  const timer =
+    chain && key && integrity
+      ? setInterval(
+          () => {
+            if (Date.now() - digestAt >= integrity.digestIntervalMs) inTurn(digest).catch(() => end()) // the next batch or tick tries again
+          },
+          Math.max(1000, Math.min(integrity.digestIntervalMs, 60_000)),
+        ).unref()
+      : undefined
   let backends: number[] = []
   const open = async () => {
     const made = await Promise.allSettled(Array.from({length: connections}, () => connect(url)))
@@ -181,26 +216,38 @@ export function postgresSink(url: string, nice = 0, connections = 2): Sink {
     backends = [] // their pids may be other processes' later
     await Promise.all(was.map((c) => c.end().catch(() => {})))
   }
+  const write = async (lines: Buffer[]) => {
+    try {
+      if (clients.length === 0) await open()
+      const rejected: Rejection[] = []
+      const share = Math.ceil(lines.length / clients.length)
+      await Promise.all(
+        clients.map(async (client, i) => {
+          for (const [type, group] of byType(lines.slice(i * share, (i + 1) * share)))
+            await writeIsolating(
+              group,
+              (ls) => writeLines(client, type, ls, chain).then(() => {}, schemaBehind(type)),
+              blamePostgres,
+              rejected,
+            )
+        }),
+      )
+      if (integrity && Date.now() - digestAt >= integrity.digestIntervalMs) await digest()
+      return {rejected}
+    } catch (error) {
+      await end()
+      throw error
+    }
+  }
   return {
     name: 'postgres',
-    async write(lines) {
-      try {
-        if (clients.length === 0) await open()
-        const rejected: Rejection[] = []
-        const share = Math.ceil(lines.length / clients.length)
-        await Promise.all(
-          clients.map(async (client, i) => {
-            for (const [type, group] of byType(lines.slice(i * share, (i + 1) * share)))
-              await writeIsolating(group, (ls) => writeLines(client, type, ls).then(() => {}, schemaBehind(type)), blamePostgres, rejected)
-          }),
-        )
-        return {rejected}
-      } catch (error) {
-        await end()
-        throw error
-      }
+    write: (lines) => inTurn(() => write(lines)),
+    async close() {
+      if (timer) clearInterval(timer)
+      // the last head is signed as the sink stops, so verify can prove the whole chain
+      await inTurn(digest).catch(() => {})
+      await inTurn(end)
     },
-    close: end,
     priority(level) {
       nice = level
       return backends.map((pid) => niceProcess(pid, level)).every(Boolean)

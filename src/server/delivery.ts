@@ -3,6 +3,7 @@ import type {ShipperStats} from '../pipeline/shipper.js'
 import {type Deadline, settledBy} from './lifecycle.js'
 import {describeStores, storesOf} from '../config/stores.js'
 import {type MongoTarget, mongoTarget} from '../stores/mongo/target.js'
+import {integrityOptions} from '../stores/postgres/integrity.js'
 import {redactUrl} from '../util/redact.js'
 import {prepareDatabase} from './database.js'
 import type {RunPlan} from './run-plan.js'
@@ -74,6 +75,7 @@ export async function startDelivery(
           journalDir: plan.settings.journalDir,
           files,
           databaseUrl: db?.target.databaseUrl,
+          integrity: db ? integrityOptions(config, plan.logDir) : undefined,
           mongo,
           nice: config.backgroundNice,
           catchUpBytes: plan.catchUpBytes,

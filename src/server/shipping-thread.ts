@@ -8,6 +8,7 @@ import {listSegments} from '../pipeline/journal.js'
 import {Shipper, type ShipperStats, collectSegments} from '../pipeline/shipper.js'
 import {type Sink, sinksOf} from '../pipeline/sinks.js'
 import type {MongoTarget} from '../stores/mongo/target.js'
+import type {IntegrityOptions} from '../stores/postgres/integrity.js'
 import {failpoint} from '../util/failpoints.js'
 import {heapKeeper} from '../util/heap.js'
 import {otherThreadsAt} from '../util/priority.js'
@@ -18,6 +19,7 @@ export type ShippingSettings = {
   files?: {dir: string; maxBytes: number; backupCount: number}
   databaseUrl?: string
   mongo?: MongoTarget
+  integrity?: IntegrityOptions
   nice: number
   /**
    * Past this many journal bytes behind (any sink), shipping neither waits

@@ -1,6 +1,7 @@
 import {type LogType, LOG_TABLES, cutoffFor} from './periods.js'
 import {type PartitionInfo, ddlTransaction, listPartitions} from './partitions.js'
 import * as sql from './sql/retention.js'
+import {insertRetention} from './sql/integrity.js'
 
 import type {Db} from './db.js'
 
@@ -61,6 +62,7 @@ export async function cleanup(db: Db, options: CleanupOptions): Promise<CleanupR
     const table = LOG_TABLES[logType]
     const cutoff = cutoffFor(now, days)
     report.targets.push({logType, table, days, cutoff: cutoff.toISOString()})
+    let recorded = false
     for (const p of await listPartitions(db, [table])) {
       if (options.signal?.aborted) {
         report.interrupted = true
@@ -72,6 +74,10 @@ export async function cleanup(db: Db, options: CleanupOptions): Promise<CleanupR
       if (counted.rows === 0 && kind === 'delete') continue
       const action: CleanupAction = {table, partition: p.name, action: kind, rows: counted.rows, bytes: counted.bytes}
       if (!options.dryRun) {
+        // said before anything goes (an interrupted cleanup removed some): verify counts the integrity
+        // chain's records older than the cutoff as removed on purpose (integrity.ts)
+        if (!recorded) await db.query(insertRetention(logType, cutoff, `cleanup: ${days} days, partitions dropped or rows deleted`))
+        recorded = true
         if (kind === 'drop') {
           await dropWithRetry(db, p.name)
           options.onProgress?.({partition: p.name, action: kind, rows: counted.rows})

@@ -2,6 +2,7 @@ import {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import type pg from 'pg'
 import {from as copyFrom} from 'pg-copy-streams'
+import {type Chain, type Inserted, isChainConflict} from './integrity.js'
 import {type LogType, LOG_TABLES} from './periods.js'
 import * as sql from './sql/writer.js'
 
@@ -58,11 +59,24 @@ function* chunks(lines: Iterable<string | Buffer>, pool: Buffer[]): Generator<Bu
  * one COPY and one INSERT … SELECT in a single transaction. The client must
  * be dedicated to the writer while a batch runs.
  */
-export async function writeLines(client: pg.ClientBase, logType: LogType, lines: Array<string | Buffer>): Promise<WriteResult> {
+export async function writeLines(
+  client: pg.ClientBase,
+  logType: LogType,
+  lines: Array<string | Buffer>,
+  chain?: Chain,
+): Promise<WriteResult> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await writeOnce(client, logType, lines)
+      return await writeOnce(client, logType, lines, chain)
     } catch (error) {
+      // Another process with the same instance name took the chain's next seq: the head is read again and the batch retried.
+      if (isChainConflict(error)) {
+        if (attempt < 5) continue
+        throw new Error(
+          `Another writer extends the integrity chain of instance "${chain?.instance}" at the same time: give each run its own instance name`,
+          {cause: error},
+        )
+      }
       // Two writers replaying overlapping batches can deadlock on each other's keys; the loser simply retries.
       if ((error as {code?: string}).code !== '40P01' || attempt >= 5) throw error
     }
@@ -74,7 +88,7 @@ const staged = new WeakSet<pg.ClientBase>()
 /** Each connection's COPY chunk buffers (see chunks()). */
 const chunkPools = new WeakMap<pg.ClientBase, Buffer[]>()
 
-async function writeOnce(client: pg.ClientBase, logType: LogType, lines: Array<string | Buffer>): Promise<WriteResult> {
+async function writeOnce(client: pg.ClientBase, logType: LogType, lines: Array<string | Buffer>, chain?: Chain): Promise<WriteResult> {
   if (lines.length === 0) return {received: 0, inserted: 0, duplicates: 0}
   if (!staged.has(client)) {
     await client.query(sql.createStaging())
@@ -85,8 +99,17 @@ async function writeOnce(client: pg.ClientBase, logType: LogType, lines: Array<s
     let pool = chunkPools.get(client)
     if (!pool) chunkPools.set(client, (pool = []))
     await pipeline(Readable.from(chunks(lines, pool)), client.query(copyFrom(sql.copyStaging())))
-    const inserted = (await client.query(sql.insertFromStaging(LOG_TABLES[logType]))).rowCount ?? 0
-    await client.query('COMMIT')
+    let inserted: number
+    if (chain) {
+      // the batch's rows come back with their hashes; the batch row commits with them (a batch that inserted nothing,
+      // a replay, is not chained again; one that inserted some chains all its rows: the writer cannot tell which were there)
+      const {rows} = await client.query(sql.insertFromStagingChained(logType))
+      inserted = rows.length ? (rows[0] as {inserted: number}).inserted : 0
+      await chain.commit(client, logType, inserted > 0 ? (rows as Inserted[]) : [])
+    } else {
+      inserted = (await client.query(sql.insertFromStaging(LOG_TABLES[logType]))).rowCount ?? 0
+      await client.query('COMMIT')
+    }
     return {received: lines.length, inserted, duplicates: lines.length - inserted}
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {})

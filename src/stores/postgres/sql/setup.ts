@@ -29,6 +29,11 @@ export const grants = (db: string, roles: {owner: string; writer: string; reader
     `GRANT USAGE ON SCHEMA public TO ${quoteIdent(roles.writer)}, ${quoteIdent(roles.reader)}`,
     `GRANT INSERT ON ${list} TO ${quoteIdent(roles.writer)}`,
     `GRANT SELECT ON ${list} TO ${quoteIdent(roles.reader)}`,
+    // the integrity chain (integrity.ts): the writer adds batches and digests and reads its chain's head
+    // (SELECT on the batches, never on records); the reader verifies
+    `GRANT INSERT, SELECT ON integrity_batches TO ${quoteIdent(roles.writer)}`,
+    `GRANT INSERT ON integrity_digests TO ${quoteIdent(roles.writer)}`,
+    `GRANT SELECT ON integrity_batches, integrity_digests, integrity_retention TO ${quoteIdent(roles.reader)}`,
   ].map((text) => ({text}))
 }
 

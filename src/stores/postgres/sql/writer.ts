@@ -1,3 +1,6 @@
+import type {LogType} from '../../log-types.js'
+import {LOG_TYPE} from '../../log-types.js'
+import {rowHash, utcText} from './integrity.js'
 import {quoteIdent} from './quote.js'
 import type {Query} from './query.js'
 
@@ -30,3 +33,20 @@ export const insertFromStaging = (table: string): Query => ({
     SELECT r.* FROM ${STAGING} s CROSS JOIN LATERAL json_populate_record(NULL::${quoteIdent(table)}, s.doc::json) r
     ON CONFLICT DO NOTHING`,
 })
+
+/**
+ * insertFromStaging for the integrity chain (integrity.ts): the same rows, parsed once, inserted, and each
+ * row's id, time and canonical hash returned with the number inserted. The hash is of the typed row as it
+ * is stored (json_populate_record gives the table's own types), computed from the source so that the
+ * writer needs no SELECT on the table: RETURNING 1 needs none, RETURNING a column would.
+ */
+export const insertFromStagingChained = (logType: LogType): Query => {
+  const table = quoteIdent(LOG_TYPE[logType].table)
+  return {
+    text: `WITH src AS MATERIALIZED (
+        SELECT r.* FROM ${STAGING} s CROSS JOIN LATERAL json_populate_record(NULL::${table}, s.doc::json) r),
+      ins AS (INSERT INTO ${table} SELECT * FROM src ON CONFLICT DO NOTHING RETURNING 1)
+      SELECT (SELECT count(*) FROM ins)::int AS inserted, src.id::text AS id, ${utcText('src.created_at')} AS at, ${rowHash(logType, 'src')} AS h
+      FROM src`,
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * Tamper evidence for the PostgreSQL store: the writer role can only insert, but whoever owns the database
+ * could change history silently. As CloudTrail's log file integrity validation does, each instance keeps a
+ * hash chain of what it wrote and signs the chain's head now and then with a key the database never sees.
+ *
+ * Design
+ * - One chain per instance (config `instance`, default the host name): every batch the writer commits
+ *   inserts, in the same transaction as its records, an `integrity_batches` row: instance, seq (1, 2, 3…
+ *   per instance, no gaps: the primary key (instance, seq) refuses a fork), the log type, the ids and
+ *   created_at of the batch's records (a replayed batch that inserted nothing is not chained again; one that
+ *   inserted some is chained whole: the writer may not SELECT, so it cannot tell which rows were there),
+ *   one SHA-256 per record, records_hash = SHA-256 of those hashes in order,
+ *   prev_hash (the previous batch's hash; 32 zero bytes before seq 1), count, total (records in the chain
+ *   so far), min/max created_at, and hash = SHA-256 over all of that (chainHash).
+ * - A record's hash is over a canonical text PostgreSQL computes from the typed row it stores (sql/integrity.ts
+ *   canonicalRow: a jsonb array of the type's columns, created_at as fixed UTC text with microseconds,
+ *   duration_ms as its IEEE bytes), in the statement that inserts it (sql/writer.ts insertFromStagingChained:
+ *   the row json_populate_record made, with the table's own types, is what is stored), so what is hashed is
+ *   what was stored, whatever jsonb did to key order, numbers or escapes; verify recomputes it from the
+ *   table with the same expression and pg_catalog's functions. The chain's hashes (records_hash, hash) are
+ *   computed here in Node.
+ * - Batches go over several connections at once; the chain step (the batch row and the COMMIT) is
+ *   serialised by a lock in the process, so seq and prev_hash follow commit order. The head (last seq,
+ *   hash, total) is read from the database at the sink's first batch and after any failure, so a crash
+ *   or a replay continues the chain instead of forking it; a second process with the same instance name
+ *   meets the primary key, re-reads the head and tries again.
+ * - Digests: every integrityDigestIntervalMs (and when the sink stops) the instance signs
+ *   {v, instance, seq, hash, total, from, to, at} of its head with the Ed25519 key of `integrityKey`
+ *   and writes it to `integrity_digests` and to `<logDir>/digests.jsonl`. Someone who rewrites records
+ *   AND recomputes the chain cannot sign the new head; someone who deletes the tail leaves a signed
+ *   digest the chain no longer reaches. Without a key the chain is still written but no digest is:
+ *   verify then says it cannot prove the head (the tail could have been cut).
+ * - Retention: cleanup records each cutoff it applies in `integrity_retention`; verify counts chained
+ *   records older than their type's cutoff as removed on purpose. Batch rows are kept (about 60 bytes
+ *   a record), so the chain stays whole.
+ * - Not covered: MongoDB (its records are not chained), records written by other means than the sinks
+ *   (bench data from `generate`: verify reports them as inserted).
+ */
+import {createHash, createPrivateKey, createPublicKey, type KeyObject, sign} from 'node:crypto'
+import {appendFile, mkdir} from 'node:fs/promises'
+import {readFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import type pg from 'pg'
+import type {Config} from '../../config/schema.js'
+import {usageError} from '../../errors.js'
+import type {LogType} from '../log-types.js'
+import * as sql from './sql/integrity.js'
+
+export const ZERO_HASH = Buffer.alloc(32)
+
+export type IntegrityOptions = {
+  instance: string
+  /** The Ed25519 private key, PEM; without it no digests are written. */
+  keyPem?: string
+  digestIntervalMs: number
+  /** Where digests are appended too (<logDir>/digests.jsonl); none: the database only. */
+  digestFile?: string
+}
+
+export const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest()
+
+/** SHA-256 over the per-record hashes, in the batch's order. */
+export const recordsHashOf = (recordHashes: Buffer) => sha256(recordHashes)
+
+export type ChainLink = {
+  instance: string
+  seq: number
+  logType: string
+  count: number
+  total: number
+  min: string
+  max: string
+  prevHash: Buffer
+  recordsHash: Buffer
+}
+
+/** A batch's hash: every field of its row but the per-record hashes (which records_hash covers). */
+export const chainHash = (b: ChainLink) =>
+  sha256(
+    [
+      'audit-logs chain v1',
+      b.instance,
+      b.seq,
+      b.logType,
+      b.count,
+      b.total,
+      b.min,
+      b.max,
+      b.prevHash.toString('hex'),
+      b.recordsHash.toString('hex'),
+    ].join('\n'),
+  )
+
+type Head = {seq: number; hash: Buffer; total: number}
+/** What the writer's chained insert gives per row of the batch (sql/writer.ts insertFromStagingChained). */
+export type Inserted = {id: string; at: string; h: Buffer}
+
+/** A chain-conflict: another writer took the seq (same instance name in two processes). Retried by the writer. */
+export const isChainConflict = (error: unknown) =>
+  (error as {code?: string; table?: string}).code === '23505' && (error as {table?: string}).table === 'integrity_batches'
+
+/** One instance's chain, shared by the sink's connections (see the design above). */
+export class Chain {
+  private head: Head | undefined
+  private lock: Promise<void> = Promise.resolve()
+  /** The time range of the records chained since the last digest. */
+  private span: {from?: string; to?: string} = {}
+
+  constructor(readonly instance: string) {}
+
+  /** Inserts the batch row for `rows` (the records this transaction inserted) and commits, under the chain's lock. */
+  async commit(client: pg.ClientBase, logType: LogType, rows: Inserted[]): Promise<void> {
+    let release!: () => void
+    const previous = this.lock
+    this.lock = new Promise((resolve) => (release = resolve))
+    await previous
+    try {
+      if (rows.length === 0) {
+        await client.query('COMMIT')
+        return
+      }
+      const head = (this.head ??= await this.load(client))
+      let min = rows[0].at
+      let max = rows[0].at
+      for (const r of rows) {
+        if (r.at < min) min = r.at
+        if (r.at > max) max = r.at
+      }
+      const recordHashes = Buffer.concat(rows.map((r) => r.h))
+      const link: ChainLink = {
+        instance: this.instance,
+        seq: head.seq + 1,
+        logType,
+        count: rows.length,
+        total: head.total + rows.length,
+        min,
+        max,
+        prevHash: head.hash,
+        recordsHash: recordsHashOf(recordHashes),
+      }
+      const hash = chainHash(link)
+      await client.query(sql.insertBatch({...link, logType, ids: rows.map((r) => r.id), ats: rows.map((r) => r.at), recordHashes, hash}))
+      await client.query('COMMIT')
+      this.head = {seq: link.seq, hash, total: link.total}
+      if (!this.span.from || min < this.span.from) this.span.from = min
+      if (!this.span.to || max > this.span.to) this.span.to = max
+    } catch (error) {
+      this.head = undefined // the commit's outcome may be unknown: read the head again
+      throw error
+    } finally {
+      release()
+    }
+  }
+
+  private async load(client: pg.ClientBase): Promise<Head> {
+    const row = (await client.query(sql.chainHead(this.instance))).rows[0] as
+      {seq: string | number; hash: Buffer; total: number} | undefined
+    return row ? {seq: Number(row.seq), hash: row.hash, total: Number(row.total)} : {seq: 0, hash: ZERO_HASH, total: 0}
+  }
+
+  /**
+   * Signs the head and writes it (table, then file) when it moved since the last digest. Run when no batch
+   * is in flight on `client`; takes the chain's lock so the head it signs is a committed one.
+   */
+  async digest(client: pg.ClientBase, key: KeyObject, file: string | undefined, signed: {seq: number}): Promise<void> {
+    let release!: () => void
+    const previous = this.lock
+    this.lock = new Promise((resolve) => (release = resolve))
+    await previous
+    try {
+      const head = (this.head ??= await this.load(client))
+      if (head.seq === 0 || head.seq === signed.seq) return
+      const body = JSON.stringify({
+        v: 1,
+        instance: this.instance,
+        seq: head.seq,
+        hash: head.hash.toString('hex'),
+        total: head.total,
+        from: this.span.from ?? null,
+        to: this.span.to ?? null,
+        at: new Date().toISOString(),
+      })
+      const signature = sign(null, Buffer.from(body), key).toString('base64')
+      await client.query(sql.insertDigest(this.instance, head.seq, body, signature))
+      if (file) {
+        await mkdir(path.dirname(file), {recursive: true})
+        await appendFile(file, JSON.stringify({body, signature}) + '\n', {mode: 0o644})
+      }
+      signed.seq = head.seq
+      this.span = {}
+    } finally {
+      release()
+    }
+  }
+}
+
+/** The key of `integrityKey`: PEM text, or the path of a PEM file. A clear error for anything but an Ed25519 private key; the key never appears in it. */
+export function loadPrivateKey(value: string): {key: KeyObject; pem: string} {
+  let pem = value.trim()
+  if (!pem.startsWith('-----BEGIN')) {
+    try {
+      pem = readFileSync(pem, 'utf8')
+    } catch (error) {
+      throw usageError(`integrityKey: cannot read the key file ${value} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, [
+        'Make one with `audit-logs verify keygen --out integrity.pem` (or `openssl genpkey -algorithm ed25519 -out integrity.pem`)',
+      ])
+    }
+  }
+  let key: KeyObject
+  try {
+    key = createPrivateKey(pem)
+  } catch {
+    throw usageError('integrityKey is not a PEM private key: an Ed25519 private key (PKCS#8 PEM) is accepted', [
+      'Make one with `audit-logs verify keygen --out integrity.pem`',
+    ])
+  }
+  if (key.asymmetricKeyType !== 'ed25519')
+    throw usageError(`integrityKey is a ${key.asymmetricKeyType ?? 'symmetric'} key: an Ed25519 private key is accepted`)
+  return {key, pem}
+}
+
+/** A public key given as PEM text or a PEM file's path (verify --public-key); a private key gives its public half. */
+export function loadPublicKey(value: string): KeyObject {
+  let pem = value.trim()
+  if (!pem.startsWith('-----BEGIN')) {
+    try {
+      pem = readFileSync(pem, 'utf8')
+    } catch (error) {
+      throw usageError(`--public-key: cannot read ${value} (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
+    }
+  }
+  let key: KeyObject
+  try {
+    key = createPublicKey(pem)
+  } catch {
+    throw usageError('--public-key is not a PEM key: an Ed25519 public key (SPKI PEM) is accepted')
+  }
+  if (key.asymmetricKeyType !== 'ed25519') throw usageError(`--public-key is a ${key.asymmetricKeyType} key: an Ed25519 key is accepted`)
+  return key
+}
+
+/** What the PostgreSQL sink of a run (or `event`) chains and signs, from the configuration; undefined when integrity is off. The key is checked here, at start. */
+export function integrityOptions(
+  config: Pick<Config, 'integrity' | 'integrityKey' | 'integrityDigestIntervalMs' | 'instance'>,
+  logDir: string,
+): IntegrityOptions | undefined {
+  if (!config.integrity) return undefined
+  return {
+    instance: config.instance ?? os.hostname(),
+    keyPem: config.integrityKey ? loadPrivateKey(config.integrityKey).pem : undefined,
+    digestIntervalMs: config.integrityDigestIntervalMs,
+    digestFile: path.join(path.resolve(logDir), 'digests.jsonl'),
+  }
+}

@@ -1,0 +1,124 @@
+import {LOG_TYPE, type LogType} from '../../log-types.js'
+import {quoteIdent} from './quote.js'
+import type {Query} from './query.js'
+
+/** A timestamptz as fixed-width UTC text with microseconds, whatever the session's TimeZone and DateStyle. */
+export const utcText = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
+
+/**
+ * The canonical text of a stored row of `logType` (see integrity.ts): a jsonb array of the type's columns
+ * (LOG_TYPE columns, in that order), created_at as utcText and duration_ms as the hex of its 8 IEEE bytes
+ * (float output follows extra_float_digits), every other column as jsonb renders it (its keys sorted,
+ * numbers normalised: the same text for the same stored value). Functions are pg_catalog's, so a function
+ * of the same name in another schema cannot stand in for them.
+ */
+export function canonicalRow(logType: LogType, alias: string): string {
+  const a = quoteIdent(alias)
+  const parts = LOG_TYPE[logType].columns.map((c) => {
+    const col = `${a}.${quoteIdent(c)}`
+    if (c === 'created_at') return `pg_catalog.to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
+    if (c === 'duration_ms') return `pg_catalog.encode(pg_catalog.float8send(${col}), 'hex')`
+    return col
+  })
+  return `pg_catalog.jsonb_build_array(${parts.join(', ')})::text`
+}
+
+/** SHA-256 of the canonical text, computed by PostgreSQL over the row as stored. */
+export const rowHash = (logType: LogType, alias: string) =>
+  `pg_catalog.sha256(pg_catalog.convert_to(${canonicalRow(logType, alias)}, 'UTF8'))`
+
+export const chainHead = (instance: string): Query => ({
+  text: `SELECT seq, hash, total FROM integrity_batches WHERE instance = $1 ORDER BY seq DESC LIMIT 1`,
+  values: [instance],
+})
+
+export type BatchRow = {
+  instance: string
+  seq: number
+  logType: LogType
+  ids: string[]
+  ats: string[]
+  recordHashes: Buffer
+  recordsHash: Buffer
+  prevHash: Buffer
+  hash: Buffer
+  count: number
+  total: number
+  min: string
+  max: string
+}
+
+export const insertBatch = (b: BatchRow): Query => ({
+  text: `INSERT INTO integrity_batches
+    (instance, seq, log_type, ids, created_ats, record_hashes, records_hash, prev_hash, hash, count, total, min_created_at, max_created_at)
+    VALUES ($1, $2, $3, $4::uuid[], $5::timestamptz[], $6, $7, $8, $9, $10, $11, $12, $13)`,
+  values: [b.instance, b.seq, b.logType, b.ids, b.ats, b.recordHashes, b.recordsHash, b.prevHash, b.hash, b.count, b.total, b.min, b.max],
+})
+
+export const insertDigest = (instance: string, seq: number, body: string, signature: string | null): Query => ({
+  text: 'INSERT INTO integrity_digests (instance, seq, body, signature) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
+  values: [instance, seq, body, signature],
+})
+
+export const insertRetention = (logType: LogType, cutoff: Date, how: string): Query => ({
+  text: `INSERT INTO integrity_retention (log_type, cutoff, how) SELECT $1, $2, $3 WHERE to_regclass('integrity_retention') IS NOT NULL`,
+  values: [logType, cutoff, how],
+})
+
+export const integrityInstalled = (): Query => ({text: `SELECT to_regclass('integrity_batches') IS NOT NULL AS ok`})
+
+// --- verify (as the reader) ---
+
+/** Instances with batches whose records reach `since`, their first such seq and their head; and instances with digests only. */
+export const instancesSince = (since: Date): Query => ({
+  text: `SELECT instance, min(seq) FILTER (WHERE max_created_at >= $1) AS first, max(seq) AS last
+    FROM integrity_batches GROUP BY instance
+    HAVING min(seq) FILTER (WHERE max_created_at >= $1) IS NOT NULL
+    UNION
+    SELECT d.instance, NULL, NULL FROM integrity_digests d
+    WHERE d.written_at >= $1 AND NOT EXISTS (SELECT 1 FROM integrity_batches b WHERE b.instance = d.instance)`,
+  values: [since],
+})
+
+export const batchesFrom = (instance: string, fromSeq: number, limit: number): Query => ({
+  text: `SELECT seq, log_type, count, total, ${utcText('min_created_at')} AS min, ${utcText('max_created_at')} AS max,
+      record_hashes, records_hash, prev_hash, hash
+    FROM integrity_batches WHERE instance = $1 AND seq >= $2 ORDER BY seq LIMIT $3`,
+  values: [instance, fromSeq, limit],
+})
+
+/**
+ * Each chained record of the instance's batches in [from, to] of `logType` that is missing from its table
+ * or whose row no longer hashes to what was chained; nothing for records that are intact.
+ */
+export const recordAnomalies = (logType: LogType, instance: string, from: number, to: number): Query => ({
+  text: `SELECT b.seq, x.id::text AS id, ${utcText('x.ca')} AS at, (r.id IS NULL) AS missing
+    FROM integrity_batches b
+    CROSS JOIN LATERAL unnest(b.ids, b.created_ats) WITH ORDINALITY AS x(id, ca, ord)
+    LEFT JOIN ${quoteIdent(LOG_TYPE[logType].table)} r ON r.id = x.id AND r.created_at = x.ca
+    WHERE b.instance = $1 AND b.log_type = $2 AND b.seq BETWEEN $3 AND $4
+      AND (r.id IS NULL OR ${rowHash(logType, 'r')} IS DISTINCT FROM substring(b.record_hashes FROM (x.ord::int - 1) * 32 + 1 FOR 32))
+    ORDER BY b.seq, x.ord`,
+  values: [instance, logType, from, to],
+})
+
+/** Rows since `since` that no batch of any instance chained: written around the writer. */
+export const unchained = (logType: LogType, since: Date, limit: number): Query => ({
+  text: `WITH chained AS (
+      SELECT x.id, x.ca FROM integrity_batches b CROSS JOIN LATERAL unnest(b.ids, b.created_ats) AS x(id, ca)
+      WHERE b.log_type = $2 AND b.max_created_at >= $1)
+    SELECT r.id::text AS id, ${utcText('r.created_at')} AS at
+    FROM ${quoteIdent(LOG_TYPE[logType].table)} r LEFT JOIN chained c ON c.id = r.id AND c.ca = r.created_at
+    WHERE r.created_at >= $1 AND c.id IS NULL ORDER BY r.created_at LIMIT $3`,
+  values: [since, logType, limit],
+})
+
+export const digestsOf = (instance: string): Query => ({
+  text: 'SELECT seq, body, signature FROM integrity_digests WHERE instance = $1 ORDER BY seq',
+  values: [instance],
+})
+
+/** The latest cutoff retention applied to each log type. */
+export const retentionCutoffs = (): Query => ({
+  text: `SELECT log_type, ${utcText('max(cutoff)')} AS cutoff FROM integrity_retention GROUP BY log_type`,
+})

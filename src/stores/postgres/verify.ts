@@ -1,0 +1,309 @@
+import {type KeyObject, verify as verifySignature} from 'node:crypto'
+import {readFileSync} from 'node:fs'
+import {LOG_TYPE, LOG_TYPES, type LogType} from '../log-types.js'
+import type {Db} from './db.js'
+import {ZERO_HASH, chainHash, recordsHashOf} from './integrity.js'
+import * as sql from './sql/integrity.js'
+
+/**
+ * Recomputes the integrity chains (integrity.ts) from what is stored: for each instance with batches since
+ * `since`, every batch's hashes and link to the one before, every chained record's hash against its row,
+ * missing seqs, the signed digests and whether the chain still reaches the last one; and the rows since
+ * `since` that no batch chained. Reads only (the reader role suffices).
+ */
+export type RecordRef = {table: string; id: string; createdAt: string; seq: number}
+export type InstanceReport = {
+  instance: string
+  firstSeq: number | null
+  lastSeq: number | null
+  batches: number
+  records: number
+  changed: RecordRef[]
+  deleted: RecordRef[]
+  /** chained records older than their type's retention cutoff, gone as cleanup said */
+  removedByRetention: number
+  /** missing seqs, as ranges */
+  gaps: Array<{from: number; to: number}>
+  /** batch rows whose own hashes or link do not hold */
+  badBatches: Array<{seq: number; why: string}>
+  digests: {checked: number; lastSignedSeq: number | null; unsignedTail: number}
+  badDigests: Array<{seq: number; source: 'database' | 'file'; why: string}>
+  /** true when the head could not be proven (no key, no digest): a cut tail would go unseen */
+  headUnproven: boolean
+}
+export type VerifyReport = {
+  since: string
+  ok: boolean
+  instances: InstanceReport[]
+  inserted: Array<{table: string; id: string; createdAt: string}>
+  /** set when more inserted rows exist than listed */
+  insertedTruncated: boolean
+  warnings: string[]
+}
+
+export type VerifyOptions = {since: Date; publicKey?: KeyObject; digestFile?: string; pageSize?: number; listLimit?: number}
+
+type BatchRow = {
+  seq: string | number
+  log_type: string
+  count: number
+  total: string | number
+  min: string
+  max: string
+  record_hashes: Buffer
+  records_hash: Buffer
+  prev_hash: Buffer
+  hash: Buffer
+}
+
+type FileDigest = {body: string; signature: string | null}
+
+function readDigestFile(file: string | undefined, warnings: string[]): FileDigest[] {
+  if (!file) return []
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+      warnings.push(`cannot read the digest file ${file}: ${(error as Error).message}`)
+    return []
+  }
+  const out: FileDigest[] = []
+  for (const [i, line] of text.split('\n').entries()) {
+    if (!line.trim()) continue
+    try {
+      const d = JSON.parse(line) as FileDigest
+      if (typeof d.body === 'string') out.push({body: d.body, signature: typeof d.signature === 'string' ? d.signature : null})
+      else throw new Error('no body')
+    } catch {
+      warnings.push(`the digest file ${file} has a line that is not a digest (line ${i + 1})`)
+    }
+  }
+  return out
+}
+
+type DigestBody = {v: number; instance: string; seq: number; hash: string; total: number}
+
+export async function verifyChains(db: Db, options: VerifyOptions): Promise<VerifyReport> {
+  const pageSize = options.pageSize ?? 1000
+  const listLimit = options.listLimit ?? 1000
+  const warnings: string[] = []
+  const cutoffs = new Map<string, string>(
+    (await db.query(sql.retentionCutoffs())).rows.map((r: {log_type: string; cutoff: string}) => [r.log_type, r.cutoff]),
+  )
+  const fileDigests = readDigestFile(options.digestFile, warnings)
+  const rows = (await db.query(sql.instancesSince(options.since))).rows as Array<{
+    instance: string
+    first: string | null
+    last: string | null
+  }>
+  const names = new Set(rows.map((r) => r.instance))
+  // an instance whose batches are all gone but whose digests are in the file
+  for (const d of fileDigests) {
+    try {
+      const body = JSON.parse(d.body) as DigestBody
+      if (typeof body.instance === 'string' && !names.has(body.instance)) {
+        names.add(body.instance)
+        rows.push({instance: body.instance, first: null, last: null})
+      }
+    } catch {
+      // reported as a bad digest below, when its instance is known
+    }
+  }
+  const instances: InstanceReport[] = []
+  for (const row of rows) {
+    const report: InstanceReport = {
+      instance: row.instance,
+      firstSeq: row.first === null ? null : Number(row.first),
+      lastSeq: row.last === null ? null : Number(row.last),
+      batches: 0,
+      records: 0,
+      changed: [],
+      deleted: [],
+      removedByRetention: 0,
+      gaps: [],
+      badBatches: [],
+      digests: {checked: 0, lastSignedSeq: null, unsignedTail: 0},
+      badDigests: [],
+      headUnproven: false,
+    }
+    instances.push(report)
+    const hashes = new Map<number, string>() // seq → hash of the batches walked (to check the digests against)
+    if (report.firstSeq !== null && report.lastSeq !== null) {
+      // the batch before the first is read too, for the first one's link
+      let expected = Math.max(1, report.firstSeq - 1)
+      let previous: {seq: number; hash: Buffer; total: number} | undefined =
+        expected === 1 && report.firstSeq === 1 ? {seq: 0, hash: ZERO_HASH, total: 0} : undefined
+      const types = new Set<LogType>()
+      for (;;) {
+        const page = (await db.query(sql.batchesFrom(row.instance, expected, pageSize))).rows as BatchRow[]
+        if (page.length === 0) break
+        for (const b of page) {
+          const seq = Number(b.seq)
+          const total = Number(b.total)
+          if (seq > expected) {
+            report.gaps.push({from: expected, to: seq - 1})
+            previous = undefined
+          }
+          if (seq >= report.firstSeq) {
+            report.batches++
+            report.records += b.count
+          }
+          if ((LOG_TYPES as readonly string[]).includes(b.log_type)) types.add(b.log_type as LogType)
+          const why: string[] = []
+          const recordsHash = recordsHashOf(b.record_hashes)
+          if (b.record_hashes.length !== b.count * 32)
+            why.push(`it holds ${b.record_hashes.length / 32} record hashes for ${b.count} records`)
+          if (!recordsHash.equals(b.records_hash)) why.push('its records_hash is not the hash of its record hashes')
+          const hash = chainHash({
+            instance: row.instance,
+            seq,
+            logType: b.log_type,
+            count: b.count,
+            total,
+            min: b.min,
+            max: b.max,
+            prevHash: b.prev_hash,
+            recordsHash: b.records_hash,
+          })
+          if (!hash.equals(b.hash)) why.push('its hash is not the hash of its fields')
+          if (previous && previous.seq === seq - 1) {
+            if (!previous.hash.equals(b.prev_hash)) why.push(`its prev_hash is not batch ${seq - 1}'s hash`)
+            if (previous.total + b.count !== total) why.push(`its total is not batch ${seq - 1}'s total plus its count`)
+          }
+          if (why.length && seq >= report.firstSeq) report.badBatches.push({seq, why: why.join('; ')})
+          hashes.set(seq, b.hash.toString('hex'))
+          previous = {seq, hash: b.hash, total}
+          expected = seq + 1
+        }
+        if (page.length < pageSize) break
+      }
+      report.lastSeq = expected - 1
+      // (a missing batch just before the first one in range is a gap too: the walk started there)
+      report.gaps = report.gaps.filter((g) => g.to >= report.firstSeq! - 1)
+
+      for (const type of types) {
+        const anomalies = (await db.query(sql.recordAnomalies(type, row.instance, report.firstSeq, report.lastSeq))).rows as Array<{
+          seq: string | number
+          id: string
+          at: string
+          missing: boolean
+        }>
+        const table = sqlTable(type)
+        const cutoff = cutoffs.get(type)
+        for (const a of anomalies) {
+          const ref: RecordRef = {table, id: a.id, createdAt: a.at, seq: Number(a.seq)}
+          if (!a.missing) report.changed.push(ref)
+          else if (cutoff && a.at < cutoff) report.removedByRetention++
+          else report.deleted.push(ref)
+        }
+      }
+    }
+
+    // the digests: the database's and the file's, each signature checked and each head found in the chain
+    const fromDb = (await db.query(sql.digestsOf(row.instance))).rows.map((d: {seq: string; body: string; signature: string | null}) => ({
+      seq: Number(d.seq),
+      body: d.body,
+      signature: d.signature,
+      source: 'database' as const,
+    }))
+    const dbSeqs = new Set(fromDb.map((d) => d.seq))
+    const fromFile = fileDigests.flatMap((d) => {
+      try {
+        const body = JSON.parse(d.body) as DigestBody
+        return body.instance === row.instance
+          ? [{seq: Number(body.seq), body: d.body, signature: d.signature, source: 'file' as const}]
+          : []
+      } catch {
+        return []
+      }
+    })
+    for (const d of fromFile)
+      if (!dbSeqs.has(d.seq)) report.badDigests.push({seq: d.seq, source: 'file', why: 'the digest file has it, the database does not'})
+    let lastSigned: number | null = null
+    for (const d of [...fromDb, ...fromFile]) {
+      if (report.firstSeq !== null && d.seq < report.firstSeq - 1) continue // before the range
+      report.digests.checked++
+      if (!options.publicKey) continue
+      if (!d.signature) {
+        report.badDigests.push({seq: d.seq, source: d.source, why: 'unsigned'})
+        continue
+      }
+      let good: boolean
+      try {
+        good = verifySignature(null, Buffer.from(d.body), options.publicKey, Buffer.from(d.signature, 'base64'))
+      } catch {
+        good = false
+      }
+      if (!good) {
+        report.badDigests.push({
+          seq: d.seq,
+          source: d.source,
+          why: 'bad signature (its body or signature was changed, or another key signed it)',
+        })
+        continue
+      }
+      let body: DigestBody
+      try {
+        body = JSON.parse(d.body) as DigestBody
+      } catch {
+        report.badDigests.push({seq: d.seq, source: d.source, why: 'its body is not JSON'})
+        continue
+      }
+      if (body.instance !== row.instance || Number(body.seq) !== d.seq) {
+        report.badDigests.push({seq: d.seq, source: d.source, why: `it signs instance ${body.instance} seq ${body.seq}, not this row's`})
+        continue
+      }
+      const chained = hashes.get(d.seq)
+      if (chained === undefined) {
+        if (report.lastSeq === null || d.seq > report.lastSeq)
+          report.badDigests.push({
+            seq: d.seq,
+            source: d.source,
+            why: `the chain ends at ${report.lastSeq ?? 'nothing'}: batches up to the signed head ${d.seq} are gone`,
+          })
+        // else: inside a gap, already reported
+        continue
+      }
+      if (chained !== body.hash) {
+        report.badDigests.push({seq: d.seq, source: d.source, why: `batch ${d.seq}'s hash is not the signed one: the chain was rewritten`})
+        continue
+      }
+      if (lastSigned === null || d.seq > lastSigned) lastSigned = d.seq
+    }
+    report.digests.lastSignedSeq = lastSigned
+    if (report.lastSeq !== null) report.digests.unsignedTail = report.lastSeq - (lastSigned ?? (report.firstSeq ?? 1) - 1)
+    report.headUnproven = !options.publicKey || lastSigned === null
+  }
+
+  // rows no batch chained, in every table
+  const inserted: VerifyReport['inserted'] = []
+  let insertedTruncated = false
+  for (const type of LOG_TYPES) {
+    const left = listLimit - inserted.length
+    if (left <= 0) {
+      insertedTruncated = true
+      break
+    }
+    const found = (await db.query(sql.unchained(type, options.since, left + 1))).rows as Array<{id: string; at: string}>
+    if (found.length > left) insertedTruncated = true
+    for (const r of found.slice(0, left)) inserted.push({table: sqlTable(type), id: r.id, createdAt: r.at})
+  }
+
+  if (!options.publicKey)
+    warnings.push('no public key (--public-key, or integrityKey configured): digests were not checked, the chain heads are unproven')
+  for (const r of instances) {
+    if (options.publicKey && r.digests.lastSignedSeq === null && r.lastSeq !== null)
+      warnings.push(`${r.instance}: no valid signed digest covers its chain: the head is unproven (a cut tail would go unseen)`)
+    else if (r.digests.unsignedTail > 0)
+      warnings.push(
+        `${r.instance}: ${r.digests.unsignedTail} batch(es) after the last signed digest (seq ${r.digests.lastSignedSeq}): signed at the next digest`,
+      )
+  }
+  const ok =
+    inserted.length === 0 &&
+    instances.every((r) => !r.changed.length && !r.deleted.length && !r.gaps.length && !r.badBatches.length && !r.badDigests.length)
+  return {since: options.since.toISOString(), ok, instances, inserted, insertedTruncated, warnings}
+}
+
+const sqlTable = (type: LogType) => LOG_TYPE[type].table

@@ -1,0 +1,247 @@
+import {existsSync, mkdtempSync, readFileSync, statSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {expect} from 'chai'
+import {appAndDatabase} from '../helpers/app-and-database.js'
+import {type CliResult, runCli} from '../helpers/cli.js'
+import {type RunningServer, request, startRun, until} from '../helpers/run-server.js'
+
+/**
+ * Tamper evidence end to end: `run` chains what it writes and signs the head, then a superuser changes
+ * history each way and `verify` must name what changed (exit 6), and be clean again once it is undone.
+ */
+describe('audit-logs verify: integrity chains against a superuser (subprocess, real PostgreSQL)', function () {
+  this.timeout(180_000)
+  let run: RunningServer | undefined
+  after(() => run?.stop())
+  const ctx = appAndDatabase()
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-verify-'))
+  const key = path.join(dir, 'integrity.pem')
+  const env = () => ({
+    AUDIT_LOGS_DATABASE_URL: ctx.db.url,
+    AUDIT_LOGS_INTEGRITY_KEY: key,
+    AUDIT_LOGS_INSTANCE: 'e2e-a',
+    AUDIT_LOGS_INTEGRITY_DIGEST_INTERVAL_MS: '1000',
+  })
+  let logDir = ''
+  const verify = (args: string[] = [], extra: Record<string, string> = {}): Promise<CliResult> =>
+    runCli(
+      [
+        'verify',
+        ...(args.includes('--since') ? [] : ['--since', '1d']),
+        '--json',
+        '--digests',
+        path.join(logDir, 'digests.jsonl'),
+        ...args,
+      ],
+      {
+        env: {...env(), ...extra},
+        cwd: dir,
+      },
+    )
+  const q = async (text: string, values: unknown[] = []) => (await ctx.db.client.query(text, values)).rows
+  const traffic = async (n: number, tag: string) => {
+    const before = Number((await q('SELECT count(*) AS n FROM request_logs'))[0].n)
+    for (let i = 0; i < n; i++) await request(`${run!.url}/json?tag=${tag}&i=${i}`)
+    await until(
+      async () => Number((await q('SELECT count(*) AS n FROM request_logs'))[0].n) >= before + n || undefined,
+      60_000,
+      `${n} records`,
+    )
+  }
+
+  it('keygen writes an Ed25519 pair (the private key 0600), and refuses to overwrite it', async () => {
+    const made = await runCli(['verify', 'keygen', '--out', key], {cwd: dir})
+    expect(made.exitCode, made.stderr).to.equal(0)
+    expect(statSync(key).mode & 0o777).to.equal(0o600)
+    expect(readFileSync(key, 'utf8')).to.match(/^-----BEGIN PRIVATE KEY-----/)
+    expect(readFileSync(path.join(dir, 'integrity.pub.pem'), 'utf8')).to.match(/^-----BEGIN PUBLIC KEY-----/)
+    expect(made.stdout).not.to.include('BEGIN')
+    const again = await runCli(['verify', 'keygen', '--out', key], {cwd: dir})
+    expect(again.exitCode).to.equal(2)
+    expect(again.stderr).to.match(/exists: a key is never overwritten/)
+  })
+
+  it('run refuses a key that is not Ed25519, naming what is accepted', async () => {
+    const bad = await startRun(
+      ['--upstream', ctx.app.url, '--workers', '1'],
+      {...env(), AUDIT_LOGS_INTEGRITY_KEY: '/nonexistent/k.pem'},
+      {expectFailure: true},
+    )
+    const r = await bad.child
+    expect(r.exitCode).to.equal(2)
+    // the setting is a secret: even its value (here a path) is masked in the message
+    expect(bad.stderr(), bad.stderr()).to.match(/integrityKey: cannot read the key file \*+ \(ENOENT\)/)
+    expect(bad.stderr()).not.to.include('/nonexistent/k.pem')
+  })
+
+  it('run chains and signs what it writes; verify is clean (exit 0) and proves the head', async () => {
+    run = await startRun(['--upstream', ctx.app.url, '--workers', '1'], env())
+    logDir = run.logDir
+    await traffic(20, 'a')
+    await run.stop()
+    run = undefined
+    expect(existsSync(path.join(logDir, 'digests.jsonl'))).to.equal(true)
+    const r = await verify()
+    expect(r.exitCode, r.stdout + r.stderr).to.equal(0)
+    const report = r.json()
+    expect(report.ok).to.equal(true)
+    const a = report.instances.find((i: {instance: string}) => i.instance === 'e2e-a')
+    expect(a.records).to.equal(40) // 20 request + 20 access records
+    expect(a.digests.lastSignedSeq).to.equal(a.lastSeq) // the last digest, at stop, signs the head
+    expect(a.headUnproven).to.equal(false)
+    // the same check with the public key alone (what an auditor holds)
+    const pub = await verify(['--public-key', path.join(dir, 'integrity.pub.pem')], {AUDIT_LOGS_INTEGRITY_KEY: ''})
+    expect(pub.exitCode, pub.stderr).to.equal(0)
+  })
+
+  it('an UPDATE of a record is reported as changed, with its id and table', async () => {
+    const [row] = await q(`SELECT id::text, path FROM request_logs ORDER BY created_at LIMIT 1 OFFSET 3`)
+    await q(`UPDATE request_logs SET user_id = 'mallory' WHERE id = $1`, [row.id])
+    const r = await verify()
+    expect(r.exitCode).to.equal(8)
+    const a = r.json().instances[0]
+    expect(a.changed.map((c: {id: string; table: string}) => [c.id, c.table])).to.deep.equal([[row.id, 'request_logs']])
+    await q(`UPDATE request_logs SET user_id = NULL WHERE id = $1`, [row.id])
+    expect((await verify()).exitCode).to.equal(0)
+  })
+
+  it('a DELETE of a record is reported as deleted', async () => {
+    const [row] = await q(`SELECT id::text FROM access_logs ORDER BY created_at LIMIT 1 OFFSET 5`)
+    await q(`CREATE TABLE saved_access AS SELECT * FROM access_logs WHERE id = $1`, [row.id])
+    await q(`DELETE FROM access_logs WHERE id = $1`, [row.id])
+    const r = await verify()
+    expect(r.exitCode).to.equal(8)
+    expect(r.json().instances[0].deleted.map((c: {id: string; table: string}) => [c.id, c.table])).to.deep.equal([[row.id, 'access_logs']])
+    expect(r.stdout).to.include(row.id)
+    await q(`INSERT INTO access_logs SELECT * FROM saved_access; DROP TABLE saved_access`)
+    expect((await verify()).exitCode).to.equal(0)
+  })
+
+  it('an INSERT of a forged record is reported as inserted', async () => {
+    const forged = '0190a0a0-0000-7000-8000-000000000001'
+    await q(
+      `INSERT INTO request_logs SELECT $1::uuid, now() - interval '1 hour', method, scheme, host, '/forged', query, request_headers,
+        request_body, request_body_size, request_body_truncated, status_code, response_headers, response_body, response_body_size,
+        response_body_truncated, duration_ms, ip, user_id, user_agent, session_id, trace_id, request_id, flags, error, extra, instance
+       FROM request_logs LIMIT 1`,
+      [forged],
+    )
+    const r = await verify()
+    expect(r.exitCode).to.equal(8)
+    expect(r.json().inserted.map((x: {id: string; table: string}) => [x.id, x.table])).to.deep.equal([[forged, 'request_logs']])
+    await q(`DELETE FROM request_logs WHERE id = $1`, [forged])
+    expect((await verify()).exitCode).to.equal(0)
+  })
+
+  it('a DELETE of a batch row is reported as a gap (and its records as in no batch)', async () => {
+    const [{seq}] = await q(`SELECT seq FROM integrity_batches WHERE instance = 'e2e-a' ORDER BY seq OFFSET 1 LIMIT 1`)
+    await q(`CREATE TABLE saved_batch AS SELECT * FROM integrity_batches WHERE instance = 'e2e-a' AND seq = $1`, [seq])
+    await q(`DELETE FROM integrity_batches WHERE instance = 'e2e-a' AND seq = $1`, [seq])
+    const r = await verify()
+    expect(r.exitCode).to.equal(8)
+    const report = r.json()
+    expect(report.instances[0].gaps).to.deep.equal([{from: Number(seq), to: Number(seq)}])
+    expect(report.inserted.length).to.be.greaterThan(0)
+    const text = await runCli(['verify', '--since', '1d', '--digests', path.join(logDir, 'digests.jsonl')], {env: env(), cwd: dir})
+    expect(text.exitCode).to.equal(8)
+    expect(text.stdout).to.match(new RegExp(`GAP +batch ${seq} missing`))
+    expect(text.stdout).to.match(/TAMPERED/)
+    await q(`INSERT INTO integrity_batches SELECT * FROM saved_batch; DROP TABLE saved_batch`)
+    expect((await verify()).exitCode).to.equal(0)
+  })
+
+  it('cutting the tail of the chain leaves a signed digest the chain no longer reaches', async () => {
+    await q(
+      `CREATE TABLE saved_tail AS SELECT * FROM integrity_batches WHERE instance = 'e2e-a' AND seq = (SELECT max(seq) FROM integrity_batches WHERE instance = 'e2e-a')`,
+    )
+    const [{seq, ids, log_type}] = await q(`SELECT seq, ids::text[] AS ids, log_type FROM saved_tail`)
+    const table = log_type === 'request' ? 'request_logs' : 'access_logs'
+    await q(`CREATE TABLE saved_tail_rows AS SELECT * FROM ${table} WHERE id = ANY($1::uuid[])`, [ids])
+    await q(`DELETE FROM ${table} WHERE id = ANY($1::uuid[])`, [ids])
+    await q(`DELETE FROM integrity_batches WHERE instance = 'e2e-a' AND seq = $1`, [seq])
+    const r = await verify()
+    expect(r.exitCode).to.equal(8)
+    const bad = r.json().instances[0].badDigests
+    expect(bad.some((d: {seq: number; why: string}) => d.seq === Number(seq) && /the chain ends at/.test(d.why))).to.equal(true)
+    await q(
+      `INSERT INTO ${table} SELECT * FROM saved_tail_rows; INSERT INTO integrity_batches SELECT * FROM saved_tail; DROP TABLE saved_tail, saved_tail_rows`,
+    )
+    expect((await verify()).exitCode).to.equal(0)
+  })
+
+  it('a digest whose body was changed is reported as a bad signature', async () => {
+    const [d] = await q(`SELECT seq, body FROM integrity_digests WHERE instance = 'e2e-a' ORDER BY seq DESC LIMIT 1`)
+    const body = JSON.parse(d.body)
+    await q(`UPDATE integrity_digests SET body = $1 WHERE instance = 'e2e-a' AND seq = $2`, [
+      JSON.stringify({...body, total: body.total + 1}),
+      d.seq,
+    ])
+    const r = await verify()
+    expect(r.exitCode).to.equal(8)
+    const bad = r.json().instances[0].badDigests
+    expect(bad).to.deep.include({
+      seq: Number(d.seq),
+      source: 'database',
+      why: 'bad signature (its body or signature was changed, or another key signed it)',
+    })
+    await q(`UPDATE integrity_digests SET body = $1 WHERE instance = 'e2e-a' AND seq = $2`, [d.body, d.seq])
+    expect((await verify()).exitCode).to.equal(0)
+  })
+
+  it('a batch row whose hash was rewritten is reported, and the signed digest disagrees with it', async () => {
+    // an owner who rewrites a record and recomputes the chain changes the head's hash: the signed digest no longer matches it
+    const [b] = await q(`SELECT seq, hash FROM integrity_batches WHERE instance = 'e2e-a' ORDER BY seq DESC LIMIT 1`)
+    await q(`UPDATE integrity_batches SET hash = sha256(hash) WHERE instance = 'e2e-a' AND seq = $1`, [b.seq])
+    const r = await verify()
+    expect(r.exitCode).to.equal(8)
+    const a = r.json().instances[0]
+    expect(a.badBatches.map((x: {seq: number}) => x.seq)).to.include(Number(b.seq))
+    expect(a.badDigests.some((x: {why: string}) => /the chain was rewritten/.test(x.why))).to.equal(true)
+    await q(`UPDATE integrity_batches SET hash = $2 WHERE instance = 'e2e-a' AND seq = $1`, [b.seq, b.hash])
+    expect((await verify()).exitCode).to.equal(0)
+  })
+
+  it('cleanup dropping an old partition is recorded as retention: verify stays clean', async () => {
+    // an old event, written through the chain into a partition of its own
+    const old = new Date(Date.now() - 100 * 86_400_000)
+    const from = new Date(Date.UTC(old.getUTCFullYear(), old.getUTCMonth(), 1))
+    const to = new Date(Date.UTC(old.getUTCFullYear(), old.getUTCMonth() + 1, 1))
+    await q(`CREATE TABLE event_logs_old PARTITION OF event_logs FOR VALUES FROM ('${from.toISOString()}') TO ('${to.toISOString()}')`)
+    const ev = await runCli(['event', '--action', 'CREATE', '--actor', '7', '--created-at', old.toISOString(), '--log-dir', logDir], {
+      env: env(),
+      cwd: dir,
+    })
+    expect(ev.exitCode, ev.stderr).to.equal(0)
+    expect(Number((await q(`SELECT count(*) AS n FROM event_logs_old`))[0].n)).to.equal(1)
+    const before = await verify(['--since', '200d'])
+    expect(before.exitCode, before.stdout).to.equal(0)
+
+    const clean = await runCli(['cleanup', '--days', '30', '--log-type', 'event', '--store', 'postgres'], {env: env(), cwd: dir})
+    expect(clean.exitCode, clean.stderr).to.equal(0)
+    expect(clean.stdout).to.match(/dropped/)
+    expect((await q(`SELECT to_regclass('event_logs_old') AS t`))[0].t).to.equal(null)
+    expect(await q(`SELECT log_type FROM integrity_retention`)).to.deep.equal([{log_type: 'event'}])
+    const after = await verify(['--since', '200d'])
+    expect(after.exitCode, after.stdout).to.equal(0)
+    expect(after.json().instances[0].removedByRetention).to.equal(1)
+  })
+
+  it('a restarted run continues the chain (no fork) and verify stays clean', async () => {
+    const [{n: before}] = await q(`SELECT max(seq) AS n FROM integrity_batches WHERE instance = 'e2e-a'`)
+    run = await startRun(['--upstream', ctx.app.url, '--workers', '1'], env(), {dir: path.dirname(logDir)})
+    await traffic(10, 'b')
+    await run.stop()
+    run = undefined
+    const rows = await q(`SELECT seq, prev_hash, hash FROM integrity_batches WHERE instance = 'e2e-a' ORDER BY seq`)
+    rows.forEach((r, i) => {
+      expect(Number(r.seq)).to.equal(i + 1)
+      if (i > 0) expect(r.prev_hash.equals(rows[i - 1].hash)).to.equal(true)
+    })
+    expect(rows.length).to.be.greaterThan(Number(before))
+    const r = await verify()
+    expect(r.exitCode, r.stdout + r.stderr).to.equal(0)
+    const a = r.json().instances[0]
+    expect(a.digests.lastSignedSeq).to.equal(a.lastSeq)
+  })
+})
