@@ -141,7 +141,11 @@ export const DEFAULT_SENSITIVE_FIELDS = [
 export const DEFAULT_SENSITIVE_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key']
 
 /** `exit`: the exit code of an invalid value when it is not the usage error's (2): a store's address is a database error (3). */
-export type SettingSpec = {schema: z.ZodType; env: string; alias?: string; secret?: 'url' | 'value'; flag?: string; exit?: 3}
+/** secret: a `url` is shown with its password as ****, an `endpoint` (a webhook's URL, its path often a token) as scheme://host only, a `value` never. */
+export type SettingSpec = {schema: z.ZodType; env: string; alias?: string; secret?: 'url' | 'endpoint' | 'value'; flag?: string; exit?: 3}
+
+/** A plain e-mail address (alerts): no display name, no list. */
+const EMAIL = /^[^\s@<>,;"]+@[^\s@<>,;"]+$/
 
 /** A role's password for setup-db: never shown. */
 const password = z.string({error: 'a password'}).min(1, 'a password').optional()
@@ -327,6 +331,60 @@ export const settings = {
   loginUsernameFields: {schema: list(['username', 'email', 'login']), env: 'AUDIT_LOGS_LOGIN_USERNAME_FIELDS'},
   bruteforceThreshold: {schema: wholeNumber(2).default(5), env: 'AUDIT_LOGS_BRUTEFORCE_THRESHOLD'},
   bruteforceWindowMs: {schema: wholeNumber(1000).default(300_000), env: 'AUDIT_LOGS_BRUTEFORCE_WINDOW_MS'},
+
+  // alerts of run (src/alerts/, src/server/alerts.ts): a webhook and/or e-mail when a sink fails, records are
+  // dropped or dead-lettered, the journal fills. A config file may group them: alerts: {webhookUrl, smtpUrl, ...}
+  alertWebhookUrl: {
+    schema: urlSetting('an http:// or https:// URL, e.g. https://hooks.slack.com/services/T000/B000/XXXX', ['http:', 'https:'], {
+      credentials: true,
+    }).optional(),
+    env: 'AUDIT_LOGS_ALERT_WEBHOOK_URL',
+    secret: 'endpoint',
+  },
+  alertWebhookFormat: {
+    schema: z
+      .enum(['json', 'slack'], {
+        error: 'json (the alerts as a JSON document) or slack ({"text": ...}: Slack and compatible incoming webhooks)',
+      })
+      .default('json'),
+    env: 'AUDIT_LOGS_ALERT_WEBHOOK_FORMAT',
+  },
+  alertSmtpUrl: {
+    schema: urlSetting(
+      'a URL of the form smtp://user:password@host:587 (STARTTLS when offered) or smtps://user:password@host:465',
+      ['smtp:', 'smtps:'],
+      {
+        credentials: true,
+      },
+    ).optional(),
+    env: 'AUDIT_LOGS_ALERT_SMTP_URL',
+    secret: 'url',
+  },
+  alertEmailFrom: {
+    schema: z.string().regex(EMAIL, 'an e-mail address, e.g. audit-logs@example.com').optional(),
+    env: 'AUDIT_LOGS_ALERT_EMAIL_FROM',
+  },
+  alertEmailTo: {
+    schema: list([]).superRefine((to, ctx) => {
+      for (const a of to)
+        if (!EMAIL.test(a))
+          ctx.addIssue({code: 'custom', message: `e-mail addresses (comma-separated in the environment); "${a}" is not one`})
+    }),
+    env: 'AUDIT_LOGS_ALERT_EMAIL_TO',
+  },
+  /** A sink failing this long without a delivery is alerted. */
+  alertSinkFailedMs: {schema: wholeNumber(0).default(60_000), env: 'AUDIT_LOGS_ALERT_SINK_FAILED_MS'},
+  /** What the sinks lack, in percent of the journal's bound, that is alerted (it ends below 90% of it). */
+  alertJournalFillPercent: {schema: wholeNumber(1).max(100).default(80), env: 'AUDIT_LOGS_ALERT_JOURNAL_FILL_PERCENT'},
+  /** While a condition lasts, a digest at most this often (fractions allowed: 0.5 is 30 s). */
+  alertDigestMinutes: {
+    schema: z.coerce
+      .number({error: 'a number of minutes of at least 0.05 (3 s)'})
+      .min(0.05, 'a number of minutes of at least 0.05 (3 s)')
+      .default(15),
+    env: 'AUDIT_LOGS_ALERT_DIGEST_MINUTES',
+  },
+  alertTimeoutMs: {schema: wholeNumber(100).default(10_000), env: 'AUDIT_LOGS_ALERT_TIMEOUT_MS'},
 } satisfies Record<string, SettingSpec>
 
 export type SettingKey = keyof typeof settings

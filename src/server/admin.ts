@@ -1,4 +1,5 @@
 import http from 'node:http'
+import type {Alerts} from './alerts.js'
 import type {Delivery} from './delivery.js'
 import type {EventIngest} from './events.js'
 import type {Intake} from './intake.js'
@@ -14,6 +15,7 @@ function health(
   delivery: Delivery,
   priority: ProxyPriority,
   events: EventIngest,
+  alerts?: Alerts,
 ): {code: number; body: Record<string, unknown>} {
   const {journalMax, whenFull} = plan
   const full = intake.full()
@@ -47,6 +49,7 @@ function health(
       paced: intake.paced(),
       sinks: sinksState,
       events: events.counts(),
+      ...(alerts ? {alerts: alerts.state()} : {}),
     },
   }
 }
@@ -58,6 +61,7 @@ export async function startAdmin(
   delivery: Delivery,
   priority: ProxyPriority,
   events: EventIngest,
+  alerts?: Alerts,
 ): Promise<{stop(deadline: Deadline): Promise<void>}> {
   const {metrics} = intake
   const server = http.createServer(async (req, res) => {
@@ -67,7 +71,7 @@ export async function startAdmin(
     } else if (req.url?.split('?', 1)[0] === '/_audit/events') {
       events.handle(req, res)
     } else if (req.url === '/health') {
-      const {code, body} = health(plan, intake, delivery, priority, events)
+      const {code, body} = health(plan, intake, delivery, priority, events, alerts)
       res.writeHead(code, {'content-type': 'application/json'})
       res.end(JSON.stringify(body))
     } else {

@@ -2,7 +2,9 @@ import type {ResolvedConfig} from '../config/resolve.js'
 import {AuditLogsError, ExitCode} from '../errors.js'
 import {shareFailpoints} from '../util/failpoints.js'
 import net from 'node:net'
+import {alertSettings} from '../alerts/settings.js'
 import {startAdmin} from './admin.js'
+import {startAlerts} from './alerts.js'
 import {eventIngest, eventsToken} from './events.js'
 import {Masker} from '../capture/masking.js'
 import type {Hooks} from '../capture/record.js'
@@ -141,6 +143,7 @@ async function startEgress(
  */
 export async function runServer(config: ResolvedConfig, log: (m: string) => void): Promise<RunSummary> {
   const plan = await planRun(config)
+  const alerting = alertSettings(config, plan.settings.instance) // refused now, before anything starts
   const shutdown = watchSignals(log, shutdownLimitMs(config))
   const parts = new Parts(log)
   parts.add('the signal handlers', () => shutdown.stop()) // stopped last: from then on a signal ends the process again
@@ -156,7 +159,13 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     const events = eventIngest(plan, config, {token, hooks, full: () => intake.full()})
     parts.add('the events journal', () => events.close())
     intake.metrics.watchEvents(() => events.counts())
-    parts.add('the admin listener', await startAdmin(plan, intake, delivery, priority, events))
+    const alerts = alerting
+      ? parts.add(
+          'the alerts',
+          await startAlerts(alerting, {intake, delivery, capture: plan.settings.capture, journalMax: plan.journalMax}, log),
+        )
+      : undefined
+    parts.add('the admin listener', await startAdmin(plan, intake, delivery, priority, events, alerts))
     const own: OwnContext = {
       full: () => intake.full(),
       counts: (c) => intake.metrics.add({requests: 0, ...c}),
