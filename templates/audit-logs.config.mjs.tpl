@@ -53,6 +53,17 @@ export default {
   // The app's outbound calls through a recording proxy (spawn mode sets HTTP_PROXY), and its own output lines:
   // egressBind: '127.0.0.1:9480',
   // captureOutput: true,
+
+  // Alerts (a webhook and/or e-mail) when a sink fails, records are dropped or dead-lettered, the journal fills:
+  // one alert at the start, a digest at most every digestMinutes, one at the end. Keep the URLs (a webhook's path
+  // is its token, an SMTP URL holds a password) in the environment: AUDIT_LOGS_ALERT_WEBHOOK_URL, AUDIT_LOGS_ALERT_SMTP_URL.
+  // alerts: {
+  //   webhookFormat: 'json', // or 'slack': {"text": "..."}
+  //   emailTo: ['ops@example.com'],
+  //   sinkFailedMs: 60000,
+  //   journalFillPercent: 80,
+  //   digestMinutes: 15,
+  // },
 }
 
 // Hooks, in place of the Django settings AUDIT_LOGS['USER_ID_CALLABLE'], ['EXTRA_DATA_CALLABLE'] and

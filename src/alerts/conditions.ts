@@ -149,9 +149,9 @@ export class AlertEvaluator {
     value: number,
   ): AlertItem[] {
     const key = sink ? `${condition}:${sink}` : condition
-    const before = this.last.get(key)
+    // the counters start at 0 with the run: whatever they hold was dropped or refused in this run
+    const before = this.last.get(key) ?? 0
     this.last.set(key, value)
-    if (before === undefined) return [] // the first sample is the baseline
     const what = (n: number) =>
       condition === 'records_dropped' ? `${n} record(s) dropped` : `${n} record(s) refused by sink ${sink} and kept in its dead-letter file`
     const e = this.episodes.get(key)
