@@ -2,6 +2,7 @@ import type {ResolvedConfig} from '../config/resolve.js'
 import {AuditLogsError, ExitCode} from '../errors.js'
 import {shareFailpoints} from '../util/failpoints.js'
 import net from 'node:net'
+import os from 'node:os'
 import {alertSettings} from '../alerts/settings.js'
 import {startAdmin} from './admin.js'
 import {startAlerts} from './alerts.js'
@@ -142,8 +143,8 @@ async function startEgress(
  * claims), within the one shutdown limit. Resolves with the exit code.
  */
 export async function runServer(config: ResolvedConfig, log: (m: string) => void): Promise<RunSummary> {
+  const alerting = alertSettings(config, config.instance ?? os.hostname()) // refused before anything starts
   const plan = await planRun(config)
-  const alerting = alertSettings(config, plan.settings.instance) // refused now, before anything starts
   const shutdown = watchSignals(log, shutdownLimitMs(config))
   const parts = new Parts(log)
   parts.add('the signal handlers', () => shutdown.stop()) // stopped last: from then on a signal ends the process again
