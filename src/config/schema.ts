@@ -140,8 +140,10 @@ export const DEFAULT_SENSITIVE_FIELDS = [
 ]
 export const DEFAULT_SENSITIVE_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key']
 
-/** `exit`: the exit code of an invalid value when it is not the usage error's (2): a store's address is a database error (3). */
-/** secret: a `url` is shown with its password as ****, an `endpoint` (a webhook's URL, its path often a token) as scheme://host only, a `value` never. */
+/**
+ * `exit`: the exit code of an invalid value when it is not the usage error's (2): a store's address is a database error (3).
+ * `secret`: a `url` is shown with its password as ****, an `endpoint` (a webhook's URL: its path often is a token) as scheme://host only, a `value` never.
+ */
 export type SettingSpec = {schema: z.ZodType; env: string; alias?: string; secret?: 'url' | 'endpoint' | 'value'; flag?: string; exit?: 3}
 
 /** A plain e-mail address (alerts): no display name, no list. */

@@ -77,7 +77,7 @@ export function registerUrlPassword(url: string | undefined): void {
 export function redactEndpoint(url: string): string {
   try {
     const u = new URL(url)
-    return `${u.protocol}//${u.host}${u.pathname === '/' && !u.search ? '' : '/****'}`
+    return `${u.protocol}//${u.host}${(u.pathname === '/' || u.pathname === '') && !u.search ? '' : '/****'}`
   } catch {
     return MASK
   }

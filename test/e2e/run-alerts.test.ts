@@ -144,13 +144,16 @@ describe('audit-logs run: alerts by webhook and e-mail (subprocess, real Postgre
     }
   })
 
-  it('a webhook that answers 500, then one that hangs: each failure is logged and counted once, never retried; the proxy is unaffected', async () => {
+  it('a webhook that answers 500, then one that hangs, an SMTP server that refuses the login: each failure is logged and counted once, never retried; the proxy is unaffected', async () => {
     const hook = await webhookReceiver()
     hook.state.mode = 500
+    const smtp = await smtpSink('alerts', 'the-right-password')
     let run: RunningServer | undefined
     try {
       run = await startRun(['--upstream', app.url, '--no-files'], {
         AUDIT_LOGS_DATABASE_URL: through(db.url, relay.port),
+        AUDIT_LOGS_ALERT_SMTP_URL: `smtp://alerts:${SMTP_PASSWORD}@127.0.0.1:${smtp.port}`,
+        AUDIT_LOGS_ALERT_EMAIL_TO: 'ops@example.com',
         AUDIT_LOGS_ALERT_WEBHOOK_URL: `http://127.0.0.1:${hook.port}/hooks/${TOKEN}`,
         AUDIT_LOGS_ALERT_SINK_FAILED_MS: '500',
         AUDIT_LOGS_ALERT_DIGEST_MINUTES: '0.05', // 3 s
@@ -199,6 +202,11 @@ describe('audit-logs run: alerts by webhook and e-mail (subprocess, real Postgre
       expect(h.alerts.failures.webhook).to.equal(metric(await metrics(run), 'audit_logs_alert_failures_total{channel="webhook"}'))
       expect(h.alerts.sent.webhook).to.equal(0)
       expect(h.alerts.active).to.deep.equal(['sink_failing:postgres'])
+      // e-mail: refused at the login, each message once, the password shown nowhere
+      expect(smtp.mails).to.have.length(0)
+      expect(h.alerts.failures.email).to.be.at.least(2)
+      expect(run.stderr()).to.match(new RegExp(`alerts: the email alert to smtp://127\\.0\\.0\\.1:${smtp.port} failed: Invalid login`))
+      expect(run.stderr()).not.to.contain(SMTP_PASSWORD)
 
       const statuses = await traffic.stop()
       expect(statuses.length).to.be.greaterThan(20)
@@ -212,6 +220,7 @@ describe('audit-logs run: alerts by webhook and e-mail (subprocess, real Postgre
     } finally {
       await run?.stop()
       await hook.close()
+      await smtp.close()
     }
   })
 
