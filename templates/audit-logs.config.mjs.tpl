@@ -63,6 +63,17 @@ export default {
   // database and <logDir>/digests.jsonl. Give the key's path here or in AUDIT_LOGS_INTEGRITY_KEY.
   // integrityKey: '/etc/audit-logs/integrity.pem',
   // integrityDigestIntervalMs: 300000,
+
+  // Alerts (a webhook and/or e-mail) when a sink fails, records are dropped or dead-lettered, the journal fills:
+  // one alert at the start, a digest at most every digestMinutes, one at the end. Keep the URLs (a webhook's path
+  // is its token, an SMTP URL holds a password) in the environment: AUDIT_LOGS_ALERT_WEBHOOK_URL, AUDIT_LOGS_ALERT_SMTP_URL.
+  // alerts: {
+  //   webhookFormat: 'json', // or 'slack': {"text": "..."}
+  //   emailTo: ['ops@example.com'],
+  //   sinkFailedMs: 60000,
+  //   journalFillPercent: 80,
+  //   digestMinutes: 15,
+  // },
 }
 
 // Hooks, in place of the Django settings AUDIT_LOGS['USER_ID_CALLABLE'], ['EXTRA_DATA_CALLABLE'] and

@@ -3,7 +3,8 @@ import path from 'node:path'
 import dotenv from 'dotenv'
 import {AuditLogsError} from '../errors.js'
 import {configError, loadConfigFile} from './file.js'
-import {redactUrl, registerSecret, registerUrlPassword} from '../util/redact.js'
+import {alertsFromFile} from '../alerts/settings.js'
+import {redactEndpoint, redactUrl, registerEndpoint, registerSecret, registerUrlPassword} from '../util/redact.js'
 import {type Config, type SettingKey, type SettingSpec, settingKeys, settings} from './schema.js'
 
 export type Overrides = Partial<Record<SettingKey, unknown>>
@@ -63,6 +64,7 @@ const flagLayer = (values: Overrides): Layer => ({
 export function shown(spec: SettingSpec, raw: unknown): string {
   if (spec.secret === 'value') return '****'
   if (spec.secret === 'url' && typeof raw === 'string') return redactUrl(raw)
+  if (spec.secret === 'endpoint' && typeof raw === 'string') return JSON.stringify(redactEndpoint(raw))
   return JSON.stringify(raw)
 }
 
@@ -95,8 +97,14 @@ export async function resolveConfig(
   for (const [key, value] of Object.entries(fileValues)) {
     if ((settingKeys as string[]).includes(key)) fileLayer.values[key as SettingKey] = value
     else if (typeof value === 'function') extras[key] = value
-    else throw configError(`Unknown key "${key}" in ${configFile}. Accepted keys: ${settingKeys.join(', ')}`)
+    else if (key !== 'alerts') throw configError(`Unknown key "${key}" in ${configFile}. Accepted keys: ${settingKeys.join(', ')}`)
   }
+  // `alerts: {webhookUrl, ...}` groups the alert settings (alertWebhookUrl, ...)
+  if (fileValues.alerts !== undefined)
+    for (const a of alertsFromFile(fileValues.alerts, configFile!, settingKeys, fileLayer.values)) {
+      fileLayer.values[a.key as SettingKey] = a.value
+      fileLayer.names[a.key as SettingKey] = a.name
+    }
 
   const layers: Layer[] = [flagLayer(options.flags ?? {}), envLayer(env), fileLayer]
   const out: Record<string, unknown> = {}
@@ -111,6 +119,7 @@ export async function resolveConfig(
     if (!parsed.success) {
       if (spec.secret === 'url' && typeof raw === 'string') registerUrlPassword(raw) // a message about something else must not show it either
       if (spec.secret === 'value' && typeof raw === 'string') registerSecret(raw)
+      if (spec.secret === 'endpoint' && typeof raw === 'string') registerEndpoint(raw)
       const hint = parsed.error.issues[0]?.message ?? 'a valid value'
       const error = configError(`Invalid configuration: ${key} = ${shown(spec, raw)} (from ${where}). Accepted: ${hint}`)
       throw spec.exit ? new AuditLogsError(error.message, {exit: spec.exit}) : error
@@ -131,6 +140,7 @@ export async function resolveConfig(
     if (typeof value !== 'string') continue
     if (spec.secret === 'url') registerUrlPassword(value)
     if (spec.secret === 'value') registerSecret(value)
+    if (spec.secret === 'endpoint') registerEndpoint(value)
   }
   return {...config, configFile, extras}
 }

@@ -142,6 +142,8 @@ export const DEFAULT_SENSITIVE_HEADERS = ['authorization', 'proxy-authorization'
 
 /**
  * `exit`: the exit code of an invalid value when it is not the usage error's (2): a store's address is a database error (3).
+ * `secret`: a `url` is shown with its password as ****, an `endpoint` (a webhook's URL: its path often is a token) as
+ * scheme://host only, a `value` never.
  * `doc`: the setting's meaning in a few words, as `scaffold env` writes it next to the variable (optional in the type, so
  * that a setting added elsewhere compiles; a test fails for every setting without one).
  */
@@ -149,11 +151,14 @@ export type SettingSpec = {
   schema: z.ZodType
   env: string
   alias?: string
-  secret?: 'url' | 'value'
+  secret?: 'url' | 'endpoint' | 'value'
   flag?: string
   exit?: 3
   doc?: string
 }
+
+/** A plain e-mail address (alerts): no display name, no list. */
+const EMAIL = /^[^\s@<>,;"]+@[^\s@<>,;"]+$/
 
 /** A role's password for setup-db: never shown. */
 const password = z.string({error: 'a password'}).min(1, 'a password').optional()
@@ -617,6 +622,78 @@ export const settings = {
     doc: 'how often the chain head is signed (ms)',
     schema: wholeNumber(1000).default(300_000),
     env: 'AUDIT_LOGS_INTEGRITY_DIGEST_INTERVAL_MS',
+  },
+
+  // alerts of run (src/alerts/, src/server/alerts.ts): a webhook and/or e-mail when a sink fails, records are
+  // dropped or dead-lettered, the journal fills. A config file may group them: alerts: {webhookUrl, smtpUrl, ...}
+  alertWebhookUrl: {
+    doc: 'webhook that receives alerts (secret: its path is its token)',
+    schema: urlSetting('an http:// or https:// URL, e.g. https://hooks.slack.com/services/T000/B000/XXXX', ['http:', 'https:'], {
+      credentials: true,
+    }).optional(),
+    env: 'AUDIT_LOGS_ALERT_WEBHOOK_URL',
+    secret: 'endpoint',
+  },
+  alertWebhookFormat: {
+    doc: 'json or slack body of a webhook alert',
+    schema: z
+      .enum(['json', 'slack'], {
+        error: 'json (the alerts as a JSON document) or slack ({"text": ...}: Slack and compatible incoming webhooks)',
+      })
+      .default('json'),
+    env: 'AUDIT_LOGS_ALERT_WEBHOOK_FORMAT',
+  },
+  alertSmtpUrl: {
+    doc: 'SMTP server for e-mailed alerts (smtp:// or smtps://, secret)',
+    schema: urlSetting(
+      'a URL of the form smtp://user:password@host:587 (STARTTLS when offered) or smtps://user:password@host:465',
+      ['smtp:', 'smtps:'],
+      {
+        credentials: true,
+      },
+    ).optional(),
+    env: 'AUDIT_LOGS_ALERT_SMTP_URL',
+    secret: 'url',
+  },
+  alertEmailFrom: {
+    doc: 'sender address of e-mailed alerts',
+    schema: z.string().regex(EMAIL, 'an e-mail address, e.g. audit-logs@example.com').optional(),
+    env: 'AUDIT_LOGS_ALERT_EMAIL_FROM',
+  },
+  alertEmailTo: {
+    doc: 'recipients of e-mailed alerts',
+    schema: list([]).superRefine((to, ctx) => {
+      for (const a of to)
+        if (!EMAIL.test(a))
+          ctx.addIssue({code: 'custom', message: `e-mail addresses (comma-separated in the environment); "${a}" is not one`})
+    }),
+    env: 'AUDIT_LOGS_ALERT_EMAIL_TO',
+  },
+  /** A sink failing this long without a delivery is alerted. */
+  alertSinkFailedMs: {
+    doc: 'how long a sink fails before an alert (ms)',
+    schema: wholeNumber(0).default(60_000),
+    env: 'AUDIT_LOGS_ALERT_SINK_FAILED_MS',
+  },
+  /** What the sinks lack, in percent of the journal's bound, that is alerted (it ends below 90% of it). */
+  alertJournalFillPercent: {
+    doc: 'journal fill level that raises an alert (%)',
+    schema: wholeNumber(1).max(100).default(80),
+    env: 'AUDIT_LOGS_ALERT_JOURNAL_FILL_PERCENT',
+  },
+  /** While a condition lasts, a digest at most this often (fractions allowed: 0.5 is 30 s). */
+  alertDigestMinutes: {
+    doc: 'at most one digest per condition this often (minutes)',
+    schema: z.coerce
+      .number({error: 'a number of minutes of at least 0.05 (3 s)'})
+      .min(0.05, 'a number of minutes of at least 0.05 (3 s)')
+      .default(15),
+    env: 'AUDIT_LOGS_ALERT_DIGEST_MINUTES',
+  },
+  alertTimeoutMs: {
+    doc: 'timeout of one alert send (ms)',
+    schema: wholeNumber(100).default(10_000),
+    env: 'AUDIT_LOGS_ALERT_TIMEOUT_MS',
   },
 } satisfies Record<string, SettingSpec>
 

@@ -1,4 +1,5 @@
 import http from 'node:http'
+import type {Alerts} from './alerts.js'
 import type {Delivery} from './delivery.js'
 import type {EventIngest} from './events.js'
 import type {Intake} from './intake.js'
@@ -16,6 +17,7 @@ function health(
   priority: ProxyPriority,
   events: EventIngest,
   maintenance?: {state(): MaintenanceState},
+  alerts?: Alerts,
 ): {code: number; body: Record<string, unknown>} {
   const {journalMax, whenFull} = plan
   const full = intake.full()
@@ -50,6 +52,7 @@ function health(
       sinks: sinksState,
       events: events.counts(),
       ...(maintenance ? {maintenance: maintenance.state()} : {}),
+      ...(alerts ? {alerts: alerts.state()} : {}),
     },
   }
 }
@@ -62,6 +65,7 @@ export async function startAdmin(
   priority: ProxyPriority,
   events: EventIngest,
   maintenance?: {state(): MaintenanceState},
+  alerts?: Alerts,
 ): Promise<{stop(deadline: Deadline): Promise<void>}> {
   const {metrics} = intake
   const server = http.createServer(async (req, res) => {
@@ -71,7 +75,7 @@ export async function startAdmin(
     } else if (req.url?.split('?', 1)[0] === '/_audit/events') {
       events.handle(req, res)
     } else if (req.url === '/health') {
-      const {code, body} = health(plan, intake, delivery, priority, events, maintenance)
+      const {code, body} = health(plan, intake, delivery, priority, events, maintenance, alerts)
       res.writeHead(code, {'content-type': 'application/json'})
       res.end(JSON.stringify(body))
     } else {

@@ -2,7 +2,10 @@ import type {ResolvedConfig} from '../config/resolve.js'
 import {AuditLogsError, ExitCode} from '../errors.js'
 import {shareFailpoints} from '../util/failpoints.js'
 import net from 'node:net'
+import os from 'node:os'
+import {alertSettings} from '../alerts/settings.js'
 import {startAdmin} from './admin.js'
+import {startAlerts} from './alerts.js'
 import {eventIngest, eventsToken} from './events.js'
 import {Masker} from '../capture/masking.js'
 import type {Hooks} from '../capture/record.js'
@@ -141,6 +144,7 @@ async function startEgress(
  * claims), within the one shutdown limit. Resolves with the exit code.
  */
 export async function runServer(config: ResolvedConfig, log: (m: string) => void): Promise<RunSummary> {
+  const alerting = alertSettings(config, config.instance ?? os.hostname()) // refused before anything starts
   const plan = await planRun(config)
   const shutdown = watchSignals(log, shutdownLimitMs(config))
   const parts = new Parts(log)
@@ -168,7 +172,13 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     const events = eventIngest(plan, config, {token, hooks, full: () => intake.full()})
     parts.add('the events journal', () => events.close())
     intake.metrics.watchEvents(() => events.counts())
-    parts.add('the admin listener', await startAdmin(plan, intake, delivery, priority, events, maintenance))
+    const alerts = alerting
+      ? parts.add(
+          'the alerts',
+          await startAlerts(alerting, {intake, delivery, capture: plan.settings.capture, journalMax: plan.journalMax}, log),
+        )
+      : undefined
+    parts.add('the admin listener', await startAdmin(plan, intake, delivery, priority, events, maintenance, alerts))
     const own: OwnContext = {
       full: () => intake.full(),
       counts: (c) => intake.metrics.add({requests: 0, ...c}),

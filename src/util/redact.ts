@@ -69,3 +69,30 @@ export function registerUrlPassword(url: string | undefined): void {
   const span = url ? passwordSpan(url) : undefined
   if (span) registerSecret(url!.slice(span[0], span[1]))
 }
+
+/**
+ * An endpoint whose whole address may be a secret (a webhook's path often is its token): shown as
+ * scheme://host only, or **** when it does not parse.
+ */
+export function redactEndpoint(url: string): string {
+  try {
+    const u = new URL(url)
+    return `${u.protocol}//${u.host}${(u.pathname === '/' || u.pathname === '') && !u.search ? '' : '/****'}`
+  } catch {
+    return MASK
+  }
+}
+
+/** Registers an endpoint's password, its path and query and the whole URL, so no message shows them. */
+export function registerEndpoint(url: string | undefined): void {
+  if (!url) return
+  registerUrlPassword(url)
+  registerSecret(url)
+  try {
+    const u = new URL(url)
+    if (u.pathname.length > 1) registerSecret(u.pathname)
+    registerSecret(u.search.slice(1))
+  } catch {
+    // not a URL: the whole text is registered above
+  }
+}
