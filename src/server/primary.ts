@@ -139,7 +139,7 @@ async function startEgress(
  * drain the workers, flush the journal to the sinks, stop the app, release the
  * claims), within the one shutdown limit. Resolves with the exit code.
  */
-export async function runServer(config: ResolvedConfig, log: (m: string) => void): Promise<RunSummary> {
+export async function runServer(config: ResolvedConfig, log: (m: string) => void, logFd?: number): Promise<RunSummary> {
   const plan = await planRun(config)
   const shutdown = watchSignals(log, shutdownLimitMs(config))
   const parts = new Parts(log)
@@ -175,16 +175,21 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     }
     const app = parts.add('the app', await startApp(config, plan, log, appEnv, own))?.app
     if (app) plan.settings.upstream = `http://127.0.0.1:${app.port}`
-    const workers = startWorkers(plan.settings, config.workers, {
-      log,
-      stopping: () => shutdown.stopping,
-      listening(w) {
-        intake.greet(w)
-        priority.greet(w.process.pid)
+    const workers = startWorkers(
+      plan.settings,
+      config.workers,
+      {
+        log,
+        stopping: () => shutdown.stopping,
+        listening(w) {
+          intake.greet(w)
+          priority.greet(w.process.pid)
+        },
+        counts: intake.counts,
+        exited: intake.forget,
       },
-      counts: intake.counts,
-      exited: intake.forget,
-    })
+      logFd,
+    )
     parts.add('the proxy workers', async (deadline) => {
       await workers.stop(deadline.sooner(SHUTDOWN_MARGIN_MS / 2))
       // nothing reaches the app any more: it shuts down (the next part waits for it), then the sinks deliver what it left
