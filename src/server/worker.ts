@@ -1,4 +1,5 @@
 import type http from 'node:http'
+import net from 'node:net'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {performance} from 'node:perf_hooks'
@@ -32,6 +33,9 @@ export type ToPrimary =
     }
 export type ToWorker =
   {type: 'journal-full'; full: boolean} | {type: 'sinks-behind'; behind: boolean} | {type: 'shutdown'; retiring?: boolean}
+
+/** How long a worker being replaced (maxRequests) still serves requests on its open connections: see shutdown. */
+const RETIRE_GRACE_MS = 1000
 
 const send = (msg: ToPrimary) => process.connected && process.send?.(msg)
 const here = fileURLToPath(import.meta.url)
@@ -182,17 +186,30 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
     // worker being replaced lets them wait their turn (its replacement serves the new ones)
     if (!retiring) gate?.shutdown()
     // Stop accepting; let in-flight requests finish, within the bound; then flush the records.
-    server.close(async () => {
+    const closed = async () => {
       await builder?.close()
       await accessLog?.close()
       clearInterval(report)
       sendCounts(0)
       setTimeout(() => process.exit(0), 20) // let the IPC message go out
-    })
-    server.closeIdleConnections()
-    const idle = setInterval(() => server.closeIdleConnections(), 100)
-    idle.unref()
-    setTimeout(() => server.closeAllConnections(), s.shutdownTimeoutMs).unref()
+    }
+    const closeIdle = () => {
+      server.closeIdleConnections()
+      const idle = setInterval(() => server.closeIdleConnections(), 100)
+      idle.unref()
+    }
+    if (retiring) {
+      // A kept-alive connection closed while idle races the client's next request on it (ECONNRESET).
+      // A worker being replaced stops listening only (net's close: http's also closes the idle
+      // connections) and serves what comes on its open connections for RETIRE_GRACE_MS, answering
+      // with Connection: close (the proxy's draining), so a busy client moves to the new worker itself.
+      net.Server.prototype.close.call(server, () => void closed())
+      setTimeout(closeIdle, RETIRE_GRACE_MS).unref()
+    } else {
+      server.close(() => void closed())
+      closeIdle()
+    }
+    setTimeout(() => server.closeAllConnections(), s.shutdownTimeoutMs + (retiring ? RETIRE_GRACE_MS : 0)).unref()
   }
 
   handle = (msg) => {

@@ -99,6 +99,7 @@ export function startWorkers(settings: WorkerSettings, count: number, on: Worker
     on.exited(w)
     if (retiring.delete(w)) {
       if (code !== 0 || signal) on.log(`worker ${w.process.pid}, being replaced, ended with ${signal ?? `code ${code}`}`)
+      else on.log(`worker ${w.process.pid} stopped: replaced, its requests answered and its records flushed`)
       return // its replacement is started already
     }
     if (stopping || on.stopping()) return
