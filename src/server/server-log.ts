@@ -11,8 +11,7 @@ import {redactText} from '../util/redact.js'
  */
 export function levelOf(message: string): LogLevel {
   if (/^ALERT:|\bfailed\b|\bcannot\b|\bcould not\b|^database: /i.test(message)) return 'error'
-  if (/\bdied\b|did not stop|\bkilled\b|not caught up|exited with code [1-9]|\bended with\b|is ignored/i.test(message))
-    return 'warning'
+  if (/\bdied\b|did not stop|\bkilled\b|not caught up|exited with code [1-9]|\bended with\b|is ignored/i.test(message)) return 'warning'
   return 'info'
 }
 

@@ -1,4 +1,4 @@
-import {mkdtempSync} from 'node:fs'
+import {mkdtempSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {expect} from 'chai'
@@ -7,6 +7,7 @@ import {resolveConfig} from '../../src/config/resolve.js'
 import {DEFAULT_SENSITIVE_FIELDS, DEFAULT_SENSITIVE_HEADERS} from '../../src/config/schema.js'
 import {accessLogLine, accessTime} from '../../src/server/access-log.js'
 import {levelOf} from '../../src/server/server-log.js'
+import {renderServerConfig} from '../../src/scaffold/server-config.js'
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'audit-logs-gunicorn-'))
 const resolve = (env: Record<string, string>) => resolveConfig({env, cwd: tmp()})
@@ -97,5 +98,39 @@ describe("gunicorn's settings", () => {
     expect(line).to.equal(
       '10.0.0.9 - - [07/Dec/2026:02:09:05 +0000] "POST /pay?api_key=****&n=1 HTTP/1.1" 201 42 "/a?secret=****" "x\\x01\\x22\\x5c"\n',
     )
+  })
+
+  it('are in the scaffolded config: the timeout set, the others commented out, and each valid once uncommented', async () => {
+    const text = renderServerConfig({
+      bind: '0.0.0.0:8000',
+      upstream: 'http://127.0.0.1:3000',
+      workers: 2,
+      adminBind: '127.0.0.1:9464',
+      logDir: 'logs',
+      logMaxBytes: 10_485_760,
+      logBackupCount: 10,
+      maxBodyLength: 8192,
+      excludePaths: [],
+      excludeExtensions: [],
+      sensitiveFields: DEFAULT_SENSITIVE_FIELDS,
+      sensitiveHeaders: DEFAULT_SENSITIVE_HEADERS,
+      requestRetentionDays: 90,
+      accessRetentionDays: 120,
+    })
+    expect(text).to.match(/^ {2}upstreamTimeoutMs: 30000,/m)
+    for (const key of ['maxRequests', 'maxRequestsJitter', 'logLevel', 'errorLog', 'accessLog'])
+      expect(text).to.match(new RegExp(`^  // ${key}: `, 'm'))
+    const dir = tmp()
+    const file = path.join(dir, 'audit-logs.config.mjs')
+    writeFileSync(file, text.replace(/^ {2}\/\/ (maxRequests|maxRequestsJitter|logLevel|errorLog|accessLog): /gm, '  $1: '))
+    const c = await resolveConfig({env: {}, cwd: dir, configFile: file})
+    expect(c).to.include({
+      upstreamTimeoutMs: 30_000,
+      maxRequests: 1000,
+      maxRequestsJitter: 50,
+      logLevel: 'info',
+      errorLog: '-',
+      accessLog: '-',
+    })
   })
 })
