@@ -251,6 +251,7 @@ export function createProxy(o: ProxyOptions): http.Server {
      * app's silence: the proxy stopped reading (backpressure), and the timer starts again.
      */
     const onTimeout = () => {
+      if (res.writableFinished) return // answered in full: the socket is the agent's again
       if (upResponse && (res.writableNeedDrain || upResponse.isPaused())) {
         upReq.socket?.setTimeout(limit)
         return
