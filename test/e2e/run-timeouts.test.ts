@@ -402,6 +402,28 @@ describe("run: gunicorn's logs (GUNICORN_ACCESS_LOG, GUNICORN_ERROR_LOG, GUNICOR
     expect(readFileSync(warning, 'utf8')).not.to.match(/stopped: /)
   })
 
+  it("sends the workers' own stderr to GUNICORN_ERROR_LOG too", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-errorlog-'))
+    const file = path.join(dir, 'error.log')
+    // a worker whose record builder dies says so on its stderr, and the primary says it died
+    const run = await started({GUNICORN_ERROR_LOG: file, AUDIT_LOGS_FAILPOINT: 'builder-crash'})
+    try {
+      await request(`${run.url}/json?n=crash`).catch(() => undefined)
+      const text = await until(
+        () => {
+          const t = readFileSync(file, 'utf8')
+          return t.includes('its record builder stopped') && /\[WARNING\] worker \d+ died/.test(t) ? t : undefined
+        },
+        30_000,
+        "the worker's and the primary's lines in the error log",
+      )
+      expect(text).to.include('[audit-logs] worker ')
+      expect(run.stderr()).not.to.include('its record builder stopped')
+    } finally {
+      await run.stop()
+    }
+  })
+
   it('refuses an unknown GUNICORN_LOG_LEVEL and an error log it cannot open, naming what is accepted', async () => {
     const level = await runCli(['run', '--upstream', app.url, '--no-database'], {env: {GUNICORN_LOG_LEVEL: 'verbose'}})
     expect(level.exitCode).to.equal(2)
