@@ -411,6 +411,7 @@ function proxyUpgrade(
   let resHeaders: Record<string, string | string[] | undefined> = {}
   let error: string | undefined
   let recorded = false
+  let timedOut = false
   const record = () => {
     if (recorded || !o.capture) return
     recorded = true
@@ -428,7 +429,7 @@ function proxyUpgrade(
       durationMs: performance.now() - t0,
       ip: c.clientIp.resolve(req.socket.remoteAddress, req.headers['x-forwarded-for']),
       error,
-      upstreamError: status === 0,
+      upstreamError: status === 0 || timedOut,
     }
     c.submit(x, !c.exclusions.excludes(x.method, x.url.split('?', 1)[0]))
   }
@@ -440,7 +441,25 @@ function proxyUpgrade(
     headers: forwardHeaders(req, true),
     maxHeaderSize: o.maxHeaderSize,
   })
+  // the app must accept the connection and answer the upgrade within upstreamTimeoutMs; once upgraded, a
+  // WebSocket may stay quiet as long as it likes
+  const limit = o.upstreamTimeoutMs ?? 0
+  if (limit > 0)
+    upReq.setTimeout(limit, () => {
+      if (status !== 0) return
+      timedOut = true
+      status = 504
+      const s = upReq.socket
+      error =
+        !s || s.connecting
+          ? `upstream: no connection to the app within ${limit} ms (upstreamTimeoutMs)`
+          : `upstream: the app did not answer the upgrade within ${limit} ms (upstreamTimeoutMs)`
+      socket.end('HTTP/1.1 504 Gateway Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+      upReq.destroy()
+      record()
+    })
   upReq.on('upgrade', (upRes, upSocket, upHead) => {
+    upSocket.setTimeout(0)
     status = upRes.statusCode ?? 101
     resHeaders = upRes.headers
     let headText = `HTTP/1.1 ${status} ${upRes.statusMessage ?? 'Switching Protocols'}\r\n`
@@ -471,6 +490,7 @@ function proxyUpgrade(
     upRes.on('end', record)
   })
   upReq.on('error', (e) => {
+    if (timedOut) return
     error = `upstream: ${e.message}`
     socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
     record()

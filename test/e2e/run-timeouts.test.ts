@@ -10,6 +10,8 @@ import {runCli} from '../helpers/cli.js'
 import {jsonlLines} from '../helpers/jsonl.js'
 import {type RunningServer, recordIn, request, sendLoops, startRun, until} from '../helpers/run-server.js'
 import {skipUnless} from '../helpers/skip.js'
+import {startUpstream} from '../helpers/upstream.js'
+import WebSocket from 'ws'
 
 /**
  * An app that misbehaves in time: /hang never answers, /silent starts its response and goes quiet,
@@ -48,11 +50,15 @@ async function startSlowApp(): Promise<{url: string; close(): Promise<void>}> {
     }
     res.writeHead(200, {'content-type': 'application/json'}).end(JSON.stringify({ok: true, url: req.url}))
   })
+  // an upgrade (WebSocket) the app never answers
+  const held = new Set<net.Socket>()
+  server.on('upgrade', (_req, socket: net.Socket) => held.add(socket))
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     async close() {
       for (const res of open) res.destroy()
+      for (const socket of held) socket.destroy()
       server.closeAllConnections()
       await new Promise((r) => server.close(r))
     },
@@ -148,6 +154,42 @@ describe('run: upstream timeouts (upstreamTimeoutMs, GUNICORN_TIMEOUT)', functio
     expect(got).to.deep.equal({size: 16 * 1024 * 1024, complete: true})
     const rec = await recordFor(run, '/big')
     expect(rec.flags).not.to.include('upstream_error')
+  })
+
+  it('answers 504 to a WebSocket upgrade the app does not answer', async () => {
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(new URL(run.url).port), '127.0.0.1', () =>
+        socket.write(
+          'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+        ),
+      )
+      let text = ''
+      socket.on('data', (c: Buffer) => (text += c.toString()))
+      socket.on('close', () => resolve(text))
+      socket.on('error', reject)
+    })
+    expect(reply).to.match(/^HTTP\/1\.1 504 Gateway Timeout\r\n/)
+    const rec = await recordFor(run, '/ws')
+    expect(rec.status_code).to.equal(504)
+    expect(rec.flags).to.include('upstream_error')
+    expect(rec.error).to.equal('upstream: the app did not answer the upgrade within 1000 ms (upstreamTimeoutMs)')
+  })
+
+  it('never cuts a WebSocket that stays quiet once upgraded', async () => {
+    const echo = await startUpstream()
+    const ws = await startRun(['--upstream', echo.url, '--no-database'], {GUNICORN_TIMEOUT: '1'})
+    try {
+      const client = new WebSocket(`${ws.url.replace('http', 'ws')}/ws`)
+      await new Promise((resolve, reject) => client.once('open', resolve).once('error', reject))
+      await new Promise((r) => setTimeout(r, 2000)) // twice the limit, in silence
+      const answer = new Promise<string>((resolve, reject) => client.once('message', (d) => resolve(d.toString())).once('close', reject))
+      client.send('still here')
+      expect(await answer).to.equal('still here')
+      client.close()
+    } finally {
+      await ws.stop()
+      await echo.close()
+    }
   })
 
   it('lets an answer slower than nothing but within the limit through', async () => {
