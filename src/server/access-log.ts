@@ -37,19 +37,34 @@ export function accessLogLine(x: Omit<Exchange, 'id'>, httpVersion: string, mask
   )
 }
 
-/** Where a worker's access lines go: '-' for stdout, else a file, appended to (O_APPEND: the workers' lines do not overwrite each other). */
-export function accessLogStream(target: string): {write(line: string): void; close(): Promise<void>} {
-  const out: Writable = target === '-' ? process.stdout : createWriteStream(target, {flags: 'a'})
+/**
+ * Where a worker's access lines go: '-' for stdout, else a file, appended to (O_APPEND: the workers'
+ * lines do not overwrite each other). reopen() (SIGHUP, after logrotate moved the file) opens it again.
+ */
+export function accessLogStream(target: string): {write(line: string): void; reopen(): void; close(): Promise<void>} {
   let failed = false
-  out.on('error', (error) => {
-    // a full disk or a removed directory costs the access lines, never the requests or their records
-    if (!failed) process.stderr.write(`[audit-logs] access log ${target}: ${error.message}; its lines are not written\n`)
-    failed = true
-  })
+  const open = (): Writable => {
+    if (target === '-') return process.stdout
+    const stream = createWriteStream(target, {flags: 'a'})
+    stream.on('error', (error) => {
+      // a full disk or a removed directory costs the access lines, never the requests or their records
+      if (!failed) process.stderr.write(`[audit-logs] access log ${target}: ${error.message}; its lines are not written\n`)
+      failed = true
+    })
+    return stream
+  }
+  let out = open()
+  const end = (stream: Writable) => new Promise<void>((resolve) => (target === '-' ? resolve() : stream.end(() => resolve())))
   return {
     write: (line) => {
       if (!failed) out.write(line)
     },
-    close: () => (target === '-' || failed ? Promise.resolve() : new Promise<void>((resolve) => out.end(() => resolve()))),
+    reopen() {
+      if (target === '-') return
+      void end(out) // its buffered lines go to the old file, the next ones to the new
+      failed = false
+      out = open()
+    },
+    close: () => (failed ? Promise.resolve() : end(out)),
   }
 }

@@ -18,7 +18,7 @@ import {proxyPriority} from './proxy-priority.js'
 import {claimRunDirectories, describeRun, planRun} from './run-plan.js'
 import {watchSignals} from './signals.js'
 import {startViewer} from './viewer.js'
-import {startWorkers} from './workers.js'
+import {broadcast, startWorkers} from './workers.js'
 
 export type RunSummary = {
   exitCode: number
@@ -202,6 +202,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
       app,
       onHangup() {
         delivery.reopen()
+        broadcast({type: 'reopen'}) // the workers' access log files (accessLog)
         app?.child.kill('SIGHUP')
       },
     })

@@ -32,7 +32,10 @@ export type ToPrimary =
       waiting: number
     }
 export type ToWorker =
-  {type: 'journal-full'; full: boolean} | {type: 'sinks-behind'; behind: boolean} | {type: 'shutdown'; retiring?: boolean}
+  | {type: 'journal-full'; full: boolean}
+  | {type: 'sinks-behind'; behind: boolean}
+  | {type: 'shutdown'; retiring?: boolean}
+  | {type: 'reopen'}
 
 /** How long a worker being replaced (maxRequests) still serves requests on its open connections: see shutdown. */
 const RETIRE_GRACE_MS = 1000
@@ -219,6 +222,7 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
     }
     if (msg.type === 'sinks-behind') gate?.set('lag', msg.behind)
     if (msg.type === 'shutdown') shutdown(msg.retiring)
+    if (msg.type === 'reopen') accessLog?.reopen()
   }
   for (const msg of early.splice(0)) handle(msg)
   process.on('disconnect', () => shutdown()) // the primary is gone

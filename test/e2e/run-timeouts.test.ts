@@ -1,4 +1,4 @@
-import {mkdtempSync, readFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, renameSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {spawn, spawnSync} from 'node:child_process'
@@ -391,6 +391,18 @@ describe("run: gunicorn's logs (GUNICORN_ACCESS_LOG, GUNICORN_ERROR_LOG, GUNICOR
       // the record masks the same way
       const rec = await recordIn(run.logDir, '/json', 30_000)
       expect(JSON.stringify(rec)).not.to.include('SECRET-TOKEN-123')
+      // SIGHUP (after logrotate moved the file) opens it again
+      renameSync(file, `${file}.1`)
+      run.child.kill('SIGHUP')
+      await until(() => run.stderr().includes('SIGHUP: reopening'), 10_000, 'the reopen')
+      await until(
+        async () => {
+          await request(`${run.url}/json?after=rotate`)
+          return existsSync(file) && readFileSync(file, 'utf8').includes('/json?after=rotate')
+        },
+        30_000,
+        'a line in the new access log',
+      )
     } finally {
       await run.stop()
     }
