@@ -9,6 +9,16 @@ export default {
   workers: {{workers}},
   adminBind: {{adminBind}}, // /metrics and /health; keep it on 127.0.0.1
 
+  // gunicorn's settings (the environment takes GUNICORN_TIMEOUT in seconds, GUNICORN_MAX_REQUESTS, _JITTER,
+  // GUNICORN_LOG_LEVEL, GUNICORN_ERROR_LOG, GUNICORN_ACCESS_LOG too): how long the app may stay silent before
+  // 504 (0: no limit), a worker replaced after maxRequests (+ 0..jitter), the server's log, an access line per request.
+  upstreamTimeoutMs: 30000,
+  // maxRequests: 1000,
+  // maxRequestsJitter: 50,
+  // logLevel: 'info', // debug, info, warning, error, critical
+  // errorLog: '-', // stderr, or a file
+  // accessLog: '-', // stdout, or a file; gunicorn's format, masked
+
   // Rotating JSONL files: GUNICORN_LOG_DIR, GUNICORN_LOG_MAX_BYTES and GUNICORN_LOG_BACKUP_COUNT
   // of django-gunicorn-audit-logs and django-audit-logger (the environment takes those names too).
   logDir: {{logDir}},

@@ -27,6 +27,15 @@ export type ProxyOptions = {
   onRequest?: () => void
   /** Backpressure (whenFull: block): a request waits here, unread, while the audit trail cannot take more. */
   gate?: IntakeGate
+  /**
+   * How long the app may stay silent (upstreamTimeoutMs): to accept the connection, to start its
+   * response, and between two reads of it. 0 or unset: no limit.
+   */
+  upstreamTimeoutMs?: number
+  /** True while the worker drains (it is being replaced): responses then ask the client to close its connection. */
+  draining?: () => boolean
+  /** Every exchange once it ended, captured or not (the access log); must not block or throw. */
+  onExchange?: (x: Omit<Exchange, 'id'>, httpVersion: string) => void
 }
 
 /** What a request refused at a closed gate is told (503, Retry-After: 1, the connection closed). */
@@ -197,12 +206,14 @@ export function createProxy(o: ProxyOptions): http.Server {
     let done = false
 
     const finish = () => {
-      if (done || !capture) return
+      if (done || !(capture || o.onExchange)) return
       done = true
       const x: Omit<Exchange, 'id'> = {
         start,
         method,
-        scheme: capture.clientIp.scheme(req.socket.remoteAddress, req.headers['x-forwarded-proto'], ownScheme(req)),
+        scheme: capture
+          ? capture.clientIp.scheme(req.socket.remoteAddress, req.headers['x-forwarded-proto'], ownScheme(req))
+          : ownScheme(req),
         host: req.headers.host ?? null,
         url: path,
         requestHeaders: req.headers,
@@ -212,13 +223,16 @@ export function createProxy(o: ProxyOptions): http.Server {
         responseBody: resTap,
         responseSize,
         durationMs: performance.now() - t0,
-        ip: capture.clientIp.resolve(req.socket.remoteAddress, req.headers['x-forwarded-for']),
+        ip: capture
+          ? capture.clientIp.resolve(req.socket.remoteAddress, req.headers['x-forwarded-for'])
+          : (req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? null),
         auditUser: audit.user,
         auditExtra: audit.extra,
         error,
         upstreamError,
       }
-      capture.submit(x, full)
+      o.onExchange?.(x, req.httpVersion)
+      capture?.submit(x, full)
     }
 
     // A kept-alive connection to the app can be closed by the app just as a request is sent on it
@@ -227,13 +241,65 @@ export function createProxy(o: ProxyOptions): http.Server {
     const retryable =
       IDEMPOTENT.has(method) && req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0'
     let upReq: http.ClientRequest
+    let upResponse: IncomingMessage | undefined
+    let timedOut = false
+    const limit = o.upstreamTimeoutMs ?? 0
+    /**
+     * The app stayed silent for `limit` (the socket's idle timer: connecting, waiting for the
+     * response, or between two reads of it). Before the response: 504; in its middle: the client's
+     * connection is cut, as the app's would be. A client too slow to take the response is not the
+     * app's silence: the proxy stopped reading (backpressure), and the timer starts again.
+     */
+    const onTimeout = () => {
+      if (res.writableFinished) return // answered in full: the socket is the agent's again
+      if (upResponse && (res.writableNeedDrain || upResponse.isPaused())) {
+        upReq.socket?.setTimeout(limit)
+        return
+      }
+      timedOut = true
+      upstreamError = true
+      const socket = upReq.socket
+      if (upResponse) {
+        error = `upstream: the app sent nothing for ${limit} ms in the middle of its response, after ${responseSize} bytes (upstreamTimeoutMs); the response was cut`
+        res.destroy()
+      } else {
+        error =
+          !socket || socket.connecting
+            ? `upstream: no connection to the app within ${limit} ms (upstreamTimeoutMs)`
+            : req.complete
+              ? `upstream: the app did not answer within ${limit} ms (upstreamTimeoutMs)`
+              : `upstream: nothing moved for ${limit} ms while the client was still sending its body (upstreamTimeoutMs)`
+        if (!res.headersSent && !res.destroyed) {
+          status = 504
+          if (o.draining?.()) res.shouldKeepAlive = false
+          const body = 'Gateway Timeout: the application did not answer in time\n'
+          res.writeHead(504, {'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body)})
+          res.end(body)
+        } else res.destroy()
+      }
+      upReq.destroy()
+      finish()
+    }
     const send = (attempt: number) => {
-      upReq = request({host, port, method, path: base + path, headers: forwardHeaders(req, false), agent, maxHeaderSize: o.maxHeaderSize})
+      upReq = request({
+        host,
+        port,
+        method,
+        path: base + path,
+        headers: forwardHeaders(req, false),
+        agent,
+        maxHeaderSize: o.maxHeaderSize,
+        ...(limit > 0 ? {timeout: limit} : {}),
+      })
+      if (limit > 0) upReq.on('timeout', onTimeout)
       if (retryable) upReq.end()
       else req.pipe(upReq)
 
       upReq.on('response', (upRes) => {
+        upResponse = upRes
         status = upRes.statusCode ?? 502
+        // a worker being replaced answers what it holds and asks the client to come back on a new connection
+        if (o.draining?.()) res.shouldKeepAlive = false
         resHeaders = upRes.headers
         const h = responseHeaders(upRes)
         audit = h.audit
@@ -256,6 +322,7 @@ export function createProxy(o: ProxyOptions): http.Server {
           })
         }
         upRes.on('error', (e: NodeJS.ErrnoException) => {
+          if (timedOut) return
           // the app closed the connection (or reset it) before its response ended: the client's is cut too
           error ??= `upstream: the app ended the connection before the response ended (${e.code ?? e.message})`
           upstreamError = true
@@ -264,6 +331,7 @@ export function createProxy(o: ProxyOptions): http.Server {
       })
 
       upReq.on('error', (e: NodeJS.ErrnoException) => {
+        if (timedOut) return // answered (504) or cut by onTimeout
         if (
           retryable &&
           attempt === 0 &&
@@ -278,6 +346,7 @@ export function createProxy(o: ProxyOptions): http.Server {
         error = `upstream: ${e.message}`
         upstreamError = true
         if (!res.headersSent) {
+          if (o.draining?.()) res.shouldKeepAlive = false
           status = 502
           const body = 'Bad Gateway: the application did not answer\n'
           res.writeHead(502, {'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body)})
@@ -342,6 +411,7 @@ function proxyUpgrade(
   let resHeaders: Record<string, string | string[] | undefined> = {}
   let error: string | undefined
   let recorded = false
+  let timedOut = false
   const record = () => {
     if (recorded || !o.capture) return
     recorded = true
@@ -359,7 +429,7 @@ function proxyUpgrade(
       durationMs: performance.now() - t0,
       ip: c.clientIp.resolve(req.socket.remoteAddress, req.headers['x-forwarded-for']),
       error,
-      upstreamError: status === 0,
+      upstreamError: status === 0 || timedOut,
     }
     c.submit(x, !c.exclusions.excludes(x.method, x.url.split('?', 1)[0]))
   }
@@ -371,7 +441,25 @@ function proxyUpgrade(
     headers: forwardHeaders(req, true),
     maxHeaderSize: o.maxHeaderSize,
   })
+  // the app must accept the connection and answer the upgrade within upstreamTimeoutMs; once upgraded, a
+  // WebSocket may stay quiet as long as it likes
+  const limit = o.upstreamTimeoutMs ?? 0
+  if (limit > 0)
+    upReq.setTimeout(limit, () => {
+      if (status !== 0) return
+      timedOut = true
+      status = 504
+      const s = upReq.socket
+      error =
+        !s || s.connecting
+          ? `upstream: no connection to the app within ${limit} ms (upstreamTimeoutMs)`
+          : `upstream: the app did not answer the upgrade within ${limit} ms (upstreamTimeoutMs)`
+      socket.end('HTTP/1.1 504 Gateway Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+      upReq.destroy()
+      record()
+    })
   upReq.on('upgrade', (upRes, upSocket, upHead) => {
+    upSocket.setTimeout(0)
     status = upRes.statusCode ?? 101
     resHeaders = upRes.headers
     let headText = `HTTP/1.1 ${status} ${upRes.statusMessage ?? 'Switching Protocols'}\r\n`
@@ -402,6 +490,7 @@ function proxyUpgrade(
     upRes.on('end', record)
   })
   upReq.on('error', (e) => {
+    if (timedOut) return
     error = `upstream: ${e.message}`
     socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
     record()

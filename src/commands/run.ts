@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../base-command.js'
 import {type RunSummary, runServer} from '../server/primary.js'
 import {missingDirs, removeIfEmpty} from '../util/dirs.js'
-import {redactText} from '../util/redact.js'
+import {serverLog} from '../server/server-log.js'
 
 export default class Run extends BaseCommand<typeof Run> {
   static summary = 'Run the capture server in front of an app and record every request.'
@@ -70,12 +70,19 @@ export default class Run extends BaseCommand<typeof Run> {
 
   async run(): Promise<RunSummary> {
     const config = await this.resolved()
-    const log = (message: string) => process.stderr.write(`[audit-logs] ${redactText(message)}\n`)
+    // the server's own log: errorLog and logLevel (GUNICORN_ERROR_LOG, GUNICORN_LOG_LEVEL)
+    const serverLogger = serverLog(config.errorLog, config.logLevel)
+    const log = (message: string) => serverLogger.log(message)
+    if (config.workerClass)
+      log(
+        `workerClass ${JSON.stringify(config.workerClass)} (GUNICORN_WORKER_CLASS) is ignored: every proxy worker is asynchronous, one event loop serving many connections at once; workers sets how many`,
+      )
     // a start that fails removes the directories it made while they are still empty: a first start in
     // a directory the embedded server's user cannot enter left an empty .audit-logs/ (and logs/) behind
     const made = missingDirs([config.dataDir, config.journalDir ?? config.dataDir, config.logDir])
-    const summary = await runServer(config, log).catch((error) => {
+    const summary = await runServer(config, log, serverLogger.fd).catch((error) => {
       for (const dir of made) removeIfEmpty(dir)
+      serverLogger.close()
       throw error
     })
     const rejected = Object.values(summary.rejected).some((n) => n > 0)
@@ -85,6 +92,7 @@ export default class Run extends BaseCommand<typeof Run> {
     log(
       `stopped: ${summary.requests} requests, ${summary.captured} records captured, ${summary.dropped} dropped; written ${JSON.stringify(summary.written)}${rejected}${refused}`,
     )
+    serverLogger.close()
     process.exitCode = summary.exitCode
     return summary
   }

@@ -36,7 +36,7 @@ function envLayer(env: NodeJS.ProcessEnv): Layer {
     const spec: SettingSpec = settings[key]
     const name = [spec.env, spec.alias].find((n) => n && env[n] !== undefined && env[n] !== '')
     if (name) {
-      values[key] = env[name]
+      values[key] = name === spec.alias && spec.fromAlias ? spec.fromAlias(env[name]!) : env[name]
       names[key] = name
     }
   }

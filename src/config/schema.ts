@@ -122,6 +122,14 @@ const httpUrl = urlSetting(HTTP_URL_FORM, ['http:', 'https:'], {
   check: (url, raw) => (/^https?:\/\/[^\s/@?#]+(\/[^\s?#]*)?$/.test(raw) && url.host ? undefined : HTTP_URL_FORM),
 })
 
+/** gunicorn's log levels, least severe first. */
+export const LOG_LEVELS = ['debug', 'info', 'warning', 'error', 'critical'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+const TIMEOUT_FORM = 'a whole number of milliseconds, 0 for no limit (GUNICORN_TIMEOUT: seconds, as gunicorn takes them)'
+/** A number of seconds (gunicorn's unit) as milliseconds; anything else as it is, for the schema to refuse by name. */
+const seconds = (raw: string): unknown => (/^\s*\d+(\.\d+)?\s*$/.test(raw) ? Math.round(Number(raw) * 1000) : raw)
+
 export const DEFAULT_SENSITIVE_FIELDS = [
   'password',
   'passwd',
@@ -151,6 +159,8 @@ export type SettingSpec = {
   schema: z.ZodType
   env: string
   alias?: string
+  /** turns a value given under `alias` into this setting's unit (GUNICORN_TIMEOUT is in seconds) */
+  fromAlias?: (raw: string) => unknown
   secret?: 'url' | 'endpoint' | 'value'
   flag?: string
   exit?: 3
@@ -694,6 +704,60 @@ export const settings = {
     doc: 'timeout of one alert send (ms)',
     schema: wholeNumber(100).default(10_000),
     env: 'AUDIT_LOGS_ALERT_TIMEOUT_MS',
+  },
+
+  // gunicorn's settings that deployments carry over (run plays gunicorn's part): src/server/workers.ts, src/capture/proxy.ts
+  /**
+   * How long the app may stay silent: to accept the connection, to start its answer, and between two
+   * bytes of it (0: no limit). Past it the client gets 504 (or, mid-response, its connection is cut) and
+   * the record is flagged upstream_error. GUNICORN_TIMEOUT is in seconds, as gunicorn's.
+   */
+  upstreamTimeoutMs: {
+    doc: 'how long the app may stay silent before 504 / upstream_error (ms; GUNICORN_TIMEOUT in seconds; 0: no limit)',
+    schema: z.coerce.number({error: TIMEOUT_FORM}).int(TIMEOUT_FORM).min(0, TIMEOUT_FORM).default(30_000),
+    env: 'AUDIT_LOGS_UPSTREAM_TIMEOUT_MS',
+    alias: 'GUNICORN_TIMEOUT',
+    fromAlias: seconds,
+  },
+  /** A worker is replaced (gracefully) after this many requests, plus a random 0..maxRequestsJitter (0: never). */
+  maxRequests: {
+    doc: 'replace a worker gracefully after this many requests (0: never)',
+    schema: wholeNumber(0).default(0),
+    env: 'AUDIT_LOGS_MAX_REQUESTS',
+    alias: 'GUNICORN_MAX_REQUESTS',
+  },
+  maxRequestsJitter: {
+    doc: 'a random 0..N added to maxRequests per worker',
+    schema: wholeNumber(0).default(0),
+    env: 'AUDIT_LOGS_MAX_REQUESTS_JITTER',
+    alias: 'GUNICORN_MAX_REQUESTS_JITTER',
+  },
+  /** The server's own log: what it shows (gunicorn's levels) and where it goes ('-': stderr, else a file). */
+  logLevel: {
+    doc: "the server's own log level (debug, info, warning, error, critical)",
+    schema: z.enum(LOG_LEVELS, {error: 'one of debug, info, warning, error, critical'}).default('info'),
+    env: 'AUDIT_LOGS_LOG_LEVEL',
+    alias: 'GUNICORN_LOG_LEVEL',
+  },
+  errorLog: {
+    doc: "where the server's own log goes ('-': stderr, or a file)",
+    schema: z.string().min(1, "'-' (stderr) or a file").default('-'),
+    env: 'AUDIT_LOGS_ERROR_LOG',
+    alias: 'GUNICORN_ERROR_LOG',
+  },
+  /** A human-readable access line per request, in gunicorn's default format ('-': stdout, else a file; unset: none). */
+  accessLog: {
+    doc: "a gunicorn-style access line per request ('-': stdout, or a file; unset: none)",
+    schema: z.string().min(1, "'-' (stdout) or a file").optional(),
+    env: 'AUDIT_LOGS_ACCESS_LOG',
+    alias: 'GUNICORN_ACCESS_LOG',
+  },
+  /** Accepted so a gunicorn deployment's environment starts as it is; the proxy has one kind of worker (a note says so). */
+  workerClass: {
+    doc: 'accepted for gunicorn deployments and ignored (a note says so)',
+    schema: z.string().optional(),
+    env: 'AUDIT_LOGS_WORKER_CLASS',
+    alias: 'GUNICORN_WORKER_CLASS',
   },
 } satisfies Record<string, SettingSpec>
 

@@ -22,7 +22,7 @@ import {proxyPriority} from './proxy-priority.js'
 import {claimRunDirectories, describeRun, planRun} from './run-plan.js'
 import {watchSignals} from './signals.js'
 import {startViewer} from './viewer.js'
-import {startWorkers} from './workers.js'
+import {broadcast, startWorkers} from './workers.js'
 
 export type RunSummary = {
   exitCode: number
@@ -143,7 +143,7 @@ async function startEgress(
  * drain the workers, flush the journal to the sinks, stop the app, release the
  * claims), within the one shutdown limit. Resolves with the exit code.
  */
-export async function runServer(config: ResolvedConfig, log: (m: string) => void): Promise<RunSummary> {
+export async function runServer(config: ResolvedConfig, log: (m: string) => void, logFd?: number): Promise<RunSummary> {
   const alerting = alertSettings(config, config.instance ?? os.hostname()) // refused before anything starts
   const plan = await planRun(config)
   const shutdown = watchSignals(log, shutdownLimitMs(config))
@@ -197,16 +197,21 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
     }
     const app = parts.add('the app', await startApp(config, plan, log, appEnv, own))?.app
     if (app) plan.settings.upstream = `http://127.0.0.1:${app.port}`
-    const workers = startWorkers(plan.settings, config.workers, {
-      log,
-      stopping: () => shutdown.stopping,
-      listening(w) {
-        intake.greet(w)
-        priority.greet(w.process.pid)
+    const workers = startWorkers(
+      plan.settings,
+      config.workers,
+      {
+        log,
+        stopping: () => shutdown.stopping,
+        listening(w) {
+          intake.greet(w)
+          priority.greet(w.process.pid)
+        },
+        counts: intake.counts,
+        exited: intake.forget,
       },
-      counts: intake.counts,
-      exited: intake.forget,
-    })
+      logFd,
+    )
     parts.add('the proxy workers', async (deadline) => {
       await workers.stop(deadline.sooner(SHUTDOWN_MARGIN_MS / 2))
       // nothing reaches the app any more: it shuts down (the next part waits for it), then the sinks deliver what it left
@@ -219,6 +224,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
       app,
       onHangup() {
         delivery.reopen()
+        broadcast({type: 'reopen'}) // the workers' access log files (accessLog)
         app?.child.kill('SIGHUP')
       },
     })

@@ -30,6 +30,13 @@ export type WorkerSettings = {
   /** Bytes of bodies handed to the builder thread and not built yet, at most (past it: as at the journal's bound). */
   handoffMaxBytes: number
   configFile?: string
+  /** How long the app may stay silent (connect, first byte, between bytes) before 504; 0: no limit. */
+  upstreamTimeoutMs: number
+  /** Requests after which a worker is replaced (its own share of the jitter added); 0: never. */
+  maxRequests: number
+  maxRequestsJitter: number
+  /** Where each worker writes gunicorn-style access lines: '-' for stdout, an absolute file path, or none. */
+  accessLog?: string
   /** the login routes' watch, when loginRoutes names any */
   logins?: LoginSettings
 }
@@ -105,6 +112,10 @@ export function workerSettings(config: ResolvedConfig): WorkerSettings {
     blockTimeoutMs: config.blockTimeoutMs,
     handoffMaxBytes: config.handoffMaxBytes,
     configFile: config.configFile ? path.resolve(config.configFile) : undefined,
+    upstreamTimeoutMs: config.upstreamTimeoutMs,
+    maxRequests: config.maxRequests,
+    maxRequestsJitter: config.maxRequestsJitter,
+    accessLog: config.accessLog === undefined || config.accessLog === '-' ? config.accessLog : path.resolve(config.accessLog),
     logins: config.loginRoutes.length
       ? {
           routes: config.loginRoutes,

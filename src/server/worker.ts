@@ -1,4 +1,5 @@
 import type http from 'node:http'
+import net from 'node:net'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {performance} from 'node:perf_hooks'
@@ -9,11 +10,15 @@ import {Exclusions} from '../capture/exclusions.js'
 import {IntakeGate} from '../capture/gate.js'
 import {type Capture, createProxy} from '../capture/proxy.js'
 import {enabled} from '../util/failpoints.js'
+import {Masker} from '../capture/masking.js'
+import {accessLogLine, accessLogStream} from './access-log.js'
 import type {FromBuilder, ToBuilder} from './builder-thread.js'
 import type {WorkerSettings} from './settings.js'
 
 export type ToPrimary =
   | {type: 'listening'}
+  /** it served its maxRequests: the primary starts its replacement, then tells it to shut down */
+  | {type: 'retire'; served: number}
   | {type: 'listen-error'; message: string; code?: string}
   | {
       type: 'counts'
@@ -26,7 +31,14 @@ export type ToPrimary =
       refused: number
       waiting: number
     }
-export type ToWorker = {type: 'journal-full'; full: boolean} | {type: 'sinks-behind'; behind: boolean} | {type: 'shutdown'}
+export type ToWorker =
+  | {type: 'journal-full'; full: boolean}
+  | {type: 'sinks-behind'; behind: boolean}
+  | {type: 'shutdown'; retiring?: boolean}
+  | {type: 'reopen'}
+
+/** How long a worker being replaced (maxRequests) still serves requests on its open connections: see shutdown. */
+const RETIRE_GRACE_MS = 1000
 
 const send = (msg: ToPrimary) => process.connected && process.send?.(msg)
 const here = fileURLToPath(import.meta.url)
@@ -134,12 +146,25 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
     bodyLimit: s.bodyLimit,
     submit: builder.submit,
   }
+  // gunicorn's max_requests: this worker's share, jitter included (randint(0, jitter), both ends)
+  const retireAfter = s.maxRequests > 0 ? s.maxRequests + Math.floor(Math.random() * (s.maxRequestsJitter + 1)) : 0
+  let served = 0
+  let stopping = false
+  const accessLog = s.accessLog ? accessLogStream(s.accessLog) : undefined
+  const masker = accessLog && Masker.of(s)
   const server: http.Server = createProxy({
     upstream: new URL(s.upstream!),
     capture,
     gate,
     maxHeaderSize: s.maxHeaderSize,
-    onRequest: () => counts.requests++,
+    upstreamTimeoutMs: s.upstreamTimeoutMs,
+    draining: () => stopping,
+    onExchange: accessLog && ((x, httpVersion) => accessLog.write(accessLogLine(x, httpVersion, masker!))),
+    onRequest: () => {
+      counts.requests++
+      // once: the worker goes on serving until its replacement listens and the primary says shutdown
+      if (++served === retireAfter) send({type: 'retire', served})
+    },
   })
   // how busy the proxy's event loop was over the last half second: the primary defers shipping while it is saturated
   let loop = performance.eventLoopUtilization()
@@ -157,22 +182,37 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
   }, 500)
   report.unref()
 
-  let stopping = false
-  const shutdown = () => {
+  const shutdown = (retiring = false) => {
     if (stopping) return
     stopping = true
-    gate?.shutdown() // requests waiting for room are refused now, not held to the end of the shutdown
+    // at the run's end, requests waiting for room are refused now, not held to the end of the shutdown; a
+    // worker being replaced lets them wait their turn (its replacement serves the new ones)
+    if (!retiring) gate?.shutdown()
     // Stop accepting; let in-flight requests finish, within the bound; then flush the records.
-    server.close(async () => {
+    const closed = async () => {
       await builder?.close()
+      await accessLog?.close()
       clearInterval(report)
       sendCounts(0)
       setTimeout(() => process.exit(0), 20) // let the IPC message go out
-    })
-    server.closeIdleConnections()
-    const idle = setInterval(() => server.closeIdleConnections(), 100)
-    idle.unref()
-    setTimeout(() => server.closeAllConnections(), s.shutdownTimeoutMs).unref()
+    }
+    const closeIdle = () => {
+      server.closeIdleConnections()
+      const idle = setInterval(() => server.closeIdleConnections(), 100)
+      idle.unref()
+    }
+    if (retiring) {
+      // A kept-alive connection closed while idle races the client's next request on it (ECONNRESET).
+      // A worker being replaced stops listening only (net's close: http's also closes the idle
+      // connections) and serves what comes on its open connections for RETIRE_GRACE_MS, answering
+      // with Connection: close (the proxy's draining), so a busy client moves to the new worker itself.
+      net.Server.prototype.close.call(server, () => void closed())
+      setTimeout(closeIdle, RETIRE_GRACE_MS).unref()
+    } else {
+      server.close(() => void closed())
+      closeIdle()
+    }
+    setTimeout(() => server.closeAllConnections(), s.shutdownTimeoutMs + (retiring ? RETIRE_GRACE_MS : 0)).unref()
   }
 
   handle = (msg) => {
@@ -181,12 +221,13 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
       else builder?.post({type: 'journal-full', full: msg.full})
     }
     if (msg.type === 'sinks-behind') gate?.set('lag', msg.behind)
-    if (msg.type === 'shutdown') shutdown()
+    if (msg.type === 'shutdown') shutdown(msg.retiring)
+    if (msg.type === 'reopen') accessLog?.reopen()
   }
   for (const msg of early.splice(0)) handle(msg)
-  process.on('disconnect', shutdown) // the primary is gone
-  process.on('SIGINT', shutdown)
-  process.on('SIGTERM', shutdown)
+  process.on('disconnect', () => shutdown()) // the primary is gone
+  process.on('SIGINT', () => shutdown())
+  process.on('SIGTERM', () => shutdown())
   process.on('SIGHUP', () => {})
 
   server.on('error', (error: NodeJS.ErrnoException) => {
