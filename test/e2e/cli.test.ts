@@ -131,6 +131,8 @@ describe('audit-logs CLI (subprocess)', function () {
         {version: 2, name: 'bounded_index_keys'},
         {version: 3, name: 'event_logs'},
         {version: 4, name: 'outbound_and_app_logs'},
+        {version: 5, name: 'maintenance_runs'},
+        {version: 6, name: 'integrity'},
       ])
       const again = await runCli(['migrate'], {env})
       expect(again.stdout).to.contain('No pending migrations')

@@ -225,7 +225,7 @@ describe('audit-logs import', function () {
     ]
     writeFileSync(file, lines.join('\n') + '\n')
     const r = await runCli(['import', file], {env: {AUDIT_LOGS_DATABASE_URL: db.url}})
-    expect(r.exitCode, r.stderr).to.equal(6)
+    expect(r.exitCode, r.stderr).to.equal(7)
     const shown = path.relative(process.cwd(), file)
     expect(r.stdout).to.include('postgres: 2 imported, 0 already present')
     expect(r.stdout).to.include('6 line(s) refused')
