@@ -274,6 +274,8 @@ describe('scaffold systemd', function () {
     expect(hidden.exitCode, hidden.stderr).to.equal(0)
     expect(hidden.stderr).to.contain('/home/ops/integrity.pem is under /home').and.contain('ProtectHome=yes hides')
     expect(hidden.stderr).to.contain('/tmp/audit/error.log is under /tmp or /var/tmp').and.contain('PrivateTmp=yes')
+    // the service's own /tmp is writable and empty at start: not listed (a directory there would not exist)
+    expect(unitDirectives(hidden.stdout).filter((x) => x.key === 'ReadWritePaths')).to.deep.equal([])
 
     const analyze = '/usr/bin/systemd-analyze'
     skipUnless(this, existsSync(analyze), `${analyze} is not installed`, {expectedInCi: false})

@@ -35,8 +35,12 @@ const SETTING_NAMES: Record<string, string> = {
 /** A log setting that names a file ('-' is stdout or stderr). */
 const logFile = (value: string | undefined) => (value && value !== '-' ? value : undefined)
 
-/** /dev, /proc and /sys stay writable under ProtectSystem=strict (e.g. errorLog /dev/stderr): nothing to add for them. */
-const apiFileSystem = (p: string) => /^\/(dev|proc|sys)(\/|$)/.test(p)
+/**
+ * Paths ReadWritePaths must not list: /dev, /proc and /sys stay as they are under ProtectSystem=strict
+ * (e.g. errorLog /dev/stderr), and /tmp and /var/tmp are the service's own, empty and writable, with
+ * PrivateTmp (a directory there would not exist at start; a warning says so).
+ */
+const notListed = (p: string) => /^\/(dev|proc|sys|tmp|var\/tmp)(\/|$)/.test(p)
 
 const port = (hostPort: string) => Number(hostPort.slice(hostPort.lastIndexOf(':') + 1))
 
@@ -115,8 +119,10 @@ export function systemdWarnings(o: SystemdOptions): string[] {
 
 /**
  * The systemd unit (pure). The hardening is what this program works with: it writes only its data,
- * log and journal directories and the errorLog and accessLog files (digests.jsonl is in logDir), listens on TCP and talks to PostgreSQL/MongoDB over TCP or a Unix
- * socket, and runs Node (whose JIT needs memory both written and executed).
+ * log and journal directories (digests.jsonl is in logDir) and the errorLog and accessLog files,
+ * listens on TCP and talks to PostgreSQL/MongoDB over TCP or a Unix socket, and runs Node (whose JIT
+ * needs memory both written and executed). Files it only reads (integrityKey, TLS) need no directive:
+ * ProtectSystem=strict leaves every path readable but those ProtectHome and PrivateTmp hide (warned of).
  */
 export function renderSystemdUnit(o: SystemdOptions): string {
   checkPrintable(o)
@@ -129,10 +135,10 @@ export function renderSystemdUnit(o: SystemdOptions): string {
   const wd = o.workingDirectory
   const under = (p: string) => path.resolve(wd, p)
   // the directories written, and those of the log files (a file's directory: logrotate makes a new file in it)
-  const logDirs = writtenFiles(o)
-    .map((f) => path.dirname(f))
-    .filter((d) => !apiFileSystem(d))
-  const writable = [...new Set([under(o.dataDir), under(o.logDir), ...(o.journalDir ? [under(o.journalDir)] : []), ...logDirs])]
+  const logDirs = writtenFiles(o).map((f) => path.dirname(f))
+  const writable = [...new Set([under(o.dataDir), under(o.logDir), ...(o.journalDir ? [under(o.journalDir)] : []), ...logDirs])].filter(
+    (d) => !notListed(d),
+  )
   // /var/lib/NAME is made and handed to the user by StateDirectory; directories elsewhere must exist
   const state = path.dirname(wd) === '/var/lib' ? path.basename(wd) : undefined
   const outside = writable.filter((d) => !(d === wd || d.startsWith(wd + '/')) || !state)
