@@ -308,7 +308,6 @@ describe('scaffold systemd', function () {
       {args: ['--exec', `/usr/bin/node${inject}`], named: '--exec holds a control character (a newline, U+000A)'},
       {args: ['--exec', `/usr/bin/node\t/opt/audit-logs/bin/run.js`], named: '--exec holds a control character (U+0009)'},
       {args: ['--working-directory', `/srv/audit${inject}`], named: '--working-directory holds a control character'},
-      {args: ['--env-file', `/etc/audit.env${inject}`], named: '--env-file holds a control character'},
     ]
     for (const c of cases) {
       const r = await runCli(['scaffold', 'systemd', '--out', file, ...(c.args ?? [])], {env: {...clean, ...c.env}})
