@@ -1,6 +1,6 @@
 import os from 'node:os'
 import type {AlertItem} from './conditions.js'
-import {redactEndpoint} from '../util/redact.js'
+import {redactEndpoint, registerSecret} from '../util/redact.js'
 import {headline, textBody, webhookBody} from './message.js'
 
 export type ChannelName = 'webhook' | 'email'
@@ -14,9 +14,29 @@ export type Channel = {
   close(): void
 }
 
-/** A webhook: one POST of JSON (or Slack's shape) per message, cut after timeoutMs; no redirect followed. */
+/**
+ * A webhook URL's user and password (https://user:password@host/...) as an `Authorization: Basic` header,
+ * and the URL without them: fetch refuses a URL that holds credentials. The header's value is registered
+ * as a secret, as the password is (registerEndpoint), so no message shows it.
+ */
+export function webhookTarget(url: string): {target: string; authorization?: string} {
+  const u = new URL(url)
+  if (!u.username && !u.password) return {target: url}
+  const credentials = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`
+  u.username = ''
+  u.password = ''
+  const authorization = `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}`
+  registerSecret(authorization.slice('Basic '.length))
+  return {target: u.href, authorization}
+}
+
+/**
+ * A webhook: one POST of JSON (or Slack's shape) per message, cut after timeoutMs; no redirect followed.
+ * A user and password in the URL are sent as Basic authentication.
+ */
 export function webhookChannel(url: string, format: 'json' | 'slack', instance: string, timeoutMs: number): Channel {
   const aborts = new Set<AbortController>()
+  const {target, authorization} = webhookTarget(url)
   return {
     name: 'webhook',
     shown: redactEndpoint(url),
@@ -25,9 +45,13 @@ export function webhookChannel(url: string, format: 'json' | 'slack', instance: 
       aborts.add(abort)
       const timer = setTimeout(() => abort.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
       try {
-        const res = await fetch(url, {
+        const res = await fetch(target, {
           method: 'POST',
-          headers: {'content-type': 'application/json', 'user-agent': 'audit-logs-alerts'},
+          headers: {
+            'content-type': 'application/json',
+            'user-agent': 'audit-logs-alerts',
+            ...(authorization ? {authorization} : {}),
+          },
           body: webhookBody(format, instance, items, new Date()),
           redirect: 'manual',
           signal: abort.signal,

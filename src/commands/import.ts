@@ -33,7 +33,7 @@ export default class Import extends BaseCommand<typeof Import> {
   static description =
     'Each record is checked and written to the configured stores (or --stores) in batches; the stores keep one copy per ' +
     'id, so importing a file again adds nothing. A line that is not JSON or not a valid record is refused and named ' +
-    'with its file and line number; the others are imported, and the command exits with 6. HAR entries are masked ' +
+    'with its file and line number; the others are imported, and the command exits with 7. HAR entries are masked ' +
     'with the configured rules (sensitiveFields, sensitiveHeaders); JSONL lines from `run` were masked when captured ' +
     'and are stored as they are. A directory stands for every JSONL file `run` wrote in it.'
   static examples = [

@@ -41,6 +41,9 @@ function urlProblem(
   return options.check?.(url, raw)
 }
 
+const WEBHOOK_URL_FORM =
+  'an http:// or https:// URL, e.g. https://hooks.slack.com/services/T000/B000/XXXX (https://user:password@host/... for Basic authentication)'
+
 const POSTGRES_URL_FORM = 'a URL of the form postgres://user:password@host:port/database'
 const postgresUrl = urlSetting(POSTGRES_URL_FORM, ['postgres:', 'postgresql:'], {
   credentials: true,
@@ -637,9 +640,25 @@ export const settings = {
   // alerts of run (src/alerts/, src/server/alerts.ts): a webhook and/or e-mail when a sink fails, records are
   // dropped or dead-lettered, the journal fills. A config file may group them: alerts: {webhookUrl, smtpUrl, ...}
   alertWebhookUrl: {
-    doc: 'webhook that receives alerts (secret: its path is its token)',
-    schema: urlSetting('an http:// or https:// URL, e.g. https://hooks.slack.com/services/T000/B000/XXXX', ['http:', 'https:'], {
+    doc: 'webhook that receives alerts (secret: its path is its token; user:password@ is sent as Basic auth)',
+    schema: urlSetting(WEBHOOK_URL_FORM, ['http:', 'https:'], {
       credentials: true,
+      // sent as `Authorization: Basic base64(user:password)` (src/alerts/channels.ts): each part decoded once
+      check: (url) => {
+        const decoded = (part: string) => {
+          try {
+            return decodeURIComponent(part)
+          } catch {
+            return undefined
+          }
+        }
+        const user = decoded(url.username)
+        if (user === undefined || decoded(url.password) === undefined)
+          return `${WEBHOOK_URL_FORM}; this one's user name or password has a % that starts no %XX; ${PERCENT_ENCODE}`
+        if (user.includes(':'))
+          return `${WEBHOOK_URL_FORM}; this one's user name holds a ':' (as %3A), which Basic authentication cannot send: the first ':' ends the user name`
+        return undefined
+      },
     }).optional(),
     env: 'AUDIT_LOGS_ALERT_WEBHOOK_URL',
     secret: 'endpoint',

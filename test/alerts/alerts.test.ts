@@ -3,11 +3,12 @@ import os from 'node:os'
 import path from 'node:path'
 import {expect} from 'chai'
 import {AlertEvaluator, type AlertSample} from '../../src/alerts/conditions.js'
-import {type Channel, Outbox} from '../../src/alerts/channels.js'
+import {type Channel, Outbox, webhookChannel} from '../../src/alerts/channels.js'
 import {webhookBody} from '../../src/alerts/message.js'
 import {resolveConfig} from '../../src/config/resolve.js'
 import {TEMPLATE} from '../../src/scaffold/server-config.js'
-import {redactEndpoint, redactText} from '../../src/util/redact.js'
+import {registerEndpoint, redactEndpoint, redactText} from '../../src/util/redact.js'
+import {webhookReceiver} from '../helpers/alert-receivers.js'
 
 const T = {sinkFailedMs: 10_000, journalFillPercent: 80, digestMs: 60_000}
 const sample = (at: number, over: Partial<AlertSample> = {}): AlertSample => ({
@@ -130,5 +131,61 @@ describe('alerts: configuration', () => {
     writeFileSync(file, `export default {\n  alerts: {\n${block![1].replace(/^(\s*)\/\/ /gm, '$1')}  },\n}\n`)
     const c = await resolveConfig({configFile: file, env, cwd: dir})
     expect(c).to.include({alertWebhookFormat: 'json', alertJournalFillPercent: 80, alertDigestMinutes: 15})
+  })
+})
+
+describe('alerts: a webhook URL with a user and password (Basic authentication)', () => {
+  const PASSWORD = 'h00k/p@ss:w0rd'
+  const encoded = encodeURIComponent(PASSWORD)
+  const basic = `Basic ${Buffer.from(`hook-user:${PASSWORD}`).toString('base64')}`
+  const env = {AUDIT_LOGS_DATA_DIR: '/tmp/x'}
+
+  it('is sent as Authorization: Basic to the URL without them, and the alert arrives; no failure shows the password', async () => {
+    const hook = await webhookReceiver()
+    try {
+      const url = `http://hook-user:${encoded}@127.0.0.1:${hook.port}/hooks/T1`
+      // what run does with it: the setting is valid, and the URL registered as a secret
+      const c = await resolveConfig({env: {...env, AUDIT_LOGS_ALERT_WEBHOOK_URL: url}, noConfigFile: true})
+      expect(c.alertWebhookUrl).to.equal(url)
+      registerEndpoint(url)
+      const channel = webhookChannel(url, 'json', 'web-1', 5000)
+      expect(channel.shown).to.equal(`http://127.0.0.1:${hook.port}/****`)
+      const items = new AlertEvaluator({...T, sinkFailedMs: 0}).sample(sample(0, {sinks: failing(1)}))
+      await channel.send(items)
+      expect(hook.hits).to.have.length(1)
+      expect(hook.hits[0]).to.include({path: '/hooks/T1', authorization: basic})
+      expect(JSON.parse(hook.hits[0].body).alerts[0]).to.include({condition: 'sink_failing', state: 'started'})
+
+      // a failure's message (what run logs) holds neither the password nor the header
+      hook.state.mode = 500
+      const error = await channel.send(items).then(
+        () => undefined,
+        (e: Error) => e,
+      )
+      expect(error?.message).to.equal('HTTP 500')
+      const logged = redactText(`the webhook alert to ${url} failed (${basic}): ${error?.message}`)
+      for (const secret of [PASSWORD, encoded, basic.slice(6)]) expect(logged).not.to.contain(secret)
+
+      // without a user and password: no Authorization header
+      hook.state.mode = 'ok'
+      await webhookChannel(`http://127.0.0.1:${hook.port}/hooks/T2`, 'json', 'web-1', 5000).send(items)
+      expect(hook.hits.at(-1)).to.include({path: '/hooks/T2', authorization: undefined})
+    } finally {
+      await hook.close()
+    }
+  })
+
+  it("refuses a user name with a ':' (Basic authentication cannot send it) and a malformed %, without showing the password", async () => {
+    for (const [url, says] of [
+      [`https://hook%3Auser:${encoded}@hooks.example.com/x`, /alertWebhookUrl .*user name holds a ':'/],
+      [`https://hook-user:bad%zz${encoded}@hooks.example.com/x`, /alertWebhookUrl .*has a % that starts no %XX/],
+    ] as const) {
+      const error = await resolveConfig({env: {...env, AUDIT_LOGS_ALERT_WEBHOOK_URL: url}, noConfigFile: true}).then(
+        () => undefined,
+        (e: Error) => e,
+      )
+      expect(error?.message, url).to.match(says)
+      expect(error?.message).not.to.contain(encoded).and.not.to.contain(PASSWORD)
+    }
   })
 })

@@ -3,6 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {gzipSync} from 'node:zlib'
 import {expect} from 'chai'
+import {ExitCode} from '../../src/errors.js'
 import {runCli} from '../helpers/cli.js'
 import {type TestDatabase, count, freshDatabase} from '../helpers/db.js'
 import {jsonlLines} from '../helpers/jsonl.js'
@@ -225,7 +226,11 @@ describe('audit-logs import', function () {
     ]
     writeFileSync(file, lines.join('\n') + '\n')
     const r = await runCli(['import', file], {env: {AUDIT_LOGS_DATABASE_URL: db.url}})
-    expect(r.exitCode, r.stderr).to.equal(7)
+    expect(r.exitCode, r.stderr).to.equal(ExitCode.refused)
+    expect(ExitCode.refused).to.equal(7) // the README's table of exit codes
+    // the help says the code the command exits with
+    const help = await runCli(['import', '--help'])
+    expect(help.stdout.replace(/\s+/g, ' ')).to.contain(`the command exits with ${ExitCode.refused}.`)
     const shown = path.relative(process.cwd(), file)
     expect(r.stdout).to.include('postgres: 2 imported, 0 already present')
     expect(r.stdout).to.include('6 line(s) refused')

@@ -61,6 +61,7 @@ describe('audit-logs run: alerts by webhook and e-mail (subprocess, real Postgre
 
   const TOKEN = 'T0ALERTS/B0ALERTS/s3cretW3bhookT0ken'
   const SMTP_PASSWORD = 'sm7p-Passw0rd-xyz'
+  const HOOK_PASSWORD = 'h00k-Passw0rd@xyz' // percent-encoded in the URL, as its '@' must be
 
   it('PostgreSQL down past alertSinkFailedMs: one start alert on each channel, digests no more often than alertDigestMinutes, one recovery alert; no secret shown', async () => {
     const hook = await webhookReceiver()
@@ -70,7 +71,8 @@ describe('audit-logs run: alerts by webhook and e-mail (subprocess, real Postgre
       run = await startRun(['--upstream', app.url, '--no-files'], {
         AUDIT_LOGS_DATABASE_URL: through(db.url, relay.port),
         AUDIT_LOGS_INSTANCE: 'alerts-test',
-        AUDIT_LOGS_ALERT_WEBHOOK_URL: `http://127.0.0.1:${hook.port}/hooks/${TOKEN}`,
+        // a user and password: sent as Basic authentication (fetch refuses a URL that holds them)
+        AUDIT_LOGS_ALERT_WEBHOOK_URL: `http://hook-user:${encodeURIComponent(HOOK_PASSWORD)}@127.0.0.1:${hook.port}/hooks/${TOKEN}`,
         AUDIT_LOGS_ALERT_SMTP_URL: `smtp://alerts:${SMTP_PASSWORD}@127.0.0.1:${smtp.port}`,
         AUDIT_LOGS_ALERT_EMAIL_FROM: 'audit@example.com',
         AUDIT_LOGS_ALERT_EMAIL_TO: 'ops@example.com, security@example.com',
@@ -98,6 +100,8 @@ describe('audit-logs run: alerts by webhook and e-mail (subprocess, real Postgre
 
       // the webhook: exactly one start, digests at least 3 s apart (from the start on), one end
       expect(hook.hits.every((h) => h.path === `/hooks/${TOKEN}`)).to.equal(true)
+      const basic = `Basic ${Buffer.from(`hook-user:${HOOK_PASSWORD}`).toString('base64')}`
+      expect(new Set(hook.hits.map((h) => h.authorization))).to.deep.equal(new Set([basic]))
       const items = itemsOf(hook.hits).filter((i) => i.condition === 'sink_failing')
       expect(items.every((i) => i.sink === 'postgres')).to.equal(true)
       const started = of(items, 'sink_failing', 'started')
@@ -135,7 +139,9 @@ describe('audit-logs run: alerts by webhook and e-mail (subprocess, real Postgre
       await run.stop()
       const everything = run.stderr() + hook.hits.map((x) => x.body).join('') + smtp.mails.map((x) => x.raw).join('')
       expect(run.stderr()).not.to.contain('s3cretW3bhookT0ken').and.not.to.contain(SMTP_PASSWORD)
-      expect(everything).not.to.contain(SMTP_PASSWORD)
+      for (const secret of [HOOK_PASSWORD, encodeURIComponent(HOOK_PASSWORD), basic.slice('Basic '.length)])
+        expect(run.stderr()).not.to.contain(secret)
+      expect(everything).not.to.contain(SMTP_PASSWORD).and.not.to.contain(HOOK_PASSWORD)
       expect(hook.hits.map((x) => x.body).join('') + smtp.mails.map((x) => x.raw).join('')).not.to.contain(TOKEN)
     } finally {
       await run?.stop()
@@ -168,6 +174,7 @@ describe('audit-logs run: alerts by webhook and e-mail (subprocess, real Postgre
       await relay.cut()
 
       await until(() => hook.hits.length >= 3, 60_000, 'three alerts answered 500')
+      expect(hook.hits.map((h) => h.authorization)).to.deep.equal(hook.hits.map(() => undefined)) // no user and password: no header
       const failed500 = await until(
         async () => {
           const n = metric(await metrics(run!), 'audit_logs_alert_failures_total{channel="webhook"}')

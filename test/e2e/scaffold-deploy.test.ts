@@ -224,6 +224,103 @@ describe('scaffold systemd', function () {
     expect((await runCli(['scaffold', 'systemd', '--out', file])).exitCode).to.equal(2)
   })
 
+  it('the directories of errorLog and accessLog files are writable; read files hidden by ProtectHome or PrivateTmp are warned of; systemd-analyze verify accepts it', async function () {
+    const dir = tmp('systemd')
+    const file = path.join(dir, 'audit-logs.service')
+    const pem = '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIpem-secret-0123456789\n-----END PRIVATE KEY-----\n'
+    const r = await runCli(['scaffold', 'systemd', '--out', file], {
+      env: {
+        ...clean,
+        GUNICORN_ERROR_LOG: '/var/log/audit-logs/error.log',
+        GUNICORN_ACCESS_LOG: '/srv/access/access.log',
+        AUDIT_LOGS_INTEGRITY_KEY: pem,
+      },
+    })
+    expect(r.exitCode, r.stderr).to.equal(0)
+    expect(r.stdout + r.stderr).not.to.contain('pem-secret') // PEM text is no path: neither checked nor shown
+    const text = readFileSync(file, 'utf8')
+    const rw = unitDirectives(text).filter((x) => x.key === 'ReadWritePaths')
+    expect(rw.map((x) => x.value)).to.deep.equal(['/var/log/audit-logs /srv/access'])
+    expect(text).not.to.contain('pem-secret')
+
+    // '-' is stderr/stdout, a file under the working directory is in StateDirectory, /dev/stderr is writable as it is
+    for (const [errorLog, accessLog] of [
+      ['-', '-'],
+      ['server.log', 'logs/access.log'],
+      ['/dev/stderr', '-'],
+    ]) {
+      const u = await runCli(['scaffold', 'systemd', '--stdout'], {
+        env: {...clean, AUDIT_LOGS_ERROR_LOG: errorLog, AUDIT_LOGS_ACCESS_LOG: accessLog},
+      })
+      expect(u.exitCode, u.stderr).to.equal(0)
+      expect(
+        unitDirectives(u.stdout).filter((x) => x.key === 'ReadWritePaths'),
+        `${errorLog} ${accessLog}`,
+      ).to.deep.equal([])
+    }
+    // outside StateDirectory (another working directory), a relative file's directory is listed too
+    const srv = await runCli(['scaffold', 'systemd', '--stdout', '--working-directory', '/srv/audit'], {
+      env: {...clean, AUDIT_LOGS_ERROR_LOG: 'server/error.log'},
+    })
+    expect(srv.exitCode, srv.stderr).to.equal(0)
+    expect(unitDirectives(srv.stdout).find((x) => x.key === 'ReadWritePaths')?.value).to.equal(
+      '/srv/audit/.audit-logs /srv/audit/logs /srv/audit/server',
+    )
+
+    // a key file ProtectHome hides, a log PrivateTmp makes the service's own: warned of, the unit still written
+    const hidden = await runCli(['scaffold', 'systemd', '--stdout'], {
+      env: {...clean, AUDIT_LOGS_INTEGRITY_KEY: '/home/ops/integrity.pem', AUDIT_LOGS_ERROR_LOG: '/tmp/audit/error.log'},
+    })
+    expect(hidden.exitCode, hidden.stderr).to.equal(0)
+    expect(hidden.stderr).to.contain('/home/ops/integrity.pem is under /home').and.contain('ProtectHome=yes hides')
+    expect(hidden.stderr).to.contain('/tmp/audit/error.log is under /tmp or /var/tmp').and.contain('PrivateTmp=yes')
+    // the service's own /tmp is writable and empty at start: not listed (a directory there would not exist)
+    expect(unitDirectives(hidden.stdout).filter((x) => x.key === 'ReadWritePaths')).to.deep.equal([])
+
+    const analyze = '/usr/bin/systemd-analyze'
+    skipUnless(this, existsSync(analyze), `${analyze} is not installed`, {expectedInCi: false})
+    const v = spawnSync(analyze, ['verify', file], {encoding: 'utf8'})
+    const about = (v.stderr + v.stdout).split('\n').filter((l) => l.includes(path.basename(file)))
+    expect(about, about.join('\n')).to.deep.equal([])
+    expect(v.status).to.equal(0)
+  })
+
+  it('a control character in a path or word of the unit is refused, naming the setting or flag, and nothing is written', async () => {
+    const dir = tmp('systemd')
+    const file = path.join(dir, 'audit-logs.service')
+    const inject = '\nExecStartPre=/bin/sh -c id'
+    const config = path.join(dir, 'audit\nExecStartPre=sh.json') // a file that exists: the name alone is refused
+    writeFileSync(config, '{}')
+    const cases: Array<{args?: string[]; env?: Record<string, string>; named: string}> = [
+      {
+        env: {AUDIT_LOGS_JOURNAL_DIR: `/srv/journal${inject}`},
+        named: 'journalDir (AUDIT_LOGS_JOURNAL_DIR) holds a control character (a newline, U+000A)',
+      },
+      {env: {AUDIT_LOGS_LOG_DIR: `/srv/logs${inject}`}, named: 'logDir (AUDIT_LOGS_LOG_DIR) holds a control character'},
+      {env: {AUDIT_LOGS_DATA_DIR: `/srv/data\r`}, named: 'dataDir (AUDIT_LOGS_DATA_DIR) holds a control character (U+000D)'},
+      {env: {GUNICORN_ERROR_LOG: `/var/log/a${inject}/error.log`}, named: 'errorLog (AUDIT_LOGS_ERROR_LOG, GUNICORN_ERROR_LOG) holds'},
+      {
+        env: {AUDIT_LOGS_ACCESS_LOG: `/var/log/\u001b[31m/access.log`},
+        named: 'accessLog (AUDIT_LOGS_ACCESS_LOG, GUNICORN_ACCESS_LOG) holds a control character (U+001B)',
+      },
+      {env: {AUDIT_LOGS_INTEGRITY_KEY: `/etc/audit-logs/key.pem${inject}`}, named: 'integrityKey (AUDIT_LOGS_INTEGRITY_KEY) holds'},
+      {args: ['--config', config], named: '--config holds a control character (a newline, U+000A)'},
+      {args: ['--exec', `/usr/bin/node${inject}`], named: '--exec holds a control character (a newline, U+000A)'},
+      {args: ['--exec', `/usr/bin/node\t/opt/audit-logs/bin/run.js`], named: '--exec holds a control character (U+0009)'},
+      {args: ['--working-directory', `/srv/audit${inject}`], named: '--working-directory holds a control character'},
+    ]
+    for (const c of cases) {
+      const r = await runCli(['scaffold', 'systemd', '--out', file, ...(c.args ?? [])], {env: {...clean, ...c.env}})
+      expect(r.exitCode, `${c.named}: ${r.stderr}`).to.equal(2)
+      expect(r.stderr, c.named).to.contain(c.named).and.contain('must be printable characters on one line')
+      expect(existsSync(file), c.named).to.equal(false)
+    }
+    // the same settings without the control character: written
+    expect(
+      (await runCli(['scaffold', 'systemd', '--out', file], {env: {...clean, AUDIT_LOGS_JOURNAL_DIR: '/srv/journal'}})).exitCode,
+    ).to.equal(0)
+  })
+
   it('systemd-analyze verify accepts the unit, and reports a broken one', async function () {
     const dir = tmp('systemd')
     const file = path.join(dir, 'audit-logs.service')

@@ -3,7 +3,7 @@ import type {AddressInfo} from 'node:net'
 import net from 'node:net'
 import {SMTPServer} from 'smtp-server'
 
-export type Hit = {at: number; path: string; body: string}
+export type Hit = {at: number; path: string; body: string; authorization?: string}
 
 /**
  * A webhook receiver on 127.0.0.1: keeps every request it gets; answers 200, 500, or never (hang,
@@ -17,7 +17,7 @@ export async function webhookReceiver() {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
-      hits.push({at: Date.now(), path: req.url ?? '', body: Buffer.concat(chunks).toString()})
+      hits.push({at: Date.now(), path: req.url ?? '', body: Buffer.concat(chunks).toString(), authorization: req.headers.authorization})
       if (state.mode === 'hang') hung.add(res)
       else res.writeHead(state.mode === 'ok' ? 200 : 500).end(state.mode === 'ok' ? 'ok' : 'broken')
     })

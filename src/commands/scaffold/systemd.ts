@@ -8,7 +8,7 @@ export default class ScaffoldSystemd extends BaseCommand<typeof ScaffoldSystemd>
   static summary = 'Write a hardened systemd unit that runs `audit-logs run`.'
   static description =
     'The unit reads its settings from an EnvironmentFile (see `scaffold env`), may write only the data, log and journal ' +
-    'directories (ProtectSystem=strict), has no capabilities unless a port below 1024 is bound, stops gracefully ' +
+    'directories and those of the errorLog and accessLog files (ProtectSystem=strict), has no capabilities unless a port below 1024 is bound, stops gracefully ' +
     '(SIGTERM, TimeoutStopSec above shutdownTimeoutMs) and restarts on failure. The directories and ports come from ' +
     'the configuration (flags, environment, --config). Check it with: systemd-analyze verify audit-logs.service'
   static examples = [
@@ -19,7 +19,8 @@ export default class ScaffoldSystemd extends BaseCommand<typeof ScaffoldSystemd>
   static flags = {
     ...oneFileFlags('audit-logs.service'),
     exec: Flags.string({
-      description: 'the audit-logs program, an absolute path (words split on spaces) [default: this node and this audit-logs]',
+      description:
+        'the audit-logs program, an absolute path (words split on spaces; no control characters) [default: this node and this audit-logs]',
     }),
     user: Flags.string({description: 'system user the service runs as', default: 'audit-logs'}),
     'working-directory': Flags.string({
@@ -33,7 +34,8 @@ export default class ScaffoldSystemd extends BaseCommand<typeof ScaffoldSystemd>
     const c = await this.resolved()
     const f = this.flags
     const options: SystemdOptions = {
-      exec: f.exec ? f.exec.split(/\s+/).filter(Boolean) : [process.execPath, BIN_PATH],
+      // split on spaces alone: a tab or newline in it is refused (a control character), never taken as a separator
+      exec: f.exec ? f.exec.split(' ').filter(Boolean) : [process.execPath, BIN_PATH],
       user: f.user,
       workingDirectory: f['working-directory'],
       environmentFile: f['env-file'],
@@ -44,6 +46,17 @@ export default class ScaffoldSystemd extends BaseCommand<typeof ScaffoldSystemd>
       dataDir: c.dataDir,
       logDir: c.logDir,
       journalDir: c.journalDir,
+      errorLog: c.errorLog,
+      accessLog: c.accessLog,
+      // files only read: under ProtectSystem=strict every path is readable but those ProtectHome and PrivateTmp
+      // hide (a warning says so); integrityKey given as PEM text is no path and never shown
+      readFiles: Object.fromEntries(
+        Object.entries({
+          'integrityKey (AUDIT_LOGS_INTEGRITY_KEY)': c.integrityKey?.trim().startsWith('-----BEGIN') ? undefined : c.integrityKey,
+          'uiTlsCert (AUDIT_LOGS_UI_TLS_CERT)': c.uiTlsCert,
+          'uiTlsKey (AUDIT_LOGS_UI_TLS_KEY)': c.uiTlsKey,
+        }).filter((e): e is [string, string] => e[1] !== undefined),
+      ),
       shutdownTimeoutMs: c.shutdownTimeoutMs,
     }
     const text = renderSystemdUnit(options)
