@@ -80,7 +80,7 @@ export default class Run extends BaseCommand<typeof Run> {
     // a start that fails removes the directories it made while they are still empty: a first start in
     // a directory the embedded server's user cannot enter left an empty .audit-logs/ (and logs/) behind
     const made = missingDirs([config.dataDir, config.journalDir ?? config.dataDir, config.logDir])
-    const summary = await runServer(config, log, serverLogger.fd).catch((error) => {
+    const summary = await runServer(config, log, serverLogger).catch((error) => {
       for (const dir of made) removeIfEmpty(dir)
       serverLogger.close()
       throw error

@@ -3,6 +3,12 @@ import type {Writable} from 'node:stream'
 import type {Masker} from '../capture/masking.js'
 import type {Exchange} from '../capture/record.js'
 
+/**
+ * Mode of a log file this process creates (access log, errorLog; an existing one keeps its own): not
+ * readable by the host's other users, as doctor wants of the log directory.
+ */
+export const LOG_FILE_MODE = 0o640
+
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
 const two = (n: number) => String(n).padStart(2, '0')
 
@@ -45,7 +51,7 @@ export function accessLogStream(target: string): {write(line: string): void; reo
   let failed = false
   const open = (): Writable => {
     if (target === '-') return process.stdout
-    const stream = createWriteStream(target, {flags: 'a'})
+    const stream = createWriteStream(target, {flags: 'a', mode: LOG_FILE_MODE}) // 0640 when created; an existing file keeps its mode
     stream.on('error', (error) => {
       // a full disk or a removed directory costs the access lines, never the requests or their records
       if (!failed) process.stderr.write(`[audit-logs] access log ${target}: ${error.message}; its lines are not written\n`)

@@ -10,6 +10,7 @@ import {eventIngest, eventsToken} from './events.js'
 import {Masker} from '../capture/masking.js'
 import type {Hooks} from '../capture/record.js'
 import {ownRecords} from './own-records.js'
+import type {ServerLog} from './server-log.js'
 import {eventsUrl, isLoopback, parseHostPort} from './settings.js'
 import {hooksFrom} from './hooks.js'
 import type {AppProcess} from './app-process.js'
@@ -143,7 +144,11 @@ async function startEgress(
  * drain the workers, flush the journal to the sinks, stop the app, release the
  * claims), within the one shutdown limit. Resolves with the exit code.
  */
-export async function runServer(config: ResolvedConfig, log: (m: string) => void, logFd?: number): Promise<RunSummary> {
+export async function runServer(
+  config: ResolvedConfig,
+  log: (m: string) => void,
+  serverLog?: Pick<ServerLog, 'toFile' | 'worker' | 'reopen'>,
+): Promise<RunSummary> {
   const alerting = alertSettings(config, config.instance ?? os.hostname()) // refused before anything starts
   const plan = await planRun(config)
   const shutdown = watchSignals(log, shutdownLimitMs(config))
@@ -210,7 +215,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
         counts: intake.counts,
         exited: intake.forget,
       },
-      logFd,
+      serverLog?.toFile ? serverLog.worker : undefined,
     )
     parts.add('the proxy workers', async (deadline) => {
       await workers.stop(deadline.sooner(SHUTDOWN_MARGIN_MS / 2))
@@ -224,6 +229,7 @@ export async function runServer(config: ResolvedConfig, log: (m: string) => void
       app,
       onHangup() {
         delivery.reopen()
+        serverLog?.reopen() // errorLog: the primary's lines and the workers' stderr (it passes them on)
         broadcast({type: 'reopen'}) // the workers' access log files (accessLog)
         app?.child.kill('SIGHUP')
       },

@@ -3,6 +3,7 @@ import path from 'node:path'
 import {LOG_LEVELS, type LogLevel} from '../config/schema.js'
 import {usageError} from '../errors.js'
 import {redactText} from '../util/redact.js'
+import {LOG_FILE_MODE} from './access-log.js'
 
 /**
  * The level of one of the server's own messages. They are written as sentences (`log(m)`, everywhere),
@@ -17,8 +18,12 @@ export function levelOf(message: string): LogLevel {
 
 export type ServerLog = {
   log(message: string, level?: LogLevel): void
-  /** the file's descriptor when the log goes to a file (the workers' stderr is pointed at it too) */
-  fd?: number
+  /** whether the log goes to a file (the workers' stderr is then passed to worker() rather than inherited) */
+  toFile: boolean
+  /** text a worker wrote on its stderr, as it came (its lines are "[audit-logs] …" already) */
+  worker(text: Buffer): void
+  /** opens the file again (SIGHUP, after logrotate moved it): the next lines, the workers' too, go to the new one */
+  reopen(): void
   close(): void
 }
 
@@ -29,24 +34,47 @@ export type ServerLog = {
  */
 export function serverLog(target: string, level: LogLevel): ServerLog {
   const min = LOG_LEVELS.indexOf(level)
+  const open = () => openSync(path.resolve(target), 'a', LOG_FILE_MODE)
   let fd: number | undefined
   if (target !== '-') {
     try {
-      fd = openSync(path.resolve(target), 'a')
+      fd = open()
     } catch (error) {
       throw usageError(`errorLog ${target} cannot be opened for appending: ${(error as Error).message}`, [
         "Give a file in a directory that exists and this user may write, or '-' for stderr",
       ])
     }
   }
+  const line = (l: LogLevel, text: string) => {
+    if (fd === undefined) process.stderr.write(`[audit-logs] ${text}\n`)
+    else writeSync(fd, `[${new Date().toISOString()}] [${process.pid}] [${l.toUpperCase()}] ${text}\n`)
+  }
   return {
-    fd,
+    toFile: fd !== undefined,
+    worker(text) {
+      if (fd === undefined) process.stderr.write(text)
+      else writeSync(fd, text)
+    },
+    reopen() {
+      if (fd === undefined) return
+      let next: number
+      try {
+        next = open()
+      } catch (error) {
+        // the old file goes on receiving the lines: better there than nowhere
+        line(
+          'error',
+          redactText(`errorLog ${target} cannot be opened again (SIGHUP): ${(error as Error).message}; its lines go on to the old file`),
+        )
+        return
+      }
+      closeSync(fd)
+      fd = next
+    },
     log(message, given) {
       const l = given ?? levelOf(message)
       if (LOG_LEVELS.indexOf(l) < min) return
-      const text = redactText(message)
-      if (fd === undefined) process.stderr.write(`[audit-logs] ${text}\n`)
-      else writeSync(fd, `[${new Date().toISOString()}] [${process.pid}] [${l.toUpperCase()}] ${text}\n`)
+      line(l, redactText(message))
     },
     close() {
       if (fd !== undefined) closeSync(fd)

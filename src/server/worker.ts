@@ -1,5 +1,6 @@
 import type http from 'node:http'
 import net from 'node:net'
+import type {Duplex} from 'node:stream'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {performance} from 'node:perf_hooks'
@@ -9,7 +10,7 @@ import {ClientIp} from '../capture/client-ip.js'
 import {Exclusions} from '../capture/exclusions.js'
 import {IntakeGate} from '../capture/gate.js'
 import {type Capture, createProxy} from '../capture/proxy.js'
-import {enabled} from '../util/failpoints.js'
+import {enabled, failpoint} from '../util/failpoints.js'
 import {Masker} from '../capture/masking.js'
 import {accessLogLine, accessLogStream} from './access-log.js'
 import type {FromBuilder, ToBuilder} from './builder-thread.js'
@@ -37,7 +38,7 @@ export type ToWorker =
   | {type: 'shutdown'; retiring?: boolean}
   | {type: 'reopen'}
 
-/** How long a worker being replaced (maxRequests) still serves requests on its open connections: see shutdown. */
+/** How long a worker being replaced (maxRequests) still serves requests on its open kept-alive connections: see shutdown. */
 const RETIRE_GRACE_MS = 1000
 
 const send = (msg: ToPrimary) => process.connected && process.send?.(msg)
@@ -131,6 +132,7 @@ function startBuilder(s: WorkerSettings, counts: Counts, gate?: IntakeGate) {
  * journal segments. It never talks to a database.
  */
 export async function startWorker(s: WorkerSettings): Promise<void> {
+  failpoint('replacement-fails') // a worker that dies before it listens
   // a message from the primary can come while the worker starts (a shutdown): it is kept until the worker can act on it
   let handle: ((msg: ToWorker) => void) | undefined
   const early: ToWorker[] = []
@@ -150,6 +152,8 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
   const retireAfter = s.maxRequests > 0 ? s.maxRequests + Math.floor(Math.random() * (s.maxRequestsJitter + 1)) : 0
   let served = 0
   let stopping = false
+  // upgraded connections (WebSockets): http's closeAllConnections does not know them, and net's close waits for them
+  const upgraded = new Set<Duplex>()
   const accessLog = s.accessLog ? accessLogStream(s.accessLog) : undefined
   const masker = accessLog && Masker.of(s)
   const server: http.Server = createProxy({
@@ -162,8 +166,9 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
     onExchange: accessLog && ((x, httpVersion) => accessLog.write(accessLogLine(x, httpVersion, masker!))),
     onRequest: () => {
       counts.requests++
-      // once: the worker goes on serving until its replacement listens and the primary says shutdown
-      if (++served === retireAfter) send({type: 'retire', served})
+      // the worker goes on serving until its replacement listens and the primary says shutdown; it asks
+      // again after as many more if the primary could not start a replacement (it ignores a worker it is replacing)
+      if (retireAfter > 0 && ++served % retireAfter === 0) send({type: 'retire', served})
     },
   })
   // how busy the proxy's event loop was over the last half second: the primary defers shipping while it is saturated
@@ -190,6 +195,7 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
     if (!retiring) gate?.shutdown()
     // Stop accepting; let in-flight requests finish, within the bound; then flush the records.
     const closed = async () => {
+      if (retiring && enabled('retire-hangs')) return // never exits: the primary's bound must
       await builder?.close()
       await accessLog?.close()
       clearInterval(report)
@@ -212,7 +218,17 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
       server.close(() => void closed())
       closeIdle()
     }
-    setTimeout(() => server.closeAllConnections(), s.shutdownTimeoutMs + (retiring ? RETIRE_GRACE_MS : 0)).unref()
+    // at shutdownTimeoutMs (gunicorn's graceful_timeout) what is still open is cut: a long download, an SSE
+    // stream, a WebSocket; then the listener's close completes and the records are flushed
+    setTimeout(() => {
+      const open = upgraded.size
+      server.closeAllConnections()
+      for (const socket of upgraded) socket.destroy()
+      if (open)
+        process.stderr.write(
+          `[audit-logs] worker ${process.pid}: ${open} WebSocket connection(s) still open after shutdownTimeoutMs (${s.shutdownTimeoutMs} ms) closed\n`,
+        )
+    }, s.shutdownTimeoutMs).unref()
   }
 
   handle = (msg) => {
@@ -230,6 +246,10 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
   process.on('SIGTERM', () => shutdown())
   process.on('SIGHUP', () => {})
 
+  server.on('upgrade', (_req, socket: Duplex) => {
+    upgraded.add(socket)
+    socket.once('close', () => upgraded.delete(socket))
+  })
   server.on('error', (error: NodeJS.ErrnoException) => {
     send({type: 'listen-error', message: error.message, code: error.code})
     setTimeout(() => process.exit(1), 100)

@@ -13,6 +13,10 @@ export type Failpoint =
   | 'builder-slow'
   /** the first shipping thread of the run dies once it has delivered something (the one started again does not) */
   | 'shipping-crash'
+  /** the 2nd and 3rd proxy workers started in the run exit before they listen (with workers: 1, a replacement's first two tries) */
+  | 'replacement-fails'
+  /** a proxy worker being replaced (maxRequests) never finishes its shutdown: the primary must kill it */
+  | 'retire-hangs'
 
 const SETTING = 'AUDIT_LOGS_FAILPOINT'
 /** The run's marker directory of once(), handed from the primary to its threads and workers through the environment. */
@@ -21,8 +25,6 @@ const MARKERS = 'AUDIT_LOGS_FAILPOINT_MARKERS'
 /** Whether the failpoint is set for this run. */
 export const enabled = (name: Failpoint): boolean => process.env[SETTING] === name
 
-const fired = new Set<Failpoint>() // without a marker directory: once per thread
-
 /**
  * True the first time it is asked in the whole run while the failpoint is set, false after: across the
  * primary, its threads, every proxy worker and each one's threads, started again or not. A marker
@@ -30,22 +32,37 @@ const fired = new Set<Failpoint>() // without a marker directory: once per threa
  * thread.
  */
 export function once(name: Failpoint): boolean {
-  if (!enabled(name)) return false
+  return enabled(name) && mark(name)
+}
+
+/** Creates the marker `key` exclusively: true for the first in the run to ask (see once). */
+const marks = new Set<string>()
+function mark(key: string): boolean {
   const dir = process.env[MARKERS]
   if (!dir) {
-    if (fired.has(name)) return false
-    fired.add(name)
+    if (marks.has(key)) return false
+    marks.add(key)
     return true
   }
   try {
-    writeFileSync(path.join(dir, name), `${process.pid}\n`, {flag: 'wx'})
+    writeFileSync(path.join(dir, key), `${process.pid}\n`, {flag: 'wx'})
     return true
   } catch {
     return false // fired before (EEXIST), or the directory is gone: the run is ending
   }
 }
 
-const effects: Record<Exclude<Failpoint, 'proxy-busy'>, () => void> = {
+/**
+ * How many times the failpoint was asked before, in the whole run (0 the first time), counted as once()
+ * is, by marker files; without a marker directory, per thread. Undefined when it is not set.
+ */
+export function nth(name: Failpoint): number | undefined {
+  if (!enabled(name)) return undefined
+  for (let i = 0; i < 100; i++) if (mark(`${name}.${i}`)) return i
+  return 100
+}
+
+const effects: Record<Exclude<Failpoint, 'proxy-busy' | 'retire-hangs'>, () => void> = {
   'builder-crash'() {
     if (once('builder-crash')) throw new Error('failpoint builder-crash')
   },
@@ -54,6 +71,10 @@ const effects: Record<Exclude<Failpoint, 'proxy-busy'>, () => void> = {
   },
   'shipping-crash'() {
     if (once('shipping-crash')) throw new Error('failpoint shipping-crash: the shipping thread dies')
+  },
+  'replacement-fails'() {
+    const i = nth('replacement-fails')
+    if (i === 1 || i === 2) throw new Error(`failpoint replacement-fails: proxy worker ${i + 1} of the run does not start`)
   },
 }
 

@@ -1,4 +1,4 @@
-import {existsSync, mkdtempSync, readFileSync, renameSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, renameSync, statSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {spawn, spawnSync} from 'node:child_process'
@@ -8,7 +8,7 @@ import type {AddressInfo} from 'node:net'
 import {expect} from 'chai'
 import {runCli} from '../helpers/cli.js'
 import {jsonlLines} from '../helpers/jsonl.js'
-import {type RunningServer, recordIn, request, sendLoops, startRun, until} from '../helpers/run-server.js'
+import {type RunningServer, childPids, recordIn, request, sendLoops, startRun, until} from '../helpers/run-server.js'
 import {skipUnless} from '../helpers/skip.js'
 import {startUpstream} from '../helpers/upstream.js'
 import WebSocket from 'ws'
@@ -321,6 +321,136 @@ describe('run: worker replacement after maxRequests (GUNICORN_MAX_REQUESTS, _JIT
     }
   })
 
+  /** Starts run with one worker replaced after `maxRequests`: its worker's pid once it listens. */
+  async function recycling(upstream: string, env: Record<string, string>): Promise<{run: RunningServer; first: number}> {
+    const run = await startRun(['--upstream', upstream, '--no-database'], {GUNICORN_WORKERS: '1', ...env})
+    const [first] = await until(
+      () => (childPids(run.child.pid!).length === 1 ? childPids(run.child.pid!) : undefined),
+      30_000,
+      'one worker',
+    )
+    return {run, first}
+  }
+
+  /** Sends requests until the worker says it served its maxRequests. */
+  async function untilRetired(run: RunningServer, pid: number): Promise<void> {
+    await until(
+      async () => {
+        if (new RegExp(`worker ${pid} served \\d+ requests \\(maxRequests\\)`).test(run.stderr())) return true
+        await request(`${run.url}/json?fill=1`).catch(() => undefined)
+        return false
+      },
+      60_000,
+      `worker ${pid} to reach maxRequests`,
+    )
+  }
+
+  /** Waits until the run has exactly one worker, another than `old`, and that it answers. */
+  async function replacedBy(run: RunningServer, old: number): Promise<number> {
+    const [next] = await until(
+      () => {
+        const pids = childPids(run.child.pid!)
+        return pids.length === 1 && pids[0] !== old ? pids : undefined
+      },
+      60_000,
+      `worker ${old} gone and one worker in its place`,
+    )
+    expect((await request(`${run.url}/json?after=replaced`)).status).to.equal(200)
+    return next
+  }
+
+  it('ends a WebSocket a worker being replaced still holds at shutdownTimeoutMs, and the worker exits; its replacement serves', async () => {
+    const echo = await startUpstream()
+    const {run, first} = await recycling(echo.url, {GUNICORN_MAX_REQUESTS: '10', AUDIT_LOGS_SHUTDOWN_TIMEOUT_MS: '1500'})
+    try {
+      const client = new WebSocket(`${run.url.replace('http', 'ws')}/ws`)
+      await new Promise((resolve, reject) => client.once('open', resolve).once('error', reject))
+      const closed = new Promise<number>((resolve) => client.once('close', (code) => resolve(code)))
+      const echoed = new Promise<string>((resolve) => client.once('message', (d) => resolve(d.toString())))
+      client.send('before')
+      expect(await echoed).to.equal('before')
+      await untilRetired(run, first)
+      // the socket is cut at the grace's end: the worker exits by itself (not killed), its records flushed
+      await closed
+      await until(() => run.stderr().includes(`worker ${first} stopped: replaced`), 30_000, `worker ${first} to stop`)
+      expect(run.stderr()).to.include('1 WebSocket connection(s) still open after shutdownTimeoutMs (1500 ms) closed')
+      expect(run.stderr()).not.to.match(/killed|ended with|died/)
+      await replacedBy(run, first)
+      // a WebSocket on the new worker works
+      const again = new WebSocket(`${run.url.replace('http', 'ws')}/ws`)
+      await new Promise((resolve, reject) => again.once('open', resolve).once('error', reject))
+      const answer = new Promise<string>((resolve) => again.once('message', (d) => resolve(d.toString())))
+      again.send('after')
+      expect(await answer).to.equal('after')
+      again.close()
+      // the record of the cut WebSocket was flushed before the worker exited
+      const rec = await recordFor(run, '/ws')
+      expect(rec.status_code).to.equal(101)
+    } finally {
+      await run.stop()
+      await echo.close()
+    }
+  })
+
+  it('kills a worker being replaced that has not exited shortly after shutdownTimeoutMs', async () => {
+    const app = await startSlowApp()
+    const {run, first} = await recycling(app.url, {
+      GUNICORN_MAX_REQUESTS: '10',
+      AUDIT_LOGS_SHUTDOWN_TIMEOUT_MS: '500',
+      AUDIT_LOGS_FAILPOINT: 'retire-hangs',
+    })
+    try {
+      await untilRetired(run, first)
+      await until(
+        () => run.stderr().includes(`worker ${first}, being replaced, did not stop within shutdownTimeoutMs and 2500 ms; killed`),
+        60_000,
+        'the kill',
+      )
+      await until(() => run.stderr().includes(`worker ${first}, being replaced, ended with SIGKILL`), 10_000, 'its exit')
+      await replacedBy(run, first)
+      expect(run.stderr()).not.to.match(/died/)
+    } finally {
+      await run.stop()
+      await app.close()
+    }
+  })
+
+  it('tries a replacement that cannot start again, the old worker serving meanwhile, and never runs more workers than asked', async () => {
+    const app = await startSlowApp()
+    // the run's 2nd and 3rd workers exit before they listen: the replacement's first two tries
+    const {run, first} = await recycling(app.url, {GUNICORN_MAX_REQUESTS: '50', AUDIT_LOGS_FAILPOINT: 'replacement-fails'})
+    try {
+      await untilRetired(run, first)
+      const most = {n: 0}
+      // while the replacement is tried, the old worker answers, and there are at most two workers: it and the one starting
+      await until(
+        async () => {
+          most.n = Math.max(most.n, childPids(run.child.pid!).length)
+          expect((await request(`${run.url}/json?meanwhile=1`)).status).to.equal(200)
+          await new Promise((r) => setTimeout(r, 100)) // few requests: the new worker must not reach its own maxRequests here
+          return run.stderr().includes(`worker ${first} stopped: replaced`)
+        },
+        60_000,
+        'the replacement after two failures',
+      )
+      expect(most.n).to.be.at.most(2)
+      const failures = run
+        .stderr()
+        .match(
+          new RegExp(`the replacement of worker ${first} \\(maxRequests\\) could not start \\(code 1\\); trying again in \\d+ ms`, 'g'),
+        )
+      expect(failures, run.stderr()).to.have.length(2)
+      expect(run.stderr()).not.to.match(/died|starting a replacement$/m)
+      const next = await replacedBy(run, first)
+      // and no other worker is started later
+      await new Promise((r) => setTimeout(r, 2000))
+      expect(childPids(run.child.pid!)).to.deep.equal([next])
+    } finally {
+      await run.stop()
+      await app.close()
+    }
+  })
+
   it('refuses a negative GUNICORN_MAX_REQUESTS', async () => {
     const r = await runCli(['run', '--upstream', 'http://127.0.0.1:3000', '--no-database'], {env: {GUNICORN_MAX_REQUESTS: '-1'}})
     expect(r.exitCode).to.equal(2)
@@ -381,6 +511,7 @@ describe("run: gunicorn's logs (GUNICORN_ACCESS_LOG, GUNICORN_ERROR_LOG, GUNICOR
       const line = lines.find((l) => l.includes('/json?token='))!
       const m = GUNICORN_LINE.exec(line)
       expect(m, line).to.not.equal(null)
+      expect(statSync(file).mode & 0o007, 'the access log is not readable by others').to.equal(0)
       expect(m![1]).to.equal('127.0.0.1')
       expect(m![2]).to.equal('GET /json?token=****&page=2 HTTP/1.1')
       expect(m![3]).to.equal('200')
@@ -472,6 +603,39 @@ describe("run: gunicorn's logs (GUNICORN_ACCESS_LOG, GUNICORN_ERROR_LOG, GUNICOR
         "the worker's and the primary's lines in the error log",
       )
       expect(text).to.include('[audit-logs] worker ')
+      expect(run.stderr()).not.to.include('its record builder stopped')
+    } finally {
+      await run.stop()
+    }
+  })
+
+  it("opens GUNICORN_ERROR_LOG again on SIGHUP (logrotate): the primary's lines and the workers' stderr go to the new file", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-errorlog-'))
+    const file = path.join(dir, 'error.log')
+    // a worker whose record builder dies says so on its stderr: the first request makes one
+    const run = await startRun(
+      ['--upstream', app.url, '--no-database'],
+      {GUNICORN_ERROR_LOG: file, AUDIT_LOGS_FAILPOINT: 'builder-crash'},
+      {expectFailure: true},
+    )
+    try {
+      await until(() => existsSync(file) && readFileSync(file, 'utf8').includes('listening on'), 60_000, 'run to listen')
+      expect(statSync(file).mode & 0o007, 'not readable by others').to.equal(0)
+      renameSync(file, `${file}.1`)
+      run.child.kill('SIGHUP')
+      await until(() => existsSync(file), 10_000, 'the new error log')
+      expect(readFileSync(`${file}.1`, 'utf8')).to.include('SIGHUP: reopening log files')
+      expect(statSync(file).mode & 0o007, 'not readable by others').to.equal(0)
+      await request(`${run.url}/json?n=crash`).catch(() => undefined)
+      await until(
+        () => {
+          const t = readFileSync(file, 'utf8')
+          return t.includes('[audit-logs] worker ') && t.includes('its record builder stopped') && /\[WARNING\] worker \d+ died/.test(t)
+        },
+        30_000,
+        "the worker's and the primary's lines in the new error log",
+      )
+      expect(readFileSync(`${file}.1`, 'utf8')).not.to.include('its record builder stopped')
       expect(run.stderr()).not.to.include('its record builder stopped')
     } finally {
       await run.stop()

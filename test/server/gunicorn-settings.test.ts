@@ -1,12 +1,12 @@
-import {mkdtempSync, writeFileSync} from 'node:fs'
+import {chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {expect} from 'chai'
 import {Masker} from '../../src/capture/masking.js'
 import {resolveConfig} from '../../src/config/resolve.js'
 import {DEFAULT_SENSITIVE_FIELDS, DEFAULT_SENSITIVE_HEADERS} from '../../src/config/schema.js'
-import {accessLogLine, accessTime} from '../../src/server/access-log.js'
-import {levelOf} from '../../src/server/server-log.js'
+import {accessLogLine, accessLogStream, accessTime} from '../../src/server/access-log.js'
+import {levelOf, serverLog} from '../../src/server/server-log.js'
 import {renderServerConfig} from '../../src/scaffold/server-config.js'
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'audit-logs-gunicorn-'))
@@ -72,6 +72,65 @@ describe("gunicorn's settings", () => {
     expect(levelOf('the app exited with code 0; shutting down')).to.equal('info')
     expect(levelOf('ALERT: 3 records dropped: the journal is full')).to.equal('error')
     expect(levelOf('sink postgres: cannot reopen its files (EACCES); its next write tries again')).to.equal('error')
+  })
+
+  describe('log files', () => {
+    let umask: number
+    beforeEach(() => (umask = process.umask(0o022))) // the usual one, under which a default mode is 0644
+    afterEach(() => process.umask(umask))
+    const mode = (file: string) => statSync(file).mode & 0o777
+
+    it('creates the error log and the access log 0640, and leaves the mode of an existing file alone', async () => {
+      const dir = tmp()
+      const error = serverLog(path.join(dir, 'error.log'), 'info')
+      error.log('a line')
+      error.close()
+      expect(mode(path.join(dir, 'error.log'))).to.equal(0o640)
+      const access = accessLogStream(path.join(dir, 'access.log'))
+      access.write('a line\n')
+      await access.close()
+      expect(mode(path.join(dir, 'access.log'))).to.equal(0o640)
+      for (const name of ['kept-error.log', 'kept-access.log']) {
+        writeFileSync(path.join(dir, name), '')
+        chmodSync(path.join(dir, name), 0o604)
+      }
+      serverLog(path.join(dir, 'kept-error.log'), 'info').close()
+      await accessLogStream(path.join(dir, 'kept-access.log')).close()
+      expect(mode(path.join(dir, 'kept-error.log'))).to.equal(0o604)
+      expect(mode(path.join(dir, 'kept-access.log'))).to.equal(0o604)
+    })
+
+    it("opens the error log again (SIGHUP): the next lines, a worker's too, go to the new file, made 0640", () => {
+      const dir = tmp()
+      const file = path.join(dir, 'error.log')
+      const log = serverLog(file, 'info')
+      log.log('before the rotation')
+      renameSync(file, `${file}.1`)
+      log.reopen()
+      log.log('after the rotation')
+      log.worker(Buffer.from('[audit-logs] worker 7: a line of its own\n'))
+      log.close()
+      const old = readFileSync(`${file}.1`, 'utf8')
+      const now = readFileSync(file, 'utf8')
+      expect(old).to.include('before the rotation').and.not.include('after')
+      expect(now).to.match(/\[INFO\] after the rotation\n\[audit-logs\] worker 7: a line of its own\n$/)
+      expect(mode(file)).to.equal(0o640)
+    })
+
+    it('goes on writing to the old error log when the new one cannot be opened, and says so', () => {
+      const dir = path.join(tmp(), 'logs')
+      mkdirSync(dir)
+      const file = path.join(dir, 'error.log')
+      const log = serverLog(file, 'info')
+      renameSync(dir, `${dir}.old`) // the open file moves with its directory; its name is gone
+      log.reopen()
+      log.log('still written')
+      log.close()
+      const text = readFileSync(path.join(`${dir}.old`, 'error.log'), 'utf8')
+      expect(text).to.match(/\[ERROR\] errorLog .*error\.log cannot be opened again \(SIGHUP\): ENOENT.*; its lines go on to the old file/)
+      expect(text).to.include('still written')
+      rmSync(`${dir}.old`, {recursive: true})
+    })
   })
 
   it("formats gunicorn's access line, masked and escaped", () => {
