@@ -8,7 +8,7 @@ import {type RunningServer, request, startRun, until} from '../helpers/run-serve
 
 /**
  * Tamper evidence end to end: `run` chains what it writes and signs the head, then a superuser changes
- * history each way and `verify` must name what changed (exit 6), and be clean again once it is undone.
+ * history each way and `verify` must name what changed (exit 8), and be clean again once it is undone.
  */
 describe('audit-logs verify: integrity chains against a superuser (subprocess, real PostgreSQL)', function () {
   this.timeout(180_000)

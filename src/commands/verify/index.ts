@@ -15,7 +15,7 @@ export default class Verify extends BaseCommand<typeof Verify> {
     'Recomputes, for every instance with batches since --since, each chained record’s hash from its stored row, each ' +
     'batch’s hashes and link, the missing seqs, and the Ed25519 digests (from the database and <logDir>/digests.jsonl) ' +
     'that sign the chain heads; lists rows written since then that no batch chained. Exit 0 only when all is intact, ' +
-    '6 when anything was changed, deleted, inserted or cut. The public key comes from --public-key, or from the ' +
+    '8 when anything was changed, deleted, inserted or cut. The public key comes from --public-key, or from the ' +
     'configured integrityKey (the private key: its public half).'
   static examples = [
     '<%= config.bin %> <%= command.id %> --since 7d',
@@ -46,7 +46,7 @@ export default class Verify extends BaseCommand<typeof Verify> {
     const client = await this.client()
     await assertMigrated(client)
     if (!(await client.query(integrityInstalled())).rows[0].ok)
-      throw usageError('This database has no integrity tables yet: run `audit-logs setup-db` (migration 0005) first')
+      throw usageError('This database has no integrity tables yet: run `audit-logs setup-db` (migration 0006) first')
     const report = await verifyChains(client, {
       since,
       publicKey,
