@@ -8,6 +8,8 @@ import {assertMigrated} from '../../stores/postgres/partitions.js'
 import {integrityInstalled} from '../../stores/postgres/sql/integrity.js'
 import {type VerifyReport, verifyChains} from '../../stores/postgres/verify.js'
 import {createPublicKey} from 'node:crypto'
+import {retentionDays} from '../../config/stores.js'
+import {LOG_TYPES} from '../../stores/log-types.js'
 
 export default class Verify extends BaseCommand<typeof Verify> {
   static summary = "Check the PostgreSQL records against each instance's integrity chain and signed digests."
@@ -52,6 +54,8 @@ export default class Verify extends BaseCommand<typeof Verify> {
       publicKey,
       digestFile: path.resolve(this.flags.digests ?? path.join(config.logDir, 'digests.jsonl')),
       listLimit: this.flags.limit,
+      digestIntervalMs: config.integrityDigestIntervalMs,
+      retentionDays: Object.fromEntries(LOG_TYPES.map((t) => [t, retentionDays(config, t)])),
     })
     this.print(report)
     if (!report.ok) process.exitCode = ExitCode.tampered
@@ -71,7 +75,12 @@ export default class Verify extends BaseCommand<typeof Verify> {
       for (const g of i.gaps) this.log(`  GAP       batch${g.from === g.to ? ` ${g.from}` : `es ${g.from}..${g.to}`} missing`)
       for (const b of i.badBatches) this.log(`  BAD BATCH ${b.seq}: ${b.why}`)
       for (const d of i.badDigests) this.log(`  BAD DIGEST ${d.seq} (${d.source}): ${d.why}`)
+      if (i.unsigned)
+        this.log(
+          `  UNSIGNED  batch${i.unsigned.from === i.unsigned.to ? ` ${i.unsigned.from}` : `es ${i.unsigned.from}..${i.unsigned.to}`}: ${i.unsigned.why}`,
+        )
     }
+    for (const b of r.badRetention) this.log(`BAD RETENTION ${b.logType} cutoff ${b.cutoff} (recorded ${b.writtenAt}): ${b.why}`)
     for (const x of r.inserted) this.log(`INSERTED  ${x.table} ${x.id} (${x.createdAt}): in no batch`)
     if (r.insertedTruncated) this.log(`(more inserted rows than --limit lists)`)
     for (const w of r.warnings) this.logToStderr(`Warning: ${w}`)
