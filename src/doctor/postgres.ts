@@ -163,8 +163,8 @@ async function integrityCheck(client: pg.Client, dbName: string, config: Resolve
   if (!rows[0].writer) return skip(name, `the role ${writer} does not exist`)
   const {rows: p} = await client.query(
     `SELECT p FROM unnest(ARRAY['INSERT, SELECT on integrity_batches', 'INSERT on integrity_digests']) p
-     WHERE NOT CASE p WHEN 'INSERT on integrity_digests' THEN has_table_privilege($1, 'integrity_digests', 'INSERT')
-       ELSE has_table_privilege($1, 'integrity_batches', 'INSERT') AND has_table_privilege($1, 'integrity_batches', 'SELECT') END`,
+     WHERE NOT CASE p WHEN 'INSERT on integrity_digests' THEN has_table_privilege($1::name, 'integrity_digests', 'INSERT')
+       ELSE has_table_privilege($1::name, 'integrity_batches', 'INSERT') AND has_table_privilege($1::name, 'integrity_batches', 'SELECT') END`,
     [writer],
   )
   if (p.length)
