@@ -22,6 +22,8 @@ import {logFiles, logTypeOfFile} from '../stores/files/reader.js'
 import {LOG_TYPE, LOG_TYPES, LOG_TYPE_NAMES, type LogType, logTypeOf} from '../stores/log-types.js'
 import {assertMigrated} from '../stores/postgres/partitions.js'
 import {writeLines} from '../stores/postgres/writer.js'
+import {Chain, chainUnavailable, integrityOptions} from '../stores/postgres/integrity.js'
+import {createPrivateKey} from 'node:crypto'
 import {formatBytes} from '../util/bytes.js'
 
 const HAR = /\.har(\.gz)?$/i
@@ -68,7 +70,7 @@ export default class Import extends BaseCommand<typeof Import> {
     const stores: Record<string, StoreWrite> = {}
     if (!this.flags['dry-run']) {
       const chosen = storesOf(config)
-      if (chosen.postgres) stores.postgres = await this.postgresWriter()
+      if (chosen.postgres) stores.postgres = await this.postgresWriter(config)
       if (chosen.mongo) stores.mongo = await this.mongoWriter()
     }
     const spin = await this.spinner(`Importing ${files.length} file(s)`)
@@ -86,6 +88,7 @@ export default class Import extends BaseCommand<typeof Import> {
       masker: Masker.of(config),
       onProgress,
     }).finally(() => spin.stop())
+    await this.signImport?.()
     report.files = report.files.map((f) => ({...f, file: displayName(f.file)}))
     report.refusals = report.refusals.map((r) => ({...r, file: displayName(r.file)}))
     this.summarize(report)
@@ -130,16 +133,44 @@ export default class Import extends BaseCommand<typeof Import> {
     return out
   }
 
-  /** PostgreSQL through the shipper's COPY writer (idempotent on id): a batch it refuses for some records is halved until they stand alone. */
-  private async postgresWriter(): Promise<StoreWrite> {
+  /** Signs the import's chain head once every file is written (set when a key is configured). */
+  private signImport?: () => Promise<void>
+
+  /**
+   * PostgreSQL through the shipper's COPY writer (idempotent on id): a batch it refuses for some records is halved until
+   * they stand alone. With integrity on, what it inserts is chained as the instance `import@<instance>` (its own chain, as
+   * a run's: stores/postgres/integrity.ts) and its head signed at the end when integrityKey is configured, so verify
+   * finds the imported rows chained; without the integrity tables or grants it imports unchained, and says so.
+   */
+  private async postgresWriter(config: Awaited<ReturnType<typeof this.resolved>>): Promise<StoreWrite> {
     const client = await this.client()
     await assertMigrated(client)
+    const integrity = integrityOptions(config, config.logDir)
+    let chain = integrity ? new Chain(`import@${integrity.instance}`) : undefined
+    const key = integrity?.keyPem ? createPrivateKey(integrity.keyPem) : undefined
+    if (chain) {
+      const why = await chainUnavailable(client, key !== undefined)
+      if (why) {
+        this.warn(
+          `the imported records are NOT chained (verify will list them as inserted): ${why}; fix: run \`audit-logs setup-db\`, then import again into a fresh database`,
+        )
+        chain = undefined
+      }
+    }
+    if (chain && key)
+      this.signImport = async () => {
+        try {
+          await chain.digest(client, key, integrity?.digestFile, {seq: -1})
+        } catch (error) {
+          this.warn(`the import's chain head was not signed: ${(error as Error).message}`)
+        }
+      }
     return async (logType: LogType, lines: Buffer[]) => {
       const counts = {imported: 0, alreadyPresent: 0, rejected: [] as Rejection[]}
       await writeIsolating(
         lines,
         async (ls) => {
-          const r = await writeLines(client, logType, ls)
+          const r = await writeLines(client, logType, ls, chain)
           counts.imported += r.inserted
           counts.alreadyPresent += r.duplicates
         },

@@ -145,13 +145,45 @@ async function roleCheck(
   }
 }
 
+/**
+ * The integrity chain's tables and the writer's grants on them (stores/postgres/integrity.ts): without them `run`
+ * writes its records to PostgreSQL without chaining them.
+ */
+async function integrityCheck(client: pg.Client, dbName: string, config: ResolvedConfig): Promise<Check> {
+  const name = 'integrity grants'
+  if (!config.integrity) return skip(name, 'integrity is off')
+  const writer = roleNames(dbName).writer
+  const {rows} = await client.query(
+    `SELECT to_regclass('integrity_batches') IS NOT NULL AND to_regclass('integrity_digests') IS NOT NULL AS tables,
+       EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS writer`,
+    [writer],
+  )
+  if (!rows[0].tables)
+    return fail(name, 'the integrity tables (migration 0006) are missing: run writes records without chaining them', 'audit-logs setup-db')
+  if (!rows[0].writer) return skip(name, `the role ${writer} does not exist`)
+  const {rows: p} = await client.query(
+    `SELECT p FROM unnest(ARRAY['INSERT, SELECT on integrity_batches', 'INSERT on integrity_digests']) p
+     WHERE NOT CASE p WHEN 'INSERT on integrity_digests' THEN has_table_privilege($1::name, 'integrity_digests', 'INSERT')
+       ELSE has_table_privilege($1::name, 'integrity_batches', 'INSERT') AND has_table_privilege($1::name, 'integrity_batches', 'SELECT') END`,
+    [writer],
+  )
+  if (p.length)
+    return fail(
+      name,
+      `${writer} lacks ${p.map((r: {p: string}) => r.p).join(' and ')}: run writes records without chaining them`,
+      'audit-logs setup-db',
+    )
+  return ok(name, `${writer} may add integrity batches and digests and read its chain's head`)
+}
+
 function migrationsCheck(status: Awaited<ReturnType<typeof migrationStatus>>): Check {
   const pending = status.filter((m) => m.state === 'pending')
   if (pending.length)
     return fail(
       'migrations',
       `${pending.length} pending: ${pending.map((m) => `${String(m.version).padStart(4, '0')}_${m.name}`).join(', ')}`,
-      'audit-logs migrate',
+      // setup-db applies them and grants the roles what they add (migrate alone leaves the writer without the new grants)
+      'audit-logs setup-db',
     )
   return ok('migrations', `${status.length} applied, checksums match the files`)
 }
@@ -195,7 +227,7 @@ async function partitionsChecks(client: pg.Client, config: ResolvedConfig): Prom
  * Reads only: each privilege is tried in a transaction that is rolled back, by statements that match no row.
  */
 export async function postgresChecks(config: ResolvedConfig, target: () => Promise<Target>): Promise<Check[]> {
-  const later = ['writer role', 'reader role', 'migrations', 'partitions ahead', 'default partitions']
+  const later = ['writer role', 'reader role', 'migrations', 'integrity grants', 'partitions ahead', 'default partitions']
   let t: Target
   let client: pg.Client
   try {
@@ -227,8 +259,9 @@ export async function postgresChecks(config: ResolvedConfig, target: () => Promi
       migrated = status.every((m) => m.state === 'applied')
     } catch (error) {
       const e = error as AuditLogsError
-      out.push(fail('migrations', redactText(e.message), e.suggestions?.[0] ?? 'audit-logs migrate'))
+      out.push(fail('migrations', redactText(e.message), e.suggestions?.[0] ?? 'audit-logs setup-db'))
     }
+    out.push(await integrityCheck(client, t.dbName, config))
     const {rows: tables} = await client.query(`SELECT count(*) FILTER (WHERE to_regclass(t) IS NOT NULL) AS n FROM unnest($1::text[]) t`, [
       TABLES,
     ])

@@ -89,7 +89,7 @@ export async function deliverDirectly(
       }
       if (stores.mongo) places.mongo = mongoTarget(config)
     }
-    for (const sink of sinksOf(places)) shippers.push(new Shipper(journalDir, sink, {log: options.log}))
+    for (const sink of sinksOf(places, 0, options.log)) shippers.push(new Shipper(journalDir, sink, {log: options.log}))
     for (const s of shippers) s.start()
     const drained = await Promise.all(shippers.map((s) => s.drain(options.timeoutMs)))
     const delivered = Object.fromEntries(shippers.map((s, i) => [s.sink.name, drained[i]]))

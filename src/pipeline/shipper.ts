@@ -16,6 +16,8 @@ export type ShipperStats = {
   catchUps: number
   lagBytes: number
   lastError?: string
+  /** PostgreSQL: whether the integrity chain is written, why not, and failed digests (Sink.integrity) */
+  integrity?: {chained: boolean; off?: string; digestErrors: number}
   caughtUp: boolean
   deferred: boolean
 }
@@ -261,6 +263,7 @@ export class Shipper {
       for (const key of Object.keys(this.checkpoint.data))
         if (!live.has(key) && !segmentExists(this.dir, key)) delete this.checkpoint.data[key]
       this.stats.written += lines.length - rejected
+      if (this.sink.integrity) this.stats.integrity = this.sink.integrity()
       for (const l of lines) this.stats.deliveredBytes += l.length + 1
       this.stats.rejected += rejected
       try {

@@ -7,7 +7,7 @@ import {type FilePosition, RotatingWriter} from '../stores/files/rotating-writer
 import {LOG_TYPE, LOG_TYPES, type LogType, byType} from '../stores/log-types.js'
 import {backendPid} from '../stores/postgres/sql/session.js'
 import {writeLines} from '../stores/postgres/writer.js'
-import {Chain, type IntegrityOptions} from '../stores/postgres/integrity.js'
+import {Chain, type IntegrityOptions, chainUnavailable} from '../stores/postgres/integrity.js'
 import type {MongoStore} from '../stores/mongo/connection.js'
 import type {MongoTarget} from '../stores/mongo/target.js'
 import {niceProcess} from '../util/priority.js'
@@ -30,6 +30,8 @@ export type Sink = {
   restore?(state: unknown): Promise<void>
   reopen?(): Promise<void>
   close(): Promise<void>
+  /** The integrity chain's state (PostgreSQL): whether batches are chained, why not, how many digests failed. */
+  integrity?(): {chained: boolean; off?: string; digestErrors: number} | undefined
   /** The CPU priority of the sink's own work outside this process (a local database backend), as the shippers' threads get: false when refused. */
   priority?(nice: number): boolean
 }
@@ -90,10 +92,10 @@ export type SinkPlaces = {
   integrity?: IntegrityOptions
 }
 
-export function sinksOf(places: SinkPlaces, nice = 0): Sink[] {
+export function sinksOf(places: SinkPlaces, nice = 0, log: (message: string) => void = (m) => console.error(m)): Sink[] {
   const sinks: Sink[] = []
   if (places.files) sinks.push(filesSink(path.resolve(places.files.dir), places.files.maxBytes, places.files.backupCount))
-  if (places.databaseUrl) sinks.push(postgresSink(places.databaseUrl, nice, 2, places.integrity))
+  if (places.databaseUrl) sinks.push(postgresSink(places.databaseUrl, nice, 2, places.integrity, log))
   if (places.mongo) sinks.push(mongoSink(places.mongo))
   return sinks
 }
@@ -115,9 +117,11 @@ export async function localBackend(client: pg.Client, url: string): Promise<numb
  */
 const schemaBehind = (type: LogType) => (error: {code?: string; message?: string}) => {
   if (error.code !== '42P01' && error.code !== '42501') throw error
+  // the table the error is about: an integrity table (the chain's) or the type's own
+  const table = /\bintegrity_(batches|digests|retention)\b/.exec(error.message ?? '')?.[0] ?? LOG_TYPE[type].table
   throw Object.assign(
     new Error(
-      `PostgreSQL ${error.code === '42P01' ? `has no ${LOG_TYPE[type].table} table` : `refuses the writer ${LOG_TYPE[type].table}`} ` +
+      `PostgreSQL ${error.code === '42P01' ? `has no ${table} table` : `refuses the writer ${table}`} ` +
         '(a migration or its grants are missing): run `audit-logs setup-db`; the journal keeps the records meanwhile',
     ),
     {code: error.code},
@@ -168,9 +172,22 @@ export async function writeIsolating(
  * grew without bound in a 5-minute run). A share written before another
  * failed is written again with the batch: the writer keeps one copy.
  */
-export function postgresSink(url: string, nice = 0, connections = 2, integrity?: IntegrityOptions): Sink {
+export function postgresSink(
+  url: string,
+  nice = 0,
+  connections = 2,
+  integrity?: IntegrityOptions,
+  log: (message: string) => void = (m) => console.error(m),
+): Sink {
   let clients: pg.Client[] = []
-  const chain = integrity ? new Chain(integrity.instance) : undefined
+  const chain = integrity ? new Chain(integrity.instance, integrity.digestFile, (m) => log(`sink postgres: ${m}`)) : undefined
+  /**
+   * Why the chain is off (its tables or the writer's grants are missing), checked at each connect: the
+   * records are then written without chaining. The trail never stops for the chain.
+   */
+  let chainOff: string | undefined
+  /** Digests that failed (e.g. an unwritable digests.jsonl): counted, each distinct error logged once, never a failed batch. */
+  const digestErrors = {count: 0, seen: new Set<string>()}
   const key = integrity?.keyPem ? createPrivateKey(integrity.keyPem) : undefined
   const signed = {seq: -1}
   let digestAt = Date.now()
@@ -184,15 +201,26 @@ export function postgresSink(url: string, nice = 0, connections = 2, integrity?:
   const digest = async () => {
     if (!chain || !key) return
     digestAt = Date.now()
-    if (clients.length === 0) await open()
-    await chain.digest(clients[0], key, integrity?.digestFile, signed)
+    try {
+      if (clients.length === 0) await open()
+      if (chainOff) return
+      await chain.digest(clients[0], key, integrity?.digestFile, signed)
+    } catch (error) {
+      // the batches are committed: a digest that fails is retried at the next interval, never fails a batch
+      digestErrors.count++
+      const message = (error as Error).message
+      if (!digestErrors.seen.has(message)) {
+        digestErrors.seen.add(message)
+        log(`sink postgres: the integrity digest of instance "${chain.instance}" failed: ${message} (retried at the next interval)`)
+      }
+    }
   }
   // an idle sink still signs the head its last batches left (unref: it never keeps the process up)
   const timer =
     chain && key && integrity
       ? setInterval(
           () => {
-            if (Date.now() - digestAt >= integrity.digestIntervalMs) inTurn(digest).catch(() => end()) // the next batch or tick tries again
+            if (Date.now() - digestAt >= integrity.digestIntervalMs) inTurn(digest).catch(() => {}) // it never throws: the next tick tries again
           },
           Math.max(1000, Math.min(integrity.digestIntervalMs, 60_000)),
         ).unref()
@@ -209,6 +237,16 @@ export function postgresSink(url: string, nice = 0, connections = 2, integrity?:
     clients = ok
     backends = (await Promise.all(clients.map((c) => localBackend(c, url)))).filter((pid): pid is number => pid !== undefined)
     if (nice > 0) for (const pid of backends) niceProcess(pid, nice)
+    if (chain) {
+      const why = await chainUnavailable(clients[0], key !== undefined)
+      if (why && why !== chainOff)
+        log(
+          `sink postgres: the integrity chain of instance "${chain.instance}" is OFF: ${why}. Records are written to PostgreSQL ` +
+            'WITHOUT chaining (verify lists them as inserted); fix: run `audit-logs setup-db` (it applies the migrations and grants the writer), then restart',
+        )
+      else if (!why && chainOff) log(`sink postgres: the integrity chain of instance "${chain.instance}" is on again`)
+      chainOff = why
+    }
   }
   const end = async () => {
     const was = clients
@@ -226,7 +264,7 @@ export function postgresSink(url: string, nice = 0, connections = 2, integrity?:
           for (const [type, group] of byType(lines.slice(i * share, (i + 1) * share)))
             await writeIsolating(
               group,
-              (ls) => writeLines(client, type, ls, chain).then(() => {}, schemaBehind(type)),
+              (ls) => writeLines(client, type, ls, chainOff ? undefined : chain).then(() => {}, schemaBehind(type)),
               blamePostgres,
               rejected,
             )
@@ -242,6 +280,8 @@ export function postgresSink(url: string, nice = 0, connections = 2, integrity?:
   return {
     name: 'postgres',
     write: (lines) => inTurn(() => write(lines)),
+    /** Whether the chain is written, and why not (shown in the shipper's state). */
+    integrity: () => (chain ? {chained: !chainOff, ...(chainOff ? {off: chainOff} : {}), digestErrors: digestErrors.count} : undefined),
     async close() {
       if (timer) clearInterval(timer)
       // the last head is signed as the sink stops, so verify can prove the whole chain

@@ -32,6 +32,7 @@ function health(
         deferred: s.deferred,
         rejected: s.rejected,
         lastError: s.lastError ?? null,
+        ...(s.integrity ? {integrity: s.integrity} : {}),
         fillingJournal: full && s.lagBytes >= pending / 2,
       },
     ]),

@@ -56,7 +56,7 @@ const background = Math.max(base, s.nice)
 otherThreadsAt(background)
 const log = (message: string) => port.postMessage({type: 'log', message} satisfies FromShipping)
 
-const sinks: Sink[] = sinksOf(s, background)
+const sinks: Sink[] = sinksOf(s, background, log)
 let busySince: number | undefined // the proxy workers are saturated since
 /** Whether some sink is catchUpBytes or catchUpMs behind (see ShippingSettings.catchUpBytes): trigger.catchingUp. */
 const trigger = new CatchUpTrigger(s.catchUpBytes, s.catchUpMs)

@@ -135,6 +135,38 @@ describe('audit-logs doctor (subprocess, against setups broken each way)', funct
     })
   }
 
+  it('the writer without the integrity grants (migrate instead of setup-db): integrity grants fails, naming them, fix setup-db', async () => {
+    await su.query(`REVOKE INSERT ON integrity_digests FROM ${name}_writer`)
+    try {
+      const r = await doctor()
+      expect(r.exitCode).to.equal(6)
+      const c = check(r, 'integrity grants')
+      expect(c.state).to.equal('fail')
+      expect(c.message).to.include(`${name}_writer lacks INSERT on integrity_digests`)
+      expect(c.fix).to.equal('audit-logs setup-db')
+    } finally {
+      await su.query(`GRANT INSERT ON integrity_digests TO ${name}_writer`)
+    }
+    expect(check(await doctor(), 'integrity grants').state).to.equal('ok')
+  })
+
+  it('a pending migration: migrations fails with setup-db as the fix (it applies them and grants the roles)', async () => {
+    const {rows} = await su.query(`SELECT * FROM audit_logs_migrations WHERE version = 6`)
+    await su.query(`DELETE FROM audit_logs_migrations WHERE version = 6`)
+    try {
+      const c = check(await doctor(), 'migrations')
+      expect(c.state).to.equal('fail')
+      expect(c.message).to.match(/1 pending: 0006_/)
+      expect(c.fix).to.equal('audit-logs setup-db')
+    } finally {
+      const cols = Object.keys(rows[0])
+      await su.query(
+        `INSERT INTO audit_logs_migrations (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
+        cols.map((k) => rows[0][k]),
+      )
+    }
+  })
+
   it('the reader granted INSERT: the reader role fails, and nothing was inserted', async () => {
     const before = await snapshot(su)
     await su.query(`GRANT INSERT ON request_logs, app_logs TO ${name}_reader`)

@@ -5,10 +5,13 @@ import {expect} from 'chai'
 import {appAndDatabase} from '../helpers/app-and-database.js'
 import {type CliResult, runCli} from '../helpers/cli.js'
 import {type RunningServer, request, startRun, until} from '../helpers/run-server.js'
+import {freshDatabase} from '../helpers/db.js'
+import {ZERO_HASH, chainHash, recordsHashOf} from '../../src/stores/postgres/integrity.js'
+import {insertBatch, rowHash, utcText} from '../../src/stores/postgres/sql/integrity.js'
 
 /**
  * Tamper evidence end to end: `run` chains what it writes and signs the head, then a superuser changes
- * history each way and `verify` must name what changed (exit 6), and be clean again once it is undone.
+ * history each way and `verify` must name what changed (exit 8), and be clean again once it is undone.
  */
 describe('audit-logs verify: integrity chains against a superuser (subprocess, real PostgreSQL)', function () {
   this.timeout(180_000)
@@ -22,6 +25,8 @@ describe('audit-logs verify: integrity chains against a superuser (subprocess, r
     AUDIT_LOGS_INTEGRITY_KEY: key,
     AUDIT_LOGS_INSTANCE: 'e2e-a',
     AUDIT_LOGS_INTEGRITY_DIGEST_INTERVAL_MS: '1000',
+    // verify bounds each recorded retention cutoff by this (the cleanup test keeps 30 days of events)
+    AUDIT_LOGS_EVENT_RETENTION_DAYS: '30',
   })
   let logDir = ''
   const verify = (args: string[] = [], extra: Record<string, string> = {}): Promise<CliResult> =>
@@ -82,6 +87,7 @@ describe('audit-logs verify: integrity chains against a superuser (subprocess, r
     await run.stop()
     run = undefined
     expect(existsSync(path.join(logDir, 'digests.jsonl'))).to.equal(true)
+    expect(statSync(path.join(logDir, 'digests.jsonl')).mode & 0o777).to.equal(0o640) // doctor warns of o+r files there
     const r = await verify()
     expect(r.exitCode, r.stdout + r.stderr).to.equal(0)
     const report = r.json()
@@ -93,6 +99,26 @@ describe('audit-logs verify: integrity chains against a superuser (subprocess, r
     // the same check with the public key alone (what an auditor holds)
     const pub = await verify(['--public-key', path.join(dir, 'integrity.pub.pem')], {AUDIT_LOGS_INTEGRITY_KEY: ''})
     expect(pub.exitCode, pub.stderr).to.equal(0)
+  })
+
+  it("import of the run's JSONL into a fresh database is chained as its own instance and signed: verify is clean", async () => {
+    const fresh = await freshDatabase({migrated: true})
+    const idir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-verify-import-'))
+    try {
+      const ienv = {...env(), AUDIT_LOGS_DATABASE_URL: fresh.url}
+      const imp = await runCli(['import', logDir, '--stores', 'postgres'], {env: ienv, cwd: idir})
+      expect(imp.exitCode, imp.stdout + imp.stderr).to.equal(0)
+      expect(imp.stderr).not.to.include('NOT chained')
+      const r = await runCli(['verify', '--since', '1d', '--json'], {env: ienv, cwd: idir})
+      expect(r.exitCode, r.stdout + r.stderr).to.equal(0)
+      const report = r.json()
+      expect(report.inserted).to.deep.equal([])
+      expect(report.instances.map((i: {instance: string}) => i.instance)).to.deep.equal(['import@e2e-a'])
+      expect(report.instances[0].records).to.equal(40)
+      expect(report.instances[0].digests.lastSignedSeq).to.equal(report.instances[0].lastSeq)
+    } finally {
+      await fresh.drop()
+    }
   })
 
   it('an UPDATE of a record is reported as changed, with its id and table', async () => {
@@ -131,6 +157,62 @@ describe('audit-logs verify: integrity chains against a superuser (subprocess, r
     expect(r.exitCode).to.equal(8)
     expect(r.json().inserted.map((x: {id: string; table: string}) => [x.id, x.table])).to.deep.equal([[forged, 'request_logs']])
     await q(`DELETE FROM request_logs WHERE id = $1`, [forged])
+    expect((await verify()).exitCode).to.equal(0)
+  })
+
+  it('an instance the owner invented (forged records, batch rows with correct hashes, no digest) fails as unsigned batches', async () => {
+    const ids = ['0190a0a0-0000-7000-8000-0000000000f1', '0190a0a0-0000-7000-8000-0000000000f2']
+    for (const id of ids)
+      await q(
+        `INSERT INTO request_logs SELECT $1::uuid, now() - interval '2 hours', method, scheme, host, '/forged', query, request_headers,
+          request_body, request_body_size, request_body_truncated, status_code, response_headers, response_body, response_body_size,
+          response_body_truncated, duration_ms, ip, user_id, user_agent, session_id, trace_id, request_id, flags, error, extra, instance
+         FROM request_logs LIMIT 1`,
+        [id],
+      )
+    // the hashes as the writer computes them: each row's by PostgreSQL, the chain's in Node
+    const rows = await q(
+      `SELECT r.id::text AS id, ${utcText('r.created_at')} AS at, ${rowHash('request', 'r')} AS h FROM request_logs r WHERE r.id = ANY($1::uuid[]) ORDER BY r.id`,
+      [ids],
+    )
+    const recordHashes = Buffer.concat(rows.map((r) => r.h as Buffer))
+    const ats = rows.map((r) => r.at as string).sort()
+    const link = {
+      instance: 'forged-1',
+      seq: 1,
+      logType: 'request',
+      count: 2,
+      total: 2,
+      min: ats[0],
+      max: ats[1],
+      prevHash: ZERO_HASH,
+      recordsHash: recordsHashOf(recordHashes),
+    }
+    const batch = insertBatch({
+      ...link,
+      logType: 'request',
+      ids: rows.map((r) => r.id as string),
+      ats: rows.map((r) => r.at as string),
+      recordHashes,
+      hash: chainHash(link),
+    })
+    await q(batch.text, batch.values as unknown[])
+    const r = await verify()
+    expect(r.exitCode, r.stdout + r.stderr).to.equal(8)
+    const forged = r.json().instances.find((i: {instance: string}) => i.instance === 'forged-1')
+    expect(forged.badBatches).to.deep.equal([]) // its hashes hold: only the missing signature gives it away
+    expect(forged.unsigned).to.include({from: 1, to: 1})
+    expect(forged.unsigned.why).to.match(/^unsigned batches: no valid signed digest/)
+    const text = await runCli(['verify', '--since', '1d', '--digests', path.join(logDir, 'digests.jsonl')], {env: env(), cwd: dir})
+    expect(text.exitCode).to.equal(8)
+    expect(text.stdout).to.match(/forged-1: batches 1\.\.1/)
+    expect(text.stdout).to.match(/UNSIGNED +batch 1: unsigned batches/)
+    // without any key digests cannot be expected: a warning, as before
+    const keyless = await verify([], {AUDIT_LOGS_INTEGRITY_KEY: ''})
+    expect(keyless.exitCode, keyless.stdout).to.equal(0)
+    expect(keyless.json().warnings.join('\n')).to.match(/no public key/)
+    await q(`DELETE FROM integrity_batches WHERE instance = 'forged-1'`)
+    await q(`DELETE FROM request_logs WHERE id = ANY($1::uuid[])`, [ids])
     expect((await verify()).exitCode).to.equal(0)
   })
 
@@ -225,6 +307,23 @@ describe('audit-logs verify: integrity chains against a superuser (subprocess, r
     const after = await verify(['--since', '200d'])
     expect(after.exitCode, after.stdout).to.equal(0)
     expect(after.json().instances[0].removedByRetention).to.equal(1)
+  })
+
+  it('a forged retention row (cutoff now) does not hide deletions: it is flagged, the deleted records reported', async () => {
+    const [row] = await q(`SELECT id::text FROM request_logs ORDER BY created_at LIMIT 1 OFFSET 2`)
+    await q(`CREATE TABLE saved_req AS SELECT * FROM request_logs WHERE id = $1`, [row.id])
+    await q(`DELETE FROM request_logs WHERE id = $1`, [row.id])
+    await q(`INSERT INTO integrity_retention (log_type, cutoff, how) VALUES ('request', now(), 'forged')`)
+    const r = await verify(['--since', '200d'])
+    expect(r.exitCode, r.stdout).to.equal(8)
+    const report = r.json()
+    expect(report.badRetention.map((b: {logType: string}) => b.logType)).to.deep.equal(['request'])
+    expect(report.badRetention[0].why).to.match(/newer than request records are kept \(90 days/)
+    const a = report.instances.find((i: {instance: string}) => i.instance === 'e2e-a')
+    expect(a.deleted.map((d: {id: string}) => d.id)).to.deep.equal([row.id])
+    await q(`DELETE FROM integrity_retention WHERE how = 'forged'`)
+    await q(`INSERT INTO request_logs SELECT * FROM saved_req; DROP TABLE saved_req`)
+    expect((await verify(['--since', '200d'])).exitCode).to.equal(0)
   })
 
   it('a restarted run continues the chain (no fork) and verify stays clean', async () => {

@@ -8,6 +8,8 @@ import {assertMigrated} from '../../stores/postgres/partitions.js'
 import {integrityInstalled} from '../../stores/postgres/sql/integrity.js'
 import {type VerifyReport, verifyChains} from '../../stores/postgres/verify.js'
 import {createPublicKey} from 'node:crypto'
+import {retentionDays} from '../../config/stores.js'
+import {LOG_TYPES} from '../../stores/log-types.js'
 
 export default class Verify extends BaseCommand<typeof Verify> {
   static summary = "Check the PostgreSQL records against each instance's integrity chain and signed digests."
@@ -15,7 +17,7 @@ export default class Verify extends BaseCommand<typeof Verify> {
     'Recomputes, for every instance with batches since --since, each chained record’s hash from its stored row, each ' +
     'batch’s hashes and link, the missing seqs, and the Ed25519 digests (from the database and <logDir>/digests.jsonl) ' +
     'that sign the chain heads; lists rows written since then that no batch chained. Exit 0 only when all is intact, ' +
-    '6 when anything was changed, deleted, inserted or cut. The public key comes from --public-key, or from the ' +
+    '8 when anything was changed, deleted, inserted or cut. The public key comes from --public-key, or from the ' +
     'configured integrityKey (the private key: its public half).'
   static examples = [
     '<%= config.bin %> <%= command.id %> --since 7d',
@@ -46,12 +48,14 @@ export default class Verify extends BaseCommand<typeof Verify> {
     const client = await this.client()
     await assertMigrated(client)
     if (!(await client.query(integrityInstalled())).rows[0].ok)
-      throw usageError('This database has no integrity tables yet: run `audit-logs setup-db` (migration 0005) first')
+      throw usageError('This database has no integrity tables yet: run `audit-logs setup-db` (migration 0006) first')
     const report = await verifyChains(client, {
       since,
       publicKey,
       digestFile: path.resolve(this.flags.digests ?? path.join(config.logDir, 'digests.jsonl')),
       listLimit: this.flags.limit,
+      digestIntervalMs: config.integrityDigestIntervalMs,
+      retentionDays: Object.fromEntries(LOG_TYPES.map((t) => [t, retentionDays(config, t)])),
     })
     this.print(report)
     if (!report.ok) process.exitCode = ExitCode.tampered
@@ -71,7 +75,12 @@ export default class Verify extends BaseCommand<typeof Verify> {
       for (const g of i.gaps) this.log(`  GAP       batch${g.from === g.to ? ` ${g.from}` : `es ${g.from}..${g.to}`} missing`)
       for (const b of i.badBatches) this.log(`  BAD BATCH ${b.seq}: ${b.why}`)
       for (const d of i.badDigests) this.log(`  BAD DIGEST ${d.seq} (${d.source}): ${d.why}`)
+      if (i.unsigned)
+        this.log(
+          `  UNSIGNED  batch${i.unsigned.from === i.unsigned.to ? ` ${i.unsigned.from}` : `es ${i.unsigned.from}..${i.unsigned.to}`}: ${i.unsigned.why}`,
+        )
     }
+    for (const b of r.badRetention) this.log(`BAD RETENTION ${b.logType} cutoff ${b.cutoff} (recorded ${b.writtenAt}): ${b.why}`)
     for (const x of r.inserted) this.log(`INSERTED  ${x.table} ${x.id} (${x.createdAt}): in no batch`)
     if (r.insertedTruncated) this.log(`(more inserted rows than --limit lists)`)
     for (const w of r.warnings) this.logToStderr(`Warning: ${w}`)

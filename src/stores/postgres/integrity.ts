@@ -33,11 +33,17 @@
  * - Retention: cleanup records each cutoff it applies in `integrity_retention`; verify counts chained
  *   records older than their type's cutoff as removed on purpose. Batch rows are kept (about 60 bytes
  *   a record), so the chain stays whole.
- * - Not covered: MongoDB (its records are not chained), records written by other means than the sinks
- *   (bench data from `generate`: verify reports them as inserted).
+ * - Records first: the sink checks at each connect that the tables exist and its role may write them
+ *   (chainUnavailable); if not it logs why once and writes the records unchained. A failed digest never fails
+ *   a batch (counted, logged once per distinct error).
+ * - Adoption: a head read from the database beyond both what this process committed and the last head this
+ *   instance signed in its digest file is warned about and recorded (adoptedFrom) in the next digest.
+ * - `import` chains what it inserts as the instance `import@<instance>` and signs its head at the end.
+ * - Not covered: MongoDB (its records are not chained), records written by other means than the sinks and
+ *   import (bench data from `generate`: verify reports them as inserted).
  */
 import {createHash, createPrivateKey, createPublicKey, type KeyObject, sign} from 'node:crypto'
-import {appendFile, mkdir} from 'node:fs/promises'
+import {appendFile, mkdir, open} from 'node:fs/promises'
 import {readFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -107,7 +113,20 @@ export class Chain {
   /** The time range of the records chained since the last digest. */
   private span: {from?: string; to?: string} = {}
 
-  constructor(readonly instance: string) {}
+  /** The highest seq this process committed (a head read again after a failure that is not beyond it is its own). */
+  private ownSeq = 0
+  /** A head read from the database beyond what this instance last signed and committed: recorded in the next digest. */
+  private adopted: {seq: number; hash: string; lastSigned: number} | undefined
+
+  /**
+   * `digestFile`: the instance's own digests.jsonl; at each load the database's head is compared with the last head
+   * signed there, and one beyond it is reported (`warn`) and recorded as adoptedFrom in the next digest.
+   */
+  constructor(
+    readonly instance: string,
+    private readonly digestFile?: string,
+    private readonly warn: (message: string) => void = () => {},
+  ) {}
 
   /** Inserts the batch row for `rows` (the records this transaction inserted) and commits, under the chain's lock. */
   async commit(client: pg.ClientBase, logType: LogType, rows: Inserted[]): Promise<void> {
@@ -143,6 +162,7 @@ export class Chain {
       await client.query(sql.insertBatch({...link, logType, ids: rows.map((r) => r.id), ats: rows.map((r) => r.at), recordHashes, hash}))
       await client.query('COMMIT')
       this.head = {seq: link.seq, hash, total: link.total}
+      this.ownSeq = link.seq
       if (!this.span.from || min < this.span.from) this.span.from = min
       if (!this.span.to || max > this.span.to) this.span.to = max
     } catch (error) {
@@ -156,7 +176,19 @@ export class Chain {
   private async load(client: pg.ClientBase): Promise<Head> {
     const row = (await client.query(sql.chainHead(this.instance))).rows[0] as
       {seq: string | number; hash: Buffer; total: number} | undefined
-    return row ? {seq: Number(row.seq), hash: row.hash, total: Number(row.total)} : {seq: 0, hash: ZERO_HASH, total: 0}
+    const head = row ? {seq: Number(row.seq), hash: row.hash, total: Number(row.total)} : {seq: 0, hash: ZERO_HASH, total: 0}
+    if (this.digestFile && head.seq > this.ownSeq) {
+      const lastSigned = await lastSignedSeq(this.digestFile, this.instance)
+      if (lastSigned !== undefined && head.seq > lastSigned && head.seq > (this.adopted?.seq ?? 0)) {
+        this.adopted = {seq: head.seq, hash: head.hash.toString('hex'), lastSigned}
+        this.warn(
+          `integrity: the chain of instance "${this.instance}" in the database goes on to batch ${head.seq}, beyond the last head ` +
+            `it signed (${lastSigned}, in ${this.digestFile}): batches ${lastSigned + 1}..${head.seq} were not signed by their writer ` +
+            '(a run that was killed leaves them so; so would batches someone else added); the next digest records it (adoptedFrom)',
+        )
+      }
+    }
+    return head
   }
 
   /**
@@ -180,19 +212,71 @@ export class Chain {
         from: this.span.from ?? null,
         to: this.span.to ?? null,
         at: new Date().toISOString(),
+        ...(this.adopted ? {adoptedFrom: this.adopted} : {}),
       })
       const signature = sign(null, Buffer.from(body), key).toString('base64')
       await client.query(sql.insertDigest(this.instance, head.seq, body, signature))
       if (file) {
         await mkdir(path.dirname(file), {recursive: true})
-        await appendFile(file, JSON.stringify({body, signature}) + '\n', {mode: 0o644})
+        // 0640: doctor warns of files in the log directory others can read
+        await appendFile(file, JSON.stringify({body, signature}) + '\n', {mode: 0o640})
       }
       signed.seq = head.seq
       this.span = {}
+      this.adopted = undefined
     } finally {
       release()
     }
   }
+}
+
+/**
+ * Why the chain cannot be written with `client`'s role, or undefined when it can: a missing integrity table
+ * (migration 0006 not applied) or a missing grant (`migrate` run instead of `setup-db`). `digests`: the
+ * digests table is needed too (a key is configured).
+ */
+export async function chainUnavailable(client: pg.ClientBase, digests: boolean): Promise<string | undefined> {
+  const r = (await client.query(sql.chainReadiness())).rows[0] as Record<string, boolean | null>
+  const missing: string[] = []
+  if (!r.batches) missing.push('the table integrity_batches does not exist (migration 0006 is not applied)')
+  else {
+    if (!r.batches_insert) missing.push('the writer role has no INSERT on integrity_batches')
+    if (!r.batches_select) missing.push('the writer role has no SELECT on integrity_batches')
+  }
+  if (digests) {
+    if (!r.digests) missing.push('the table integrity_digests does not exist (migration 0006 is not applied)')
+    else if (!r.digests_insert) missing.push('the writer role has no INSERT on integrity_digests')
+  }
+  return missing.length ? missing.join('; ') : undefined
+}
+
+/** The highest seq signed for `instance` among the last digests of `file` (its last 256 KiB); undefined when it has none. */
+async function lastSignedSeq(file: string, instance: string): Promise<number | undefined> {
+  let text: string
+  try {
+    const handle = await open(file, 'r')
+    try {
+      const size = (await handle.stat()).size
+      const length = Math.min(size, 256 * 1024)
+      const buffer = Buffer.alloc(length)
+      await handle.read(buffer, 0, length, size - length)
+      text = buffer.toString('utf8')
+    } finally {
+      await handle.close()
+    }
+  } catch {
+    return undefined
+  }
+  let last: number | undefined
+  for (const line of text.split('\n')) {
+    try {
+      const body = JSON.parse((JSON.parse(line) as {body: string}).body) as {instance?: unknown; seq?: unknown}
+      if (body.instance === instance && typeof body.seq === 'number' && (last === undefined || body.seq > last)) last = body.seq
+    } catch {
+      // a partial first line of the tail, or not a digest
+    }
+  }
+  return last
 }
 
 /** The key of `integrityKey`: PEM text, or the path of a PEM file. A clear error for anything but an Ed25519 private key; the key never appears in it. */

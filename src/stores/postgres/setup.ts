@@ -138,7 +138,7 @@ async function grantIfMissing(
     // With no tables yet (dry run of a first migration) the check cannot run; plan the grants.
     if (!w[0]?.ok || !r[0]?.ok) missing = true
   }
-  // the integrity tables came later (0005): a database set up before gets their grants now
+  // the integrity tables came later (0006): a database set up before gets their grants now
   const {rows: i} = await client.query(sql.hasTablePrivilege(roles.writer, 'integrity_digests', 'INSERT'))
   if (!i[0]?.ok) missing = true
   // the reader's TEMPORARY came later (exports as the reader): a database set up before gets it now

@@ -30,7 +30,21 @@ export type InstanceReport = {
   badDigests: Array<{seq: number; source: 'database' | 'file'; why: string}>
   /** true when the head could not be proven (no key, no digest): a cut tail would go unseen */
   headUnproven: boolean
+  /**
+   * With a public key (digests expected): batches no valid digest signs although they should be (the instance has
+   * no valid digest at all, or they are older than 2 × the digest interval): a failure, as an invented instance or a
+   * forged tail looks.
+   */
+  unsigned: {from: number; to: number; why: string} | null
+  /**
+   * Batches the writer found in the database beyond the last head it had signed, and continued from (its signed
+   * digest's adoptedFrom): not signed by whoever wrote them. A run that was killed leaves its last batches so; batches
+   * an owner added would look the same. A warning: check them.
+   */
+  adopted: Array<{from: number; to: number}>
 }
+/** A recorded retention cutoff verify does not honour: newer than the configured retention allows. */
+export type BadRetention = {logType: string; cutoff: string; writtenAt: string; why: string}
 export type VerifyReport = {
   since: string
   ok: boolean
@@ -38,10 +52,26 @@ export type VerifyReport = {
   inserted: Array<{table: string; id: string; createdAt: string}>
   /** set when more inserted rows exist than listed */
   insertedTruncated: boolean
+  /** retention cutoffs that are newer than the configured retention: they would hide deletions */
+  badRetention: BadRetention[]
   warnings: string[]
 }
 
-export type VerifyOptions = {since: Date; publicKey?: KeyObject; digestFile?: string; pageSize?: number; listLimit?: number}
+export type VerifyOptions = {
+  since: Date
+  publicKey?: KeyObject
+  digestFile?: string
+  pageSize?: number
+  listLimit?: number
+  /** integrityDigestIntervalMs: batches older than twice this after the last valid digest fail (with a public key) */
+  digestIntervalMs?: number
+  /** each log type's configured retention (days): a recorded cutoff newer than it allows is not honoured */
+  retentionDays?: Partial<Record<LogType, number>>
+  now?: Date
+}
+
+/** A day's slack on the retention bound (cleanup runs late, clocks differ). */
+const RETENTION_SLACK_MS = 86_400_000
 
 type BatchRow = {
   seq: string | number
@@ -54,6 +84,7 @@ type BatchRow = {
   records_hash: Buffer
   prev_hash: Buffer
   hash: Buffer
+  written_ms: number
 }
 
 type FileDigest = {body: string; signature: string | null}
@@ -82,15 +113,41 @@ function readDigestFile(file: string | undefined, warnings: string[]): FileDiges
   return out
 }
 
-type DigestBody = {v: number; instance: string; seq: number; hash: string; total: number}
+type DigestBody = {
+  v: number
+  instance: string
+  seq: number
+  hash: string
+  total: number
+  adoptedFrom?: {seq: number; hash: string; lastSigned: number}
+}
 
 export async function verifyChains(db: Db, options: VerifyOptions): Promise<VerifyReport> {
   const pageSize = options.pageSize ?? 1000
   const listLimit = options.listLimit ?? 1000
   const warnings: string[] = []
-  const cutoffs = new Map<string, string>(
-    (await db.query(sql.retentionCutoffs())).rows.map((r: {log_type: string; cutoff: string}) => [r.log_type, r.cutoff]),
-  )
+  const now = options.now ?? new Date()
+  // each type's latest cutoff that its configured retention allows; a newer one is flagged, not honoured:
+  // a cutoff is the time of the cleanup minus the retention, so one after (when it was recorded, at the latest now) − retention hides deletions
+  const cutoffs = new Map<string, string>()
+  const badRetention: BadRetention[] = []
+  for (const r of (await db.query(sql.retentionCutoffs())).rows as Array<{log_type: string; cutoff: string; written_at: string}>) {
+    const days = options.retentionDays?.[r.log_type as LogType]
+    if (days !== undefined) {
+      const recorded = Math.min(Date.parse(r.written_at), now.getTime())
+      const bound = recorded - days * 86_400_000 + RETENTION_SLACK_MS
+      if (Date.parse(r.cutoff) > bound) {
+        badRetention.push({
+          logType: r.log_type,
+          cutoff: r.cutoff,
+          writtenAt: r.written_at,
+          why: `newer than ${r.log_type} records are kept (${days} days before it was recorded, with a day's slack): not honoured, it would hide deletions`,
+        })
+        continue
+      }
+    }
+    if (!cutoffs.has(r.log_type) || r.cutoff > cutoffs.get(r.log_type)!) cutoffs.set(r.log_type, r.cutoff)
+  }
   const fileDigests = readDigestFile(options.digestFile, warnings)
   const rows = (await db.query(sql.instancesSince(options.since))).rows as Array<{
     instance: string
@@ -126,9 +183,12 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
       digests: {checked: 0, lastSignedSeq: null, unsignedTail: 0},
       badDigests: [],
       headUnproven: false,
+      unsigned: null,
+      adopted: [],
     }
     instances.push(report)
     const hashes = new Map<number, string>() // seq → hash of the batches walked (to check the digests against)
+    const writtenMs = new Map<number, number>() // seq → when the batch row was written
     if (report.firstSeq !== null && report.lastSeq !== null) {
       // the batch before the first is read too, for the first one's link
       let expected = Math.max(1, report.firstSeq - 1)
@@ -173,6 +233,7 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
           }
           if (why.length && seq >= report.firstSeq) report.badBatches.push({seq, why: why.join('; ')})
           hashes.set(seq, b.hash.toString('hex'))
+          writtenMs.set(seq, Number(b.written_ms))
           previous = {seq, hash: b.hash, total}
           expected = seq + 1
         }
@@ -270,10 +331,32 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
         continue
       }
       if (lastSigned === null || d.seq > lastSigned) lastSigned = d.seq
+      const a = body.adoptedFrom
+      if (a && Number.isInteger(a.seq) && Number.isInteger(a.lastSigned) && a.seq > a.lastSigned && d.source === 'database')
+        report.adopted.push({from: a.lastSigned + 1, to: a.seq})
     }
     report.digests.lastSignedSeq = lastSigned
     if (report.lastSeq !== null) report.digests.unsignedTail = report.lastSeq - (lastSigned ?? (report.firstSeq ?? 1) - 1)
     report.headUnproven = !options.publicKey || lastSigned === null
+    // with a public key digests are expected: batches no valid digest signs are a failure when the instance has none
+    // at all (an instance the owner invented has none), or when they are older than twice the digest interval
+    if (options.publicKey && report.lastSeq !== null && report.firstSeq !== null) {
+      const from = lastSigned === null ? report.firstSeq : lastSigned + 1
+      if (from <= report.lastSeq) {
+        if (lastSigned === null)
+          report.unsigned = {from, to: report.lastSeq, why: 'unsigned batches: no valid signed digest of this instance covers its chain'}
+        else if (options.digestIntervalMs !== undefined) {
+          let oldest = Infinity
+          for (let seq = from; seq <= report.lastSeq; seq++) oldest = Math.min(oldest, writtenMs.get(seq) ?? Infinity)
+          if (now.getTime() - oldest > 2 * options.digestIntervalMs)
+            report.unsigned = {
+              from,
+              to: report.lastSeq,
+              why: `unsigned batches: written more than twice the digest interval (${options.digestIntervalMs} ms) after the last signed digest (seq ${lastSigned}) and signed by none`,
+            }
+        }
+      }
+    }
   }
 
   // rows no batch chained, in every table
@@ -293,6 +376,12 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
   if (!options.publicKey)
     warnings.push('no public key (--public-key, or integrityKey configured): digests were not checked, the chain heads are unproven')
   for (const r of instances) {
+    for (const a of r.adopted)
+      warnings.push(
+        `${r.instance}: batches ${a.from}..${a.to} were found in the database by the writer beyond the last head it had signed, ` +
+          'and continued from: no digest of their writer signs them (a run that was killed leaves them so; so would batches someone added)',
+      )
+    if (r.unsigned) continue // a failure, reported as such
     if (options.publicKey && r.digests.lastSignedSeq === null && r.lastSeq !== null)
       warnings.push(`${r.instance}: no valid signed digest covers its chain: the head is unproven (a cut tail would go unseen)`)
     else if (r.digests.unsignedTail > 0)
@@ -302,8 +391,11 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
   }
   const ok =
     inserted.length === 0 &&
-    instances.every((r) => !r.changed.length && !r.deleted.length && !r.gaps.length && !r.badBatches.length && !r.badDigests.length)
-  return {since: options.since.toISOString(), ok, instances, inserted, insertedTruncated, warnings}
+    badRetention.length === 0 &&
+    instances.every(
+      (r) => !r.changed.length && !r.deleted.length && !r.gaps.length && !r.badBatches.length && !r.badDigests.length && !r.unsigned,
+    )
+  return {since: options.since.toISOString(), ok, instances, inserted, insertedTruncated, badRetention, warnings}
 }
 
 const sqlTable = (type: LogType) => LOG_TYPE[type].table

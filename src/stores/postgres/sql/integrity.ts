@@ -67,6 +67,18 @@ export const insertRetention = (logType: LogType, cutoff: Date, how: string): Qu
 
 export const integrityInstalled = (): Query => ({text: `SELECT to_regclass('integrity_batches') IS NOT NULL AS ok`})
 
+/**
+ * What the chain needs of the connected role: the tables (NULL: missing) and its privileges on them
+ * (has_table_privilege of a NULL regclass is NULL, so a missing table never raises an error here).
+ */
+export const chainReadiness = (): Query => ({
+  text: `SELECT to_regclass('integrity_batches') IS NOT NULL AS batches,
+      to_regclass('integrity_digests') IS NOT NULL AS digests,
+      pg_catalog.has_table_privilege(to_regclass('integrity_batches'), 'INSERT') AS batches_insert,
+      pg_catalog.has_table_privilege(to_regclass('integrity_batches'), 'SELECT') AS batches_select,
+      pg_catalog.has_table_privilege(to_regclass('integrity_digests'), 'INSERT') AS digests_insert`,
+})
+
 // --- verify (as the reader) ---
 
 /** Instances with batches whose records reach `since`, their first such seq and their head; and instances with digests only. */
@@ -82,7 +94,7 @@ export const instancesSince = (since: Date): Query => ({
 
 export const batchesFrom = (instance: string, fromSeq: number, limit: number): Query => ({
   text: `SELECT seq, log_type, count, total, ${utcText('min_created_at')} AS min, ${utcText('max_created_at')} AS max,
-      record_hashes, records_hash, prev_hash, hash
+      record_hashes, records_hash, prev_hash, hash, (extract(epoch FROM written_at) * 1000)::float8 AS written_ms
     FROM integrity_batches WHERE instance = $1 AND seq >= $2 ORDER BY seq LIMIT $3`,
   values: [instance, fromSeq, limit],
 })
@@ -118,7 +130,8 @@ export const digestsOf = (instance: string): Query => ({
   values: [instance],
 })
 
-/** The latest cutoff retention applied to each log type. */
+/** Each cutoff retention recorded, with when it was recorded (verify bounds each by the configured retention). */
 export const retentionCutoffs = (): Query => ({
-  text: `SELECT log_type, ${utcText('max(cutoff)')} AS cutoff FROM integrity_retention GROUP BY log_type`,
+  text: `SELECT log_type, ${utcText('cutoff')} AS cutoff, ${utcText('written_at')} AS written_at
+    FROM integrity_retention ORDER BY log_type, cutoff`,
 })
