@@ -308,6 +308,7 @@ describe('scaffold systemd', function () {
       {args: ['--exec', `/usr/bin/node${inject}`], named: '--exec holds a control character (a newline, U+000A)'},
       {args: ['--exec', `/usr/bin/node\t/opt/audit-logs/bin/run.js`], named: '--exec holds a control character (U+0009)'},
       {args: ['--working-directory', `/srv/audit${inject}`], named: '--working-directory holds a control character'},
+      {args: ['--environment-file', `/etc/audit-logs/x.env${inject}`], named: '--environment-file holds a control character'},
     ]
     for (const c of cases) {
       const r = await runCli(['scaffold', 'systemd', '--out', file, ...(c.args ?? [])], {env: {...clean, ...c.env}})
@@ -319,6 +320,10 @@ describe('scaffold systemd', function () {
     expect(
       (await runCli(['scaffold', 'systemd', '--out', file], {env: {...clean, AUDIT_LOGS_JOURNAL_DIR: '/srv/journal'}})).exitCode,
     ).to.equal(0)
+    // the environment file's flag reaches the unit (it is not --env-file, which Node 20 takes for its own option)
+    const unit = await runCli(['scaffold', 'systemd', '--stdout', '--environment-file', '/etc/audit-logs/x.env'], {env: clean})
+    expect(unit.exitCode, unit.stderr).to.equal(0)
+    expect(unit.stdout).to.match(/^EnvironmentFile=-?\/etc\/audit-logs\/x\.env$/m)
   })
 
   it('systemd-analyze verify accepts the unit, and reports a broken one', async function () {

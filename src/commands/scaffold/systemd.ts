@@ -13,7 +13,7 @@ export default class ScaffoldSystemd extends BaseCommand<typeof ScaffoldSystemd>
     'the configuration (flags, environment, --config). Check it with: systemd-analyze verify audit-logs.service'
   static examples = [
     '<%= config.bin %> <%= command.id %>',
-    '<%= config.bin %> <%= command.id %> --exec /usr/local/bin/audit-logs --user audit --env-file /etc/audit-logs/env',
+    '<%= config.bin %> <%= command.id %> --exec /usr/local/bin/audit-logs --user audit --environment-file /etc/audit-logs/env',
     '<%= config.bin %> <%= command.id %> --stdout --working-directory /srv/audit-logs',
   ]
   static flags = {
@@ -27,7 +27,10 @@ export default class ScaffoldSystemd extends BaseCommand<typeof ScaffoldSystemd>
       description: 'working directory: relative data and log directories are under it',
       default: '/var/lib/audit-logs',
     }),
-    'env-file': Flags.string({description: 'EnvironmentFile with the settings', default: '/etc/audit-logs/audit-logs.env'}),
+    'environment-file': Flags.string({
+      description: 'EnvironmentFile with the settings (not --env-file: Node 20 takes that for its own option)',
+      default: '/etc/audit-logs/audit-logs.env',
+    }),
   }
 
   async run(): Promise<ScaffoldResult> {
@@ -38,7 +41,7 @@ export default class ScaffoldSystemd extends BaseCommand<typeof ScaffoldSystemd>
       exec: f.exec ? f.exec.split(' ').filter(Boolean) : [process.execPath, BIN_PATH],
       user: f.user,
       workingDirectory: f['working-directory'],
-      environmentFile: f['env-file'],
+      environmentFile: f['environment-file'],
       configFile: f.config,
       bind: c.bind,
       adminBind: c.adminBind,

@@ -73,7 +73,7 @@ function printable(name: string, value: string): string {
 function checkPrintable(o: SystemdOptions): void {
   for (const w of o.exec) printable('--exec', w)
   printable('--working-directory', o.workingDirectory)
-  printable('--env-file', o.environmentFile)
+  printable('--environment-file', o.environmentFile)
   if (o.configFile !== undefined) printable('--config', o.configFile)
   for (const key of ['dataDir', 'logDir', 'journalDir', 'errorLog', 'accessLog'] as const) {
     const value = o[key]
@@ -129,7 +129,7 @@ export function renderSystemdUnit(o: SystemdOptions): string {
   if (!path.isAbsolute(o.exec[0] ?? ''))
     throw usageError(`--exec must start with an absolute path (systemd runs no shell); got "${o.exec[0] ?? ''}"`)
   if (!path.isAbsolute(o.workingDirectory)) throw usageError(`--working-directory must be an absolute path; got "${o.workingDirectory}"`)
-  if (!path.isAbsolute(o.environmentFile)) throw usageError(`--env-file must be an absolute path; got "${o.environmentFile}"`)
+  if (!path.isAbsolute(o.environmentFile)) throw usageError(`--environment-file must be an absolute path; got "${o.environmentFile}"`)
   if (!/^[a-z_][a-z0-9_-]{0,31}\$?$/i.test(o.user))
     throw usageError(`--user must be a user name (letters, digits, _ and -); got "${o.user}"`)
   const wd = o.workingDirectory
