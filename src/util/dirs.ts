@@ -51,19 +51,36 @@ export function missingDirs(dirs: string[]): string[] {
 
 /**
  * Removes `dir` if it holds nothing but (nested) empty directories, as a start that failed leaves
- * what it made: a file anywhere in it keeps it, and every directory on the way to the file. Never
- * follows a symbolic link. Returns whether it is gone.
+ * what it made. A file anywhere in it keeps ALL of it as it is: an empty directory inside a tree that
+ * holds files may be one a program needs (an initialised PostgreSQL data directory has several:
+ * pg_notify, pg_tblspc, ...; removing them leaves a server that can never start again). Never follows
+ * a symbolic link. Returns whether it is gone.
  */
 export function removeIfEmpty(dir: string): boolean {
+  if (!onlyEmptyDirs(dir)) return false
+  return removeTree(dir)
+}
+
+/** Whether `dir` is a directory whose tree holds no file, link or other entry but directories. */
+function onlyEmptyDirs(dir: string): boolean {
   let entries
   try {
     entries = readdirSync(dir, {withFileTypes: true})
   } catch {
     return false
   }
-  let empty = true
-  for (const entry of entries) if (!(entry.isDirectory() && removeIfEmpty(path.join(dir, entry.name)))) empty = false
-  if (!empty) return false
+  return entries.every((entry) => entry.isDirectory() && onlyEmptyDirs(path.join(dir, entry.name)))
+}
+
+/** Removes a tree of empty directories, deepest first; stops at anything that appeared meanwhile. */
+function removeTree(dir: string): boolean {
+  let entries
+  try {
+    entries = readdirSync(dir, {withFileTypes: true})
+  } catch {
+    return false
+  }
+  for (const entry of entries) if (!(entry.isDirectory() && removeTree(path.join(dir, entry.name)))) return false
   try {
     rmdirSync(dir)
     return true

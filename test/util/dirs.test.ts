@@ -16,7 +16,7 @@ describe('directories a failed start made', () => {
     expect(missingDirs([dir])).to.deep.equal([])
   })
 
-  it("removeIfEmpty: a tree of empty directories goes; a file keeps its directory and those above it, never a symbolic link's target", () => {
+  it("removeIfEmpty: a tree of empty directories goes; a file anywhere keeps the whole tree as it is (an initialised PostgreSQL data directory's empty pg_notify/ too); never a symbolic link's target", () => {
     const dir = tmp()
     mkdirSync(path.join(dir, 'empty', 'journal'), {recursive: true})
     mkdirSync(path.join(dir, 'empty', 'clients'))
@@ -24,10 +24,12 @@ describe('directories a failed start made', () => {
     expect(existsSync(path.join(dir, 'empty'))).to.equal(false)
 
     mkdirSync(path.join(dir, 'held', 'journal'), {recursive: true})
-    mkdirSync(path.join(dir, 'held', 'pgdata'))
+    mkdirSync(path.join(dir, 'held', 'pgdata', 'pg_notify'), {recursive: true})
     writeFileSync(path.join(dir, 'held', 'pgdata', 'PG_VERSION'), '17\n')
     expect(removeIfEmpty(path.join(dir, 'held'))).to.equal(false)
-    expect(readdirSync(path.join(dir, 'held'))).to.deep.equal(['pgdata']) // the empty journal/ went
+    // nothing removed: PostgreSQL refuses to start without its empty pg_notify/ (a failed first run once removed it)
+    expect(readdirSync(path.join(dir, 'held')).sort()).to.deep.equal(['journal', 'pgdata'])
+    expect(readdirSync(path.join(dir, 'held', 'pgdata')).sort()).to.deep.equal(['PG_VERSION', 'pg_notify'])
 
     const outside = path.join(dir, 'outside')
     mkdirSync(outside)
