@@ -1,9 +1,8 @@
 import http from 'node:http'
 import {expect} from 'chai'
-import {type TestDatabase, freshDatabase} from '../helpers/db.js'
+import {appAndDatabase} from '../helpers/app-and-database.js'
 import {periodsDone} from '../helpers/maintenance.js'
 import {type RunningServer, request, sendLoops, startRun, until} from '../helpers/run-server.js'
-import {type Upstream, startUpstream} from '../helpers/upstream.js'
 
 const INTERVAL_MS = 4000
 const NAMES = ['inst-a', 'inst-b', 'inst-c']
@@ -12,23 +11,17 @@ const TOTAL = 1500
 
 describe('audit-logs run: three instances in front of one app, on one database, one killed and restarted (subprocess, real PostgreSQL)', function () {
   this.timeout(240_000)
-  let app: Upstream
-  let db: TestDatabase
   const runs: RunningServer[] = []
-  before(async () => {
-    app = await startUpstream()
-    db = await freshDatabase({migrated: true})
-  })
+  // registered before appAndDatabase's: the runs stop before the app closes and the database is dropped
   after(async () => {
     for (const r of runs) await r.stop().catch(() => {})
-    await app?.close()
-    await db?.drop()
   })
+  const ctx = appAndDatabase()
 
   it("records every request answered 2xx once (all but the records of the killed instance's last instant), and does each period of maintenance once", async () => {
-    const args = ['--upstream', app.url, '--workers', '1', '--maintenance']
+    const args = ['--upstream', ctx.app.url, '--workers', '1', '--maintenance']
     const env = (name: string) => ({
-      AUDIT_LOGS_DATABASE_URL: db.url,
+      AUDIT_LOGS_DATABASE_URL: ctx.db.url,
       AUDIT_LOGS_INSTANCE: name,
       AUDIT_LOGS_MAINTENANCE_INTERVAL_MS: String(INTERVAL_MS),
     })
@@ -78,7 +71,7 @@ describe('audit-logs run: three instances in front of one app, on one database, 
     // every request answered 2xx is in PostgreSQL, once; nothing is there twice
     const stored = await until(
       async () => {
-        const {rows} = await db.client.query(
+        const {rows} = await ctx.db.client.query(
           `SELECT path, count(*)::int AS n, min(instance) AS instance FROM request_logs WHERE path LIKE '/api/inst-%' GROUP BY path`,
         )
         const byPath = new Map(rows.map((r) => [r.path as string, r as {n: number; instance: string}]))
@@ -101,7 +94,7 @@ describe('audit-logs run: three instances in front of one app, on one database, 
     // maintenance: no period done twice, though three instances (and one restarted) competed for each
     const periods = await until(
       async () => {
-        const p = await periodsDone(db, INTERVAL_MS)
+        const p = await periodsDone(ctx.db, INTERVAL_MS)
         return p.length >= 2 ? p : undefined
       },
       60_000,
