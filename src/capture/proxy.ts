@@ -16,8 +16,14 @@ export type Capture = {
   clientIp: ClientIp
   /** Body bytes kept per body (the bound). */
   bodyLimit: number
-  /** Takes an exchange once its response ended; builds its records (and gives it its id) elsewhere. Must not block or throw. */
-  submit: (x: Omit<Exchange, 'id'>, full: boolean) => void
+  /**
+   * Takes an exchange once its response ended; builds its records (and gives it its id) elsewhere. Must not
+   * block or throw. `journaled`, when given, is called once its records are written to the journal (or were
+   * counted lost).
+   */
+  submit: (x: Omit<Exchange, 'id'>, full: boolean, journaled?: () => void) => void
+  /** recordBeforeAnswer: a response's last bytes wait until its records are journaled (see answer in createProxy). */
+  holdAnswer?: boolean
 }
 
 export type ProxyOptions = {
@@ -204,9 +210,12 @@ export function createProxy(o: ProxyOptions): http.Server {
     let error: string | undefined
     let upstreamError = false
     let done = false
+    let upstreamEnded = false
+    const hold = capture?.holdAnswer === true
 
-    const finish = () => {
-      if (done || !(capture || o.onExchange)) return
+    /** The exchange is over as far as the record goes: it is handed off; `then` once its records are journaled. */
+    const finish = (then?: () => void) => {
+      if (done || !(capture || o.onExchange)) return void then?.()
       done = true
       const x: Omit<Exchange, 'id'> = {
         start,
@@ -232,8 +241,15 @@ export function createProxy(o: ProxyOptions): http.Server {
         upstreamError,
       }
       o.onExchange?.(x, req.httpVersion)
-      capture?.submit(x, full)
+      if (capture) capture.submit(x, full, then)
+      else then?.()
     }
+    /**
+     * Ends the answer. With recordBeforeAnswer its last bytes (`end` sends them) wait until its records
+     * are in the journal: a client that got a whole response has its record even if this process is
+     * killed the next moment. A client that goes away meanwhile is recorded as it was answered.
+     */
+    const answer = (end: () => void) => (hold ? finish(end) : end())
 
     // A kept-alive connection to the app can be closed by the app just as a request is sent on it
     // (its keep-alive timeout: 5 s for Node, 2 s for gunicorn). A request with no body and an
@@ -251,7 +267,7 @@ export function createProxy(o: ProxyOptions): http.Server {
      * app's silence: the proxy stopped reading (backpressure), and the timer starts again.
      */
     const onTimeout = () => {
-      if (res.writableFinished) return // answered in full: the socket is the agent's again
+      if (res.writableFinished || upstreamEnded) return // the app answered in full: the socket is the agent's again
       if (upResponse && (res.writableNeedDrain || upResponse.isPaused())) {
         upReq.socket?.setTimeout(limit)
         return
@@ -274,7 +290,7 @@ export function createProxy(o: ProxyOptions): http.Server {
           if (o.draining?.()) res.shouldKeepAlive = false
           const body = 'Gateway Timeout: the application did not answer in time\n'
           res.writeHead(504, {'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body)})
-          res.end(body)
+          answer(() => res.end(body))
         } else res.destroy()
       }
       upReq.destroy()
@@ -304,15 +320,36 @@ export function createProxy(o: ProxyOptions): http.Server {
         const h = responseHeaders(upRes)
         audit = h.audit
         res.writeHead(status, upRes.statusMessage, h.raw)
+        const length = upRes.headers['content-length'] === undefined ? undefined : Number(upRes.headers['content-length'])
         // A streamed response (SSE, long poll, chunked download) shows its headers at once; a sized
-        // one sends them with the first body bytes, in one write.
-        if (upRes.headers['content-length'] === undefined) res.flushHeaders()
+        // one sends them with the first body bytes, in one write. A response that has no body (HEAD,
+        // 204, 304) is whole with its headers: held, they wait for the end.
+        const bodiless = method === 'HEAD' || status === 204 || status === 304
+        if (length === undefined && !(hold && bodiless)) res.flushHeaders()
         if (full) resTap = new BodyTap(capture!.bodyLimit)
         upRes.on('data', (c: Buffer) => {
           responseSize += c.length
           resTap?.push(c)
         })
-        if (upRes.headers.trailer === undefined) upRes.pipe(res)
+        upRes.on('end', () => (upstreamEnded = true))
+        if (hold) {
+          // By hand, not pipe(): a sized body's last chunk (the one that completes it) waits with the end;
+          // a chunked or close-delimited body is incomplete until its end, which alone waits.
+          let last: Buffer | undefined
+          upRes.on('data', (c: Buffer) => {
+            if (length !== undefined && responseSize >= length) last = last ? Buffer.concat([last, c]) : c
+            else if (!res.write(c)) {
+              upRes.pause()
+              res.once('drain', () => upRes.resume())
+            }
+          })
+          upRes.on('end', () =>
+            answer(() => {
+              if (upRes.headers.trailer !== undefined && upRes.rawTrailers.length) res.addTrailers(pairs(upRes.rawTrailers))
+              res.end(last)
+            }),
+          )
+        } else if (upRes.headers.trailer === undefined) upRes.pipe(res)
         else {
           // trailer fields come after the body: the response ends once they are added
           upRes.pipe(res, {end: false})
@@ -350,7 +387,7 @@ export function createProxy(o: ProxyOptions): http.Server {
           status = 502
           const body = 'Bad Gateway: the application did not answer\n'
           res.writeHead(502, {'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body)})
-          res.end(body)
+          answer(() => res.end(body))
         } else {
           res.destroy()
         }

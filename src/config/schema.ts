@@ -384,6 +384,17 @@ export const settings = {
       .default('block'),
     env: 'AUDIT_LOGS_WHEN_FULL',
   },
+  /**
+   * A response's last bytes wait until its records are written to the journal (a write, not an fsync:
+   * what the kernel holds survives the process). Without it a killed run (SIGKILL, the OOM killer) loses
+   * the records of the requests it answered in its last ~10 ms: the hand-off to the builder thread and
+   * the journal's write buffer. With it, a client that got a whole response has its record.
+   */
+  recordBeforeAnswer: {
+    doc: "a response's last bytes wait until its records are in the journal, so a killed server loses no answered request",
+    schema: bool(true),
+    env: 'AUDIT_LOGS_RECORD_BEFORE_ANSWER',
+  },
   blockTimeoutMs: {
     doc: 'longest a request is held while the journal is full, then it is answered 503',
     schema: wholeNumber(1).default(30_000),

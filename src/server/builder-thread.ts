@@ -9,9 +9,16 @@ import type {WorkerSettings} from './settings.js'
 import {hooksFrom} from './hooks.js'
 
 export type ToBuilder =
-  {type: 'batch'; items: WireExchange[]; arena: Uint8Array; bytes: number} | {type: 'journal-full'; full: boolean} | {type: 'close'}
+  /** seq: the batch's number in this worker; ack: the proxy holds responses until the batch is written (journaled) */
+  | {type: 'batch'; items: WireExchange[]; arena: Uint8Array; bytes: number; seq: number; ack: boolean}
+  | {type: 'journal-full'; full: boolean}
+  | {type: 'close'}
 export type FromBuilder =
-  {type: 'counts'; captured: number; dropped: number; builtBytes: number; problem?: string} | {type: 'closed'} | {type: 'ready'}
+  | {type: 'counts'; captured: number; dropped: number; builtBytes: number; problem?: string}
+  /** these batches' records are written to the journal's file (or were counted lost): their held responses may end */
+  | {type: 'journaled'; seqs: number[]}
+  | {type: 'closed'}
+  | {type: 'ready'}
 
 const s = workerData as WorkerSettings & {writerId: string}
 const port = parentPort!
@@ -60,12 +67,28 @@ const report = () => {
 }
 const timer = setInterval(report, 250)
 
+// Batches whose responses are held (recordBeforeAnswer) and whose records are built: written with one
+// write() for all the batches built in the same turn, then acknowledged together.
+let built: number[] = []
+const journaled = (seq: number) => {
+  if (built.push(seq) > 1) return
+  setImmediate(() => {
+    if (!built.length) return // close() acknowledged them
+    journal.flush()
+    port.postMessage({type: 'journaled', seqs: built} satisfies FromBuilder)
+    built = []
+  })
+}
+
 port.on('message', async (msg: ToBuilder) => {
   if (msg.type === 'batch') {
+    const builds: Array<Promise<void>> = []
     for (const item of msg.items) {
       const {x, full: fullRecord} = fromWire(item, msg.arena, s.bodyLimit)
-      void builder.build(x, fullRecord)
+      builds.push(builder.build(x, fullRecord))
     }
+    // build never rejects (a record that cannot be built is counted lost): the responses are let go either way
+    if (msg.ack) void Promise.all(builds).then(() => journaled(msg.seq))
     counts.builtBytes += msg.bytes
     failpoint('builder-crash')
     failpoint('builder-slow')
@@ -78,6 +101,7 @@ port.on('message', async (msg: ToBuilder) => {
     if (builder.pendingRecords > 0) lost(builder.pendingRecords, 'the worker stopped before they were built')
     full = true // a build that ends after this counts its records dropped (already counted above), never appends
     journal.close()
+    if (built.length) port.postMessage({type: 'journaled', seqs: built.splice(0)} satisfies FromBuilder)
     clearInterval(timer)
     report()
     port.postMessage({type: 'closed'} satisfies FromBuilder)

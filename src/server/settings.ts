@@ -25,6 +25,8 @@ export type WorkerSettings = {
   shutdownTimeoutMs: number
   /** At the journal's bound: hold new requests (block) or drop their records (drop). */
   whenFull: 'block' | 'drop'
+  /** A response's last bytes wait until its records are written to the journal (see the setting recordBeforeAnswer). */
+  recordBeforeAnswer: boolean
   /** How long a request waits for room (block) before it is refused with 503. */
   blockTimeoutMs: number
   /** Bytes of bodies handed to the builder thread and not built yet, at most (past it: as at the journal's bound). */
@@ -109,6 +111,7 @@ export function workerSettings(config: ResolvedConfig): WorkerSettings {
     trustedProxies: config.trustedProxies,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     whenFull: config.whenFull,
+    recordBeforeAnswer: config.recordBeforeAnswer,
     blockTimeoutMs: config.blockTimeoutMs,
     handoffMaxBytes: config.handoffMaxBytes,
     configFile: config.configFile ? path.resolve(config.configFile) : undefined,

@@ -62,26 +62,39 @@ function startBuilder(s: WorkerSettings, counts: Counts, gate?: IntakeGate) {
   let batch = new WireBatch()
   let scheduled = false
   let inFlight = 0 // bytes of batches sent and not yet reported built
+  let seq = 0
+  // the held responses of the batch being filled, and of each batch sent until the builder says it is journaled
+  let waiters: Array<() => void> = []
+  const held = new Map<number, Array<() => void>>()
   const flush = () => {
     scheduled = false
     if (!batch.items.length) return
     const {items, arena} = batch.seal()
     const bytes = arena.length + items.length * 512 // the bodies, and about what an exchange's other fields take (read before the arena is transferred)
-    thread.postMessage({type: 'batch', items, arena, bytes} satisfies ToBuilder, [arena.buffer as ArrayBuffer])
+    const ack = waiters.length > 0
+    if (ack) held.set(++seq, waiters)
+    thread.postMessage({type: 'batch', items, arena, bytes, seq, ack} satisfies ToBuilder, [arena.buffer as ArrayBuffer])
     inFlight += bytes
     batch = new WireBatch()
+    waiters = []
   }
   let closing = false
   // A builder thread that dies would leave the proxy capturing into nothing: the worker exits with
   // it and the primary starts a replacement (exchanges handed off and not yet built are lost, and
   // the log says so).
   thread.on('error', (error) => process.stderr.write(`[audit-logs] a record builder thread failed: ${error.message}\n`))
+  let dead = false
   thread.on('exit', () => {
     if (closing) return
+    dead = true
     process.stderr.write(
       `[audit-logs] worker ${process.pid}: its record builder stopped with ${inFlight} bytes of exchanges not built; the worker exits and is replaced\n`,
     )
-    process.exit(1)
+    // the responses held for those records are let go: the records are lost (said above), the app's answers need not be
+    for (const answers of [...held.values(), waiters]) for (const answer of answers) answer()
+    held.clear()
+    waiters = []
+    setTimeout(() => process.exit(1), 200) // time for those answers to be written
   })
   const ready = new Promise<void>((resolve, reject) => {
     thread.once('error', reject)
@@ -94,19 +107,27 @@ function startBuilder(s: WorkerSettings, counts: Counts, gate?: IntakeGate) {
         inFlight -= msg.builtBytes
         if (gate && inFlight + batch.bytes < s.handoffMaxBytes * 0.75) gate.set('handoff', false)
       }
+      if (msg.type === 'journaled')
+        for (const n of msg.seqs) {
+          for (const answer of held.get(n) ?? []) answer()
+          held.delete(n)
+        }
     })
   })
   return {
     ready,
-    submit(x: Parameters<Capture['submit']>[0], full: boolean) {
+    submit(x: Parameters<Capture['submit']>[0], full: boolean, journaled?: () => void) {
+      if (dead) return journaled?.() // the worker is exiting; its builder is gone
       // past the bound with a gate, the exchange is kept (its response was sent) and new requests wait until the builder catches up
       if (inFlight + batch.bytes > s.handoffMaxBytes && gate) gate.set('handoff', true)
       else if (inFlight + batch.bytes > s.handoffMaxBytes) {
         counts.dropped += full ? 2 : 1 // its request and access records
         counts.problem = "a worker's record builder is far behind its proxy (the host is short of CPU)"
+        journaled?.() // dropped and counted (whenFull: drop): the response is not held for it
         return
       }
       batch.add(x, full)
+      if (journaled) waiters.push(journaled)
       if (batch.items.length >= 256 || batch.bytes >= 1024 * 1024) flush()
       else if (!scheduled) {
         scheduled = true
@@ -147,6 +168,7 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
     clientIp: new ClientIp(s.trustedProxies),
     bodyLimit: s.bodyLimit,
     submit: builder.submit,
+    holdAnswer: s.recordBeforeAnswer,
   }
   // gunicorn's max_requests: this worker's share, jitter included (randint(0, jitter), both ends)
   const retireAfter = s.maxRequests > 0 ? s.maxRequests + Math.floor(Math.random() * (s.maxRequestsJitter + 1)) : 0

@@ -124,6 +124,90 @@ describe('audit-logs run: what it must survive', function () {
     }
   })
 
+  it('kill -9 while traffic flows: every request answered in full has its records after a restart (recordBeforeAnswer, the default)', async () => {
+    const db: TestDatabase = await freshDatabase({migrated: true})
+    const first = await startRun(['--upstream', app.url, '--workers', '2'], {AUDIT_LOGS_DATABASE_URL: db.url})
+    // answered in full: the status, and the whole body checked (a cut response is not an answer)
+    const answered: string[] = []
+    let cut = 0
+    const agent = new http.Agent({keepAlive: true, maxSockets: 16})
+    const payload = JSON.stringify({note: 'y'.repeat(2000)})
+    // three kinds of answer: sized in one write (/api), chunked (/echo), sized over many writes (/download)
+    const loops = sendLoops(6, async (k, i) => {
+      const m = `k${k}-${i}`
+      const kind = i % 3
+      try {
+        if (kind === 0) {
+          const r = await request(`${first.url}/api/kill-${m}`, {agent})
+          if (r.status === 200 && JSON.parse(r.body.toString()).ok === true) answered.push(`/api/kill-${m}`)
+        } else if (kind === 1) {
+          const r = await request(`${first.url}/echo?m=${m}`, {
+            agent,
+            method: 'POST',
+            body: payload,
+            headers: {'content-type': 'application/json'},
+          })
+          if (r.status === 200 && r.body.toString() === payload) answered.push(`/echo?m=${m}`)
+        } else {
+          const r = await request(`${first.url}/download?bytes=300000&m=${m}`, {agent})
+          if (r.status === 200 && r.body.length === 300_000) answered.push(`/download?bytes=300000&m=${m}`)
+        }
+      } catch {
+        cut++ // in flight when the server died
+      }
+    })
+    try {
+      await until(() => answered.length >= 600, 120_000, '600 answers')
+      process.kill(-first.child.pid!, 'SIGKILL') // the whole server: primary, workers and their builder threads
+      await first.child
+      await loops.stop()
+      agent.destroy()
+      const second = await startRun(['--upstream', app.url], {AUDIT_LOGS_DATABASE_URL: db.url}, {dir: first.dir})
+      // a request record is found by its path, and by its query's m where the path is shared
+      const key = (u: string) => (u.startsWith('/api/') ? u : `${u.split('?')[0]}?m=${new URL(u, 'http://x').searchParams.get('m')}`)
+      const requestKeys = async () => {
+        const {rows} = await db.client.query(`SELECT path, query->>'m' AS m FROM request_logs`)
+        return new Set(rows.map((r) => (r.m ? `${r.path}?m=${r.m}` : r.path) as string))
+      }
+      try {
+        const urls = await until(
+          async () => {
+            const {rows} = await db.client.query(`SELECT url, count(*)::int AS n FROM access_logs GROUP BY url`)
+            const byUrl = new Map(rows.map((r) => [r.url as string, r.n as number]))
+            // the request records too (the sink may commit the two tables' rows in different batches)
+            const n = (await db.client.query(`SELECT count(*)::int AS n FROM request_logs`)).rows[0].n as number
+            return answered.every((u) => byUrl.has(u)) && n >= answered.length ? byUrl : undefined
+          },
+          60_000,
+          'an access record of every request answered in full',
+        ).catch(async (error: Error) => {
+          const {rows} = await db.client.query(`SELECT url FROM access_logs`)
+          const have = new Set(rows.map((r) => r.url as string))
+          const lost = answered.filter((u) => !have.has(u))
+          throw new Error(
+            `${error.message}: ${lost.length} of ${answered.length} answered requests have no record, e.g. ${lost.slice(0, 5).join(' ')}`,
+          )
+        })
+        expect(
+          [...urls].filter(([, n]) => n !== 1),
+          'access records twice',
+        ).to.deep.equal([])
+        // and the full request record of each
+        const full = await requestKeys()
+        expect(
+          answered.filter((u) => !full.has(key(u))),
+          'answered requests without a request record',
+        ).to.deep.equal([])
+        console.log(`      (${answered.length} answered in full before the kill, ${cut} cut by it: every answered one recorded once)`)
+      } finally {
+        await second.stop()
+      }
+    } finally {
+      await first.stop().catch(() => {})
+      await db.drop()
+    }
+  })
+
   it('kill -9 while traffic flows: after a restart every record that reached the journal is in PostgreSQL and in the files exactly once', async () => {
     const db: TestDatabase = await freshDatabase({migrated: true})
     const first = await startRun(['--upstream', app.url, '--workers', '2'], {AUDIT_LOGS_DATABASE_URL: db.url})

@@ -57,6 +57,39 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
     expect(row).to.include({method: 'DELETE', status_code: 418})
   })
 
+  it('answers once the records are in the journal (recordBeforeAnswer): sized, chunked and bodiless answers (HEAD, 204, 304) on one kept-alive connection', async () => {
+    const agent = new http.Agent({keepAlive: true, maxSockets: 1})
+    const journal = () =>
+      readdirSync(run.journalDir)
+        .filter((n) => /\.(open|jsonl)$/.test(n))
+        .map((n) => readFileSync(path.join(run.journalDir, n), 'utf8'))
+        .join('')
+    try {
+      const asks: Array<[string, string, number]> = [
+        ['GET', '/json', 200],
+        ['HEAD', '/json', 200],
+        ['GET', '/status/204', 204],
+        ['GET', '/status/304', 304],
+        ['POST', '/echo', 200],
+        ['GET', '/download?bytes=200000', 200],
+      ]
+      for (const [i, [method, url, status]] of asks.entries()) {
+        const id = `held-${i}-${Date.now()}`
+        const r = await request(`${run.url}${url}`, {
+          agent,
+          method,
+          headers: {'x-request-id': id},
+          ...(method === 'POST' ? {body: 'abc'} : {}),
+        })
+        expect(r.status, `${method} ${url}`).to.equal(status)
+        // read at once, no waiting: the answer came after its records were written
+        expect(journal(), `${method} ${url}: its record in the journal when the answer ended`).to.contain(`"request_id":"${id}"`)
+      }
+    } finally {
+      agent.destroy()
+    }
+  })
+
   it("records the client's address and scheme from X-Forwarded-For/-Proto only when a trusted proxy sent them", async () => {
     const spoofed = {'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https'}
     const direct = await request(`${run.url}/json?via=client`, {headers: spoofed})
