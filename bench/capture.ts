@@ -90,10 +90,16 @@ async function main() {
     `wrk ${WRK.join(' ')}, workers ${values.workers}, integrity chain ${values.integrity}, ${os.cpus().length} cores, node ${process.version}`,
   )
   try {
-    const scenarios: Array<{name: string; args?: string[]}> = [
+    // capture twice: answers held until their records are journaled (recordBeforeAnswer, the default) and not
+    const scenarios: Array<{name: string; args?: string[]; env?: Record<string, string>}> = [
       {name: 'direct to the app'},
       {name: 'run --no-capture', args: ['--no-capture']},
       {name: 'run, capture to files + PostgreSQL', args: []},
+      {
+        name: 'run, capture to files + PostgreSQL, recordBeforeAnswer false',
+        args: [],
+        env: {AUDIT_LOGS_RECORD_BEFORE_ANSWER: 'false'},
+      },
     ]
     for (const sc of scenarios) {
       let url = `http://127.0.0.1:${appPort}`
@@ -114,6 +120,7 @@ async function main() {
               AUDIT_LOGS_DATA_DIR: path.join(dir, 'data'),
               AUDIT_LOGS_INTEGRITY: INTEGRITY ? 'true' : 'false',
               OCLIF_SKIP_NEW_VERSION_CHECK: '1',
+              ...sc.env,
             },
             cwd: dir, // not the user's directory: its audit-logs.config.mjs or .env (a dbName) would redirect the records
             stdio: ['ignore', 'ignore', 'pipe'],
