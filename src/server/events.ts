@@ -15,8 +15,9 @@ import {sameSecret} from '../util/secrets.js'
  * object or an array; or NDJSON) validated one by one, the good ones
  * journaled and synced to disk before the answer, so a 2xx means durable.
  * The answer says which were refused and why. Bounded: a bearer token, the
- * batch's size in events and bytes, each event's bytes, events a second per
- * client address; over a bound, 413 or 429 naming it.
+ * batch's size in events and bytes (over one, 413), events a second per
+ * client address (429), each naming its bound with nothing of the batch
+ * kept; an event over its bytes is refused alone, the rest kept.
  */
 export type EventIngest = {
   handle(req: http.IncomingMessage, res: http.ServerResponse): void

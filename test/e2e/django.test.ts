@@ -294,6 +294,56 @@ for (const series of ['4.2', '5.2']) {
         expect(query.exitCode, query.stderr).to.equal(0)
         expect(JSON.stringify(query.json())).to.include('"second"')
       })
+
+      it('log_system_event: a SYSTEM event with its type as severity (an unknown type: INFO, the type kept in extra), title as reason, description and extra, masked', async () => {
+        expect(run, 'the run of the test before').to.not.equal(undefined)
+        const send = async (form: Record<string, string>) => {
+          const r = await request(`${run!.url}/system-event`, {
+            method: 'POST',
+            headers: {'content-type': 'application/x-www-form-urlencoded'},
+            body: new URLSearchParams(form).toString(),
+          })
+          expect(r.status, r.body.toString()).to.equal(200)
+          expect(JSON.parse(r.body.toString())).to.deep.equal({queued: true})
+        }
+        await send({event_type: 'error', title: 'disk almost full', description: 'the volume is at 91%', token: 'sys-secret-token'})
+        await send({event_type: 'notice', title: 'nightly job done', description: 'took 3 s'})
+        const rows = await until(
+          async () => {
+            const {rows} = await db.client.query(`SELECT * FROM event_logs WHERE action = 'SYSTEM' ORDER BY created_at, id`)
+            return rows.length >= 2 && rows
+          },
+          30_000,
+          'the two SYSTEM events',
+        )
+        expect(rows).to.have.length(2)
+        const [error, notice] = rows
+        expect(error).to.include({severity: 'ERROR', reason: 'disk almost full', actor_id: null, target_type: null, changes: null})
+        expect(error.extra).to.deep.equal({title: 'disk almost full', description: 'the volume is at 91%', source: 'shop', token: '****'})
+        expect(notice).to.include({severity: 'INFO', reason: 'nightly job done'})
+        expect(notice.extra).to.deep.equal({
+          title: 'nightly job done',
+          description: 'took 3 s',
+          source: 'shop',
+          token: '****',
+          event_type: 'notice',
+        })
+        expect(JSON.stringify(rows)).not.to.include('sys-secret-token')
+        // each carries the request id of its request's record, and the client's address
+        const requests = await until(
+          async () => {
+            const {rows} = await db.client.query(`SELECT request_id FROM request_logs WHERE path = '/system-event' ORDER BY created_at`)
+            return rows.length === 2 && rows
+          },
+          30_000,
+          'the two request records',
+        )
+        expect(rows.map((r) => r.request_id)).to.deep.equal(requests.map((r) => r.request_id))
+        expect(rows.map((r) => String(r.ip).replace(/\/32$/, ''))).to.deep.equal(['127.0.0.1', '127.0.0.1'])
+        const q = await runCli(['query', '--log-type', 'event', '--severity', 'ERROR', '--json'], {env: {AUDIT_LOGS_DATABASE_URL: db.url}})
+        expect(q.exitCode, q.stderr).to.equal(0)
+        expect(q.json().records.map((r: {id: string}) => r.id)).to.deep.equal([error.id])
+      })
     })
   })
 }

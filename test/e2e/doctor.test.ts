@@ -30,6 +30,22 @@ async function snapshot(client: pg.Client): Promise<string> {
   return JSON.stringify(out)
 }
 
+/**
+ * The test app for a suite's runs, and the run a test starts (ctx.run): the run is stopped, if a test left it
+ * up, and the app closed after the suite. Call it inside `describe`; ctx.upstream is set once `before` has run.
+ */
+function upstreamAndRun(): {upstream: Upstream; run: RunningServer | undefined} {
+  const ctx = {run: undefined} as {upstream: Upstream; run: RunningServer | undefined}
+  before(async () => {
+    ctx.upstream = await startUpstream()
+  })
+  after(async () => {
+    await ctx.run?.stop()
+    await ctx.upstream?.close()
+  })
+  return ctx
+}
+
 describe('audit-logs doctor (subprocess, against setups broken each way)', function () {
   this.timeout(180_000)
   const name = `dr_${randomBytes(4).toString('hex')}`
@@ -344,18 +360,10 @@ describe('audit-logs doctor (subprocess, against setups broken each way)', funct
   })
 
   describe('with a run', () => {
-    let upstream: Upstream
-    let run: RunningServer | undefined
-    before(async () => {
-      upstream = await startUpstream()
-    })
-    after(async () => {
-      await run?.stop()
-      await upstream?.close()
-    })
+    const ctx = upstreamAndRun()
 
     it('a run holding the directories, and its /health (ok; not answering at the configured adminBind: a warning)', async () => {
-      run = await startRun(['--upstream', upstream.url], {AUDIT_LOGS_DATABASE_SINK: 'false'}, {dir})
+      const run = (ctx.run = await startRun(['--upstream', ctx.upstream.url], {AUDIT_LOGS_DATABASE_SINK: 'false'}, {dir}))
       const same = {
         AUDIT_LOGS_DATA_DIR: path.join(dir, 'data'),
         AUDIT_LOGS_LOG_DIR: run.logDir,
@@ -373,7 +381,7 @@ describe('audit-logs doctor (subprocess, against setups broken each way)', funct
       expect(check(elsewhere, 'run /health').message).to.include('does not answer')
 
       await run.stop()
-      run = undefined
+      ctx.run = undefined
       const after = await doctor([], same)
       expect(check(after, 'run').message).to.include('no run holds')
       expect(check(after, 'run /health').state).to.equal('skip')
@@ -381,25 +389,17 @@ describe('audit-logs doctor (subprocess, against setups broken each way)', funct
   })
 
   describe('with a run whose journal fills', () => {
-    let upstream: Upstream
-    let run: RunningServer | undefined
-    before(async () => {
-      upstream = await startUpstream()
-    })
-    after(async () => {
-      await run?.stop()
-      await upstream?.close()
-    })
+    const ctx = upstreamAndRun()
 
     it('a run with no sink, its journal at its bound: /health not ok (a warning), the backlog over 90% (a failure), exit 6', async () => {
       // no sink empties the journal: at its bound run drops new records and /health says so
       const noSinks = {AUDIT_LOGS_DATABASE_SINK: 'false', AUDIT_LOGS_FILE_SINK: 'false', AUDIT_LOGS_JOURNAL_MAX_BYTES: String(1_048_576)}
-      run = await startRun(['--upstream', upstream.url], noSinks, {dir})
+      const run = (ctx.run = await startRun(['--upstream', ctx.upstream.url], noSinks, {dir}))
       const body = 'x'.repeat(64 * 1024)
       await until(
         async () => {
-          await request(`${run!.url}/mirror`, {method: 'POST', body, headers: {'content-type': 'text/plain'}})
-          const health = JSON.parse((await request(`${run!.adminUrl}/health`)).body.toString())
+          await request(`${run.url}/mirror`, {method: 'POST', body, headers: {'content-type': 'text/plain'}})
+          const health = JSON.parse((await request(`${run.adminUrl}/health`)).body.toString())
           return health.journalFull
         },
         120_000,

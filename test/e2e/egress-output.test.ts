@@ -9,7 +9,11 @@ import {freePort} from '../../src/util/process.js'
 import {runCli} from '../helpers/cli.js'
 import {count, freshDatabase} from '../helpers/db.js'
 import {request, startRun, until} from '../helpers/run-server.js'
+import {skipUnless} from '../helpers/skip.js'
 import {type Upstream, startUpstream} from '../helpers/upstream.js'
+
+/** the body bound of the egress test's run (maxBodyLength): its POST sends three times as much */
+const BODY_BOUND = 1000
 
 const hasCurl = (() => {
   try {
@@ -47,8 +51,8 @@ describe('run: the app’s outbound calls (--egress-bind) and its own output (ca
   before(async () => (app = await startUpstream()))
   after(() => app?.close())
 
-  it('a spawned app that calls out through HTTP_PROXY (curl): plain HTTP recorded whole and masked, HTTPS as a CONNECT tunnel that still works', async function () {
-    if (!hasCurl) this.skip()
+  it('a spawned app that calls out through HTTP_PROXY (curl): plain HTTP recorded and masked (a POST’s JSON bodies cut at the body bound with their whole size), HTTPS as a CONNECT tunnel that still works', async function () {
+    skipUnless(this, hasCurl, 'no curl on this machine', {expectedInCi: true})
     const db = await freshDatabase({migrated: true})
     const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-egress-'))
     const tls = await tlsServer(dir)
@@ -60,14 +64,21 @@ describe('run: the app’s outbound calls (--egress-bind) and its own output (ca
       import {execFileSync} from 'node:child_process'
       http.createServer((req, res) => {
         const url = new URL(req.url, 'http://x').searchParams.get('url')
-        try { res.end(execFileSync('curl', ['-sk', '--max-time', '10', '-H', 'Authorization: Bearer out-secret', url])) }
-        catch (e) { res.writeHead(502).end(String(e)) }
+        const chunks = []
+        req.on('data', (c) => chunks.push(c))
+        req.on('end', () => {
+          // a request with a body: the app POSTs that body (JSON) out
+          const body = Buffer.concat(chunks)
+          const post = body.length ? ['-X', 'POST', '-H', 'content-type: application/json', '--data-binary', '@-'] : []
+          try { res.end(execFileSync('curl', ['-sk', '--max-time', '10', '-H', 'Authorization: Bearer out-secret', ...post, url], {input: body})) }
+          catch (e) { res.writeHead(502).end(String(e)) }
+        })
       }).listen(Number(process.env.PORT), '127.0.0.1')`,
     )
     const egress = `127.0.0.1:${await freePort()}`
     const run = await startRun(
       ['--egress-bind', egress, '--', process.execPath, appFile],
-      {AUDIT_LOGS_DATABASE_URL: db.url, NO_PROXY: '', no_proxy: ''},
+      {AUDIT_LOGS_DATABASE_URL: db.url, NO_PROXY: '', no_proxy: '', AUDIT_LOGGER_MAX_BODY_LENGTH: String(BODY_BOUND)},
       {dir},
     )
     try {
@@ -94,10 +105,46 @@ describe('run: the app’s outbound calls (--egress-bind) and its own output (ca
       expect(Number(tunnel.bytes_sent)).to.be.greaterThan(100) // a TLS handshake and the request, encrypted
       expect(Number(tunnel.bytes_received)).to.be.greaterThan(100)
       expect(tunnel.outcome).to.match(/^closed by the (app|server)$/)
+      expect(http.duration_ms).to.be.a('number').and.greaterThan(0)
       expect(JSON.stringify(rows)).not.to.match(/out-secret|q-secret/)
       const q = await runCli(['query', '--log-type', 'outbound', '--status', '200', '--json'], {env: {AUDIT_LOGS_DATABASE_URL: db.url}})
       expect(q.exitCode, q.stderr).to.equal(0)
       expect(q.json().records).to.have.length(2)
+
+      // a POST with a JSON body over the body bound, a password in it: both bodies kept masked, cut at the bound, with their whole size
+      const payload = JSON.stringify({
+        username: 'alice',
+        password: 'egress-pw-secret',
+        api_key: 'egress-key-secret',
+        filler: 'f'.repeat(3 * BODY_BOUND),
+      })
+      const posted = await request(`${run.url}/?url=${encodeURIComponent(`${app.url}/mirror?kind=post`)}`, {
+        method: 'POST',
+        headers: {'content-type': 'application/json'},
+        body: payload,
+      })
+      expect(posted.status).to.equal(200)
+      expect(posted.body.toString()).to.equal(payload) // the app got the whole answer: the bound is the record's, not the call's
+      const post = await until(
+        async () => (await db.client.query("SELECT * FROM outbound_logs WHERE method = 'POST'")).rows[0],
+        20_000,
+        'the POST record',
+      )
+      expect(post).to.include({
+        path: '/mirror',
+        status_code: 200,
+        outcome: 'completed',
+        request_body_truncated: true,
+        response_body_truncated: true,
+      })
+      expect(Number(post.request_body_size)).to.equal(Buffer.byteLength(payload))
+      expect(Number(post.response_body_size)).to.equal(Buffer.byteLength(payload))
+      for (const body of [post.request_body, post.response_body]) {
+        expect(body).to.match(/^\{"username":"alice","password":"\*\*\*\*","api_key":"\*\*\*\*","filler":"f+$/)
+        expect(Buffer.byteLength(body)).to.be.at.most(BODY_BOUND)
+      }
+      expect(post.duration_ms).to.be.a('number').and.greaterThan(0)
+      expect(JSON.stringify(post)).not.to.match(/egress-pw-secret|egress-key-secret/)
       // a CONNECT to a port where nothing listens: 502 to the app, recorded as such
       const closed = await freePort()
       const failed = await request(`${run.url}/?url=${encodeURIComponent(`https://127.0.0.1:${closed}/`)}`)

@@ -8,6 +8,7 @@ import {type TestDatabase, count, freshDatabase} from '../helpers/db.js'
 import {jsonlLines} from '../helpers/jsonl.js'
 import {type TestMongo, freshMongo, mongoServerUri} from '../helpers/mongo.js'
 import {type Reply, type RunningServer, request, startRun, until} from '../helpers/run-server.js'
+import {skipUnless} from '../helpers/skip.js'
 import {type Upstream, startUpstream} from '../helpers/upstream.js'
 
 const TOKEN = 'test-token-0123456789abcdef'
@@ -131,6 +132,34 @@ describe('application events', function () {
     })
     expect(longLine.status).to.equal(400)
     expect(json(longLine).refused[0].error).to.match(/over eventsMaxEventBytes \(65536\)/)
+    // one over-size event in a batch is refused alone, named with its line (NDJSON) or index (JSON); the rest are kept
+    const mixedLines = await post(
+      run,
+      [
+        {action: 'OVERSIZE_KEPT', actor: 'a'},
+        {action: 'OVERSIZE_GONE', extra: {pad: 'p'.repeat(70_000)}},
+        {action: 'OVERSIZE_KEPT', actor: 'b'},
+      ]
+        .map((e) => JSON.stringify(e))
+        .join('\n'),
+      {'content-type': 'application/x-ndjson'},
+    )
+    expect(mixedLines.status).to.equal(200)
+    expect(json(mixedLines)).to.include({accepted: 2})
+    expect(json(mixedLines).refused).to.have.length(1)
+    expect(json(mixedLines).refused[0]).to.include({index: 1, line: 2})
+    expect(json(mixedLines).refused[0].error).to.match(/^the line is \d+ bytes, over eventsMaxEventBytes \(65536\)$/)
+    const mixedArray = await post(
+      run,
+      JSON.stringify([
+        {action: 'OVERSIZE_GONE', extra: {pad: 'p'.repeat(70_000)}},
+        {action: 'OVERSIZE_KEPT', actor: 'c'},
+      ]),
+    )
+    expect(mixedArray.status).to.equal(200)
+    expect(json(mixedArray)).to.include({accepted: 1})
+    expect(json(mixedArray).refused.map((x: {index: number}) => x.index)).to.deep.equal([0])
+    expect(json(mixedArray).refused[0].error).to.match(/^the event is \d+ bytes as stored, over eventsMaxEventBytes \(65536\)$/)
     // 200 a second per client: a flood gets 429 with Retry-After
     let limited: Reply | undefined
     for (let i = 0; i < 20 && !limited; i++) {
@@ -142,10 +171,13 @@ describe('application events', function () {
     expect(json(limited!).error).to.match(/eventsRatePerClient \(200/)
     // the server is fine: health answers, and only the accepted events are stored
     expect((await request(`${run.adminUrl}/health`)).status).to.equal(200)
-    await until(async () => (await events()) >= before + 2, 20_000, 'the NDJSON events')
+    await until(async () => (await events()) >= before + 5, 20_000, 'the NDJSON events and the kept ones of the mixed batches')
     await new Promise((r) => setTimeout(r, 1000))
-    expect(await events("action NOT IN ('FLOOD')")).to.equal(before + 2)
+    expect(await events("action NOT IN ('FLOOD')")).to.equal(before + 5)
     expect(await events("action = 'X'")).to.equal(0)
+    expect(await events("action = 'OVERSIZE_GONE'")).to.equal(0)
+    const kept = await db.client.query("SELECT actor_id FROM event_logs WHERE action = 'OVERSIZE_KEPT' ORDER BY actor_id")
+    expect(kept.rows.map((r) => r.actor_id)).to.deep.equal(['a', 'b', 'c'])
     const metrics = (await request(`${run.adminUrl}/metrics`)).body.toString()
     expect(metrics).to.match(/^audit_logs_events_total\{outcome="accepted"\} [1-9]/m)
     expect(metrics).to.match(/^audit_logs_events_total\{outcome="batch_refused"\} [1-9]/m)
@@ -336,8 +368,41 @@ describe('application events without a run, after a crash, and on MongoDB', func
     }
   })
 
+  it('eventsAllowNoToken with an admin listener that is not loopback (this machine’s own address, and 0.0.0.0): events are still refused without a token', async () => {
+    // a non-loopback address of this machine, when it has one (the admin listener can bind it); 0.0.0.0 always
+    const own = Object.values(os.networkInterfaces())
+      .flat()
+      .find((a) => a && !a.internal && a.family === 'IPv4')?.address
+    const db = await freshDatabase({migrated: true})
+    try {
+      for (const adminHost of [...(own ? [own] : []), '0.0.0.0']) {
+        const run = await startRun(
+          ['--upstream', app.url],
+          {AUDIT_LOGS_DATABASE_URL: db.url, AUDIT_LOGS_EVENTS_ALLOW_NO_TOKEN: 'true'},
+          {adminHost},
+        )
+        try {
+          const r = await request(`${run.adminUrl}/_audit/events`, {
+            method: 'POST',
+            headers: {'content-type': 'application/json'},
+            body: '{"action":"OPEN_ON_THE_NETWORK"}',
+          })
+          expect(r.status, `admin listener on ${adminHost}`).to.equal(403)
+          expect(json(r).error).to.match(/no eventsToken is configured .*eventsAllowNoToken with a loopback admin listener/)
+          // the listener itself answers there: it is the events that are refused
+          expect((await request(`${run.adminUrl}/health`)).status).to.equal(200)
+        } finally {
+          await run.stop()
+        }
+      }
+      expect(await count(db.client, 'event_logs')).to.equal(0)
+    } finally {
+      await db.drop()
+    }
+  })
+
   it('stores=both: events in PostgreSQL and MongoDB, and the read side gives the same answers from each', async function () {
-    if (!mongoServerUri()) this.skip()
+    skipUnless(this, !!mongoServerUri(), 'no MongoDB server for the tests (AUDIT_LOGS_TEST_MONGO_URI)', {expectedInCi: true})
     const db = await freshDatabase({migrated: true})
     const m: TestMongo = await freshMongo()
     const env = {
@@ -375,6 +440,221 @@ describe('application events without a run, after a crash, and on MongoDB', func
       await m.drop()
       await db.drop()
     }
+  })
+})
+
+describe('event filters and the event summary: PostgreSQL, MongoDB and the files give the expected answers', function () {
+  this.timeout(240_000)
+  let app: Upstream
+  let db: TestDatabase
+  let m: TestMongo
+  let run: RunningServer
+  let env: Record<string, string>
+  // ten minutes apart, over the last two hours: one time per event, so newest-first is one order everywhere
+  const base = Math.floor(Date.now() / 60_000) * 60_000 - 2 * 3_600_000
+  const at = (i: number) => new Date(base + i * 600_000).toISOString()
+  const SENT = [
+    {action: 'LOGIN', actor: 'ann', ip: '10.0.0.1', severity: 'INFO'},
+    {action: 'UPDATE', actor: 'ann', target: {type: 'shop.Order', id: '1'}, severity: 'INFO'},
+    {action: 'UPDATE', actor: 'bob', target: {type: 'shop.Order', id: '2'}}, // no severity
+    {action: 'SYSTEM', severity: 'ERROR', reason: 'disk almost full'},
+    {action: 'SYSTEM', actor: 'cron', severity: 'ERROR'},
+    {action: 'LOGIN_FAILED', actor: 'eve', ip: '10.0.0.9', severity: 'SECURITY'},
+    {action: 'LOGIN_FAILED', actor: 'eve', ip: '10.0.0.9', severity: 'SECURITY'},
+    {action: 'BRUTEFORCE_SUSPECTED', ip: '10.0.0.9', severity: 'SECURITY'},
+    {action: 'EXPORT', actor: 'bob', target: {type: 'shop.Customer'}, severity: 'WARNING', extra: {record_count: 40}},
+    {action: 'SLOW_QUERY', target: {type: 'db'}, severity: 'PERFORMANCE'},
+    {action: 'DELETE', actor: 'bob', target: {type: 'shop.Order', id: '2'}, severity: 'WARNING'},
+  ].map((e, i) => ({...e, created_at: at(i)}))
+  let ids: string[] = []
+  const SOURCES = ['postgres', 'mongo', 'files'] as const
+
+  before(async function () {
+    skipUnless(this, !!mongoServerUri(), 'no MongoDB server for the tests (AUDIT_LOGS_TEST_MONGO_URI)', {expectedInCi: true})
+    app = await startUpstream()
+    db = await freshDatabase({migrated: true})
+    m = await freshMongo()
+    env = {AUDIT_LOGS_DATABASE_URL: db.url, AUDIT_LOGS_MONGO_URI: m.uri, AUDIT_LOGS_MONGO_DB_NAME: m.dbName, AUDIT_LOGS_EVENTS_TOKEN: TOKEN}
+    run = await startRun(['--upstream', app.url, '--stores', 'both'], env)
+    const r = await post(run, JSON.stringify(SENT))
+    expect(r.status).to.equal(200)
+    expect(json(r).refused).to.deep.equal([])
+    ids = json(r).ids
+    await until(async () => (await count(db.client, 'event_logs')) === SENT.length, 20_000, 'the events in PostgreSQL')
+    await until(
+      async () => (await m.client.db(m.dbName).collection('event_logs').countDocuments()) === SENT.length,
+      20_000,
+      'the events in MongoDB',
+    )
+    await until(() => jsonlLines(run.logDir, 'events.jsonl').length === SENT.length, 20_000, 'the events in the files')
+  })
+  after(async () => {
+    await run?.stop()
+    await app?.close()
+    await m?.drop()
+    await db?.drop()
+  })
+
+  /** The command's --json answer from one source. */
+  const read = async (source: string, args: string[]) => {
+    const files = source === 'files' ? ['--log-dir', run.logDir] : []
+    const out = await runCli([...args, '--log-type', 'event', '--source', source, ...files, '--json'], {env})
+    expect(out.exitCode, `${args.join(' ')} from ${source}: ${out.stderr}`).to.equal(0)
+    return out.json()
+  }
+
+  // the events each filter selects (by their index in SENT), newest first
+  const cases: Array<[string[], number[]]> = [
+    [
+      ['--severity', 'ERROR'],
+      [4, 3],
+    ],
+    [
+      ['--severity', 'SECURITY,WARNING'],
+      [10, 8, 7, 6, 5],
+    ],
+    [
+      ['--severity', 'INFO', '--actor', 'ann'],
+      [1, 0],
+    ],
+    [['--severity', 'PERFORMANCE', '--target', 'db'], [9]],
+    [['--severity', 'ERROR', '--since', at(4)], [4]],
+    [['--severity', 'INFO', '--action', 'SYSTEM'], []],
+    [
+      ['--actor', 'bob'],
+      [10, 8, 2],
+    ],
+    [
+      ['--since', at(2), '--until', at(5)],
+      [4, 3, 2],
+    ], // since includes its event, until leaves its own out
+  ]
+  for (const [args, want] of cases)
+    it(`query ${args.join(' ')}`, async () => {
+      for (const source of SOURCES) {
+        const records: Array<{id: string; severity: string | null}> = (await read(source, ['query', ...args])).records
+        expect(
+          records.map((r) => r.id),
+          source,
+        ).to.deep.equal(want.map((i) => ids[i]))
+      }
+    })
+
+  it('stats --log-type event: counts by action, actor, target type and severity, failed logins and exports; for one actor; for a time range', async () => {
+    const none = {total: 0, byActor: [], byIp: []}
+    const expected: Array<[string[], Record<string, unknown>]> = [
+      [
+        [],
+        {
+          total: 11,
+          // most frequent first, ties by value
+          byAction: [
+            {action: 'LOGIN_FAILED', count: 2},
+            {action: 'SYSTEM', count: 2},
+            {action: 'UPDATE', count: 2},
+            {action: 'BRUTEFORCE_SUSPECTED', count: 1},
+            {action: 'DELETE', count: 1},
+            {action: 'EXPORT', count: 1},
+            {action: 'LOGIN', count: 1},
+            {action: 'SLOW_QUERY', count: 1},
+          ],
+          byActor: [
+            {actor: 'bob', count: 3},
+            {actor: 'ann', count: 2},
+            {actor: 'eve', count: 2},
+            {actor: 'cron', count: 1},
+          ],
+          byTargetType: [
+            {type: 'shop.Order', count: 3},
+            {type: 'db', count: 1},
+            {type: 'shop.Customer', count: 1},
+          ],
+          bySeverity: [
+            {severity: 'SECURITY', count: 3},
+            {severity: 'ERROR', count: 2},
+            {severity: 'INFO', count: 2},
+            {severity: 'WARNING', count: 2},
+            {severity: 'PERFORMANCE', count: 1},
+          ],
+          failedLogins: {total: 2, byActor: [{actor: 'eve', count: 2}], byIp: [{ip: '10.0.0.9', count: 2}]},
+          exports: {total: 1, records: 40},
+        },
+      ],
+      [
+        ['--actor', 'bob'],
+        {
+          total: 3,
+          byAction: [
+            {action: 'DELETE', count: 1},
+            {action: 'EXPORT', count: 1},
+            {action: 'UPDATE', count: 1},
+          ],
+          byActor: [{actor: 'bob', count: 3}],
+          byTargetType: [
+            {type: 'shop.Order', count: 2},
+            {type: 'shop.Customer', count: 1},
+          ],
+          bySeverity: [{severity: 'WARNING', count: 2}],
+          failedLogins: none,
+          exports: {total: 1, records: 40},
+        },
+      ],
+      [
+        ['--since', at(3), '--until', at(8)],
+        {
+          total: 5,
+          byAction: [
+            {action: 'LOGIN_FAILED', count: 2},
+            {action: 'SYSTEM', count: 2},
+            {action: 'BRUTEFORCE_SUSPECTED', count: 1},
+          ],
+          byActor: [
+            {actor: 'eve', count: 2},
+            {actor: 'cron', count: 1},
+          ],
+          byTargetType: [],
+          bySeverity: [
+            {severity: 'SECURITY', count: 3},
+            {severity: 'ERROR', count: 2},
+          ],
+          failedLogins: {total: 2, byActor: [{actor: 'eve', count: 2}], byIp: [{ip: '10.0.0.9', count: 2}]},
+          exports: {total: 0, records: 0},
+        },
+      ],
+      [
+        ['--actor', 'eve', '--since', at(6)],
+        {
+          total: 1,
+          byAction: [{action: 'LOGIN_FAILED', count: 1}],
+          byActor: [{actor: 'eve', count: 1}],
+          byTargetType: [],
+          bySeverity: [{severity: 'SECURITY', count: 1}],
+          failedLogins: {total: 1, byActor: [{actor: 'eve', count: 1}], byIp: [{ip: '10.0.0.9', count: 1}]},
+          exports: {total: 0, records: 0},
+        },
+      ],
+      [
+        ['--severity', 'WARNING'],
+        {
+          total: 2,
+          byAction: [
+            {action: 'DELETE', count: 1},
+            {action: 'EXPORT', count: 1},
+          ],
+          byActor: [{actor: 'bob', count: 2}],
+          byTargetType: [
+            {type: 'shop.Customer', count: 1},
+            {type: 'shop.Order', count: 1},
+          ],
+          bySeverity: [{severity: 'WARNING', count: 2}],
+          failedLogins: none,
+          exports: {total: 1, records: 40},
+        },
+      ],
+    ]
+    for (const [args, want] of expected)
+      for (const source of SOURCES)
+        expect(await read(source, ['stats', ...args]), `stats ${args.join(' ')} from ${source}`).to.deep.equal(want)
   })
 })
 

@@ -2,11 +2,11 @@ import {randomUUID} from 'node:crypto'
 import {expect} from 'chai'
 import {ensurePartitions} from '../../src/stores/postgres/partitions.js'
 import {runCli} from '../helpers/cli.js'
+import {appAndDatabase} from '../helpers/app-and-database.js'
 import {type TestDatabase, count, dropDatabase, dropRoles, freshDatabase, serverUrl} from '../helpers/db.js'
 import {withDatabase} from '../../src/stores/postgres/connection.js'
 import pg from 'pg'
 import {type RunningServer, request, startRun, until} from '../helpers/run-server.js'
-import {type Upstream, startUpstream} from '../helpers/upstream.js'
 import {metric, periodsDone} from '../helpers/maintenance.js'
 import {type TestMongo, freshMongo, mongoServerUri} from '../helpers/mongo.js'
 import {skipUnless} from '../helpers/skip.js'
@@ -30,55 +30,54 @@ async function expectNoPeriodMissed(db: TestDatabase, done: Array<{period: Date}
 
 describe('audit-logs run --maintenance: three instances on one database (subprocess, real PostgreSQL)', function () {
   this.timeout(180_000)
-  let app: Upstream
-  let db: TestDatabase
   const runs: RunningServer[] = []
-  before(async () => {
-    app = await startUpstream()
-    db = await freshDatabase({migrated: true})
-  })
+  // registered before appAndDatabase's: the runs stop before the app closes and the database is dropped
   after(async () => {
     for (const r of runs) await r.stop().catch(() => {})
-    await app?.close()
-    await db?.drop()
   })
+  const ctx = appAndDatabase()
 
   const insertRequest = (at: string, path: string) =>
-    db.client.query(`INSERT INTO request_logs (id, created_at, method, path) VALUES ($1, $2, 'GET', $3)`, [randomUUID(), at, path])
+    ctx.db.client.query(`INSERT INTO request_logs (id, created_at, method, path) VALUES ($1, $2, 'GET', $3)`, [randomUUID(), at, path])
 
   it('premakes partitions and applies retention once per period, whichever instance takes the lock; metrics and /health say so', async () => {
     // Old data, as a long-running deployment has it: a whole expired partition, and expired rows in
     // the default partitions (a period no partition was made for); and recent rows, which stay.
-    await ensurePartitions(db.client, [{from: new Date('2020-01-01T00:00:00Z'), to: new Date('2020-02-01T00:00:00Z')}], {
+    await ensurePartitions(ctx.db.client, [{from: new Date('2020-01-01T00:00:00Z'), to: new Date('2020-02-01T00:00:00Z')}], {
       tables: ['request_logs'],
     })
     for (let i = 0; i < 5; i++) await insertRequest('2020-01-15T12:00:00Z', `/old-partition-${i}`)
     for (let i = 0; i < 3; i++) await insertRequest('2019-06-01T12:00:00Z', `/old-default-${i}`)
     for (let i = 0; i < 2; i++)
-      await db.client.query(`INSERT INTO access_logs (id, created_at, method, url) VALUES ($1, '2019-06-01T12:00:00Z', 'GET', '/old')`, [
-        randomUUID(),
-      ])
+      await ctx.db.client.query(
+        `INSERT INTO access_logs (id, created_at, method, url) VALUES ($1, '2019-06-01T12:00:00Z', 'GET', '/old')`,
+        [randomUUID()],
+      )
     for (let i = 0; i < 4; i++) await insertRequest(new Date(Date.now() - 86_400_000).toISOString(), `/recent-${i}`)
     const seededOld = 5 + 3 + 2
 
-    const env = {AUDIT_LOGS_DATABASE_URL: db.url, AUDIT_LOGS_MAINTENANCE_INTERVAL_MS: String(INTERVAL_MS)}
+    const env = {AUDIT_LOGS_DATABASE_URL: ctx.db.url, AUDIT_LOGS_MAINTENANCE_INTERVAL_MS: String(INTERVAL_MS)}
     for (const name of ['maint-a', 'maint-b', 'maint-c'])
-      runs.push(await startRun(['--upstream', app.url, '--workers', '1', '--maintenance'], {...env, AUDIT_LOGS_INSTANCE: name}))
+      runs.push(await startRun(['--upstream', ctx.app.url, '--workers', '1', '--maintenance'], {...env, AUDIT_LOGS_INSTANCE: name}))
 
     // the old data goes, the recent rows stay
-    await until(async () => (await count(db.client, 'request_logs', `path LIKE '/old%'`)) === 0, 60_000, 'the expired request rows gone')
-    await until(async () => (await count(db.client, 'access_logs')) === 0, 60_000, 'the expired access rows gone')
-    expect(await count(db.client, 'request_logs', `path LIKE '/recent-%'`)).to.equal(4)
+    await until(
+      async () => (await count(ctx.db.client, 'request_logs', `path LIKE '/old%'`)) === 0,
+      60_000,
+      'the expired request rows gone',
+    )
+    await until(async () => (await count(ctx.db.client, 'access_logs')) === 0, 60_000, 'the expired access rows gone')
+    expect(await count(ctx.db.client, 'request_logs', `path LIKE '/recent-%'`)).to.equal(4)
     const partitions = `SELECT relname FROM pg_class WHERE relispartition AND relname ~ '^request_logs_p[0-9]{8}$'`
-    const names = (await db.client.query(partitions)).rows.map((r) => r.relname)
+    const names = (await ctx.db.client.query(partitions)).rows.map((r) => r.relname)
     expect(names).not.to.include('request_logs_p20200101')
 
     // a future partition that goes missing is made again by the next period's maintenance (the start's own premake is long past)
-    const ahead = (await db.client.query(`SELECT max(relname) AS name FROM (${partitions}) p`)).rows[0].name
+    const ahead = (await ctx.db.client.query(`SELECT max(relname) AS name FROM (${partitions}) p`)).rows[0].name
     expect(ahead > `request_logs_p${new Date().toISOString().slice(0, 7).replace('-', '')}01`).to.equal(true)
-    await db.client.query(`DROP TABLE ${ahead}`)
+    await ctx.db.client.query(`DROP TABLE ${ahead}`)
     await until(
-      async () => (await db.client.query(`SELECT to_regclass($1) AS t`, [ahead])).rows[0].t !== null,
+      async () => (await ctx.db.client.query(`SELECT to_regclass($1) AS t`, [ahead])).rows[0].t !== null,
       60_000,
       `${ahead} premade again`,
     )
@@ -86,14 +85,14 @@ describe('audit-logs run --maintenance: three instances on one database (subproc
     // several periods pass; each was done by exactly one instance, none skipped between the first and the last
     const done = await until(
       async () => {
-        const p = await periodsDone(db, INTERVAL_MS)
+        const p = await periodsDone(ctx.db, INTERVAL_MS)
         return p.length >= 4 ? p : undefined
       },
       90_000,
       'four periods of maintenance',
     )
     for (const p of done) expect(p.n, `period ${p.period.toISOString()} done by ${p.instances.join(', ')}`).to.equal(1)
-    await expectNoPeriodMissed(db, done)
+    await expectNoPeriodMissed(ctx.db, done)
     for (const p of done) expect(['maint-a', 'maint-b', 'maint-c']).to.include(p.instances[0])
     expect(done.every((p) => p.period.getTime() % INTERVAL_MS === 0)).to.equal(true)
 
@@ -140,13 +139,13 @@ describe('audit-logs run --maintenance: three instances on one database (subproc
   })
 
   it('refuses --maintenance without a database store, and an interval under a second, naming the setting', async () => {
-    const none = await startRun(['--upstream', app.url, '--maintenance', '--no-database'], {}, {expectFailure: true})
+    const none = await startRun(['--upstream', ctx.app.url, '--maintenance', '--no-database'], {}, {expectFailure: true})
     expect((await none.child).exitCode).to.equal(2)
     expect(none.stderr()).to.contain('--maintenance (AUDIT_LOGS_MAINTENANCE) needs a database store to maintain, and this run writes none.')
 
     const short = await startRun(
-      ['--upstream', app.url, '--maintenance'],
-      {AUDIT_LOGS_DATABASE_URL: db.url, AUDIT_LOGS_MAINTENANCE_INTERVAL_MS: '500'},
+      ['--upstream', ctx.app.url, '--maintenance'],
+      {AUDIT_LOGS_DATABASE_URL: ctx.db.url, AUDIT_LOGS_MAINTENANCE_INTERVAL_MS: '500'},
       {expectFailure: true},
     )
     expect((await short.child).exitCode).to.equal(2)
@@ -172,7 +171,7 @@ describe('audit-logs run --maintenance: three instances on one database (subproc
       await seed(4, old, '/old')
       await seed(2, new Date(Date.now() - 86_400_000), '/recent')
       // both stores: the instance that takes PostgreSQL's lock cleans MongoDB too, and records it
-      const both = await startRun(['--upstream', app.url, '--workers', '1', '--maintenance', '--stores', 'both'], {
+      const both = await startRun(['--upstream', ctx.app.url, '--workers', '1', '--maintenance', '--stores', 'both'], {
         ...mongoEnv,
         AUDIT_LOGS_DATABASE_URL: pg.url,
         AUDIT_LOGS_INSTANCE: 'both-a',
@@ -212,7 +211,7 @@ describe('audit-logs run --maintenance: three instances on one database (subproc
       const solo: RunningServer[] = []
       for (const name of ['mongo-a', 'mongo-b'])
         solo.push(
-          await startRun(['--upstream', app.url, '--workers', '1', '--maintenance', '--stores', 'mongo'], {
+          await startRun(['--upstream', ctx.app.url, '--workers', '1', '--maintenance', '--stores', 'mongo'], {
             ...mongoEnv,
             AUDIT_LOGS_INSTANCE: name,
           }),
@@ -250,7 +249,7 @@ describe('audit-logs run --maintenance: three instances on one database (subproc
       const url = new URL(withDatabase(serverUrl(), dbName))
       url.username = `${dbName}_writer`
       url.password = encodeURIComponent(password)
-      const run = await startRun(['--upstream', app.url, '--workers', '1', '--maintenance'], {
+      const run = await startRun(['--upstream', ctx.app.url, '--workers', '1', '--maintenance'], {
         AUDIT_LOGS_DATABASE_URL: url.toString(),
         AUDIT_LOGS_MAINTENANCE_INTERVAL_MS: String(INTERVAL_MS),
       })

@@ -18,7 +18,8 @@ export type RunningServer = {
   stop(signal?: NodeJS.Signals): Promise<{exitCode?: number; signal?: string}>
 }
 
-type StartOptions = {dir?: string; expectFailure?: boolean; bind?: string; nodeArgs?: string[]}
+/** adminHost: the admin listener's address (127.0.0.1 unless given); adminUrl reaches one bound to every address on loopback. */
+type StartOptions = {dir?: string; expectFailure?: boolean; bind?: string; nodeArgs?: string[]; adminHost?: string}
 
 /**
  * Starts `bin/run.js run` as a subprocess and waits until it listens. A port picked here is free when
@@ -44,10 +45,23 @@ async function startRunOnce(args: string[], env: Record<string, string | undefin
   const dir = options.dir ?? mkdtempSync(path.join(os.tmpdir(), 'audit-logs-run-'))
   const bind = options.bind ?? `127.0.0.1:${await freePort()}`
   const adminPort = await freePort()
+  const adminHost = options.adminHost ?? '127.0.0.1'
+  const reachAdmin = ['0.0.0.0', '::'].includes(adminHost) ? '127.0.0.1' : adminHost
   const logDir = path.join(dir, 'logs')
   const child = execa(
     process.execPath,
-    [...(options.nodeArgs ?? []), BIN, 'run', '--bind', bind, '--admin-bind', `127.0.0.1:${adminPort}`, '--log-dir', logDir, ...args],
+    [
+      ...(options.nodeArgs ?? []),
+      BIN,
+      'run',
+      '--bind',
+      bind,
+      '--admin-bind',
+      `${adminHost.includes(':') ? `[${adminHost}]` : adminHost}:${adminPort}`,
+      '--log-dir',
+      logDir,
+      ...args,
+    ],
     {
       env: {OCLIF_SKIP_NEW_VERSION_CHECK: '1', AUDIT_LOGS_DATA_DIR: path.join(dir, 'data'), AUDIT_LOGS_DATABASE_URL: undefined, ...env},
       reject: false,
@@ -59,7 +73,7 @@ async function startRunOnce(args: string[], env: Record<string, string | undefin
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()))
   const server: RunningServer = {
     url: `http://${bind}`,
-    adminUrl: `http://127.0.0.1:${adminPort}`,
+    adminUrl: `http://${reachAdmin.includes(':') ? `[${reachAdmin}]` : reachAdmin}:${adminPort}`,
     dir,
     logDir,
     journalDir: path.join(dir, 'data', 'journal'),
