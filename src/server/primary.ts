@@ -87,14 +87,9 @@ async function startApp(
 }
 
 /** The egress proxy (egressBind), recording the app's outbound calls into the journal; stopped after the app. */
-async function startEgress(
-  config: ResolvedConfig,
-  plan: RunPlan,
-  log: (m: string) => void,
-  own: OwnContext,
-): Promise<({address: string} & {stop: Stop}) | undefined> {
+/** The egress proxy's address, refused unless loopback: checked before anything starts (the embedded database, above all). */
+function egressAddress(config: ResolvedConfig): {host: string; port: number} | undefined {
   if (!config.egressBind) return undefined
-  const {createEgressProxy} = await import('../capture/egress.js')
   const {host, port} = parseHostPort('egressBind', config.egressBind)
   // with no credentials to ask for, anyone who reaches it could relay through this host (to the admin listener, a cloud's metadata address)
   if (!isLoopback(host))
@@ -102,6 +97,19 @@ async function startEgress(
       exit: ExitCode.usage,
       suggestions: ['Bind it to 127.0.0.1 or [::1], where the app runs: --egress-bind 127.0.0.1:9480'],
     })
+  return {host, port}
+}
+
+async function startEgress(
+  config: ResolvedConfig,
+  plan: RunPlan,
+  log: (m: string) => void,
+  own: OwnContext,
+): Promise<({address: string} & {stop: Stop}) | undefined> {
+  const listen = egressAddress(config)
+  if (!listen) return undefined
+  const {host, port} = listen
+  const {createEgressProxy} = await import('../capture/egress.js')
   const s = plan.settings
   const records = s.capture ? ownRecords(s.journalDir, 'egress', {...own, log}) : undefined
   const {server, closeTunnels} = createEgressProxy({
@@ -150,6 +158,7 @@ export async function runServer(
   serverLog?: Pick<ServerLog, 'toFile' | 'worker' | 'reopen'>,
 ): Promise<RunSummary> {
   const alerting = alertSettings(config, config.instance ?? os.hostname()) // refused before anything starts
+  egressAddress(config) // so is an egress address that is not loopback
   const plan = await planRun(config)
   const shutdown = watchSignals(log, shutdownLimitMs(config))
   const parts = new Parts(log)

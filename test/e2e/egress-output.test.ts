@@ -1,5 +1,5 @@
 import {execFileSync} from 'node:child_process'
-import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
 import https from 'node:https'
 import net, {type AddressInfo} from 'node:net'
 import os from 'node:os'
@@ -169,10 +169,15 @@ describe('run: the app’s outbound calls (--egress-bind) and its own output (ca
     }
   })
 
-  it('an egress address that is not loopback is refused at start (it would be an open proxy)', async () => {
-    const r = await runCli(['run', '--upstream', app.url, '--bind', `127.0.0.1:${await freePort()}`, '--egress-bind', '0.0.0.0:9480'])
+  it('an egress address that is not loopback is refused at start (it would be an open proxy), before anything starts', async () => {
+    // no database configured: the embedded default would be made in the working directory, were anything started first
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-egress-'))
+    const r = await runCli(['run', '--upstream', app.url, '--bind', `127.0.0.1:${await freePort()}`, '--egress-bind', '0.0.0.0:9480'], {
+      cwd: dir,
+    })
     expect(r.exitCode).to.equal(2)
     expect(r.stderr).to.match(/egressBind 0\.0\.0\.0:9480 is not a loopback address/)
+    expect(readdirSync(dir), 'what the refused start left in its directory').to.deep.equal([])
   })
 
   it('captureOutput: the app’s stdout and stderr lines as app records (level parsed, long lines cut, secrets masked), passed through unchanged', async () => {
