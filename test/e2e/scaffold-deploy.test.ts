@@ -378,7 +378,8 @@ describe('scaffold docker', function () {
       .and.not.match(/^(root|0)$/)
     expect(runtime).to.match(/^ENTRYPOINT \["audit-logs"\]$/m)
 
-    const compose = parseYaml(readFileSync(path.join(dir, 'compose.yaml'), 'utf8'))
+    // read as YAML 1.1 (PyYAML, docker-compose v1) reads it: there an unquoted `no` is false, not the restart policy
+    const compose = parseYaml(readFileSync(path.join(dir, 'compose.yaml'), 'utf8'), {version: '1.1'})
     const s = compose.services
     expect(Object.keys(s).sort()).to.deep.equal(['app', 'audit', 'postgres', 'setup-db'])
     expect(s.app.image).to.equal('registry.example.com/shop:1.4')

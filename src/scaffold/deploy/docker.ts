@@ -132,7 +132,7 @@ export function renderCompose(o: DockerOptions): string {
     '# The passwords come from .env next to this file (never committed): POSTGRES_PASSWORD,\n' +
     '# AUDIT_LOGS_OWNER_PASSWORD, AUDIT_LOGS_WRITER_PASSWORD, AUDIT_LOGS_READER_PASSWORD (e.g. `openssl rand -hex 24`).\n' +
     '# Start: docker compose up -d --build   (setup-db runs first, once, then run starts)\n' +
-    stringify(doc, {lineWidth: 0})
+    stringify(doc, {lineWidth: 0, version: '1.1'})
   )
 }
 

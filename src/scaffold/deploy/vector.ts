@@ -149,7 +149,7 @@ export function renderVectorConfig(o: VectorOptions): string {
     '# Vector: the audit-logs JSONL files into ClickHouse (written by `audit-logs scaffold vector`).\n' +
     '# Create the tables first: clickhouse-client --multiquery < clickhouse.sql\n' +
     '# Set CLICKHOUSE_ENDPOINT, CLICKHOUSE_USER, CLICKHOUSE_PASSWORD in the environment; check: vector validate vector.yaml\n' +
-    stringify(doc, {lineWidth: 0})
+    stringify(doc, {lineWidth: 0, version: '1.1'})
   )
 }
 
