@@ -20,7 +20,7 @@ import {
 import {blamePostgres, type Rejection, writeIsolating} from '../pipeline/sinks.js'
 import {logFiles, logTypeOfFile} from '../stores/files/reader.js'
 import {LOG_TYPE, LOG_TYPES, LOG_TYPE_NAMES, type LogType, logTypeOf} from '../stores/log-types.js'
-import {assertMigrated} from '../stores/postgres/partitions.js'
+import {assertMigrated, defaultPartitionRows, partitionInterval, repair} from '../stores/postgres/partitions.js'
 import {writeLines} from '../stores/postgres/writer.js'
 import {Chain, chainUnavailable, integrityOptions} from '../stores/postgres/integrity.js'
 import {createPrivateKey} from 'node:crypto'
@@ -89,6 +89,7 @@ export default class Import extends BaseCommand<typeof Import> {
       onProgress,
     }).finally(() => spin.stop())
     await this.signImport?.()
+    if (this.partitionImported) report.partitions = await this.partitionImported()
     report.files = report.files.map((f) => ({...f, file: displayName(f.file)}))
     report.refusals = report.refusals.map((r) => ({...r, file: displayName(r.file)}))
     this.summarize(report)
@@ -133,6 +134,9 @@ export default class Import extends BaseCommand<typeof Import> {
     return out
   }
 
+  /** Gives the imported rows that landed in the default partitions (older than every partition, say) their own partitions. */
+  private partitionImported?: () => Promise<ImportReport['partitions']>
+
   /** Signs the import's chain head once every file is written (set when a key is configured). */
   private signImport?: () => Promise<void>
 
@@ -145,6 +149,22 @@ export default class Import extends BaseCommand<typeof Import> {
   private async postgresWriter(config: Awaited<ReturnType<typeof this.resolved>>): Promise<StoreWrite> {
     const client = await this.client()
     await assertMigrated(client)
+    const before = Object.values(await defaultPartitionRows(client)).reduce((a, b) => a + b, 0)
+    // what partitions repair does, when the import put rows in the default partitions (backfilled months have no
+    // partitions yet) and this role may create partitions; otherwise it says how many and what to run
+    this.partitionImported = async () => {
+      const inDefault = Object.values(await defaultPartitionRows(client)).reduce((a, b) => a + b, 0)
+      if (inDefault <= before) return undefined
+      try {
+        const created = await repair(client, await partitionInterval(client, {configured: config.partitionInterval}))
+        return {created: created.length, movedRows: created.reduce((n, p) => n + p.movedRows, 0)}
+      } catch (error) {
+        this.warn(
+          `${inDefault} row(s) are in the default partitions and could not be given their own: ${(error as Error).message}; fix: \`audit-logs partitions repair\` as the database's owner`,
+        )
+        return {created: 0, movedRows: 0, leftInDefault: inDefault}
+      }
+    }
     const integrity = integrityOptions(config, config.logDir)
     let chain = integrity ? new Chain(`import@${integrity.instance}`) : undefined
     const key = integrity?.keyPem ? createPrivateKey(integrity.keyPem) : undefined
@@ -211,6 +231,9 @@ export default class Import extends BaseCommand<typeof Import> {
     if (report.dryRun) this.log(`Dry run: ${n(report.records)} record(s) would be imported; nothing was written.`)
     for (const [store, c] of Object.entries(report.stores))
       this.log(`${store}: ${n(c.imported)} imported, ${n(c.alreadyPresent)} already present`)
+    const p = report.partitions
+    if (p?.created)
+      this.log(`postgres: ${n(p.movedRows)} imported row(s) moved out of the default partitions into ${n(p.created)} new partition(s)`)
     if (report.refused === 0) return
     this.log(`${n(report.refused)} line(s) refused:`)
     for (const r of report.refusals) this.log(`  ${where(r)}: ${r.error}`)

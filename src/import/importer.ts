@@ -36,6 +36,8 @@ export type ImportReport = {
   stores: Record<string, StoreCounts>
   refused: number
   refusals: Refusal[]
+  /** PostgreSQL: the partitions made for imported rows that landed in the default ones (leftInDefault: the role could not) */
+  partitions?: {created: number; movedRows: number; leftInDefault?: number}
 }
 
 export const where = (r: Refusal) => `${r.file}${r.line !== undefined ? `:${r.line}` : r.entry !== undefined ? ` entry ${r.entry}` : ''}`

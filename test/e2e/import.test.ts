@@ -256,6 +256,34 @@ describe('audit-logs import', function () {
     expect(one).to.deep.equal([{method: 'GET', path: '/good/1'}])
   })
 
+  it('records older than every partition get partitions of their own, not the default partition', async () => {
+    const db = await fresh()
+    const file = path.join(tmp(), 'requests.jsonl')
+    // two months of last year: freshDatabase premade partitions around now only
+    writeFileSync(
+      file,
+      [good(21, {created_at: '2025-03-04T05:06:07.000Z'}), good(22, {created_at: '2025-11-30T23:59:59.999Z'}), good(23)].join('\n') + '\n',
+    )
+    const r = await runCli(['import', file, '--json'], {env: {AUDIT_LOGS_DATABASE_URL: db.url}})
+    expect(r.exitCode, r.stderr).to.equal(0)
+    // the test database has no partitions but the default ones: each record's month gets its own
+    expect(r.json().partitions).to.deep.equal({created: 3, movedRows: 3})
+    const {rows} = await db.client.query(`SELECT id, tableoid::regclass::text AS part FROM request_logs ORDER BY id`)
+    expect(rows).to.deep.equal([
+      {id: ID(21), part: 'request_logs_p20250301'},
+      {id: ID(22), part: 'request_logs_p20251101'},
+      {id: ID(23), part: 'request_logs_p20261201'},
+    ])
+    // said on the terminal; a second import adds nothing and moves nothing
+    const again = await runCli(['import', file], {env: {AUDIT_LOGS_DATABASE_URL: db.url}})
+    expect(again.exitCode, again.stderr).to.equal(0)
+    expect(again.stdout).to.include('postgres: 0 imported, 3 already present').and.not.include('moved')
+    const older = path.join(path.dirname(file), 'old-requests.jsonl')
+    writeFileSync(older, good(24, {created_at: '2024-01-15T00:00:00.000Z'}) + '\n')
+    const one = await runCli(['import', older, '--log-type', 'request'], {env: {AUDIT_LOGS_DATABASE_URL: db.url}})
+    expect(one.stdout).to.include('postgres: 1 imported row(s) moved out of the default partitions into 1 new partition(s)')
+  })
+
   it('a file that does not exist: a clear error, and nothing is written', async () => {
     const db = await fresh()
     const dir = tmp()
