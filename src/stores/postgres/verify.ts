@@ -4,6 +4,7 @@ import {LOG_TYPE, LOG_TYPES, type LogType} from '../log-types.js'
 import type {Db} from './db.js'
 import {ZERO_HASH, chainHash, recordsHashOf} from './integrity.js'
 import * as sql from './sql/integrity.js'
+import {type BadRetention, honouredCutoffs} from './prune.js'
 
 /**
  * Recomputes the integrity chains (integrity.ts) from what is stored: for each instance with batches since
@@ -22,11 +23,14 @@ export type InstanceReport = {
   deleted: RecordRef[]
   /** chained records older than their type's retention cutoff, gone as cleanup said */
   removedByRetention: number
+  /** where the chain starts after cleanup pruned its oldest batch rows (integrity_pruned, honoured): those seqs are no gap */
+  pruned: {throughSeq: number; records: number; prunedAt: string} | null
   /** missing seqs, as ranges */
   gaps: Array<{from: number; to: number}>
   /** batch rows whose own hashes or link do not hold */
   badBatches: Array<{seq: number; why: string}>
-  digests: {checked: number; lastSignedSeq: number | null; unsignedTail: number}
+  /** prunedChecked: signed digests whose head was pruned, checked against the retention verify honours */
+  digests: {checked: number; lastSignedSeq: number | null; unsignedTail: number; prunedChecked: number}
   badDigests: Array<{seq: number; source: 'database' | 'file'; why: string}>
   /** true when the head could not be proven (no key, no digest): a cut tail would go unseen */
   headUnproven: boolean
@@ -43,8 +47,9 @@ export type InstanceReport = {
    */
   adopted: Array<{from: number; to: number}>
 }
-/** A recorded retention cutoff verify does not honour: newer than the configured retention allows. */
-export type BadRetention = {logType: string; cutoff: string; writtenAt: string; why: string}
+export type {BadRetention}
+/** A chain's pruned start (integrity_pruned) verify does not honour: what it says was pruned is newer than the retention it honours. */
+export type BadPruning = {instance: string; throughSeq: number; why: string}
 export type VerifyReport = {
   since: string
   ok: boolean
@@ -54,6 +59,8 @@ export type VerifyReport = {
   insertedTruncated: boolean
   /** retention cutoffs that are newer than the configured retention: they would hide deletions */
   badRetention: BadRetention[]
+  /** pruned chain starts that are not honoured: the batches they say were pruned were not all past retention */
+  badPruning: BadPruning[]
   warnings: string[]
 }
 
@@ -69,9 +76,6 @@ export type VerifyOptions = {
   retentionDays?: Partial<Record<LogType, number>>
   now?: Date
 }
-
-/** A day's slack on the retention bound (cleanup runs late, clocks differ). */
-const RETENTION_SLACK_MS = 86_400_000
 
 type BatchRow = {
   seq: string | number
@@ -127,27 +131,11 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
   const listLimit = options.listLimit ?? 1000
   const warnings: string[] = []
   const now = options.now ?? new Date()
-  // each type's latest cutoff that its configured retention allows; a newer one is flagged, not honoured:
-  // a cutoff is the time of the cleanup minus the retention, so one after (when it was recorded, at the latest now) − retention hides deletions
-  const cutoffs = new Map<string, string>()
-  const badRetention: BadRetention[] = []
-  for (const r of (await db.query(sql.retentionCutoffs())).rows as Array<{log_type: string; cutoff: string; written_at: string}>) {
-    const days = options.retentionDays?.[r.log_type as LogType]
-    if (days !== undefined) {
-      const recorded = Math.min(Date.parse(r.written_at), now.getTime())
-      const bound = recorded - days * 86_400_000 + RETENTION_SLACK_MS
-      if (Date.parse(r.cutoff) > bound) {
-        badRetention.push({
-          logType: r.log_type,
-          cutoff: r.cutoff,
-          writtenAt: r.written_at,
-          why: `newer than ${r.log_type} records are kept (${days} days before it was recorded, with a day's slack): not honoured, it would hide deletions`,
-        })
-        continue
-      }
-    }
-    if (!cutoffs.has(r.log_type) || r.cutoff > cutoffs.get(r.log_type)!) cutoffs.set(r.log_type, r.cutoff)
-  }
+  // each type's latest cutoff that its configured retention allows; a newer one is flagged, not honoured (prune.ts)
+  const retention = (await db.query(sql.retentionCutoffs())).rows as Array<{log_type: string; cutoff: string; written_at: string}>
+  const {cutoffs, bad: badRetention} = honouredCutoffs(retention, options.retentionDays, now)
+  const {pruned, badPruning} = await prunedChains(db, cutoffs, warnings)
+  const newestCutoff = [...cutoffs.values()].sort().at(-1)
   const fileDigests = readDigestFile(options.digestFile, warnings)
   const rows = (await db.query(sql.instancesSince(options.since))).rows as Array<{
     instance: string
@@ -178,9 +166,10 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
       changed: [],
       deleted: [],
       removedByRetention: 0,
+      pruned: null,
       gaps: [],
       badBatches: [],
-      digests: {checked: 0, lastSignedSeq: null, unsignedTail: 0},
+      digests: {checked: 0, lastSignedSeq: null, unsignedTail: 0, prunedChecked: 0},
       badDigests: [],
       headUnproven: false,
       unsigned: null,
@@ -189,10 +178,12 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
     instances.push(report)
     const hashes = new Map<number, string>() // seq → hash of the batches walked (to check the digests against)
     const writtenMs = new Map<number, number>() // seq → when the batch row was written
+    const start = pruned.get(row.instance)
+    if (start) report.pruned = {throughSeq: start.through, records: start.total, prunedAt: start.prunedAt}
     if (report.firstSeq !== null && report.lastSeq !== null) {
       // the batch before the first is read too, for the first one's link
       let expected = Math.max(1, report.firstSeq - 1)
-      let previous: {seq: number; hash: Buffer; total: number} | undefined =
+      let previous: {seq: number; hash: Buffer; total: number; pruned?: boolean} | undefined =
         expected === 1 && report.firstSeq === 1 ? {seq: 0, hash: ZERO_HASH, total: 0} : undefined
       const types = new Set<LogType>()
       for (;;) {
@@ -202,8 +193,10 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
           const seq = Number(b.seq)
           const total = Number(b.total)
           if (seq > expected) {
-            report.gaps.push({from: expected, to: seq - 1})
-            previous = undefined
+            // the seqs a recorded prune justifies are no gap, and the first batch after them links to the pruned one's hash
+            const from = start && expected <= start.through ? start.through + 1 : expected
+            if (seq > from) report.gaps.push({from, to: seq - 1})
+            previous = start && seq - 1 === start.through ? {seq: start.through, hash: start.hash, total: start.total, pruned: true} : undefined
           }
           if (seq >= report.firstSeq) {
             report.batches++
@@ -228,8 +221,9 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
           })
           if (!hash.equals(b.hash)) why.push('its hash is not the hash of its fields')
           if (previous && previous.seq === seq - 1) {
-            if (!previous.hash.equals(b.prev_hash)) why.push(`its prev_hash is not batch ${seq - 1}'s hash`)
-            if (previous.total + b.count !== total) why.push(`its total is not batch ${seq - 1}'s total plus its count`)
+            const as = previous.pruned ? ' (as integrity_pruned recorded it)' : ''
+            if (!previous.hash.equals(b.prev_hash)) why.push(`its prev_hash is not batch ${seq - 1}'s hash${as}`)
+            if (previous.total + b.count !== total) why.push(`its total is not batch ${seq - 1}'s total${as} plus its count`)
           }
           if (why.length && seq >= report.firstSeq) report.badBatches.push({seq, why: why.join('; ')})
           hashes.set(seq, b.hash.toString('hex'))
@@ -283,6 +277,13 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
       if (!dbSeqs.has(d.seq)) report.badDigests.push({seq: d.seq, source: 'file', why: 'the digest file has it, the database does not'})
     let lastSigned: number | null = null
     for (const d of [...fromDb, ...fromFile]) {
+      if (start && d.seq <= start.through) {
+        // a signed head that cleanup pruned: what it signs must be older than the retention verify honours
+        const why = prunedDigestProblem(row.instance, d, start, options, newestCutoff)
+        if (why !== undefined) report.digests.prunedChecked++
+        if (why) report.badDigests.push({seq: d.seq, source: d.source, why})
+        continue
+      }
       if (report.firstSeq !== null && d.seq < report.firstSeq - 1) continue // before the range
       report.digests.checked++
       if (!options.publicKey) continue
@@ -392,10 +393,100 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
   const ok =
     inserted.length === 0 &&
     badRetention.length === 0 &&
+    badPruning.length === 0 &&
     instances.every(
       (r) => !r.changed.length && !r.deleted.length && !r.gaps.length && !r.badBatches.length && !r.badDigests.length && !r.unsigned,
     )
-  return {since: options.since.toISOString(), ok, instances, inserted, insertedTruncated, badRetention, warnings}
+  return {since: options.since.toISOString(), ok, instances, inserted, insertedTruncated, badRetention, badPruning, warnings}
 }
 
 const sqlTable = (type: LogType) => LOG_TYPE[type].table
+
+type PrunedStart = {through: number; hash: Buffer; total: number; prunedAt: string}
+
+/**
+ * Where each chain starts after cleanup pruned it (integrity_pruned, prune.ts), when what it says was pruned lies
+ * before the retention cutoffs verify honours; an entry that does not is reported (badPruning) and not honoured, so
+ * the missing batches are gaps again. Without the table (migration 0007) or the right to read it: no pruned starts.
+ */
+async function prunedChains(
+  db: Db,
+  cutoffs: Map<string, string>,
+  warnings: string[],
+): Promise<{pruned: Map<string, PrunedStart>; badPruning: BadPruning[]}> {
+  const pruned = new Map<string, PrunedStart>()
+  const badPruning: BadPruning[] = []
+  const ready = (await db.query(sql.prunedReadiness())).rows[0] as {exists: boolean; readable: boolean}
+  if (!ready.exists) return {pruned, badPruning}
+  if (!ready.readable) {
+    warnings.push('cannot read integrity_pruned (run `audit-logs setup-db`, which grants it): chains cleanup pruned show as gaps')
+    return {pruned, badPruning}
+  }
+  const rows = (await db.query(sql.prunedChains())).rows as Array<{
+    instance: string
+    through_seq: string
+    hash: Buffer
+    total: string
+    newest: unknown
+    pruned_at: string
+  }>
+  for (const r of rows) {
+    const why: string[] = []
+    const newest = r.newest && typeof r.newest === 'object' ? Object.entries(r.newest) : []
+    if (newest.length === 0) why.push('it names no log type')
+    for (const [type, at] of newest) {
+      const cutoff = cutoffs.get(type)
+      if (typeof at !== 'string') why.push(`its ${type} time is not a time`)
+      else if (!cutoff) why.push(`its ${type} batches (records up to ${at}) were pruned, but no ${type} retention cutoff is honoured`)
+      else if (!(at < cutoff)) why.push(`its ${type} batches hold records up to ${at}, not before the ${type} cutoff honoured (${cutoff})`)
+    }
+    if (why.length)
+      badPruning.push({
+        instance: r.instance,
+        throughSeq: Number(r.through_seq),
+        why: `${why.join('; ')}: not honoured, it would hide deletions`,
+      })
+    else pruned.set(r.instance, {through: Number(r.through_seq), hash: r.hash, total: Number(r.total), prunedAt: r.pruned_at})
+  }
+  return {pruned, badPruning}
+}
+
+/**
+ * A digest whose head cleanup pruned: undefined when not checked (no public key, or signed before --since), null when
+ * it holds, else why not: its signature, its head's hash against the one integrity_pruned recorded, and the newest
+ * record it signs (`to`) against the newest cutoff verify honours (batches of every type it signs were pruned, so
+ * each lay before its own type's cutoff). Deleting recent batches and recording them as pruned shows here.
+ */
+function prunedDigestProblem(
+  instance: string,
+  d: {seq: number; body: string; signature: string | null},
+  start: PrunedStart,
+  options: VerifyOptions,
+  newestCutoff: string | undefined,
+): string | null | undefined {
+  if (!options.publicKey) return undefined
+  let body: DigestBody & {at?: unknown; to?: unknown}
+  try {
+    body = JSON.parse(d.body) as DigestBody & {at?: unknown; to?: unknown}
+  } catch {
+    return 'its body is not JSON'
+  }
+  if (typeof body.at === 'string' && Date.parse(body.at) < options.since.getTime()) return undefined
+  if (!d.signature) return 'unsigned'
+  let good: boolean
+  try {
+    good = verifySignature(null, Buffer.from(d.body), options.publicKey, Buffer.from(d.signature, 'base64'))
+  } catch {
+    good = false
+  }
+  if (!good) return 'bad signature (its body or signature was changed, or another key signed it)'
+  if (body.instance !== instance || Number(body.seq) !== d.seq) return `it signs instance ${body.instance} seq ${body.seq}, not this row's`
+  if (d.seq === start.through && body.hash !== start.hash.toString('hex'))
+    return `its head, batch ${d.seq}, was pruned, but integrity_pruned recorded another hash for it: the chain was rewritten`
+  if (typeof body.to === 'string' && !(newestCutoff && body.to < newestCutoff))
+    return (
+      `its head, batch ${d.seq}, was pruned, but it signs records up to ${body.to}, newer than the retention verify honours ` +
+      `(newest cutoff ${newestCutoff ?? 'none'}): batches were deleted that retention did not remove`
+    )
+  return null
+}
