@@ -31,8 +31,9 @@
  *   digest the chain no longer reaches. Without a key the chain is still written but no digest is:
  *   verify then says it cannot prove the head (the tail could have been cut).
  * - Retention: cleanup records each cutoff it applies in `integrity_retention`; verify counts chained
- *   records older than their type's cutoff as removed on purpose. Batch rows are kept (about 60 bytes
- *   a record), so the chain stays whole.
+ *   records older than their type's cutoff as removed on purpose. A cleanup that completes then prunes
+ *   each chain's oldest batch rows whose records are all gone that way (prune.ts), a prefix recorded in
+ *   integrity_pruned, so the chain stays one checked piece.
  * - Records first: the sink checks at each connect that the tables exist and its role may write them
  *   (chainUnavailable); if not it logs why once and writes the records unchained. A failed digest never fails
  *   a batch (counted, logged once per distinct error).

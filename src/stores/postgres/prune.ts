@@ -176,7 +176,8 @@ async function deleteRange(
   await db.query('BEGIN')
   try {
     const current = (await db.query(sql.prunedRowForUpdate(instance))).rows[0] as {through_seq: string} | undefined
-    const deleted = Number(current?.through_seq ?? 0) === through ? (await db.query(sql.deleteBatchesThrough(instance, through + 1, toSeq))).rowCount : -1
+    const deleted =
+      Number(current?.through_seq ?? 0) === through ? (await db.query(sql.deleteBatchesThrough(instance, through + 1, toSeq))).rowCount : -1
     if (deleted !== expected) {
       await db.query('ROLLBACK')
       report.notes.push(`${instance}: pruned by another cleanup at the same time; left to it`)

@@ -117,7 +117,8 @@ async function pruneIntegrity(db: Db, options: CleanupOptions, report: CleanupRe
   const rows = (await db.query(retentionCutoffs())).rows as Array<{log_type: string; cutoff: string; written_at: string}>
   if (options.dryRun)
     for (const t of report.targets)
-      if (report.actions.some((a) => a.table === t.table)) rows.push({log_type: t.logType, cutoff: usText(new Date(t.cutoff)), written_at: now.toISOString()})
+      if (report.actions.some((a) => a.table === t.table))
+        rows.push({log_type: t.logType, cutoff: usText(new Date(t.cutoff)), written_at: now.toISOString()})
   const bound = options.configuredDays ?? Object.fromEntries(options.retention.map((r) => [r.logType, r.days]))
   const {cutoffs: honoured} = honouredCutoffs(rows, bound, now)
   const cutoffs = new Map<string, string>()

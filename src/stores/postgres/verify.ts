@@ -196,7 +196,8 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
             // the seqs a recorded prune justifies are no gap, and the first batch after them links to the pruned one's hash
             const from = start && expected <= start.through ? start.through + 1 : expected
             if (seq > from) report.gaps.push({from, to: seq - 1})
-            previous = start && seq - 1 === start.through ? {seq: start.through, hash: start.hash, total: start.total, pruned: true} : undefined
+            previous =
+              start && seq - 1 === start.through ? {seq: start.through, hash: start.hash, total: start.total, pruned: true} : undefined
           }
           if (seq >= report.firstSeq) {
             report.batches++
