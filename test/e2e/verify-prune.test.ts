@@ -4,6 +4,8 @@ import os from 'node:os'
 import path from 'node:path'
 import {expect} from 'chai'
 import {type CliResult, runCli} from '../helpers/cli.js'
+import {startRun, until} from '../helpers/run-server.js'
+import {startUpstream} from '../helpers/upstream.js'
 import {type TestDatabase, dropDatabase, dropRoles, freshDatabase, serverUrl} from '../helpers/db.js'
 import pg from 'pg'
 import {clientConfig, withDatabase} from '../../src/stores/postgres/connection.js'
@@ -262,6 +264,48 @@ describe('integrity_batches retention: cleanup prunes the chains, verify stays c
       await q(`DELETE FROM integrity_retention WHERE how = 'forged'`)
     }
     expect((await verify(env90)).exitCode).to.equal(0)
+  })
+
+  it('run --maintenance prunes too, and says so in its log', async () => {
+    await importOld('request', 4, 100 * DAY, 'm')
+    expect(await seqs('import@m')).to.deep.equal([1, 2])
+    const app = await startUpstream()
+    const run = await startRun(['--upstream', app.url, '--workers', '1', '--maintenance'], {
+      ...env(env90),
+      AUDIT_LOGS_INSTANCE: 'maint',
+      AUDIT_LOGS_MAINTENANCE_INTERVAL_MS: '4000',
+    })
+    try {
+      await until(async () => (await seqs('import@m')).join() === '2' || undefined, 60_000, 'import@m pruned through 1')
+      await until(() => /integrity batch row\(s\) pruned/.test(run.stderr()) || undefined, 30_000, 'the maintenance log line')
+      expect(run.stderr()).to.match(
+        /maintenance of the period from .* done in \d+ ms: .* row\(s\) removed, \d+ integrity batch row\(s\) pruned/,
+      )
+    } finally {
+      await run.stop()
+      await app.close()
+    }
+    const v = await verify(env90)
+    expect(v.exitCode, v.stdout + v.stderr).to.equal(0)
+    expect(chain(v.json(), 'import@m').pruned).to.include({throughSeq: 1})
+    // a --since after everything import@m kept (its head holds records of 100 days ago): its signed digests in the
+    // file are before the range, not a chain cut to nothing
+    const recent = await verify(env90, '1h')
+    expect(recent.exitCode, recent.stdout + recent.stderr).to.equal(0)
+    expect(chain(recent.json(), 'import@m')).to.include({firstSeq: null, lastSeq: 2, batches: 0})
+    expect(recent.json().warnings.join('\n')).not.to.include('import@m')
+    // but a recent batch of it cut off (with its records) is still a cut tail: its signed digest is beyond the head
+    await importOld('request', 2, 60_000, 'm')
+    const [{ids}] = await q(`SELECT ids::text[] AS ids FROM integrity_batches WHERE instance = 'import@m' AND seq = 3`)
+    await q(`DELETE FROM request_logs WHERE id = ANY($1::uuid[])`, [ids])
+    await q(`DELETE FROM integrity_batches WHERE instance = 'import@m' AND seq = 3`)
+    const cut = await verify(env90, '1h')
+    expect(cut.exitCode).to.equal(8)
+    const m = chain(cut.json(), 'import@m')
+    expect(m.badDigests.map((d: {seq: number; why: string}) => [d.seq, d.why])).to.deep.include([
+      3,
+      'the chain ends at 2: batches up to the signed head 3 are gone',
+    ])
   })
 
   it('setup-db grants the reader integrity_pruned (also to a database set up before it), and verify as the reader reads it', async () => {

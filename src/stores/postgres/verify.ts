@@ -143,17 +143,25 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
     last: string | null
   }>
   const names = new Set(rows.map((r) => r.instance))
-  // an instance whose batches are all gone but whose digests are in the file
+  // an instance whose batches are all gone but whose digests are in the file; or whose batches all lie before `since`
+  // (a pruned chain's head of old records, say): its head is read, so that a digest beyond it is still a cut tail
+  const fromFile = new Set<string>()
   for (const d of fileDigests) {
     try {
       const body = JSON.parse(d.body) as DigestBody
-      if (typeof body.instance === 'string' && !names.has(body.instance)) {
-        names.add(body.instance)
-        rows.push({instance: body.instance, first: null, last: null})
-      }
+      if (typeof body.instance === 'string' && !names.has(body.instance)) fromFile.add(body.instance)
     } catch {
       // reported as a bad digest below, when its instance is known
     }
+  }
+  const heads = new Map<string, string>(
+    fromFile.size
+      ? (await db.query(sql.instancesWithBatches([...fromFile]))).rows.map((r: {instance: string; head: string}) => [r.instance, r.head])
+      : [],
+  )
+  for (const instance of fromFile) {
+    names.add(instance)
+    rows.push({instance, first: null, last: heads.get(instance) ?? null})
   }
   const instances: InstanceReport[] = []
   for (const row of rows) {
@@ -338,7 +346,8 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
         report.adopted.push({from: a.lastSigned + 1, to: a.seq})
     }
     report.digests.lastSignedSeq = lastSigned
-    if (report.lastSeq !== null) report.digests.unsignedTail = report.lastSeq - (lastSigned ?? (report.firstSeq ?? 1) - 1)
+    if (report.lastSeq !== null && report.firstSeq !== null)
+      report.digests.unsignedTail = report.lastSeq - (lastSigned ?? (report.firstSeq ?? 1) - 1)
     report.headUnproven = !options.publicKey || lastSigned === null
     // with a public key digests are expected: batches no valid digest signs are a failure when the instance has none
     // at all (an instance the owner invented has none), or when they are older than twice the digest interval
@@ -383,7 +392,7 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
         `${r.instance}: batches ${a.from}..${a.to} were found in the database by the writer beyond the last head it had signed, ` +
           'and continued from: no digest of their writer signs them (a run that was killed leaves them so; so would batches someone added)',
       )
-    if (r.unsigned) continue // a failure, reported as such
+    if (r.unsigned || r.firstSeq === null) continue // a failure, reported as such; or no batch in the range
     if (options.publicKey && r.digests.lastSignedSeq === null && r.lastSeq !== null)
       warnings.push(`${r.instance}: no valid signed digest covers its chain: the head is unproven (a cut tail would go unseen)`)
     else if (r.digests.unsignedTail > 0)

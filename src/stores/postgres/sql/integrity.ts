@@ -92,6 +92,13 @@ export const instancesSince = (since: Date): Query => ({
   values: [since],
 })
 
+/** Those of `instances` that have batches, with their head (by the primary key). */
+export const instancesWithBatches = (instances: string[]): Query => ({
+  text: `SELECT i AS instance, (SELECT max(b.seq) FROM integrity_batches b WHERE b.instance = i) AS head
+    FROM unnest($1::text[]) i WHERE EXISTS (SELECT 1 FROM integrity_batches b WHERE b.instance = i)`,
+  values: [instances],
+})
+
 export const batchesFrom = (instance: string, fromSeq: number, limit: number): Query => ({
   text: `SELECT seq, log_type, count, total, ${utcText('min_created_at')} AS min, ${utcText('max_created_at')} AS max,
       record_hashes, records_hash, prev_hash, hash, (extract(epoch FROM written_at) * 1000)::float8 AS written_ms
