@@ -10,7 +10,9 @@ import {type BadRetention, honouredCutoffs} from './prune.js'
  * Recomputes the integrity chains (integrity.ts) from what is stored: for each instance with batches since
  * `since`, every batch's hashes and link to the one before, every chained record's hash against its row,
  * missing seqs, the signed digests and whether the chain still reaches the last one; and the rows since
- * `since` that no batch chained. Reads only (the reader role suffices).
+ * `since` that no batch chained. A chain's prefix that cleanup pruned (prune.ts, integrity_pruned) is no gap when
+ * the retention honoured here covers it: the first remaining batch links to the recorded hash, and the digests
+ * whose head was pruned are checked against that retention. Reads only (the reader role suffices).
  */
 export type RecordRef = {table: string; id: string; createdAt: string; seq: number}
 export type InstanceReport = {
