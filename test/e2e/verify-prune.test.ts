@@ -137,6 +137,39 @@ describe('integrity_batches retention: cleanup prunes the chains, verify stays c
     expect(text.stdout).to.match(/import@p: batches 3\.\.7 .*batches 1\.\.2 pruned by retention \(4 records\)/)
   })
 
+  it('a batch of a type kept longer (accesses, 120 days) deleted as if pruned is caught by its signed digest, per log type', async () => {
+    // batch 3 holds accesses of 100 days ago: past the request retention (90 days) but not the access one (120)
+    const [b3] = await q(`SELECT hash, total, ids::text[] AS ids FROM integrity_batches WHERE instance = 'import@p' AND seq = 3`)
+    const [saved] = await q(`SELECT * FROM integrity_pruned WHERE instance = 'import@p'`)
+    await q(`CREATE TABLE saved_batch3 AS SELECT * FROM integrity_batches WHERE instance = 'import@p' AND seq = 3`)
+    await q(`CREATE TABLE saved_access AS SELECT * FROM access_logs WHERE id = ANY($1::uuid[])`, [b3.ids])
+    await q(`DELETE FROM access_logs WHERE id = ANY($1::uuid[])`, [b3.ids])
+    await q(`DELETE FROM integrity_batches WHERE instance = 'import@p' AND seq = 3`)
+    // the forger records it as pruned, claiming request records only (which their retention allows)
+    await q(`UPDATE integrity_pruned SET through_seq = 3, hash = $1, total = $2 WHERE instance = 'import@p'`, [b3.hash, b3.total])
+    try {
+      const r = await verify()
+      expect(r.exitCode, r.stdout).to.equal(8)
+      const p = chain(r.json())
+      expect(p.gaps).to.deep.equal([])
+      expect(p.badBatches).to.deep.equal([])
+      // the digest of the access import signed head 3 with its newest access record: not past any access cutoff
+      expect(p.badDigests.map((d: {seq: number; why: string}) => [d.seq, d.why.replace(/\d{4}-[\d-]+T[\d:.]+Z/g, 'T')])).to.deep.include([
+        3,
+        'its head, batch 3, was pruned, but it signs access records up to T, newer than the access retention verify honours (cutoff none): batches were deleted that retention did not remove',
+      ])
+    } finally {
+      await q(`UPDATE integrity_pruned SET through_seq = $1, hash = $2, total = $3 WHERE instance = 'import@p'`, [
+        saved.through_seq,
+        saved.hash,
+        saved.total,
+      ])
+      await q(`INSERT INTO access_logs SELECT * FROM saved_access; INSERT INTO integrity_batches SELECT * FROM saved_batch3`)
+      await q(`DROP TABLE saved_access, saved_batch3`)
+    }
+    expect((await verify()).exitCode).to.equal(0)
+  })
+
   it('a chain continues after its prune: the next import takes the next seq, no fork', async () => {
     await importOld('request', 2, 60_000, 'q')
     expect(await seqs('import@q')).to.deep.equal([2, 3])
@@ -202,7 +235,7 @@ describe('integrity_batches retention: cleanup prunes the chains, verify stays c
       expect(
         p.badDigests.some(
           (d: {seq: number; why: string}) =>
-            d.seq === 6 && /was pruned, but it signs records up to .* newer than the retention/.test(d.why),
+            d.seq === 6 && /was pruned, but it signs request records up to .* newer than the request retention/.test(d.why),
         ),
       ).to.equal(true)
     } finally {
@@ -213,6 +246,37 @@ describe('integrity_batches retention: cleanup prunes the chains, verify stays c
       ])
       await q(`INSERT INTO request_logs SELECT * FROM saved_rows; INSERT INTO integrity_batches SELECT * FROM saved_batches`)
       await q(`DROP TABLE saved_rows, saved_batches`)
+    }
+    expect((await verify(env90)).exitCode).to.equal(0)
+  })
+
+  it('recent batches recorded as pruned up to a batch no digest signs are caught by the next digest, which signs them with the rest', async () => {
+    // batches 5 and 6 came from one import (its digest signs head 6): 5 alone deleted and recorded as pruned
+    const [b5] = await q(`SELECT hash, total, ids::text[] AS ids FROM integrity_batches WHERE instance = 'import@p' AND seq = 5`)
+    const [saved] = await q(`SELECT * FROM integrity_pruned WHERE instance = 'import@p'`)
+    await q(`CREATE TABLE saved_batch5 AS SELECT * FROM integrity_batches WHERE instance = 'import@p' AND seq = 5`)
+    await q(`CREATE TABLE saved_rows5 AS SELECT * FROM request_logs WHERE id = ANY($1::uuid[])`, [b5.ids])
+    await q(`DELETE FROM request_logs WHERE id = ANY($1::uuid[])`, [b5.ids])
+    await q(`DELETE FROM integrity_batches WHERE instance = 'import@p' AND seq = 5`)
+    await q(`UPDATE integrity_pruned SET through_seq = 5, hash = $1, total = $2 WHERE instance = 'import@p'`, [b5.hash, b5.total])
+    try {
+      const r = await verify(env90)
+      expect(r.exitCode, r.stdout).to.equal(8)
+      const p = chain(r.json())
+      expect(p.gaps).to.deep.equal([])
+      expect(p.badBatches).to.deep.equal([])
+      expect(p.badDigests.map((d: {seq: number; why: string}) => [d.seq, d.why])).to.deep.include([
+        6,
+        "batches 5..5 were recorded as pruned, but this digest, which signs them with the batches after them, holds no record older than its type's retention cutoff: batches were deleted that retention did not remove",
+      ])
+    } finally {
+      await q(`UPDATE integrity_pruned SET through_seq = $1, hash = $2, total = $3 WHERE instance = 'import@p'`, [
+        saved.through_seq,
+        saved.hash,
+        saved.total,
+      ])
+      await q(`INSERT INTO request_logs SELECT * FROM saved_rows5; INSERT INTO integrity_batches SELECT * FROM saved_batch5`)
+      await q(`DROP TABLE saved_rows5, saved_batch5`)
     }
     expect((await verify(env90)).exitCode).to.equal(0)
   })

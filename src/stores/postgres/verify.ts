@@ -290,7 +290,7 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
     for (const d of [...fromDb, ...fromFile]) {
       if (start && d.seq <= start.through) {
         // a signed head that cleanup pruned: what it signs must be older than the retention verify honours
-        const why = prunedDigestProblem(row.instance, d, start, options, newestCutoff)
+        const why = prunedDigestProblem(row.instance, d, start, options, cutoffs, newestCutoff)
         if (why !== undefined) report.digests.prunedChecked++
         if (why) report.badDigests.push({seq: d.seq, source: d.source, why})
         continue
@@ -348,6 +348,10 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
         report.adopted.push({from: a.lastSigned + 1, to: a.seq})
     }
     report.digests.lastSignedSeq = lastSigned
+    if (start && options.publicKey) {
+      const why = prunedBoundaryProblem(row.instance, [...fromDb, ...fromFile], start, options.publicKey, cutoffs, newestCutoff)
+      if (why) report.badDigests.push(why)
+    }
     if (report.lastSeq !== null && report.firstSeq !== null)
       report.digests.unsignedTail = report.lastSeq - (lastSigned ?? (report.firstSeq ?? 1) - 1)
     report.headUnproven = !options.publicKey || lastSigned === null
@@ -466,7 +470,8 @@ async function prunedChains(
 /**
  * A digest whose head cleanup pruned: undefined when not checked (no public key, or signed before --since), null when
  * it holds, else why not: its signature, its head's hash against the one integrity_pruned recorded, and the newest
- * record it signs (`to`) against the newest cutoff verify honours (batches of every type it signs were pruned, so
+ * record of each log type it signs (`newest`) against that type's cutoff verify honours; a digest from before
+ * `newest` existed: its newest record (`to`) against the newest cutoff (batches of every type it signs were pruned, so
  * each lay before its own type's cutoff). Deleting recent batches and recording them as pruned shows here.
  */
 function prunedDigestProblem(
@@ -474,12 +479,13 @@ function prunedDigestProblem(
   d: {seq: number; body: string; signature: string | null},
   start: PrunedStart,
   options: VerifyOptions,
+  cutoffs: Map<string, string>,
   newestCutoff: string | undefined,
 ): string | null | undefined {
   if (!options.publicKey) return undefined
-  let body: DigestBody & {at?: unknown; to?: unknown}
+  let body: DigestBody & {at?: unknown; to?: unknown; newest?: unknown}
   try {
-    body = JSON.parse(d.body) as DigestBody & {at?: unknown; to?: unknown}
+    body = JSON.parse(d.body) as DigestBody & {at?: unknown; to?: unknown; newest?: unknown}
   } catch {
     return 'its body is not JSON'
   }
@@ -495,10 +501,70 @@ function prunedDigestProblem(
   if (body.instance !== instance || Number(body.seq) !== d.seq) return `it signs instance ${body.instance} seq ${body.seq}, not this row's`
   if (d.seq === start.through && body.hash !== start.hash.toString('hex'))
     return `its head, batch ${d.seq}, was pruned, but integrity_pruned recorded another hash for it: the chain was rewritten`
-  if (typeof body.to === 'string' && !(newestCutoff && body.to < newestCutoff))
+  // per log type where the digest says (`newest`, since it exists), else its newest record against the newest cutoff
+  const newest = body.newest && typeof body.newest === 'object' ? Object.entries(body.newest as Record<string, unknown>) : []
+  for (const [type, at] of newest) {
+    const cutoff = cutoffs.get(type)
+    if (typeof at === 'string' && !(cutoff && at < cutoff))
+      return (
+        `its head, batch ${d.seq}, was pruned, but it signs ${type} records up to ${at}, newer than the ${type} retention ` +
+        `verify honours (cutoff ${cutoff ?? 'none'}): batches were deleted that retention did not remove`
+      )
+  }
+  if (!newest.length && typeof body.to === 'string' && !(newestCutoff && body.to < newestCutoff))
     return (
       `its head, batch ${d.seq}, was pruned, but it signs records up to ${body.to}, newer than the retention verify honours ` +
       `(newest cutoff ${newestCutoff ?? 'none'}): batches were deleted that retention did not remove`
     )
   return null
+}
+
+/**
+ * Where a pruned range ends between two digests: the first valid digest after it signs the pruned batches since the
+ * digest before them together with the remaining ones (its span). Pruned batches of a type held records older than
+ * that type's cutoff, so that digest's oldest record of some type (`oldest`; before it existed, `from` against the
+ * newest cutoff) must be older than the type's cutoff; when none is, the batches pruned after the last digest were
+ * recent: deleted, not removed by retention. Skipped where the range ends on a digest, or the digest after it adopted
+ * batches it did not chain (adoptedFrom: its span misses them).
+ */
+function prunedBoundaryProblem(
+  instance: string,
+  digests: Array<{seq: number; body: string; signature: string | null; source: 'database' | 'file'}>,
+  start: PrunedStart,
+  publicKey: KeyObject,
+  cutoffs: Map<string, string>,
+  newestCutoff: string | undefined,
+): {seq: number; source: 'database' | 'file'; why: string} | undefined {
+  if (digests.some((d) => d.seq === start.through)) return undefined
+  const before = Math.max(0, ...digests.filter((d) => d.seq < start.through).map((d) => d.seq))
+  const after = digests.filter((d) => d.seq > start.through && d.signature).sort((a, b) => a.seq - b.seq)
+  for (const d of after) {
+    let good = false
+    try {
+      good = verifySignature(null, Buffer.from(d.body), publicKey, Buffer.from(d.signature!, 'base64'))
+    } catch {
+      // reported by the digest checks
+    }
+    if (!good) continue
+    let body: DigestBody & {from?: unknown; oldest?: unknown}
+    try {
+      body = JSON.parse(d.body) as DigestBody & {from?: unknown; oldest?: unknown}
+    } catch {
+      continue
+    }
+    if (body.instance !== instance || body.adoptedFrom) return undefined
+    const oldest = body.oldest && typeof body.oldest === 'object' ? Object.entries(body.oldest as Record<string, unknown>) : []
+    const old = oldest.length
+      ? oldest.some(([type, at]) => typeof at === 'string' && cutoffs.has(type) && at < cutoffs.get(type)!)
+      : typeof body.from !== 'string' || (newestCutoff !== undefined && body.from < newestCutoff)
+    if (old) return undefined
+    return {
+      seq: d.seq,
+      source: d.source,
+      why:
+        `batches ${before + 1}..${start.through} were recorded as pruned, but this digest, which signs them with the batches after ` +
+        `them, holds no record older than its type's retention cutoff: batches were deleted that retention did not remove`,
+    }
+  }
+  return undefined
 }
