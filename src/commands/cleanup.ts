@@ -72,6 +72,8 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
       dryRun: !!this.flags['dry-run'],
       batchSize: config.cleanupBatchSize,
       signal,
+      // the integrity chains are pruned by cutoffs the configured retention allows, as verify honours them
+      configuredDays: Object.fromEntries(LOG_TYPES.map((t) => [t, retentionDays(config, t)])),
       onProgress: (e) => (spin.text = `${e.action === 'drop' ? 'dropped' : 'deleting from'} ${e.partition}: ${e.rows} rows`),
     }).finally(() => spin.stop())
 
@@ -93,6 +95,14 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
           ? `Removed ${summary}.`
           : 'Nothing to remove.',
     )
+    const chains = report.integrity
+    if (chains?.batches)
+      this.log(
+        `integrity_batches: ${report.dryRun ? 'would prune' : 'pruned'} ${chains.batches} batch row(s) holding the hashes of ` +
+          `${chains.records} removed record(s): ` +
+          chains.instances.map((i) => `${i.instance} ${i.fromSeq}..${i.throughSeq}`).join(', '),
+      )
+    for (const note of chains?.notes ?? []) this.logToStderr(`integrity_batches: ${note}`)
     return report
   }
 

@@ -101,7 +101,42 @@ export function journalChecks(config: ResolvedConfig): Check[] {
         )
       : ok('dead letters', 'none'),
   )
+  out.push(journalDirCheck(dir))
   return out
+}
+
+/**
+ * The journal directory's own mode, and its entries': the journal holds the records before any store has them, so
+ * the writer makes it 0700 and its files 0600 (MODES.private*); a directory made by hand or an install step may be
+ * wider. Graded as the log directory's o+r: a warning, with the chmod that fixes it.
+ */
+const JOURNAL_CLAIM = 'owner.pid'
+
+function journalDirCheck(dir: string): Check {
+  const name = 'journal directory'
+  if (!existsSync(dir)) return ok(name, `${dir} does not exist yet: run makes it (mode 0700)`)
+  const open: string[] = []
+  const modeOf = (p: string) => statSync(p).mode & 0o777
+  const visit = (p: string, depth: number) => {
+    let mode: number
+    try {
+      mode = modeOf(p)
+    } catch {
+      return // shipped and collected meanwhile
+    }
+    // run's claim (owner.pid) holds a pid only, readable as util/claim.ts makes it
+    if (mode & 0o077 && !(depth === 1 && path.basename(p) === JOURNAL_CLAIM)) open.push(`${p} (${mode.toString(8).padStart(4, '0')})`)
+    if (depth > 0 && statSync(p, {throwIfNoEntry: false})?.isDirectory()) for (const f of readdirSync(p)) visit(path.join(p, f), depth - 1)
+  }
+  visit(dir, 2) // the segments, and dead-letter/ and checkpoints/ with their files
+  if (open.length)
+    return warn(
+      name,
+      `group or others have rights on the journal, which holds the records before any store has them: ` +
+        `${open.slice(0, 3).join(', ')}${open.length > 3 ? ` and ${open.length - 3} more` : ''}`,
+      `chmod -R go-rwx ${dir}`,
+    )
+  return ok(name, `${dir}: private to its owner (0700)`)
 }
 
 const LOG_CLAIM = '.audit-logs-owner.pid'
@@ -164,7 +199,7 @@ function holder(file: string): number | undefined {
 
 /** Whether a `run` holds the journal and log directories, and when one does, its /health. */
 export async function runChecks(config: ResolvedConfig): Promise<Check[]> {
-  const journal = holder(path.join(journalDirOf(config), 'owner.pid'))
+  const journal = holder(path.join(journalDirOf(config), JOURNAL_CLAIM))
   const logs = config.fileSink ? holder(path.join(path.resolve(config.logDir), LOG_CLAIM)) : undefined
   if (journal === undefined && logs === undefined)
     return [ok('run', 'no run holds the journal or log directory'), skip('run /health', 'no run is up')]

@@ -20,6 +20,8 @@ export async function mongoChecks(config: ResolvedConfig): Promise<Check[]> {
       fail('MongoDB', redactText((error as Error).message), 'check the server runs, then mongoUri (AUDIT_LOGS_MONGO_URI or --mongo-uri)'),
       skip('MongoDB collections and indexes', 'MongoDB is not reachable'),
       skip('MongoDB validators', 'MongoDB is not reachable'),
+      skip('MongoDB writer user', 'MongoDB is not reachable'),
+      skip('MongoDB reader user', 'MongoDB is not reachable'),
     ]
   }
   try {
@@ -53,6 +55,9 @@ export async function mongoChecks(config: ResolvedConfig): Promise<Check[]> {
         ),
       )
     else out.push(ok('MongoDB validators', 'present on every collection'))
+    // the writer and reader users, tried as themselves (mongo-roles.ts)
+    const {mongoUserChecks} = await import('./mongo-roles.js')
+    out.push(...(await mongoUserChecks(store, config)))
     return out
   } finally {
     await store.close()

@@ -35,6 +35,8 @@ export type MaintenanceWork = {
   partitionsDropped: number
   rowsRemoved: number
   documentsRemoved: number
+  /** the integrity chains' batch rows pruned after the records (prune.ts) */
+  integrityBatchesPruned: number
 }
 
 /**
@@ -83,7 +85,17 @@ async function maintainMongoOnly(s: MaintenanceSettings, signal: AbortSignal): P
   try {
     const documentsRemoved = await cleanMongo(s, signal)
     const durationMs = Date.now() - started
-    return {kind: 'done', nextAt, periodStart, durationMs, partitionsCreated: 0, partitionsDropped: 0, rowsRemoved: 0, documentsRemoved}
+    return {
+      kind: 'done',
+      nextAt,
+      periodStart,
+      durationMs,
+      partitionsCreated: 0,
+      partitionsDropped: 0,
+      rowsRemoved: 0,
+      documentsRemoved,
+      integrityBatchesPruned: 0,
+    }
   } catch (error) {
     return {kind: 'failed', nextAt, periodStart, error: redactText((error as Error).message), durationMs: Date.now() - started}
   }
@@ -114,7 +126,7 @@ export async function maintain(s: MaintenanceSettings, signal: AbortSignal): Pro
       if ((await client.query(sql.periodDone(start, s.intervalMs))).rows[0].done)
         return {kind: 'skipped', reason: 'done', periodStart: period, nextAt}
       const startedAt = new Date()
-      const work = {partitionsCreated: 0, partitionsDropped: 0, rowsRemoved: 0, documentsRemoved: 0}
+      const work = {partitionsCreated: 0, partitionsDropped: 0, rowsRemoved: 0, documentsRemoved: 0, integrityBatchesPruned: 0}
       try {
         const {tables, retention} = await existingRetention(client, s)
         const interval = await partitionInterval(client, {configured: s.partitionInterval})
@@ -122,6 +134,7 @@ export async function maintain(s: MaintenanceSettings, signal: AbortSignal): Pro
         const report = await cleanup(client, {retention, dryRun: false, batchSize: s.batchSize, signal})
         work.partitionsDropped = report.actions.filter((a) => a.action === 'drop').length
         work.rowsRemoved = report.totalRows
+        work.integrityBatchesPruned = report.integrity?.batches ?? 0
         if (report.interrupted) throw new Error('interrupted by the shutdown')
         work.documentsRemoved = await cleanMongo(s, signal)
         await client.query(sql.pruneRuns())

@@ -97,7 +97,8 @@ function describe(o: MaintenanceOutcome): string | undefined {
     return `maintenance${o.periodStart ? ` of the period from ${o.periodStart}` : ''} failed: ${o.error}; tried again within the period`
   return (
     `maintenance of the period from ${o.periodStart} done in ${o.durationMs} ms: ${o.partitionsCreated} partition(s) created, ` +
-    `${o.partitionsDropped} dropped, ${o.rowsRemoved} row(s)${o.documentsRemoved ? ` and ${o.documentsRemoved} MongoDB document(s)` : ''} removed`
+    `${o.partitionsDropped} dropped, ${o.rowsRemoved} row(s)${o.documentsRemoved ? ` and ${o.documentsRemoved} MongoDB document(s)` : ''} removed` +
+    (o.integrityBatchesPruned ? `, ${o.integrityBatchesPruned} integrity batch row(s) pruned` : '')
   )
 }
 

@@ -9,7 +9,7 @@ import {partitionName, plannedPeriods} from '../../src/stores/postgres/periods.j
 import {freePort} from '../../src/util/process.js'
 import {type CliResult, runCli} from '../helpers/cli.js'
 import {dropDatabase, dropRoles, serverUrl} from '../helpers/db.js'
-import {type TestMongo, freshMongo, isFerretDb, mongoServerUri} from '../helpers/mongo.js'
+import {type TestMongo, ferretDbBuilt, freshMongo, isFerretDb, mongoServerUri, startFerretDb} from '../helpers/mongo.js'
 import {type RunningServer, request, startRun, until} from '../helpers/run-server.js'
 import {skipUnless} from '../helpers/skip.js'
 import {type Upstream, startUpstream} from '../helpers/upstream.js'
@@ -310,6 +310,40 @@ describe('audit-logs doctor (subprocess, against setups broken each way)', funct
     expect(check(await doctor(), 'log directory').state).to.equal('warn')
   })
 
+  it('the journal directory open to group or others (0755, a file 0644): a warning with the chmod; 0700 is ok', async () => {
+    const journal = path.join(dir, 'journal')
+    const env = {AUDIT_LOGS_JOURNAL_DIR: journal}
+    expect(check(await doctor([], env), 'journal directory').message).to.include('does not exist yet: run makes it (mode 0700)')
+    mkdirSync(journal, {mode: 0o700})
+    chmodSync(journal, 0o700)
+    writeFileSync(path.join(journal, '20260101T000000-1.jsonl'), '{}\n', {mode: 0o600})
+    writeFileSync(path.join(journal, 'owner.pid'), '1 2\n', {mode: 0o644}) // run's claim: a pid, readable as run makes it
+    expect(check(await doctor([], env), 'journal directory')).to.include({state: 'ok'})
+    for (const [target, mode] of [
+      [journal, 0o755],
+      [journal, 0o720],
+      [path.join(journal, '20260101T000000-1.jsonl'), 0o644],
+    ] as const) {
+      chmodSync(journal, 0o700)
+      chmodSync(path.join(journal, '20260101T000000-1.jsonl'), 0o600)
+      chmodSync(target, mode)
+      const r = await doctor([], env)
+      const c = check(r, 'journal directory')
+      expect(c.state, `${target} ${mode.toString(8)}`).to.equal('warn')
+      expect(c.message).to.include(`${target} (0${mode.toString(8)})`)
+      expect(c.fix).to.equal(`chmod -R go-rwx ${journal}`)
+      expect(r.exitCode).to.equal(0)
+      expect((await doctor(['--strict'], env)).exitCode).to.equal(1)
+    }
+    // a dead letter in a directory of its own, open to the group
+    chmodSync(journal, 0o700)
+    chmodSync(path.join(journal, '20260101T000000-1.jsonl'), 0o600)
+    mkdirSync(path.join(journal, 'dead-letter'), {mode: 0o700})
+    writeFileSync(path.join(journal, 'dead-letter', 'postgres.jsonl'), '', {mode: 0o640})
+    chmodSync(path.join(journal, 'dead-letter', 'postgres.jsonl'), 0o640)
+    expect(check(await doctor([], env), 'journal directory').message).to.include(path.join(journal, 'dead-letter', 'postgres.jsonl'))
+  })
+
   it('a log directory that cannot be written (a file in its place): it fails, exit 6', async () => {
     writeFileSync(path.join(dir, 'logs'), 'not a directory')
     const r = await doctor()
@@ -375,6 +409,7 @@ describe('audit-logs doctor (subprocess, against setups broken each way)', funct
       expect(c.message).to.include(`the journal (pid ${run.child.pid})`).and.to.include(`the log directory (pid ${run.child.pid})`)
       expect(check(r, 'run /health')).to.include({state: 'ok'})
       expect(check(r, 'log directory').state).to.equal('ok') // run made it 0750
+      expect(check(r, 'journal directory').state).to.equal('ok') // and the journal 0700
 
       const elsewhere = await doctor([], {...same, AUDIT_LOGS_ADMIN_BIND: `127.0.0.1:${await freePort()}`})
       expect(check(elsewhere, 'run /health')).to.include({state: 'warn'})
@@ -426,10 +461,100 @@ describe('audit-logs doctor (subprocess, against setups broken each way)', funct
     before(async function () {
       skipUnless(this, !!mongoServerUri(), 'no MongoDB server', {expectedInCi: true})
       mongo = await freshMongo('doctor')
-      const setup = await runCli(['setup-db', '--store', 'mongo'], {env: env()})
+      // the passwords doctor logs in with, where the server has users (a real MongoDB)
+      const setup = await runCli(['setup-db', '--store', 'mongo'], {env: {...env(), ...PASSWORDS}})
       expect(setup.exitCode, setup.stderr).to.equal(0)
     })
     after(() => mongo?.drop())
+
+    it('the writer and reader users: tried as themselves where the server has users; skipped with its reason where it has none', async () => {
+      const counts = async () => Promise.all(['request_logs', 'access_logs', 'event_logs'].map((c) => db().collection(c).countDocuments()))
+      const before = await counts()
+      const r = await doctor([], env())
+      expect(await counts()).to.deep.equal(before)
+      const writer = check(r, 'MongoDB writer user')
+      const reader = check(r, 'MongoDB reader user')
+      if (isFerretDb() || writer.state === 'skip') {
+        // FerretDB without authentication (the test server here): usersInfo is not a command there
+        for (const c of [writer, reader]) {
+          expect(c.state).to.equal('skip')
+          expect(c.message).to.match(
+            /^FerretDB v[\d.]+ has no users \(CommandNotFound 59: .*usersInfo.*\): every connection may do everything/,
+          )
+        }
+        expect(r.exitCode, r.stdout).to.equal(0)
+        return
+      }
+      // a real MongoDB (not run here: this project's test server is FerretDB): setup-db made both users
+      expect(writer.state, writer.message).to.equal('ok')
+      expect(writer.message).to.match(/_writer may insert; find, update, delete refused on every collection/)
+      expect(reader.message).to.match(/_reader may find; insert, update, delete refused on every collection/)
+      const role = `${mongo!.dbName}_writer`
+      const privileges = [{resource: {db: mongo!.dbName, collection: 'request_logs'}, actions: ['find']}]
+      await db().command({grantPrivilegesToRole: role, privileges})
+      try {
+        const bad = check(await doctor([], env()), 'MongoDB writer user')
+        expect(bad.state).to.equal('fail')
+        expect(bad.message).to.include(`${role} may find on request_logs, beyond insert`)
+      } finally {
+        await db().command({revokePrivilegesFromRole: role, privileges})
+      }
+    })
+
+    it('users that the server does not narrow (FerretDB with authentication: users, no roles): tried, each fails with what it may; nothing stored', async function () {
+      skipUnless(this, ferretDbBuilt(), 'no FerretDB binary (test/support/ferretdb.sh builds it)', {expectedInCi: true})
+      const admin = {user: 'admin', password: 'adm-' + randomBytes(6).toString('hex')}
+      const server = await startFerretDb({auth: admin})
+      const dbName = `doctor_auth_${randomBytes(3).toString('hex')}`
+      const authEnv = {AUDIT_LOGS_MONGO_URI: server.uri, AUDIT_LOGS_MONGO_DB_NAME: dbName, AUDIT_LOGS_STORES: 'mongo'}
+      const {MongoClient} = await import('mongodb')
+      const client = new MongoClient(server.uri)
+      try {
+        const setup = await runCli(['setup-db', '--store', 'mongo'], {env: {...authEnv, ...PASSWORDS}})
+        expect(setup.exitCode, setup.stderr).to.equal(0) // its users are skipped: FerretDB has no createRole
+        let r = await doctor([], authEnv)
+        expect(check(r, 'MongoDB writer user')).to.include({state: 'warn'})
+        expect(check(r, 'MongoDB writer user').message).to.include(`no user ${dbName}_writer in ${dbName}`)
+        await client.connect()
+        const adb = client.db(dbName)
+        await adb.collection('request_logs').insertOne({_id: 'kept' as never, method: 'GET'})
+        await adb.command({createUser: `${dbName}_writer`, pwd: PASSWORDS.AUDIT_LOGS_WRITER_PASSWORD, roles: []})
+        await adb.command({createUser: `${dbName}_reader`, pwd: PASSWORDS.AUDIT_LOGS_READER_PASSWORD, roles: []})
+        r = await doctor([], authEnv)
+        const writer = check(r, 'MongoDB writer user')
+        expect(writer.state).to.equal('fail')
+        expect(writer.message).to.match(
+          new RegExp(
+            `^${dbName}_writer may find, update, delete on request_logs, access_logs, .*, beyond insert \\(tried as ${dbName}_writer`,
+          ),
+        )
+        expect(writer.fix).to.include('revokePrivilegesFromRole')
+        const reader = check(r, 'MongoDB reader user')
+        expect(reader.state).to.equal('fail')
+        expect(reader.message).to.match(new RegExp(`^${dbName}_reader may insert, update, delete on .*, beyond find`))
+        expect(r.exitCode).to.equal(6)
+        // the probes left nothing: the one document, as it was
+        expect(await adb.collection('request_logs').find({}).toArray()).to.deep.equal([{_id: 'kept', method: 'GET'}])
+        for (const c of ['access_logs', 'event_logs', 'outbound_logs', 'app_logs'])
+          expect(await adb.collection(c).countDocuments()).to.equal(0)
+        // a wrong password: the login fails, and the password is shown nowhere
+        const wrong = await doctor([], {...authEnv, AUDIT_LOGS_WRITER_PASSWORD: 'not-the-password-42'})
+        expect(check(wrong, 'MongoDB writer user')).to.include({state: 'fail'})
+        expect(check(wrong, 'MongoDB writer user').message).to.include(`cannot log in as ${dbName}_writer`)
+        expect(check(wrong, 'MongoDB writer user').fix).to.equal(
+          `set writerPassword (AUDIT_LOGS_WRITER_PASSWORD) to ${dbName}_writer's password`,
+        )
+        expect(wrong.stdout + wrong.stderr).not.to.include('not-the-password-42')
+        expect(wrong.stdout + wrong.stderr).not.to.include(admin.password)
+        // no password configured: cannot be checked, a warning
+        const none = await doctor([], {...authEnv, AUDIT_LOGS_READER_PASSWORD: undefined})
+        expect(check(none, 'MongoDB reader user')).to.include({state: 'warn'})
+        expect(check(none, 'MongoDB reader user').message).to.include('no readerPassword (AUDIT_LOGS_READER_PASSWORD) is configured')
+      } finally {
+        await client.close().catch(() => {})
+        await server.stop()
+      }
+    })
 
     it('collections and indexes as setup-db makes them: ok; an index dropped: fails, exit 6', async () => {
       let r = await doctor([], env())

@@ -68,7 +68,8 @@ export default class Verify extends BaseCommand<typeof Verify> {
       this.log(
         `${i.instance}: batches ${i.firstSeq ?? '-'}..${i.lastSeq ?? '-'} (${i.batches}), ${i.records} records, ` +
           `${i.digests.checked} digest(s), last signed head ${i.digests.lastSignedSeq ?? 'none'}` +
-          (i.removedByRetention ? `, ${i.removedByRetention} removed by retention` : ''),
+          (i.removedByRetention ? `, ${i.removedByRetention} removed by retention` : '') +
+          (i.pruned ? `, batches 1..${i.pruned.throughSeq} pruned by retention (${i.pruned.records} records)` : ''),
       )
       for (const c of i.changed) this.log(`  CHANGED   ${c.table} ${c.id} (${c.createdAt}, batch ${c.seq})`)
       for (const d of i.deleted) this.log(`  DELETED   ${d.table} ${d.id} (${d.createdAt}, batch ${d.seq})`)
@@ -80,6 +81,7 @@ export default class Verify extends BaseCommand<typeof Verify> {
           `  UNSIGNED  batch${i.unsigned.from === i.unsigned.to ? ` ${i.unsigned.from}` : `es ${i.unsigned.from}..${i.unsigned.to}`}: ${i.unsigned.why}`,
         )
     }
+    for (const b of r.badPruning) this.log(`BAD PRUNING ${b.instance} batches 1..${b.throughSeq}: ${b.why}`)
     for (const b of r.badRetention) this.log(`BAD RETENTION ${b.logType} cutoff ${b.cutoff} (recorded ${b.writtenAt}): ${b.why}`)
     for (const x of r.inserted) this.log(`INSERTED  ${x.table} ${x.id} (${x.createdAt}): in no batch`)
     if (r.insertedTruncated) this.log(`(more inserted rows than --limit lists)`)

@@ -237,8 +237,8 @@ export async function setupMongo(store: MongoStore, options: MongoSetupOptions):
   }
 }
 
-/** The store's URI with the new user's name and password, authenticating against the audit database. */
-function withUser(uri: string, user: string, password: string, dbName: string): string {
+/** The store's URI with the new user's name and password, authenticating against the audit database (doctor logs in with it too). */
+export function withUser(uri: string, user: string, password: string, dbName: string): string {
   const cs = new ConnectionString(uri)
   cs.username = encodeURIComponent(user)
   cs.password = encodeURIComponent(password)

@@ -25,14 +25,15 @@
  *   or a replay continues the chain instead of forking it; a second process with the same instance name
  *   meets the primary key, re-reads the head and tries again.
  * - Digests: every integrityDigestIntervalMs (and when the sink stops) the instance signs
- *   {v, instance, seq, hash, total, from, to, at} of its head with the Ed25519 key of `integrityKey`
+ *   {v, instance, seq, hash, total, from, to, newest and oldest (per log type), at} of its head with the Ed25519 key of `integrityKey`
  *   and writes it to `integrity_digests` and to `<logDir>/digests.jsonl`. Someone who rewrites records
  *   AND recomputes the chain cannot sign the new head; someone who deletes the tail leaves a signed
  *   digest the chain no longer reaches. Without a key the chain is still written but no digest is:
  *   verify then says it cannot prove the head (the tail could have been cut).
  * - Retention: cleanup records each cutoff it applies in `integrity_retention`; verify counts chained
- *   records older than their type's cutoff as removed on purpose. Batch rows are kept (about 60 bytes
- *   a record), so the chain stays whole.
+ *   records older than their type's cutoff as removed on purpose. A cleanup that completes then prunes
+ *   each chain's oldest batch rows whose records are all gone that way (prune.ts), a prefix recorded in
+ *   integrity_pruned, so the chain stays one checked piece.
  * - Records first: the sink checks at each connect that the tables exist and its role may write them
  *   (chainUnavailable); if not it logs why once and writes the records unchained. A failed digest never fails
  *   a batch (counted, logged once per distinct error).
@@ -112,6 +113,13 @@ export class Chain {
   private lock: Promise<void> = Promise.resolve()
   /** The time range of the records chained since the last digest. */
   private span: {from?: string; to?: string} = {}
+  /**
+   * Per log type, the newest record chained since the last digest: signed as `newest`, so that verify checks a digest
+   * whose head cleanup pruned against each type's own retention (prune.ts), not only the shortest one.
+   */
+  private newest: Record<string, string> = {}
+  /** Per log type, the oldest record chained since the last digest (`oldest`: verify checks where a pruned range ends) */
+  private oldest: Record<string, string> = {}
 
   /** The highest seq this process committed (a head read again after a failure that is not beyond it is its own). */
   private ownSeq = 0
@@ -165,6 +173,8 @@ export class Chain {
       this.ownSeq = link.seq
       if (!this.span.from || min < this.span.from) this.span.from = min
       if (!this.span.to || max > this.span.to) this.span.to = max
+      if (!this.newest[logType] || max > this.newest[logType]) this.newest[logType] = max
+      if (!this.oldest[logType] || min < this.oldest[logType]) this.oldest[logType] = min
     } catch (error) {
       this.head = undefined // the commit's outcome may be unknown: read the head again
       throw error
@@ -211,6 +221,7 @@ export class Chain {
         total: head.total,
         from: this.span.from ?? null,
         to: this.span.to ?? null,
+        ...(Object.keys(this.newest).length ? {newest: this.newest, oldest: this.oldest} : {}),
         at: new Date().toISOString(),
         ...(this.adopted ? {adoptedFrom: this.adopted} : {}),
       })
@@ -223,6 +234,8 @@ export class Chain {
       }
       signed.seq = head.seq
       this.span = {}
+      this.newest = {}
+      this.oldest = {}
       this.adopted = undefined
     } finally {
       release()

@@ -1,7 +1,8 @@
 import {type LogType, LOG_TABLES, cutoffFor} from './periods.js'
 import {type PartitionInfo, ddlTransaction, listPartitions} from './partitions.js'
 import * as sql from './sql/retention.js'
-import {insertRetention} from './sql/integrity.js'
+import {insertRetention, prunedReadiness, retentionCutoffs} from './sql/integrity.js'
+import {type PruneReport, honouredCutoffs, pruneChains, usText} from './prune.js'
 
 import type {Db} from './db.js'
 
@@ -20,6 +21,8 @@ export type CleanupReport = {
   actions: CleanupAction[]
   totalRows: number
   totalBytes: number
+  /** the integrity chains' batch rows pruned after the records (prune.ts); absent without migration 0007 or when interrupted */
+  integrity?: PruneReport
 }
 
 export type CleanupOptions = {
@@ -28,6 +31,11 @@ export type CleanupOptions = {
   batchSize: number
   now?: Date
   signal?: AbortSignal
+  /**
+   * The configured retention (days per type) that bounds the recorded cutoffs the integrity chains are pruned by, as
+   * verify bounds them [default: `retention`'s days]: a shorter `--days` removes records but not their batch rows.
+   */
+  configuredDays?: Partial<Record<LogType, number>>
   onProgress?: (event: {partition: string; action: 'drop' | 'delete'; rows: number}) => void
 }
 
@@ -94,7 +102,47 @@ export async function cleanup(db: Db, options: CleanupOptions): Promise<CleanupR
     }
     if (report.interrupted) break
   }
+  if (!report.interrupted) report.integrity = await pruneIntegrity(db, options, report, now)
+  if (report.integrity?.interrupted) report.interrupted = true
   return report
+}
+
+/**
+ * The integrity chains' batch rows whose records this cleanup (or an earlier one) removed (prune.ts). Only for the
+ * types this cleanup applied, by their latest recorded cutoff that the configured retention allows, and not after
+ * this cleanup's own cutoff. A dry run counts as if this cleanup had recorded its cutoffs where it found rows to remove.
+ */
+async function pruneIntegrity(db: Db, options: CleanupOptions, report: CleanupReport, now: Date): Promise<PruneReport | undefined> {
+  if (!(await db.query(prunedReadiness())).rows[0].exists) return undefined
+  const rows = (await db.query(retentionCutoffs())).rows as Array<{log_type: string; cutoff: string; written_at: string}>
+  if (options.dryRun)
+    for (const t of report.targets)
+      if (report.actions.some((a) => a.table === t.table))
+        rows.push({log_type: t.logType, cutoff: usText(new Date(t.cutoff)), written_at: now.toISOString()})
+  const bound = options.configuredDays ?? Object.fromEntries(options.retention.map((r) => [r.logType, r.days]))
+  const {cutoffs: honoured} = honouredCutoffs(rows, bound, now)
+  const cutoffs = new Map<string, string>()
+  for (const t of report.targets) {
+    const recorded = honoured.get(t.logType)
+    const own = usText(new Date(t.cutoff))
+    if (recorded) cutoffs.set(t.logType, recorded < own ? recorded : own)
+  }
+  try {
+    return await pruneChains(db, {cutoffs, dryRun: options.dryRun, batchSize: options.batchSize, signal: options.signal})
+  } catch (error) {
+    // the records are gone and the tables consistent: a role that may not prune leaves the batch rows, and says so
+    if ((error as {code?: string}).code !== '42501') throw error
+    const note = `not pruned: ${(error as Error).message} (run cleanup as the owner, as setup-db sets it up)`
+    return {
+      dryRun: options.dryRun,
+      batches: 0,
+      records: 0,
+      instances: [],
+      cutoffs: Object.fromEntries(cutoffs),
+      notes: [note],
+      interrupted: false,
+    }
+  }
 }
 
 /** Deletes in batches, each its own transaction; stops between batches when the signal aborts. */

@@ -141,6 +141,9 @@ async function grantIfMissing(
   // the integrity tables came later (0006): a database set up before gets their grants now
   const {rows: i} = await client.query(sql.hasTablePrivilege(roles.writer, 'integrity_digests', 'INSERT'))
   if (!i[0]?.ok) missing = true
+  // and integrity_pruned later still (0007)
+  const {rows: ip} = await client.query(sql.hasTablePrivilege(roles.reader, 'integrity_pruned', 'SELECT'))
+  if (!ip[0]?.ok) missing = true
   // the reader's TEMPORARY came later (exports as the reader): a database set up before gets it now
   const {rows: t} = await client.query(sql.hasDatabasePrivilege(roles.reader, db, 'TEMPORARY'))
   if (!t[0]?.ok) missing = true

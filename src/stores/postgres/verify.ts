@@ -4,12 +4,15 @@ import {LOG_TYPE, LOG_TYPES, type LogType} from '../log-types.js'
 import type {Db} from './db.js'
 import {ZERO_HASH, chainHash, recordsHashOf} from './integrity.js'
 import * as sql from './sql/integrity.js'
+import {type BadRetention, honouredCutoffs} from './prune.js'
 
 /**
  * Recomputes the integrity chains (integrity.ts) from what is stored: for each instance with batches since
  * `since`, every batch's hashes and link to the one before, every chained record's hash against its row,
  * missing seqs, the signed digests and whether the chain still reaches the last one; and the rows since
- * `since` that no batch chained. Reads only (the reader role suffices).
+ * `since` that no batch chained. A chain's prefix that cleanup pruned (prune.ts, integrity_pruned) is no gap when
+ * the retention honoured here covers it: the first remaining batch links to the recorded hash, and the digests
+ * whose head was pruned are checked against that retention. Reads only (the reader role suffices).
  */
 export type RecordRef = {table: string; id: string; createdAt: string; seq: number}
 export type InstanceReport = {
@@ -22,11 +25,14 @@ export type InstanceReport = {
   deleted: RecordRef[]
   /** chained records older than their type's retention cutoff, gone as cleanup said */
   removedByRetention: number
+  /** where the chain starts after cleanup pruned its oldest batch rows (integrity_pruned, honoured): those seqs are no gap */
+  pruned: {throughSeq: number; records: number; prunedAt: string} | null
   /** missing seqs, as ranges */
   gaps: Array<{from: number; to: number}>
   /** batch rows whose own hashes or link do not hold */
   badBatches: Array<{seq: number; why: string}>
-  digests: {checked: number; lastSignedSeq: number | null; unsignedTail: number}
+  /** prunedChecked: signed digests whose head was pruned, checked against the retention verify honours */
+  digests: {checked: number; lastSignedSeq: number | null; unsignedTail: number; prunedChecked: number}
   badDigests: Array<{seq: number; source: 'database' | 'file'; why: string}>
   /** true when the head could not be proven (no key, no digest): a cut tail would go unseen */
   headUnproven: boolean
@@ -43,8 +49,9 @@ export type InstanceReport = {
    */
   adopted: Array<{from: number; to: number}>
 }
-/** A recorded retention cutoff verify does not honour: newer than the configured retention allows. */
-export type BadRetention = {logType: string; cutoff: string; writtenAt: string; why: string}
+export type {BadRetention}
+/** A chain's pruned start (integrity_pruned) verify does not honour: what it says was pruned is newer than the retention it honours. */
+export type BadPruning = {instance: string; throughSeq: number; why: string}
 export type VerifyReport = {
   since: string
   ok: boolean
@@ -54,6 +61,8 @@ export type VerifyReport = {
   insertedTruncated: boolean
   /** retention cutoffs that are newer than the configured retention: they would hide deletions */
   badRetention: BadRetention[]
+  /** pruned chain starts that are not honoured: the batches they say were pruned were not all past retention */
+  badPruning: BadPruning[]
   warnings: string[]
 }
 
@@ -69,9 +78,6 @@ export type VerifyOptions = {
   retentionDays?: Partial<Record<LogType, number>>
   now?: Date
 }
-
-/** A day's slack on the retention bound (cleanup runs late, clocks differ). */
-const RETENTION_SLACK_MS = 86_400_000
 
 type BatchRow = {
   seq: string | number
@@ -127,27 +133,11 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
   const listLimit = options.listLimit ?? 1000
   const warnings: string[] = []
   const now = options.now ?? new Date()
-  // each type's latest cutoff that its configured retention allows; a newer one is flagged, not honoured:
-  // a cutoff is the time of the cleanup minus the retention, so one after (when it was recorded, at the latest now) − retention hides deletions
-  const cutoffs = new Map<string, string>()
-  const badRetention: BadRetention[] = []
-  for (const r of (await db.query(sql.retentionCutoffs())).rows as Array<{log_type: string; cutoff: string; written_at: string}>) {
-    const days = options.retentionDays?.[r.log_type as LogType]
-    if (days !== undefined) {
-      const recorded = Math.min(Date.parse(r.written_at), now.getTime())
-      const bound = recorded - days * 86_400_000 + RETENTION_SLACK_MS
-      if (Date.parse(r.cutoff) > bound) {
-        badRetention.push({
-          logType: r.log_type,
-          cutoff: r.cutoff,
-          writtenAt: r.written_at,
-          why: `newer than ${r.log_type} records are kept (${days} days before it was recorded, with a day's slack): not honoured, it would hide deletions`,
-        })
-        continue
-      }
-    }
-    if (!cutoffs.has(r.log_type) || r.cutoff > cutoffs.get(r.log_type)!) cutoffs.set(r.log_type, r.cutoff)
-  }
+  // each type's latest cutoff that its configured retention allows; a newer one is flagged, not honoured (prune.ts)
+  const retention = (await db.query(sql.retentionCutoffs())).rows as Array<{log_type: string; cutoff: string; written_at: string}>
+  const {cutoffs, bad: badRetention} = honouredCutoffs(retention, options.retentionDays, now)
+  const {pruned, badPruning} = await prunedChains(db, cutoffs, warnings)
+  const newestCutoff = [...cutoffs.values()].sort().at(-1)
   const fileDigests = readDigestFile(options.digestFile, warnings)
   const rows = (await db.query(sql.instancesSince(options.since))).rows as Array<{
     instance: string
@@ -155,17 +145,25 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
     last: string | null
   }>
   const names = new Set(rows.map((r) => r.instance))
-  // an instance whose batches are all gone but whose digests are in the file
+  // an instance whose batches are all gone but whose digests are in the file; or whose batches all lie before `since`
+  // (a pruned chain's head of old records, say): its head is read, so that a digest beyond it is still a cut tail
+  const fromFile = new Set<string>()
   for (const d of fileDigests) {
     try {
       const body = JSON.parse(d.body) as DigestBody
-      if (typeof body.instance === 'string' && !names.has(body.instance)) {
-        names.add(body.instance)
-        rows.push({instance: body.instance, first: null, last: null})
-      }
+      if (typeof body.instance === 'string' && !names.has(body.instance)) fromFile.add(body.instance)
     } catch {
       // reported as a bad digest below, when its instance is known
     }
+  }
+  const heads = new Map<string, string>(
+    fromFile.size
+      ? (await db.query(sql.instancesWithBatches([...fromFile]))).rows.map((r: {instance: string; head: string}) => [r.instance, r.head])
+      : [],
+  )
+  for (const instance of fromFile) {
+    names.add(instance)
+    rows.push({instance, first: null, last: heads.get(instance) ?? null})
   }
   const instances: InstanceReport[] = []
   for (const row of rows) {
@@ -178,9 +176,10 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
       changed: [],
       deleted: [],
       removedByRetention: 0,
+      pruned: null,
       gaps: [],
       badBatches: [],
-      digests: {checked: 0, lastSignedSeq: null, unsignedTail: 0},
+      digests: {checked: 0, lastSignedSeq: null, unsignedTail: 0, prunedChecked: 0},
       badDigests: [],
       headUnproven: false,
       unsigned: null,
@@ -189,10 +188,12 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
     instances.push(report)
     const hashes = new Map<number, string>() // seq → hash of the batches walked (to check the digests against)
     const writtenMs = new Map<number, number>() // seq → when the batch row was written
+    const start = pruned.get(row.instance)
+    if (start) report.pruned = {throughSeq: start.through, records: start.total, prunedAt: start.prunedAt}
     if (report.firstSeq !== null && report.lastSeq !== null) {
       // the batch before the first is read too, for the first one's link
       let expected = Math.max(1, report.firstSeq - 1)
-      let previous: {seq: number; hash: Buffer; total: number} | undefined =
+      let previous: {seq: number; hash: Buffer; total: number; pruned?: boolean} | undefined =
         expected === 1 && report.firstSeq === 1 ? {seq: 0, hash: ZERO_HASH, total: 0} : undefined
       const types = new Set<LogType>()
       for (;;) {
@@ -202,8 +203,11 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
           const seq = Number(b.seq)
           const total = Number(b.total)
           if (seq > expected) {
-            report.gaps.push({from: expected, to: seq - 1})
-            previous = undefined
+            // the seqs a recorded prune justifies are no gap, and the first batch after them links to the pruned one's hash
+            const from = start && expected <= start.through ? start.through + 1 : expected
+            if (seq > from) report.gaps.push({from, to: seq - 1})
+            previous =
+              start && seq - 1 === start.through ? {seq: start.through, hash: start.hash, total: start.total, pruned: true} : undefined
           }
           if (seq >= report.firstSeq) {
             report.batches++
@@ -228,8 +232,9 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
           })
           if (!hash.equals(b.hash)) why.push('its hash is not the hash of its fields')
           if (previous && previous.seq === seq - 1) {
-            if (!previous.hash.equals(b.prev_hash)) why.push(`its prev_hash is not batch ${seq - 1}'s hash`)
-            if (previous.total + b.count !== total) why.push(`its total is not batch ${seq - 1}'s total plus its count`)
+            const as = previous.pruned ? ' (as integrity_pruned recorded it)' : ''
+            if (!previous.hash.equals(b.prev_hash)) why.push(`its prev_hash is not batch ${seq - 1}'s hash${as}`)
+            if (previous.total + b.count !== total) why.push(`its total is not batch ${seq - 1}'s total${as} plus its count`)
           }
           if (why.length && seq >= report.firstSeq) report.badBatches.push({seq, why: why.join('; ')})
           hashes.set(seq, b.hash.toString('hex'))
@@ -283,6 +288,13 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
       if (!dbSeqs.has(d.seq)) report.badDigests.push({seq: d.seq, source: 'file', why: 'the digest file has it, the database does not'})
     let lastSigned: number | null = null
     for (const d of [...fromDb, ...fromFile]) {
+      if (start && d.seq <= start.through) {
+        // a signed head that cleanup pruned: what it signs must be older than the retention verify honours
+        const why = prunedDigestProblem(row.instance, d, start, options, cutoffs, newestCutoff)
+        if (why !== undefined) report.digests.prunedChecked++
+        if (why) report.badDigests.push({seq: d.seq, source: d.source, why})
+        continue
+      }
       if (report.firstSeq !== null && d.seq < report.firstSeq - 1) continue // before the range
       report.digests.checked++
       if (!options.publicKey) continue
@@ -336,7 +348,12 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
         report.adopted.push({from: a.lastSigned + 1, to: a.seq})
     }
     report.digests.lastSignedSeq = lastSigned
-    if (report.lastSeq !== null) report.digests.unsignedTail = report.lastSeq - (lastSigned ?? (report.firstSeq ?? 1) - 1)
+    if (start && options.publicKey) {
+      const why = prunedBoundaryProblem(row.instance, [...fromDb, ...fromFile], start, options.publicKey, cutoffs, newestCutoff)
+      if (why) report.badDigests.push(why)
+    }
+    if (report.lastSeq !== null && report.firstSeq !== null)
+      report.digests.unsignedTail = report.lastSeq - (lastSigned ?? (report.firstSeq ?? 1) - 1)
     report.headUnproven = !options.publicKey || lastSigned === null
     // with a public key digests are expected: batches no valid digest signs are a failure when the instance has none
     // at all (an instance the owner invented has none), or when they are older than twice the digest interval
@@ -381,7 +398,7 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
         `${r.instance}: batches ${a.from}..${a.to} were found in the database by the writer beyond the last head it had signed, ` +
           'and continued from: no digest of their writer signs them (a run that was killed leaves them so; so would batches someone added)',
       )
-    if (r.unsigned) continue // a failure, reported as such
+    if (r.unsigned || r.firstSeq === null) continue // a failure, reported as such; or no batch in the range
     if (options.publicKey && r.digests.lastSignedSeq === null && r.lastSeq !== null)
       warnings.push(`${r.instance}: no valid signed digest covers its chain: the head is unproven (a cut tail would go unseen)`)
     else if (r.digests.unsignedTail > 0)
@@ -392,10 +409,162 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
   const ok =
     inserted.length === 0 &&
     badRetention.length === 0 &&
+    badPruning.length === 0 &&
     instances.every(
       (r) => !r.changed.length && !r.deleted.length && !r.gaps.length && !r.badBatches.length && !r.badDigests.length && !r.unsigned,
     )
-  return {since: options.since.toISOString(), ok, instances, inserted, insertedTruncated, badRetention, warnings}
+  return {since: options.since.toISOString(), ok, instances, inserted, insertedTruncated, badRetention, badPruning, warnings}
 }
 
 const sqlTable = (type: LogType) => LOG_TYPE[type].table
+
+type PrunedStart = {through: number; hash: Buffer; total: number; prunedAt: string}
+
+/**
+ * Where each chain starts after cleanup pruned it (integrity_pruned, prune.ts), when what it says was pruned lies
+ * before the retention cutoffs verify honours; an entry that does not is reported (badPruning) and not honoured, so
+ * the missing batches are gaps again. Without the table (migration 0007) or the right to read it: no pruned starts.
+ */
+async function prunedChains(
+  db: Db,
+  cutoffs: Map<string, string>,
+  warnings: string[],
+): Promise<{pruned: Map<string, PrunedStart>; badPruning: BadPruning[]}> {
+  const pruned = new Map<string, PrunedStart>()
+  const badPruning: BadPruning[] = []
+  const ready = (await db.query(sql.prunedReadiness())).rows[0] as {exists: boolean; readable: boolean}
+  if (!ready.exists) return {pruned, badPruning}
+  if (!ready.readable) {
+    warnings.push('cannot read integrity_pruned (run `audit-logs setup-db`, which grants it): chains cleanup pruned show as gaps')
+    return {pruned, badPruning}
+  }
+  const rows = (await db.query(sql.prunedChains())).rows as Array<{
+    instance: string
+    through_seq: string
+    hash: Buffer
+    total: string
+    newest: unknown
+    pruned_at: string
+  }>
+  for (const r of rows) {
+    const why: string[] = []
+    const newest = r.newest && typeof r.newest === 'object' ? Object.entries(r.newest) : []
+    if (newest.length === 0) why.push('it names no log type')
+    for (const [type, at] of newest) {
+      const cutoff = cutoffs.get(type)
+      if (typeof at !== 'string') why.push(`its ${type} time is not a time`)
+      else if (!cutoff) why.push(`its ${type} batches (records up to ${at}) were pruned, but no ${type} retention cutoff is honoured`)
+      else if (!(at < cutoff)) why.push(`its ${type} batches hold records up to ${at}, not before the ${type} cutoff honoured (${cutoff})`)
+    }
+    if (why.length)
+      badPruning.push({
+        instance: r.instance,
+        throughSeq: Number(r.through_seq),
+        why: `${why.join('; ')}: not honoured, it would hide deletions`,
+      })
+    else pruned.set(r.instance, {through: Number(r.through_seq), hash: r.hash, total: Number(r.total), prunedAt: r.pruned_at})
+  }
+  return {pruned, badPruning}
+}
+
+/**
+ * A digest whose head cleanup pruned: undefined when not checked (no public key, or signed before --since), null when
+ * it holds, else why not: its signature, its head's hash against the one integrity_pruned recorded, and the newest
+ * record of each log type it signs (`newest`) against that type's cutoff verify honours; a digest from before
+ * `newest` existed: its newest record (`to`) against the newest cutoff (batches of every type it signs were pruned, so
+ * each lay before its own type's cutoff). Deleting recent batches and recording them as pruned shows here.
+ */
+function prunedDigestProblem(
+  instance: string,
+  d: {seq: number; body: string; signature: string | null},
+  start: PrunedStart,
+  options: VerifyOptions,
+  cutoffs: Map<string, string>,
+  newestCutoff: string | undefined,
+): string | null | undefined {
+  if (!options.publicKey) return undefined
+  let body: DigestBody & {at?: unknown; to?: unknown; newest?: unknown}
+  try {
+    body = JSON.parse(d.body) as DigestBody & {at?: unknown; to?: unknown; newest?: unknown}
+  } catch {
+    return 'its body is not JSON'
+  }
+  if (typeof body.at === 'string' && Date.parse(body.at) < options.since.getTime()) return undefined
+  if (!d.signature) return 'unsigned'
+  let good: boolean
+  try {
+    good = verifySignature(null, Buffer.from(d.body), options.publicKey, Buffer.from(d.signature, 'base64'))
+  } catch {
+    good = false
+  }
+  if (!good) return 'bad signature (its body or signature was changed, or another key signed it)'
+  if (body.instance !== instance || Number(body.seq) !== d.seq) return `it signs instance ${body.instance} seq ${body.seq}, not this row's`
+  if (d.seq === start.through && body.hash !== start.hash.toString('hex'))
+    return `its head, batch ${d.seq}, was pruned, but integrity_pruned recorded another hash for it: the chain was rewritten`
+  // per log type where the digest says (`newest`, since it exists), else its newest record against the newest cutoff
+  const newest = body.newest && typeof body.newest === 'object' ? Object.entries(body.newest as Record<string, unknown>) : []
+  for (const [type, at] of newest) {
+    const cutoff = cutoffs.get(type)
+    if (typeof at === 'string' && !(cutoff && at < cutoff))
+      return (
+        `its head, batch ${d.seq}, was pruned, but it signs ${type} records up to ${at}, newer than the ${type} retention ` +
+        `verify honours (cutoff ${cutoff ?? 'none'}): batches were deleted that retention did not remove`
+      )
+  }
+  if (!newest.length && typeof body.to === 'string' && !(newestCutoff && body.to < newestCutoff))
+    return (
+      `its head, batch ${d.seq}, was pruned, but it signs records up to ${body.to}, newer than the retention verify honours ` +
+      `(newest cutoff ${newestCutoff ?? 'none'}): batches were deleted that retention did not remove`
+    )
+  return null
+}
+
+/**
+ * Where a pruned range ends between two digests: the first valid digest after it signs the pruned batches since the
+ * digest before them together with the remaining ones (its span). Pruned batches of a type held records older than
+ * that type's cutoff, so that digest's oldest record of some type (`oldest`; before it existed, `from` against the
+ * newest cutoff) must be older than the type's cutoff; when none is, the batches pruned after the last digest were
+ * recent: deleted, not removed by retention. Skipped where the range ends on a digest, or the digest after it adopted
+ * batches it did not chain (adoptedFrom: its span misses them).
+ */
+function prunedBoundaryProblem(
+  instance: string,
+  digests: Array<{seq: number; body: string; signature: string | null; source: 'database' | 'file'}>,
+  start: PrunedStart,
+  publicKey: KeyObject,
+  cutoffs: Map<string, string>,
+  newestCutoff: string | undefined,
+): {seq: number; source: 'database' | 'file'; why: string} | undefined {
+  if (digests.some((d) => d.seq === start.through)) return undefined
+  const before = Math.max(0, ...digests.filter((d) => d.seq < start.through).map((d) => d.seq))
+  const after = digests.filter((d) => d.seq > start.through && d.signature).sort((a, b) => a.seq - b.seq)
+  for (const d of after) {
+    let good = false
+    try {
+      good = verifySignature(null, Buffer.from(d.body), publicKey, Buffer.from(d.signature!, 'base64'))
+    } catch {
+      // reported by the digest checks
+    }
+    if (!good) continue
+    let body: DigestBody & {from?: unknown; oldest?: unknown}
+    try {
+      body = JSON.parse(d.body) as DigestBody & {from?: unknown; oldest?: unknown}
+    } catch {
+      continue
+    }
+    if (body.instance !== instance || body.adoptedFrom) return undefined
+    const oldest = body.oldest && typeof body.oldest === 'object' ? Object.entries(body.oldest as Record<string, unknown>) : []
+    const old = oldest.length
+      ? oldest.some(([type, at]) => typeof at === 'string' && cutoffs.has(type) && at < cutoffs.get(type)!)
+      : typeof body.from !== 'string' || (newestCutoff !== undefined && body.from < newestCutoff)
+    if (old) return undefined
+    return {
+      seq: d.seq,
+      source: d.source,
+      why:
+        `batches ${before + 1}..${start.through} were recorded as pruned, but this digest, which signs them with the batches after ` +
+        `them, holds no record older than its type's retention cutoff: batches were deleted that retention did not remove`,
+    }
+  }
+  return undefined
+}

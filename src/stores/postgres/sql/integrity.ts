@@ -92,6 +92,13 @@ export const instancesSince = (since: Date): Query => ({
   values: [since],
 })
 
+/** Those of `instances` that have batches, with their head (by the primary key). */
+export const instancesWithBatches = (instances: string[]): Query => ({
+  text: `SELECT i AS instance, (SELECT max(b.seq) FROM integrity_batches b WHERE b.instance = i) AS head
+    FROM unnest($1::text[]) i WHERE EXISTS (SELECT 1 FROM integrity_batches b WHERE b.instance = i)`,
+  values: [instances],
+})
+
 export const batchesFrom = (instance: string, fromSeq: number, limit: number): Query => ({
   text: `SELECT seq, log_type, count, total, ${utcText('min_created_at')} AS min, ${utcText('max_created_at')} AS max,
       record_hashes, records_hash, prev_hash, hash, (extract(epoch FROM written_at) * 1000)::float8 AS written_ms
@@ -134,4 +141,52 @@ export const digestsOf = (instance: string): Query => ({
 export const retentionCutoffs = (): Query => ({
   text: `SELECT log_type, ${utcText('cutoff')} AS cutoff, ${utcText('written_at')} AS written_at
     FROM integrity_retention ORDER BY log_type, cutoff`,
+})
+
+// --- pruning (prune.ts, by cleanup as the owner) ---
+
+/** Whether integrity_pruned exists (migration 0007) and the connected role may read it (NULL-safe as chainReadiness). */
+export const prunedReadiness = (): Query => ({
+  text: `SELECT to_regclass('integrity_pruned') IS NOT NULL AS exists,
+      coalesce(pg_catalog.has_table_privilege(to_regclass('integrity_pruned'), 'SELECT'), false) AS readable`,
+})
+
+/** Every instance with batches, by a loose scan of the primary key (one index probe per instance, not a scan of the table). */
+export const chainInstances = (): Query => ({
+  text: `WITH RECURSIVE i AS (
+      SELECT min(instance) AS instance FROM integrity_batches
+      UNION ALL
+      SELECT (SELECT min(b.instance) FROM integrity_batches b WHERE b.instance > i.instance) FROM i WHERE i.instance IS NOT NULL)
+    SELECT instance FROM i WHERE instance IS NOT NULL`,
+})
+
+/** The next batches of an instance's chain after `afterSeq`, oldest first, without their per-record arrays. */
+export const pruneCandidates = (instance: string, afterSeq: number, limit: number): Query => ({
+  text: `SELECT seq, log_type, count, total, hash, ${utcText('max_created_at')} AS max
+    FROM integrity_batches WHERE instance = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+  values: [instance, afterSeq, limit],
+})
+
+export const prunedRowForUpdate = (instance: string): Query => ({
+  text: 'SELECT through_seq, newest FROM integrity_pruned WHERE instance = $1 FOR UPDATE',
+  values: [instance],
+})
+
+export const deleteBatchesThrough = (instance: string, fromSeq: number, toSeq: number): Query => ({
+  text: 'DELETE FROM integrity_batches WHERE instance = $1 AND seq BETWEEN $2 AND $3',
+  values: [instance, fromSeq, toSeq],
+})
+
+export type PrunedRow = {instance: string; throughSeq: number; hash: Buffer; total: number; newest: Record<string, string>}
+
+export const upsertPruned = (p: PrunedRow): Query => ({
+  text: `INSERT INTO integrity_pruned (instance, through_seq, hash, total, newest) VALUES ($1, $2, $3, $4, $5::jsonb)
+    ON CONFLICT (instance) DO UPDATE SET through_seq = EXCLUDED.through_seq, hash = EXCLUDED.hash, total = EXCLUDED.total,
+      newest = EXCLUDED.newest, pruned_at = now()`,
+  values: [p.instance, p.throughSeq, p.hash, p.total, JSON.stringify(p.newest)],
+})
+
+/** Where each instance's chain starts after pruning (verify), with when that was recorded. */
+export const prunedChains = (): Query => ({
+  text: `SELECT instance, through_seq, hash, total, newest, ${utcText('pruned_at')} AS pruned_at FROM integrity_pruned ORDER BY instance`,
 })

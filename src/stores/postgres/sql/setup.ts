@@ -34,6 +34,8 @@ export const grants = (db: string, roles: {owner: string; writer: string; reader
     `GRANT INSERT, SELECT ON integrity_batches TO ${quoteIdent(roles.writer)}`,
     `GRANT INSERT ON integrity_digests TO ${quoteIdent(roles.writer)}`,
     `GRANT SELECT ON integrity_batches, integrity_digests, integrity_retention TO ${quoteIdent(roles.reader)}`,
+    // where each chain starts after pruning (migration 0007): verify reads it
+    `GRANT SELECT ON integrity_pruned TO ${quoteIdent(roles.reader)}`,
   ].map((text) => ({text}))
 }
 

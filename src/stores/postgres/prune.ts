@@ -1,0 +1,193 @@
+/**
+ * Retention of the integrity chain (integrity.ts): cleanup removes records older than their type's cutoff, and
+ * their batch rows (about 60 bytes a record) would otherwise stay forever. After a cleanup that completed, each
+ * instance's chain loses its oldest batch rows, those whose records all lie before their type's cutoff.
+ *
+ * Design
+ * - Always a prefix of the chain (seq 1..N, contiguous), never the head: a chain interleaves log types (request and
+ *   access batches alternate), and deleting one type's batches from the middle would cut it into pieces whose links
+ *   nobody could check. So a batch goes once it and every batch before it may go; a type kept longer holds back the
+ *   batches after its first kept one (request batches wait for the access batches between them: 120 days by
+ *   default, not 90). The head stays so that the writer continues the chain instead of starting a new one at seq 1.
+ * - integrity_pruned (migration 0007) says, per instance, where the chain now starts: through_seq, that batch's hash
+ *   and total (verify checks the first remaining batch's link against them: the chain stays one checked piece), and
+ *   per log type the newest record time among the pruned batches, which verify checks against the retention it
+ *   honours. The row is updated in the transaction that deletes, so it never disagrees with the table.
+ * - The cutoffs are the recorded ones (integrity_retention) that the configured retention allows, as verify honours
+ *   them (honouredCutoffs), and not after this cleanup's own cutoff (what it just removed), only for the types this
+ *   cleanup applied: a record older than the cutoff is gone, so its hash is no longer needed.
+ * - Bounded: at most `batchSize` (≤ 1000) batch rows per transaction, deleted by primary key; the candidates are read
+ *   by the primary key from the chain's start, so a cleanup reads only what it prunes and a page more.
+ * - Signed digests whose head is pruned stay: verify checks that what they sign is older than the retention allows.
+ */
+import type {Db} from './db.js'
+import type {LogType} from '../log-types.js'
+import * as sql from './sql/integrity.js'
+
+/** A recorded retention cutoff verify (and pruning) does not honour: newer than the configured retention allows. */
+export type BadRetention = {logType: string; cutoff: string; writtenAt: string; why: string}
+
+/** A day's slack on the retention bound (cleanup runs late, clocks differ). */
+export const RETENTION_SLACK_MS = 86_400_000
+
+/** A time as utcText gives it (microseconds), so that it compares as text with the database's. */
+export const usText = (date: Date) => date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
+
+/**
+ * Each type's latest recorded cutoff that its configured retention allows; a newer one is flagged, not honoured:
+ * a cutoff is the time of the cleanup minus the retention, so one after (when it was recorded, at the latest now) −
+ * retention would hide deletions.
+ */
+export function honouredCutoffs(
+  rows: Array<{log_type: string; cutoff: string; written_at: string}>,
+  retentionDays: Partial<Record<LogType, number>> | undefined,
+  now: Date,
+): {cutoffs: Map<string, string>; bad: BadRetention[]} {
+  const cutoffs = new Map<string, string>()
+  const bad: BadRetention[] = []
+  for (const r of rows) {
+    const days = retentionDays?.[r.log_type as LogType]
+    if (days !== undefined) {
+      const recorded = Math.min(Date.parse(r.written_at), now.getTime())
+      const bound = recorded - days * 86_400_000 + RETENTION_SLACK_MS
+      if (Date.parse(r.cutoff) > bound) {
+        bad.push({
+          logType: r.log_type,
+          cutoff: r.cutoff,
+          writtenAt: r.written_at,
+          why: `newer than ${r.log_type} records are kept (${days} days before it was recorded, with a day's slack): not honoured, it would hide deletions`,
+        })
+        continue
+      }
+    }
+    if (!cutoffs.has(r.log_type) || r.cutoff > cutoffs.get(r.log_type)!) cutoffs.set(r.log_type, r.cutoff)
+  }
+  return {cutoffs, bad}
+}
+
+export type PrunedInstance = {instance: string; fromSeq: number; throughSeq: number; batches: number; records: number}
+export type PruneReport = {
+  dryRun: boolean
+  /** batch rows removed (or, dry, that would be) */
+  batches: number
+  /** the records whose hashes they held */
+  records: number
+  instances: PrunedInstance[]
+  /** the cutoffs the chains were pruned by, per log type (a type without one holds its batches) */
+  cutoffs: Record<string, string>
+  /** why an instance, or everything, was not pruned */
+  notes: string[]
+  interrupted: boolean
+}
+
+export type PruneOptions = {
+  /** per log type: batches whose records all lie before it may go */
+  cutoffs: Map<string, string>
+  dryRun: boolean
+  batchSize: number
+  signal?: AbortSignal
+}
+
+type Candidate = {seq: string | number; log_type: string; count: number; total: string | number; hash: Buffer; max: string}
+
+/** Deletes each instance's prunable prefix of batch rows (see the design above), in bounded transactions. */
+export async function pruneChains(db: Db, options: PruneOptions): Promise<PruneReport> {
+  const report: PruneReport = {
+    dryRun: options.dryRun,
+    batches: 0,
+    records: 0,
+    instances: [],
+    cutoffs: Object.fromEntries(options.cutoffs),
+    notes: [],
+    interrupted: false,
+  }
+  const limit = Math.max(1, Math.min(options.batchSize, 1000))
+  const prunable = (b: Candidate) => {
+    const cutoff = options.cutoffs.get(b.log_type)
+    return cutoff !== undefined && b.max < cutoff
+  }
+  const instances = (await db.query(sql.chainInstances())).rows.map((r: {instance: string}) => r.instance)
+  const pruned = new Map(
+    (await db.query(sql.prunedChains())).rows.map((r: {instance: string; through_seq: string; newest: Record<string, string>}) => [
+      r.instance,
+      {through: Number(r.through_seq), newest: r.newest},
+    ]),
+  )
+  for (const instance of instances) {
+    if (options.signal?.aborted) {
+      report.interrupted = true
+      break
+    }
+    const head = Number((await db.query(sql.chainHead(instance))).rows[0]?.seq ?? 0)
+    const start = pruned.get(instance)?.through ?? 0
+    let through = start
+    const newest = {...pruned.get(instance)?.newest}
+    const done: PrunedInstance = {instance, fromSeq: start + 1, throughSeq: start, batches: 0, records: 0}
+    for (;;) {
+      const page = (await db.query(sql.pruneCandidates(instance, through, limit))).rows as Candidate[]
+      if (page.length && Number(page[0].seq) !== through + 1) {
+        // a chain that does not start where it was last pruned is verify's to report, not cleanup's to extend
+        report.notes.push(
+          `${instance}: its chain starts at batch ${page[0].seq}, not ${through + 1} where it was last pruned: not pruned (verify reports the gap)`,
+        )
+        break
+      }
+      const take: Candidate[] = []
+      for (const b of page) {
+        const seq = Number(b.seq)
+        if (seq !== through + take.length + 1 || seq >= head || !prunable(b)) break
+        take.push(b)
+      }
+      if (take.length === 0) break
+      const last = take.at(-1)!
+      const lastSeq = Number(last.seq)
+      for (const b of take) if (!newest[b.log_type] || b.max > newest[b.log_type]) newest[b.log_type] = b.max
+      if (!options.dryRun && !(await deleteRange(db, instance, through, lastSeq, take.length, {...newest}, last, report))) break
+      through = lastSeq
+      done.throughSeq = lastSeq
+      done.batches += take.length
+      done.records += take.reduce((n, b) => n + b.count, 0)
+      if (take.length < page.length || page.length < limit) break
+      if (options.signal?.aborted) {
+        report.interrupted = true
+        break
+      }
+    }
+    if (done.batches) {
+      report.instances.push(done)
+      report.batches += done.batches
+      report.records += done.records
+    }
+  }
+  return report
+}
+
+/** One transaction: the batch rows through `toSeq` go, and integrity_pruned says so; false (and a note) when another cleanup got there first. */
+async function deleteRange(
+  db: Db,
+  instance: string,
+  through: number,
+  toSeq: number,
+  expected: number,
+  newest: Record<string, string>,
+  last: Candidate,
+  report: PruneReport,
+): Promise<boolean> {
+  await db.query('BEGIN')
+  try {
+    const current = (await db.query(sql.prunedRowForUpdate(instance))).rows[0] as {through_seq: string} | undefined
+    const deleted =
+      Number(current?.through_seq ?? 0) === through ? (await db.query(sql.deleteBatchesThrough(instance, through + 1, toSeq))).rowCount : -1
+    if (deleted !== expected) {
+      await db.query('ROLLBACK')
+      report.notes.push(`${instance}: pruned by another cleanup at the same time; left to it`)
+      return false
+    }
+    await db.query(sql.upsertPruned({instance, throughSeq: toSeq, hash: last.hash, total: Number(last.total), newest}))
+    await db.query('COMMIT')
+    return true
+  } catch (error) {
+    await db.query('ROLLBACK').catch(() => {})
+    throw error
+  }
+}
