@@ -1,4 +1,4 @@
-import {createPrivateKey} from 'node:crypto'
+import {type KeyObject, createPrivateKey} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 import path from 'node:path'
 import type pg from 'pg'
@@ -7,7 +7,7 @@ import {type FilePosition, RotatingWriter} from '../stores/files/rotating-writer
 import {LOG_TYPE, LOG_TYPES, type LogType, byType} from '../stores/log-types.js'
 import {backendPid} from '../stores/postgres/sql/session.js'
 import {writeLines} from '../stores/postgres/writer.js'
-import {Chain, type IntegrityOptions, chainUnavailable} from '../stores/postgres/integrity.js'
+import {Chain, type ChainIO, type IntegrityOptions, chainUnavailable} from '../stores/postgres/integrity.js'
 import type {MongoStore} from '../stores/mongo/connection.js'
 import type {MongoTarget} from '../stores/mongo/target.js'
 import {niceProcess} from '../util/priority.js'
@@ -30,7 +30,7 @@ export type Sink = {
   restore?(state: unknown): Promise<void>
   reopen?(): Promise<void>
   close(): Promise<void>
-  /** The integrity chain's state (PostgreSQL): whether batches are chained, why not, how many digests failed. */
+  /** The integrity chain's state (PostgreSQL, MongoDB): whether batches are chained, why not, how many digests failed. */
   integrity?(): {chained: boolean; off?: string; digestErrors: number} | undefined
   /** The CPU priority of the sink's own work outside this process (a local database backend), as the shippers' threads get: false when refused. */
   priority?(nice: number): boolean
@@ -88,7 +88,7 @@ export type SinkPlaces = {
   files?: {dir: string; maxBytes: number; backupCount: number}
   databaseUrl?: string
   mongo?: MongoTarget
-  /** PostgreSQL's batches chained and their head signed (stores/postgres/integrity.ts) */
+  /** The databases' batches chained and their head signed (stores/postgres/integrity.ts; MongoDB's: stores/mongo/integrity.ts) */
   integrity?: IntegrityOptions
 }
 
@@ -96,7 +96,7 @@ export function sinksOf(places: SinkPlaces, nice = 0, log: (message: string) => 
   const sinks: Sink[] = []
   if (places.files) sinks.push(filesSink(path.resolve(places.files.dir), places.files.maxBytes, places.files.backupCount))
   if (places.databaseUrl) sinks.push(postgresSink(places.databaseUrl, nice, 2, places.integrity, log))
-  if (places.mongo) sinks.push(mongoSink(places.mongo))
+  if (places.mongo) sinks.push(mongoSink(places.mongo, places.integrity, log))
   return sinks
 }
 
@@ -164,6 +164,63 @@ export async function writeIsolating(
 }
 
 /**
+ * The signed digests of a sink's chain (both databases'): every integrityDigestIntervalMs, after a batch or from an
+ * idle timer, and when the sink stops. `io` gives the store to write to, or undefined when the chain is off; `inTurn`
+ * runs the digest between the sink's batches. A digest that fails never fails a batch: it is counted, each distinct
+ * error logged once, and tried again at the next interval.
+ */
+function chainDigests(options: {
+  sink: string
+  chain: Chain | undefined
+  integrity: IntegrityOptions | undefined
+  key: KeyObject | undefined
+  io: () => Promise<ChainIO | pg.ClientBase | undefined>
+  inTurn: <T>(fn: () => Promise<T>) => Promise<T>
+  log: (message: string) => void
+}) {
+  const {chain, integrity, key, log} = options
+  const errors = {count: 0, seen: new Set<string>()}
+  const signed = {seq: -1}
+  let digestAt = Date.now()
+  const digest = async () => {
+    if (!chain || !key) return
+    digestAt = Date.now()
+    try {
+      const io = await options.io()
+      if (!io) return
+      await chain.digest(io, key, integrity?.digestFile, signed)
+    } catch (error) {
+      // the batches are committed: a digest that fails is retried at the next interval, never fails a batch
+      errors.count++
+      const message = (error as Error).message
+      if (!errors.seen.has(message)) {
+        errors.seen.add(message)
+        log(`sink ${options.sink}: the integrity digest of instance "${chain.instance}" failed: ${message} (retried at the next interval)`)
+      }
+    }
+  }
+  // an idle sink still signs the head its last batches left (unref: it never keeps the process up)
+  const timer =
+    chain && key && integrity
+      ? setInterval(
+          () => {
+            if (Date.now() - digestAt >= integrity.digestIntervalMs) options.inTurn(digest).catch(() => {}) // it never throws: the next tick tries again
+          },
+          Math.max(1000, Math.min(integrity.digestIntervalMs, 60_000)),
+        ).unref()
+      : undefined
+  return {
+    /** After a batch: a digest when the interval has passed. */
+    due: async () => {
+      if (integrity && Date.now() - digestAt >= integrity.digestIntervalMs) await digest()
+    },
+    digest,
+    errors: () => errors.count,
+    stop: () => timer && clearInterval(timer),
+  }
+}
+
+/**
  * PostgreSQL through the COPY writer, idempotent on id; reconnects after a
  * failure; records it refuses are returned. A batch is written over
  * `connections` connections at once, a share each in its own transaction:
@@ -186,11 +243,7 @@ export function postgresSink(
    * records are then written without chaining. The trail never stops for the chain.
    */
   let chainOff: string | undefined
-  /** Digests that failed (e.g. an unwritable digests.jsonl): counted, each distinct error logged once, never a failed batch. */
-  const digestErrors = {count: 0, seen: new Set<string>()}
   const key = integrity?.keyPem ? createPrivateKey(integrity.keyPem) : undefined
-  const signed = {seq: -1}
-  let digestAt = Date.now()
   // the chain's digests use a connection between batches: a write and a digest never overlap
   let serial: Promise<unknown> = Promise.resolve()
   let writing = 0
@@ -199,33 +252,19 @@ export function postgresSink(
     serial = run.catch(() => {})
     return run
   }
-  const digest = async () => {
-    if (!chain || !key) return
-    digestAt = Date.now()
-    try {
+  /** Digests that failed (e.g. an unwritable digests.jsonl): counted, each distinct error logged once, never a failed batch. */
+  const digests = chainDigests({
+    sink: 'postgres',
+    chain,
+    integrity,
+    key,
+    inTurn,
+    log,
+    io: async () => {
       if (clients.length === 0) await open()
-      if (chainOff) return
-      await chain.digest(clients[0], key, integrity?.digestFile, signed)
-    } catch (error) {
-      // the batches are committed: a digest that fails is retried at the next interval, never fails a batch
-      digestErrors.count++
-      const message = (error as Error).message
-      if (!digestErrors.seen.has(message)) {
-        digestErrors.seen.add(message)
-        log(`sink postgres: the integrity digest of instance "${chain.instance}" failed: ${message} (retried at the next interval)`)
-      }
-    }
-  }
-  // an idle sink still signs the head its last batches left (unref: it never keeps the process up)
-  const timer =
-    chain && key && integrity
-      ? setInterval(
-          () => {
-            if (Date.now() - digestAt >= integrity.digestIntervalMs) inTurn(digest).catch(() => {}) // it never throws: the next tick tries again
-          },
-          Math.max(1000, Math.min(integrity.digestIntervalMs, 60_000)),
-        ).unref()
-      : undefined
+      return chainOff ? undefined : clients[0]
+    },
+  })
   let backends: number[] = []
   const open = async () => {
     const made = await Promise.allSettled(Array.from({length: connections}, () => connect(url)))
@@ -271,7 +310,7 @@ export function postgresSink(
             )
         }),
       )
-      if (integrity && Date.now() - digestAt >= integrity.digestIntervalMs) await digest()
+      await digests.due()
       return {rejected}
     } catch (error) {
       await end()
@@ -285,13 +324,13 @@ export function postgresSink(
       return inTurn(() => write(lines)).finally(() => writing--)
     },
     /** Whether the chain is written, and why not (shown in the shipper's state). */
-    integrity: () => (chain ? {chained: !chainOff, ...(chainOff ? {off: chainOff} : {}), digestErrors: digestErrors.count} : undefined),
+    integrity: () => (chain ? {chained: !chainOff, ...(chainOff ? {off: chainOff} : {}), digestErrors: digests.errors()} : undefined),
     async close() {
-      if (timer) clearInterval(timer)
+      digests.stop()
       // the last head is signed as the sink stops, so verify can prove the whole chain; but never behind a write
       // still under way (held up by a lock, a server that stopped answering): the shutdown cuts it by ending the
       // connections, as without a chain, and the batch's records stay in the journal
-      if (writing === 0) await inTurn(digest).catch(() => {})
+      if (writing === 0) await inTurn(digests.digest).catch(() => {})
       await end()
     },
     priority(level) {
@@ -305,31 +344,112 @@ export function postgresSink(
  * MongoDB: unordered insertMany per log type, idempotent on _id (see
  * stores/mongo/writer.ts); connects again after a failure (a server that is
  * down or a primary that stepped down: the shipper retries with backoff).
+ * With `integrity`, each batch is chained after its records (stores/mongo/integrity.ts:
+ * no transactions there) and the head signed as PostgreSQL's is.
  */
-export function mongoSink(target: MongoTarget): Sink {
+export function mongoSink(
+  target: MongoTarget,
+  integrity?: IntegrityOptions,
+  log: (message: string) => void = (m) => console.error(m),
+): Sink {
   let store: MongoStore | undefined
+  const chain = integrity ? new Chain(integrity.instance, integrity.digestFile, (m) => log(`sink mongo: ${m}`), 'mongo') : undefined
+  const key = integrity?.keyPem ? createPrivateKey(integrity.keyPem) : undefined
+  /** Why the chain is off (setup-db not run for it, the writer not allowed): records are written unchained. Checked at each connect. */
+  let chainOff: string | undefined
+  const setOff = (why: string | undefined) => {
+    if (why && why !== chainOff)
+      log(
+        `sink mongo: the integrity chain of instance "${chain!.instance}" is OFF: ${why}. Records are written to MongoDB ` +
+          'WITHOUT chaining (verify --source mongo lists them as inserted); fix: run `audit-logs setup-db --store mongo`, then restart',
+      )
+    else if (!why && chainOff) log(`sink mongo: the integrity chain of instance "${chain!.instance}" is on again`)
+    chainOff = why
+  }
+  let serial: Promise<unknown> = Promise.resolve()
+  let writing = 0
+  const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = serial.then(fn, fn)
+    serial = run.catch(() => {})
+    return run
+  }
+  const connected = async (): Promise<MongoStore> => {
+    if (store) return store
+    // the driver is loaded only by a run that has this sink (it costs the shipping thread memory)
+    const {connectMongo} = await import('../stores/mongo/connection.js')
+    const s = await connectMongo(target, {serverSelectionTimeoutMS: 5000})
+    if (chain) {
+      const {mongoChainUnavailable} = await import('../stores/mongo/integrity.js')
+      try {
+        setOff(await mongoChainUnavailable(s.db, key !== undefined))
+      } catch (error) {
+        await s.close().catch(() => {})
+        throw error
+      }
+    }
+    return (store = s)
+  }
+  const digests = chainDigests({
+    sink: 'mongo',
+    chain,
+    integrity,
+    key,
+    inTurn,
+    log,
+    io: async () => {
+      const s = await connected()
+      if (chainOff) return undefined
+      const {mongoChainIO} = await import('../stores/mongo/integrity.js')
+      return mongoChainIO(s.db)
+    },
+  })
   const end = async () => {
     const was = store
     store = undefined
     await was?.close().catch(() => {})
   }
+  const write = async (lines: Buffer[]) => {
+    try {
+      const {blameDocuments, insertLines} = await import('../stores/mongo/writer.js')
+      const {chainBatch} = await import('../stores/mongo/integrity.js')
+      const {isUnauthorized} = await import('../stores/mongo/plan.js')
+      const s = await connected()
+      const rejected: Rejection[] = []
+      for (const [type, group] of byType(lines))
+        await writeIsolating(
+          group,
+          async (ls) => {
+            const r = await insertLines(s, type, ls)
+            if (chain && !chainOff)
+              await chainBatch(s.db, chain, type, r.docs).catch((error: unknown) => {
+                // the writer may not write the chain: records first, the chain off (said once)
+                if (!isUnauthorized(error)) throw error
+                setOff(`the server refuses the writer the integrity collections (${(error as Error).message})`)
+              })
+            return r.rejected
+          },
+          blameDocuments,
+          rejected,
+        )
+      await digests.due()
+      return {rejected}
+    } catch (error) {
+      await end()
+      throw error
+    }
+  }
   return {
     name: 'mongo',
-    async write(lines) {
-      try {
-        // the driver is loaded only by a run that has this sink (it costs the shipping thread memory)
-        const {connectMongo} = await import('../stores/mongo/connection.js')
-        const {blameDocuments, insertLines} = await import('../stores/mongo/writer.js')
-        const s = (store ??= await connectMongo(target, {serverSelectionTimeoutMS: 5000}))
-        const rejected: Rejection[] = []
-        for (const [type, group] of byType(lines))
-          await writeIsolating(group, async (ls) => (await insertLines(s, type, ls)).rejected, blameDocuments, rejected)
-        return {rejected}
-      } catch (error) {
-        await end()
-        throw error
-      }
+    write: (lines) => {
+      writing++
+      return inTurn(() => write(lines)).finally(() => writing--)
     },
-    close: end,
+    integrity: () => (chain ? {chained: !chainOff, ...(chainOff ? {off: chainOff} : {}), digestErrors: digests.errors()} : undefined),
+    async close() {
+      digests.stop()
+      // the last head is signed as the sink stops (never behind a write still under way: see postgresSink)
+      if (writing === 0) await inTurn(digests.digest).catch(() => {})
+      await end()
+    },
   }
 }
