@@ -11,7 +11,8 @@ import {skipUnless} from '../helpers/skip.js'
 import {type Upstream, startUpstream} from '../helpers/upstream.js'
 import {docHash} from '../../src/stores/mongo/integrity.js'
 
-type Batch = Document & {seq: number; hash: Binary; ids: string[]}
+type Doc = Document & {_id: string}
+type Batch = Doc & {seq: number; hash: Binary; ids: string[]}
 
 /**
  * Tamper evidence of the MongoDB store end to end: `run --stores mongo` chains what it writes and signs the head,
@@ -47,7 +48,7 @@ describe('audit-logs verify --source mongo: integrity chains against the owner (
       ],
       {env: {...env(), ...extra}, cwd: dir},
     )
-  const col = (name: string) => m.client.db(m.dbName).collection<Document>(name)
+  const col = (name: string) => m.client.db(m.dbName).collection<Doc>(name)
   const batches = () => col('integrity_batches')
   const instance = (r: CliResult, name = 'mongo-a') => r.json().instances.find((i: {instance: string}) => i.instance === name)
   const clean = async (args: string[] = []) => {
@@ -271,7 +272,10 @@ describe('audit-logs verify --source mongo: integrity chains against the owner (
   it('a forged retention cutoff (now) does not hide a deletion: it is flagged, the deleted record reported', async () => {
     const doc = (await col('request_logs').find({}).sort({created_at: 1}).limit(1).toArray())[0]
     await col('request_logs').deleteOne({_id: doc._id})
-    await col('integrity_retention').insertOne({log_type: 'request', cutoff: new Date(), how: 'forged', written_at: new Date()})
+    await m.client
+      .db(m.dbName)
+      .collection('integrity_retention')
+      .insertOne({log_type: 'request', cutoff: new Date(), how: 'forged', written_at: new Date()})
     const r = await verify(['--since', '200d'])
     expect(r.exitCode, r.stdout).to.equal(8)
     expect(r.json().badRetention.map((b: {logType: string}) => b.logType)).to.deep.equal(['request'])
