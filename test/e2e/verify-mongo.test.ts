@@ -105,6 +105,27 @@ describe('audit-logs verify --source mongo: integrity chains against the owner (
     expect(text.stdout).to.include('Intact.')
   })
 
+  it("import of the run's JSONL into a fresh MongoDB database is chained as its own instance and signed: verify is clean", async () => {
+    const fresh = await freshMongo('vmi')
+    const idir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-verify-mongo-import-'))
+    try {
+      const ienv = {...env(), AUDIT_LOGS_MONGO_DB_NAME: fresh.dbName}
+      expect((await runCli(['setup-db', '--store', 'mongo'], {env: ienv, cwd: idir})).exitCode).to.equal(0)
+      const imp = await runCli(['import', logDir, '--stores', 'mongo'], {env: ienv, cwd: idir})
+      expect(imp.exitCode, imp.stdout + imp.stderr).to.equal(0)
+      expect(imp.stderr).not.to.include('NOT chained')
+      const r = await runCli(['verify', '--since', '1d', '--json'], {env: ienv, cwd: idir})
+      expect(r.exitCode, r.stdout + r.stderr).to.equal(0)
+      const report = r.json()
+      expect(report.inserted).to.deep.equal([])
+      expect(report.instances.map((i: {instance: string}) => i.instance)).to.deep.equal(['import@mongo-a'])
+      expect(report.instances[0].records).to.equal(40)
+      expect(report.instances[0].digests.lastSignedSeq).to.equal(report.instances[0].lastSeq)
+    } finally {
+      await fresh.drop()
+    }
+  })
+
   it('a changed field is reported as changed, with its id and collection', async () => {
     const doc = (await col('request_logs').find({}).sort({created_at: 1}).skip(3).limit(1).toArray())[0]
     await col('request_logs').updateOne({_id: doc._id}, {$set: {user_id: 'mallory'}})
