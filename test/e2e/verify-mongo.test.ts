@@ -5,6 +5,7 @@ import {expect} from 'chai'
 import {Binary, type Document} from 'mongodb'
 import {ZERO_HASH, chainHash, recordsHashOf} from '../../src/stores/postgres/integrity.js'
 import {type CliResult, runCli} from '../helpers/cli.js'
+import {freshDatabase} from '../helpers/db.js'
 import {type TestMongo, freshMongo, mongoServerUri} from '../helpers/mongo.js'
 import {type RunningServer, request, startRun, until} from '../helpers/run-server.js'
 import {skipUnless} from '../helpers/skip.js'
@@ -265,11 +266,61 @@ describe('audit-logs verify --source mongo: integrity chains against the owner (
     await clean()
   })
 
-  it("the stores' digests share digests.jsonl: PostgreSQL's verify does not read MongoDB's (marked store: mongo)", async () => {
-    // a PostgreSQL-only verify would otherwise report each of them as "in the file, not in the database"
-    const lines = readFileSync(path.join(logDir, 'digests.jsonl'), 'utf8').trim().split('\n')
-    expect(lines.length).to.be.greaterThan(0)
-    expect(lines.every((l) => JSON.parse(JSON.parse(l).body).store === 'mongo')).to.equal(true)
+  it("stores=both: both chains sign into one digests.jsonl (MongoDB's marked store: mongo), and each store's verify reads only its own", async () => {
+    const db = await freshDatabase({migrated: true})
+    const m2 = await freshMongo('vmb')
+    const bdir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-verify-both-'))
+    const benv = {
+      ...env(),
+      AUDIT_LOGS_STORES: 'both',
+      AUDIT_LOGS_DATABASE_URL: db.url,
+      AUDIT_LOGS_MONGO_DB_NAME: m2.dbName,
+      AUDIT_LOGS_INSTANCE: 'both-a',
+    }
+    try {
+      expect((await runCli(['setup-db', '--store', 'mongo'], {env: benv, cwd: bdir})).exitCode).to.equal(0)
+      run = await startRun(['--upstream', app!.url, '--workers', '1'], benv, {dir: bdir})
+      const blogDir = run.logDir
+      for (let i = 0; i < 10; i++) expect((await request(`${run.url}/json?both=${i}`)).status).to.equal(200)
+      await until(
+        async () => (await m2.client.db(m2.dbName).collection('access_logs').countDocuments()) >= 10 || undefined,
+        60_000,
+        'MongoDB',
+      )
+      await until(
+        async () => Number((await db.client.query('SELECT count(*) AS n FROM access_logs')).rows[0].n) >= 10 || undefined,
+        60_000,
+        'PostgreSQL',
+      )
+      await run.stop()
+      run = undefined
+      const stores = readFileSync(path.join(blogDir, 'digests.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(JSON.parse(l).body).store ?? 'postgres')
+      expect(new Set(stores)).to.deep.equal(new Set(['postgres', 'mongo']))
+      const digests = ['--digests', path.join(blogDir, 'digests.jsonl')]
+      // stores = both: PostgreSQL stays verify's default
+      for (const args of [[], ['--source', 'mongo']]) {
+        const r = await runCli(['verify', '--since', '1d', '--json', ...digests, ...args], {env: benv, cwd: bdir})
+        expect(r.exitCode, `${args}: ${r.stdout}${r.stderr}`).to.equal(0)
+        const b = r.json().instances.find((i: {instance: string}) => i.instance === 'both-a')
+        expect(b.records, String(args)).to.equal(20)
+        expect(b.badDigests, String(args)).to.deep.equal([])
+        expect(b.digests.lastSignedSeq, String(args)).to.equal(b.lastSeq)
+      }
+      const pgOnly = (await runCli(['verify', '--since', '1d', '--json', ...digests], {env: benv, cwd: bdir})).json()
+      const mongoOnly = (
+        await runCli(['verify', '--since', '1d', '--json', '--source', 'mongo', ...digests], {env: benv, cwd: bdir})
+      ).json()
+      // each read its own digests: their checked counts add up to the file's lines (and the database's copies)
+      expect(pgOnly.instances[0].digests.checked + mongoOnly.instances[0].digests.checked).to.equal(2 * stores.length)
+    } finally {
+      await run?.stop()
+      run = undefined
+      await db.drop()
+      await m2.drop()
+    }
   })
 
   it('cleanup records its cutoff: chained documents it deleted are removed by retention, verify stays clean', async () => {
