@@ -1,4 +1,4 @@
-import {type KeyObject, createPrivateKey} from 'node:crypto'
+import {createPrivateKey} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 import path from 'node:path'
 import type pg from 'pg'
@@ -164,30 +164,43 @@ export async function writeIsolating(
 }
 
 /**
- * The signed digests of a sink's chain (both databases'): every integrityDigestIntervalMs, after a batch or from an
- * idle timer, and when the sink stops. `io` gives the store to write to, or undefined when the chain is off; `inTurn`
- * runs the digest between the sink's batches. A digest that fails never fails a batch: it is counted, each distinct
- * error logged once, and tried again at the next interval.
+ * What a database sink's integrity chain needs around its writes (both databases' sinks): whether the chain is off
+ * and why (said once in the log, shown in /health), the sink's turns (a write and a digest never overlap), and the
+ * signed digests: every integrityDigestIntervalMs, after a batch or from an idle timer, and when the sink stops. `io`
+ * gives the store to sign into (connecting if need be). A digest that fails never fails a batch: it is counted, each
+ * distinct error logged once, and tried again at the next interval.
  */
-function chainDigests(options: {
-  sink: string
-  chain: Chain | undefined
+function chainKeeper(options: {
+  sink: 'postgres' | 'mongo'
   integrity: IntegrityOptions | undefined
-  key: KeyObject | undefined
-  io: () => Promise<ChainIO | pg.ClientBase | undefined>
-  inTurn: <T>(fn: () => Promise<T>) => Promise<T>
+  /** what the OFF line says: where records go without the chain, and the fix */
+  off: {store: string; verify: string; fix: string}
+  io: () => Promise<ChainIO | pg.ClientBase>
   log: (message: string) => void
 }) {
-  const {chain, integrity, key, log} = options
+  const {integrity, log} = options
+  const chain = integrity
+    ? new Chain(integrity.instance, integrity.digestFile, (m) => log(`sink ${options.sink}: ${m}`), options.sink)
+    : undefined
+  const key = integrity?.keyPem ? createPrivateKey(integrity.keyPem) : undefined
+  /** Why the chain is off (its tables or the writer's rights are missing): records are then written without it. */
+  let off: string | undefined
   const errors = {count: 0, seen: new Set<string>()}
   const signed = {seq: -1}
   let digestAt = Date.now()
+  let serial: Promise<unknown> = Promise.resolve()
+  let writing = 0
+  const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = serial.then(fn, fn)
+    serial = run.catch(() => {})
+    return run
+  }
   const digest = async () => {
     if (!chain || !key) return
     digestAt = Date.now()
     try {
       const io = await options.io()
-      if (!io) return
+      if (off) return
       await chain.digest(io, key, integrity?.digestFile, signed)
     } catch (error) {
       // the batches are committed: a digest that fails is retried at the next interval, never fails a batch
@@ -204,19 +217,49 @@ function chainDigests(options: {
     chain && key && integrity
       ? setInterval(
           () => {
-            if (Date.now() - digestAt >= integrity.digestIntervalMs) options.inTurn(digest).catch(() => {}) // it never throws: the next tick tries again
+            if (Date.now() - digestAt >= integrity.digestIntervalMs) inTurn(digest).catch(() => {}) // it never throws: the next tick tries again
           },
           Math.max(1000, Math.min(integrity.digestIntervalMs, 60_000)),
         ).unref()
       : undefined
   return {
-    /** After a batch: a digest when the interval has passed. */
-    due: async () => {
-      if (integrity && Date.now() - digestAt >= integrity.digestIntervalMs) await digest()
+    chain,
+    /** whether digests are written too (the digests table or collection is needed then) */
+    signs: key !== undefined,
+    /** the chain to write batches with, or undefined when there is none or it is off */
+    live: () => (off ? undefined : chain),
+    /** Why the chain is off now (undefined: on), as the last check found; a change is logged. */
+    setOff(why: string | undefined) {
+      if (!chain) return
+      const {store, verify, fix} = options.off
+      if (why && why !== off)
+        log(
+          `sink ${options.sink}: the integrity chain of instance "${chain.instance}" is OFF: ${why}. Records are written to ${store} ` +
+            `WITHOUT chaining (${verify} lists them as inserted); fix: run ${fix}, then restart`,
+        )
+      else if (!why && off) log(`sink ${options.sink}: the integrity chain of instance "${chain.instance}" is on again`)
+      off = why
     },
-    digest,
-    errors: () => errors.count,
-    stop: () => timer && clearInterval(timer),
+    /** A write, in its turn; a digest after it when the interval has passed. */
+    write<T>(fn: () => Promise<T>): Promise<T> {
+      writing++
+      return inTurn(async () => {
+        const r = await fn()
+        if (integrity && Date.now() - digestAt >= integrity.digestIntervalMs) await digest()
+        return r
+      }).finally(() => writing--)
+    },
+    integrity: () => (chain ? {chained: !off, ...(off ? {off} : {}), digestErrors: errors.count} : undefined),
+    /**
+     * The last head is signed as the sink stops, so verify can prove the whole chain; but never behind a write still
+     * under way (held up by a lock, a server that stopped answering): the shutdown cuts it by ending the connections, as
+     * without a chain, and the batch's records stay in the journal.
+     */
+    async close(end: () => Promise<void>) {
+      if (timer) clearInterval(timer)
+      if (writing === 0) await inTurn(digest).catch(() => {})
+      await end()
+    },
   }
 }
 
@@ -237,33 +280,19 @@ export function postgresSink(
   log: (message: string) => void = (m) => console.error(m),
 ): Sink {
   let clients: pg.Client[] = []
-  const chain = integrity ? new Chain(integrity.instance, integrity.digestFile, (m) => log(`sink postgres: ${m}`)) : undefined
-  /**
-   * Why the chain is off (its tables or the writer's grants are missing), checked at each connect: the
-   * records are then written without chaining. The trail never stops for the chain.
-   */
-  let chainOff: string | undefined
-  const key = integrity?.keyPem ? createPrivateKey(integrity.keyPem) : undefined
-  // the chain's digests use a connection between batches: a write and a digest never overlap
-  let serial: Promise<unknown> = Promise.resolve()
-  let writing = 0
-  const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = serial.then(fn, fn)
-    serial = run.catch(() => {})
-    return run
-  }
-  /** Digests that failed (e.g. an unwritable digests.jsonl): counted, each distinct error logged once, never a failed batch. */
-  const digests = chainDigests({
+  const keeper = chainKeeper({
     sink: 'postgres',
-    chain,
     integrity,
-    key,
-    inTurn,
-    log,
+    off: {
+      store: 'PostgreSQL',
+      verify: 'verify',
+      fix: '`audit-logs setup-db` (it applies the migrations and grants the writer)',
+    },
     io: async () => {
       if (clients.length === 0) await open()
-      return chainOff ? undefined : clients[0]
+      return clients[0]
     },
+    log,
   })
   let backends: number[] = []
   const open = async () => {
@@ -277,16 +306,8 @@ export function postgresSink(
     clients = ok
     backends = (await Promise.all(clients.map((c) => localBackend(c, url)))).filter((pid): pid is number => pid !== undefined)
     if (nice > 0) for (const pid of backends) niceProcess(pid, nice)
-    if (chain) {
-      const why = await chainUnavailable(clients[0], key !== undefined)
-      if (why && why !== chainOff)
-        log(
-          `sink postgres: the integrity chain of instance "${chain.instance}" is OFF: ${why}. Records are written to PostgreSQL ` +
-            'WITHOUT chaining (verify lists them as inserted); fix: run `audit-logs setup-db` (it applies the migrations and grants the writer), then restart',
-        )
-      else if (!why && chainOff) log(`sink postgres: the integrity chain of instance "${chain.instance}" is on again`)
-      chainOff = why
-    }
+    // the chain's tables and the writer's grants, checked at each connect (the records never wait for them)
+    if (keeper.chain) keeper.setOff(await chainUnavailable(clients[0], keeper.signs))
   }
   const end = async () => {
     const was = clients
@@ -304,13 +325,12 @@ export function postgresSink(
           for (const [type, group] of byType(lines.slice(i * share, (i + 1) * share)))
             await writeIsolating(
               group,
-              (ls) => writeLines(client, type, ls, chainOff ? undefined : chain).then(() => {}, schemaBehind(type)),
+              (ls) => writeLines(client, type, ls, keeper.live()).then(() => {}, schemaBehind(type)),
               blamePostgres,
               rejected,
             )
         }),
       )
-      await digests.due()
       return {rejected}
     } catch (error) {
       await end()
@@ -319,20 +339,10 @@ export function postgresSink(
   }
   return {
     name: 'postgres',
-    write: (lines) => {
-      writing++
-      return inTurn(() => write(lines)).finally(() => writing--)
-    },
+    write: (lines) => keeper.write(() => write(lines)),
     /** Whether the chain is written, and why not (shown in the shipper's state). */
-    integrity: () => (chain ? {chained: !chainOff, ...(chainOff ? {off: chainOff} : {}), digestErrors: digests.errors()} : undefined),
-    async close() {
-      digests.stop()
-      // the last head is signed as the sink stops, so verify can prove the whole chain; but never behind a write
-      // still under way (held up by a lock, a server that stopped answering): the shutdown cuts it by ending the
-      // connections, as without a chain, and the batch's records stay in the journal
-      if (writing === 0) await inTurn(digests.digest).catch(() => {})
-      await end()
-    },
+    integrity: keeper.integrity,
+    close: () => keeper.close(end),
     priority(level) {
       nice = level
       return backends.map((pid) => niceProcess(pid, level)).every(Boolean)
@@ -353,35 +363,27 @@ export function mongoSink(
   log: (message: string) => void = (m) => console.error(m),
 ): Sink {
   let store: MongoStore | undefined
-  const chain = integrity ? new Chain(integrity.instance, integrity.digestFile, (m) => log(`sink mongo: ${m}`), 'mongo') : undefined
-  const key = integrity?.keyPem ? createPrivateKey(integrity.keyPem) : undefined
-  /** Why the chain is off (setup-db not run for it, the writer not allowed): records are written unchained. Checked at each connect. */
-  let chainOff: string | undefined
-  const setOff = (why: string | undefined) => {
-    if (why && why !== chainOff)
-      log(
-        `sink mongo: the integrity chain of instance "${chain!.instance}" is OFF: ${why}. Records are written to MongoDB ` +
-          'WITHOUT chaining (verify --source mongo lists them as inserted); fix: run `audit-logs setup-db --store mongo`, then restart',
-      )
-    else if (!why && chainOff) log(`sink mongo: the integrity chain of instance "${chain!.instance}" is on again`)
-    chainOff = why
-  }
-  let serial: Promise<unknown> = Promise.resolve()
-  let writing = 0
-  const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = serial.then(fn, fn)
-    serial = run.catch(() => {})
-    return run
-  }
+  const keeper = chainKeeper({
+    sink: 'mongo',
+    integrity,
+    off: {store: 'MongoDB', verify: 'verify --source mongo', fix: '`audit-logs setup-db --store mongo`'},
+    io: async () => {
+      const s = await connected()
+      const {mongoChainIO} = await import('../stores/mongo/integrity.js')
+      return mongoChainIO(s.db)
+    },
+    log,
+  })
   const connected = async (): Promise<MongoStore> => {
     if (store) return store
     // the driver is loaded only by a run that has this sink (it costs the shipping thread memory)
     const {connectMongo} = await import('../stores/mongo/connection.js')
     const s = await connectMongo(target, {serverSelectionTimeoutMS: 5000})
-    if (chain) {
+    if (keeper.chain) {
+      // the chain's collections and unique index, checked at each connect (the records never wait for them)
       const {mongoChainUnavailable} = await import('../stores/mongo/integrity.js')
       try {
-        setOff(await mongoChainUnavailable(s.db, key !== undefined))
+        keeper.setOff(await mongoChainUnavailable(s.db, keeper.signs))
       } catch (error) {
         await s.close().catch(() => {})
         throw error
@@ -389,20 +391,6 @@ export function mongoSink(
     }
     return (store = s)
   }
-  const digests = chainDigests({
-    sink: 'mongo',
-    chain,
-    integrity,
-    key,
-    inTurn,
-    log,
-    io: async () => {
-      const s = await connected()
-      if (chainOff) return undefined
-      const {mongoChainIO} = await import('../stores/mongo/integrity.js')
-      return mongoChainIO(s.db)
-    },
-  })
   const end = async () => {
     const was = store
     store = undefined
@@ -420,18 +408,18 @@ export function mongoSink(
           group,
           async (ls) => {
             const r = await insertLines(s, type, ls)
-            if (chain && !chainOff)
+            const chain = keeper.live()
+            if (chain)
               await chainBatch(s.db, chain, type, r.docs).catch((error: unknown) => {
                 // the writer may not write the chain: records first, the chain off (said once)
                 if (!isUnauthorized(error)) throw error
-                setOff(`the server refuses the writer the integrity collections (${(error as Error).message})`)
+                keeper.setOff(`the server refuses the writer the integrity collections (${(error as Error).message})`)
               })
             return r.rejected
           },
           blameDocuments,
           rejected,
         )
-      await digests.due()
       return {rejected}
     } catch (error) {
       await end()
@@ -440,16 +428,8 @@ export function mongoSink(
   }
   return {
     name: 'mongo',
-    write: (lines) => {
-      writing++
-      return inTurn(() => write(lines)).finally(() => writing--)
-    },
-    integrity: () => (chain ? {chained: !chainOff, ...(chainOff ? {off: chainOff} : {}), digestErrors: digests.errors()} : undefined),
-    async close() {
-      digests.stop()
-      // the last head is signed as the sink stops (never behind a write still under way: see postgresSink)
-      if (writing === 0) await inTurn(digests.digest).catch(() => {})
-      await end()
-    },
+    write: (lines) => keeper.write(() => write(lines)),
+    integrity: keeper.integrity,
+    close: () => keeper.close(end),
   }
 }

@@ -20,8 +20,7 @@ import {skipUnless} from '../../helpers/skip.js'
 
 const {privateKey, publicKey} = generateKeyPairSync('ed25519')
 const keyPem = privateKey.export({type: 'pkcs8', format: 'pem'}).toString()
-const lines = (n: number, seed: number) =>
-  [...generateRecords({rows: n, days: 1, seed})].map((r) => Buffer.from(JSON.stringify(r)))
+const lines = (n: number, seed: number) => [...generateRecords({rows: n, days: 1, seed})].map((r) => Buffer.from(JSON.stringify(r)))
 
 /** Records that make canonical forms go wrong (as test/stores/integrity.test.ts's for PostgreSQL), and keys MongoDB escapes. */
 function hostile(): Array<Record<string, unknown>> {
@@ -209,7 +208,9 @@ describe('integrity chain of the MongoDB store (real MongoDB-compatible server)'
     try {
       const dry = await setupMongo(s, {dryRun: true, passwords: {}})
       expect(dry.commands.join('\n')).to.include('db.createCollection("integrity_batches")')
-      expect(dry.commands.join('\n')).to.include('db.integrity_batches.createIndex({"instance":1,"seq":1}, {"name":"instance_1_seq_1","unique":true})')
+      expect(dry.commands.join('\n')).to.include(
+        'db.integrity_batches.createIndex({"instance":1,"seq":1}, {"name":"instance_1_seq_1","unique":true})',
+      )
       expect(await s.db.listCollections({name: 'integrity_batches'}).toArray()).to.deep.equal([])
     } finally {
       await s.close()
