@@ -68,6 +68,21 @@ describe('audit-logs verify --source mongo: integrity chains against the owner (
     await m?.drop()
   })
 
+  it('verify --source mongo before setup-db says what to run (exit 2); a source verify does not read is refused, naming those it does', async () => {
+    const r = await runCli(['verify', '--source', 'mongo'], {env: {...env(), AUDIT_LOGS_INTEGRITY_KEY: ''}, cwd: dir})
+    expect(r.exitCode, r.stdout + r.stderr).to.equal(2)
+    expect(r.stderr).to.match(/MongoDB database vm_\w+ has no integrity collections yet: run `audit-logs setup-db --store mongo` first/)
+    const files = await runCli(['verify', '--source', 'files'], {env: {...env(), AUDIT_LOGS_INTEGRITY_KEY: ''}, cwd: dir})
+    expect(files.exitCode).to.equal(2)
+    expect(files.stderr).to.match(/Expected --source=files to be one of: postgres, mongo/)
+    const none = await runCli(['verify', '--source', 'mongo'], {
+      env: {...env(), AUDIT_LOGS_INTEGRITY_KEY: '', AUDIT_LOGS_STORES: 'postgres', AUDIT_LOGS_MONGO_URI: ''},
+      cwd: dir,
+    })
+    expect(none.exitCode).to.equal(2)
+    expect(none.stderr).to.match(/verify --source mongo needs a MongoDB server/)
+  })
+
   it('setup-db --store mongo makes the chain collections and the unique (instance, seq) index; run chains and signs; verify is clean', async () => {
     const setup = await runCli(['setup-db', '--store', 'mongo'], {env: env(), cwd: dir})
     expect(setup.exitCode, setup.stderr).to.equal(0)
