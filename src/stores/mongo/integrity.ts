@@ -28,6 +28,7 @@ import {type Chain, type ChainIO, type Inserted, sha256} from '../postgres/integ
 import type {LogType} from '../source.js'
 import type {BatchRow} from '../postgres/sql/integrity.js'
 import type {Doc} from './documents.js'
+import {sameKey} from './plan.js'
 
 export const INTEGRITY_COLLECTIONS = {
   batches: 'integrity_batches',
@@ -194,7 +195,7 @@ export async function mongoChainUnavailable(db: Db, digests: boolean): Promise<s
   if (!names.has(INTEGRITY_COLLECTIONS.batches)) missing.push(`the collection ${INTEGRITY_COLLECTIONS.batches} does not exist`)
   else {
     const indexes = await db.collection(INTEGRITY_COLLECTIONS.batches).listIndexes().toArray()
-    if (!indexes.some((i) => i.unique && JSON.stringify(i.key) === JSON.stringify(BATCH_KEY)))
+    if (!indexes.some((i) => i.unique && sameKey(i.key, BATCH_KEY)))
       missing.push(`${INTEGRITY_COLLECTIONS.batches} has no unique index on (instance, seq)`)
   }
   if (digests && !names.has(INTEGRITY_COLLECTIONS.digests)) missing.push(`the collection ${INTEGRITY_COLLECTIONS.digests} does not exist`)
