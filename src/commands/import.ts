@@ -71,7 +71,7 @@ export default class Import extends BaseCommand<typeof Import> {
     if (!this.flags['dry-run']) {
       const chosen = storesOf(config)
       if (chosen.postgres) stores.postgres = await this.postgresWriter(config)
-      if (chosen.mongo) stores.mongo = await this.mongoWriter()
+      if (chosen.mongo) stores.mongo = await this.mongoWriter(config)
     }
     const spin = await this.spinner(`Importing ${files.length} file(s)`)
     let shown = 0
@@ -89,6 +89,7 @@ export default class Import extends BaseCommand<typeof Import> {
       onProgress,
     }).finally(() => spin.stop())
     await this.signImport?.()
+    await this.signMongoImport?.()
     if (this.partitionImported) report.partitions = await this.partitionImported()
     report.files = report.files.map((f) => ({...f, file: displayName(f.file)}))
     report.refusals = report.refusals.map((r) => ({...r, file: displayName(r.file)}))
@@ -139,6 +140,8 @@ export default class Import extends BaseCommand<typeof Import> {
 
   /** Signs the import's chain head once every file is written (set when a key is configured). */
   private signImport?: () => Promise<void>
+  /** The same for MongoDB's chain. */
+  private signMongoImport?: () => Promise<void>
 
   /**
    * PostgreSQL through the shipper's COPY writer (idempotent on id): a batch it refuses for some records is halved until
@@ -201,16 +204,44 @@ export default class Import extends BaseCommand<typeof Import> {
     }
   }
 
-  /** MongoDB through the shipper's insertMany writer: a duplicate key is a record already there. */
-  private async mongoWriter(): Promise<StoreWrite> {
+  /**
+   * MongoDB through the shipper's insertMany writer: a duplicate key is a record already there. With integrity on, the
+   * documents it inserts are chained after them as the instance `import@<instance>` in MongoDB's chain
+   * (stores/mongo/integrity.ts) and its head signed at the end, as PostgreSQL's; records already there are not chained
+   * again (as PostgreSQL's import).
+   */
+  private async mongoWriter(config: Awaited<ReturnType<typeof this.resolved>>): Promise<StoreWrite> {
     const store = await this.mongoStore('import to MongoDB (stores = mongo or both)')
     const {blameDocuments, insertLines} = await import('../stores/mongo/writer.js')
+    const {chainedOf, mongoChainIO, mongoChainUnavailable} = await import('../stores/mongo/integrity.js')
+    const integrity = integrityOptions(config, config.logDir)
+    const key = integrity?.keyPem ? createPrivateKey(integrity.keyPem) : undefined
+    let chain = integrity ? new Chain(`import@${integrity.instance}`, undefined, undefined, 'mongo') : undefined
+    const io = mongoChainIO(store.db)
+    if (chain) {
+      const why = await mongoChainUnavailable(store.db, key !== undefined)
+      if (why) {
+        this.warn(
+          `the records imported into MongoDB are NOT chained (verify --source mongo will list them as inserted): ${why}; fix: run \`audit-logs setup-db --store mongo\`, then import again into a fresh database`,
+        )
+        chain = undefined
+      }
+    }
+    if (chain && key)
+      this.signMongoImport = async () => {
+        try {
+          await chain.digest(io, key, integrity?.digestFile, {seq: -1})
+        } catch (error) {
+          this.warn(`the import's MongoDB chain head was not signed: ${(error as Error).message}`)
+        }
+      }
     return async (logType: LogType, lines: Buffer[]) => {
       const counts = {imported: 0, alreadyPresent: 0, rejected: [] as Rejection[]}
       await writeIsolating(
         lines,
         async (ls) => {
           const r = await insertLines(store, logType, ls)
+          if (chain) await chain.commit(io, logType, r.docs.inserted.map(chainedOf))
           counts.imported += r.inserted
           counts.alreadyPresent += r.duplicates
           return r.rejected

@@ -629,9 +629,9 @@ export const settings = {
     env: 'AUDIT_LOGS_MAINTENANCE_INTERVAL_MS',
   },
 
-  // tamper evidence: PostgreSQL batches hash-chained per instance, the head signed (src/stores/postgres/integrity.ts)
+  // tamper evidence: PostgreSQL and MongoDB batches hash-chained per instance, the head signed (src/stores/postgres/integrity.ts, src/stores/mongo/integrity.ts)
   integrity: {
-    doc: 'hash-chain every PostgreSQL batch per instance (audit-logs verify checks it)',
+    doc: 'hash-chain every PostgreSQL and MongoDB batch per instance (audit-logs verify checks it)',
     schema: bool(true),
     env: 'AUDIT_LOGS_INTEGRITY',
   },

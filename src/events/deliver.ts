@@ -87,7 +87,10 @@ export async function deliverDirectly(
         places.databaseUrl = db.target.databaseUrl
         places.integrity = integrityOptions(config, logDir)
       }
-      if (stores.mongo) places.mongo = mongoTarget(config)
+      if (stores.mongo) {
+        places.mongo = mongoTarget(config)
+        places.integrity = integrityOptions(config, logDir) // MongoDB's batches are chained too
+      }
     }
     for (const sink of sinksOf(places, 0, options.log)) shippers.push(new Shipper(journalDir, sink, {log: options.log}))
     for (const s of shippers) s.start()

@@ -7,7 +7,7 @@ import {type FilePosition, RotatingWriter} from '../stores/files/rotating-writer
 import {LOG_TYPE, LOG_TYPES, type LogType, byType} from '../stores/log-types.js'
 import {backendPid} from '../stores/postgres/sql/session.js'
 import {writeLines} from '../stores/postgres/writer.js'
-import {Chain, type IntegrityOptions, chainUnavailable} from '../stores/postgres/integrity.js'
+import {Chain, type ChainIO, type IntegrityOptions, chainUnavailable} from '../stores/postgres/integrity.js'
 import type {MongoStore} from '../stores/mongo/connection.js'
 import type {MongoTarget} from '../stores/mongo/target.js'
 import {niceProcess} from '../util/priority.js'
@@ -30,7 +30,7 @@ export type Sink = {
   restore?(state: unknown): Promise<void>
   reopen?(): Promise<void>
   close(): Promise<void>
-  /** The integrity chain's state (PostgreSQL): whether batches are chained, why not, how many digests failed. */
+  /** The integrity chain's state (PostgreSQL, MongoDB): whether batches are chained, why not, how many digests failed. */
   integrity?(): {chained: boolean; off?: string; digestErrors: number} | undefined
   /** The CPU priority of the sink's own work outside this process (a local database backend), as the shippers' threads get: false when refused. */
   priority?(nice: number): boolean
@@ -88,7 +88,7 @@ export type SinkPlaces = {
   files?: {dir: string; maxBytes: number; backupCount: number}
   databaseUrl?: string
   mongo?: MongoTarget
-  /** PostgreSQL's batches chained and their head signed (stores/postgres/integrity.ts) */
+  /** The databases' batches chained and their head signed (stores/postgres/integrity.ts; MongoDB's: stores/mongo/integrity.ts) */
   integrity?: IntegrityOptions
 }
 
@@ -96,7 +96,7 @@ export function sinksOf(places: SinkPlaces, nice = 0, log: (message: string) => 
   const sinks: Sink[] = []
   if (places.files) sinks.push(filesSink(path.resolve(places.files.dir), places.files.maxBytes, places.files.backupCount))
   if (places.databaseUrl) sinks.push(postgresSink(places.databaseUrl, nice, 2, places.integrity, log))
-  if (places.mongo) sinks.push(mongoSink(places.mongo))
+  if (places.mongo) sinks.push(mongoSink(places.mongo, places.integrity, log))
   return sinks
 }
 
@@ -164,6 +164,106 @@ export async function writeIsolating(
 }
 
 /**
+ * What a database sink's integrity chain needs around its writes (both databases' sinks): whether the chain is off
+ * and why (said once in the log, shown in /health), the sink's turns (a write and a digest never overlap), and the
+ * signed digests: every integrityDigestIntervalMs, after a batch or from an idle timer, and when the sink stops. `io`
+ * gives the store to sign into (connecting if need be). A digest that fails never fails a batch: it is counted, each
+ * distinct error logged once, and tried again at the next interval.
+ */
+function chainKeeper(options: {
+  sink: 'postgres' | 'mongo'
+  integrity: IntegrityOptions | undefined
+  /** what the OFF line says: where records go without the chain, and the fix */
+  off: {store: string; verify: string; fix: string}
+  io: () => Promise<ChainIO | pg.ClientBase>
+  log: (message: string) => void
+}) {
+  const {integrity, log} = options
+  const chain = integrity
+    ? new Chain(integrity.instance, integrity.digestFile, (m) => log(`sink ${options.sink}: ${m}`), options.sink)
+    : undefined
+  const key = integrity?.keyPem ? createPrivateKey(integrity.keyPem) : undefined
+  /** Why the chain is off (its tables or the writer's rights are missing): records are then written without it. */
+  let off: string | undefined
+  const errors = {count: 0, seen: new Set<string>()}
+  const signed = {seq: -1}
+  let digestAt = Date.now()
+  let serial: Promise<unknown> = Promise.resolve()
+  let writing = 0
+  const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = serial.then(fn, fn)
+    serial = run.catch(() => {})
+    return run
+  }
+  const digest = async () => {
+    if (!chain || !key) return
+    digestAt = Date.now()
+    try {
+      const io = await options.io()
+      if (off) return
+      await chain.digest(io, key, integrity?.digestFile, signed)
+    } catch (error) {
+      // the batches are committed: a digest that fails is retried at the next interval, never fails a batch
+      errors.count++
+      const message = (error as Error).message
+      if (!errors.seen.has(message)) {
+        errors.seen.add(message)
+        log(`sink ${options.sink}: the integrity digest of instance "${chain.instance}" failed: ${message} (retried at the next interval)`)
+      }
+    }
+  }
+  // an idle sink still signs the head its last batches left (unref: it never keeps the process up)
+  const timer =
+    chain && key && integrity
+      ? setInterval(
+          () => {
+            if (Date.now() - digestAt >= integrity.digestIntervalMs) inTurn(digest).catch(() => {}) // it never throws: the next tick tries again
+          },
+          Math.max(1000, Math.min(integrity.digestIntervalMs, 60_000)),
+        ).unref()
+      : undefined
+  return {
+    chain,
+    /** whether digests are written too (the digests table or collection is needed then) */
+    signs: key !== undefined,
+    /** the chain to write batches with, or undefined when there is none or it is off */
+    live: () => (off ? undefined : chain),
+    /** Why the chain is off now (undefined: on), as the last check found; a change is logged. */
+    setOff(why: string | undefined) {
+      if (!chain) return
+      const {store, verify, fix} = options.off
+      if (why && why !== off)
+        log(
+          `sink ${options.sink}: the integrity chain of instance "${chain.instance}" is OFF: ${why}. Records are written to ${store} ` +
+            `WITHOUT chaining (${verify} lists them as inserted); fix: run ${fix}, then restart`,
+        )
+      else if (!why && off) log(`sink ${options.sink}: the integrity chain of instance "${chain.instance}" is on again`)
+      off = why
+    },
+    /** A write, in its turn; a digest after it when the interval has passed. */
+    write<T>(fn: () => Promise<T>): Promise<T> {
+      writing++
+      return inTurn(async () => {
+        const r = await fn()
+        if (integrity && Date.now() - digestAt >= integrity.digestIntervalMs) await digest()
+        return r
+      }).finally(() => writing--)
+    },
+    integrity: () => (chain ? {chained: !off, ...(off ? {off} : {}), digestErrors: errors.count} : undefined),
+    /**
+     * The last head is signed as the sink stops, so verify can prove the whole chain; but never behind a write still
+     * under way (held up by a lock, a server that stopped answering): the shutdown cuts it by ending the connections, as
+     * without a chain, and the batch's records stay in the journal.
+     */
+    async close(end: () => Promise<void>) {
+      if (timer) clearInterval(timer)
+      if (writing === 0) await inTurn(digest).catch(() => {})
+      await end()
+    },
+  }
+}
+
+/**
  * PostgreSQL through the COPY writer, idempotent on id; reconnects after a
  * failure; records it refuses are returned. A batch is written over
  * `connections` connections at once, a share each in its own transaction:
@@ -180,52 +280,20 @@ export function postgresSink(
   log: (message: string) => void = (m) => console.error(m),
 ): Sink {
   let clients: pg.Client[] = []
-  const chain = integrity ? new Chain(integrity.instance, integrity.digestFile, (m) => log(`sink postgres: ${m}`)) : undefined
-  /**
-   * Why the chain is off (its tables or the writer's grants are missing), checked at each connect: the
-   * records are then written without chaining. The trail never stops for the chain.
-   */
-  let chainOff: string | undefined
-  /** Digests that failed (e.g. an unwritable digests.jsonl): counted, each distinct error logged once, never a failed batch. */
-  const digestErrors = {count: 0, seen: new Set<string>()}
-  const key = integrity?.keyPem ? createPrivateKey(integrity.keyPem) : undefined
-  const signed = {seq: -1}
-  let digestAt = Date.now()
-  // the chain's digests use a connection between batches: a write and a digest never overlap
-  let serial: Promise<unknown> = Promise.resolve()
-  let writing = 0
-  const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = serial.then(fn, fn)
-    serial = run.catch(() => {})
-    return run
-  }
-  const digest = async () => {
-    if (!chain || !key) return
-    digestAt = Date.now()
-    try {
+  const keeper = chainKeeper({
+    sink: 'postgres',
+    integrity,
+    off: {
+      store: 'PostgreSQL',
+      verify: 'verify',
+      fix: '`audit-logs setup-db` (it applies the migrations and grants the writer)',
+    },
+    io: async () => {
       if (clients.length === 0) await open()
-      if (chainOff) return
-      await chain.digest(clients[0], key, integrity?.digestFile, signed)
-    } catch (error) {
-      // the batches are committed: a digest that fails is retried at the next interval, never fails a batch
-      digestErrors.count++
-      const message = (error as Error).message
-      if (!digestErrors.seen.has(message)) {
-        digestErrors.seen.add(message)
-        log(`sink postgres: the integrity digest of instance "${chain.instance}" failed: ${message} (retried at the next interval)`)
-      }
-    }
-  }
-  // an idle sink still signs the head its last batches left (unref: it never keeps the process up)
-  const timer =
-    chain && key && integrity
-      ? setInterval(
-          () => {
-            if (Date.now() - digestAt >= integrity.digestIntervalMs) inTurn(digest).catch(() => {}) // it never throws: the next tick tries again
-          },
-          Math.max(1000, Math.min(integrity.digestIntervalMs, 60_000)),
-        ).unref()
-      : undefined
+      return clients[0]
+    },
+    log,
+  })
   let backends: number[] = []
   const open = async () => {
     const made = await Promise.allSettled(Array.from({length: connections}, () => connect(url)))
@@ -238,16 +306,8 @@ export function postgresSink(
     clients = ok
     backends = (await Promise.all(clients.map((c) => localBackend(c, url)))).filter((pid): pid is number => pid !== undefined)
     if (nice > 0) for (const pid of backends) niceProcess(pid, nice)
-    if (chain) {
-      const why = await chainUnavailable(clients[0], key !== undefined)
-      if (why && why !== chainOff)
-        log(
-          `sink postgres: the integrity chain of instance "${chain.instance}" is OFF: ${why}. Records are written to PostgreSQL ` +
-            'WITHOUT chaining (verify lists them as inserted); fix: run `audit-logs setup-db` (it applies the migrations and grants the writer), then restart',
-        )
-      else if (!why && chainOff) log(`sink postgres: the integrity chain of instance "${chain.instance}" is on again`)
-      chainOff = why
-    }
+    // the chain's tables and the writer's grants, checked at each connect (the records never wait for them)
+    if (keeper.chain) keeper.setOff(await chainUnavailable(clients[0], keeper.signs))
   }
   const end = async () => {
     const was = clients
@@ -265,13 +325,12 @@ export function postgresSink(
           for (const [type, group] of byType(lines.slice(i * share, (i + 1) * share)))
             await writeIsolating(
               group,
-              (ls) => writeLines(client, type, ls, chainOff ? undefined : chain).then(() => {}, schemaBehind(type)),
+              (ls) => writeLines(client, type, ls, keeper.live()).then(() => {}, schemaBehind(type)),
               blamePostgres,
               rejected,
             )
         }),
       )
-      if (integrity && Date.now() - digestAt >= integrity.digestIntervalMs) await digest()
       return {rejected}
     } catch (error) {
       await end()
@@ -280,20 +339,10 @@ export function postgresSink(
   }
   return {
     name: 'postgres',
-    write: (lines) => {
-      writing++
-      return inTurn(() => write(lines)).finally(() => writing--)
-    },
+    write: (lines) => keeper.write(() => write(lines)),
     /** Whether the chain is written, and why not (shown in the shipper's state). */
-    integrity: () => (chain ? {chained: !chainOff, ...(chainOff ? {off: chainOff} : {}), digestErrors: digestErrors.count} : undefined),
-    async close() {
-      if (timer) clearInterval(timer)
-      // the last head is signed as the sink stops, so verify can prove the whole chain; but never behind a write
-      // still under way (held up by a lock, a server that stopped answering): the shutdown cuts it by ending the
-      // connections, as without a chain, and the batch's records stay in the journal
-      if (writing === 0) await inTurn(digest).catch(() => {})
-      await end()
-    },
+    integrity: keeper.integrity,
+    close: () => keeper.close(end),
     priority(level) {
       nice = level
       return backends.map((pid) => niceProcess(pid, level)).every(Boolean)
@@ -305,31 +354,82 @@ export function postgresSink(
  * MongoDB: unordered insertMany per log type, idempotent on _id (see
  * stores/mongo/writer.ts); connects again after a failure (a server that is
  * down or a primary that stepped down: the shipper retries with backoff).
+ * With `integrity`, each batch is chained after its records (stores/mongo/integrity.ts:
+ * no transactions there) and the head signed as PostgreSQL's is.
  */
-export function mongoSink(target: MongoTarget): Sink {
+export function mongoSink(
+  target: MongoTarget,
+  integrity?: IntegrityOptions,
+  log: (message: string) => void = (m) => console.error(m),
+): Sink {
   let store: MongoStore | undefined
+  const keeper = chainKeeper({
+    sink: 'mongo',
+    integrity,
+    off: {store: 'MongoDB', verify: 'verify --source mongo', fix: '`audit-logs setup-db --store mongo`'},
+    io: async () => {
+      const s = await connected()
+      const {mongoChainIO} = await import('../stores/mongo/integrity.js')
+      return mongoChainIO(s.db)
+    },
+    log,
+  })
+  const connected = async (): Promise<MongoStore> => {
+    if (store) return store
+    // the driver is loaded only by a run that has this sink (it costs the shipping thread memory)
+    const {connectMongo} = await import('../stores/mongo/connection.js')
+    const s = await connectMongo(target, {serverSelectionTimeoutMS: 5000})
+    if (keeper.chain) {
+      // the chain's collections and unique index, checked at each connect (the records never wait for them)
+      const {mongoChainUnavailable} = await import('../stores/mongo/integrity.js')
+      try {
+        keeper.setOff(await mongoChainUnavailable(s.db, keeper.signs))
+      } catch (error) {
+        await s.close().catch(() => {})
+        throw error
+      }
+    }
+    return (store = s)
+  }
   const end = async () => {
     const was = store
     store = undefined
     await was?.close().catch(() => {})
   }
+  const write = async (lines: Buffer[]) => {
+    try {
+      const {blameDocuments, insertLines} = await import('../stores/mongo/writer.js')
+      const {chainBatch} = await import('../stores/mongo/integrity.js')
+      const {isUnauthorized} = await import('../stores/mongo/plan.js')
+      const s = await connected()
+      const rejected: Rejection[] = []
+      for (const [type, group] of byType(lines))
+        await writeIsolating(
+          group,
+          async (ls) => {
+            const r = await insertLines(s, type, ls)
+            const chain = keeper.live()
+            if (chain)
+              await chainBatch(s.db, chain, type, r.docs).catch((error: unknown) => {
+                // the writer may not write the chain: records first, the chain off (said once)
+                if (!isUnauthorized(error)) throw error
+                keeper.setOff(`the server refuses the writer the integrity collections (${(error as Error).message})`)
+              })
+            return r.rejected
+          },
+          blameDocuments,
+          rejected,
+        )
+      return {rejected}
+    } catch (error) {
+      await end()
+      throw error
+    }
+  }
   return {
     name: 'mongo',
-    async write(lines) {
-      try {
-        // the driver is loaded only by a run that has this sink (it costs the shipping thread memory)
-        const {connectMongo} = await import('../stores/mongo/connection.js')
-        const {blameDocuments, insertLines} = await import('../stores/mongo/writer.js')
-        const s = (store ??= await connectMongo(target, {serverSelectionTimeoutMS: 5000}))
-        const rejected: Rejection[] = []
-        for (const [type, group] of byType(lines))
-          await writeIsolating(group, async (ls) => (await insertLines(s, type, ls)).rejected, blameDocuments, rejected)
-        return {rejected}
-      } catch (error) {
-        await end()
-        throw error
-      }
-    },
-    close: end,
+    write: (lines) => keeper.write(() => write(lines)),
+    integrity: keeper.integrity,
+    close: () => keeper.close(end),
   }
 }

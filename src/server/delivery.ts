@@ -75,7 +75,7 @@ export async function startDelivery(
           journalDir: plan.settings.journalDir,
           files,
           databaseUrl: db?.target.databaseUrl,
-          integrity: db ? integrityOptions(config, plan.logDir) : undefined,
+          integrity: db || mongo ? integrityOptions(config, plan.logDir) : undefined,
           mongo,
           nice: config.backgroundNice,
           catchUpBytes: plan.catchUpBytes,

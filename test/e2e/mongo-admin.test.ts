@@ -63,7 +63,16 @@ describe('MongoDB administration (subprocess): setup-db, cleanup, migrate status
     expect(result.changed).to.equal(true)
     expect(result.mongo.database).to.equal(mongo.dbName)
     expect(result.steps.map((s: {step: string}) => s.step)).to.include('MongoDB collection request_logs')
-    expect(await collections()).to.deep.equal(['access_logs', 'app_logs', 'event_logs', 'outbound_logs', 'request_logs'])
+    expect(await collections()).to.deep.equal([
+      'access_logs',
+      'app_logs',
+      'event_logs',
+      'integrity_batches', // the integrity chain's (stores/mongo/integrity.ts)
+      'integrity_digests',
+      'integrity_retention',
+      'outbound_logs',
+      'request_logs',
+    ])
     expect((await db().collection('access_logs').indexes()).map((i) => i.name)).to.include('url_1_created_at_-1')
     if (isFerretDb())
       expect(result.steps.find((s: {step: string}) => s.step.startsWith('MongoDB validator request_logs'))).to.include({status: 'skipped'})

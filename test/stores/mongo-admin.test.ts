@@ -90,7 +90,16 @@ describe('MongoDB set-up, retention and state (real server)', function () {
   it('creates collections and indexes, skips what the server lacks with its reason, and a second run changes nothing', async () => {
     const first = await setupMongo(store, {dryRun: false, passwords: {}})
     expect(first.changed).to.equal(true)
-    expect(await collections()).to.deep.equal(['access_logs', 'app_logs', 'event_logs', 'outbound_logs', 'request_logs'])
+    expect(await collections()).to.deep.equal([
+      'access_logs',
+      'app_logs',
+      'event_logs',
+      'integrity_batches', // the integrity chain's (stores/mongo/integrity.ts)
+      'integrity_digests',
+      'integrity_retention',
+      'outbound_logs',
+      'request_logs',
+    ])
     for (const logType of ['request', 'access'] as const) {
       const have = await store.collection(logType).indexes()
       for (const w of indexesFor(logType))

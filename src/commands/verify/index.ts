@@ -6,22 +6,23 @@ import {parseTime} from '../../filters/parse.js'
 import {loadPrivateKey, loadPublicKey} from '../../stores/postgres/integrity.js'
 import {assertMigrated} from '../../stores/postgres/partitions.js'
 import {integrityInstalled} from '../../stores/postgres/sql/integrity.js'
-import {type VerifyReport, verifyChains} from '../../stores/postgres/verify.js'
+import {type ChainSource, type VerifyReport, pgChainSource, verifyChainsOf} from '../../stores/postgres/verify.js'
 import {createPublicKey} from 'node:crypto'
-import {retentionDays} from '../../config/stores.js'
+import {retentionDays, storesOf} from '../../config/stores.js'
 import {LOG_TYPES} from '../../stores/log-types.js'
 
 export default class Verify extends BaseCommand<typeof Verify> {
-  static summary = "Check the PostgreSQL records against each instance's integrity chain and signed digests."
+  static summary = "Check the stored records (PostgreSQL, or MongoDB) against each instance's integrity chain and signed digests."
   static description =
     'Recomputes, for every instance with batches since --since, each chained record’s hash from its stored row, each ' +
     'batch’s hashes and link, the missing seqs, and the Ed25519 digests (from the database and <logDir>/digests.jsonl) ' +
     'that sign the chain heads; lists rows written since then that no batch chained. Exit 0 only when all is intact, ' +
     '8 when anything was changed, deleted, inserted or cut. The public key comes from --public-key, or from the ' +
-    'configured integrityKey (the private key: its public half).'
+    'configured integrityKey (the private key: its public half). --source mongo checks the MongoDB store’s chains the same way.'
   static examples = [
     '<%= config.bin %> <%= command.id %> --since 7d',
     '<%= config.bin %> <%= command.id %> --since 2026-11-01 --public-key integrity.pub.pem --json',
+    '<%= config.bin %> <%= command.id %> --source mongo --since 30d',
     '<%= config.bin %> verify keygen --out integrity.pem',
   ]
   static enableJsonFlag = true
@@ -34,6 +35,10 @@ export default class Verify extends BaseCommand<typeof Verify> {
       description: 'the Ed25519 public key that checks the digests: PEM text or a PEM file [default: from integrityKey]',
     }),
     digests: Flags.string({description: 'a digest file to check too [default: <logDir>/digests.jsonl]'}),
+    source: Flags.option({
+      description: 'which store to check: postgres or mongo [default: mongo when stores = mongo, else postgres]',
+      options: ['postgres', 'mongo'] as const,
+    })(),
     limit: Flags.integer({description: 'list at most this many records of each kind', default: 1000, min: 1}),
   }
 
@@ -45,11 +50,11 @@ export default class Verify extends BaseCommand<typeof Verify> {
       : config.integrityKey
         ? createPublicKey(loadPrivateKey(config.integrityKey).key)
         : undefined
-    const client = await this.client()
-    await assertMigrated(client)
-    if (!(await client.query(integrityInstalled())).rows[0].ok)
-      throw usageError('This database has no integrity tables yet: run `audit-logs setup-db` (migration 0006) first')
-    const report = await verifyChains(client, {
+    const source =
+      (this.flags.source ?? (storesOf(config).postgres ? 'postgres' : 'mongo')) === 'mongo'
+        ? await this.mongoSource()
+        : await this.pgSource()
+    const report = await verifyChainsOf(source, {
       since,
       publicKey,
       digestFile: path.resolve(this.flags.digests ?? path.join(config.logDir, 'digests.jsonl')),
@@ -60,6 +65,26 @@ export default class Verify extends BaseCommand<typeof Verify> {
     this.print(report)
     if (!report.ok) process.exitCode = ExitCode.tampered
     return report
+  }
+
+  private async pgSource(): Promise<ChainSource> {
+    const client = await this.client()
+    await assertMigrated(client)
+    if (!(await client.query(integrityInstalled())).rows[0].ok)
+      throw usageError('This database has no integrity tables yet: run `audit-logs setup-db` (migration 0006) first')
+    return pgChainSource(client)
+  }
+
+  private async mongoSource(): Promise<ChainSource> {
+    const store = await this.mongoStore('verify --source mongo')
+    const {INTEGRITY_COLLECTIONS} = await import('../../stores/mongo/integrity.js')
+    const {mongoChainSource} = await import('../../stores/mongo/verify.js')
+    const found = await store.db.listCollections({name: INTEGRITY_COLLECTIONS.batches}, {nameOnly: true}).toArray()
+    if (found.length === 0)
+      throw usageError(
+        `MongoDB database ${store.target.dbName} has no integrity collections yet: run \`audit-logs setup-db --store mongo\` first`,
+      )
+    return mongoChainSource(store)
   }
 
   private print(r: VerifyReport): void {

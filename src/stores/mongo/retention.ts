@@ -2,6 +2,7 @@ import {cutoffFor} from '../postgres/periods.js'
 import type {LogType} from '../source.js'
 import type {MongoStore} from './connection.js'
 import {indexesOf, ttlOf} from './plan.js'
+import {INTEGRITY_COLLECTIONS, recordRetention} from './integrity.js'
 
 export type MongoCleanupTarget = {
   logType: LogType
@@ -74,6 +75,10 @@ export async function cleanupMongo(store: MongoStore, options: MongoCleanupOptio
       report.totalDocuments += t.older
       continue
     }
+    // said before anything goes (an interrupted cleanup removed some): verify --source mongo counts the chained documents
+    // older than the cutoff as removed on purpose; only where setup-db made the chain's collections
+    if (t.older > 0 && (await store.db.listCollections({name: INTEGRITY_COLLECTIONS.retention}, {nameOnly: true}).toArray()).length)
+      await recordRetention(store.db, logType, cutoff, `cleanup: ${days} days, documents deleted`)
     for (;;) {
       if (options.signal?.aborted) {
         report.interrupted = true

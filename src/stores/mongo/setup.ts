@@ -21,6 +21,7 @@ import {
   ttlOf,
   validatorFor,
 } from './plan.js'
+import {BATCH_INDEX, BATCH_KEY, INTEGRITY_COLLECTIONS} from './integrity.js'
 
 export type MongoSetupStep = {step: string; status: SetupStep['status'] | 'skipped'; note?: string}
 export type MongoSetupOptions = {
@@ -132,8 +133,29 @@ export async function setupMongo(store: MongoStore, options: MongoSetupOptions):
     await ensureCollection(logType)
     await ensureIndexes(logType)
   }
+  await ensureIntegrity()
   await ensureUsers()
   return result
+
+  /** The integrity chain's collections (stores/mongo/integrity.ts) and the unique (instance, seq) index that forbids a fork. */
+  async function ensureIntegrity(): Promise<void> {
+    const names = Object.values(INTEGRITY_COLLECTIONS)
+    const have = new Set((await db.listCollections({name: {$in: names}}, {nameOnly: true}).toArray()).map((c) => c.name))
+    for (const name of names) {
+      if (have.has(name)) step({step: `collection ${name}`, status: 'exists'})
+      else {
+        await act(shell('db.createCollection', name), () => db.createCollection(name))
+        step({step: `collection ${name}`, status: done('create')})
+      }
+    }
+    const batches = INTEGRITY_COLLECTIONS.batches
+    const indexes = have.has(batches) ? await indexesOf(db, batches) : []
+    const label = `unique index ${batches} (instance, seq)`
+    if (indexes.some((i) => i.unique && sameKey(i.key, BATCH_KEY))) return step({step: label, status: 'exists'})
+    const opts = {name: BATCH_INDEX, unique: true}
+    await act(shell(`db.${batches}.createIndex`, BATCH_KEY, opts), () => db.collection(batches).createIndex(BATCH_KEY, opts))
+    step({step: label, status: done('create')})
+  }
 
   async function ensureCollection(logType: LogType): Promise<void> {
     const name = target.collections[logType]
@@ -192,6 +214,14 @@ export async function setupMongo(store: MongoStore, options: MongoSetupOptions):
       {kind: 'writer', actions: ['insert'], password: options.passwords.writer},
       {kind: 'reader', actions: ['find', 'changeStream'], password: options.passwords.reader},
     ] as const
+    // the chain: the writer reads the head back and checks the unique index; the reader (verify) reads all three
+    const integrity = {
+      writer: [
+        {collection: INTEGRITY_COLLECTIONS.batches, actions: ['insert', 'find', 'listIndexes']},
+        {collection: INTEGRITY_COLLECTIONS.digests, actions: ['insert']},
+      ],
+      reader: Object.values(INTEGRITY_COLLECTIONS).map((collection) => ({collection, actions: ['find']})),
+    }
     const label = (kind: string) => `user ${target.dbName}_${kind} (${kind === 'writer' ? 'insert' : 'find'} only)`
     const skipAll = (error: unknown) => {
       const why = isUnauthorized(error) ? `the user of the URI may not manage users and roles (${reason(error)})` : unsupported(error)
@@ -215,6 +245,7 @@ export async function setupMongo(store: MongoStore, options: MongoSetupOptions):
         if (!hasRole) {
           const privileges = [
             ...collections.map((collection) => ({resource: {db: target.dbName, collection}, actions: [...actions]})),
+            ...integrity[kind].map((p) => ({resource: {db: target.dbName, collection: p.collection}, actions: p.actions})),
             {resource: {db: target.dbName, collection: ''}, actions: ['listCollections']},
           ]
           const cmd = {createRole: name, privileges, roles: []}

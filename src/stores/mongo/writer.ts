@@ -23,7 +23,13 @@ export function blameDocuments(error: unknown): string | undefined {
   return undefined
 }
 
-export type InsertResult = {inserted: number; duplicates: number; rejected: Rejection[]}
+export type InsertResult = {
+  inserted: number
+  duplicates: number
+  rejected: Rejection[]
+  /** The documents inserted now, and those already there (a replay): what the integrity chain hashes. */
+  docs: {inserted: Doc[]; duplicates: Doc[]}
+}
 
 /**
  * Inserts one log type's journal lines: unordered insertMany, `_id` the
@@ -44,10 +50,10 @@ export async function insertLines(store: MongoStore, logType: LogType, lines: Bu
       rejected.push({line, error: `not a record: ${(error as Error).message}`})
     }
   }
-  if (docs.length === 0) return {inserted: 0, duplicates: 0, rejected}
+  if (docs.length === 0) return {inserted: 0, duplicates: 0, rejected, docs: {inserted: [], duplicates: []}}
   try {
     const r = await store.collection(logType).insertMany(docs, {ordered: false})
-    return {inserted: r.insertedCount, duplicates: 0, rejected}
+    return {inserted: r.insertedCount, duplicates: 0, rejected, docs: {inserted: docs, duplicates: []}}
   } catch (error) {
     if (!(error instanceof MongoBulkWriteError) || error.writeConcernError) throw error
     // insertMany reports a network error or a server that went away as a bulk error too, with no write
@@ -55,11 +61,17 @@ export async function insertLines(store: MongoStore, logType: LogType, lines: Bu
     const writeErrors = (Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors]).filter((e) => e !== undefined)
     if (writeErrors.length === 0 || error.insertedCount + writeErrors.length !== docs.length) throw error
     let duplicates = 0
+    const failed = new Set<number>()
+    const duplicateDocs: Doc[] = []
     for (const e of writeErrors) {
-      if (e.code === DUPLICATE_KEY) duplicates++
-      else if (DOCUMENT_CODES.has(e.code)) rejected.push({line: from[e.index], error: `MongoDB ${e.code}: ${e.errmsg ?? ''}`})
+      failed.add(e.index)
+      if (e.code === DUPLICATE_KEY) {
+        duplicates++
+        duplicateDocs.push(docs[e.index])
+      } else if (DOCUMENT_CODES.has(e.code)) rejected.push({line: from[e.index], error: `MongoDB ${e.code}: ${e.errmsg ?? ''}`})
       else throw error // a write error that is the server's (not primary, interrupted): the whole batch again
     }
-    return {inserted: error.insertedCount, duplicates, rejected}
+    const inserted = docs.filter((_d, i) => !failed.has(i))
+    return {inserted: error.insertedCount, duplicates, rejected, docs: {inserted, duplicates: duplicateDocs}}
   }
 }

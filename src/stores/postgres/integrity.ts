@@ -40,8 +40,9 @@
  * - Adoption: a head read from the database beyond both what this process committed and the last head this
  *   instance signed in its digest file is warned about and recorded (adoptedFrom) in the next digest.
  * - `import` chains what it inserts as the instance `import@<instance>` and signs its head at the end.
- * - Not covered: MongoDB (its records are not chained), records written by other means than the sinks and
- *   import (bench data from `generate`: verify reports them as inserted).
+ * - The Chain serves MongoDB too (stores/mongo/integrity.ts) through ChainIO; its digests carry `store: "mongo"`.
+ * - Not covered: records written by other means than the sinks and import (bench data from `generate`: verify
+ *   reports them as inserted).
  */
 import {createHash, createPrivateKey, createPublicKey, type KeyObject, sign} from 'node:crypto'
 import {appendFile, mkdir, open} from 'node:fs/promises'
@@ -100,6 +101,36 @@ export const chainHash = (b: ChainLink) =>
   )
 
 type Head = {seq: number; hash: Buffer; total: number}
+
+/** The store a chain lives in: its digests are marked with it when it is not PostgreSQL (digests.jsonl is shared). */
+export type ChainStore = 'postgres' | 'mongo'
+
+/**
+ * What a Chain needs of its store (it is the same chain for PostgreSQL and MongoDB): the head as stored, the batch
+ * row (PostgreSQL: inserted and the transaction committed), a digest. A pg client stands for PostgreSQL's.
+ */
+export type ChainIO = {
+  head(instance: string): Promise<Head | undefined>
+  /** Writes the batch row; PostgreSQL commits the records' transaction with it. An empty batch: only the commit. */
+  commit(row: sql.BatchRow | undefined): Promise<void>
+  digest(instance: string, seq: number, body: string, signature: string): Promise<void>
+}
+
+/** PostgreSQL's ChainIO over `client`, in the records' transaction. */
+export const pgChainIO = (client: pg.ClientBase): ChainIO => ({
+  async head(instance) {
+    const row = (await client.query(sql.chainHead(instance))).rows[0] as {seq: string | number; hash: Buffer; total: number} | undefined
+    return row ? {seq: Number(row.seq), hash: row.hash, total: Number(row.total)} : undefined
+  },
+  async commit(row) {
+    if (row) await client.query(sql.insertBatch(row))
+    await client.query('COMMIT')
+  },
+  async digest(instance, seq, body, signature) {
+    await client.query(sql.insertDigest(instance, seq, body, signature))
+  },
+})
+const ioOf = (target: pg.ClientBase | ChainIO): ChainIO => ('query' in target ? pgChainIO(target) : target)
 /** What the writer's chained insert gives per row of the batch (sql/writer.ts insertFromStagingChained). */
 export type Inserted = {id: string; at: string; h: Buffer}
 
@@ -134,20 +165,22 @@ export class Chain {
     readonly instance: string,
     private readonly digestFile?: string,
     private readonly warn: (message: string) => void = () => {},
+    readonly store: ChainStore = 'postgres',
   ) {}
 
   /** Inserts the batch row for `rows` (the records this transaction inserted) and commits, under the chain's lock. */
-  async commit(client: pg.ClientBase, logType: LogType, rows: Inserted[]): Promise<void> {
+  async commit(target: pg.ClientBase | ChainIO, logType: LogType, rows: Inserted[]): Promise<void> {
+    const io = ioOf(target)
     let release!: () => void
     const previous = this.lock
     this.lock = new Promise((resolve) => (release = resolve))
     await previous
     try {
       if (rows.length === 0) {
-        await client.query('COMMIT')
+        await io.commit(undefined)
         return
       }
-      const head = (this.head ??= await this.load(client))
+      const head = (this.head ??= await this.load(io))
       let min = rows[0].at
       let max = rows[0].at
       for (const r of rows) {
@@ -167,8 +200,7 @@ export class Chain {
         recordsHash: recordsHashOf(recordHashes),
       }
       const hash = chainHash(link)
-      await client.query(sql.insertBatch({...link, logType, ids: rows.map((r) => r.id), ats: rows.map((r) => r.at), recordHashes, hash}))
-      await client.query('COMMIT')
+      await io.commit({...link, logType, ids: rows.map((r) => r.id), ats: rows.map((r) => r.at), recordHashes, hash})
       this.head = {seq: link.seq, hash, total: link.total}
       this.ownSeq = link.seq
       if (!this.span.from || min < this.span.from) this.span.from = min
@@ -183,12 +215,15 @@ export class Chain {
     }
   }
 
-  private async load(client: pg.ClientBase): Promise<Head> {
-    const row = (await client.query(sql.chainHead(this.instance))).rows[0] as
-      {seq: string | number; hash: Buffer; total: number} | undefined
-    const head = row ? {seq: Number(row.seq), hash: row.hash, total: Number(row.total)} : {seq: 0, hash: ZERO_HASH, total: 0}
+  /** The head as this chain knows it (read from the store when it does not); under no lock: for a caller that serialises its batches. */
+  async current(target: pg.ClientBase | ChainIO): Promise<Head> {
+    return (this.head ??= await this.load(ioOf(target)))
+  }
+
+  private async load(io: ChainIO): Promise<Head> {
+    const head = (await io.head(this.instance)) ?? {seq: 0, hash: ZERO_HASH, total: 0}
     if (this.digestFile && head.seq > this.ownSeq) {
-      const lastSigned = await lastSignedSeq(this.digestFile, this.instance)
+      const lastSigned = await lastSignedSeq(this.digestFile, this.instance, this.store)
       if (lastSigned !== undefined && head.seq > lastSigned && head.seq > (this.adopted?.seq ?? 0)) {
         this.adopted = {seq: head.seq, hash: head.hash.toString('hex'), lastSigned}
         this.warn(
@@ -205,16 +240,19 @@ export class Chain {
    * Signs the head and writes it (table, then file) when it moved since the last digest. Run when no batch
    * is in flight on `client`; takes the chain's lock so the head it signs is a committed one.
    */
-  async digest(client: pg.ClientBase, key: KeyObject, file: string | undefined, signed: {seq: number}): Promise<void> {
+  async digest(target: pg.ClientBase | ChainIO, key: KeyObject, file: string | undefined, signed: {seq: number}): Promise<void> {
+    const io = ioOf(target)
     let release!: () => void
     const previous = this.lock
     this.lock = new Promise((resolve) => (release = resolve))
     await previous
     try {
-      const head = (this.head ??= await this.load(client))
+      const head = (this.head ??= await this.load(io))
       if (head.seq === 0 || head.seq === signed.seq) return
       const body = JSON.stringify({
         v: 1,
+        // digests.jsonl is shared by the stores: each verify reads its own (no mark: PostgreSQL's, as before)
+        ...(this.store === 'postgres' ? {} : {store: this.store}),
         instance: this.instance,
         seq: head.seq,
         hash: head.hash.toString('hex'),
@@ -226,7 +264,7 @@ export class Chain {
         ...(this.adopted ? {adoptedFrom: this.adopted} : {}),
       })
       const signature = sign(null, Buffer.from(body), key).toString('base64')
-      await client.query(sql.insertDigest(this.instance, head.seq, body, signature))
+      await io.digest(this.instance, head.seq, body, signature)
       if (file) {
         await mkdir(path.dirname(file), {recursive: true})
         // 0640: doctor warns of files in the log directory others can read
@@ -263,8 +301,8 @@ export async function chainUnavailable(client: pg.ClientBase, digests: boolean):
   return missing.length ? missing.join('; ') : undefined
 }
 
-/** The highest seq signed for `instance` among the last digests of `file` (its last 256 KiB); undefined when it has none. */
-async function lastSignedSeq(file: string, instance: string): Promise<number | undefined> {
+/** The highest seq signed for `instance` of `store` among the last digests of `file` (its last 256 KiB); undefined when it has none. */
+async function lastSignedSeq(file: string, instance: string, store: ChainStore): Promise<number | undefined> {
   let text: string
   try {
     const handle = await open(file, 'r')
@@ -283,7 +321,8 @@ async function lastSignedSeq(file: string, instance: string): Promise<number | u
   let last: number | undefined
   for (const line of text.split('\n')) {
     try {
-      const body = JSON.parse((JSON.parse(line) as {body: string}).body) as {instance?: unknown; seq?: unknown}
+      const body = JSON.parse((JSON.parse(line) as {body: string}).body) as {instance?: unknown; seq?: unknown; store?: unknown}
+      if ((body.store ?? 'postgres') !== store) continue
       if (body.instance === instance && typeof body.seq === 'number' && (last === undefined || body.seq > last)) last = body.seq
     } catch {
       // a partial first line of the tail, or not a digest

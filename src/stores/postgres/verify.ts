@@ -2,7 +2,7 @@ import {type KeyObject, verify as verifySignature} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 import {LOG_TYPE, LOG_TYPES, type LogType} from '../log-types.js'
 import type {Db} from './db.js'
-import {ZERO_HASH, chainHash, recordsHashOf} from './integrity.js'
+import {type ChainStore, ZERO_HASH, chainHash, recordsHashOf} from './integrity.js'
 import * as sql from './sql/integrity.js'
 import {type BadRetention, honouredCutoffs} from './prune.js'
 
@@ -79,7 +79,7 @@ export type VerifyOptions = {
   now?: Date
 }
 
-type BatchRow = {
+export type BatchRow = {
   seq: string | number
   log_type: string
   count: number
@@ -93,9 +93,55 @@ type BatchRow = {
   written_ms: number
 }
 
+/**
+ * Where the chains are read from: PostgreSQL's tables (pgChainSource) or MongoDB's collections
+ * (stores/mongo/verify.ts), in the shapes of PostgreSQL's rows, so one walk checks both stores.
+ */
+export type ChainSource = {
+  store: ChainStore
+  /** The table (collection) of a log type, as reports name it. */
+  tableOf(type: LogType): string
+  retentionCutoffs(): Promise<Array<{log_type: string; cutoff: string; written_at: string}>>
+  instancesSince(since: Date): Promise<Array<{instance: string; first: string | number | null; last: string | number | null}>>
+  batchesFrom(instance: string, fromSeq: number, limit: number): Promise<BatchRow[]>
+  recordAnomalies(
+    type: LogType,
+    instance: string,
+    from: number,
+    to: number,
+  ): Promise<Array<{seq: string | number; id: string; at: string; missing: boolean}>>
+  digestsOf(instance: string): Promise<Array<{seq: string | number; body: string; signature: string | null}>>
+  unchained(type: LogType, since: Date, limit: number): Promise<Array<{id: string; at: string}>>
+  /** The last seq of each of these instances (those with batches). */
+  headsOf(instances: string[]): Promise<Array<{instance: string; head: string | number}>>
+  /** Where cleanup's pruning left each chain's start (integrity_pruned); 'absent' where nothing prunes (no table, MongoDB). */
+  prunedStarts(): Promise<PrunedRow[] | 'absent' | 'unreadable'>
+}
+
+export type PrunedRow = {instance: string; through_seq: string; hash: Buffer; total: string; newest: unknown; pruned_at: string}
+
+export const pgChainSource = (db: Db): ChainSource => ({
+  store: 'postgres',
+  tableOf: (type) => LOG_TYPE[type].table,
+  retentionCutoffs: async () => (await db.query(sql.retentionCutoffs())).rows,
+  instancesSince: async (since) => (await db.query(sql.instancesSince(since))).rows,
+  batchesFrom: async (instance, fromSeq, limit) => (await db.query(sql.batchesFrom(instance, fromSeq, limit))).rows,
+  recordAnomalies: async (type, instance, from, to) => (await db.query(sql.recordAnomalies(type, instance, from, to))).rows,
+  digestsOf: async (instance) => (await db.query(sql.digestsOf(instance))).rows,
+  unchained: async (type, since, limit) => (await db.query(sql.unchained(type, since, limit))).rows,
+  headsOf: async (instances) => (await db.query(sql.instancesWithBatches(instances))).rows,
+  async prunedStarts() {
+    const ready = (await db.query(sql.prunedReadiness())).rows[0] as {exists: boolean; readable: boolean}
+    if (!ready.exists) return 'absent'
+    if (!ready.readable) return 'unreadable'
+    return (await db.query(sql.prunedChains())).rows
+  },
+})
+
 type FileDigest = {body: string; signature: string | null}
 
-function readDigestFile(file: string | undefined, warnings: string[]): FileDigest[] {
+/** The digests of `file` that are `store`'s (a digest without a mark is PostgreSQL's); lines that do not parse are kept (reported later). */
+function readDigestFile(file: string | undefined, warnings: string[], store: ChainStore = 'postgres'): FileDigest[] {
   if (!file) return []
   let text: string
   try {
@@ -110,13 +156,22 @@ function readDigestFile(file: string | undefined, warnings: string[]): FileDiges
     if (!line.trim()) continue
     try {
       const d = JSON.parse(line) as FileDigest
-      if (typeof d.body === 'string') out.push({body: d.body, signature: typeof d.signature === 'string' ? d.signature : null})
-      else throw new Error('no body')
+      if (typeof d.body === 'string') {
+        if (storeOf(d.body) === store) out.push({body: d.body, signature: typeof d.signature === 'string' ? d.signature : null})
+      } else throw new Error('no body')
     } catch {
       warnings.push(`the digest file ${file} has a line that is not a digest (line ${i + 1})`)
     }
   }
   return out
+}
+
+const storeOf = (body: string): ChainStore | undefined => {
+  try {
+    return (JSON.parse(body) as {store?: ChainStore}).store ?? 'postgres'
+  } catch {
+    return 'postgres' // reported as a bad digest where its instance is known
+  }
 }
 
 type DigestBody = {
@@ -128,22 +183,19 @@ type DigestBody = {
   adoptedFrom?: {seq: number; hash: string; lastSigned: number}
 }
 
-export async function verifyChains(db: Db, options: VerifyOptions): Promise<VerifyReport> {
+export const verifyChains = (db: Db, options: VerifyOptions): Promise<VerifyReport> => verifyChainsOf(pgChainSource(db), options)
+
+export async function verifyChainsOf(source: ChainSource, options: VerifyOptions): Promise<VerifyReport> {
   const pageSize = options.pageSize ?? 1000
   const listLimit = options.listLimit ?? 1000
   const warnings: string[] = []
   const now = options.now ?? new Date()
   // each type's latest cutoff that its configured retention allows; a newer one is flagged, not honoured (prune.ts)
-  const retention = (await db.query(sql.retentionCutoffs())).rows as Array<{log_type: string; cutoff: string; written_at: string}>
-  const {cutoffs, bad: badRetention} = honouredCutoffs(retention, options.retentionDays, now)
-  const {pruned, badPruning} = await prunedChains(db, cutoffs, warnings)
+  const {cutoffs, bad: badRetention} = honouredCutoffs(await source.retentionCutoffs(), options.retentionDays, now)
+  const {pruned, badPruning} = await prunedChains(source, cutoffs, warnings)
   const newestCutoff = [...cutoffs.values()].sort().at(-1)
-  const fileDigests = readDigestFile(options.digestFile, warnings)
-  const rows = (await db.query(sql.instancesSince(options.since))).rows as Array<{
-    instance: string
-    first: string | null
-    last: string | null
-  }>
+  const fileDigests = readDigestFile(options.digestFile, warnings, source.store)
+  const rows = await source.instancesSince(options.since)
   const names = new Set(rows.map((r) => r.instance))
   // an instance whose batches are all gone but whose digests are in the file; or whose batches all lie before `since`
   // (a pruned chain's head of old records, say): its head is read, so that a digest beyond it is still a cut tail
@@ -156,10 +208,8 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
       // reported as a bad digest below, when its instance is known
     }
   }
-  const heads = new Map<string, string>(
-    fromFile.size
-      ? (await db.query(sql.instancesWithBatches([...fromFile]))).rows.map((r: {instance: string; head: string}) => [r.instance, r.head])
-      : [],
+  const heads = new Map<string, string | number>(
+    fromFile.size ? (await source.headsOf([...fromFile])).map((r) => [r.instance, r.head]) : [],
   )
   for (const instance of fromFile) {
     names.add(instance)
@@ -197,7 +247,7 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
         expected === 1 && report.firstSeq === 1 ? {seq: 0, hash: ZERO_HASH, total: 0} : undefined
       const types = new Set<LogType>()
       for (;;) {
-        const page = (await db.query(sql.batchesFrom(row.instance, expected, pageSize))).rows as BatchRow[]
+        const page = await source.batchesFrom(row.instance, expected, pageSize)
         if (page.length === 0) break
         for (const b of page) {
           const seq = Number(b.seq)
@@ -249,13 +299,8 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
       report.gaps = report.gaps.filter((g) => g.to >= report.firstSeq! - 1)
 
       for (const type of types) {
-        const anomalies = (await db.query(sql.recordAnomalies(type, row.instance, report.firstSeq, report.lastSeq))).rows as Array<{
-          seq: string | number
-          id: string
-          at: string
-          missing: boolean
-        }>
-        const table = sqlTable(type)
+        const anomalies = await source.recordAnomalies(type, row.instance, report.firstSeq, report.lastSeq)
+        const table = source.tableOf(type)
         const cutoff = cutoffs.get(type)
         for (const a of anomalies) {
           const ref: RecordRef = {table, id: a.id, createdAt: a.at, seq: Number(a.seq)}
@@ -267,7 +312,7 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
     }
 
     // the digests: the database's and the file's, each signature checked and each head found in the chain
-    const fromDb = (await db.query(sql.digestsOf(row.instance))).rows.map((d: {seq: string; body: string; signature: string | null}) => ({
+    const fromDb = (await source.digestsOf(row.instance)).map((d) => ({
       seq: Number(d.seq),
       body: d.body,
       signature: d.signature,
@@ -385,9 +430,9 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
       insertedTruncated = true
       break
     }
-    const found = (await db.query(sql.unchained(type, options.since, left + 1))).rows as Array<{id: string; at: string}>
+    const found = await source.unchained(type, options.since, left + 1)
     if (found.length > left) insertedTruncated = true
-    for (const r of found.slice(0, left)) inserted.push({table: sqlTable(type), id: r.id, createdAt: r.at})
+    for (const r of found.slice(0, left)) inserted.push({table: source.tableOf(type), id: r.id, createdAt: r.at})
   }
 
   if (!options.publicKey)
@@ -416,8 +461,6 @@ export async function verifyChains(db: Db, options: VerifyOptions): Promise<Veri
   return {since: options.since.toISOString(), ok, instances, inserted, insertedTruncated, badRetention, badPruning, warnings}
 }
 
-const sqlTable = (type: LogType) => LOG_TYPE[type].table
-
 type PrunedStart = {through: number; hash: Buffer; total: number; prunedAt: string}
 
 /**
@@ -426,26 +469,18 @@ type PrunedStart = {through: number; hash: Buffer; total: number; prunedAt: stri
  * the missing batches are gaps again. Without the table (migration 0007) or the right to read it: no pruned starts.
  */
 async function prunedChains(
-  db: Db,
+  source: ChainSource,
   cutoffs: Map<string, string>,
   warnings: string[],
 ): Promise<{pruned: Map<string, PrunedStart>; badPruning: BadPruning[]}> {
   const pruned = new Map<string, PrunedStart>()
   const badPruning: BadPruning[] = []
-  const ready = (await db.query(sql.prunedReadiness())).rows[0] as {exists: boolean; readable: boolean}
-  if (!ready.exists) return {pruned, badPruning}
-  if (!ready.readable) {
+  const rows = await source.prunedStarts()
+  if (rows === 'absent') return {pruned, badPruning}
+  if (rows === 'unreadable') {
     warnings.push('cannot read integrity_pruned (run `audit-logs setup-db`, which grants it): chains cleanup pruned show as gaps')
     return {pruned, badPruning}
   }
-  const rows = (await db.query(sql.prunedChains())).rows as Array<{
-    instance: string
-    through_seq: string
-    hash: Buffer
-    total: string
-    newest: unknown
-    pruned_at: string
-  }>
   for (const r of rows) {
     const why: string[] = []
     const newest = r.newest && typeof r.newest === 'object' ? Object.entries(r.newest) : []

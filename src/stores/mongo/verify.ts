@@ -1,0 +1,113 @@
+import {Binary, type Document} from 'mongodb'
+import type {BatchRow, ChainSource} from '../postgres/verify.js'
+import type {MongoStore} from './connection.js'
+import {INTEGRITY_COLLECTIONS, docHash} from './integrity.js'
+
+/**
+ * MongoDB's chains (stores/mongo/integrity.ts) as verify reads them (stores/postgres/verify.ts walks both stores):
+ * the collections' documents in the shapes of PostgreSQL's rows, each record's hash recomputed from the document
+ * read back. Reads only (find on the integrity collections and the records' suffices).
+ */
+export function mongoChainSource(store: MongoStore): ChainSource {
+  const {db} = store
+  const batches = db.collection(INTEGRITY_COLLECTIONS.batches)
+  const iso = (d: unknown) => (d instanceof Date ? d.toISOString() : String(d))
+  const buf = (b: unknown) => (b instanceof Binary ? Buffer.from(b.buffer) : Buffer.alloc(0))
+  return {
+    store: 'mongo',
+    tableOf: (type) => store.target.collections[type],
+    async retentionCutoffs() {
+      const rows = await db.collection(INTEGRITY_COLLECTIONS.retention).find({}).sort({log_type: 1, cutoff: 1}).toArray()
+      return rows.map((r) => ({log_type: String(r.log_type), cutoff: iso(r.cutoff), written_at: iso(r.written_at)}))
+    },
+    async instancesSince(since) {
+      const out: Array<{instance: string; first: number | null; last: number | null}> = []
+      const names = (await batches.distinct('instance')) as string[]
+      for (const instance of names.sort()) {
+        const first = await batches.findOne({instance, max_created_at: {$gte: since}}, {sort: {seq: 1}, projection: {seq: 1}})
+        if (!first) continue
+        const last = await batches.findOne({instance}, {sort: {seq: -1}, projection: {seq: 1}})
+        out.push({instance, first: Number(first.seq), last: Number(last!.seq)})
+      }
+      // instances with digests only (their batches all gone)
+      const signed = (await db.collection(INTEGRITY_COLLECTIONS.digests).distinct('instance', {written_at: {$gte: since}})) as string[]
+      for (const instance of signed.sort()) if (!names.includes(instance)) out.push({instance, first: null, last: null})
+      return out
+    },
+    async batchesFrom(instance, fromSeq, limit) {
+      const rows = await batches
+        .find({instance, seq: {$gte: fromSeq}})
+        .sort({seq: 1})
+        .limit(limit)
+        .toArray()
+      return rows.map((b): BatchRow => ({
+        seq: Number(b.seq),
+        log_type: String(b.log_type),
+        count: Number(b.count),
+        total: Number(b.total),
+        min: iso(b.min_created_at),
+        max: iso(b.max_created_at),
+        record_hashes: buf(b.record_hashes),
+        records_hash: buf(b.records_hash),
+        prev_hash: buf(b.prev_hash),
+        hash: buf(b.hash),
+        written_ms: b.written_at instanceof Date ? b.written_at.getTime() : 0,
+      }))
+    },
+    async recordAnomalies(type, instance, from, to) {
+      const out: Array<{seq: number; id: string; at: string; missing: boolean}> = []
+      const collection = store.collection(type)
+      const cursor = batches
+        .find({instance, log_type: type, seq: {$gte: from, $lte: to}}, {projection: {seq: 1, ids: 1, created_ats: 1, record_hashes: 1}})
+        .sort({seq: 1})
+      for await (const b of cursor) {
+        const ids = (b.ids as string[]) ?? []
+        const ats = (b.created_ats as Date[]) ?? []
+        const hashes = buf(b.record_hashes)
+        const stored = new Map<string, Document>()
+        for (const d of await collection.find({_id: {$in: ids}}).toArray()) stored.set(String(d._id), d)
+        ids.forEach((id, i) => {
+          const at = iso(ats[i])
+          const doc = stored.get(id)
+          // gone, or moved in time (PostgreSQL's join is on id and created_at alike)
+          if (!doc || !(doc.created_at instanceof Date) || doc.created_at.toISOString() !== at)
+            out.push({seq: Number(b.seq), id, at, missing: !doc})
+          else if (!docHash(doc).equals(hashes.subarray(i * 32, i * 32 + 32))) out.push({seq: Number(b.seq), id, at, missing: false})
+        })
+      }
+      return out
+    },
+    async digestsOf(instance) {
+      const rows = await db.collection(INTEGRITY_COLLECTIONS.digests).find({instance}).sort({seq: 1}).toArray()
+      return rows.map((d) => ({seq: Number(d.seq), body: String(d.body), signature: typeof d.signature === 'string' ? d.signature : null}))
+    },
+    async headsOf(instances) {
+      const out: Array<{instance: string; head: number}> = []
+      for (const instance of instances) {
+        const last = await batches.findOne({instance}, {sort: {seq: -1}, projection: {seq: 1}})
+        if (last) out.push({instance, head: Number(last.seq)})
+      }
+      return out
+    },
+    // cleanup does not prune MongoDB's batch documents (yet): every chain starts at seq 1
+    prunedStarts: async () => 'absent' as const,
+    async unchained(type, since, limit) {
+      // the ids every batch of the type since then chained, then the documents since then that none holds
+      const chained = new Set<string>()
+      const cursor = batches.find({log_type: type, max_created_at: {$gte: since}}, {projection: {ids: 1}})
+      for await (const b of cursor) for (const id of (b.ids as string[]) ?? []) chained.add(id)
+      const out: Array<{id: string; at: string}> = []
+      const docs = store
+        .collection(type)
+        .find({created_at: {$gte: since}}, {projection: {_id: 1, created_at: 1}})
+        .sort({created_at: 1})
+      for await (const d of docs) {
+        if (chained.has(String(d._id))) continue
+        out.push({id: String(d._id), at: iso(d.created_at)})
+        if (out.length >= limit) break
+      }
+      await docs.close()
+      return out
+    },
+  }
+}
