@@ -82,6 +82,17 @@ export async function startFerretDb(
 
 export const ferretDbBuilt = () => existsSync(FERRETDB_BIN)
 
+/** Whether the server at `uri` is FerretDB (its buildInfo carries ferretdbVersion). */
+export async function isFerretDbAt(uri: string): Promise<boolean> {
+  const client = new MongoClient(uri, {serverSelectionTimeoutMS: 10_000})
+  try {
+    const info = await client.db('admin').command({buildInfo: 1})
+    return info.ferretdbVersion !== undefined
+  } finally {
+    await client.close()
+  }
+}
+
 export type TestMongo = {uri: string; dbName: string; client: MongoClient; drop(): Promise<void>}
 
 /** A fresh database name on the test server for one test file, with a connected client; drop() removes it. */

@@ -2,7 +2,7 @@ import {mkdtempSync, rmSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {acquireEmbedded, type EmbeddedServer} from '../../src/embedded/server.js'
-import {type FerretDb, ferretDbBuilt, startFerretDb} from './mongo.js'
+import {type FerretDb, ferretDbBuilt, isFerretDbAt, startFerretDb} from './mongo.js'
 
 /**
  * One real PostgreSQL for the whole run: AUDIT_LOGS_TEST_DATABASE_URL when
@@ -20,7 +20,8 @@ let ferret: FerretDb | undefined
 async function startMongo(): Promise<void> {
   if (process.env.AUDIT_LOGS_TEST_MONGO_URI) {
     process.env.TEST_MONGO_URI = process.env.AUDIT_LOGS_TEST_MONGO_URI
-    process.env.TEST_MONGO_KIND = 'mongodb'
+    // a FerretDB given by URI is still FerretDB: the tests of what it lacks must know (buildInfo names it)
+    process.env.TEST_MONGO_KIND = (await isFerretDbAt(process.env.AUDIT_LOGS_TEST_MONGO_URI)) ? 'ferretdb' : 'mongodb'
   } else if (ferretDbBuilt()) {
     ferret = await startFerretDb()
     process.env.TEST_MONGO_URI = ferret.uri
