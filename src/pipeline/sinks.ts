@@ -382,11 +382,16 @@ export function mongoSink(
     if (keeper.chain) {
       // the chain's collections and unique index, checked at each connect (the records never wait for them)
       const {mongoChainUnavailable} = await import('../stores/mongo/integrity.js')
+      const {isUnauthorized} = await import('../stores/mongo/plan.js')
       try {
         keeper.setOff(await mongoChainUnavailable(s.db, keeper.signs))
       } catch (error) {
-        await s.close().catch(() => {})
-        throw error
+        // a writer made before the chain may not even look at its collections: records first, the chain off
+        if (isUnauthorized(error)) keeper.setOff(`the server refuses the writer the integrity collections (${(error as Error).message})`)
+        else {
+          await s.close().catch(() => {})
+          throw error
+        }
       }
     }
     return (store = s)

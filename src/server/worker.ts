@@ -54,7 +54,7 @@ type Counts = {requests: number; captured: number; dropped: number; problem?: st
  * handoffMaxBytes): past it, with a gate (whenFull: block) it closes the gate
  * instead of dropping, and opens it again below three quarters of the bound.
  */
-function startBuilder(s: WorkerSettings, counts: Counts, gate?: IntakeGate) {
+function startBuilder(s: WorkerSettings, counts: Counts, gate?: IntakeGate, died: {then?: () => void} = {}) {
   const thread = new Worker(BUILDER_ENTRY, {
     workerData: {...s, writerId: `${Date.now().toString(36)}-${process.pid}`},
     resourceLimits: {maxYoungGenerationSizeMb: 6},
@@ -94,7 +94,9 @@ function startBuilder(s: WorkerSettings, counts: Counts, gate?: IntakeGate) {
     for (const answers of [...held.values(), waiters]) for (const answer of answers) answer()
     held.clear()
     waiters = []
-    setTimeout(() => process.exit(1), 200) // time for those answers to be written
+    counts.problem = "a worker's record builder stopped: the records of the exchanges it held are lost (the worker is replaced)"
+    died.then?.() // the worker stops taking requests and reports its counts
+    setTimeout(() => process.exit(1), 200) // time for those answers, and the counts, to be written
   })
   const ready = new Promise<void>((resolve, reject) => {
     thread.once('error', reject)
@@ -117,7 +119,11 @@ function startBuilder(s: WorkerSettings, counts: Counts, gate?: IntakeGate) {
   return {
     ready,
     submit(x: Parameters<Capture['submit']>[0], full: boolean, journaled?: () => void) {
-      if (dead) return journaled?.() // the worker is exiting; its builder is gone
+      if (dead) {
+        // the worker is exiting (it stopped accepting): what it still answers is counted lost
+        counts.dropped += full ? 2 : 1
+        return journaled?.()
+      }
       // past the bound with a gate, the exchange is kept (its response was sent) and new requests wait until the builder catches up
       if (inFlight + batch.bytes > s.handoffMaxBytes && gate) gate.set('handoff', true)
       else if (inFlight + batch.bytes > s.handoffMaxBytes) {
@@ -161,7 +167,8 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
   const counts: Counts = {requests: 0, captured: 0, dropped: 0}
   // whenFull: block: at the journal's bound (the primary says) or the hand-off bound, new requests wait here
   const gate = s.capture && s.whenFull === 'block' ? new IntakeGate(s.blockTimeoutMs) : undefined
-  const builder = s.capture ? startBuilder(s, counts, gate) : undefined
+  const builderDied: {then?: () => void} = {}
+  const builder = s.capture ? startBuilder(s, counts, gate, builderDied) : undefined
   await builder?.ready
   const capture: Capture | undefined = builder && {
     exclusions: new Exclusions({paths: s.excludePaths, extensions: s.excludeExtensions, methods: s.excludeMethods}),
@@ -208,6 +215,12 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
     loop = now
   }, 500)
   report.unref()
+  builderDied.then = () => {
+    stopping = true
+    server.close()
+    sendCounts(0)
+    setTimeout(() => sendCounts(0), 150) // what it answered since, before it exits at 200 ms
+  }
 
   const shutdown = (retiring = false) => {
     if (stopping) return

@@ -269,7 +269,27 @@ describe('integrity_batches retention: cleanup prunes the chains, verify stays c
         6,
         "batches 5..5 were recorded as pruned, but this digest, which signs them with the batches after them, holds no record older than its type's retention cutoff: batches were deleted that retention did not remove",
       ])
+      // and a digest row the owner adds at the pruned head, unsigned and dated long before --since, excuses nothing
+      const body = JSON.stringify({
+        v: 1,
+        instance: 'import@p',
+        seq: 5,
+        hash: b5.hash.toString('hex'),
+        total: Number(b5.total),
+        at: '1960-01-01T00:00:00.000Z',
+      })
+      await q(`INSERT INTO integrity_digests (instance, seq, body, signature) VALUES ('import@p', 5, $1, NULL)`, [body])
+      const forged = await verify(env90)
+      expect(forged.exitCode, forged.stdout).to.equal(8)
+      expect(chain(forged.json()).badDigests.map((d: {seq: number; why: string}) => [d.seq, d.why])).to.deep.include.members([
+        [5, 'unsigned'],
+        [
+          6,
+          "batches 5..5 were recorded as pruned, but this digest, which signs them with the batches after them, holds no record older than its type's retention cutoff: batches were deleted that retention did not remove",
+        ],
+      ])
     } finally {
+      await q(`DELETE FROM integrity_digests WHERE instance = 'import@p' AND seq = 5 AND signature IS NULL`)
       await q(`UPDATE integrity_pruned SET through_seq = $1, hash = $2, total = $3 WHERE instance = 'import@p'`, [
         saved.through_seq,
         saved.hash,

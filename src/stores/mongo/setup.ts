@@ -231,7 +231,7 @@ export async function setupMongo(store: MongoStore, options: MongoSetupOptions):
     let roles: Document[]
     let users: Document[]
     try {
-      roles = (await db.command({rolesInfo: names.map((role) => ({role, db: target.dbName}))})).roles ?? []
+      roles = (await db.command({rolesInfo: names.map((role) => ({role, db: target.dbName})), showPrivileges: true})).roles ?? []
       users = (await db.command({usersInfo: names.map((user) => ({user, db: target.dbName}))})).users ?? []
     } catch (error) {
       if (!isUnsupported(error) && !isUnauthorized(error)) throw error
@@ -239,9 +239,26 @@ export async function setupMongo(store: MongoStore, options: MongoSetupOptions):
     }
     for (const {kind, actions, password} of kinds) {
       const name = `${target.dbName}_${kind}`
-      const hasRole = roles.some((r) => r.role === name)
+      const role = roles.find((r) => r.role === name)
+      const hasRole = role !== undefined
       const hasUser = users.some((u) => u.user === name)
+      // a role made before the integrity chain lacks its privileges: granted now (the sink writes unchained until then)
+      const held = (collection: string, acts: readonly string[]) =>
+        ((role?.privileges ?? []) as Document[]).some(
+          (p) =>
+            p.resource?.db === target.dbName &&
+            p.resource?.collection === collection &&
+            acts.every((a) => (p.actions as string[] | undefined)?.includes(a)),
+        )
+      const missing = hasRole ? integrity[kind].filter((p) => !held(p.collection, p.actions)) : []
       try {
+        if (missing.length) {
+          const cmd = {
+            grantPrivilegesToRole: name,
+            privileges: missing.map((p) => ({resource: {db: target.dbName, collection: p.collection}, actions: [...p.actions]})),
+          }
+          await act(shell('db.runCommand', cmd), () => db.command(cmd))
+        }
         if (!hasRole) {
           const privileges = [
             ...collections.map((collection) => ({resource: {db: target.dbName, collection}, actions: [...actions]})),
@@ -263,7 +280,7 @@ export async function setupMongo(store: MongoStore, options: MongoSetupOptions):
         if (error instanceof MongoServerError && result.steps.some((s) => s.step === label('writer') && s.status !== 'skipped')) throw error // the writer was made and the reader refused: not a server without users
         return skipAll(error)
       }
-      step({step: label(kind), status: hasRole && hasUser ? 'exists' : done('create')})
+      step({step: label(kind), status: hasRole && hasUser ? (missing.length ? done('update') : 'exists') : done('create')})
     }
   }
 }

@@ -347,13 +347,7 @@ export async function verifyChainsOf(source: ChainSource, options: VerifyOptions
         report.badDigests.push({seq: d.seq, source: d.source, why: 'unsigned'})
         continue
       }
-      let good: boolean
-      try {
-        good = verifySignature(null, Buffer.from(d.body), options.publicKey, Buffer.from(d.signature, 'base64'))
-      } catch {
-        good = false
-      }
-      if (!good) {
+      if (!signedBy(d.body, d.signature, options.publicKey)) {
         report.badDigests.push({
           seq: d.seq,
           source: d.source,
@@ -524,16 +518,12 @@ function prunedDigestProblem(
   } catch {
     return 'its body is not JSON'
   }
-  if (typeof body.at === 'string' && Date.parse(body.at) < options.since.getTime()) return undefined
+  // the signature first: an unsigned or forged digest's own `at` must not excuse it from the checks
   if (!d.signature) return 'unsigned'
-  let good: boolean
-  try {
-    good = verifySignature(null, Buffer.from(d.body), options.publicKey, Buffer.from(d.signature, 'base64'))
-  } catch {
-    good = false
-  }
-  if (!good) return 'bad signature (its body or signature was changed, or another key signed it)'
+  if (!signedBy(d.body, d.signature, options.publicKey))
+    return 'bad signature (its body or signature was changed, or another key signed it)'
   if (body.instance !== instance || Number(body.seq) !== d.seq) return `it signs instance ${body.instance} seq ${body.seq}, not this row's`
+  if (typeof body.at === 'string' && Date.parse(body.at) < options.since.getTime()) return undefined
   if (d.seq === start.through && body.hash !== start.hash.toString('hex'))
     return `its head, batch ${d.seq}, was pruned, but integrity_pruned recorded another hash for it: the chain was rewritten`
   // per log type where the digest says (`newest`, since it exists), else its newest record against the newest cutoff
@@ -570,17 +560,20 @@ function prunedBoundaryProblem(
   cutoffs: Map<string, string>,
   newestCutoff: string | undefined,
 ): {seq: number; source: 'database' | 'file'; why: string} | undefined {
-  if (digests.some((d) => d.seq === start.through)) return undefined
-  const before = Math.max(0, ...digests.filter((d) => d.seq < start.through).map((d) => d.seq))
-  const after = digests.filter((d) => d.seq > start.through && d.signature).sort((a, b) => a.seq - b.seq)
-  for (const d of after) {
-    let good = false
+  // only digests that the key signed count: a row the owner added (unsigned, or signed by another key) proves nothing
+  const signsThis = (d: {seq: number; body: string}) => {
     try {
-      good = verifySignature(null, Buffer.from(d.body), publicKey, Buffer.from(d.signature!, 'base64'))
+      const b = JSON.parse(d.body) as DigestBody
+      return b.instance === instance && Number(b.seq) === d.seq
     } catch {
-      // reported by the digest checks
+      return false
     }
-    if (!good) continue
+  }
+  const valid = digests.filter((d) => d.signature && signedBy(d.body, d.signature, publicKey) && signsThis(d))
+  if (valid.some((d) => d.seq === start.through)) return undefined
+  const before = Math.max(0, ...valid.filter((d) => d.seq < start.through).map((d) => d.seq))
+  const after = valid.filter((d) => d.seq > start.through).sort((a, b) => a.seq - b.seq)
+  for (const d of after) {
     let body: DigestBody & {from?: unknown; oldest?: unknown}
     try {
       body = JSON.parse(d.body) as DigestBody & {from?: unknown; oldest?: unknown}
@@ -602,4 +595,13 @@ function prunedBoundaryProblem(
     }
   }
   return undefined
+}
+
+/** Whether `signature` (base64) is `publicKey`'s Ed25519 signature of `body`. */
+function signedBy(body: string, signature: string, publicKey: KeyObject): boolean {
+  try {
+    return verifySignature(null, Buffer.from(body), publicKey, Buffer.from(signature, 'base64'))
+  } catch {
+    return false
+  }
 }
