@@ -99,6 +99,18 @@ describe('integrity_batches retention: cleanup prunes the chains, verify stays c
     expect(text.stdout).to.match(
       /integrity_batches: would prune 3 batch row\(s\) holding the hashes of 6 removed record\(s\): import@p 1\.\.2, import@q 1\.\.1/,
     )
+    // a batch row written after the cleanup began (an import or a replay of old-dated records meanwhile) holds records
+    // its deletes did not see: it stays, and so does what follows it in its chain
+    await q(`UPDATE integrity_batches SET written_at = now() + interval '1 hour' WHERE instance = 'import@p' AND seq = 2`)
+    try {
+      const later = (await cleanup(['--dry-run', '--json'])).json()
+      expect(later.integrity.instances).to.deep.equal([
+        {instance: 'import@p', fromSeq: 1, throughSeq: 1, batches: 1, records: 2},
+        {instance: 'import@q', fromSeq: 1, throughSeq: 1, batches: 1, records: 2},
+      ])
+    } finally {
+      await q(`UPDATE integrity_batches SET written_at = now() WHERE instance = 'import@p' AND seq = 2`)
+    }
   })
 
   it('cleanup removes the old records and prunes the chain prefix past retention, never the head; an access batch kept longer holds back the request batch after it', async () => {

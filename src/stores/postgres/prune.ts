@@ -86,9 +86,14 @@ export type PruneOptions = {
   dryRun: boolean
   batchSize: number
   signal?: AbortSignal
+  /**
+   * Only batch rows written before this (UTC, the database's clock at the cleanup's start) may go: a batch of old-dated
+   * records written during the cleanup (an import, a replay) holds records its deletes did not see, which must stay chained.
+   */
+  writtenBefore?: string
 }
 
-type Candidate = {seq: string | number; log_type: string; count: number; total: string | number; hash: Buffer; max: string}
+type Candidate = {seq: string | number; log_type: string; count: number; total: string | number; hash: Buffer; max: string; written: string}
 
 /** Deletes each instance's prunable prefix of batch rows (see the design above), in bounded transactions. */
 export async function pruneChains(db: Db, options: PruneOptions): Promise<PruneReport> {
@@ -104,7 +109,7 @@ export async function pruneChains(db: Db, options: PruneOptions): Promise<PruneR
   const limit = Math.max(1, Math.min(options.batchSize, 1000))
   const prunable = (b: Candidate) => {
     const cutoff = options.cutoffs.get(b.log_type)
-    return cutoff !== undefined && b.max < cutoff
+    return cutoff !== undefined && b.max < cutoff && (options.writtenBefore === undefined || b.written < options.writtenBefore)
   }
   const instances = (await db.query(sql.chainInstances())).rows.map((r: {instance: string}) => r.instance)
   const pruned = new Map(

@@ -1,7 +1,7 @@
 import {type LogType, LOG_TABLES, cutoffFor} from './periods.js'
 import {type PartitionInfo, ddlTransaction, listPartitions} from './partitions.js'
 import * as sql from './sql/retention.js'
-import {insertRetention, prunedReadiness, retentionCutoffs} from './sql/integrity.js'
+import {insertRetention, prunedReadiness, retentionCutoffs, utcText} from './sql/integrity.js'
 import {type PruneReport, honouredCutoffs, pruneChains, usText} from './prune.js'
 
 import type {Db} from './db.js'
@@ -65,6 +65,8 @@ async function dropWithRetry(db: Db, partition: string): Promise<void> {
 
 export async function cleanup(db: Db, options: CleanupOptions): Promise<CleanupReport> {
   const now = options.now ?? new Date()
+  // the database's clock as the cleanup starts: only batch rows written before it may be pruned (see pruneChains)
+  const startedAt = String((await db.query(`SELECT ${utcText('now()')} AS t`)).rows[0].t)
   const report: CleanupReport = {dryRun: options.dryRun, interrupted: false, targets: [], actions: [], totalRows: 0, totalBytes: 0}
   for (const {logType, days} of options.retention) {
     const table = LOG_TABLES[logType]
@@ -102,7 +104,7 @@ export async function cleanup(db: Db, options: CleanupOptions): Promise<CleanupR
     }
     if (report.interrupted) break
   }
-  if (!report.interrupted) report.integrity = await pruneIntegrity(db, options, report, now)
+  if (!report.interrupted) report.integrity = await pruneIntegrity(db, options, report, now, startedAt)
   if (report.integrity?.interrupted) report.interrupted = true
   return report
 }
@@ -112,7 +114,13 @@ export async function cleanup(db: Db, options: CleanupOptions): Promise<CleanupR
  * types this cleanup applied, by their latest recorded cutoff that the configured retention allows, and not after
  * this cleanup's own cutoff. A dry run counts as if this cleanup had recorded its cutoffs where it found rows to remove.
  */
-async function pruneIntegrity(db: Db, options: CleanupOptions, report: CleanupReport, now: Date): Promise<PruneReport | undefined> {
+async function pruneIntegrity(
+  db: Db,
+  options: CleanupOptions,
+  report: CleanupReport,
+  now: Date,
+  startedAt: string,
+): Promise<PruneReport | undefined> {
   if (!(await db.query(prunedReadiness())).rows[0].exists) return undefined
   const rows = (await db.query(retentionCutoffs())).rows as Array<{log_type: string; cutoff: string; written_at: string}>
   if (options.dryRun)
@@ -128,7 +136,13 @@ async function pruneIntegrity(db: Db, options: CleanupOptions, report: CleanupRe
     if (recorded) cutoffs.set(t.logType, recorded < own ? recorded : own)
   }
   try {
-    return await pruneChains(db, {cutoffs, dryRun: options.dryRun, batchSize: options.batchSize, signal: options.signal})
+    return await pruneChains(db, {
+      cutoffs,
+      dryRun: options.dryRun,
+      batchSize: options.batchSize,
+      signal: options.signal,
+      writtenBefore: startedAt,
+    })
   } catch (error) {
     // the records are gone and the tables consistent: a role that may not prune leaves the batch rows, and says so
     if ((error as {code?: string}).code !== '42501') throw error

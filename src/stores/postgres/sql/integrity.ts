@@ -162,7 +162,7 @@ export const chainInstances = (): Query => ({
 
 /** The next batches of an instance's chain after `afterSeq`, oldest first, without their per-record arrays. */
 export const pruneCandidates = (instance: string, afterSeq: number, limit: number): Query => ({
-  text: `SELECT seq, log_type, count, total, hash, ${utcText('max_created_at')} AS max
+  text: `SELECT seq, log_type, count, total, hash, ${utcText('max_created_at')} AS max, ${utcText('written_at')} AS written
     FROM integrity_batches WHERE instance = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
   values: [instance, afterSeq, limit],
 })
