@@ -133,6 +133,7 @@ describe('audit-logs CLI (subprocess)', function () {
         {version: 4, name: 'outbound_and_app_logs'},
         {version: 5, name: 'maintenance_runs'},
         {version: 6, name: 'integrity'},
+        {version: 7, name: 'integrity_pruned'},
       ])
       const again = await runCli(['migrate'], {env})
       expect(again.stdout).to.contain('No pending migrations')
