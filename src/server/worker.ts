@@ -95,7 +95,7 @@ function startBuilder(s: WorkerSettings, counts: Counts, gate?: IntakeGate, died
     held.clear()
     waiters = []
     counts.problem = "a worker's record builder stopped: the records of the exchanges it held are lost (the worker is replaced)"
-    died.then?.() // the worker stops taking requests and reports its counts
+    died.then?.() // the worker reports its counts (not server.close(): closing its cluster listener while it exits hung a request in CI)
     setTimeout(() => process.exit(1), 200) // time for those answers, and the counts, to be written
   })
   const ready = new Promise<void>((resolve, reject) => {
@@ -216,8 +216,7 @@ export async function startWorker(s: WorkerSettings): Promise<void> {
   }, 500)
   report.unref()
   builderDied.then = () => {
-    stopping = true
-    server.close()
+    stopping = true // answers ask their clients to close their connections
     sendCounts(0)
     setTimeout(() => sendCounts(0), 150) // what it answered since, before it exits at 200 ms
   }
