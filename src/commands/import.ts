@@ -88,8 +88,7 @@ export default class Import extends BaseCommand<typeof Import> {
       masker: Masker.of(config),
       onProgress,
     }).finally(() => spin.stop())
-    await this.signImport?.()
-    await this.signMongoImport?.()
+    for (const sign of this.signers) await sign()
     if (this.partitionImported) report.partitions = await this.partitionImported()
     report.files = report.files.map((f) => ({...f, file: displayName(f.file)}))
     report.refusals = report.refusals.map((r) => ({...r, file: displayName(r.file)}))
@@ -138,10 +137,39 @@ export default class Import extends BaseCommand<typeof Import> {
   /** Gives the imported rows that landed in the default partitions (older than every partition, say) their own partitions. */
   private partitionImported?: () => Promise<ImportReport['partitions']>
 
-  /** Signs the import's chain head once every file is written (set when a key is configured). */
-  private signImport?: () => Promise<void>
-  /** The same for MongoDB's chain. */
-  private signMongoImport?: () => Promise<void>
+  /** Sign each store's import chain head once every file is written (one per store, when a key is configured). */
+  private signers: Array<() => Promise<void>> = []
+
+  /**
+   * The import's chain in one store (`import@<instance>`), or none when integrity is off or the store lacks the chain's
+   * tables or grants (said, with the fix); its head signed at the end when a key is configured.
+   */
+  private async importChain(
+    config: Awaited<ReturnType<typeof this.resolved>>,
+    store: {name: 'postgres' | 'mongo'; io: Parameters<Chain['digest']>[0]; unavailable: (signs: boolean) => Promise<string | undefined>},
+    off: {what: string; verify: string; fix: string},
+  ): Promise<Chain | undefined> {
+    const integrity = integrityOptions(config, config.logDir)
+    if (!integrity) return undefined
+    const key = integrity.keyPem ? createPrivateKey(integrity.keyPem) : undefined
+    const why = await store.unavailable(key !== undefined)
+    if (why) {
+      this.warn(
+        `${off.what} NOT chained (${off.verify} will list them as inserted): ${why}; fix: run \`${off.fix}\`, then import again into a fresh database`,
+      )
+      return undefined
+    }
+    const chain = new Chain(`import@${integrity.instance}`, undefined, undefined, store.name)
+    if (key)
+      this.signers.push(async () => {
+        try {
+          await chain.digest(store.io, key, integrity.digestFile, {seq: -1})
+        } catch (error) {
+          this.warn(`the import's ${store.name === 'mongo' ? 'MongoDB ' : ''}chain head was not signed: ${(error as Error).message}`)
+        }
+      })
+    return chain
+  }
 
   /**
    * PostgreSQL through the shipper's COPY writer (idempotent on id): a batch it refuses for some records is halved until
@@ -168,26 +196,11 @@ export default class Import extends BaseCommand<typeof Import> {
         return {created: 0, movedRows: 0, leftInDefault: inDefault}
       }
     }
-    const integrity = integrityOptions(config, config.logDir)
-    let chain = integrity ? new Chain(`import@${integrity.instance}`) : undefined
-    const key = integrity?.keyPem ? createPrivateKey(integrity.keyPem) : undefined
-    if (chain) {
-      const why = await chainUnavailable(client, key !== undefined)
-      if (why) {
-        this.warn(
-          `the imported records are NOT chained (verify will list them as inserted): ${why}; fix: run \`audit-logs setup-db\`, then import again into a fresh database`,
-        )
-        chain = undefined
-      }
-    }
-    if (chain && key)
-      this.signImport = async () => {
-        try {
-          await chain.digest(client, key, integrity?.digestFile, {seq: -1})
-        } catch (error) {
-          this.warn(`the import's chain head was not signed: ${(error as Error).message}`)
-        }
-      }
+    const chain = await this.importChain(
+      config,
+      {name: 'postgres', io: client, unavailable: (signs) => chainUnavailable(client, signs)},
+      {what: 'the imported records are', verify: 'verify', fix: 'audit-logs setup-db'},
+    )
     return async (logType: LogType, lines: Buffer[]) => {
       const counts = {imported: 0, alreadyPresent: 0, rejected: [] as Rejection[]}
       await writeIsolating(
@@ -214,27 +227,12 @@ export default class Import extends BaseCommand<typeof Import> {
     const store = await this.mongoStore('import to MongoDB (stores = mongo or both)')
     const {blameDocuments, insertLines} = await import('../stores/mongo/writer.js')
     const {chainedOf, mongoChainIO, mongoChainUnavailable} = await import('../stores/mongo/integrity.js')
-    const integrity = integrityOptions(config, config.logDir)
-    const key = integrity?.keyPem ? createPrivateKey(integrity.keyPem) : undefined
-    let chain = integrity ? new Chain(`import@${integrity.instance}`, undefined, undefined, 'mongo') : undefined
     const io = mongoChainIO(store.db)
-    if (chain) {
-      const why = await mongoChainUnavailable(store.db, key !== undefined)
-      if (why) {
-        this.warn(
-          `the records imported into MongoDB are NOT chained (verify --source mongo will list them as inserted): ${why}; fix: run \`audit-logs setup-db --store mongo\`, then import again into a fresh database`,
-        )
-        chain = undefined
-      }
-    }
-    if (chain && key)
-      this.signMongoImport = async () => {
-        try {
-          await chain.digest(io, key, integrity?.digestFile, {seq: -1})
-        } catch (error) {
-          this.warn(`the import's MongoDB chain head was not signed: ${(error as Error).message}`)
-        }
-      }
+    const chain = await this.importChain(
+      config,
+      {name: 'mongo', io, unavailable: (signs) => mongoChainUnavailable(store.db, signs)},
+      {what: 'the records imported into MongoDB are', verify: 'verify --source mongo', fix: 'audit-logs setup-db --store mongo'},
+    )
     return async (logType: LogType, lines: Buffer[]) => {
       const counts = {imported: 0, alreadyPresent: 0, rejected: [] as Rejection[]}
       await writeIsolating(
