@@ -670,7 +670,12 @@ describe('audit-logs run: what it must survive', function () {
         15_000,
         'a replacement worker',
       )
-      expect(run.stderr()).to.contain('its record builder stopped').and.contain('starting a replacement')
+      // the primary's log line reaches our pipe a moment after the fork that ps shows
+      await until(
+        () => run.stderr().includes('its record builder stopped') && run.stderr().includes('starting a replacement'),
+        5_000,
+        'the builder stopping and the replacement in the log',
+      )
       await until(
         async () => (await request(`${run.url}/json?n=after`).catch(() => ({status: 0}))).status === 200,
         15_000,
