@@ -407,6 +407,21 @@ describe('audit-logs verify --source mongo: integrity chains against the owner (
           60_000,
           `the replay of ${file}`,
         )
+      // the counts above can be reached by the killed run's own inserts (its last batch written, its batch document not):
+      // the second run chains those as its journal replays them, so wait for the chain to hold every stored record
+      const db = m3.client.db(m3.dbName)
+      await until(
+        async () => {
+          const chained = (await db.collection('integrity_batches').find({instance: 'killed'}, {projection: {count: 1}}).toArray()).reduce(
+            (n, b) => n + Number(b.count),
+            0,
+          )
+          const stored = (await db.collection('request_logs').countDocuments()) + (await db.collection('access_logs').countDocuments())
+          return chained >= stored || undefined
+        },
+        60_000,
+        'the replayed records chained',
+      )
       await second.stop()
       const r = await runCli(['verify', '--since', '1d', '--json', '--digests', path.join(first.logDir, 'digests.jsonl')], {
         env: kenv,
