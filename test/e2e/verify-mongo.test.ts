@@ -412,10 +412,12 @@ describe('audit-logs verify --source mongo: integrity chains against the owner (
       const db = m3.client.db(m3.dbName)
       await until(
         async () => {
-          const chained = (await db.collection('integrity_batches').find({instance: 'killed'}, {projection: {count: 1}}).toArray()).reduce(
-            (n, b) => n + Number(b.count),
-            0,
-          )
+          const chained = (
+            await db
+              .collection('integrity_batches')
+              .find({instance: 'killed'}, {projection: {count: 1}})
+              .toArray()
+          ).reduce((n, b) => n + Number(b.count), 0)
           const stored = (await db.collection('request_logs').countDocuments()) + (await db.collection('access_logs').countDocuments())
           return chained >= stored || undefined
         },
