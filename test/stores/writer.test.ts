@@ -7,7 +7,7 @@ import {premake} from '../../src/stores/postgres/partitions.js'
 import {writeLines, writeRecords} from '../../src/stores/postgres/writer.js'
 import {type TestDatabase, count, freshDatabase} from '../helpers/db.js'
 
-describe('COPY writer (real PostgreSQL)', () => {
+describe('the writer (real PostgreSQL)', () => {
   let db: TestDatabase
   before(async () => {
     db = await freshDatabase({migrated: true})
@@ -41,7 +41,7 @@ describe('COPY writer (real PostgreSQL)', () => {
     expect(await count(db.client, 'request_logs')).to.equal(300)
   })
 
-  it('reuses its COPY buffers on one connection without mixing batches: a big batch, then smaller ones and a line larger than a chunk', async () => {
+  it('reuses its batch buffer on one connection without mixing batches: a big batch, then smaller ones and a line larger than the buffer', async () => {
     const withBody = (seed: number, rows: number, size: number) =>
       [...generateRecords({rows, days: 1, seed})].map((r): Record<string, unknown> => ({
         ...r,
@@ -158,7 +158,7 @@ describe('COPY writer (real PostgreSQL)', () => {
   })
 })
 
-describe('COPY writer over several connections (real PostgreSQL)', () => {
+describe('the writer over several connections (real PostgreSQL)', () => {
   let db: TestDatabase
   const others: pg.Client[] = []
   before(async () => {

@@ -14,7 +14,7 @@
  *   so far), min/max created_at, and hash = SHA-256 over all of that (chainHash).
  * - A record's hash is over a canonical text PostgreSQL computes from the typed row it stores (sql/integrity.ts
  *   canonicalRow: a jsonb array of the type's columns, created_at as fixed UTC text with microseconds,
- *   duration_ms as its IEEE bytes), in the statement that inserts it (sql/writer.ts insertFromStagingChained:
+ *   duration_ms as its IEEE bytes), in the statement that inserts it (sql/writer.ts insertFromArrayChained:
  *   the row json_populate_record made, with the table's own types, is what is stored), so what is hashed is
  *   what was stored, whatever jsonb did to key order, numbers or escapes; verify recomputes it from the
  *   table with the same expression and pg_catalog's functions. The chain's hashes (records_hash, hash) are
@@ -131,7 +131,7 @@ export const pgChainIO = (client: pg.ClientBase): ChainIO => ({
   },
 })
 const ioOf = (target: pg.ClientBase | ChainIO): ChainIO => ('query' in target ? pgChainIO(target) : target)
-/** What the writer's chained insert gives per row of the batch (sql/writer.ts insertFromStagingChained). */
+/** What the writer's chained insert gives per row of the batch (sql/writer.ts insertFromArrayChained). */
 export type Inserted = {id: string; at: string; h: Buffer}
 
 /** A chain-conflict: another writer took the seq (same instance name in two processes). Retried by the writer. */

@@ -1,14 +1,9 @@
-import {Readable} from 'node:stream'
-import {pipeline} from 'node:stream/promises'
 import type pg from 'pg'
-import {from as copyFrom} from 'pg-copy-streams'
 import {type Chain, type Inserted, isChainConflict} from './integrity.js'
 import {type LogType, LOG_TABLES} from './periods.js'
 import * as sql from './sql/writer.js'
 
 export type WriteResult = {received: number; inserted: number; duplicates: number}
-
-const CHUNK_BYTES = 256 * 1024
 
 /**
  * JSON escapes PostgreSQL refuses, each made U+FFFD rather than failing the
@@ -25,39 +20,37 @@ export const jsonbSafe = (line: string) =>
     : line
 
 const ESCAPE = Buffer.from('\\u')
+const OPEN = 0x5b // [
+const COMMA = 0x2c
+const CLOSE = 0x5d // ]
 
 /**
- * COPY data in chunks of about CHUNK_BYTES: lines given as bytes are copied as they are, unless they
- * carry a \u escape (see jsonbSafe). The chunk buffers come from `pool` and are kept there for the
- * connection's next batch (once a batch's COPY has ended the connection holds none of them): fresh ones
- * per batch piled up as external memory between collections, about 10 MB in a catch-up.
+ * The batch as one JSON array, in `buffer` when it is large enough (each connection keeps its own for its next
+ * batch: a fresh one per batch piled up as external memory between collections, about 10 MB in a catch-up).
+ * Lines given as bytes are copied as they are, unless they carry a \u escape (see jsonbSafe). Each line must be
+ * one JSON object, as the journal's lines and import's (parsed whole before they come here) are: PostgreSQL
+ * refuses an element that is not an object, and the batch is then written a part at a time to find it.
  */
-function* chunks(lines: Iterable<string | Buffer>, pool: Buffer[]): Generator<Buffer> {
-  let n = 0
-  const next = (need: number) => {
-    if (!pool[n] || pool[n].length < need) pool[n] = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, need))
-    return pool[n++]
-  }
-  let buf = next(0)
+function arrayOf(lines: Array<string | Buffer>, buffer: Buffer | undefined): {records: Buffer; buffer: Buffer} {
+  const parts = lines.map((line) =>
+    typeof line === 'string' ? Buffer.from(jsonbSafe(line)) : line.includes(ESCAPE) ? Buffer.from(jsonbSafe(line.toString())) : line,
+  )
+  const size = parts.reduce((n, p) => n + p.length + 1, 1)
+  if (!buffer || buffer.length < size) buffer = Buffer.allocUnsafeSlow(Math.max(size, 256 * 1024))
   let used = 0
-  for (const line of lines) {
-    const bytes =
-      typeof line === 'string' ? Buffer.from(jsonbSafe(line)) : line.includes(ESCAPE) ? Buffer.from(jsonbSafe(line.toString())) : line
-    if (used + bytes.length + 1 > buf.length) {
-      if (used) yield buf.subarray(0, used)
-      buf = next(bytes.length + 1)
-      used = 0
-    }
-    used += bytes.copy(buf, used)
-    buf[used++] = 10
+  buffer[used++] = OPEN
+  for (const [i, p] of parts.entries()) {
+    if (i > 0) buffer[used++] = COMMA
+    used += p.copy(buffer, used)
   }
-  if (used) yield buf.subarray(0, used)
+  buffer[used++] = CLOSE
+  return {records: buffer.subarray(0, used), buffer}
 }
 
 /**
  * Appends a batch of records, each one JSON line (the journal's form), with
- * one COPY and one INSERT … SELECT in a single transaction. The client must
- * be dedicated to the writer while a batch runs.
+ * one INSERT of them all; with the chain, the batch row in the same
+ * transaction. The client must be dedicated to the writer while a batch runs.
  */
 export async function writeLines(
   client: pg.ClientBase,
@@ -83,38 +76,28 @@ export async function writeLines(
   }
 }
 
-/** Connections whose session has the staging table (made outside any transaction, so a rollback cannot undo it). */
-const staged = new WeakSet<pg.ClientBase>()
-/** Each connection's COPY chunk buffers (see chunks()). */
-const chunkPools = new WeakMap<pg.ClientBase, Buffer[]>()
+/** Each connection's buffer for its batches' JSON array (see arrayOf). */
+const buffers = new WeakMap<pg.ClientBase, Buffer>()
 
 async function writeOnce(client: pg.ClientBase, logType: LogType, lines: Array<string | Buffer>, chain?: Chain): Promise<WriteResult> {
   if (lines.length === 0) return {received: 0, inserted: 0, duplicates: 0}
-  if (!staged.has(client)) {
-    await client.query(sql.createStaging())
-    staged.add(client)
-  }
-  await client.query('BEGIN')
-  try {
-    let pool = chunkPools.get(client)
-    if (!pool) chunkPools.set(client, (pool = []))
-    await pipeline(Readable.from(chunks(lines, pool)), client.query(copyFrom(sql.copyStaging())))
-    let inserted: number
-    if (chain) {
+  const {records, buffer} = arrayOf(lines, buffers.get(client))
+  buffers.set(client, buffer)
+  let inserted: number
+  if (chain) {
+    await client.query('BEGIN')
+    try {
       // the batch's rows come back with their hashes; the batch row commits with them (a batch that inserted nothing,
       // a replay, is not chained again; one that inserted some chains all its rows: the writer cannot tell which were there)
-      const {rows} = await client.query(sql.insertFromStagingChained(logType))
+      const {rows} = await client.query(sql.insertFromArrayChained(logType, records))
       inserted = rows.length ? (rows[0] as {inserted: number}).inserted : 0
       await chain.commit(client, logType, inserted > 0 ? (rows as Inserted[]) : [])
-    } else {
-      inserted = (await client.query(sql.insertFromStaging(LOG_TABLES[logType]))).rowCount ?? 0
-      await client.query('COMMIT')
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw error
     }
-    return {received: lines.length, inserted, duplicates: lines.length - inserted}
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {})
-    throw error
-  }
+  } else inserted = (await client.query(sql.insertFromArray(LOG_TABLES[logType], records))).rowCount ?? 0 // one statement: atomic alone
+  return {received: lines.length, inserted, duplicates: lines.length - inserted}
 }
 
 export const writeRecords = (client: pg.ClientBase, logType: LogType, records: object[]) =>
