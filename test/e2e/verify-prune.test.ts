@@ -9,6 +9,8 @@ import {startUpstream} from '../helpers/upstream.js'
 import {type TestDatabase, dropDatabase, dropRoles, freshDatabase, serverUrl} from '../helpers/db.js'
 import pg from 'pg'
 import {clientConfig, withDatabase} from '../../src/stores/postgres/connection.js'
+import {generateRecords} from '../../src/generate/records.js'
+import {writeRecords} from '../../src/stores/postgres/writer.js'
 
 /**
  * Retention of the integrity chain: records older than their type's retention are imported through the real path
@@ -441,6 +443,42 @@ describe('integrity_batches retention: cleanup prunes the chains, verify stays c
       expect(r.exitCode, r.stderr).to.equal(0)
       expect(r.json().warnings.join('\n')).not.to.include('integrity_pruned')
     } finally {
+      await su.end().catch(() => {})
+      await dropDatabase(name)
+      await dropRoles(name)
+    }
+  })
+
+  it('setup-db takes back the TEMPORARY an earlier setup-db gave the writer (a batch is one statement now), and the writer still writes', async () => {
+    const name = `pt_${randomUUID().slice(0, 8)}`
+    const passwords = {
+      AUDIT_LOGS_OWNER_PASSWORD: 'o-' + randomUUID(),
+      AUDIT_LOGS_WRITER_PASSWORD: 'w-' + randomUUID(),
+      AUDIT_LOGS_READER_PASSWORD: 'r-' + randomUUID(),
+    }
+    const setup = () => runCli(['setup-db', '--database-url', serverUrl(), '--db-name', name], {env: passwords, cwd: dir})
+    const su = new pg.Client(clientConfig(withDatabase(serverUrl(), name)))
+    const writer = new URL(withDatabase(serverUrl(), name))
+    writer.username = `${name}_writer`
+    writer.password = passwords.AUDIT_LOGS_WRITER_PASSWORD
+    const w = new pg.Client(clientConfig(writer.toString()))
+    try {
+      expect((await setup()).exitCode).to.equal(0)
+      await su.connect()
+      const temporary = async () =>
+        (await su.query(`SELECT has_database_privilege($1, current_database(), 'TEMPORARY') AS ok`, [`${name}_writer`])).rows[0].ok
+      expect(await temporary()).to.equal(false)
+      await su.query(`GRANT TEMPORARY ON DATABASE "${name}" TO "${name}_writer"`) // what setup-db granted before
+      const again = await setup()
+      expect(again.exitCode, again.stderr).to.equal(0)
+      expect(await temporary()).to.equal(false)
+      const third = await setup()
+      expect(third.stdout).to.match(/privileges.*unchanged|unchanged.*privileges/i)
+      await w.connect()
+      const [r] = [...generateRecords({rows: 3, days: 1, seed: 3})]
+      expect((await writeRecords(w, 'request', [r])).inserted).to.equal(1)
+    } finally {
+      await w.end().catch(() => {})
       await su.end().catch(() => {})
       await dropDatabase(name)
       await dropRoles(name)

@@ -132,7 +132,7 @@ describe('the writer (real PostgreSQL)', () => {
   it('works as the writer role, which may only INSERT', async () => {
     const role = `${db.name}_w`
     await db.client.query(`CREATE ROLE "${role}" LOGIN PASSWORD 'w-pass-123'`)
-    await db.client.query(`GRANT CONNECT, TEMPORARY ON DATABASE "${db.name}" TO "${role}"`)
+    await db.client.query(`GRANT CONNECT ON DATABASE "${db.name}" TO "${role}"`) // no TEMPORARY: the writer needs no temporary table
     await db.client.query(`GRANT USAGE ON SCHEMA public TO "${role}"`)
     await db.client.query(`GRANT INSERT ON request_logs, access_logs TO "${role}"`)
     const u = new URL(db.url)

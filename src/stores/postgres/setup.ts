@@ -147,8 +147,11 @@ async function grantIfMissing(
   // the reader's TEMPORARY came later (exports as the reader): a database set up before gets it now
   const {rows: t} = await client.query(sql.hasDatabasePrivilege(roles.reader, db, 'TEMPORARY'))
   if (!t[0]?.ok) missing = true
+  // and the writer no longer needs the TEMPORARY it was given (its staging table is gone): revoked
+  const {rows: wt} = await client.query(sql.hasDatabasePrivilege(roles.writer, db, 'TEMPORARY'))
+  if (wt[0]?.ok) missing = true
   if (missing && !dryRun) for (const q of sql.grants(db, roles, TABLES)) await rec.query(q)
-  step('privileges (writer: INSERT, reader: SELECT; both TEMPORARY)', missing, 'update')
+  step('privileges (writer: INSERT, reader: SELECT and TEMPORARY)', missing, 'update')
 }
 
 async function hasPendingMigrations(url: string, setting?: string): Promise<boolean> {

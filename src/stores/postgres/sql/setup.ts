@@ -17,12 +17,14 @@ export const createDatabase = (name: string, owner: string): Query => ({
   text: `CREATE DATABASE ${quoteIdent(name)} OWNER ${quoteIdent(owner)} ENCODING 'UTF8' TEMPLATE template0`,
 })
 
-/** Least privilege: the writer may only INSERT, the reader only SELECT; both may make the temporary tables their COPY needs. */
+/** Least privilege: the writer may only INSERT (no temporary tables: it writes a batch in one statement), the reader only SELECT. */
 export const grants = (db: string, roles: {owner: string; writer: string; reader: string}, tables: string[]): Query[] => {
   const list = tables.map(quoteIdent).join(', ')
   return [
     `REVOKE ALL ON DATABASE ${quoteIdent(db)} FROM PUBLIC`,
-    `GRANT CONNECT, TEMPORARY ON DATABASE ${quoteIdent(db)} TO ${quoteIdent(roles.writer)}`,
+    `GRANT CONNECT ON DATABASE ${quoteIdent(db)} TO ${quoteIdent(roles.writer)}`,
+    // the writer's COPY into a staging table needed TEMPORARY until its batches became one statement
+    `REVOKE TEMPORARY ON DATABASE ${quoteIdent(db)} FROM ${quoteIdent(roles.writer)}`,
     // TEMPORARY: an export's COPY reads its filter values from a temporary table (sql/reader.ts copyExport)
     `GRANT CONNECT, TEMPORARY ON DATABASE ${quoteIdent(db)} TO ${quoteIdent(roles.reader)}`,
     `GRANT ALL ON DATABASE ${quoteIdent(db)} TO ${quoteIdent(roles.owner)}`,
