@@ -206,6 +206,21 @@ describe('audit-logs verify --source mongo: integrity chains against the owner (
     await clean()
   })
 
+  it("a record re-dated in its batch document, inside the batch's [min, max] (to pass its deletion off as retention), makes the batch's hash wrong", async () => {
+    const all = (await batches().find({instance: 'mongo-a'}).sort({seq: 1}).toArray()) as Batch[]
+    const b = all.find((x) => (x.min_created_at as Date).getTime() < (x.max_created_at as Date).getTime())
+    expect(b, 'a batch whose records span some time').to.not.equal(undefined)
+    const min = b!.min_created_at as Date
+    const redated = (b!.created_ats as Date[]).map((d) => (d.getTime() === (b!.max_created_at as Date).getTime() ? min : d))
+    await batches().updateOne({_id: b!._id}, {$set: {created_ats: redated}})
+    const r = await verify()
+    expect(r.exitCode).to.equal(8)
+    const bad = instance(r).badBatches.find((x: {seq: number}) => x.seq === b!.seq)
+    expect(bad?.why).to.match(/its hash is not the hash of its fields/)
+    await batches().updateOne({_id: b!._id}, {$set: {created_ats: b!.created_ats}})
+    await clean()
+  })
+
   it('a forged batch appended to the chain (hashes right, records forged) fails as unsigned; a wrong link as a bad batch', async () => {
     const last = (await batches().find({instance: 'mongo-a'}).sort({seq: -1}).limit(1).toArray())[0] as Batch
     const doc = (await col('request_logs').find({}).limit(1).toArray())[0]

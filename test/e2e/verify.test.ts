@@ -284,6 +284,25 @@ describe('audit-logs verify: integrity chains against a superuser (subprocess, r
     expect((await verify()).exitCode).to.equal(0)
   })
 
+  it("a record re-dated in its batch row, inside the batch's [min, max] (to pass its deletion off as retention), makes the batch's hash wrong", async () => {
+    const [b] = await q(
+      `SELECT seq, created_ats::text AS saved FROM integrity_batches
+       WHERE instance = 'e2e-a' AND min_created_at < max_created_at ORDER BY seq LIMIT 1`,
+    )
+    expect(b, 'a batch whose records span some time').to.not.equal(undefined)
+    // its newest records dated as its oldest: min and max (hashed since v1) stay as they were
+    await q(
+      `UPDATE integrity_batches SET created_ats = array_replace(created_ats, max_created_at, min_created_at) WHERE instance = 'e2e-a' AND seq = $1`,
+      [b.seq],
+    )
+    const r = await verify()
+    expect(r.exitCode).to.equal(8)
+    const bad = r.json().instances[0].badBatches.find((x: {seq: number}) => x.seq === Number(b.seq))
+    expect(bad?.why).to.match(/its hash is not the hash of its fields/)
+    await q(`UPDATE integrity_batches SET created_ats = $2::timestamptz[] WHERE instance = 'e2e-a' AND seq = $1`, [b.seq, b.saved])
+    expect((await verify()).exitCode).to.equal(0)
+  })
+
   it('cleanup dropping an old partition is recorded as retention: verify stays clean', async () => {
     // an old event, written through the chain into a partition of its own
     const old = new Date(Date.now() - 100 * 86_400_000)

@@ -4,7 +4,7 @@ import pg from 'pg'
 import {v7 as uuidv7} from 'uuid'
 import {generateRecords} from '../../src/generate/records.js'
 import {clientConfig} from '../../src/stores/postgres/connection.js'
-import {Chain, chainHash, loadPrivateKey, recordsHashOf} from '../../src/stores/postgres/integrity.js'
+import {Chain, chainHash, keysHashOf, loadPrivateKey, recordsHashOf} from '../../src/stores/postgres/integrity.js'
 import {TABLES, premake} from '../../src/stores/postgres/partitions.js'
 import {grants} from '../../src/stores/postgres/sql/setup.js'
 import {canonicalRow} from '../../src/stores/postgres/sql/integrity.js'
@@ -110,7 +110,9 @@ describe('integrity chain (real PostgreSQL)', () => {
     const {rows} = await db.client.query(
       `SELECT seq, count, total, prev_hash, hash, records_hash, record_hashes, log_type,
         to_char(min_created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS min,
-        to_char(max_created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS max
+        to_char(max_created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS max, ids::text[] AS ids,
+        (SELECT array_agg(to_char(x.ca AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') ORDER BY x.ord)
+         FROM unnest(created_ats) WITH ORDINALITY AS x(ca, ord)) AS ats
        FROM integrity_batches WHERE instance = 'unit-b' ORDER BY seq`,
     )
     expect(rows.map((r) => [Number(r.seq), r.count, Number(r.total)])).to.deep.equal([
@@ -122,7 +124,7 @@ describe('integrity chain (real PostgreSQL)', () => {
     for (const r of rows) {
       expect(r.prev_hash.equals(prev)).to.equal(true)
       expect(recordsHashOf(r.record_hashes).equals(r.records_hash)).to.equal(true)
-      const h = chainHash({
+      const fields = {
         instance: 'unit-b',
         seq: Number(r.seq),
         logType: r.log_type,
@@ -132,8 +134,11 @@ describe('integrity chain (real PostgreSQL)', () => {
         max: r.max,
         prevHash: r.prev_hash,
         recordsHash: r.records_hash,
-      })
-      expect(h.equals(r.hash)).to.equal(true)
+      }
+      // v2: the records' ids and created_ats are in the hash (v1, without them, no longer matches)
+      expect(chainHash({...fields, keysHash: keysHashOf(r.ids, r.ats)}).equals(r.hash)).to.equal(true)
+      expect(chainHash(fields).equals(r.hash)).to.equal(false)
+      expect(r.ids).to.have.length(r.count)
       prev = r.hash
     }
     const report = await verifyChains(db.client, {since: new Date(Date.now() - 3 * 86_400_000)})

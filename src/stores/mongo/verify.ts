@@ -1,4 +1,5 @@
 import {Binary, type Document} from 'mongodb'
+import {keysHashOf} from '../postgres/integrity.js'
 import type {BatchRow, ChainSource} from '../postgres/verify.js'
 import type {MongoStore} from './connection.js'
 import {INTEGRITY_COLLECTIONS, docHash} from './integrity.js'
@@ -52,6 +53,7 @@ export function mongoChainSource(store: MongoStore): ChainSource {
         prev_hash: buf(b.prev_hash),
         hash: buf(b.hash),
         written_ms: b.written_at instanceof Date ? b.written_at.getTime() : 0,
+        keys_hash: keysHashOf(Array.isArray(b.ids) ? b.ids.map(String) : [], Array.isArray(b.created_ats) ? b.created_ats.map(iso) : []),
       }))
     },
     async recordAnomalies(type, instance, from, to) {

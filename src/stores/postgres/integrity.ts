@@ -11,7 +11,8 @@
  *   inserted some is chained whole: the writer may not SELECT, so it cannot tell which rows were there),
  *   one SHA-256 per record, records_hash = SHA-256 of those hashes in order,
  *   prev_hash (the previous batch's hash; 32 zero bytes before seq 1), count, total (records in the chain
- *   so far), min/max created_at, and hash = SHA-256 over all of that (chainHash).
+ *   so far), min/max created_at, and hash = SHA-256 over all of that and over the ids and created_ats
+ *   (chainHash v2; batches written before it have v1, without the ids and created_ats).
  * - A record's hash is over a canonical text PostgreSQL computes from the typed row it stores (sql/integrity.ts
  *   canonicalRow: a jsonb array of the type's columns, created_at as fixed UTC text with microseconds,
  *   duration_ms as its IEEE bytes), in the statement that inserts it (sql/writer.ts insertFromArrayChained:
@@ -83,11 +84,23 @@ export type ChainLink = {
   recordsHash: Buffer
 }
 
-/** A batch's hash: every field of its row but the per-record hashes (which records_hash covers). */
-export const chainHash = (b: ChainLink) =>
+/**
+ * The hash of a batch's keys: each record's id and created_at (as the store gives them back: utcText in
+ * PostgreSQL, ISO to the millisecond in MongoDB), one "<id> <created_at>" line a record, in the batch's order.
+ */
+export const keysHashOf = (ids: readonly string[], ats: readonly string[]) => sha256(ids.map((id, i) => `${id} ${ats[i]}`).join('\n'))
+
+/**
+ * A batch's hash: every field of its row but the per-record hashes (which records_hash covers). v2 (with
+ * keysHash, what the writer makes now) covers the records' ids and created_at too: in v1 they were not, so an
+ * owner could re-date a chained record inside [min, max] in the batch row and delete it, and a batch older
+ * than the retention cutoff would pass it off as removed by retention. verify accepts either: a v1 hash
+ * cannot be made to match a v2 batch's stored hash, which the next batch and the signed digests hold.
+ */
+export const chainHash = (b: ChainLink & {keysHash?: Buffer}) =>
   sha256(
     [
-      'audit-logs chain v1',
+      b.keysHash ? 'audit-logs chain v2' : 'audit-logs chain v1',
       b.instance,
       b.seq,
       b.logType,
@@ -97,6 +110,7 @@ export const chainHash = (b: ChainLink) =>
       b.max,
       b.prevHash.toString('hex'),
       b.recordsHash.toString('hex'),
+      ...(b.keysHash ? [b.keysHash.toString('hex')] : []),
     ].join('\n'),
   )
 
@@ -199,8 +213,10 @@ export class Chain {
         prevHash: head.hash,
         recordsHash: recordsHashOf(recordHashes),
       }
-      const hash = chainHash(link)
-      await io.commit({...link, logType, ids: rows.map((r) => r.id), ats: rows.map((r) => r.at), recordHashes, hash})
+      const ids = rows.map((r) => r.id)
+      const ats = rows.map((r) => r.at)
+      const hash = chainHash({...link, keysHash: keysHashOf(ids, ats)})
+      await io.commit({...link, logType, ids, ats, recordHashes, hash})
       this.head = {seq: link.seq, hash, total: link.total}
       this.ownSeq = link.seq
       if (!this.span.from || min < this.span.from) this.span.from = min

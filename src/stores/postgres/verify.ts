@@ -91,6 +91,8 @@ export type BatchRow = {
   prev_hash: Buffer
   hash: Buffer
   written_ms: number
+  /** keysHashOf the batch's ids and created_ats as stored (chainHash v2) */
+  keys_hash: Buffer
 }
 
 /**
@@ -269,7 +271,7 @@ export async function verifyChainsOf(source: ChainSource, options: VerifyOptions
           if (b.record_hashes.length !== b.count * 32)
             why.push(`it holds ${b.record_hashes.length / 32} record hashes for ${b.count} records`)
           if (!recordsHash.equals(b.records_hash)) why.push('its records_hash is not the hash of its record hashes')
-          const hash = chainHash({
+          const fields = {
             instance: row.instance,
             seq,
             logType: b.log_type,
@@ -279,8 +281,10 @@ export async function verifyChainsOf(source: ChainSource, options: VerifyOptions
             max: b.max,
             prevHash: b.prev_hash,
             recordsHash: b.records_hash,
-          })
-          if (!hash.equals(b.hash)) why.push('its hash is not the hash of its fields')
+          }
+          // v2 (the records' ids and created_ats included) or v1 (batches written before it): see chainHash
+          if (!chainHash({...fields, keysHash: b.keys_hash}).equals(b.hash) && !chainHash(fields).equals(b.hash))
+            why.push('its hash is not the hash of its fields (its records, their ids and times)')
           if (previous && previous.seq === seq - 1) {
             const as = previous.pruned ? ' (as integrity_pruned recorded it)' : ''
             if (!previous.hash.equals(b.prev_hash)) why.push(`its prev_hash is not batch ${seq - 1}'s hash${as}`)

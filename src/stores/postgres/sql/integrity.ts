@@ -99,9 +99,13 @@ export const instancesWithBatches = (instances: string[]): Query => ({
   values: [instances],
 })
 
+/** The instance's batch rows from `fromSeq`, with keys_hash: keysHashOf (integrity.ts) of their ids and created_ats, for chainHash v2. */
 export const batchesFrom = (instance: string, fromSeq: number, limit: number): Query => ({
   text: `SELECT seq, log_type, count, total, ${utcText('min_created_at')} AS min, ${utcText('max_created_at')} AS max,
-      record_hashes, records_hash, prev_hash, hash, (extract(epoch FROM written_at) * 1000)::float8 AS written_ms
+      record_hashes, records_hash, prev_hash, hash, (extract(epoch FROM written_at) * 1000)::float8 AS written_ms,
+      pg_catalog.sha256(pg_catalog.convert_to(coalesce((
+        SELECT pg_catalog.string_agg(x.id::text || ' ' || ${utcText('x.ca')}, E'\n' ORDER BY x.ord)
+        FROM unnest(ids, created_ats) WITH ORDINALITY AS x(id, ca, ord)), ''), 'UTF8')) AS keys_hash
     FROM integrity_batches WHERE instance = $1 AND seq >= $2 ORDER BY seq LIMIT $3`,
   values: [instance, fromSeq, limit],
 })
