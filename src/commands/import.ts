@@ -172,7 +172,7 @@ export default class Import extends BaseCommand<typeof Import> {
   }
 
   /**
-   * PostgreSQL through the shipper's COPY writer (idempotent on id): a batch it refuses for some records is halved until
+   * PostgreSQL through the shipper's writer (idempotent on id): a batch it refuses for some records is halved until
    * they stand alone. With integrity on, what it inserts is chained as the instance `import@<instance>` (its own chain, as
    * a run's: stores/postgres/integrity.ts) and its head signed at the end when integrityKey is configured, so verify
    * finds the imported rows chained; without the integrity tables or grants it imports unchained, and says so.

@@ -20,7 +20,7 @@ async function load(options: LoadOptions, write: (batch: string[]) => Promise<vo
   return {rows, seconds: (performance.now() - started) / 1000}
 }
 
-/** Streams generated records into the audit database through the COPY writer, in batches. */
+/** Streams generated records into the audit database through the writer (stores/postgres/writer.ts), in batches. */
 export async function loadIntoDatabase(
   client: pg.ClientBase,
   options: LoadOptions,

@@ -264,7 +264,7 @@ function chainKeeper(options: {
 }
 
 /**
- * PostgreSQL through the COPY writer, idempotent on id; reconnects after a
+ * PostgreSQL through the writer (one INSERT a batch), idempotent on id; reconnects after a
  * failure; records it refuses are returned. A batch is written over
  * `connections` connections at once, a share each in its own transaction:
  * one backend parses and indexes on one core and waits for its commit's

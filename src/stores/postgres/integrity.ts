@@ -16,7 +16,7 @@
  * - A record's hash is over a canonical text PostgreSQL computes from the typed row it stores (sql/integrity.ts
  *   canonicalRow: a jsonb array of the type's columns, created_at as fixed UTC text with microseconds,
  *   duration_ms as its IEEE bytes), in the statement that inserts it (sql/writer.ts insertFromArrayChained:
- *   the row json_populate_record made, with the table's own types, is what is stored), so what is hashed is
+ *   the row json_populate_recordset made, with the table's own types, is what is stored), so what is hashed is
  *   what was stored, whatever jsonb did to key order, numbers or escapes; verify recomputes it from the
  *   table with the same expression and pg_catalog's functions. The chain's hashes (records_hash, hash) are
  *   computed here in Node.

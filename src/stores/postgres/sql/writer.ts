@@ -7,9 +7,10 @@ import type {Query} from './query.js'
 /**
  * The rows of a batch: $1 is one JSON array of the batch's records (the journal's lines joined with commas,
  * each line one JSON object, as the journal and import give them). One statement parses it once, straight
- * into the table's columns (json, not jsonb): against a staging table filled by COPY and read row by row
- * with json_populate_record, PostgreSQL spent 10–15 µs less on a GET request record and 40–75 µs less on an
- * access record (bench/chain-sql.ts), and there is no temporary table to keep per connection.
+ * into the table's columns (json, not jsonb). Against a staging table filled by COPY and read row by row
+ * with json_populate_record, PostgreSQL spent 7–13 µs less on a GET request record, 29–48 µs less on an
+ * access record and 71–101 µs less on a POST record with 6 KiB of bodies (bench/chain-sql.ts, chained or
+ * not), and there is no temporary table to keep per connection.
  */
 const fromArray = (table: string) => `json_populate_recordset(NULL::${quoteIdent(table)}, $1::json)`
 
