@@ -406,15 +406,38 @@ describe('integrity_batches retention: cleanup prunes the chains, verify stays c
     ])
   })
 
-  it('setup-db grants the reader integrity_pruned (also to a database set up before it), and verify as the reader reads it', async () => {
-    const name = `pr_${randomUUID().slice(0, 8)}`
+  /**
+   * A database of its own, for setup-db's grants: `setup()` runs setup-db on it (again), `su` is the superuser's
+   * client to it (connected by the test), `roleUrl` a role's URL with its password, `drop()` removes it all.
+   */
+  function ownDatabase(prefix: string) {
+    const name = `${prefix}_${randomUUID().slice(0, 8)}`
     const passwords = {
       AUDIT_LOGS_OWNER_PASSWORD: 'o-' + randomUUID(),
       AUDIT_LOGS_WRITER_PASSWORD: 'w-' + randomUUID(),
       AUDIT_LOGS_READER_PASSWORD: 'r-' + randomUUID(),
     }
-    const setup = () => runCli(['setup-db', '--database-url', serverUrl(), '--db-name', name], {env: passwords, cwd: dir})
     const su = new pg.Client(clientConfig(withDatabase(serverUrl(), name)))
+    return {
+      name,
+      su,
+      setup: () => runCli(['setup-db', '--database-url', serverUrl(), '--db-name', name], {env: passwords, cwd: dir}),
+      roleUrl(role: 'writer' | 'reader') {
+        const url = new URL(withDatabase(serverUrl(), name))
+        url.username = `${name}_${role}`
+        url.password = role === 'writer' ? passwords.AUDIT_LOGS_WRITER_PASSWORD : passwords.AUDIT_LOGS_READER_PASSWORD
+        return url.toString()
+      },
+      async drop() {
+        await su.end().catch(() => {})
+        await dropDatabase(name)
+        await dropRoles(name)
+      },
+    }
+  }
+
+  it('setup-db grants the reader integrity_pruned (also to a database set up before it), and verify as the reader reads it', async () => {
+    const {name, su, setup, roleUrl, drop} = ownDatabase('pr')
     try {
       const made = await setup()
       expect(made.exitCode, made.stderr).to.equal(0)
@@ -425,12 +448,9 @@ describe('integrity_batches retention: cleanup prunes the chains, verify stays c
       // a database whose setup-db came before 0007 (the grant missing): setup-db again grants it
       await su.query(`REVOKE SELECT ON integrity_pruned FROM "${name}_reader"`)
       expect(await granted()).to.equal(false)
-      const readerUrl = new URL(withDatabase(serverUrl(), name))
-      readerUrl.username = `${name}_reader`
-      readerUrl.password = passwords.AUDIT_LOGS_READER_PASSWORD
       const asReader = () =>
         runCli(['verify', '--since', '1d', '--json'], {
-          env: {AUDIT_LOGS_DATABASE_URL: readerUrl.toString(), AUDIT_LOGS_LOG_DIR: mkdtempSync(path.join(dir, 'empty-'))},
+          env: {AUDIT_LOGS_DATABASE_URL: roleUrl('reader'), AUDIT_LOGS_LOG_DIR: mkdtempSync(path.join(dir, 'empty-'))},
           cwd: dir,
         })
       const without = await asReader()
@@ -443,25 +463,13 @@ describe('integrity_batches retention: cleanup prunes the chains, verify stays c
       expect(r.exitCode, r.stderr).to.equal(0)
       expect(r.json().warnings.join('\n')).not.to.include('integrity_pruned')
     } finally {
-      await su.end().catch(() => {})
-      await dropDatabase(name)
-      await dropRoles(name)
+      await drop()
     }
   })
 
   it('setup-db takes back the TEMPORARY an earlier setup-db gave the writer (a batch is one statement now), and the writer still writes', async () => {
-    const name = `pt_${randomUUID().slice(0, 8)}`
-    const passwords = {
-      AUDIT_LOGS_OWNER_PASSWORD: 'o-' + randomUUID(),
-      AUDIT_LOGS_WRITER_PASSWORD: 'w-' + randomUUID(),
-      AUDIT_LOGS_READER_PASSWORD: 'r-' + randomUUID(),
-    }
-    const setup = () => runCli(['setup-db', '--database-url', serverUrl(), '--db-name', name], {env: passwords, cwd: dir})
-    const su = new pg.Client(clientConfig(withDatabase(serverUrl(), name)))
-    const writer = new URL(withDatabase(serverUrl(), name))
-    writer.username = `${name}_writer`
-    writer.password = passwords.AUDIT_LOGS_WRITER_PASSWORD
-    const w = new pg.Client(clientConfig(writer.toString()))
+    const {name, su, setup, roleUrl, drop} = ownDatabase('pt')
+    const w = new pg.Client(clientConfig(roleUrl('writer')))
     try {
       expect((await setup()).exitCode).to.equal(0)
       await su.connect()
@@ -479,9 +487,7 @@ describe('integrity_batches retention: cleanup prunes the chains, verify stays c
       expect((await writeRecords(w, 'request', [r])).inserted).to.equal(1)
     } finally {
       await w.end().catch(() => {})
-      await su.end().catch(() => {})
-      await dropDatabase(name)
-      await dropRoles(name)
+      await drop()
     }
   })
 })
