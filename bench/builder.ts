@@ -8,13 +8,13 @@ import {existsSync, mkdtempSync, readdirSync, rmSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {parseArgs} from 'node:util'
-import {BodyTap} from '../src/capture/body.js'
 import {RecordBuilder} from '../src/capture/builder.js'
 import {Masker} from '../src/capture/masking.js'
 import type {Exchange} from '../src/capture/record.js'
 import {DEFAULT_SENSITIVE_FIELDS, DEFAULT_SENSITIVE_HEADERS} from '../src/config/schema.js'
 import {JournalWriter} from '../src/pipeline/journal.js'
 import {ITEMS_4K as big, ORDER_2K as order, SMALL as small} from './bodies.mjs'
+import {type Shape as ExchangeShape, benchExchange} from './exchanges.js'
 
 const {values} = parseArgs({
   args: process.argv.slice(2),
@@ -23,7 +23,7 @@ const {values} = parseArgs({
 const N = Number(values.exchanges)
 const ROUNDS = Number(values.rounds)
 
-type Shape = {name: string; method: string; request?: string; response: string}
+type Shape = ExchangeShape & {name: string}
 const shapes: Shape[] = [
   {name: 'POST 2 KiB → 4 KiB JSON (the capture benchmark)', method: 'POST', request: order, response: big},
   {name: 'GET → 41 B JSON (the capture benchmark)', method: 'GET', response: small},
@@ -48,39 +48,8 @@ const shapes: Shape[] = [
 ]
 
 function exchanges(shape: Shape): Exchange[] {
-  const tap = (body: string) => {
-    const t = new BodyTap(8192)
-    t.push(Buffer.from(body))
-    return t
-  }
   const now = Date.now()
-  return Array.from({length: N}, (_, i) => ({
-    id: '',
-    start: now + i,
-    method: shape.method,
-    scheme: 'http',
-    host: '127.0.0.1:8000',
-    url: shape.request ? '/post' : '/small',
-    requestHeaders: {
-      host: '127.0.0.1:8000',
-      'user-agent': 'wrk',
-      'content-type': 'application/json',
-      ...(shape.request ? {'content-length': String(Buffer.byteLength(shape.request))} : {}),
-    },
-    requestBody: shape.request ? tap(shape.request) : undefined,
-    status: 200,
-    responseHeaders: {
-      'content-type': 'application/json',
-      'content-length': String(Buffer.byteLength(shape.response)),
-      date: new Date(now).toUTCString(),
-      connection: 'keep-alive',
-      'keep-alive': 'timeout=5',
-    },
-    responseBody: tap(shape.response),
-    responseSize: Buffer.byteLength(shape.response),
-    durationMs: 1.234,
-    ip: '127.0.0.1',
-  }))
+  return Array.from({length: N}, (_, i) => benchExchange(shape, i, now))
 }
 
 /** Every body through the text rules, as before clean ASCII bodies kept their bytes. */

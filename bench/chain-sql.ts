@@ -16,10 +16,8 @@ import {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {parseArgs} from 'node:util'
 import {from as copyFrom} from 'pg-copy-streams'
-import {BodyTap} from '../src/capture/body.js'
 import {RecordBuilder} from '../src/capture/builder.js'
 import {Masker} from '../src/capture/masking.js'
-import type {Exchange} from '../src/capture/record.js'
 import {DEFAULT_SENSITIVE_FIELDS, DEFAULT_SENSITIVE_HEADERS} from '../src/config/schema.js'
 import {LOG_TYPE, type LogType} from '../src/stores/log-types.js'
 import {rowHash, utcText} from '../src/stores/postgres/sql/integrity.js'
@@ -28,6 +26,7 @@ import {nextPeriod, periodStart} from '../src/stores/postgres/periods.js'
 import * as sql from '../src/stores/postgres/sql/writer.js'
 import {ITEMS_4K as big, ORDER_2K as order, SMALL as small} from './bodies.mjs'
 import {openBenchDatabase} from './bench-db.js'
+import {benchExchange} from './exchanges.js'
 
 const {values} = parseArgs({
   args: process.argv.slice(2),
@@ -36,31 +35,6 @@ const {values} = parseArgs({
 const N = Number(values.rows)
 const BATCHES = Number(values.batches)
 const ROUNDS = Number(values.rounds)
-
-function exchange(post: boolean, i: number, now: number): Exchange {
-  const tap = (body: string) => {
-    const t = new BodyTap(8192)
-    t.push(Buffer.from(body))
-    return t
-  }
-  const response = post ? big : small
-  return {
-    id: randomUUID(),
-    start: now + i,
-    method: post ? 'POST' : 'GET',
-    scheme: 'http',
-    host: '127.0.0.1:8000',
-    url: post ? '/post' : '/small',
-    requestHeaders: {host: '127.0.0.1:8000', 'user-agent': 'wrk', 'content-type': 'application/json'},
-    requestBody: post ? tap(order) : undefined,
-    status: 200,
-    responseHeaders: {'content-type': 'application/json', 'content-length': String(Buffer.byteLength(response))},
-    responseBody: tap(response),
-    responseSize: Buffer.byteLength(response),
-    durationMs: 1.234,
-    ip: '127.0.0.1',
-  }
-}
 
 /** The journal lines of N exchanges, by log type. */
 async function lines(post: boolean): Promise<Record<'request' | 'access', string[]>> {
@@ -71,7 +45,8 @@ async function lines(post: boolean): Promise<Record<'request' | 'access', string
     out[(JSON.parse(text) as {log_type: 'request' | 'access'}).log_type].push(text)
   })
   const now = Date.now()
-  for (let i = 0; i < N; i++) await builder.build(exchange(post, i, now), true)
+  const shape = post ? {method: 'POST', request: order, response: big} : {method: 'GET', response: small}
+  for (let i = 0; i < N; i++) await builder.build(benchExchange(shape, i, now, randomUUID()), true)
   return out
 }
 
