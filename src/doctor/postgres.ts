@@ -3,7 +3,7 @@ import type {ResolvedConfig} from '../config/resolve.js'
 import {AuditLogsError} from '../errors.js'
 import {type Target, connect} from '../stores/postgres/connection.js'
 import {migrationStatus} from '../stores/postgres/migrations.js'
-import {TABLES, defaultPartitionRows, listPartitions, storedInterval} from '../stores/postgres/partitions.js'
+import {TABLES, defaultPartitionRows, listPartitions, storedInterval, uncovered} from '../stores/postgres/partitions.js'
 import {plannedPeriods} from '../stores/postgres/periods.js'
 import {roleNames} from '../stores/postgres/setup.js'
 import {setLocalRole} from '../stores/postgres/sql/session.js'
@@ -196,10 +196,9 @@ async function partitionsChecks(client: pg.Client, config: ResolvedConfig): Prom
   const missingAhead: string[] = []
   for (const table of TABLES) {
     planned.forEach(({from, to}, i) => {
-      const covered = partitions.some(
-        (p) => p.table === table && !p.isDefault && p.from && p.to && new Date(p.from) <= from && new Date(p.to) >= to,
-      )
-      if (!covered) (i === 0 ? missingNow : missingAhead).push(`${table} ${from.toISOString().slice(0, 10)}`)
+      // held by the partitions together: after a change of interval a week can lie across two monthly ones
+      if (uncovered(partitions, table, from, to).length > 0)
+        (i === 0 ? missingNow : missingAhead).push(`${table} ${from.toISOString().slice(0, 10)}`)
     })
   }
   const what = `the current ${interval} and ${config.premake} ahead (premake)`

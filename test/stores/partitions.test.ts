@@ -1,6 +1,14 @@
 import {expect} from 'chai'
 import {generateRecords} from '../../src/generate/records.js'
-import {TABLES, defaultPartitionRows, ensurePartitions, listPartitions, premake, repair} from '../../src/stores/postgres/partitions.js'
+import {
+  TABLES,
+  defaultPartitionRows,
+  ensurePartitions,
+  listPartitions,
+  premake,
+  repair,
+  uncovered,
+} from '../../src/stores/postgres/partitions.js'
 import {writeRecords} from '../../src/stores/postgres/writer.js'
 import {type TestDatabase, count, freshDatabase} from '../helpers/db.js'
 
@@ -69,10 +77,31 @@ describe('partitions (real PostgreSQL)', () => {
     expect(rows).to.have.length(1)
   })
 
-  it('leaves a range alone when a partition of another interval already covers part of it', async () => {
+  it('leaves a range alone when a partition of another interval already holds all of it', async () => {
     await premake(db.client, {interval: 'month', ahead: 0, now: NOW})
     const created = await ensurePartitions(db.client, [{from: new Date('2026-11-23T00:00:00Z'), to: new Date('2026-11-30T00:00:00Z')}])
     expect(created).to.deep.equal([])
+  })
+
+  it('after a change of interval, fills only what the old partitions leave of a period (a week across a month end)', async () => {
+    await premake(db.client, {interval: 'month', ahead: 0, now: NOW}) // November only
+    const week = {from: new Date('2026-11-30T00:00:00Z'), to: new Date('2026-12-07T00:00:00Z')}
+    const created = await ensurePartitions(db.client, [week], {tables: ['request_logs']})
+    expect(created.map((p) => [p.name, p.from, p.to])).to.deep.equal([
+      ['request_logs_p20261201', '2026-12-01T00:00:00.000Z', '2026-12-07T00:00:00.000Z'],
+    ])
+    // a record of the week's last day goes to that partition, not the default one
+    await db.client.query(`INSERT INTO request_logs (id, created_at, method, path, status_code, instance)
+      VALUES (gen_random_uuid(), '2026-12-06T10:00:00Z', 'GET', '/x', 200, 'test')`)
+    expect(await count(db.client, 'request_logs_p20261201')).to.equal(1)
+    expect(await count(db.client, 'request_logs_default')).to.equal(0)
+    // the week is held whole now, by the two together; so is a week across two partitions that touch
+    expect(await ensurePartitions(db.client, [week], {tables: ['request_logs']})).to.deep.equal([])
+    const parts = await listPartitions(db.client, ['request_logs'])
+    expect(uncovered(parts, 'request_logs', week.from, week.to)).to.deep.equal([])
+    expect(uncovered(parts, 'request_logs', week.from, new Date('2026-12-09T00:00:00Z'))).to.deep.equal([
+      {from: new Date('2026-12-07T00:00:00Z'), to: new Date('2026-12-09T00:00:00Z')},
+    ])
   })
 
   it('dry run reports what it would create and creates nothing', async () => {

@@ -98,7 +98,30 @@ async function createPartition(db: Db, table: string, from: Date, to: Date): Pro
 const overlaps = (p: PartitionInfo, from: Date, to: Date) =>
   !p.isDefault && p.from !== null && p.to !== null && new Date(p.from) < to && new Date(p.to) > from
 
-/** Creates the missing partitions among `periods`; existing or overlapping ranges are left alone. */
+/**
+ * The parts of [from, to) that no partition of `table` holds, in order: none when the partitions together
+ * cover it. After a change of interval a period can straddle two partitions of the old one (a week across
+ * two months), or only part of it be held (the old interval's last month ends inside the week).
+ */
+export function uncovered(existing: PartitionInfo[], table: string, from: Date, to: Date): Array<{from: Date; to: Date}> {
+  const held = existing
+    .filter((p) => p.table === table && overlaps(p, from, to))
+    .map((p) => ({from: new Date(p.from!).getTime(), to: new Date(p.to!).getTime()}))
+    .sort((a, b) => a.from - b.from)
+  const gaps: Array<{from: Date; to: Date}> = []
+  let at = from.getTime()
+  for (const p of held) {
+    if (p.from > at) gaps.push({from: new Date(at), to: new Date(p.from)})
+    at = Math.max(at, p.to)
+  }
+  if (at < to.getTime()) gaps.push({from: new Date(at), to})
+  return gaps
+}
+
+/**
+ * Creates the missing partitions among `periods`. A period that partitions of another interval hold in part
+ * gets partitions for the rest only (no row of it goes to the default partition); one they hold whole, none.
+ */
 export async function ensurePartitions(
   db: Db,
   periods: Array<{from: Date; to: Date}>,
@@ -111,10 +134,12 @@ export async function ensurePartitions(
       const existing = await listPartitions(db, tables)
       const created: CreatedPartition[] = []
       for (const table of tables) {
-        for (const {from, to} of periods) {
-          if (existing.some((p) => p.table === table && overlaps(p, from, to))) continue
-          created.push(await createPartition(db, table, from, to))
-        }
+        for (const period of periods)
+          for (const {from, to} of uncovered(existing, table, period.from, period.to)) {
+            const made = await createPartition(db, table, from, to)
+            created.push(made)
+            existing.push({table, name: made.name, isDefault: false, from: made.from, to: made.to, estimatedRows: 0, bytes: 0})
+          }
       }
       return created
     },
