@@ -235,13 +235,10 @@ export async function postgresChecks(config: ResolvedConfig, target: () => Promi
   } catch (error) {
     const message = redactText((error as Error).message)
     const suggestion = error instanceof AuditLogsError ? error.suggestions[0] : undefined
+    const setUp = /setup-db/.test(suggestion ?? '') // the server answered: its audit database (or a role) is not set up yet
     return [
-      fail(
-        'PostgreSQL',
-        message,
-        /setup-db/.test(suggestion ?? '') ? 'audit-logs setup-db' : 'check the server runs, then --database-url / AUDIT_LOGS_DATABASE_URL',
-      ),
-      ...later.map((c) => skip(c, 'PostgreSQL is not reachable')),
+      fail('PostgreSQL', message, setUp ? 'audit-logs setup-db' : 'check the server runs, then --database-url / AUDIT_LOGS_DATABASE_URL'),
+      ...later.map((c) => skip(c, setUp ? 'no connection to the audit database (see PostgreSQL)' : 'PostgreSQL is not reachable')),
     ]
   }
   try {

@@ -130,6 +130,15 @@ describe('audit-logs doctor (subprocess, against setups broken each way)', funct
     for (const c of ['writer role', 'reader role', 'migrations', 'partitions ahead', 'default partitions'])
       expect(check(r, c).state).to.equal('skip')
     expect(r.stdout).not.to.include('Unseen-pw1')
+    expect(check(r, 'partitions ahead').message).to.equal('PostgreSQL is not reachable')
+  })
+
+  it('a server whose audit database is not set up: PostgreSQL fails with setup-db as the fix, the rest skipped as not set up (not as unreachable)', async () => {
+    const r = await doctor([], {AUDIT_LOGS_DATABASE_URL: withDatabase(serverUrl(), `${name}_none`)})
+    expect(r.exitCode).to.equal(6)
+    expect(check(r, 'PostgreSQL')).to.include({state: 'fail', fix: 'audit-logs setup-db'})
+    for (const c of ['writer role', 'reader role', 'migrations', 'partitions ahead', 'default partitions'])
+      expect(check(r, c)).to.include({state: 'skip', message: 'no connection to the audit database (see PostgreSQL)'})
   })
 
   for (const privilege of ['SELECT', 'DELETE']) {
