@@ -171,8 +171,12 @@ const FREE_SOCKET_MS = 4000
  * has read the response, and under load that took 330 µs a request, the worker idle meanwhile: behind
  * `run --no-capture` a gunicorn worker was 41% busy with 48 requests in its queue. For such an app the
  * proxy closes its side (a half-close) as soon as the request is sent, saying `Connection: close`, so
- * that the app finds the FIN at once. Only for it, and over plain HTTP: other servers may take a client's
- * FIN for an aborted request (node:http's and nginx's do).
+ * that the app finds the FIN at once. Only for it, only over plain HTTP and only on loopback (`run -- gunicorn
+ * --bind 127.0.0.1:$PORT`): other servers may take a client's FIN for an aborted request (node:http's and
+ * nginx's do), and the side that closes first keeps the connection's TIME_WAIT, which Linux lets a new
+ * connection reuse on loopback only (tcp_tw_reuse=2): to another host, new connections would run out of ports
+ * at about 470 a second. If a half-closed request fails before any answer (the app changed, or something in
+ * between takes the FIN for an abort), the proxy stops for good and sends a bodiless GET/HEAD again as usual.
  */
 const closesAndWaits = (res: IncomingMessage) =>
   /^gunicorn\b/i.test(String(res.headers.server ?? '')) &&
@@ -201,9 +205,11 @@ export function createProxy(o: ProxyOptions): http.Server {
   // the app closes each connection and waits for ours to close (closesAndWaits), as its last answer said
   let halfClose = false
   let halfClosed = 0
+  let halfCloseFailed = false // a half-closed request failed without an answer: never again in this process
   const capture = o.capture
   const target = upstreamTarget(o.upstream)
   const {host, port, base} = target
+  const loopback = /^(127\.|::1$|localhost$)/i.test(host) // see closesAndWaits
 
   const server = http.createServer(
     {maxHeaderSize: o.maxHeaderSize, requestTimeout: 0, keepAliveTimeout: 65_000, headersTimeout: 60_000},
@@ -342,7 +348,8 @@ export function createProxy(o: ProxyOptions): http.Server {
       upReq.on('response', (upRes) => {
         upResponse = upRes
         // learned from the app's own answer: one to a request that said Connection: close says close whatever the app does
-        if (!closing) halfClose = !isHttps && closesAndWaits(upRes)
+        if (!closing) halfClose = !isHttps && loopback && !halfCloseFailed && closesAndWaits(upRes)
+        else if (!closesAndWaits(upRes)) halfClose = false // the app answers otherwise now
         status = upRes.statusCode ?? 502
         // a worker being replaced answers what it holds and asks the client to come back on a new connection
         if (o.draining?.()) res.shouldKeepAlive = false
@@ -399,10 +406,14 @@ export function createProxy(o: ProxyOptions): http.Server {
 
       upReq.on('error', (e: NodeJS.ErrnoException) => {
         if (timedOut) return // answered (504) or cut by onTimeout
+        if (closing && !upResponse) {
+          halfCloseFailed = true
+          halfClose = false
+        }
         if (
           retryable &&
           attempt === 0 &&
-          upReq.reusedSocket &&
+          (upReq.reusedSocket || (closing && !upResponse)) &&
           !res.headersSent &&
           !res.destroyed &&
           (e.code === 'ECONNRESET' || e.code === 'EPIPE')

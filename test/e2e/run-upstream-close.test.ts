@@ -15,7 +15,7 @@ type Seen = {head: string; body: string; finBeforeAnswer: boolean}
  */
 async function startLingeringApp() {
   const seen: Seen[] = []
-  const mode = {gunicorn: true}
+  const mode = {gunicorn: true, abortOnFin: false}
   const sockets = new Set<net.Socket>()
   const server = net.createServer({allowHalfOpen: true}, (socket) => {
     sockets.add(socket)
@@ -29,6 +29,8 @@ async function startLingeringApp() {
       answered = true
       setTimeout(() => {
         seen.push({head, body, finBeforeAnswer: fin})
+        // as node:http and nginx do: a client that closed its side has gone, and gets no answer
+        if (mode.abortOnFin && fin) return void socket.end()
         const text = `echo ${body.length}`
         const headers = mode.gunicorn ? 'Server: gunicorn\r\nConnection: close\r\n' : 'Connection: keep-alive\r\n'
         socket.write(`HTTP/1.1 200 OK\r\n${headers}Content-Type: text/plain\r\nContent-Length: ${text.length}\r\n\r\n${text}`)
@@ -126,6 +128,34 @@ describe('run in front of an app that closes each connection and waits for ours 
     expect(relearned, 'a request sent without Connection: close').to.be.within(0, 100)
     // from that answer on (keep-alive, no gunicorn), every request is sent as to any app
     expect(after.slice(relearned).every((s) => !s.finBeforeAnswer && !/\r\nconnection: close/i.test(s.head))).to.equal(true)
+  })
+})
+
+describe('run in front of a gunicorn-like app that starts taking an early close for an abort', function () {
+  this.timeout(60_000)
+  it('a half-closed request that gets no answer stops the half-close for good; a GET is sent again as usual and answered', async () => {
+    const app = await startLingeringApp()
+    const run = await startRun(['--upstream', app.url, '--no-database'])
+    try {
+      const client = new http.Agent({keepAlive: true, maxSockets: 1})
+      for (let i = 0; i < 3; i++) expect((await request(`${run.url}/ok-${i}`, {agent: client})).status).to.equal(200)
+      expect(app.seen.at(-1)!.finBeforeAnswer).to.equal(true)
+      app.mode.abortOnFin = true // still says Server: gunicorn and Connection: close, as a proxy in between could
+      const replies = []
+      for (let i = 0; i < 5; i++) replies.push(await request(`${run.url}/after-${i}`, {agent: client}))
+      expect(replies.map((r) => [r.status, r.body.toString()])).to.deep.equal(Array.from({length: 5}, () => [200, 'echo 0']))
+      // the first was half-closed and dropped by the app, then sent again; none after it was half-closed
+      const after = app.seen.slice(3)
+      expect(after.map((s) => [s.head.split(' ')[1], s.finBeforeAnswer])).to.deep.equal([
+        ['/after-0', true],
+        ['/after-0', false],
+        ...[1, 2, 3, 4].map((i) => [`/after-${i}`, false]),
+      ])
+      client.destroy()
+    } finally {
+      await run.stop()
+      await app.close()
+    }
   })
 })
 
