@@ -3,7 +3,7 @@ import https from 'node:https'
 import {randomUUID} from 'node:crypto'
 import type {Duplex} from 'node:stream'
 import {BodyTap} from './body.js'
-import {hopByHop} from './hop-by-hop.js'
+import {connectionOptions, hopByHop} from './hop-by-hop.js'
 import type {ClientIp} from './client-ip.js'
 import type {Exclusions} from './exclusions.js'
 import type {GateOutcome, IntakeGate} from './gate.js'
@@ -179,11 +179,7 @@ const FREE_SOCKET_MS = 4000
  * between takes the FIN for an abort), the proxy stops for good and sends a bodiless GET/HEAD again as usual.
  */
 const closesAndWaits = (res: IncomingMessage) =>
-  /^gunicorn\b/i.test(String(res.headers.server ?? '')) &&
-  String(res.headers.connection ?? '')
-    .toLowerCase()
-    .split(',')
-    .some((t) => t.trim() === 'close')
+  /^gunicorn\b/i.test(String(res.headers.server ?? '')) && connectionOptions(res.headers).includes('close')
 
 /** One request in this many is sent without the half-close, so that its answer says whether the app still closes (closesAndWaits). */
 const HALF_CLOSE_PROBE_EVERY = 100
@@ -209,7 +205,7 @@ export function createProxy(o: ProxyOptions): http.Server {
   const capture = o.capture
   const target = upstreamTarget(o.upstream)
   const {host, port, base} = target
-  const loopback = /^(127\.|::1$|localhost$)/i.test(host) // see closesAndWaits
+  const mayHalfClose = !isHttps && /^(127\.|::1$|localhost$)/i.test(host) // plain HTTP on loopback: see closesAndWaits
 
   const server = http.createServer(
     {maxHeaderSize: o.maxHeaderSize, requestTimeout: 0, keepAliveTimeout: 65_000, headersTimeout: 60_000},
@@ -348,7 +344,7 @@ export function createProxy(o: ProxyOptions): http.Server {
       upReq.on('response', (upRes) => {
         upResponse = upRes
         // learned from the app's own answer: one to a request that said Connection: close says close whatever the app does
-        if (!closing) halfClose = !isHttps && loopback && !halfCloseFailed && closesAndWaits(upRes)
+        if (!closing) halfClose = mayHalfClose && !halfCloseFailed && closesAndWaits(upRes)
         else if (!closesAndWaits(upRes)) halfClose = false // the app answers otherwise now
         status = upRes.statusCode ?? 502
         // a worker being replaced answers what it holds and asks the client to come back on a new connection
@@ -406,14 +402,15 @@ export function createProxy(o: ProxyOptions): http.Server {
 
       upReq.on('error', (e: NodeJS.ErrnoException) => {
         if (timedOut) return // answered (504) or cut by onTimeout
-        if (closing && !upResponse) {
+        const unanswered = closing && !upResponse // the app (or something in between) took our early close for an abort
+        if (unanswered) {
           halfCloseFailed = true
           halfClose = false
         }
         if (
           retryable &&
           attempt === 0 &&
-          (upReq.reusedSocket || (closing && !upResponse)) &&
+          (upReq.reusedSocket || unanswered) &&
           !res.headersSent &&
           !res.destroyed &&
           (e.code === 'ECONNRESET' || e.code === 'EPIPE')
