@@ -134,7 +134,7 @@ async function main() {
         url = `http://127.0.0.1:${port}`
       }
       await db.query('TRUNCATE request_logs, access_logs')
-      const peak = {rss: 0, pss: 0, phase: ''}
+      const peak = {rss: 0, pss: 0, resident: 0, phase: ''}
       let phase = 'the warm-up' // what the load is doing, for where the peak comes
       let sampling = false
       const sampler = child
@@ -144,6 +144,7 @@ async function main() {
             const m = await treeMemory(child!.pid!)
             if (m.rss > peak.rss) Object.assign(peak, {rss: m.rss, phase})
             peak.pss = Math.max(peak.pss, m.pss)
+            peak.resident = Math.max(peak.resident, m.resident)
             sampling = false
           }, 200)
         : undefined
@@ -208,7 +209,7 @@ async function main() {
       }
       const {GET: get, POST: post} = {GET: measured.GET.r, POST: measured.POST.r}
       say(
-        `${sc.name}: GET ${Math.round(get.rps)} req/s p50 ${get.p50} p99 ${get.p99} (${get.errors} errors); POST ${Math.round(post.rps)} req/s p50 ${post.p50} p99 ${post.p99} (${post.errors} errors)${child ? `; peak RSS ${(peak.rss / 1048576).toFixed(0)} MB in ${peak.phase} (peak PSS ${(peak.pss / 1048576).toFixed(0)} MB)` : ''}${records}`,
+        `${sc.name}: GET ${Math.round(get.rps)} req/s p50 ${get.p50} p99 ${get.p99} (${get.errors} errors); POST ${Math.round(post.rps)} req/s p50 ${post.p50} p99 ${post.p99} (${post.errors} errors)${child ? `; peak RSS ${(peak.rss / 1048576).toFixed(0)} MB in ${peak.phase} (peak each page once ${(peak.resident / 1048576).toFixed(0)} MB, PSS ${(peak.pss / 1048576).toFixed(0)} MB)` : ''}${records}`,
       )
       say(
         `  at ${values.rate} req/s (open loop, at most ${values.connections} connections): ${(['GET', 'POST'] as const).map((k) => `${k} ${Math.round(rated[k].rps)} req/s p50 ${rated[k].p50.toFixed(2)} ms p99 ${rated[k].p99.toFixed(2)} ms (${rated[k].errors} errors)`).join('; ')}`,

@@ -141,27 +141,49 @@ async function treePids(pid: number): Promise<number[]> {
 }
 
 /**
- * Memory of a process and its children: the sum of their RSS, which counts
- * the pages they share (the node binary, about 45 MB) once per process, and
- * the sum of their PSS, which divides shared pages between them.
+ * Memory of a process and its children:
+ * - rss: the sum of their RSS, which counts the pages they share (the node binary, about 45 MB) once per process;
+ * - pss: the sum of their PSS, which divides each shared page between all the processes that map it, the app's too;
+ * - resident: the pages the tree holds, each once: every process's private pages, and each shared page of a
+ *   file once however many of them map it (from /proc/PID/smaps: per mapping, the most any of them has).
  */
-export async function treeMemory(pid: number): Promise<{rss: number; pss: number}> {
+export async function treeMemory(pid: number): Promise<{rss: number; pss: number; resident: number}> {
   // asynchronous throughout: the fixed-rate client shares this process's event loop, and a
   // synchronous pgrep every 200 ms would show up in its latencies
-  const kb = async (file: string, field: string) => {
+  const read = async (file: string) => {
     try {
-      return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(await readFile(file, 'utf8'))![1]) * 1024
+      return await readFile(file, 'utf8')
     } catch {
-      return 0
+      return '' // the process is gone
     }
   }
+  const kb = (text: string, field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0) * 1024
   let rss = 0
   let pss = 0
+  let own = 0
+  /** file mapping (device, inode, offset) → the most of its pages that one process of the tree shares */
+  const shared = new Map<string, number>()
   for (const p of await treePids(pid)) {
-    rss += await kb(`/proc/${p}/status`, 'VmRSS')
-    pss += await kb(`/proc/${p}/smaps_rollup`, 'Pss')
+    rss += kb(await read(`/proc/${p}/status`), 'VmRSS')
+    pss += kb(await read(`/proc/${p}/smaps_rollup`), 'Pss')
+    const mine = new Map<string, number>()
+    let key = ''
+    for (const line of (await read(`/proc/${p}/smaps`)).split('\n')) {
+      // a mapping's header (address perms offset dev inode [path]), then its fields, one a line
+      const head = /^[0-9a-f]+-[0-9a-f]+ \S+ ([0-9a-f]+) (\S+) (\d+)/.exec(line)
+      if (head) key = head[3] === '0' ? '' : `${head[2]} ${head[3]} ${head[1]}`
+      const field = /^(Private|Shared)_(?:Clean|Dirty):\s+(\d+) kB/.exec(line)
+      if (!field) continue
+      const bytes = Number(field[2]) * 1024
+      // anonymous shared pages (none in a node process) are counted as its own
+      if (field[1] === 'Private' || key === '') own += bytes
+      else mine.set(key, (mine.get(key) ?? 0) + bytes)
+    }
+    for (const [k, v] of mine) shared.set(k, Math.max(shared.get(k) ?? 0, v))
   }
-  return {rss, pss}
+  let resident = own
+  for (const v of shared.values()) resident += v
+  return {rss, pss, resident}
 }
 
 const TICK = 100 // clock ticks per second of /proc/*/stat (USER_HZ)

@@ -378,15 +378,16 @@ function every(ms: number, fn: () => Promise<void>): () => Promise<void> {
   }
 }
 
-type Peaks = {rss: number; pss: number; appRss: number}
+type Peaks = {rss: number; pss: number; resident: number; appRss: number}
 /** Peak memory of the proxy's process tree and the app's, every 500 ms. */
 function sampleMemory(target: Target, app: App): {peaks: Peaks; stop: () => Promise<void>} {
-  const peaks = {rss: 0, pss: 0, appRss: 0}
+  const peaks = {rss: 0, pss: 0, resident: 0, appRss: 0}
   const stop = every(500, async () => {
     if (target.proc) {
       const m = await treeMemory(target.proc.pid!)
       peaks.rss = Math.max(peaks.rss, m.rss)
       peaks.pss = Math.max(peaks.pss, m.pss)
+      peaks.resident = Math.max(peaks.resident, m.resident)
     }
     peaks.appRss = Math.max(peaks.appRss, (await treeMemory(app.proc.pid!)).rss)
   })
@@ -519,7 +520,7 @@ function report(label: string, kind: Kind, x: LoadResult): void {
   const load = `wrk ${fmt(w.requests)} requests in ${s1(w.seconds)}, ${fmt(w.rps)} req/s, p50 ${w.p50} p99 ${w.p99}, ${w.errors} errors`
   if (!x.catchUp) {
     say(
-      `${label}: ${fmt(x.e2e)} req/s (${load}); peak RSS ${x.peaks.rss ? `proxy ${mb(x.peaks.rss)} (PSS ${mb(x.peaks.pss)}), ` : ''}app ${mb(x.peaks.appRss)}`,
+      `${label}: ${fmt(x.e2e)} req/s (${load}); peak RSS ${x.peaks.rss ? `proxy ${mb(x.peaks.rss)} (each page once ${mb(x.peaks.resident)}, PSS ${mb(x.peaks.pss)}), ` : ''}app ${mb(x.peaks.appRss)}`,
     )
   } else {
     const c = x.catchUp
@@ -535,7 +536,7 @@ function report(label: string, kind: Kind, x: LoadResult): void {
       `  proxied ${fmt(x.lag!.proxiedRps)} req/s during the load; records: ${fmt(c.proxied)} sent, ${fmt(r.stored)} stored${access}, ${fmt(r.duplicates)} duplicates`,
     )
     say(
-      `  max lag during the load ${fmt(x.lag!.max)} records (${s1(x.lag!.maxSeconds)}); peak RSS proxy ${mb(x.peaks.rss)} (PSS ${mb(x.peaks.pss)}), app ${mb(x.peaks.appRss)}${kind === 'run' ? `; peak journal ${mb(x.peakJournal)}` : ''}`,
+      `  max lag during the load ${fmt(x.lag!.max)} records (${s1(x.lag!.maxSeconds)}); peak RSS proxy ${mb(x.peaks.rss)} (each page once ${mb(x.peaks.resident)}, PSS ${mb(x.peaks.pss)}), app ${mb(x.peaks.appRss)}${kind === 'run' ? `; peak journal ${mb(x.peakJournal)}` : ''}`,
     )
   }
   say(`  ${x.cpu}${x.catchUp ? ' (load and catch-up)' : ''}`)
