@@ -139,7 +139,10 @@ export class Shipper {
     readonly sink: Sink,
     options: ShipperOptions = {},
   ) {
-    this.o = {batchLines: 10_000, batchBytes: 4 * 1024 * 1024, pollMs: 50, log: () => {}, mayShip: () => true, ...options}
+    // 1 MiB a batch: about 130 POST records of 8 KiB or 1,000 GET records, over which a statement's own cost is
+    // spread thin already; the shipping thread keeps about four buffers of a batch's size (this read buffer, the
+    // files' join, a PostgreSQL connection's array and pg's message buffer), and 4 MiB batches held 16 MB more.
+    this.o = {batchLines: 10_000, batchBytes: 1024 * 1024, pollMs: 50, log: () => {}, mayShip: () => true, ...options}
     this.batchBuffer = Buffer.allocUnsafeSlow(this.o.batchBytes)
     this.checkpoint = new CheckpointFile(dir, sink.name, this.o.log)
     this.stats = {
