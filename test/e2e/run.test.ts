@@ -9,7 +9,7 @@ import {fileURLToPath} from 'node:url'
 import {expect} from 'chai'
 import WebSocket from 'ws'
 import {type TestDatabase, freshDatabase} from '../helpers/db.js'
-import {type RunningServer, recordIn, request, startRun, until} from '../helpers/run-server.js'
+import {type RunningServer, childPids, recordIn, request, startRun, until} from '../helpers/run-server.js'
 import {type Upstream, pattern, startUpstream} from '../helpers/upstream.js'
 import {skipUnless} from '../helpers/skip.js'
 
@@ -458,4 +458,32 @@ describe('audit-logs run: proxy and capture (subprocess, real PostgreSQL)', func
       flaky.close()
     }
   })
+})
+
+describe('audit-logs run: the environment of its processes', function () {
+  this.timeout(120_000)
+  /** A process's environment variable, as the kernel holds it (/proc/PID/environ); undefined when unset. */
+  const envOf = (pid: number, name: string) =>
+    readFileSync(`/proc/${pid}/environ`, 'utf8')
+      .split('\0')
+      .find((kv) => kv.startsWith(`${name}=`))
+      ?.slice(name.length + 1)
+  // the app answers with its own MALLOC_ARENA_MAX
+  const app = `require('node:http').createServer((q, s) => s.end(String(process.env.MALLOC_ARENA_MAX))).listen(Number(process.env.PORT), '127.0.0.1')`
+
+  for (const given of [undefined, '3']) {
+    it(`the workers limit malloc's arenas (${given ?? 'unset: 2'}); the app it spawns gets the environment as the user gave it (${given})`, async () => {
+      const run = await startRun(['--no-database', '--', process.execPath, '-e', app], {MALLOC_ARENA_MAX: given})
+      try {
+        const reply = await request(`${run.url}/`)
+        expect(reply.body.toString()).to.equal(String(given))
+        const workers = childPids(run.child.pid!).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('worker-main'))
+        expect(workers).to.have.length.greaterThan(0)
+        for (const pid of workers) expect(envOf(pid, 'MALLOC_ARENA_MAX')).to.equal(given ?? '2')
+        expect(envOf(run.child.pid!, 'MALLOC_ARENA_MAX')).to.equal(given)
+      } finally {
+        await run.stop()
+      }
+    })
+  }
 })
