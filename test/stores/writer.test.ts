@@ -4,6 +4,7 @@ import {v7 as uuidv7} from 'uuid'
 import {generateRecords} from '../../src/generate/records.js'
 import {clientConfig} from '../../src/stores/postgres/connection.js'
 import {premake} from '../../src/stores/postgres/partitions.js'
+import {Chain} from '../../src/stores/postgres/integrity.js'
 import {writeLines, writeRecords} from '../../src/stores/postgres/writer.js'
 import {type TestDatabase, count, freshDatabase} from '../helpers/db.js'
 
@@ -104,6 +105,16 @@ describe('the writer (real PostgreSQL)', () => {
     await writeLines(db.client, 'request', [line(a), Buffer.from(line(b))])
     const {rows} = await db.client.query('SELECT user_id, extra FROM request_logs WHERE id = ANY($1) ORDER BY id', [[a, b]])
     expect(rows).to.deep.equal([0, 1].map(() => ({user_id: 'u\ufffd', extra: {note: 'cut \ufffd pair 😀'}})))
+    // chained, as bytes among clean lines: the batch is sent as it is, refused, and sent again made safe, all of it
+    // chained once (the refused attempt's transaction left nothing)
+    const ids = Array.from({length: 5}, () => uuidv7())
+    const chained = ids.map((id, k) =>
+      Buffer.from(k === 2 ? line(id) : JSON.stringify({id, created_at: new Date().toISOString(), method: 'GET', path: '/c'})),
+    )
+    expect((await writeLines(db.client, 'request', chained, new Chain('writer-escapes'))).inserted).to.equal(5)
+    const batches = await db.client.query(`SELECT count, ids::text[] AS ids FROM integrity_batches WHERE instance = 'writer-escapes'`)
+    expect(batches.rows).to.deep.equal([{count: 5, ids}])
+    expect((await db.client.query('SELECT user_id FROM request_logs WHERE id = $1', [ids[2]])).rows[0].user_id).to.equal('u\ufffd')
   })
 
   it('routes rows whose period has no partition into the default partition, never refusing them', async () => {
