@@ -5,6 +5,8 @@ import {toDocument} from '../../src/stores/mongo/documents.js'
 import {LOG_TYPES, indexesFor, reason, sameKey, ttlOf} from '../../src/stores/mongo/plan.js'
 import {cleanupMongo} from '../../src/stores/mongo/retention.js'
 import {setupMongo} from '../../src/stores/mongo/setup.js'
+import {ttlCutoff} from '../../src/stores/mongo/verify.js'
+import {honouredCutoffs} from '../../src/stores/postgres/prune.js'
 import {mongoState} from '../../src/stores/mongo/status.js'
 import {type TestMongo, freshMongo, isFerretDb, mongoServerUri, startFerretDb} from '../helpers/mongo.js'
 import {skipUnless} from '../helpers/skip.js'
@@ -43,6 +45,19 @@ describe('MongoDB set-up, plan (pure)', () => {
       days: 90,
     })
     expect(ttlOf([{key: {created_at: -1, status_code: 1}, name: 'x', expireAfterSeconds: 5}])).to.equal(undefined)
+  })
+
+  it("verify honours a TTL index's horizon as a cutoff within the retention, and flags one shorter than the retention", () => {
+    const ttl = ttlOf([{key: {created_at: -1}, name: 'created_at_-1', expireAfterSeconds: 90 * 86_400}])!
+    const cutoff = ttlCutoff('request', ttl, NOW)
+    expect(cutoff).to.deep.equal({log_type: 'request', cutoff: CUTOFF_90, written_at: NOW.toISOString()})
+    // the documents older than the horizon were expired on purpose: verify counts them removed, not deleted
+    expect(honouredCutoffs([cutoff], {request: 90}, NOW)).to.deep.equal({cutoffs: new Map([['request', CUTOFF_90]]), bad: []})
+    // a TTL of 90 days under a retention of 120 expires what must be kept: not honoured
+    const {cutoffs, bad} = honouredCutoffs([cutoff], {request: 120}, NOW)
+    expect(cutoffs.size).to.equal(0)
+    expect(bad).to.have.length(1)
+    expect(bad[0].why).to.contain('120 days')
   })
 
   it("shortens a server's reason: no dump of the refused value", () => {

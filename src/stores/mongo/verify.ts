@@ -1,13 +1,31 @@
-import {Binary, type Document} from 'mongodb'
+import {Binary, type Document, MongoServerError} from 'mongodb'
 import {keysHashOf} from '../postgres/integrity.js'
 import type {BatchRow, ChainSource} from '../postgres/verify.js'
 import type {MongoStore} from './connection.js'
 import {INTEGRITY_COLLECTIONS, docHash} from './integrity.js'
+import {indexesOf, ttlOf} from './plan.js'
+import {LOG_TYPES, type LogType} from '../log-types.js'
+
+/** MongoDB's Unauthorized. */
+const UNAUTHORIZED = 13
+
+/**
+ * What a TTL index (`setup-db --mongo-ttl`) may have expired by `now`: the server deletes a document once its
+ * created_at is expireAfterSeconds old, and records nothing. Its horizon goes to verify as a cutoff of its type
+ * recorded now, which verify honours within the configured retention as it does cleanup's recorded ones (a TTL
+ * shorter than the retention is flagged as bad retention, not honoured).
+ */
+export const ttlCutoff = (logType: LogType, ttl: {seconds: number}, now: Date) => ({
+  log_type: logType,
+  cutoff: new Date(now.getTime() - ttl.seconds * 1000).toISOString(),
+  written_at: now.toISOString(),
+})
 
 /**
  * MongoDB's chains (stores/mongo/integrity.ts) as verify reads them (stores/postgres/verify.ts walks both stores):
  * the collections' documents in the shapes of PostgreSQL's rows, each record's hash recomputed from the document
- * read back. Reads only (find on the integrity collections and the records' suffices).
+ * read back. Reads only (find on the integrity collections and the records' suffices; listIndexes on the records'
+ * collections, for their TTL).
  */
 export function mongoChainSource(store: MongoStore): ChainSource {
   const {db} = store
@@ -17,9 +35,22 @@ export function mongoChainSource(store: MongoStore): ChainSource {
   return {
     store: 'mongo',
     tableOf: (type) => store.target.collections[type],
-    async retentionCutoffs() {
+    async retentionCutoffs(now, warn) {
       const rows = await db.collection(INTEGRITY_COLLECTIONS.retention).find({}).sort({log_type: 1, cutoff: 1}).toArray()
-      return rows.map((r) => ({log_type: String(r.log_type), cutoff: iso(r.cutoff), written_at: iso(r.written_at)}))
+      const cutoffs = rows.map((r) => ({log_type: String(r.log_type), cutoff: iso(r.cutoff), written_at: iso(r.written_at)}))
+      for (const type of LOG_TYPES) {
+        const collection = store.target.collections[type]
+        try {
+          const ttl = ttlOf(await indexesOf(db, collection))
+          if (ttl) cutoffs.push(ttlCutoff(type, ttl, now))
+        } catch (error) {
+          if (!(error instanceof MongoServerError && Number(error.code) === UNAUTHORIZED)) throw error
+          warn(
+            `cannot list the indexes of ${collection} (the user lacks listIndexes, as setup-db's reader does): documents a TTL index expired there are reported as deleted; verify as a user that has it, or grant it to the reader`,
+          )
+        }
+      }
+      return cutoffs
     },
     async instancesSince(since) {
       const out: Array<{instance: string; first: number | null; last: number | null}> = []

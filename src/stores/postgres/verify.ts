@@ -103,7 +103,8 @@ export type ChainSource = {
   store: ChainStore
   /** The table (collection) of a log type, as reports name it. */
   tableOf(type: LogType): string
-  retentionCutoffs(): Promise<Array<{log_type: string; cutoff: string; written_at: string}>>
+  /** The cutoffs records were removed by (cleanup's, recorded; MongoDB's TTL horizon as of `now`); `warn` says what could not be read. */
+  retentionCutoffs(now: Date, warn: (text: string) => void): Promise<Array<{log_type: string; cutoff: string; written_at: string}>>
   instancesSince(since: Date): Promise<Array<{instance: string; first: string | number | null; last: string | number | null}>>
   batchesFrom(instance: string, fromSeq: number, limit: number): Promise<BatchRow[]>
   recordAnomalies(
@@ -193,7 +194,11 @@ export async function verifyChainsOf(source: ChainSource, options: VerifyOptions
   const warnings: string[] = []
   const now = options.now ?? new Date()
   // each type's latest cutoff that its configured retention allows; a newer one is flagged, not honoured (prune.ts)
-  const {cutoffs, bad: badRetention} = honouredCutoffs(await source.retentionCutoffs(), options.retentionDays, now)
+  const {cutoffs, bad: badRetention} = honouredCutoffs(
+    await source.retentionCutoffs(now, (text) => warnings.push(text)),
+    options.retentionDays,
+    now,
+  )
   const {pruned, badPruning} = await prunedChains(source, cutoffs, warnings)
   const newestCutoff = [...cutoffs.values()].sort().at(-1)
   const fileDigests = readDigestFile(options.digestFile, warnings, source.store)
