@@ -50,14 +50,19 @@ describe('MongoDB set-up, plan (pure)', () => {
   it("verify honours a TTL index's horizon as a cutoff within the retention, and flags one shorter than the retention", () => {
     const ttl = ttlOf([{key: {created_at: -1}, name: 'created_at_-1', expireAfterSeconds: 90 * 86_400}])!
     const cutoff = ttlCutoff('request', ttl, NOW)
-    expect(cutoff).to.deep.equal({log_type: 'request', cutoff: CUTOFF_90, written_at: NOW.toISOString()})
+    expect(cutoff).to.deep.equal({
+      log_type: 'request',
+      cutoff: CUTOFF_90,
+      written_at: NOW.toISOString(),
+      how: 'the TTL index created_at_-1 (90 days), as of this verify',
+    })
     // the documents older than the horizon were expired on purpose: verify counts them removed, not deleted
     expect(honouredCutoffs([cutoff], {request: 90}, NOW)).to.deep.equal({cutoffs: new Map([['request', CUTOFF_90]]), bad: []})
     // a TTL of 90 days under a retention of 120 expires what must be kept: not honoured
     const {cutoffs, bad} = honouredCutoffs([cutoff], {request: 120}, NOW)
     expect(cutoffs.size).to.equal(0)
     expect(bad).to.have.length(1)
-    expect(bad[0].why).to.contain('120 days')
+    expect(bad[0].why).to.contain('120 days').and.contain('from the TTL index created_at_-1 (90 days)')
   })
 
   it("shortens a server's reason: no dump of the refused value", () => {

@@ -15,10 +15,11 @@ const UNAUTHORIZED = 13
  * recorded now, which verify honours within the configured retention as it does cleanup's recorded ones (a TTL
  * shorter than the retention is flagged as bad retention, not honoured).
  */
-export const ttlCutoff = (logType: LogType, ttl: {seconds: number}, now: Date) => ({
+export const ttlCutoff = (logType: LogType, ttl: {name: string; seconds: number; days: number}, now: Date) => ({
   log_type: logType,
   cutoff: new Date(now.getTime() - ttl.seconds * 1000).toISOString(),
   written_at: now.toISOString(),
+  how: `the TTL index ${ttl.name} (${ttl.days} days), as of this verify`,
 })
 
 /**

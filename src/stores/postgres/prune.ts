@@ -39,7 +39,7 @@ export const usText = (date: Date) => date.toISOString().replace(/\.(\d{3})Z$/, 
  * retention would hide deletions.
  */
 export function honouredCutoffs(
-  rows: Array<{log_type: string; cutoff: string; written_at: string}>,
+  rows: Array<{log_type: string; cutoff: string; written_at: string; how?: string}>,
   retentionDays: Partial<Record<LogType, number>> | undefined,
   now: Date,
 ): {cutoffs: Map<string, string>; bad: BadRetention[]} {
@@ -55,7 +55,7 @@ export function honouredCutoffs(
           logType: r.log_type,
           cutoff: r.cutoff,
           writtenAt: r.written_at,
-          why: `newer than ${r.log_type} records are kept (${days} days before it was recorded, with a day's slack): not honoured, it would hide deletions`,
+          why: `newer than ${r.log_type} records are kept (${days} days before it was recorded, with a day's slack)${r.how ? `, from ${r.how}` : ''}: not honoured, it would hide deletions`,
         })
         continue
       }

@@ -104,7 +104,10 @@ export type ChainSource = {
   /** The table (collection) of a log type, as reports name it. */
   tableOf(type: LogType): string
   /** The cutoffs records were removed by (cleanup's, recorded; MongoDB's TTL horizon as of `now`); `warn` says what could not be read. */
-  retentionCutoffs(now: Date, warn: (text: string) => void): Promise<Array<{log_type: string; cutoff: string; written_at: string}>>
+  retentionCutoffs(
+    now: Date,
+    warn: (text: string) => void,
+  ): Promise<Array<{log_type: string; cutoff: string; written_at: string; how?: string}>>
   instancesSince(since: Date): Promise<Array<{instance: string; first: string | number | null; last: string | number | null}>>
   batchesFrom(instance: string, fromSeq: number, limit: number): Promise<BatchRow[]>
   recordAnomalies(

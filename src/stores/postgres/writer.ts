@@ -87,13 +87,16 @@ const buffers = new WeakMap<pg.ClientBase, Buffer>()
 /**
  * A batch of the journal's lines is sent as it is first: a scan of every line for a \u escape cost the shipping
  * thread 13% of its time on POST records (bodies are full of \" and the search stops at each backslash), and an
- * escape PostgreSQL refuses is rare. When the batch fails and a line has one, it is sent again made jsonbSafe.
+ * escape PostgreSQL refuses is rare. When PostgreSQL refuses the batch's data (SQLSTATE class 22: \u0000 is 22P05,
+ * a lone surrogate 22P02) and a line has one, it is sent again made jsonbSafe; any other failure (a timeout, a
+ * lost connection) is thrown as it came.
  */
 async function writeOnce(client: pg.ClientBase, logType: LogType, lines: Array<string | Buffer>, chain?: Chain): Promise<WriteResult> {
   try {
     return await writeArray(client, logType, lines, false, chain)
   } catch (error) {
-    if (isChainConflict(error) || !lines.some((line) => typeof line !== 'string' && line.includes(ESCAPE))) throw error
+    const dataRefused = /^22/.test(String((error as {code?: unknown}).code ?? ''))
+    if (!dataRefused || !lines.some((line) => typeof line !== 'string' && line.includes(ESCAPE))) throw error
     return await writeArray(client, logType, lines, true, chain)
   }
 }
