@@ -10,6 +10,7 @@ import type {GateOutcome, IntakeGate} from './gate.js'
 import {EXTRA_HEADER, USER_HEADER} from './identity.js'
 import type {Exchange} from './record.js'
 import {type UpstreamTarget, upstreamTarget} from './upstream.js'
+import {isLoopback} from '../util/net.js'
 
 export type Capture = {
   exclusions: Exclusions
@@ -205,7 +206,7 @@ export function createProxy(o: ProxyOptions): http.Server {
   const capture = o.capture
   const target = upstreamTarget(o.upstream)
   const {host, port, base} = target
-  const mayHalfClose = !isHttps && /^(127\.|::1$|localhost$)/i.test(host) // plain HTTP on loopback: see closesAndWaits
+  const mayHalfClose = !isHttps && isLoopback(host) // plain HTTP on loopback: see closesAndWaits
 
   const server = http.createServer(
     {maxHeaderSize: o.maxHeaderSize, requestTimeout: 0, keepAliveTimeout: 65_000, headersTimeout: 60_000},

@@ -7,7 +7,7 @@ import {JournalWriter} from '../pipeline/journal.js'
 import {writerId} from './own-records.js'
 import type {Hooks} from '../capture/record.js'
 import type {RunPlan} from './run-plan.js'
-import {isLoopback} from './settings.js'
+import {isLoopback} from '../util/net.js'
 import {sameSecret} from '../util/secrets.js'
 
 /**

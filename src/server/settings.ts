@@ -47,9 +47,6 @@ export type WorkerSettings = {
 export const FULL_BODY_CAP = 1024 * 1024
 export const MAX_HEADER_SIZE = 2 * 1024 * 1024
 
-/** A loopback address (or localhost): only this host reaches a listener bound to it. */
-export const isLoopback = (host: string) => host === 'localhost' || (net.isIP(host) !== 0 && /^(127\.|::1$|::ffff:127\.)/.test(host))
-
 /** The run's events endpoint, from the admin listener's address (one bound to every address is reached on loopback). */
 export function eventsUrl(config: Pick<ResolvedConfig, 'adminBind'>): string {
   const {host, port} = parseHostPort('adminBind', config.adminBind)

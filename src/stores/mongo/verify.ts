@@ -1,13 +1,10 @@
-import {Binary, type Document, MongoServerError} from 'mongodb'
+import {Binary, type Document} from 'mongodb'
 import {keysHashOf} from '../postgres/integrity.js'
 import type {BatchRow, ChainSource} from '../postgres/verify.js'
 import type {MongoStore} from './connection.js'
 import {INTEGRITY_COLLECTIONS, docHash} from './integrity.js'
-import {indexesOf, ttlOf} from './plan.js'
+import {indexesOf, isUnauthorized, ttlOf} from './plan.js'
 import {LOG_TYPES, type LogType} from '../log-types.js'
-
-/** MongoDB's Unauthorized. */
-const UNAUTHORIZED = 13
 
 /**
  * What a TTL index (`setup-db --mongo-ttl`) may have expired by `now`: the server deletes a document once its
@@ -45,7 +42,7 @@ export function mongoChainSource(store: MongoStore): ChainSource {
           const ttl = ttlOf(await indexesOf(db, collection))
           if (ttl) cutoffs.push(ttlCutoff(type, ttl, now))
         } catch (error) {
-          if (!(error instanceof MongoServerError && Number(error.code) === UNAUTHORIZED)) throw error
+          if (!isUnauthorized(error)) throw error
           warn(
             `cannot list the indexes of ${collection} (the user lacks listIndexes, as setup-db's reader does): documents a TTL index expired there are reported as deleted; verify as a user that has it, or grant it to the reader`,
           )
