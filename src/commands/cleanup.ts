@@ -1,3 +1,4 @@
+import type {KeyObject} from 'node:crypto'
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../base-command.js'
 import type {ResolvedConfig} from '../config/resolve.js'
@@ -9,11 +10,13 @@ import type {MongoCleanupReport} from '../stores/mongo/retention.js'
 import {assertMigrated} from '../stores/postgres/partitions.js'
 import {LOG_TYPES, type LogType, logTypeOf} from '../stores/log-types.js'
 import {type CleanupReport, cleanup} from '../stores/postgres/retention.js'
+import {loadPrivateKey} from '../stores/postgres/integrity.js'
 import {formatBytes} from '../util/bytes.js'
 
 /** PostgreSQL's report as before (its fields at the top, when it was cleaned), MongoDB's under `mongo`. */
 export type CleanupResult = (CleanupReport | {dryRun: boolean; interrupted: boolean}) & {mongo?: MongoCleanupReport}
 type Retention = Array<{logType: LogType; days: number}>
+const configuredDays = (config: ResolvedConfig) => Object.fromEntries(LOG_TYPES.map((t) => [t, retentionDays(config, t)]))
 
 export default class Cleanup extends BaseCommand<typeof Cleanup> {
   static summary = 'Apply retention: drop expired partitions, delete older rows (and MongoDB documents) in batches.'
@@ -53,8 +56,9 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
       days: this.flags.days ?? retentionDays(config, logType),
     }))
     const signal = this.interruptSignal()
-    const pg = stores.postgres ? await this.cleanupPostgres(config, retention, signal) : undefined
-    const mongo = stores.mongo && !pg?.interrupted ? await this.cleanupMongo(config, retention, signal) : undefined
+    const signingKey = this.signingKey(config)
+    const pg = stores.postgres ? await this.cleanupPostgres(config, retention, signal, signingKey) : undefined
+    const mongo = stores.mongo && !pg?.interrupted ? await this.cleanupMongo(config, retention, signal, signingKey) : undefined
     const interrupted = !!pg?.interrupted || !!mongo?.interrupted
     if (interrupted) {
       this.logToStderr('Interrupted between batches: the tables are consistent; run cleanup again to finish.')
@@ -63,7 +67,29 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
     return {...(pg ?? {dryRun: !!this.flags['dry-run']}), interrupted, ...(mongo ? {mongo} : {})}
   }
 
-  private async cleanupPostgres(config: ResolvedConfig, retention: Retention, signal: AbortSignal): Promise<CleanupReport> {
+  /**
+   * integrityKey, to sign each cutoff with the retention it applies (stores/postgres/integrity.ts signRetention), so that
+   * verify still honours it once the retention is raised. Only the configured retention is signed (configuredDays): a
+   * shorter `--days` stays bounded by it, as before. A key that cannot be read does not stop the cleanup: its cutoffs go unsigned.
+   */
+  private signingKey(config: ResolvedConfig): KeyObject | undefined {
+    if (!config.integrityKey) return undefined
+    try {
+      return loadPrivateKey(config.integrityKey).key
+    } catch {
+      this.logToStderr(
+        'integrityKey is set but cannot be used as the Ed25519 private key (run `audit-logs doctor`): the retention cutoffs are recorded unsigned',
+      )
+      return undefined
+    }
+  }
+
+  private async cleanupPostgres(
+    config: ResolvedConfig,
+    retention: Retention,
+    signal: AbortSignal,
+    signingKey: KeyObject | undefined,
+  ): Promise<CleanupReport> {
     const client = await this.client()
     await assertMigrated(client)
     const spin = await this.spinner(this.flags['dry-run'] ? 'Measuring what would go' : 'Cleaning up')
@@ -73,7 +99,8 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
       batchSize: config.cleanupBatchSize,
       signal,
       // the integrity chains are pruned by cutoffs the configured retention allows, as verify honours them
-      configuredDays: Object.fromEntries(LOG_TYPES.map((t) => [t, retentionDays(config, t)])),
+      configuredDays: configuredDays(config),
+      signingKey,
       onProgress: (e) => (spin.text = `${e.action === 'drop' ? 'dropped' : 'deleting from'} ${e.partition}: ${e.rows} rows`),
     }).finally(() => spin.stop())
 
@@ -106,7 +133,12 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
     return report
   }
 
-  private async cleanupMongo(config: ResolvedConfig, retention: Retention, signal: AbortSignal): Promise<MongoCleanupReport> {
+  private async cleanupMongo(
+    config: ResolvedConfig,
+    retention: Retention,
+    signal: AbortSignal,
+    signingKey: KeyObject | undefined,
+  ): Promise<MongoCleanupReport> {
     const store = await this.mongoStore('cleanup --store mongo')
     const {cleanupMongo} = await import('../stores/mongo/retention.js')
     const spin = await this.spinner(this.flags['dry-run'] ? 'Counting what would go in MongoDB' : 'Cleaning up MongoDB')
@@ -115,6 +147,8 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
       dryRun: !!this.flags['dry-run'],
       batchSize: config.cleanupBatchSize,
       signal,
+      signingKey,
+      configuredDays: configuredDays(config),
       onProgress: (e) => (spin.text = `deleting from ${e.collection} (MongoDB): ${e.deleted} of ${e.older} documents`),
     }).finally(() => spin.stop())
 

@@ -1,3 +1,4 @@
+import {createPrivateKey} from 'node:crypto'
 // One period's maintenance of `run --maintenance`: premake the partitions and
 // apply retention (PostgreSQL, and MongoDB when it is configured), done by one
 // instance per period however many run against the database. It runs on the
@@ -23,10 +24,14 @@ export type MaintenanceSettings = {
   partitionInterval: Interval
   premake: number
   retention: Array<{logType: LogType; days: number}>
+  /** integrityKey (PEM): each retention cutoff is recorded signed (stores/postgres/integrity.ts signRetention) */
+  integrityKeyPem?: string
   batchSize: number
   /** the background priority, for the thread and its database backend (when local) */
   nice: number
 }
+
+const keyOf = (s: MaintenanceSettings) => (s.integrityKeyPem ? createPrivateKey(s.integrityKeyPem) : undefined)
 
 export type MaintenanceWork = {
   periodStart: string
@@ -64,7 +69,7 @@ async function cleanMongo(s: MaintenanceSettings, signal: AbortSignal): Promise<
   const {cleanupMongo} = await import('../stores/mongo/retention.js')
   const store = await connectMongo(s.mongo)
   try {
-    const report = await cleanupMongo(store, {retention: s.retention, dryRun: false, batchSize: s.batchSize, signal})
+    const report = await cleanupMongo(store, {retention: s.retention, dryRun: false, batchSize: s.batchSize, signal, signingKey: keyOf(s)})
     if (report.interrupted) throw new Error('interrupted by the shutdown (MongoDB)')
     return report.totalDocuments
   } finally {
@@ -131,7 +136,7 @@ export async function maintain(s: MaintenanceSettings, signal: AbortSignal): Pro
         const {tables, retention} = await existingRetention(client, s)
         const interval = await partitionInterval(client, {configured: s.partitionInterval})
         work.partitionsCreated = (await premake(client, {interval, ahead: s.premake, tables})).length
-        const report = await cleanup(client, {retention, dryRun: false, batchSize: s.batchSize, signal})
+        const report = await cleanup(client, {retention, dryRun: false, batchSize: s.batchSize, signal, signingKey: keyOf(s)})
         work.partitionsDropped = report.actions.filter((a) => a.action === 'drop').length
         work.rowsRemoved = report.totalRows
         work.integrityBatchesPruned = report.integrity?.batches ?? 0

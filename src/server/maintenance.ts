@@ -8,6 +8,7 @@ import {AuditLogsError, ExitCode} from '../errors.js'
 import {LOG_TYPES} from '../stores/log-types.js'
 import type {MongoTarget} from '../stores/mongo/target.js'
 import {redactText} from '../util/redact.js'
+import {loadPrivateKey} from '../stores/postgres/integrity.js'
 import type {Deadline} from './lifecycle.js'
 import type {FromMaintenance, ToMaintenance} from './maintenance-thread.js'
 import type {MaintenanceOutcome, MaintenanceSettings} from './maintenance-work.js'
@@ -128,6 +129,8 @@ export function startMaintenance(
     partitionInterval: config.partitionInterval,
     premake: config.premake,
     retention: LOG_TYPES.map((logType) => ({logType, days: retentionDays(config, logType)})),
+    // run checked the key at its start (integrityOptions); the cutoffs are signed with it
+    integrityKeyPem: config.integrityKey ? loadPrivateKey(config.integrityKey).pem : undefined,
     batchSize: config.cleanupBatchSize,
     nice: config.backgroundNice,
   }

@@ -134,6 +134,7 @@ describe('audit-logs CLI (subprocess)', function () {
         {version: 5, name: 'maintenance_runs'},
         {version: 6, name: 'integrity'},
         {version: 7, name: 'integrity_pruned'},
+        {version: 8, name: 'signed_retention'},
       ])
       const again = await runCli(['migrate'], {env})
       expect(again.stdout).to.contain('No pending migrations')

@@ -97,7 +97,7 @@ describe('audit-logs run: the sinks — dead letters, schema, bursts (subprocess
       const r = await startRun(['--upstream', ctx.app.url, '--workers', '1'], {AUDIT_LOGS_DATABASE_URL: old.url})
       await r.stop()
       expect(r.stderr()).to.contain(
-        'database: 6 migration(s) pending (0002_bounded_index_keys, 0003_event_logs, 0004_outbound_and_app_logs, 0005_maintenance_runs, 0006_integrity, 0007_integrity_pruned): run `audit-logs setup-db`',
+        'database: 7 migration(s) pending (0002_bounded_index_keys, 0003_event_logs, 0004_outbound_and_app_logs, 0005_maintenance_runs, 0006_integrity, 0007_integrity_pruned, 0008_signed_retention): run `audit-logs setup-db`',
       )
     } finally {
       await old.drop()

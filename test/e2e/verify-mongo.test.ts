@@ -369,6 +369,12 @@ describe('audit-logs verify --source mongo: integrity chains against the owner (
     const after = await verify(['--since', '200d'])
     expect(after.exitCode, after.stdout).to.equal(0)
     expect(instance(after).removedByRetention).to.equal(1)
+    // signed with integrityKey: still honoured once the retention is raised, by the 30 days it applied
+    const [recorded] = await col('integrity_retention').find({}).toArray()
+    expect(JSON.parse(recorded.statement)).to.include({kind: 'retention', store: 'mongo', log_type: 'event', days: 30})
+    const raised = await verify(['--since', '200d'], {AUDIT_LOGS_EVENT_RETENTION_DAYS: '365'})
+    expect(raised.exitCode, raised.stdout).to.equal(0)
+    expect(raised.json().warnings.join('\n')).to.include('applied under a retention of 30 days, shorter than the 365 configured now')
   })
 
   it('a forged retention cutoff (now) does not hide a deletion: it is flagged, the deleted record reported', async () => {

@@ -202,12 +202,30 @@ describe('integrity_batches retention: cleanup prunes the chains, verify stays c
     const v = await verify({AUDIT_LOGS_ACCESS_RETENTION_DAYS: '90'})
     expect(v.exitCode, v.stdout + v.stderr).to.equal(0)
     expect(chain(v.json()).pruned).to.include({throughSeq: 4, records: 8})
-    // verified with a longer access retention than cleanup applied: the cutoff is not honoured, nor is the prune
+    // verified with a longer access retention than cleanup applied (the retention raised since): cleanup signed the
+    // retention it applied with integrityKey, so its cutoff, and the prune by it, are honoured, with a note
     const longer = await verify()
-    expect(longer.exitCode).to.equal(8)
-    expect(longer.json().badRetention.map((b: {logType: string}) => b.logType)).to.deep.equal(['access'])
-    expect(longer.json().badPruning.map((b: {instance: string}) => b.instance)).to.deep.equal(['import@p'])
-    expect(longer.json().badPruning[0].why).to.match(/no access retention cutoff is honoured/)
+    expect(longer.exitCode, longer.stdout).to.equal(0)
+    expect(longer.json().warnings.join('\n')).to.include(
+      'access retention cutoff(s) were applied under a retention of 90 days, shorter than the 120 configured now: honoured',
+    )
+    // unsigned (a row someone wrote, or a cleanup without the key), the cutoff is bounded by the 120 days: neither is honoured
+    const signed = await q(`SELECT cutoff, statement, signature FROM integrity_retention WHERE log_type = 'access'`)
+    await q(`UPDATE integrity_retention SET statement = NULL, signature = NULL WHERE log_type = 'access'`)
+    try {
+      const unsigned = await verify()
+      expect(unsigned.exitCode).to.equal(8)
+      expect(unsigned.json().badRetention.map((b: {logType: string}) => b.logType)).to.deep.equal(['access'])
+      expect(unsigned.json().badPruning.map((b: {instance: string}) => b.instance)).to.deep.equal(['import@p'])
+      expect(unsigned.json().badPruning[0].why).to.match(/no access retention cutoff is honoured/)
+    } finally {
+      for (const r of signed)
+        await q(`UPDATE integrity_retention SET statement = $2, signature = $3 WHERE log_type = 'access' AND cutoff = $1`, [
+          r.cutoff,
+          r.statement,
+          r.signature,
+        ])
+    }
   })
 
   // from here on the configuration is the one cleanup applied last (access kept 90 days)
@@ -383,6 +401,9 @@ describe('integrity_batches retention: cleanup prunes the chains, verify stays c
       await run.stop()
       await app.close()
     }
+    // the maintenance thread signs the cutoffs it applies, as cleanup does
+    const [last] = await q(`SELECT statement FROM integrity_retention WHERE log_type = 'request' ORDER BY written_at DESC LIMIT 1`)
+    expect(JSON.parse(last.statement)).to.include({kind: 'retention', log_type: 'request', days: 90})
     const v = await verify(env90)
     expect(v.exitCode, v.stdout + v.stderr).to.equal(0)
     expect(chain(v.json(), 'import@m').pruned).to.include({throughSeq: 1})

@@ -328,6 +328,25 @@ describe('audit-logs verify: integrity chains against a superuser (subprocess, r
     expect(after.json().instances[0].removedByRetention).to.equal(1)
   })
 
+  it('a retention raised since: the cutoff cleanup signed is honoured by the retention it applied; altered, it is flagged', async () => {
+    // the cleanup above applied the configured 30 days of events, and signed its cutoff with integrityKey
+    const [row] = await q(`SELECT statement, signature FROM integrity_retention WHERE log_type = 'event'`)
+    expect(JSON.parse(row.statement)).to.include({kind: 'retention', store: 'postgres', log_type: 'event', days: 30})
+    const raised = await verify(['--since', '200d'], {AUDIT_LOGS_EVENT_RETENTION_DAYS: '365'})
+    expect(raised.exitCode, raised.stdout).to.equal(0)
+    expect(raised.json().instances[0].removedByRetention).to.equal(1)
+    expect(raised.json().warnings.join('\n')).to.include(
+      '1 event retention cutoff(s) were applied under a retention of 30 days, shorter than the 365 configured now: honoured',
+    )
+    // the statement made to say a shorter retention: its signature no longer checks, and the cutoff is bounded by 365 days
+    await q(`UPDATE integrity_retention SET statement = replace(statement, '"days":30', '"days":20') WHERE log_type = 'event'`)
+    const altered = await verify(['--since', '200d'], {AUDIT_LOGS_EVENT_RETENTION_DAYS: '365'})
+    expect(altered.exitCode, altered.stdout).to.equal(8)
+    expect(altered.json().badRetention[0].why).to.match(/365 days .*; its signed statement does not check with the key/)
+    await q(`UPDATE integrity_retention SET statement = $1 WHERE log_type = 'event'`, [row.statement])
+    expect((await verify(['--since', '200d'], {AUDIT_LOGS_EVENT_RETENTION_DAYS: '365'})).exitCode).to.equal(0)
+  })
+
   it('a forged retention row (cutoff now) does not hide deletions: it is flagged, the deleted records reported', async () => {
     const [row] = await q(`SELECT id::text FROM request_logs ORDER BY created_at LIMIT 1 OFFSET 2`)
     await q(`CREATE TABLE saved_req AS SELECT * FROM request_logs WHERE id = $1`, [row.id])

@@ -203,6 +203,12 @@ export async function mongoChainUnavailable(db: Db, digests: boolean): Promise<s
 }
 
 /** Records a cutoff `cleanup` applied to a log type (verify counts chained documents older than it as removed on purpose). */
-export async function recordRetention(db: Db, logType: string, cutoff: Date, how: string): Promise<void> {
-  await db.collection(INTEGRITY_COLLECTIONS.retention).insertOne({log_type: logType, cutoff, how, written_at: new Date()})
+export async function recordRetention(
+  db: Db,
+  logType: string,
+  cutoff: Date,
+  how: string,
+  signed?: {statement: string; signature: string},
+): Promise<void> {
+  await db.collection(INTEGRITY_COLLECTIONS.retention).insertOne({log_type: logType, cutoff, how, written_at: new Date(), ...signed})
 }

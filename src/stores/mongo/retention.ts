@@ -1,8 +1,11 @@
+import type {KeyObject} from 'node:crypto'
 import {cutoffFor} from '../postgres/periods.js'
 import type {LogType} from '../source.js'
 import type {MongoStore} from './connection.js'
 import {indexesOf, ttlOf} from './plan.js'
 import {INTEGRITY_COLLECTIONS, recordRetention} from './integrity.js'
+import {signRetention} from '../postgres/integrity.js'
+import {signable} from '../postgres/retention.js'
 
 export type MongoCleanupTarget = {
   logType: LogType
@@ -32,6 +35,9 @@ export type MongoCleanupOptions = {
   now?: Date
   signal?: AbortSignal
   onProgress?: (event: {collection: string; deleted: number; older: number}) => void
+  /** integrityKey: each cutoff of the configured retention recorded with a signed statement of it (as cleanup's for PostgreSQL) */
+  signingKey?: KeyObject
+  configuredDays?: Partial<Record<LogType, number>>
 }
 
 /**
@@ -78,7 +84,15 @@ export async function cleanupMongo(store: MongoStore, options: MongoCleanupOptio
     // said before anything goes (an interrupted cleanup removed some): verify --source mongo counts the chained documents
     // older than the cutoff as removed on purpose; only where setup-db made the chain's collections
     if (t.older > 0 && (await store.db.listCollections({name: INTEGRITY_COLLECTIONS.retention}, {nameOnly: true}).toArray()).length)
-      await recordRetention(store.db, logType, cutoff, `cleanup: ${days} days, documents deleted`)
+      await recordRetention(
+        store.db,
+        logType,
+        cutoff,
+        `cleanup: ${days} days, documents deleted`,
+        options.signingKey && signable(options, logType, days)
+          ? signRetention(options.signingKey, {store: 'mongo', logType, cutoff, days, at: now})
+          : undefined,
+      )
     for (;;) {
       if (options.signal?.aborted) {
         report.interrupted = true

@@ -1,6 +1,7 @@
 import {Binary, type Document} from 'mongodb'
 import {keysHashOf} from '../postgres/integrity.js'
 import type {BatchRow, ChainSource} from '../postgres/verify.js'
+import type {CutoffRow} from '../postgres/prune.js'
 import type {MongoStore} from './connection.js'
 import {INTEGRITY_COLLECTIONS, docHash} from './integrity.js'
 import {indexesOf, isUnauthorized, ttlOf} from './plan.js'
@@ -35,7 +36,15 @@ export function mongoChainSource(store: MongoStore): ChainSource {
     tableOf: (type) => store.target.collections[type],
     async retentionCutoffs(now, warn) {
       const rows = await db.collection(INTEGRITY_COLLECTIONS.retention).find({}).sort({log_type: 1, cutoff: 1}).toArray()
-      const cutoffs = rows.map((r) => ({log_type: String(r.log_type), cutoff: iso(r.cutoff), written_at: iso(r.written_at)}))
+      const text = (v: unknown) => (typeof v === 'string' ? v : null)
+      const cutoffs: CutoffRow[] = rows.map((r) => ({
+        log_type: String(r.log_type),
+        cutoff: iso(r.cutoff),
+        written_at: iso(r.written_at),
+        how: text(r.how) ?? undefined,
+        statement: text(r.statement),
+        signature: text(r.signature),
+      }))
       for (const type of LOG_TYPES) {
         const collection = store.target.collections[type]
         try {

@@ -45,7 +45,7 @@
  * - Not covered: records written by other means than the sinks and import (bench data from `generate`: verify
  *   reports them as inserted).
  */
-import {createHash, createPrivateKey, createPublicKey, type KeyObject, sign} from 'node:crypto'
+import {createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify as verifySignature} from 'node:crypto'
 import {appendFile, mkdir, open} from 'node:fs/promises'
 import {readFileSync} from 'node:fs'
 import os from 'node:os'
@@ -118,6 +118,70 @@ type Head = {seq: number; hash: Buffer; total: number}
 
 /** The store a chain lives in: its digests are marked with it when it is not PostgreSQL (digests.jsonl is shared). */
 export type ChainStore = 'postgres' | 'mongo'
+
+/** Whether `signature` (base64) is `publicKey`'s Ed25519 signature of `body`. */
+export function signedBy(body: string, signature: string, publicKey: KeyObject): boolean {
+  try {
+    return verifySignature(null, Buffer.from(body), publicKey, Buffer.from(signature, 'base64'))
+  } catch {
+    return false
+  }
+}
+
+/**
+ * A retention cutoff as cleanup records it, signed with integrityKey when one is configured: the retention (days) it
+ * was applied under and when. verify bounds an unsigned cutoff by the retention configured now, so raising the
+ * retention would turn every earlier cutoff into a BAD RETENTION failure, with no way to clear it but to delete the
+ * rows that say what was removed. A signed one is also honoured by the retention it says it was recorded under: the
+ * key's holder set that policy, and someone who can only write the database cannot sign another.
+ */
+export type RetentionStatement = {v: 1; kind: 'retention'; store: ChainStore; log_type: string; cutoff: string; days: number; at: string}
+
+export function signRetention(
+  key: KeyObject,
+  s: {store: ChainStore; logType: string; cutoff: Date; days: number; at: Date},
+): {statement: string; signature: string} {
+  const body: RetentionStatement = {
+    v: 1,
+    kind: 'retention',
+    store: s.store,
+    log_type: s.logType,
+    cutoff: s.cutoff.toISOString(),
+    days: s.days,
+    at: s.at.toISOString(),
+  }
+  const statement = JSON.stringify(body)
+  return {statement, signature: sign(null, Buffer.from(statement), key).toString('base64')}
+}
+
+/**
+ * The retention a recorded cutoff was signed under: undefined when it carries no statement, 'invalid' when its
+ * signature does not check with `publicKey` or the statement is not of this row (another type, another cutoff).
+ */
+export function signedRetention(
+  row: {log_type: string; cutoff: string; statement?: string | null; signature?: string | null},
+  publicKey: KeyObject,
+): {days: number; at: number} | 'invalid' | undefined {
+  if (!row.statement && !row.signature) return undefined
+  if (!row.statement || !row.signature || !signedBy(row.statement, row.signature, publicKey)) return 'invalid'
+  let s: Partial<RetentionStatement>
+  try {
+    s = JSON.parse(row.statement) as Partial<RetentionStatement>
+  } catch {
+    return 'invalid'
+  }
+  const at = Date.parse(String(s.at))
+  if (
+    s.kind !== 'retention' ||
+    s.log_type !== row.log_type ||
+    Date.parse(String(s.cutoff)) !== Date.parse(row.cutoff) ||
+    !Number.isFinite(s.days) ||
+    (s.days as number) < 0 ||
+    !Number.isFinite(at)
+  )
+    return 'invalid'
+  return {days: s.days as number, at}
+}
 
 /**
  * What a Chain needs of its store (it is the same chain for PostgreSQL and MongoDB): the head as stored, the batch

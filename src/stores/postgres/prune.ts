@@ -20,7 +20,9 @@
  *   by the primary key from the chain's start, so a cleanup reads only what it prunes and a page more.
  * - Signed digests whose head is pruned stay: verify checks that what they sign is older than the retention allows.
  */
+import type {KeyObject} from 'node:crypto'
 import type {Db} from './db.js'
+import {signedRetention} from './integrity.js'
 import type {LogType} from '../log-types.js'
 import * as sql from './sql/integrity.js'
 
@@ -33,36 +35,65 @@ export const RETENTION_SLACK_MS = 86_400_000
 /** A time as utcText gives it (microseconds), so that it compares as text with the database's. */
 export const usText = (date: Date) => date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
 
+/** A recorded retention cutoff as verify and pruning read it; `statement` and `signature` when cleanup signed it (integrity.ts). */
+export type CutoffRow = {
+  log_type: string
+  cutoff: string
+  written_at: string
+  how?: string
+  statement?: string | null
+  signature?: string | null
+}
+
 /**
  * Each type's latest recorded cutoff that its configured retention allows; a newer one is flagged, not honoured:
  * a cutoff is the time of the cleanup minus the retention, so one after (when it was recorded, at the latest now) −
- * retention would hide deletions.
+ * retention would hide deletions. With `publicKey`, a cutoff that integrityKey signed (signRetention) is also
+ * honoured by the retention its statement says it was applied under, when it was: a retention raised since does not
+ * make earlier cleanups look like deletions. Such cutoffs are named in `notes`, once per log type and retention.
  */
 export function honouredCutoffs(
-  rows: Array<{log_type: string; cutoff: string; written_at: string; how?: string}>,
+  rows: CutoffRow[],
   retentionDays: Partial<Record<LogType, number>> | undefined,
   now: Date,
-): {cutoffs: Map<string, string>; bad: BadRetention[]} {
+  publicKey?: KeyObject,
+): {cutoffs: Map<string, string>; bad: BadRetention[]; notes: string[]} {
   const cutoffs = new Map<string, string>()
   const bad: BadRetention[] = []
+  const shorter = new Map<string, {type: string; days: number; configured: number; count: number}>()
   for (const r of rows) {
     const days = retentionDays?.[r.log_type as LogType]
     if (days !== undefined) {
       const recorded = Math.min(Date.parse(r.written_at), now.getTime())
-      const bound = recorded - days * 86_400_000 + RETENTION_SLACK_MS
-      if (Date.parse(r.cutoff) > bound) {
-        bad.push({
-          logType: r.log_type,
-          cutoff: r.cutoff,
-          writtenAt: r.written_at,
-          why: `newer than ${r.log_type} records are kept (${days} days before it was recorded, with a day's slack)${r.how ? `, from ${r.how}` : ''}: not honoured, it would hide deletions`,
-        })
-        continue
+      const allows = (d: number, at: number) => Date.parse(r.cutoff) <= at - d * 86_400_000 + RETENTION_SLACK_MS
+      if (!allows(days, recorded)) {
+        const signed = publicKey ? signedRetention(r, publicKey) : undefined
+        if (signed && signed !== 'invalid' && allows(signed.days, Math.min(signed.at, recorded))) {
+          const key = `${r.log_type} ${signed.days}`
+          const s = shorter.get(key) ?? {type: r.log_type, days: signed.days, configured: days, count: 0}
+          s.count++
+          shorter.set(key, s)
+        } else {
+          bad.push({
+            logType: r.log_type,
+            cutoff: r.cutoff,
+            writtenAt: r.written_at,
+            why:
+              `newer than ${r.log_type} records are kept (${days} days before it was recorded, with a day's slack)${r.how ? `, from ${r.how}` : ''}` +
+              `${signed === 'invalid' ? '; its signed statement does not check with the key (changed, or signed by another)' : ''}: not honoured, it would hide deletions`,
+          })
+          continue
+        }
       }
     }
     if (!cutoffs.has(r.log_type) || r.cutoff > cutoffs.get(r.log_type)!) cutoffs.set(r.log_type, r.cutoff)
   }
-  return {cutoffs, bad}
+  const notes = [...shorter.values()].map(
+    (s) =>
+      `${s.count} ${s.type} retention cutoff(s) were applied under a retention of ${s.days} days, shorter than the ${s.configured} ` +
+      'configured now: honoured, as the integrity key signed that retention when they were recorded',
+  )
+  return {cutoffs, bad, notes}
 }
 
 export type PrunedInstance = {instance: string; fromSeq: number; throughSeq: number; batches: number; records: number}

@@ -1,9 +1,11 @@
 import {type LogType, LOG_TABLES, cutoffFor} from './periods.js'
 import {type PartitionInfo, ddlTransaction, listPartitions} from './partitions.js'
 import * as sql from './sql/retention.js'
-import {insertRetention, prunedReadiness, retentionCutoffs, utcText} from './sql/integrity.js'
-import {type PruneReport, honouredCutoffs, pruneChains, usText} from './prune.js'
+import {insertRetention, prunedReadiness, retentionCutoffs, retentionSignable, utcText} from './sql/integrity.js'
+import {signRetention} from './integrity.js'
+import {type CutoffRow, type PruneReport, honouredCutoffs, pruneChains, usText} from './prune.js'
 
+import {type KeyObject, createPublicKey} from 'node:crypto'
 import type {Db} from './db.js'
 
 export type CleanupAction = {
@@ -36,8 +38,18 @@ export type CleanupOptions = {
    * verify bounds them [default: `retention`'s days]: a shorter `--days` removes records but not their batch rows.
    */
   configuredDays?: Partial<Record<LogType, number>>
+  /**
+   * integrityKey (the private key): each cutoff of the configured retention (configuredDays, when given) is recorded
+   * with a statement of the retention it was applied under, signed, which verify honours should the configured
+   * retention be raised later (integrity.ts signRetention). A shorter `--days` is not the policy: it goes unsigned.
+   */
+  signingKey?: KeyObject
   onProgress?: (event: {partition: string; action: 'drop' | 'delete'; rows: number}) => void
 }
+
+/** Whether a cutoff applied with `days` is the configured retention of its type (signed, when a key is given). */
+export const signable = (o: {configuredDays?: Partial<Record<LogType, number>>}, logType: LogType, days: number) =>
+  days === (o.configuredDays?.[logType] ?? days)
 
 /** Whole partitions older than the cutoff are dropped; the boundary and the default partition lose rows in batches. */
 function classify(p: PartitionInfo, cutoff: Date): 'drop' | 'delete' | 'keep' {
@@ -68,6 +80,8 @@ export async function cleanup(db: Db, options: CleanupOptions): Promise<CleanupR
   // the database's clock as the cleanup starts: only batch rows written before it may be pruned (see pruneChains)
   const startedAt = String((await db.query(`SELECT ${utcText('now()')} AS t`)).rows[0].t)
   const report: CleanupReport = {dryRun: options.dryRun, interrupted: false, targets: [], actions: [], totalRows: 0, totalBytes: 0}
+  // a database before migration 0008 records its cutoffs unsigned
+  const signingKey = options.signingKey && (await db.query(retentionSignable())).rows[0].ok ? options.signingKey : undefined
   for (const {logType, days} of options.retention) {
     const table = LOG_TABLES[logType]
     const cutoff = cutoffFor(now, days)
@@ -86,7 +100,13 @@ export async function cleanup(db: Db, options: CleanupOptions): Promise<CleanupR
       if (!options.dryRun) {
         // said before anything goes (an interrupted cleanup removed some): verify counts the integrity
         // chain's records older than the cutoff as removed on purpose (integrity.ts)
-        if (!recorded) await db.query(insertRetention(logType, cutoff, `cleanup: ${days} days, partitions dropped or rows deleted`))
+        if (!recorded) {
+          const signed =
+            signingKey && signable(options, logType, days)
+              ? signRetention(signingKey, {store: 'postgres', logType, cutoff, days, at: now})
+              : undefined
+          await db.query(insertRetention(logType, cutoff, `cleanup: ${days} days, partitions dropped or rows deleted`, signed))
+        }
         recorded = true
         if (kind === 'drop') {
           await dropWithRetry(db, p.name)
@@ -122,13 +142,13 @@ async function pruneIntegrity(
   startedAt: string,
 ): Promise<PruneReport | undefined> {
   if (!(await db.query(prunedReadiness())).rows[0].exists) return undefined
-  const rows = (await db.query(retentionCutoffs())).rows as Array<{log_type: string; cutoff: string; written_at: string}>
+  const rows = (await db.query(retentionCutoffs())).rows as CutoffRow[]
   if (options.dryRun)
     for (const t of report.targets)
       if (report.actions.some((a) => a.table === t.table))
         rows.push({log_type: t.logType, cutoff: usText(new Date(t.cutoff)), written_at: now.toISOString()})
   const bound = options.configuredDays ?? Object.fromEntries(options.retention.map((r) => [r.logType, r.days]))
-  const {cutoffs: honoured} = honouredCutoffs(rows, bound, now)
+  const {cutoffs: honoured} = honouredCutoffs(rows, bound, now, options.signingKey && createPublicKey(options.signingKey))
   const cutoffs = new Map<string, string>()
   for (const t of report.targets) {
     const recorded = honoured.get(t.logType)

@@ -1,10 +1,10 @@
-import {type KeyObject, verify as verifySignature} from 'node:crypto'
+import type {KeyObject} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 import {LOG_TYPE, LOG_TYPES, type LogType} from '../log-types.js'
 import type {Db} from './db.js'
-import {type ChainStore, ZERO_HASH, chainHash, recordsHashOf} from './integrity.js'
+import {type ChainStore, ZERO_HASH, chainHash, recordsHashOf, signedBy} from './integrity.js'
 import * as sql from './sql/integrity.js'
-import {type BadRetention, honouredCutoffs} from './prune.js'
+import {type BadRetention, type CutoffRow, honouredCutoffs} from './prune.js'
 
 /**
  * Recomputes the integrity chains (integrity.ts) from what is stored: for each instance with batches since
@@ -104,10 +104,7 @@ export type ChainSource = {
   /** The table (collection) of a log type, as reports name it. */
   tableOf(type: LogType): string
   /** The cutoffs records were removed by (cleanup's, recorded; MongoDB's TTL horizon as of `now`); `warn` says what could not be read. */
-  retentionCutoffs(
-    now: Date,
-    warn: (text: string) => void,
-  ): Promise<Array<{log_type: string; cutoff: string; written_at: string; how?: string}>>
+  retentionCutoffs(now: Date, warn: (text: string) => void): Promise<CutoffRow[]>
   instancesSince(since: Date): Promise<Array<{instance: string; first: string | number | null; last: string | number | null}>>
   batchesFrom(instance: string, fromSeq: number, limit: number): Promise<BatchRow[]>
   recordAnomalies(
@@ -197,11 +194,9 @@ export async function verifyChainsOf(source: ChainSource, options: VerifyOptions
   const warnings: string[] = []
   const now = options.now ?? new Date()
   // each type's latest cutoff that its configured retention allows; a newer one is flagged, not honoured (prune.ts)
-  const {cutoffs, bad: badRetention} = honouredCutoffs(
-    await source.retentionCutoffs(now, (text) => warnings.push(text)),
-    options.retentionDays,
-    now,
-  )
+  const recorded = await source.retentionCutoffs(now, (text) => warnings.push(text))
+  const {cutoffs, bad: badRetention, notes} = honouredCutoffs(recorded, options.retentionDays, now, options.publicKey)
+  warnings.push(...notes)
   const {pruned, badPruning} = await prunedChains(source, cutoffs, warnings)
   const newestCutoff = [...cutoffs.values()].sort().at(-1)
   const fileDigests = readDigestFile(options.digestFile, warnings, source.store)
@@ -607,13 +602,4 @@ function prunedBoundaryProblem(
     }
   }
   return undefined
-}
-
-/** Whether `signature` (base64) is `publicKey`'s Ed25519 signature of `body`. */
-function signedBy(body: string, signature: string, publicKey: KeyObject): boolean {
-  try {
-    return verifySignature(null, Buffer.from(body), publicKey, Buffer.from(signature, 'base64'))
-  } catch {
-    return false
-  }
 }

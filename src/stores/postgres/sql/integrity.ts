@@ -60,9 +60,22 @@ export const insertDigest = (instance: string, seq: number, body: string, signat
   values: [instance, seq, body, signature],
 })
 
-export const insertRetention = (logType: LogType, cutoff: Date, how: string): Query => ({
-  text: `INSERT INTO integrity_retention (log_type, cutoff, how) SELECT $1, $2, $3 WHERE to_regclass('integrity_retention') IS NOT NULL`,
-  values: [logType, cutoff, how],
+/** A cutoff cleanup applied; `signed` (integrity.ts signRetention) needs migration 0008's columns (retentionSignable). */
+export const insertRetention = (logType: LogType, cutoff: Date, how: string, signed?: {statement: string; signature: string}): Query =>
+  signed
+    ? {
+        text: `INSERT INTO integrity_retention (log_type, cutoff, how, statement, signature) VALUES ($1, $2, $3, $4, $5)`,
+        values: [logType, cutoff, how, signed.statement, signed.signature],
+      }
+    : {
+        text: `INSERT INTO integrity_retention (log_type, cutoff, how) SELECT $1, $2, $3 WHERE to_regclass('integrity_retention') IS NOT NULL`,
+        values: [logType, cutoff, how],
+      }
+
+/** Whether integrity_retention has the columns of a signed cutoff (migration 0008). */
+export const retentionSignable = (): Query => ({
+  text: `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+      WHERE attrelid = to_regclass('integrity_retention') AND attname = 'signature' AND NOT attisdropped) AS ok`,
 })
 
 export const integrityInstalled = (): Query => ({text: `SELECT to_regclass('integrity_batches') IS NOT NULL AS ok`})
@@ -143,8 +156,10 @@ export const digestsOf = (instance: string): Query => ({
 
 /** Each cutoff retention recorded, with when it was recorded (verify bounds each by the configured retention). */
 export const retentionCutoffs = (): Query => ({
-  text: `SELECT log_type, ${utcText('cutoff')} AS cutoff, ${utcText('written_at')} AS written_at
-    FROM integrity_retention ORDER BY log_type, cutoff`,
+  // the signed statement through to_jsonb: a database before migration 0008 has no such columns (NULL then)
+  text: `SELECT log_type, ${utcText('cutoff')} AS cutoff, ${utcText('written_at')} AS written_at, how,
+      pg_catalog.to_jsonb(r) ->> 'statement' AS statement, pg_catalog.to_jsonb(r) ->> 'signature' AS signature
+    FROM integrity_retention r ORDER BY log_type, cutoff`,
 })
 
 // --- pruning (prune.ts, by cleanup as the owner) ---
