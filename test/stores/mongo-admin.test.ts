@@ -4,7 +4,7 @@ import {type MongoStore, connectMongo} from '../../src/stores/mongo/connection.j
 import {toDocument} from '../../src/stores/mongo/documents.js'
 import {LOG_TYPES, indexesFor, reason, sameKey, ttlOf} from '../../src/stores/mongo/plan.js'
 import {cleanupMongo} from '../../src/stores/mongo/retention.js'
-import {setupMongo} from '../../src/stores/mongo/setup.js'
+import {rolePrivileges, setupMongo} from '../../src/stores/mongo/setup.js'
 import {ttlCutoff} from '../../src/stores/mongo/verify.js'
 import {honouredCutoffs} from '../../src/stores/postgres/prune.js'
 import {mongoState} from '../../src/stores/mongo/status.js'
@@ -63,6 +63,23 @@ describe('MongoDB set-up, plan (pure)', () => {
     expect(cutoffs.size).to.equal(0)
     expect(bad).to.have.length(1)
     expect(bad[0].why).to.contain('120 days').and.contain('from the TTL index created_at_-1 (90 days)')
+  })
+
+  it("the roles' privileges: the writer inserts records only; the reader finds, follows and lists the records' indexes (verify reads a TTL)", () => {
+    const collections = {request: 'r', access: 'a', event: 'e', outbound: 'o', app: 'p'}
+    const writer = rolePrivileges('writer', collections)
+    const reader = rolePrivileges('reader', collections)
+    for (const c of Object.values(collections)) {
+      expect(writer.find((p) => p.collection === c)?.actions).to.deep.equal(['insert'])
+      expect(reader.find((p) => p.collection === c)?.actions).to.deep.equal(['find', 'changeStream', 'listIndexes'])
+    }
+    expect(writer.filter((p) => p.collection.startsWith('integrity_'))).to.deep.equal([
+      {collection: 'integrity_batches', actions: ['insert', 'find', 'listIndexes']},
+      {collection: 'integrity_digests', actions: ['insert']},
+    ])
+    expect(reader.filter((p) => p.collection.startsWith('integrity_')).map((p) => p.actions.join())).to.deep.equal(['find', 'find', 'find'])
+    // nothing else: no write of any kind for the reader, no read of records for the writer
+    expect(reader.flatMap((p) => p.actions).filter((a) => !['find', 'changeStream', 'listIndexes'].includes(a))).to.deep.equal([])
   })
 
   it("shortens a server's reason: no dump of the refused value", () => {

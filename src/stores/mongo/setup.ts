@@ -208,20 +208,10 @@ export async function setupMongo(store: MongoStore, options: MongoSetupOptions):
 
   /** A role and a user of the same name for each: MongoDB keeps users and roles apart. */
   async function ensureUsers(): Promise<void> {
-    const collections = LOG_TYPES.map((t) => target.collections[t])
-    // listCollections (names only): connecting proves the login with it (connection.ts); changeStream: tail follows with one
     const kinds = [
-      {kind: 'writer', actions: ['insert'], password: options.passwords.writer},
-      {kind: 'reader', actions: ['find', 'changeStream'], password: options.passwords.reader},
+      {kind: 'writer', password: options.passwords.writer},
+      {kind: 'reader', password: options.passwords.reader},
     ] as const
-    // the chain: the writer reads the head back and checks the unique index; the reader (verify) reads all three
-    const integrity = {
-      writer: [
-        {collection: INTEGRITY_COLLECTIONS.batches, actions: ['insert', 'find', 'listIndexes']},
-        {collection: INTEGRITY_COLLECTIONS.digests, actions: ['insert']},
-      ],
-      reader: Object.values(INTEGRITY_COLLECTIONS).map((collection) => ({collection, actions: ['find']})),
-    }
     const label = (kind: string) => `user ${target.dbName}_${kind} (${kind === 'writer' ? 'insert' : 'find'} only)`
     const skipAll = (error: unknown) => {
       const why = isUnauthorized(error) ? `the user of the URI may not manage users and roles (${reason(error)})` : unsupported(error)
@@ -237,12 +227,12 @@ export async function setupMongo(store: MongoStore, options: MongoSetupOptions):
       if (!isUnsupported(error) && !isUnauthorized(error)) throw error
       return skipAll(error)
     }
-    for (const {kind, actions, password} of kinds) {
+    for (const {kind, password} of kinds) {
       const name = `${target.dbName}_${kind}`
       const role = roles.find((r) => r.role === name)
       const hasRole = role !== undefined
       const hasUser = users.some((u) => u.user === name)
-      // a role made before the integrity chain lacks its privileges: granted now (the sink writes unchained until then)
+      // a role made by an earlier setup-db lacks what came since (the chain's collections, the reader's listIndexes): granted now
       const held = (collection: string, acts: readonly string[]) =>
         ((role?.privileges ?? []) as Document[]).some(
           (p) =>
@@ -250,7 +240,8 @@ export async function setupMongo(store: MongoStore, options: MongoSetupOptions):
             p.resource?.collection === collection &&
             acts.every((a) => (p.actions as string[] | undefined)?.includes(a)),
         )
-      const missing = hasRole ? integrity[kind].filter((p) => !held(p.collection, p.actions)) : []
+      const wanted = rolePrivileges(kind, target.collections)
+      const missing = hasRole ? wanted.filter((p) => !held(p.collection, p.actions)) : []
       try {
         if (missing.length) {
           const cmd = {
@@ -261,8 +252,7 @@ export async function setupMongo(store: MongoStore, options: MongoSetupOptions):
         }
         if (!hasRole) {
           const privileges = [
-            ...collections.map((collection) => ({resource: {db: target.dbName, collection}, actions: [...actions]})),
-            ...integrity[kind].map((p) => ({resource: {db: target.dbName, collection: p.collection}, actions: p.actions})),
+            ...wanted.map((p) => ({resource: {db: target.dbName, collection: p.collection}, actions: [...p.actions]})),
             {resource: {db: target.dbName, collection: ''}, actions: ['listCollections']},
           ]
           const cmd = {createRole: name, privileges, roles: []}
@@ -283,6 +273,30 @@ export async function setupMongo(store: MongoStore, options: MongoSetupOptions):
       step({step: label(kind), status: hasRole && hasUser ? (missing.length ? done('update') : 'exists') : done('create')})
     }
   }
+}
+
+/**
+ * What each role of setup-db may do, per collection of the audit database (besides listCollections on the database,
+ * names only: connecting proves the login with it, connection.ts). The writer inserts records, and for the chain reads
+ * its head back and checks the unique index; the reader finds and follows records (changeStream: tail) and lists their
+ * indexes (verify --source mongo reads a TTL index as a retention cutoff), and reads the chain's three collections.
+ */
+export function rolePrivileges(
+  kind: 'writer' | 'reader',
+  collections: Record<LogType, string>,
+): Array<{collection: string; actions: readonly string[]}> {
+  const records = LOG_TYPES.map((t) => ({
+    collection: collections[t],
+    actions: kind === 'writer' ? ['insert'] : ['find', 'changeStream', 'listIndexes'],
+  }))
+  const integrity =
+    kind === 'writer'
+      ? [
+          {collection: INTEGRITY_COLLECTIONS.batches, actions: ['insert', 'find', 'listIndexes']},
+          {collection: INTEGRITY_COLLECTIONS.digests, actions: ['insert']},
+        ]
+      : Object.values(INTEGRITY_COLLECTIONS).map((collection) => ({collection, actions: ['find']}))
+  return [...records, ...integrity]
 }
 
 /** The store's URI with the new user's name and password, authenticating against the audit database (doctor logs in with it too). */

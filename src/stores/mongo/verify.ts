@@ -53,7 +53,7 @@ export function mongoChainSource(store: MongoStore): ChainSource {
         } catch (error) {
           if (!isUnauthorized(error)) throw error
           warn(
-            `cannot list the indexes of ${collection} (the user lacks listIndexes, as setup-db's reader does): documents a TTL index expired there are reported as deleted; verify as a user that has it, or grant it to the reader`,
+            `cannot list the indexes of ${collection} (the user lacks listIndexes, as the reader of an earlier setup-db did): documents a TTL index expired there are reported as deleted; run \`audit-logs setup-db --store mongo\` again, which grants it to the reader, or verify as a user that has it`,
           )
         }
       }
