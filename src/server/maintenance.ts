@@ -104,6 +104,22 @@ function describe(o: MaintenanceOutcome): string | undefined {
 }
 
 /**
+ * integrityKey, to sign the retention cutoffs the maintenance applies (stores/postgres/integrity.ts signRetention). A key
+ * that cannot be used does not stop maintenance (with the chain off, run does not check it): its cutoffs go unsigned.
+ */
+function signingKeyPem(config: ResolvedConfig, log: (m: string) => void): string | undefined {
+  if (!config.integrityKey) return undefined
+  try {
+    return loadPrivateKey(config.integrityKey).pem
+  } catch {
+    log(
+      'maintenance: integrityKey is set but cannot be used as the Ed25519 private key (run `audit-logs doctor`): retention cutoffs are recorded unsigned',
+    )
+    return undefined
+  }
+}
+
+/**
  * Starts the maintenance thread (maintenance-thread.ts) of `run --maintenance`. It needs a database
  * store: PostgreSQL (the work is shared between instances under an advisory lock), or MongoDB only
  * (every instance cleans, see maintenance-work.ts). A thread that dies is started again at the next
@@ -129,8 +145,7 @@ export function startMaintenance(
     partitionInterval: config.partitionInterval,
     premake: config.premake,
     retention: LOG_TYPES.map((logType) => ({logType, days: retentionDays(config, logType)})),
-    // run checked the key at its start (integrityOptions); the cutoffs are signed with it
-    integrityKeyPem: config.integrityKey ? loadPrivateKey(config.integrityKey).pem : undefined,
+    integrityKeyPem: signingKeyPem(config, log),
     batchSize: config.cleanupBatchSize,
     nice: config.backgroundNice,
   }

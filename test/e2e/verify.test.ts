@@ -345,6 +345,28 @@ describe('audit-logs verify: integrity chains against a superuser (subprocess, r
     expect(altered.json().badRetention[0].why).to.match(/365 days .*; its signed statement does not check with the key/)
     await q(`UPDATE integrity_retention SET statement = $1 WHERE log_type = 'event'`, [row.statement])
     expect((await verify(['--since', '200d'], {AUDIT_LOGS_EVENT_RETENTION_DAYS: '365'})).exitCode).to.equal(0)
+    // an old event chained after that cleanup (a late import, say), then deleted: the signed 30 days do not cover it
+    const old = new Date(Date.now() - 100 * 86_400_000).toISOString()
+    const late = await runCli(['event', '--action', 'LATE', '--actor', '8', '--created-at', old, '--log-dir', logDir], {
+      env: env(),
+      cwd: dir,
+    })
+    expect(late.exitCode, late.stderr).to.equal(0)
+    const [{id}] = await q(`SELECT id::text FROM event_logs WHERE action = 'LATE'`)
+    await q(`CREATE TABLE saved_late AS SELECT * FROM event_logs WHERE id = $1`, [id])
+    await q(`DELETE FROM event_logs WHERE id = $1`, [id])
+    try {
+      const hidden = await verify(['--since', '200d'], {AUDIT_LOGS_EVENT_RETENTION_DAYS: '365'})
+      expect(hidden.exitCode, hidden.stdout).to.equal(8)
+      expect(hidden.json().instances[0].deleted.map((d: {id: string}) => d.id)).to.deep.equal([id])
+      // under the retention configured when it was deleted, it was past retention: removed on purpose
+      const then = await verify(['--since', '200d'])
+      expect(then.exitCode, then.stdout).to.equal(0)
+      expect(then.json().instances[0].removedByRetention).to.equal(2)
+    } finally {
+      await q(`INSERT INTO event_logs SELECT * FROM saved_late; DROP TABLE saved_late`)
+    }
+    expect((await verify(['--since', '200d'])).exitCode).to.equal(0)
   })
 
   it('a forged retention row (cutoff now) does not hide deletions: it is flagged, the deleted records reported', async () => {

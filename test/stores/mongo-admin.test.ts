@@ -57,10 +57,15 @@ describe('MongoDB set-up, plan (pure)', () => {
       how: 'the TTL index created_at_-1 (90 days), as of this verify',
     })
     // the documents older than the horizon were expired on purpose: verify counts them removed, not deleted
-    expect(honouredCutoffs([cutoff], {request: 90}, NOW)).to.deep.equal({cutoffs: new Map([['request', CUTOFF_90]]), bad: [], notes: []})
+    expect(honouredCutoffs([cutoff], {request: 90}, NOW)).to.deep.equal({
+      configured: new Map([['request', CUTOFF_90]]),
+      signed: [],
+      bad: [],
+      notes: [],
+    })
     // a TTL of 90 days under a retention of 120 expires what must be kept: not honoured
-    const {cutoffs, bad} = honouredCutoffs([cutoff], {request: 120}, NOW)
-    expect(cutoffs.size).to.equal(0)
+    const {configured, bad} = honouredCutoffs([cutoff], {request: 120}, NOW)
+    expect(configured.size).to.equal(0)
     expect(bad).to.have.length(1)
     expect(bad[0].why).to.contain('120 days').and.contain('from the TTL index created_at_-1 (90 days)')
   })

@@ -23,7 +23,7 @@
  * derived fields (`_ip`, `_path`, `_hour`) included: the writer hashes the document it inserts, verify the one it
  * reads back.
  */
-import {BSON, Binary, type Db, MongoServerError} from 'mongodb'
+import {BSON, Binary, type Db, MongoServerError, type ObjectId} from 'mongodb'
 import {type Chain, type ChainIO, type Inserted, sha256} from '../postgres/integrity.js'
 import type {LogType} from '../source.js'
 import type {BatchRow} from '../postgres/sql/integrity.js'
@@ -203,12 +203,23 @@ export async function mongoChainUnavailable(db: Db, digests: boolean): Promise<s
 }
 
 /** Records a cutoff `cleanup` applied to a log type (verify counts chained documents older than it as removed on purpose). */
-export async function recordRetention(
-  db: Db,
-  logType: string,
-  cutoff: Date,
-  how: string,
-  signed?: {statement: string; signature: string},
-): Promise<void> {
-  await db.collection(INTEGRITY_COLLECTIONS.retention).insertOne({log_type: logType, cutoff, how, written_at: new Date(), ...signed})
+export async function recordRetention(db: Db, logType: string, cutoff: Date, how: string): Promise<unknown> {
+  return (await db.collection(INTEGRITY_COLLECTIONS.retention).insertOne({log_type: logType, cutoff, how, written_at: new Date()}))
+    .insertedId
+}
+
+/** The signed statement (stores/postgres/integrity.ts signRetention) of a recorded cutoff, once its documents are gone. */
+export async function signRecordedRetention(db: Db, id: unknown, signed: {statement: string; signature: string}): Promise<void> {
+  await db.collection(INTEGRITY_COLLECTIONS.retention).updateOne({_id: id as ObjectId}, {$set: signed})
+}
+
+/** Each instance's chain head (its last seq); none without the collection. */
+export async function chainHeads(db: Db): Promise<Record<string, number>> {
+  const batches = db.collection(INTEGRITY_COLLECTIONS.batches)
+  const heads: Record<string, number> = {}
+  for (const instance of (await batches.distinct('instance')) as string[]) {
+    const last = await batches.findOne({instance}, {sort: {seq: -1}, projection: {seq: 1}})
+    if (last) heads[instance] = Number(last.seq)
+  }
+  return heads
 }

@@ -3,7 +3,7 @@ import {cutoffFor} from '../postgres/periods.js'
 import type {LogType} from '../source.js'
 import type {MongoStore} from './connection.js'
 import {indexesOf, ttlOf} from './plan.js'
-import {INTEGRITY_COLLECTIONS, recordRetention} from './integrity.js'
+import {INTEGRITY_COLLECTIONS, chainHeads, recordRetention, signRecordedRetention} from './integrity.js'
 import {signRetention} from '../postgres/integrity.js'
 import {signable} from '../postgres/retention.js'
 
@@ -83,16 +83,12 @@ export async function cleanupMongo(store: MongoStore, options: MongoCleanupOptio
     }
     // said before anything goes (an interrupted cleanup removed some): verify --source mongo counts the chained documents
     // older than the cutoff as removed on purpose; only where setup-db made the chain's collections
-    if (t.older > 0 && (await store.db.listCollections({name: INTEGRITY_COLLECTIONS.retention}, {nameOnly: true}).toArray()).length)
-      await recordRetention(
-        store.db,
-        logType,
-        cutoff,
-        `cleanup: ${days} days, documents deleted`,
-        options.signingKey && signable(options, logType, days)
-          ? signRetention(options.signingKey, {store: 'mongo', logType, cutoff, days, at: now})
-          : undefined,
-      )
+    let recorded: {id: unknown; heads?: Record<string, number>} | undefined
+    if (t.older > 0 && (await store.db.listCollections({name: INTEGRITY_COLLECTIONS.retention}, {nameOnly: true}).toArray()).length) {
+      recorded = {id: await recordRetention(store.db, logType, cutoff, `cleanup: ${days} days, documents deleted`)}
+      // the batches whose documents this cleanup removes: the statement signed once they are gone covers those only
+      if (options.signingKey && signable(options, logType, days)) recorded.heads = await chainHeads(store.db)
+    }
     for (;;) {
       if (options.signal?.aborted) {
         report.interrupted = true
@@ -114,6 +110,14 @@ export async function cleanupMongo(store: MongoStore, options: MongoCleanupOptio
     }
     report.totalDocuments += t.deleted
     if (report.interrupted) break
+    if (options.signingKey && recorded?.heads) {
+      const heads = recorded.heads
+      await signRecordedRetention(
+        store.db,
+        recorded.id,
+        signRetention(options.signingKey, {store: 'mongo', logType, cutoff, days, at: now, heads}),
+      )
+    }
   }
   return report
 }

@@ -37,10 +37,15 @@ export function mongoChainSource(store: MongoStore): ChainSource {
     async retentionCutoffs(now, warn) {
       const rows = await db.collection(INTEGRITY_COLLECTIONS.retention).find({}).sort({log_type: 1, cutoff: 1}).toArray()
       const text = (v: unknown) => (typeof v === 'string' ? v : null)
+      // the writer stores dates; anything else (a row someone wrote) is compared as the time it parses to, or refused
+      const time = (v: unknown) => {
+        const ms = v instanceof Date ? v.getTime() : Date.parse(String(v))
+        return Number.isFinite(ms) ? new Date(ms).toISOString() : String(v)
+      }
       const cutoffs: CutoffRow[] = rows.map((r) => ({
         log_type: String(r.log_type),
-        cutoff: iso(r.cutoff),
-        written_at: iso(r.written_at),
+        cutoff: time(r.cutoff),
+        written_at: time(r.written_at),
         how: text(r.how) ?? undefined,
         statement: text(r.statement),
         signature: text(r.signature),

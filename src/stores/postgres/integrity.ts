@@ -135,11 +135,22 @@ export function signedBy(body: string, signature: string, publicKey: KeyObject):
  * rows that say what was removed. A signed one is also honoured by the retention it says it was recorded under: the
  * key's holder set that policy, and someone who can only write the database cannot sign another.
  */
-export type RetentionStatement = {v: 1; kind: 'retention'; store: ChainStore; log_type: string; cutoff: string; days: number; at: string}
+export type RetentionStatement = {
+  v: 1
+  kind: 'retention'
+  store: ChainStore
+  log_type: string
+  cutoff: string
+  days: number
+  at: string
+  /** each instance's chain head as cleanup began: the batches whose records the cutoff removed (later ones it does not cover) */
+  heads: Record<string, number>
+}
 
+/** Signed once the cutoff's records are gone (an interrupted cleanup leaves its cutoff unsigned). */
 export function signRetention(
   key: KeyObject,
-  s: {store: ChainStore; logType: string; cutoff: Date; days: number; at: Date},
+  s: {store: ChainStore; logType: string; cutoff: Date; days: number; at: Date; heads: Record<string, number>},
 ): {statement: string; signature: string} {
   const body: RetentionStatement = {
     v: 1,
@@ -149,6 +160,7 @@ export function signRetention(
     cutoff: s.cutoff.toISOString(),
     days: s.days,
     at: s.at.toISOString(),
+    heads: s.heads,
   }
   const statement = JSON.stringify(body)
   return {statement, signature: sign(null, Buffer.from(statement), key).toString('base64')}
@@ -161,7 +173,8 @@ export function signRetention(
 export function signedRetention(
   row: {log_type: string; cutoff: string; statement?: string | null; signature?: string | null},
   publicKey: KeyObject,
-): {days: number; at: number} | 'invalid' | undefined {
+  store: ChainStore,
+): {days: number; at: number; heads: Record<string, number>} | 'invalid' | undefined {
   if (!row.statement && !row.signature) return undefined
   if (!row.statement || !row.signature || !signedBy(row.statement, row.signature, publicKey)) return 'invalid'
   let s: Partial<RetentionStatement>
@@ -172,15 +185,20 @@ export function signedRetention(
   }
   const at = Date.parse(String(s.at))
   if (
+    s.v !== 1 ||
     s.kind !== 'retention' ||
+    s.store !== store ||
     s.log_type !== row.log_type ||
     Date.parse(String(s.cutoff)) !== Date.parse(row.cutoff) ||
     !Number.isFinite(s.days) ||
     (s.days as number) < 0 ||
-    !Number.isFinite(at)
+    !Number.isFinite(at) ||
+    typeof s.heads !== 'object' ||
+    s.heads === null ||
+    !Object.values(s.heads).every((seq) => Number.isInteger(seq))
   )
     return 'invalid'
-  return {days: s.days as number, at}
+  return {days: s.days as number, at, heads: s.heads}
 }
 
 /**
@@ -418,7 +436,9 @@ export function loadPrivateKey(value: string): {key: KeyObject; pem: string} {
     try {
       pem = readFileSync(pem, 'utf8')
     } catch (error) {
-      throw usageError(`integrityKey: cannot read the key file ${value} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, [
+      // key material that is not quite PEM (quoted, say) is not echoed as if it were a path
+      const named = /PRIVATE KEY|[\r\n]/.test(value) ? '(its value is neither PEM text nor a path)' : value
+      throw usageError(`integrityKey: cannot read the key file ${named} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, [
         'Make one with `audit-logs verify keygen --out integrity.pem` (or `openssl genpkey -algorithm ed25519 -out integrity.pem`)',
       ])
     }

@@ -22,7 +22,7 @@
  */
 import type {KeyObject} from 'node:crypto'
 import type {Db} from './db.js'
-import {signedRetention} from './integrity.js'
+import {type ChainStore, signedRetention} from './integrity.js'
 import type {LogType} from '../log-types.js'
 import * as sql from './sql/integrity.js'
 
@@ -46,54 +46,96 @@ export type CutoffRow = {
 }
 
 /**
+ * The cutoffs verify and pruning honour. `configured`: per type, the newest recorded cutoff that the configured
+ * retention allows; it covers every chained record of the type. `signed`: cutoffs newer than that which integrityKey
+ * signed with the retention they were applied under (a retention raised since): each covers only the records of the
+ * batches its statement names (each instance's chain up to its head as cleanup began), so records chained after it,
+ * an import of old records say, are not covered by a retention that no longer applies.
+ */
+export type Cutoffs = {
+  configured: Map<string, string>
+  signed: Array<{type: string; cutoff: string; heads: Record<string, number>}>
+}
+
+/** The cutoff that covers records of `type` in batch `seq` of `instance` (without them: the configured one only). */
+export function cutoffAt(c: Cutoffs, type: string, instance?: string, seq?: number): string | undefined {
+  let cutoff = c.configured.get(type)
+  if (instance !== undefined && seq !== undefined)
+    for (const s of c.signed)
+      if (s.type === type && (s.heads[instance] ?? 0) >= seq && (cutoff === undefined || s.cutoff > cutoff)) cutoff = s.cutoff
+  return cutoff
+}
+
+/** The newest cutoff of any type that covers batch `seq` of `instance`. */
+export function newestCutoffAt(c: Cutoffs, instance?: string, seq?: number): string | undefined {
+  const types = new Set([...c.configured.keys(), ...c.signed.map((s) => s.type)])
+  return [...types]
+    .map((t) => cutoffAt(c, t, instance, seq))
+    .filter((x): x is string => x !== undefined)
+    .sort()
+    .at(-1)
+}
+
+/**
  * Each type's latest recorded cutoff that its configured retention allows; a newer one is flagged, not honoured:
  * a cutoff is the time of the cleanup minus the retention, so one after (when it was recorded, at the latest now) −
- * retention would hide deletions. With `publicKey`, a cutoff that integrityKey signed (signRetention) is also
- * honoured by the retention its statement says it was applied under, when it was: a retention raised since does not
- * make earlier cleanups look like deletions. Such cutoffs are named in `notes`, once per log type and retention.
+ * retention would hide deletions. With `publicKey`, a cutoff that integrityKey signed (signRetention) is honoured by
+ * the retention its statement says it was applied under too, for the batches the statement names: a retention raised
+ * since does not make earlier cleanups look like deletions. Such cutoffs are named in `notes`, once per log type and
+ * retention.
  */
 export function honouredCutoffs(
   rows: CutoffRow[],
   retentionDays: Partial<Record<LogType, number>> | undefined,
   now: Date,
-  publicKey?: KeyObject,
-): {cutoffs: Map<string, string>; bad: BadRetention[]; notes: string[]} {
-  const cutoffs = new Map<string, string>()
+  signer?: {publicKey: KeyObject; store: ChainStore},
+): Cutoffs & {bad: BadRetention[]; notes: string[]} {
+  const configured = new Map<string, string>()
+  const signedCutoffs: Cutoffs['signed'] = []
   const bad: BadRetention[] = []
   const shorter = new Map<string, {type: string; days: number; configured: number; count: number}>()
   for (const r of rows) {
+    if (!Number.isFinite(Date.parse(r.cutoff)) || !Number.isFinite(Date.parse(r.written_at))) {
+      bad.push({
+        logType: r.log_type,
+        cutoff: r.cutoff,
+        writtenAt: r.written_at,
+        why: 'its cutoff or the time it was recorded is not a time',
+      })
+      continue
+    }
     const days = retentionDays?.[r.log_type as LogType]
     if (days !== undefined) {
       const recorded = Math.min(Date.parse(r.written_at), now.getTime())
       const allows = (d: number, at: number) => Date.parse(r.cutoff) <= at - d * 86_400_000 + RETENTION_SLACK_MS
       if (!allows(days, recorded)) {
-        const signed = publicKey ? signedRetention(r, publicKey) : undefined
+        const signed = signer ? signedRetention(r, signer.publicKey, signer.store) : undefined
         if (signed && signed !== 'invalid' && allows(signed.days, Math.min(signed.at, recorded))) {
           const key = `${r.log_type} ${signed.days}`
           const s = shorter.get(key) ?? {type: r.log_type, days: signed.days, configured: days, count: 0}
           s.count++
           shorter.set(key, s)
-        } else {
+          signedCutoffs.push({type: r.log_type, cutoff: r.cutoff, heads: signed.heads})
+        } else
           bad.push({
             logType: r.log_type,
             cutoff: r.cutoff,
             writtenAt: r.written_at,
             why:
               `newer than ${r.log_type} records are kept (${days} days before it was recorded, with a day's slack)${r.how ? `, from ${r.how}` : ''}` +
-              `${signed === 'invalid' ? '; its signed statement does not check with the key (changed, or signed by another)' : ''}: not honoured, it would hide deletions`,
+              `${signed === 'invalid' ? '; its signed statement does not check with the key (changed, signed by another, or of another row)' : ''}: not honoured, it would hide deletions`,
           })
-          continue
-        }
+        continue
       }
     }
-    if (!cutoffs.has(r.log_type) || r.cutoff > cutoffs.get(r.log_type)!) cutoffs.set(r.log_type, r.cutoff)
+    if (!configured.has(r.log_type) || r.cutoff > configured.get(r.log_type)!) configured.set(r.log_type, r.cutoff)
   }
   const notes = [...shorter.values()].map(
     (s) =>
       `${s.count} ${s.type} retention cutoff(s) were applied under a retention of ${s.days} days, shorter than the ${s.configured} ` +
-      'configured now: honoured, as the integrity key signed that retention when they were recorded',
+      'configured now: honoured for the records chained before them, as the integrity key signed that retention when they were applied',
   )
-  return {cutoffs, bad, notes}
+  return {configured, signed: signedCutoffs, bad, notes}
 }
 
 export type PrunedInstance = {instance: string; fromSeq: number; throughSeq: number; batches: number; records: number}
@@ -112,8 +154,8 @@ export type PruneReport = {
 }
 
 export type PruneOptions = {
-  /** per log type: batches whose records all lie before it may go */
-  cutoffs: Map<string, string>
+  /** per log type (cutoffAt): batches whose records all lie before the cutoff that covers them may go */
+  cutoffs: Cutoffs
   dryRun: boolean
   batchSize: number
   signal?: AbortSignal
@@ -133,13 +175,13 @@ export async function pruneChains(db: Db, options: PruneOptions): Promise<PruneR
     batches: 0,
     records: 0,
     instances: [],
-    cutoffs: Object.fromEntries(options.cutoffs),
+    cutoffs: Object.fromEntries(options.cutoffs.configured),
     notes: [],
     interrupted: false,
   }
   const limit = Math.max(1, Math.min(options.batchSize, 1000))
-  const prunable = (b: Candidate) => {
-    const cutoff = options.cutoffs.get(b.log_type)
+  const prunable = (instance: string, b: Candidate) => {
+    const cutoff = cutoffAt(options.cutoffs, b.log_type, instance, Number(b.seq))
     return cutoff !== undefined && b.max < cutoff && (options.writtenBefore === undefined || b.written < options.writtenBefore)
   }
   const instances = (await db.query(sql.chainInstances())).rows.map((r: {instance: string}) => r.instance)
@@ -171,7 +213,7 @@ export async function pruneChains(db: Db, options: PruneOptions): Promise<PruneR
       const take: Candidate[] = []
       for (const b of page) {
         const seq = Number(b.seq)
-        if (seq !== through + take.length + 1 || seq >= head || !prunable(b)) break
+        if (seq !== through + take.length + 1 || seq >= head || !prunable(instance, b)) break
         take.push(b)
       }
       if (take.length === 0) break

@@ -1,9 +1,18 @@
 import {type LogType, LOG_TABLES, cutoffFor} from './periods.js'
 import {type PartitionInfo, ddlTransaction, listPartitions} from './partitions.js'
 import * as sql from './sql/retention.js'
-import {insertRetention, prunedReadiness, retentionCutoffs, retentionSignable, utcText} from './sql/integrity.js'
+import {
+  chainHeads,
+  insertRetention,
+  integrityInstalled,
+  prunedReadiness,
+  retentionCutoffs,
+  retentionSignable,
+  signRetentionRow,
+  utcText,
+} from './sql/integrity.js'
 import {signRetention} from './integrity.js'
-import {type CutoffRow, type PruneReport, honouredCutoffs, pruneChains, usText} from './prune.js'
+import {type CutoffRow, type Cutoffs, type PruneReport, honouredCutoffs, pruneChains, usText} from './prune.js'
 
 import {type KeyObject, createPublicKey} from 'node:crypto'
 import type {Db} from './db.js'
@@ -87,6 +96,7 @@ export async function cleanup(db: Db, options: CleanupOptions): Promise<CleanupR
     const cutoff = cutoffFor(now, days)
     report.targets.push({logType, table, days, cutoff: cutoff.toISOString()})
     let recorded = false
+    let heads: Record<string, number> | undefined
     for (const p of await listPartitions(db, [table])) {
       if (options.signal?.aborted) {
         report.interrupted = true
@@ -101,11 +111,9 @@ export async function cleanup(db: Db, options: CleanupOptions): Promise<CleanupR
         // said before anything goes (an interrupted cleanup removed some): verify counts the integrity
         // chain's records older than the cutoff as removed on purpose (integrity.ts)
         if (!recorded) {
-          const signed =
-            signingKey && signable(options, logType, days)
-              ? signRetention(signingKey, {store: 'postgres', logType, cutoff, days, at: now})
-              : undefined
-          await db.query(insertRetention(logType, cutoff, `cleanup: ${days} days, partitions dropped or rows deleted`, signed))
+          await db.query(insertRetention(logType, cutoff, `cleanup: ${days} days, partitions dropped or rows deleted`))
+          // the batches whose records this cleanup removes: the statement signed once they are gone covers those only
+          if (signingKey && signable(options, logType, days)) heads = await chainHeadsOf(db)
         }
         recorded = true
         if (kind === 'drop') {
@@ -123,6 +131,10 @@ export async function cleanup(db: Db, options: CleanupOptions): Promise<CleanupR
       if (report.interrupted) break
     }
     if (report.interrupted) break
+    if (signingKey && heads)
+      await db.query(
+        signRetentionRow(logType, cutoff, signRetention(signingKey, {store: 'postgres', logType, cutoff, days, at: now, heads})),
+      )
   }
   if (!report.interrupted) report.integrity = await pruneIntegrity(db, options, report, now, startedAt)
   if (report.integrity?.interrupted) report.interrupted = true
@@ -148,13 +160,8 @@ async function pruneIntegrity(
       if (report.actions.some((a) => a.table === t.table))
         rows.push({log_type: t.logType, cutoff: usText(new Date(t.cutoff)), written_at: now.toISOString()})
   const bound = options.configuredDays ?? Object.fromEntries(options.retention.map((r) => [r.logType, r.days]))
-  const {cutoffs: honoured} = honouredCutoffs(rows, bound, now, options.signingKey && createPublicKey(options.signingKey))
-  const cutoffs = new Map<string, string>()
-  for (const t of report.targets) {
-    const recorded = honoured.get(t.logType)
-    const own = usText(new Date(t.cutoff))
-    if (recorded) cutoffs.set(t.logType, recorded < own ? recorded : own)
-  }
+  const signer = options.signingKey && {publicKey: createPublicKey(options.signingKey), store: 'postgres' as const}
+  const cutoffs = ownCutoffs(honouredCutoffs(rows, bound, now, signer), report.targets, (t) => usText(new Date(t.cutoff)))
   try {
     return await pruneChains(db, {
       cutoffs,
@@ -172,11 +179,32 @@ async function pruneIntegrity(
       batches: 0,
       records: 0,
       instances: [],
-      cutoffs: Object.fromEntries(cutoffs),
+      cutoffs: Object.fromEntries(cutoffs.configured),
       notes: [note],
       interrupted: false,
     }
   }
+}
+
+/** Each instance's chain head as the cleanup begins (none without the chain's table). */
+async function chainHeadsOf(db: Db): Promise<Record<string, number>> {
+  if (!(await db.query(integrityInstalled())).rows[0].ok) return {}
+  return Object.fromEntries((await db.query(chainHeads())).rows.map((r: {instance: string; head: string}) => [r.instance, Number(r.head)]))
+}
+
+/**
+ * The cutoffs a cleanup prunes the chains by: those honoured (as verify honours them) of the types it applied, none
+ * after its own cutoff (what it just removed). `own` gives a target's cutoff as its store's times compare.
+ */
+function ownCutoffs<T extends {logType: string}>(honoured: Cutoffs, targets: T[], own: (t: T) => string): Cutoffs {
+  const cutoffs: Cutoffs = {configured: new Map(), signed: []}
+  const earlier = (a: string, b: string) => (a < b ? a : b)
+  for (const t of targets) {
+    const recorded = honoured.configured.get(t.logType)
+    if (recorded) cutoffs.configured.set(t.logType, earlier(recorded, own(t)))
+    for (const s of honoured.signed) if (s.type === t.logType) cutoffs.signed.push({...s, cutoff: earlier(s.cutoff, own(t))})
+  }
+  return cutoffs
 }
 
 /** Deletes in batches, each its own transaction; stops between batches when the signal aborts. */

@@ -4,7 +4,7 @@ import {LOG_TYPE, LOG_TYPES, type LogType} from '../log-types.js'
 import type {Db} from './db.js'
 import {type ChainStore, ZERO_HASH, chainHash, recordsHashOf, signedBy} from './integrity.js'
 import * as sql from './sql/integrity.js'
-import {type BadRetention, type CutoffRow, honouredCutoffs} from './prune.js'
+import {type BadRetention, type CutoffRow, type Cutoffs, cutoffAt, honouredCutoffs, newestCutoffAt} from './prune.js'
 
 /**
  * Recomputes the integrity chains (integrity.ts) from what is stored: for each instance with batches since
@@ -195,10 +195,10 @@ export async function verifyChainsOf(source: ChainSource, options: VerifyOptions
   const now = options.now ?? new Date()
   // each type's latest cutoff that its configured retention allows; a newer one is flagged, not honoured (prune.ts)
   const recorded = await source.retentionCutoffs(now, (text) => warnings.push(text))
-  const {cutoffs, bad: badRetention, notes} = honouredCutoffs(recorded, options.retentionDays, now, options.publicKey)
+  const signer = options.publicKey && {publicKey: options.publicKey, store: source.store}
+  const {bad: badRetention, notes, ...cutoffs} = honouredCutoffs(recorded, options.retentionDays, now, signer)
   warnings.push(...notes)
   const {pruned, badPruning} = await prunedChains(source, cutoffs, warnings)
-  const newestCutoff = [...cutoffs.values()].sort().at(-1)
   const fileDigests = readDigestFile(options.digestFile, warnings, source.store)
   const rows = await source.instancesSince(options.since)
   const names = new Set(rows.map((r) => r.instance))
@@ -308,9 +308,9 @@ export async function verifyChainsOf(source: ChainSource, options: VerifyOptions
       for (const type of types) {
         const anomalies = await source.recordAnomalies(type, row.instance, report.firstSeq, report.lastSeq)
         const table = source.tableOf(type)
-        const cutoff = cutoffs.get(type)
         for (const a of anomalies) {
           const ref: RecordRef = {table, id: a.id, createdAt: a.at, seq: Number(a.seq)}
+          const cutoff = cutoffAt(cutoffs, type, row.instance, ref.seq)
           if (!a.missing) report.changed.push(ref)
           else if (cutoff && a.at < cutoff) report.removedByRetention++
           else report.deleted.push(ref)
@@ -342,7 +342,7 @@ export async function verifyChainsOf(source: ChainSource, options: VerifyOptions
     for (const d of [...fromDb, ...fromFile]) {
       if (start && d.seq <= start.through) {
         // a signed head that cleanup pruned: what it signs must be older than the retention verify honours
-        const why = prunedDigestProblem(row.instance, d, start, options, cutoffs, newestCutoff)
+        const why = prunedDigestProblem(row.instance, d, start, options, cutoffs)
         if (why !== undefined) report.digests.prunedChecked++
         if (why) report.badDigests.push({seq: d.seq, source: d.source, why})
         continue
@@ -395,7 +395,7 @@ export async function verifyChainsOf(source: ChainSource, options: VerifyOptions
     }
     report.digests.lastSignedSeq = lastSigned
     if (start && options.publicKey) {
-      const why = prunedBoundaryProblem(row.instance, [...fromDb, ...fromFile], start, options.publicKey, cutoffs, newestCutoff)
+      const why = prunedBoundaryProblem(row.instance, [...fromDb, ...fromFile], start, options.publicKey, cutoffs)
       if (why) report.badDigests.push(why)
     }
     if (report.lastSeq !== null && report.firstSeq !== null)
@@ -471,7 +471,7 @@ type PrunedStart = {through: number; hash: Buffer; total: number; prunedAt: stri
  */
 async function prunedChains(
   source: ChainSource,
-  cutoffs: Map<string, string>,
+  cutoffs: Cutoffs,
   warnings: string[],
 ): Promise<{pruned: Map<string, PrunedStart>; badPruning: BadPruning[]}> {
   const pruned = new Map<string, PrunedStart>()
@@ -487,7 +487,8 @@ async function prunedChains(
     const newest = r.newest && typeof r.newest === 'object' ? Object.entries(r.newest) : []
     if (newest.length === 0) why.push('it names no log type')
     for (const [type, at] of newest) {
-      const cutoff = cutoffs.get(type)
+      // the pruned batches are those up to through_seq: a signed cutoff covers them if its heads reach it
+      const cutoff = cutoffAt(cutoffs, type, r.instance, Number(r.through_seq))
       if (typeof at !== 'string') why.push(`its ${type} time is not a time`)
       else if (!cutoff) why.push(`its ${type} batches (records up to ${at}) were pruned, but no ${type} retention cutoff is honoured`)
       else if (!(at < cutoff)) why.push(`its ${type} batches hold records up to ${at}, not before the ${type} cutoff honoured (${cutoff})`)
@@ -515,8 +516,7 @@ function prunedDigestProblem(
   d: {seq: number; body: string; signature: string | null},
   start: PrunedStart,
   options: VerifyOptions,
-  cutoffs: Map<string, string>,
-  newestCutoff: string | undefined,
+  cutoffs: Cutoffs,
 ): string | null | undefined {
   if (!options.publicKey) return undefined
   let body: DigestBody & {at?: unknown; to?: unknown; newest?: unknown}
@@ -536,13 +536,14 @@ function prunedDigestProblem(
   // per log type where the digest says (`newest`, since it exists), else its newest record against the newest cutoff
   const newest = body.newest && typeof body.newest === 'object' ? Object.entries(body.newest as Record<string, unknown>) : []
   for (const [type, at] of newest) {
-    const cutoff = cutoffs.get(type)
+    const cutoff = cutoffAt(cutoffs, type, instance, d.seq)
     if (typeof at === 'string' && !(cutoff && at < cutoff))
       return (
         `its head, batch ${d.seq}, was pruned, but it signs ${type} records up to ${at}, newer than the ${type} retention ` +
         `verify honours (cutoff ${cutoff ?? 'none'}): batches were deleted that retention did not remove`
       )
   }
+  const newestCutoff = newestCutoffAt(cutoffs, instance, d.seq)
   if (!newest.length && typeof body.to === 'string' && !(newestCutoff && body.to < newestCutoff))
     return (
       `its head, batch ${d.seq}, was pruned, but it signs records up to ${body.to}, newer than the retention verify honours ` +
@@ -564,8 +565,7 @@ function prunedBoundaryProblem(
   digests: Array<{seq: number; body: string; signature: string | null; source: 'database' | 'file'}>,
   start: PrunedStart,
   publicKey: KeyObject,
-  cutoffs: Map<string, string>,
-  newestCutoff: string | undefined,
+  cutoffs: Cutoffs,
 ): {seq: number; source: 'database' | 'file'; why: string} | undefined {
   // only digests that the key signed count: a row the owner added (unsigned, or signed by another key) proves nothing
   const signsThis = (d: {seq: number; body: string}) => {
@@ -589,8 +589,11 @@ function prunedBoundaryProblem(
     }
     if (body.instance !== instance || body.adoptedFrom) return undefined
     const oldest = body.oldest && typeof body.oldest === 'object' ? Object.entries(body.oldest as Record<string, unknown>) : []
+    // the pruned batches, up to start.through, lay before the cutoffs that cover them
+    const cutoff = (type: string) => cutoffAt(cutoffs, type, instance, start.through)
+    const newestCutoff = newestCutoffAt(cutoffs, instance, start.through)
     const old = oldest.length
-      ? oldest.some(([type, at]) => typeof at === 'string' && cutoffs.has(type) && at < cutoffs.get(type)!)
+      ? oldest.some(([type, at]) => typeof at === 'string' && cutoff(type) !== undefined && at < cutoff(type)!)
       : typeof body.from !== 'string' || (newestCutoff !== undefined && body.from < newestCutoff)
     if (old) return undefined
     return {

@@ -60,17 +60,25 @@ export const insertDigest = (instance: string, seq: number, body: string, signat
   values: [instance, seq, body, signature],
 })
 
-/** A cutoff cleanup applied; `signed` (integrity.ts signRetention) needs migration 0008's columns (retentionSignable). */
-export const insertRetention = (logType: LogType, cutoff: Date, how: string, signed?: {statement: string; signature: string}): Query =>
-  signed
-    ? {
-        text: `INSERT INTO integrity_retention (log_type, cutoff, how, statement, signature) VALUES ($1, $2, $3, $4, $5)`,
-        values: [logType, cutoff, how, signed.statement, signed.signature],
-      }
-    : {
-        text: `INSERT INTO integrity_retention (log_type, cutoff, how) SELECT $1, $2, $3 WHERE to_regclass('integrity_retention') IS NOT NULL`,
-        values: [logType, cutoff, how],
-      }
+export const insertRetention = (logType: LogType, cutoff: Date, how: string): Query => ({
+  text: `INSERT INTO integrity_retention (log_type, cutoff, how) SELECT $1, $2, $3 WHERE to_regclass('integrity_retention') IS NOT NULL`,
+  values: [logType, cutoff, how],
+})
+
+/** The signed statement (integrity.ts signRetention) of a cutoff recorded before its records went, once they are gone (migration 0008). */
+export const signRetentionRow = (logType: LogType, cutoff: Date, signed: {statement: string; signature: string}): Query => ({
+  text: `UPDATE integrity_retention SET statement = $3, signature = $4 WHERE log_type = $1 AND cutoff = $2 AND statement IS NULL`,
+  values: [logType, cutoff, signed.statement, signed.signature],
+})
+
+/** Each instance's chain head (its last seq), by a loose scan of the primary key; none without the table. */
+export const chainHeads = (): Query => ({
+  text: `WITH RECURSIVE i AS (
+      SELECT min(instance) AS instance FROM integrity_batches
+      UNION ALL
+      SELECT (SELECT min(b.instance) FROM integrity_batches b WHERE b.instance > i.instance) FROM i WHERE i.instance IS NOT NULL)
+    SELECT instance, (SELECT max(b.seq) FROM integrity_batches b WHERE b.instance = i.instance)::text AS head FROM i WHERE instance IS NOT NULL`,
+})
 
 /** Whether integrity_retention has the columns of a signed cutoff (migration 0008). */
 export const retentionSignable = (): Query => ({
