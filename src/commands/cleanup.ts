@@ -10,6 +10,7 @@ import type {MongoCleanupReport} from '../stores/mongo/retention.js'
 import {assertMigrated} from '../stores/postgres/partitions.js'
 import {LOG_TYPES, type LogType, logTypeOf} from '../stores/log-types.js'
 import {type CleanupReport, cleanup} from '../stores/postgres/retention.js'
+import type {PruneReport} from '../stores/postgres/prune.js'
 import {loadPrivateKey} from '../stores/postgres/integrity.js'
 import {formatBytes} from '../util/bytes.js'
 
@@ -122,15 +123,19 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
           ? `Removed ${summary}.`
           : 'Nothing to remove.',
     )
-    const chains = report.integrity
+    this.logPruned(report.integrity, report.dryRun, 'integrity_batches')
+    return report
+  }
+
+  /** What pruning the integrity chains did (or, dry, would do), and why it did not where it did not. */
+  private logPruned(chains: PruneReport | undefined, dryRun: boolean, where: string): void {
     if (chains?.batches)
       this.log(
-        `integrity_batches: ${report.dryRun ? 'would prune' : 'pruned'} ${chains.batches} batch row(s) holding the hashes of ` +
+        `${where}: ${dryRun ? 'would prune' : 'pruned'} ${chains.batches} batch row(s) holding the hashes of ` +
           `${chains.records} removed record(s): ` +
           chains.instances.map((i) => `${i.instance} ${i.fromSeq}..${i.throughSeq}`).join(', '),
       )
-    for (const note of chains?.notes ?? []) this.logToStderr(`integrity_batches: ${note}`)
-    return report
+    for (const note of chains?.notes ?? []) this.logToStderr(`${where}: ${note}`)
   }
 
   private async cleanupMongo(
@@ -174,6 +179,7 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
           ? `Removed ${report.totalDocuments} document(s) from MongoDB.`
           : 'MongoDB: nothing to remove.',
     )
+    this.logPruned(report.integrity, report.dryRun, `integrity_batches (MongoDB ${report.database})`)
     return report
   }
 }

@@ -63,15 +63,15 @@ async function existingRetention(client: pg.Client, s: MaintenanceSettings) {
   return {tables, retention: s.retention.filter((r) => tables.includes(LOG_TABLES[r.logType]))}
 }
 
-async function cleanMongo(s: MaintenanceSettings, signal: AbortSignal): Promise<number> {
-  if (!s.mongo) return 0
+async function cleanMongo(s: MaintenanceSettings, signal: AbortSignal): Promise<{documents: number; batches: number}> {
+  if (!s.mongo) return {documents: 0, batches: 0}
   const {connectMongo} = await import('../stores/mongo/connection.js')
   const {cleanupMongo} = await import('../stores/mongo/retention.js')
   const store = await connectMongo(s.mongo)
   try {
     const report = await cleanupMongo(store, {retention: s.retention, dryRun: false, batchSize: s.batchSize, signal, signingKey: keyOf(s)})
     if (report.interrupted) throw new Error('interrupted by the shutdown (MongoDB)')
-    return report.totalDocuments
+    return {documents: report.totalDocuments, batches: report.integrity?.batches ?? 0}
   } finally {
     await store.close()
   }
@@ -88,7 +88,7 @@ async function maintainMongoOnly(s: MaintenanceSettings, signal: AbortSignal): P
   const periodStart = new Date(Math.floor(started / s.intervalMs) * s.intervalMs).toISOString()
   const nextAt = started + s.intervalMs - (started % s.intervalMs)
   try {
-    const documentsRemoved = await cleanMongo(s, signal)
+    const mongo = await cleanMongo(s, signal)
     const durationMs = Date.now() - started
     return {
       kind: 'done',
@@ -98,8 +98,8 @@ async function maintainMongoOnly(s: MaintenanceSettings, signal: AbortSignal): P
       partitionsCreated: 0,
       partitionsDropped: 0,
       rowsRemoved: 0,
-      documentsRemoved,
-      integrityBatchesPruned: 0,
+      documentsRemoved: mongo.documents,
+      integrityBatchesPruned: mongo.batches,
     }
   } catch (error) {
     return {kind: 'failed', nextAt, periodStart, error: redactText((error as Error).message), durationMs: Date.now() - started}
@@ -141,7 +141,9 @@ export async function maintain(s: MaintenanceSettings, signal: AbortSignal): Pro
         work.rowsRemoved = report.totalRows
         work.integrityBatchesPruned = report.integrity?.batches ?? 0
         if (report.interrupted) throw new Error('interrupted by the shutdown')
-        work.documentsRemoved = await cleanMongo(s, signal)
+        const mongo = await cleanMongo(s, signal)
+        work.documentsRemoved = mongo.documents
+        work.integrityBatchesPruned += mongo.batches
         await client.query(sql.pruneRuns())
       } catch (error) {
         const message = redactText((error as Error).message)

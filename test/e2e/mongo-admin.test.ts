@@ -69,6 +69,7 @@ describe('MongoDB administration (subprocess): setup-db, cleanup, migrate status
       'event_logs',
       'integrity_batches', // the integrity chain's (stores/mongo/integrity.ts)
       'integrity_digests',
+      'integrity_pruned',
       'integrity_retention',
       'outbound_logs',
       'request_logs',

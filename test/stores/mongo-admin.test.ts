@@ -82,7 +82,12 @@ describe('MongoDB set-up, plan (pure)', () => {
       {collection: 'integrity_batches', actions: ['insert', 'find', 'listIndexes']},
       {collection: 'integrity_digests', actions: ['insert']},
     ])
-    expect(reader.filter((p) => p.collection.startsWith('integrity_')).map((p) => p.actions.join())).to.deep.equal(['find', 'find', 'find'])
+    expect(reader.filter((p) => p.collection.startsWith('integrity_')).map((p) => p.actions.join())).to.deep.equal([
+      'find',
+      'find',
+      'find',
+      'find',
+    ])
     // nothing else: no write of any kind for the reader, no read of records for the writer
     expect(reader.flatMap((p) => p.actions).filter((a) => !['find', 'changeStream', 'listIndexes'].includes(a))).to.deep.equal([])
   })
@@ -138,6 +143,7 @@ describe('MongoDB set-up, retention and state (real server)', function () {
       'event_logs',
       'integrity_batches', // the integrity chain's (stores/mongo/integrity.ts)
       'integrity_digests',
+      'integrity_pruned',
       'integrity_retention',
       'outbound_logs',
       'request_logs',

@@ -8,6 +8,7 @@
  * - `integrity_digests`: the signed heads, as PostgreSQL's (their body carries `store: "mongo"`, and so does their
  *   line in `<logDir>/digests.jsonl`, shared with PostgreSQL's chain).
  * - `integrity_retention`: each cutoff `cleanup` applied.
+ * - `integrity_pruned`: where each chain starts after cleanup pruned its oldest batches (stores/mongo/prune.ts).
  *
  * No transactions (FerretDB and a standalone MongoDB have none): the records are inserted first (unordered,
  * `_id` = id, a duplicate is a replay), then the batch document. A crash between the two leaves records no batch
@@ -34,6 +35,8 @@ export const INTEGRITY_COLLECTIONS = {
   batches: 'integrity_batches',
   digests: 'integrity_digests',
   retention: 'integrity_retention',
+  /** where each chain starts after cleanup pruned its oldest batches (stores/mongo/prune.ts) */
+  pruned: 'integrity_pruned',
 } as const
 /** The unique key of a batch: one seq per instance. */
 export const BATCH_KEY = {instance: 1, seq: 1} as const

@@ -1,8 +1,11 @@
-import type {KeyObject} from 'node:crypto'
+import {type KeyObject, createPublicKey} from 'node:crypto'
 import {cutoffFor} from '../postgres/periods.js'
 import type {LogType} from '../source.js'
 import type {MongoStore} from './connection.js'
-import {indexesOf, ttlOf} from './plan.js'
+import {indexesOf, isUnauthorized, reason, ttlOf} from './plan.js'
+import {mongoPruneIO} from './prune.js'
+import {mongoChainSource} from './verify.js'
+import {type PruneReport, honouredCutoffs, ownCutoffs, pruneChainsOf} from '../postgres/prune.js'
 import {INTEGRITY_COLLECTIONS, chainHeads, recordRetention, signRecordedRetention} from './integrity.js'
 import {signRetention} from '../postgres/integrity.js'
 import {signable} from '../postgres/retention.js'
@@ -26,6 +29,8 @@ export type MongoCleanupReport = {
   interrupted: boolean
   targets: MongoCleanupTarget[]
   totalDocuments: number
+  /** the integrity chains' batches pruned after the documents (stores/mongo/prune.ts); absent without the chain's collections or when interrupted */
+  integrity?: PruneReport
 }
 
 export type MongoCleanupOptions = {
@@ -50,6 +55,8 @@ export type MongoCleanupOptions = {
  */
 export async function cleanupMongo(store: MongoStore, options: MongoCleanupOptions): Promise<MongoCleanupReport> {
   const now = options.now ?? new Date()
+  // only batches written before the cleanup began may be pruned (see pruneChainsOf)
+  const startedAt = new Date().toISOString()
   const report: MongoCleanupReport = {
     database: store.target.dbName,
     dryRun: options.dryRun,
@@ -119,5 +126,54 @@ export async function cleanupMongo(store: MongoStore, options: MongoCleanupOptio
       )
     }
   }
+  if (!report.interrupted) report.integrity = await pruneIntegrity(store, options, report, now, startedAt)
+  if (report.integrity?.interrupted) report.interrupted = true
   return report
+}
+
+/**
+ * The chains' batches whose documents this cleanup (or an earlier one) removed, as for PostgreSQL (retention.ts
+ * pruneIntegrity): by the cutoffs verify honours (the recorded ones and the TTL's), of the types this cleanup applied,
+ * none after its own. A dry run counts as if this cleanup had recorded its cutoffs where it found documents to remove.
+ */
+async function pruneIntegrity(
+  store: MongoStore,
+  options: MongoCleanupOptions,
+  report: MongoCleanupReport,
+  now: Date,
+  startedAt: string,
+): Promise<PruneReport | undefined> {
+  const wanted = [INTEGRITY_COLLECTIONS.batches, INTEGRITY_COLLECTIONS.pruned]
+  const have = await store.db.listCollections({name: {$in: wanted}}, {nameOnly: true}).toArray()
+  if (have.length < wanted.length) return undefined // set up before the chain's pruning: setup-db --store mongo makes it
+  const notes: string[] = []
+  const rows = await mongoChainSource(store).retentionCutoffs(now, (text) => notes.push(text))
+  if (options.dryRun)
+    for (const t of report.targets) if (t.older > 0) rows.push({log_type: t.logType, cutoff: t.cutoff, written_at: now.toISOString()})
+  const bound = options.configuredDays ?? Object.fromEntries(options.retention.map((r) => [r.logType, r.days]))
+  const signer = options.signingKey && {publicKey: createPublicKey(options.signingKey), store: 'mongo' as const}
+  const cutoffs = ownCutoffs(honouredCutoffs(rows, bound, now, signer), report.targets, (t) => t.cutoff)
+  try {
+    const pruned = await pruneChainsOf(mongoPruneIO(store.db), {
+      cutoffs,
+      dryRun: options.dryRun,
+      batchSize: options.batchSize,
+      signal: options.signal,
+      writtenBefore: startedAt,
+    })
+    return {...pruned, notes: [...notes, ...pruned.notes]}
+  } catch (error) {
+    // the documents are gone: a user that may not prune leaves the batches, and says so
+    if (!isUnauthorized(error)) throw error
+    const note = `not pruned: ${reason(error)} (run cleanup as a user that may delete from ${INTEGRITY_COLLECTIONS.batches})`
+    return {
+      dryRun: options.dryRun,
+      batches: 0,
+      records: 0,
+      instances: [],
+      cutoffs: Object.fromEntries(cutoffs.configured),
+      notes: [note],
+      interrupted: false,
+    }
+  }
 }

@@ -5,6 +5,7 @@ import type {CutoffRow} from '../postgres/prune.js'
 import type {MongoStore} from './connection.js'
 import {INTEGRITY_COLLECTIONS, docHash} from './integrity.js'
 import {indexesOf, isUnauthorized, ttlOf} from './plan.js'
+import {prunedStartsOf} from './prune.js'
 import {LOG_TYPES, type LogType} from '../log-types.js'
 
 /**
@@ -26,11 +27,29 @@ export const ttlCutoff = (logType: LogType, ttl: {name: string; seconds: number;
  * read back. Reads only (find on the integrity collections and the records' suffices; listIndexes on the records'
  * collections, for their TTL).
  */
+type PrunedStarts = {docs: Awaited<ReturnType<typeof prunedStartsOf>>; through: Map<string, number>} | 'unreadable'
+
 export function mongoChainSource(store: MongoStore): ChainSource {
   const {db} = store
   const batches = db.collection(INTEGRITY_COLLECTIONS.batches)
   const iso = (d: unknown) => (d instanceof Date ? d.toISOString() : String(d))
   const buf = (b: unknown) => (b instanceof Binary ? Buffer.from(b.buffer) : Buffer.alloc(0))
+  // where cleanup pruned each chain (stores/mongo/prune.ts); batches at or before it (a prune cut short by a crash
+  // leaves some) are not read: the chain is checked from its recorded start, as PostgreSQL's
+  let starts: Promise<PrunedStarts> | undefined
+  const prunedStarts = () =>
+    (starts ??= prunedStartsOf(db).then(
+      (docs) => ({docs, through: new Map(docs.map((d) => [d.instance, Number(d.through_seq)]))}),
+      (error: unknown) => {
+        if (!isUnauthorized(error)) throw error
+        return 'unreadable' as const
+      },
+    ))
+  /** The first seq of the instance's chain as verify reads it. */
+  const firstOf = async (instance: string) => {
+    const p = await prunedStarts()
+    return (p === 'unreadable' ? 0 : (p.through.get(instance) ?? 0)) + 1
+  }
   return {
     store: 'mongo',
     tableOf: (type) => store.target.collections[type],
@@ -68,7 +87,10 @@ export function mongoChainSource(store: MongoStore): ChainSource {
       const out: Array<{instance: string; first: number | null; last: number | null}> = []
       const names = (await batches.distinct('instance')) as string[]
       for (const instance of names.sort()) {
-        const first = await batches.findOne({instance, max_created_at: {$gte: since}}, {sort: {seq: 1}, projection: {seq: 1}})
+        const first = await batches.findOne(
+          {instance, seq: {$gte: await firstOf(instance)}, max_created_at: {$gte: since}},
+          {sort: {seq: 1}, projection: {seq: 1}},
+        )
         if (!first) continue
         const last = await batches.findOne({instance}, {sort: {seq: -1}, projection: {seq: 1}})
         out.push({instance, first: Number(first.seq), last: Number(last!.seq)})
@@ -80,7 +102,7 @@ export function mongoChainSource(store: MongoStore): ChainSource {
     },
     async batchesFrom(instance, fromSeq, limit) {
       const rows = await batches
-        .find({instance, seq: {$gte: fromSeq}})
+        .find({instance, seq: {$gte: Math.max(fromSeq, await firstOf(instance))}})
         .sort({seq: 1})
         .limit(limit)
         .toArray()
@@ -103,7 +125,10 @@ export function mongoChainSource(store: MongoStore): ChainSource {
       const out: Array<{seq: number; id: string; at: string; missing: boolean}> = []
       const collection = store.collection(type)
       const cursor = batches
-        .find({instance, log_type: type, seq: {$gte: from, $lte: to}}, {projection: {seq: 1, ids: 1, created_ats: 1, record_hashes: 1}})
+        .find(
+          {instance, log_type: type, seq: {$gte: Math.max(from, await firstOf(instance)), $lte: to}},
+          {projection: {seq: 1, ids: 1, created_ats: 1, record_hashes: 1}},
+        )
         .sort({seq: 1})
       for await (const b of cursor) {
         const ids = (b.ids as string[]) ?? []
@@ -134,8 +159,18 @@ export function mongoChainSource(store: MongoStore): ChainSource {
       }
       return out
     },
-    // cleanup does not prune MongoDB's batch documents (yet): every chain starts at seq 1
-    prunedStarts: async () => 'absent' as const,
+    async prunedStarts() {
+      const p = await prunedStarts()
+      if (p === 'unreadable') return p
+      return p.docs.map((d) => ({
+        instance: d.instance,
+        through_seq: String(d.through_seq),
+        hash: buf(d.hash),
+        total: String(d.total),
+        newest: d.newest,
+        pruned_at: iso(d.pruned_at),
+      }))
+    },
     async unchained(type, since, limit) {
       // the ids every batch of the type since then chained, then the documents since then that none holds
       const chained = new Set<string>()

@@ -19,6 +19,8 @@
  * - Bounded: at most `batchSize` (≤ 1000) batch rows per transaction, deleted by primary key; the candidates are read
  *   by the primary key from the chain's start, so a cleanup reads only what it prunes and a page more.
  * - Signed digests whose head is pruned stay: verify checks that what they sign is older than the retention allows.
+ * - The walk (pruneChainsOf) is the same for MongoDB's chains; a store gives it its batches and pruned starts through
+ *   PruneIO (stores/mongo/prune.ts for MongoDB, which has no transactions: see there).
  */
 import type {KeyObject} from 'node:crypto'
 import type {Db} from './db.js'
@@ -166,10 +168,45 @@ export type PruneOptions = {
   writtenBefore?: string
 }
 
-type Candidate = {seq: string | number; log_type: string; count: number; total: string | number; hash: Buffer; max: string; written: string}
+/** A batch that may be pruned, with its times as its store's cutoffs compare (utcText in PostgreSQL, ISO in MongoDB). */
+export type Candidate = {
+  seq: string | number
+  log_type: string
+  count: number
+  total: string | number
+  hash: Buffer
+  max: string
+  written: string
+}
 
-/** Deletes each instance's prunable prefix of batch rows (see the design above), in bounded transactions. */
-export async function pruneChains(db: Db, options: PruneOptions): Promise<PruneReport> {
+/** Where a store keeps its chains and where their pruned starts are (PostgreSQL's here, MongoDB's in stores/mongo/prune.ts). */
+export type PruneIO = {
+  /** every instance with batches */
+  instances(): Promise<string[]>
+  /** where each pruned chain starts: the last pruned seq, and per log type the newest record time pruned */
+  prunedStarts(): Promise<Map<string, {through: number; newest: Record<string, string>}>>
+  head(instance: string): Promise<number>
+  /** the instance's next `limit` batches after `afterSeq`, oldest first */
+  candidates(instance: string, afterSeq: number, limit: number): Promise<Candidate[]>
+  /**
+   * Removes batches through+1..toSeq (`expected` of them) and records the new start (toSeq, `last`'s hash and total,
+   * `newest`); false when another cleanup moved the start first (nothing done then).
+   */
+  advance(
+    instance: string,
+    through: number,
+    toSeq: number,
+    expected: number,
+    newest: Record<string, string>,
+    last: Candidate,
+  ): Promise<boolean>
+}
+
+/** Deletes each instance's prunable prefix of PostgreSQL's batch rows (see the design above), in bounded transactions. */
+export const pruneChains = (db: Db, options: PruneOptions): Promise<PruneReport> => pruneChainsOf(pgPruneIO(db), options)
+
+/** Deletes each instance's prunable prefix of batches (see the design above), in bounded steps. */
+export async function pruneChainsOf(io: PruneIO, options: PruneOptions): Promise<PruneReport> {
   const report: PruneReport = {
     dryRun: options.dryRun,
     batches: 0,
@@ -184,25 +221,20 @@ export async function pruneChains(db: Db, options: PruneOptions): Promise<PruneR
     const cutoff = cutoffAt(options.cutoffs, b.log_type, instance, Number(b.seq))
     return cutoff !== undefined && b.max < cutoff && (options.writtenBefore === undefined || b.written < options.writtenBefore)
   }
-  const instances = (await db.query(sql.chainInstances())).rows.map((r: {instance: string}) => r.instance)
-  const pruned = new Map(
-    (await db.query(sql.prunedChains())).rows.map((r: {instance: string; through_seq: string; newest: Record<string, string>}) => [
-      r.instance,
-      {through: Number(r.through_seq), newest: r.newest},
-    ]),
-  )
+  const instances = await io.instances()
+  const pruned = await io.prunedStarts()
   for (const instance of instances) {
     if (options.signal?.aborted) {
       report.interrupted = true
       break
     }
-    const head = Number((await db.query(sql.chainHead(instance))).rows[0]?.seq ?? 0)
+    const head = await io.head(instance)
     const start = pruned.get(instance)?.through ?? 0
     let through = start
     const newest = {...pruned.get(instance)?.newest}
     const done: PrunedInstance = {instance, fromSeq: start + 1, throughSeq: start, batches: 0, records: 0}
     for (;;) {
-      const page = (await db.query(sql.pruneCandidates(instance, through, limit))).rows as Candidate[]
+      const page = await io.candidates(instance, through, limit)
       if (page.length && Number(page[0].seq) !== through + 1) {
         // a chain that does not start where it was last pruned is verify's to report, not cleanup's to extend
         report.notes.push(
@@ -220,7 +252,10 @@ export async function pruneChains(db: Db, options: PruneOptions): Promise<PruneR
       const last = take.at(-1)!
       const lastSeq = Number(last.seq)
       for (const b of take) if (!newest[b.log_type] || b.max > newest[b.log_type]) newest[b.log_type] = b.max
-      if (!options.dryRun && !(await deleteRange(db, instance, through, lastSeq, take.length, {...newest}, last, report))) break
+      if (!options.dryRun && !(await io.advance(instance, through, lastSeq, take.length, {...newest}, last))) {
+        report.notes.push(`${instance}: pruned by another cleanup at the same time; left to it`)
+        break
+      }
       through = lastSeq
       done.throughSeq = lastSeq
       done.batches += take.length
@@ -240,32 +275,51 @@ export async function pruneChains(db: Db, options: PruneOptions): Promise<PruneR
   return report
 }
 
-/** One transaction: the batch rows through `toSeq` go, and integrity_pruned says so; false (and a note) when another cleanup got there first. */
-async function deleteRange(
-  db: Db,
-  instance: string,
-  through: number,
-  toSeq: number,
-  expected: number,
-  newest: Record<string, string>,
-  last: Candidate,
-  report: PruneReport,
-): Promise<boolean> {
-  await db.query('BEGIN')
-  try {
-    const current = (await db.query(sql.prunedRowForUpdate(instance))).rows[0] as {through_seq: string} | undefined
-    const deleted =
-      Number(current?.through_seq ?? 0) === through ? (await db.query(sql.deleteBatchesThrough(instance, through + 1, toSeq))).rowCount : -1
-    if (deleted !== expected) {
-      await db.query('ROLLBACK')
-      report.notes.push(`${instance}: pruned by another cleanup at the same time; left to it`)
-      return false
+const pgPruneIO = (db: Db): PruneIO => ({
+  instances: async () => (await db.query(sql.chainInstances())).rows.map((r: {instance: string}) => r.instance),
+  prunedStarts: async () =>
+    new Map(
+      (await db.query(sql.prunedChains())).rows.map((r: {instance: string; through_seq: string; newest: Record<string, string>}) => [
+        r.instance,
+        {through: Number(r.through_seq), newest: r.newest},
+      ]),
+    ),
+  head: async (instance) => Number((await db.query(sql.chainHead(instance))).rows[0]?.seq ?? 0),
+  candidates: async (instance, afterSeq, limit) => (await db.query(sql.pruneCandidates(instance, afterSeq, limit))).rows as Candidate[],
+  /** One transaction: the batch rows through `toSeq` go, and integrity_pruned says so. */
+  async advance(instance, through, toSeq, expected, newest, last) {
+    await db.query('BEGIN')
+    try {
+      const current = (await db.query(sql.prunedRowForUpdate(instance))).rows[0] as {through_seq: string} | undefined
+      const deleted =
+        Number(current?.through_seq ?? 0) === through
+          ? (await db.query(sql.deleteBatchesThrough(instance, through + 1, toSeq))).rowCount
+          : -1
+      if (deleted !== expected) {
+        await db.query('ROLLBACK')
+        return false
+      }
+      await db.query(sql.upsertPruned({instance, throughSeq: toSeq, hash: last.hash, total: Number(last.total), newest}))
+      await db.query('COMMIT')
+      return true
+    } catch (error) {
+      await db.query('ROLLBACK').catch(() => {})
+      throw error
     }
-    await db.query(sql.upsertPruned({instance, throughSeq: toSeq, hash: last.hash, total: Number(last.total), newest}))
-    await db.query('COMMIT')
-    return true
-  } catch (error) {
-    await db.query('ROLLBACK').catch(() => {})
-    throw error
+  },
+})
+
+/**
+ * The cutoffs a cleanup prunes the chains by: those honoured (as verify honours them) of the types it applied, none
+ * after its own cutoff (what it just removed). `own` gives a target's cutoff as its store's times compare.
+ */
+export function ownCutoffs<T extends {logType: string}>(honoured: Cutoffs, targets: T[], own: (t: T) => string): Cutoffs {
+  const cutoffs: Cutoffs = {configured: new Map(), signed: []}
+  const earlier = (a: string, b: string) => (a < b ? a : b)
+  for (const t of targets) {
+    const recorded = honoured.configured.get(t.logType)
+    if (recorded) cutoffs.configured.set(t.logType, earlier(recorded, own(t)))
+    for (const x of honoured.signed) if (x.type === t.logType) cutoffs.signed.push({...x, cutoff: earlier(x.cutoff, own(t))})
   }
+  return cutoffs
 }

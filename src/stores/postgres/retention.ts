@@ -12,7 +12,7 @@ import {
   utcText,
 } from './sql/integrity.js'
 import {signRetention} from './integrity.js'
-import {type CutoffRow, type Cutoffs, type PruneReport, honouredCutoffs, pruneChains, usText} from './prune.js'
+import {type CutoffRow, type PruneReport, honouredCutoffs, ownCutoffs, pruneChains, usText} from './prune.js'
 
 import {type KeyObject, createPublicKey} from 'node:crypto'
 import type {Db} from './db.js'
@@ -190,21 +190,6 @@ async function pruneIntegrity(
 async function chainHeadsOf(db: Db): Promise<Record<string, number>> {
   if (!(await db.query(integrityInstalled())).rows[0].ok) return {}
   return Object.fromEntries((await db.query(chainHeads())).rows.map((r: {instance: string; head: string}) => [r.instance, Number(r.head)]))
-}
-
-/**
- * The cutoffs a cleanup prunes the chains by: those honoured (as verify honours them) of the types it applied, none
- * after its own cutoff (what it just removed). `own` gives a target's cutoff as its store's times compare.
- */
-function ownCutoffs<T extends {logType: string}>(honoured: Cutoffs, targets: T[], own: (t: T) => string): Cutoffs {
-  const cutoffs: Cutoffs = {configured: new Map(), signed: []}
-  const earlier = (a: string, b: string) => (a < b ? a : b)
-  for (const t of targets) {
-    const recorded = honoured.configured.get(t.logType)
-    if (recorded) cutoffs.configured.set(t.logType, earlier(recorded, own(t)))
-    for (const s of honoured.signed) if (s.type === t.logType) cutoffs.signed.push({...s, cutoff: earlier(s.cutoff, own(t))})
-  }
-  return cutoffs
 }
 
 /** Deletes in batches, each its own transaction; stops between batches when the signal aborts. */
