@@ -222,7 +222,15 @@ describe('integrity chain (real PostgreSQL)', () => {
       loadPrivateKey('/nonexistent/key.pem')
       expect.fail('no error')
     } catch (error) {
-      expect((error as Error).message).to.match(/cannot read the key file \/nonexistent\/key.pem \(ENOENT\)/)
+      expect((error as Error).message).to.match(/cannot read the key file it names \(ENOENT\)/)
+    }
+    // key material without its PEM lines is taken for a path, and never echoed
+    const bare = 'MC4CAQAwBQYDK2VwBCIEIBLjaY7YvE5NIfsoaAUwzi9dWlIVYvVPhdxW4MIbJKfR'
+    expect(() => loadPrivateKey(bare)).to.throw(/cannot read the key file it names/)
+    try {
+      loadPrivateKey(`"${bare}"`)
+    } catch (error) {
+      expect((error as Error).message).not.to.contain(bare)
     }
   })
 })

@@ -1,4 +1,4 @@
-import {generateKeyPairSync} from 'node:crypto'
+import {generateKeyPairSync, sign as signWith} from 'node:crypto'
 import {expect} from 'chai'
 import {signRetention, signedRetention} from '../../src/stores/postgres/integrity.js'
 import {type CutoffRow, cutoffAt, honouredCutoffs, newestCutoffAt} from '../../src/stores/postgres/prune.js'
@@ -10,6 +10,7 @@ describe('retention cutoffs signed with integrityKey (pure)', () => {
   const {privateKey, publicKey} = generateKeyPairSync('ed25519')
   const other = generateKeyPairSync('ed25519')
   const signer = {publicKey, store: 'postgres' as const}
+  const sign_ = (text: string) => signWith(null, Buffer.from(text), privateKey).toString('base64')
   /** A cutoff cleanup applied `ago` days before NOW under a retention of `days`, signed with `key` unless null. */
   const recorded = (
     days: number,
@@ -37,6 +38,16 @@ describe('retention cutoffs signed with integrityKey (pure)', () => {
     )
     expect(signedRetention({...row, statement: row.statement!.replace('"a":10', '"a":99')}, publicKey, 'postgres')).to.equal('invalid')
     expect(signedRetention({...row, signature: null}, publicKey, 'postgres')).to.equal('invalid')
+    // signed, but not a statement verify reads: another version, or heads that are not seqs
+    const sign = (body: object) => {
+      const statement = JSON.stringify(body)
+      return {...row, statement, signature: sign_(statement)}
+    }
+    const good = JSON.parse(row.statement!) as Record<string, unknown>
+    expect(signedRetention(sign({...good, v: 2}), publicKey, 'postgres')).to.equal('invalid')
+    expect(signedRetention(sign({...good, heads: {a: '10'}}), publicKey, 'postgres')).to.equal('invalid')
+    expect(signedRetention(sign({...good, heads: undefined}), publicKey, 'postgres')).to.equal('invalid')
+    expect(signedRetention(sign(good), publicKey, 'postgres')).to.deep.equal({days: 30, at: NOW.getTime() - 10 * DAY, heads: {a: 10}})
     expect(signedRetention(recorded(30, 10, null), publicKey, 'postgres')).to.equal(undefined)
   })
 

@@ -152,10 +152,12 @@ async function pruneIntegrity(
     for (const t of report.targets) if (t.older > 0) rows.push({log_type: t.logType, cutoff: t.cutoff, written_at: now.toISOString()})
   const bound = options.configuredDays ?? Object.fromEntries(options.retention.map((r) => [r.logType, r.days]))
   const signer = options.signingKey && {publicKey: createPublicKey(options.signingKey), store: 'mongo' as const}
-  const cutoffs = ownCutoffs(honouredCutoffs(rows, bound, now, signer), report.targets, (t) => t.cutoff)
+  const honoured = honouredCutoffs(rows, bound, now, signer)
+  const cutoffs = ownCutoffs(honoured, report.targets, (t) => t.cutoff)
   try {
     const pruned = await pruneChainsOf(mongoPruneIO(store.db), {
       cutoffs,
+      honoured,
       dryRun: options.dryRun,
       batchSize: options.batchSize,
       signal: options.signal,

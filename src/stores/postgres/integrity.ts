@@ -436,9 +436,8 @@ export function loadPrivateKey(value: string): {key: KeyObject; pem: string} {
     try {
       pem = readFileSync(pem, 'utf8')
     } catch (error) {
-      // key material that is not quite PEM (quoted, say) is not echoed as if it were a path
-      const named = /PRIVATE KEY|[\r\n]/.test(value) ? '(its value is neither PEM text nor a path)' : value
-      throw usageError(`integrityKey: cannot read the key file ${named} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, [
+      // the value is not echoed: it may be key material that is not quite PEM (quoted, base64 alone) taken for a path
+      throw usageError(`integrityKey: cannot read the key file it names (${(error as NodeJS.ErrnoException).code ?? 'error'})`, [
         'Make one with `audit-logs verify keygen --out integrity.pem` (or `openssl genpkey -algorithm ed25519 -out integrity.pem`)',
       ])
     }

@@ -158,6 +158,11 @@ export type PruneReport = {
 export type PruneOptions = {
   /** per log type (cutoffAt): batches whose records all lie before the cutoff that covers them may go */
   cutoffs: Cutoffs
+  /**
+   * The cutoffs verify honours, of every type [default: `cutoffs`]: the start moves on only while each type's newest
+   * record pruned (integrity_pruned's `newest`) lies before the cutoff that covers the new start, as verify checks it.
+   */
+  honoured?: Cutoffs
   dryRun: boolean
   batchSize: number
   signal?: AbortSignal
@@ -217,6 +222,7 @@ export async function pruneChainsOf(io: PruneIO, options: PruneOptions): Promise
     interrupted: false,
   }
   const limit = Math.max(1, Math.min(options.batchSize, 1000))
+  const honoured = options.honoured ?? options.cutoffs
   const prunable = (instance: string, b: Candidate) => {
     const cutoff = cutoffAt(options.cutoffs, b.log_type, instance, Number(b.seq))
     return cutoff !== undefined && b.max < cutoff && (options.writtenBefore === undefined || b.written < options.writtenBefore)
@@ -243,15 +249,19 @@ export async function pruneChainsOf(io: PruneIO, options: PruneOptions): Promise
         break
       }
       const take: Candidate[] = []
+      const after = {...newest}
       for (const b of page) {
         const seq = Number(b.seq)
         if (seq !== through + take.length + 1 || seq >= head || !prunable(instance, b)) break
+        const next = {...after, [b.log_type]: !after[b.log_type] || b.max > after[b.log_type] ? b.max : after[b.log_type]}
+        if (!Object.entries(next).every(([type, at]) => at < (cutoffAt(honoured, type, instance, seq) ?? ''))) break
+        Object.assign(after, next)
         take.push(b)
       }
       if (take.length === 0) break
       const last = take.at(-1)!
       const lastSeq = Number(last.seq)
-      for (const b of take) if (!newest[b.log_type] || b.max > newest[b.log_type]) newest[b.log_type] = b.max
+      Object.assign(newest, after)
       if (!options.dryRun && !(await io.advance(instance, through, lastSeq, take.length, {...newest}, last))) {
         report.notes.push(`${instance}: pruned by another cleanup at the same time; left to it`)
         break

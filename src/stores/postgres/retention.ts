@@ -161,10 +161,12 @@ async function pruneIntegrity(
         rows.push({log_type: t.logType, cutoff: usText(new Date(t.cutoff)), written_at: now.toISOString()})
   const bound = options.configuredDays ?? Object.fromEntries(options.retention.map((r) => [r.logType, r.days]))
   const signer = options.signingKey && {publicKey: createPublicKey(options.signingKey), store: 'postgres' as const}
-  const cutoffs = ownCutoffs(honouredCutoffs(rows, bound, now, signer), report.targets, (t) => usText(new Date(t.cutoff)))
+  const honoured = honouredCutoffs(rows, bound, now, signer)
+  const cutoffs = ownCutoffs(honoured, report.targets, (t) => usText(new Date(t.cutoff)))
   try {
     return await pruneChains(db, {
       cutoffs,
+      honoured,
       dryRun: options.dryRun,
       batchSize: options.batchSize,
       signal: options.signal,

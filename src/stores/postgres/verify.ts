@@ -589,9 +589,9 @@ function prunedBoundaryProblem(
     }
     if (body.instance !== instance || body.adoptedFrom) return undefined
     const oldest = body.oldest && typeof body.oldest === 'object' ? Object.entries(body.oldest as Record<string, unknown>) : []
-    // the pruned batches, up to start.through, lay before the cutoffs that cover them
-    const cutoff = (type: string) => cutoffAt(cutoffs, type, instance, start.through)
-    const newestCutoff = newestCutoffAt(cutoffs, instance, start.through)
+    // the digest's span reaches d.seq: only a cutoff that covers all of it (the one at d.seq) may call its oldest old
+    const cutoff = (type: string) => cutoffAt(cutoffs, type, instance, d.seq)
+    const newestCutoff = newestCutoffAt(cutoffs, instance, d.seq)
     const old = oldest.length
       ? oldest.some(([type, at]) => typeof at === 'string' && cutoff(type) !== undefined && at < cutoff(type)!)
       : typeof body.from !== 'string' || (newestCutoff !== undefined && body.from < newestCutoff)
