@@ -140,4 +140,16 @@ describe('MongoDB integrity_batches retention: cleanup prunes the chains, verify
     }
     expect((await verify()).exitCode).to.equal(0)
   })
+
+  it('a database set up before the pruning (no integrity_pruned): cleanup says so and prunes nothing; setup-db makes it', async () => {
+    const saved = await col('integrity_pruned').find({}).toArray()
+    await col('integrity_pruned').drop()
+    const r = await runCli(['cleanup', '--store', 'mongo', '--log-type', 'request'], {env: env(), cwd: dir})
+    expect(r.exitCode, r.stderr).to.equal(0)
+    expect(r.stderr).to.contain('not pruned: integrity_pruned does not exist (run `audit-logs setup-db --store mongo`, which makes it)')
+    const setup = await runCli(['setup-db', '--store', 'mongo'], {env: env(), cwd: dir})
+    expect(setup.exitCode, setup.stderr).to.equal(0)
+    await col('integrity_pruned').insertMany(saved)
+    expect((await verify()).exitCode).to.equal(0)
+  })
 })

@@ -144,9 +144,14 @@ async function pruneIntegrity(
   startedAt: string,
 ): Promise<PruneReport | undefined> {
   const wanted = [INTEGRITY_COLLECTIONS.batches, INTEGRITY_COLLECTIONS.pruned]
-  const have = await store.db.listCollections({name: {$in: wanted}}, {nameOnly: true}).toArray()
-  if (have.length < wanted.length) return undefined // set up before the chain's pruning: setup-db --store mongo makes it
+  const have = new Set((await store.db.listCollections({name: {$in: wanted}}, {nameOnly: true}).toArray()).map((c) => c.name))
+  if (!have.has(INTEGRITY_COLLECTIONS.batches)) return undefined // no chain
   const notes: string[] = []
+  if (!have.has(INTEGRITY_COLLECTIONS.pruned)) {
+    // set up before the chains' pruning
+    const note = `not pruned: ${INTEGRITY_COLLECTIONS.pruned} does not exist (run \`audit-logs setup-db --store mongo\`, which makes it)`
+    return {dryRun: options.dryRun, batches: 0, records: 0, instances: [], cutoffs: {}, notes: [note], interrupted: false}
+  }
   const rows = await mongoChainSource(store).retentionCutoffs(now, (text) => notes.push(text))
   if (options.dryRun)
     for (const t of report.targets) if (t.older > 0) rows.push({log_type: t.logType, cutoff: t.cutoff, written_at: now.toISOString()})
