@@ -202,7 +202,13 @@ describe('integrity chain of the MongoDB store (real MongoDB-compatible server)'
 
   it('setup-db is idempotent for the chain, and --dry-run shows the collections and the unique index it would make', async () => {
     const again = await setupMongo(store, {dryRun: false, passwords: {}})
-    expect(again.steps.filter((s) => /integrity/.test(s.step)).map((s) => s.status)).to.deep.equal(['exists', 'exists', 'exists', 'exists'])
+    expect(again.steps.filter((s) => /integrity/.test(s.step)).map((s) => s.status)).to.deep.equal([
+      'exists',
+      'exists',
+      'exists',
+      'exists',
+      'exists',
+    ])
     const other = await freshMongo('mchain_dry')
     const s = await connectMongo(mongoTarget({...defaults(), mongoUri: other.uri, mongoDbName: other.dbName})!)
     try {
