@@ -124,6 +124,7 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
           : 'Nothing to remove.',
     )
     this.logPruned(report.integrity, report.dryRun, 'integrity_batches')
+    for (const note of report.notes ?? []) this.logToStderr(`integrity_retention: ${note}`)
     return report
   }
 
@@ -180,6 +181,7 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
           : 'MongoDB: nothing to remove.',
     )
     this.logPruned(report.integrity, report.dryRun, `integrity_batches (MongoDB ${report.database})`)
+    for (const note of report.notes ?? []) this.logToStderr(`integrity_retention (MongoDB ${report.database}): ${note}`)
     return report
   }
 }

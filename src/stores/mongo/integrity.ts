@@ -212,8 +212,12 @@ export async function recordRetention(db: Db, logType: string, cutoff: Date, how
 }
 
 /** The signed statement (stores/postgres/integrity.ts signRetention) of a recorded cutoff, once its documents are gone. */
-export async function signRecordedRetention(db: Db, id: unknown, signed: {statement: string; signature: string}): Promise<void> {
-  await db.collection(INTEGRITY_COLLECTIONS.retention).updateOne({_id: id as ObjectId}, {$set: signed})
+export async function signRecordedRetention(db: Db, id: unknown, signed: {statement: string; signature: string}): Promise<boolean> {
+  // only the document as cleanup recorded it: one whose statement was set meanwhile is left as it is
+  const r = await db
+    .collection(INTEGRITY_COLLECTIONS.retention)
+    .updateOne({_id: id as ObjectId, statement: {$exists: false}}, {$set: signed})
+  return r.matchedCount === 1
 }
 
 /** Each instance's chain head (its last seq); none without the collection. */

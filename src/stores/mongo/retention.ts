@@ -8,7 +8,7 @@ import {mongoChainSource} from './verify.js'
 import {type PruneReport, honouredCutoffs, ownCutoffs, pruneChainsOf} from '../postgres/prune.js'
 import {INTEGRITY_COLLECTIONS, chainHeads, recordRetention, signRecordedRetention} from './integrity.js'
 import {signRetention} from '../postgres/integrity.js'
-import {signable} from '../postgres/retention.js'
+import {signable, unsignedNote} from '../postgres/retention.js'
 
 export type MongoCleanupTarget = {
   logType: LogType
@@ -29,6 +29,8 @@ export type MongoCleanupReport = {
   interrupted: boolean
   targets: MongoCleanupTarget[]
   totalDocuments: number
+  /** what went otherwise than it should and did not stop the cleanup (a cutoff left unsigned) */
+  notes?: string[]
   /** the integrity chains' batches pruned after the documents (stores/mongo/prune.ts); absent without the chain's collections or when interrupted */
   integrity?: PruneReport
 }
@@ -119,11 +121,8 @@ export async function cleanupMongo(store: MongoStore, options: MongoCleanupOptio
     if (report.interrupted) break
     if (options.signingKey && recorded?.heads) {
       const heads = recorded.heads
-      await signRecordedRetention(
-        store.db,
-        recorded.id,
-        signRetention(options.signingKey, {store: 'mongo', logType, cutoff, days, at: now, heads}),
-      )
+      const signed = signRetention(options.signingKey, {store: 'mongo', logType, cutoff, days, at: now, heads})
+      if (!(await signRecordedRetention(store.db, recorded.id, signed))) (report.notes ??= []).push(unsignedNote(logType, cutoff))
     }
   }
   if (!report.interrupted) report.integrity = await pruneIntegrity(store, options, report, now, startedAt)

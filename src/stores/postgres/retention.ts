@@ -34,7 +34,14 @@ export type CleanupReport = {
   totalBytes: number
   /** the integrity chains' batch rows pruned after the records (prune.ts); absent without migration 0007 or when interrupted */
   integrity?: PruneReport
+  /** what went otherwise than it should and did not stop the cleanup (a cutoff left unsigned) */
+  notes?: string[]
 }
+
+/** A cutoff whose record changed before it could be signed (its statement set, or the row gone): verify bounds it by the configured retention. */
+export const unsignedNote = (logType: string, cutoff: Date) =>
+  `the ${logType} cutoff ${cutoff.toISOString()} was recorded but not signed: its record in integrity_retention changed meanwhile ` +
+  '(verify bounds it by the retention configured then, as an unsigned one)'
 
 export type CleanupOptions = {
   retention: Array<{logType: LogType; days: number}>
@@ -131,10 +138,10 @@ export async function cleanup(db: Db, options: CleanupOptions): Promise<CleanupR
       if (report.interrupted) break
     }
     if (report.interrupted) break
-    if (signingKey && heads)
-      await db.query(
-        signRetentionRow(logType, cutoff, signRetention(signingKey, {store: 'postgres', logType, cutoff, days, at: now, heads})),
-      )
+    if (signingKey && heads) {
+      const signed = signRetention(signingKey, {store: 'postgres', logType, cutoff, days, at: now, heads})
+      if (!(await db.query(signRetentionRow(logType, cutoff, signed))).rowCount) (report.notes ??= []).push(unsignedNote(logType, cutoff))
+    }
   }
   if (!report.interrupted) report.integrity = await pruneIntegrity(db, options, report, now, startedAt)
   if (report.integrity?.interrupted) report.interrupted = true
