@@ -10,6 +10,7 @@ import {writerId} from '../server/own-records.js'
 import {mongoTarget} from '../stores/mongo/target.js'
 import {integrityOptions} from '../stores/postgres/integrity.js'
 import {claimDirectory} from '../util/claim.js'
+import {MODES} from '../util/files.js'
 
 /** How one event from `audit-logs event` reached the stores. */
 export type Delivery =
@@ -63,11 +64,11 @@ export async function deliverDirectly(
       {exit: ExitCode.usage, suggestions: ['Give the run’s admin address: --admin-bind HOST:PORT (AUDIT_LOGS_ADMIN_BIND)']},
     )
   }
-  const releases: Array<() => unknown> = [claimDirectory(journalDir, 'owner.pid', inUse)]
+  const releases: Array<() => unknown> = [claimDirectory(journalDir, 'owner.pid', inUse, MODES.privateDir)]
   const shippers: Shipper[] = []
   try {
     const logDir = path.resolve(config.logDir)
-    if (config.fileSink) releases.push(claimDirectory(logDir, '.audit-logs-owner.pid', inUse))
+    if (config.fileSink) releases.push(claimDirectory(logDir, '.audit-logs-owner.pid', inUse, MODES.sharedDir))
     const writer = new JournalWriter(journalDir, writerId('event'), {syncEveryFlush: true})
     try {
       await writer.appendDurable(lines)

@@ -96,10 +96,12 @@ export function claimRunDirectories(plan: RunPlan, fileSink: boolean): () => voi
     plan.settings.journalDir,
     'owner.pid',
     taken('journal directory', plan.settings.journalDir, plan.journalSetting),
+    MODES.privateDir,
   )
   let logs: () => void = () => {}
   try {
-    if (fileSink) logs = claimDirectory(plan.logDir, '.audit-logs-owner.pid', taken('log directory', plan.logDir, plan.logSetting))
+    if (fileSink)
+      logs = claimDirectory(plan.logDir, '.audit-logs-owner.pid', taken('log directory', plan.logDir, plan.logSetting), MODES.sharedDir)
   } catch (error) {
     journal()
     throw error

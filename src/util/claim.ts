@@ -6,10 +6,12 @@ import {isAlive, procStat} from './process.js'
  * A directory one process at a time writes (a `run`'s journal, its log
  * directory): `file` in it holds the owner's pid and start time, made
  * exclusively; a claim whose process is gone (a kill -9, a reboot) is taken
- * over, one whose process runs calls `onTaken`. Returns the release.
+ * over, one whose process runs calls `onTaken`. A missing directory is made
+ * with `mode`. Returns the release.
  */
-export function claimDirectory(dir: string, name: string, onTaken: (owner: {pid: number}) => never): () => void {
-  mkdirSync(dir, {recursive: true})
+export function claimDirectory(dir: string, name: string, onTaken: (owner: {pid: number}) => never, mode: number): () => void {
+  // made with its mode (a journal's 0700, a log directory's 0750): the sinks that write in it later leave an existing one as it is
+  mkdirSync(dir, {recursive: true, mode})
   const file = path.join(dir, name)
   const me = `${process.pid} ${procStat(process.pid)?.start ?? ''}\n`
   for (let attempt = 0; attempt < 3; attempt++) {

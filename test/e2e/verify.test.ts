@@ -65,6 +65,12 @@ describe('audit-logs verify: integrity chains against a superuser (subprocess, r
     const again = await runCli(['verify', 'keygen', '--out', key], {cwd: dir})
     expect(again.exitCode).to.equal(2)
     expect(again.stderr).to.match(/exists: a key is never overwritten/)
+    // into a directory that does not exist yet (the README's /etc/audit-logs/integrity.pem): made, private to its owner
+    const elsewhere = path.join(dir, 'etc', 'audit-logs', 'integrity.pem')
+    const made2 = await runCli(['verify', 'keygen', '--out', elsewhere], {cwd: dir})
+    expect(made2.exitCode, made2.stderr).to.equal(0)
+    expect(statSync(path.dirname(elsewhere)).mode & 0o777).to.equal(0o700)
+    expect(statSync(elsewhere).mode & 0o777).to.equal(0o600)
   })
 
   it('run refuses a key that is not Ed25519, naming what is accepted', async () => {
@@ -402,5 +408,16 @@ describe('audit-logs verify: integrity chains against a superuser (subprocess, r
     expect(r.exitCode, r.stdout + r.stderr).to.equal(0)
     const a = r.json().instances[0]
     expect(a.digests.lastSignedSeq).to.equal(a.lastSeq)
+  })
+
+  it('event, the first to write in a new log directory (its digest), makes it 0750 as run does, and digests.jsonl 0640', async () => {
+    const fresh = path.join(dir, 'fresh-logs')
+    const ev = await runCli(['event', '--action', 'FIRST', '--actor', '1', '--log-dir', fresh], {
+      env: {...env(), AUDIT_LOGS_INSTANCE: 'e2e-fresh-dir'},
+      cwd: dir,
+    })
+    expect(ev.exitCode, ev.stderr).to.equal(0)
+    expect(statSync(fresh).mode & 0o777).to.equal(0o750)
+    expect(statSync(path.join(fresh, 'digests.jsonl')).mode & 0o777).to.equal(0o640)
   })
 })

@@ -14,7 +14,7 @@ describe('claimDirectory', () => {
   it('claims a directory for this process and releases it; a live owner keeps it; a dead or reused pid does not', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-claim-'))
     const file = path.join(dir, 'owner.pid')
-    const release = claimDirectory(dir, 'owner.pid', taken)
+    const release = claimDirectory(dir, 'owner.pid', taken, 0o700)
     expect(readFileSync(file, 'utf8')).to.equal(`${process.pid} ${procStat(process.pid)!.start}\n`)
     release()
     expect(existsSync(file)).to.equal(false)
@@ -23,17 +23,17 @@ describe('claimDirectory', () => {
     try {
       const pid = other.pid!
       writeFileSync(file, `${pid} ${procStat(pid)!.start}\n`)
-      expect(() => claimDirectory(dir, 'owner.pid', taken)).to.throw(`taken by ${pid}`)
+      expect(() => claimDirectory(dir, 'owner.pid', taken, 0o700)).to.throw(`taken by ${pid}`)
       writeFileSync(file, `${pid}\n`) // a claim without a start time (another OS): the pid alone decides
-      expect(() => claimDirectory(dir, 'owner.pid', taken)).to.throw(`taken by ${pid}`)
+      expect(() => claimDirectory(dir, 'owner.pid', taken, 0o700)).to.throw(`taken by ${pid}`)
       writeFileSync(file, `${pid} 1\n`) // the same pid, started at another time: not the owner (a reboot)
-      claimDirectory(dir, 'owner.pid', taken)()
+      claimDirectory(dir, 'owner.pid', taken, 0o700)()
     } finally {
       other.kill('SIGKILL')
     }
     writeFileSync(file, '999999 5\n') // a process that is gone
-    claimDirectory(dir, 'owner.pid', taken)()
+    claimDirectory(dir, 'owner.pid', taken, 0o700)()
     writeFileSync(file, 'garbage') // a damaged claim
-    claimDirectory(dir, 'owner.pid', taken)()
+    claimDirectory(dir, 'owner.pid', taken, 0o700)()
   })
 })

@@ -1,8 +1,10 @@
 import {generateKeyPairSync} from 'node:crypto'
-import {existsSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
 import {usageError} from '../../errors.js'
+import {MODES} from '../../util/files.js'
 
 export default class VerifyKeygen extends BaseCommand<typeof VerifyKeygen> {
   static summary = 'Make an Ed25519 key pair for signing integrity digests (integrityKey).'
@@ -19,6 +21,8 @@ export default class VerifyKeygen extends BaseCommand<typeof VerifyKeygen> {
     const out = this.flags.out
     const pub = out.replace(/\.pem$/, '') + '.pub.pem'
     for (const f of [out, pub]) if (existsSync(f)) throw usageError(`${f} exists: a key is never overwritten; give another --out`)
+    // a missing directory is made (as /etc/audit-logs in the example), private to its owner: it holds the key
+    mkdirSync(path.dirname(path.resolve(out)), {recursive: true, mode: MODES.privateDir})
     const {privateKey, publicKey} = generateKeyPairSync('ed25519')
     writeFileSync(out, privateKey.export({type: 'pkcs8', format: 'pem'}), {mode: 0o600, flag: 'wx'})
     writeFileSync(pub, publicKey.export({type: 'spki', format: 'pem'}), {mode: 0o644, flag: 'wx'})

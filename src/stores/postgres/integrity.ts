@@ -53,6 +53,7 @@ import path from 'node:path'
 import type pg from 'pg'
 import type {Config} from '../../config/schema.js'
 import {usageError} from '../../errors.js'
+import {MODES} from '../../util/files.js'
 import type {LogType} from '../log-types.js'
 import * as sql from './sql/integrity.js'
 
@@ -364,7 +365,8 @@ export class Chain {
       const signature = sign(null, Buffer.from(body), key).toString('base64')
       await io.digest(this.instance, head.seq, body, signature)
       if (file) {
-        await mkdir(path.dirname(file), {recursive: true})
+        // the log directory, when the first to write in it is import, cleanup or event: 0750, as run makes it (doctor warns of o+r)
+        await mkdir(path.dirname(file), {recursive: true, mode: MODES.sharedDir})
         // 0640: doctor warns of files in the log directory others can read
         await appendFile(file, JSON.stringify({body, signature}) + '\n', {mode: 0o640})
       }
