@@ -81,7 +81,11 @@ export const docHash = (doc: Record<string, unknown>) => sha256(Buffer.from(cano
 /** What the chain holds of a document: its id, its time and its hash. */
 export const chainedOf = (doc: Doc): Inserted => ({id: doc._id, at: (doc.created_at as Date).toISOString(), h: docHash(doc)})
 
-const buf = (b: unknown): Buffer => (b instanceof Binary ? Buffer.from(b.buffer) : Buffer.isBuffer(b) ? b : Buffer.alloc(0))
+/** A binary field as read back (none when it is not binary: a document someone changed). */
+export const bufferOf = (b: unknown): Buffer => (b instanceof Binary ? Buffer.from(b.buffer) : Buffer.isBuffer(b) ? b : Buffer.alloc(0))
+
+/** A time field as read back: ISO text for a date, else as it is (a document someone changed). */
+export const isoOf = (d: unknown) => (d instanceof Date ? d.toISOString() : String(d))
 
 /** The batch document of a BatchRow. */
 export const batchDocument = (b: BatchRow) => ({
@@ -112,7 +116,7 @@ export const mongoChainIO = (db: Db): ChainIO => ({
     const d = await db
       .collection(INTEGRITY_COLLECTIONS.batches)
       .findOne({instance}, {sort: {seq: -1}, projection: {seq: 1, hash: 1, total: 1}})
-    return d ? {seq: Number(d.seq), hash: buf(d.hash), total: Number(d.total)} : undefined
+    return d ? {seq: Number(d.seq), hash: bufferOf(d.hash), total: Number(d.total)} : undefined
   },
   async commit(row) {
     if (!row) return

@@ -11,7 +11,7 @@
  */
 import {Binary, type Db} from 'mongodb'
 import type {Candidate, PruneIO} from '../postgres/prune.js'
-import {INTEGRITY_COLLECTIONS} from './integrity.js'
+import {INTEGRITY_COLLECTIONS, bufferOf, isoOf} from './integrity.js'
 
 type PrunedDoc = {
   _id: string
@@ -22,8 +22,6 @@ type PrunedDoc = {
   newest: Record<string, string>
   pruned_at: Date
 }
-
-const iso = (d: unknown) => (d instanceof Date ? d.toISOString() : String(d))
 
 /** Where each chain starts after pruning (none without the collection). */
 export async function prunedStartsOf(db: Db): Promise<PrunedDoc[]> {
@@ -55,9 +53,9 @@ export function mongoPruneIO(db: Db): PruneIO {
         log_type: String(b.log_type),
         count: Number(b.count),
         total: Number(b.total),
-        hash: b.hash instanceof Binary ? Buffer.from(b.hash.buffer) : Buffer.alloc(0),
-        max: iso(b.max_created_at),
-        written: iso(b.written_at),
+        hash: bufferOf(b.hash),
+        max: isoOf(b.max_created_at),
+        written: isoOf(b.written_at),
       }))
     },
     async advance(instance, through, toSeq, _expected, newest, last) {

@@ -1,11 +1,11 @@
-import {type KeyObject, createPublicKey} from 'node:crypto'
+import type {KeyObject} from 'node:crypto'
 import {cutoffFor} from '../postgres/periods.js'
 import type {LogType} from '../source.js'
 import type {MongoStore} from './connection.js'
 import {indexesOf, isUnauthorized, reason, ttlOf} from './plan.js'
 import {mongoPruneIO} from './prune.js'
 import {mongoChainSource} from './verify.js'
-import {type PruneReport, honouredCutoffs, ownCutoffs, pruneChainsOf} from '../postgres/prune.js'
+import {type PruneReport, notPruned, pruneAfterCleanup} from '../postgres/prune.js'
 import {INTEGRITY_COLLECTIONS, chainHeads, recordRetention, signRecordedRetention} from './integrity.js'
 import {signRetention} from '../postgres/integrity.js'
 import {signable, unsignedNote} from '../postgres/retention.js'
@@ -145,41 +145,27 @@ async function pruneIntegrity(
   const wanted = [INTEGRITY_COLLECTIONS.batches, INTEGRITY_COLLECTIONS.pruned]
   const have = new Set((await store.db.listCollections({name: {$in: wanted}}, {nameOnly: true}).toArray()).map((c) => c.name))
   if (!have.has(INTEGRITY_COLLECTIONS.batches)) return undefined // no chain
+  // set up before the chains' pruning
+  if (!have.has(INTEGRITY_COLLECTIONS.pruned))
+    return notPruned(
+      options.dryRun,
+      `${INTEGRITY_COLLECTIONS.pruned} does not exist (run \`audit-logs setup-db --store mongo\`, which makes it)`,
+    )
   const notes: string[] = []
-  if (!have.has(INTEGRITY_COLLECTIONS.pruned)) {
-    // set up before the chains' pruning
-    const note = `not pruned: ${INTEGRITY_COLLECTIONS.pruned} does not exist (run \`audit-logs setup-db --store mongo\`, which makes it)`
-    return {dryRun: options.dryRun, batches: 0, records: 0, instances: [], cutoffs: {}, notes: [note], interrupted: false}
-  }
   const rows = await mongoChainSource(store).retentionCutoffs(now, (text) => notes.push(text))
   if (options.dryRun)
     for (const t of report.targets) if (t.older > 0) rows.push({log_type: t.logType, cutoff: t.cutoff, written_at: now.toISOString()})
-  const bound = options.configuredDays ?? Object.fromEntries(options.retention.map((r) => [r.logType, r.days]))
-  const signer = options.signingKey && {publicKey: createPublicKey(options.signingKey), store: 'mongo' as const}
-  const honoured = honouredCutoffs(rows, bound, now, signer)
-  const cutoffs = ownCutoffs(honoured, report.targets, (t) => t.cutoff)
-  try {
-    const pruned = await pruneChainsOf(mongoPruneIO(store.db), {
-      cutoffs,
-      honoured,
-      dryRun: options.dryRun,
-      batchSize: options.batchSize,
-      signal: options.signal,
-      writtenBefore: startedAt,
-    })
-    return {...pruned, notes: [...notes, ...pruned.notes]}
-  } catch (error) {
+  const pruned = await pruneAfterCleanup(mongoPruneIO(store.db), {
+    ...options,
+    rows,
+    targets: report.targets,
+    own: (t) => t.cutoff,
+    store: 'mongo',
+    now,
+    writtenBefore: startedAt,
     // the documents are gone: a user that may not prune leaves the batches, and says so
-    if (!isUnauthorized(error)) throw error
-    const note = `not pruned: ${reason(error)} (run cleanup as a user that may delete from ${INTEGRITY_COLLECTIONS.batches})`
-    return {
-      dryRun: options.dryRun,
-      batches: 0,
-      records: 0,
-      instances: [],
-      cutoffs: Object.fromEntries(cutoffs.configured),
-      notes: [note],
-      interrupted: false,
-    }
-  }
+    refused: (error) =>
+      isUnauthorized(error) ? `${reason(error)} (run cleanup as a user that may delete from ${INTEGRITY_COLLECTIONS.batches})` : undefined,
+  })
+  return {...pruned, notes: [...notes, ...pruned.notes]}
 }

@@ -1,9 +1,9 @@
-import {Binary, type Document} from 'mongodb'
+import type {Document} from 'mongodb'
 import {keysHashOf} from '../postgres/integrity.js'
 import type {BatchRow, ChainSource} from '../postgres/verify.js'
 import type {CutoffRow} from '../postgres/prune.js'
 import type {MongoStore} from './connection.js'
-import {INTEGRITY_COLLECTIONS, docHash} from './integrity.js'
+import {INTEGRITY_COLLECTIONS, bufferOf, docHash, isoOf} from './integrity.js'
 import {indexesOf, isUnauthorized, ttlOf} from './plan.js'
 import {prunedStartsOf} from './prune.js'
 import {LOG_TYPES, type LogType} from '../log-types.js'
@@ -32,8 +32,6 @@ type PrunedStarts = {docs: Awaited<ReturnType<typeof prunedStartsOf>>; through: 
 export function mongoChainSource(store: MongoStore): ChainSource {
   const {db} = store
   const batches = db.collection(INTEGRITY_COLLECTIONS.batches)
-  const iso = (d: unknown) => (d instanceof Date ? d.toISOString() : String(d))
-  const buf = (b: unknown) => (b instanceof Binary ? Buffer.from(b.buffer) : Buffer.alloc(0))
   // where cleanup pruned each chain (stores/mongo/prune.ts); batches at or before it (a prune cut short by a crash
   // leaves some) are not read: the chain is checked from its recorded start, as PostgreSQL's
   let starts: Promise<PrunedStarts> | undefined
@@ -111,14 +109,14 @@ export function mongoChainSource(store: MongoStore): ChainSource {
         log_type: String(b.log_type),
         count: Number(b.count),
         total: Number(b.total),
-        min: iso(b.min_created_at),
-        max: iso(b.max_created_at),
-        record_hashes: buf(b.record_hashes),
-        records_hash: buf(b.records_hash),
-        prev_hash: buf(b.prev_hash),
-        hash: buf(b.hash),
+        min: isoOf(b.min_created_at),
+        max: isoOf(b.max_created_at),
+        record_hashes: bufferOf(b.record_hashes),
+        records_hash: bufferOf(b.records_hash),
+        prev_hash: bufferOf(b.prev_hash),
+        hash: bufferOf(b.hash),
         written_ms: b.written_at instanceof Date ? b.written_at.getTime() : 0,
-        keys_hash: keysHashOf(Array.isArray(b.ids) ? b.ids.map(String) : [], Array.isArray(b.created_ats) ? b.created_ats.map(iso) : []),
+        keys_hash: keysHashOf(Array.isArray(b.ids) ? b.ids.map(String) : [], Array.isArray(b.created_ats) ? b.created_ats.map(isoOf) : []),
       }))
     },
     async recordAnomalies(type, instance, from, to) {
@@ -133,11 +131,11 @@ export function mongoChainSource(store: MongoStore): ChainSource {
       for await (const b of cursor) {
         const ids = (b.ids as string[]) ?? []
         const ats = (b.created_ats as Date[]) ?? []
-        const hashes = buf(b.record_hashes)
+        const hashes = bufferOf(b.record_hashes)
         const stored = new Map<string, Document>()
         for (const d of await collection.find({_id: {$in: ids}}).toArray()) stored.set(String(d._id), d)
         ids.forEach((id, i) => {
-          const at = iso(ats[i])
+          const at = isoOf(ats[i])
           const doc = stored.get(id)
           // gone, or moved in time (PostgreSQL's join is on id and created_at alike)
           if (!doc || !(doc.created_at instanceof Date) || doc.created_at.toISOString() !== at)
@@ -165,10 +163,10 @@ export function mongoChainSource(store: MongoStore): ChainSource {
       return p.docs.map((d) => ({
         instance: d.instance,
         through_seq: String(d.through_seq),
-        hash: buf(d.hash),
+        hash: bufferOf(d.hash),
         total: String(d.total),
         newest: d.newest,
-        pruned_at: iso(d.pruned_at),
+        pruned_at: isoOf(d.pruned_at),
       }))
     },
     async unchained(type, since, limit) {
@@ -183,7 +181,7 @@ export function mongoChainSource(store: MongoStore): ChainSource {
         .sort({created_at: 1})
       for await (const d of docs) {
         if (chained.has(String(d._id))) continue
-        out.push({id: String(d._id), at: iso(d.created_at)})
+        out.push({id: String(d._id), at: isoOf(d.created_at)})
         if (out.length >= limit) break
       }
       await docs.close()

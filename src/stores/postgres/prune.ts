@@ -22,7 +22,7 @@
  * - The walk (pruneChainsOf) is the same for MongoDB's chains; a store gives it its batches and pruned starts through
  *   PruneIO (stores/mongo/prune.ts for MongoDB, which has no transactions: see there).
  */
-import type {KeyObject} from 'node:crypto'
+import {type KeyObject, createPublicKey} from 'node:crypto'
 import type {Db} from './db.js'
 import {type ChainStore, signedRetention} from './integrity.js'
 import type {LogType} from '../log-types.js'
@@ -81,7 +81,7 @@ export function newestCutoffAt(c: Cutoffs, instance?: string, seq?: number): str
 /**
  * Each type's latest recorded cutoff that its configured retention allows; a newer one is flagged, not honoured:
  * a cutoff is the time of the cleanup minus the retention, so one after (when it was recorded, at the latest now) −
- * retention would hide deletions. With `publicKey`, a cutoff that integrityKey signed (signRetention) is honoured by
+ * retention would hide deletions. With `signer`, a cutoff that integrityKey signed (signRetention) is honoured by
  * the retention its statement says it was applied under too, for the batches the statement names: a retention raised
  * since does not make earlier cleanups look like deletions. Such cutoffs are named in `notes`, once per log type and
  * retention.
@@ -207,9 +207,6 @@ export type PruneIO = {
   ): Promise<boolean>
 }
 
-/** Deletes each instance's prunable prefix of PostgreSQL's batch rows (see the design above), in bounded transactions. */
-export const pruneChains = (db: Db, options: PruneOptions): Promise<PruneReport> => pruneChainsOf(pgPruneIO(db), options)
-
 /** Deletes each instance's prunable prefix of batches (see the design above), in bounded steps. */
 export async function pruneChainsOf(io: PruneIO, options: PruneOptions): Promise<PruneReport> {
   const report: PruneReport = {
@@ -285,7 +282,8 @@ export async function pruneChainsOf(io: PruneIO, options: PruneOptions): Promise
   return report
 }
 
-const pgPruneIO = (db: Db): PruneIO => ({
+/** PostgreSQL's batch rows and integrity_pruned, each step of a prune one transaction. */
+export const pgPruneIO = (db: Db): PruneIO => ({
   instances: async () => (await db.query(sql.chainInstances())).rows.map((r: {instance: string}) => r.instance),
   prunedStarts: async () =>
     new Map(
@@ -319,11 +317,60 @@ const pgPruneIO = (db: Db): PruneIO => ({
   },
 })
 
+/** A prune report of nothing pruned, and why. */
+export const notPruned = (dryRun: boolean, why: string, cutoffs: Record<string, string> = {}): PruneReport => ({
+  dryRun,
+  batches: 0,
+  records: 0,
+  instances: [],
+  cutoffs,
+  notes: [`not pruned: ${why}`],
+  interrupted: false,
+})
+
+/**
+ * After a cleanup (PostgreSQL's retention.ts, MongoDB's): the chains' batches whose records it (or an earlier one)
+ * removed, by the recorded cutoffs (`rows`) verify honours, of the types this cleanup applied (`targets`, `own` giving
+ * a target's cutoff as the store's times compare), none after its own. `refused` makes an error of a user that may not
+ * prune a reason (the records are gone all the same: the batches stay, and the report says why); others are thrown.
+ */
+export async function pruneAfterCleanup<T extends {logType: string}>(
+  io: PruneIO,
+  o: {
+    rows: CutoffRow[]
+    targets: T[]
+    own: (t: T) => string
+    retention: Array<{logType: LogType; days: number}>
+    configuredDays?: Partial<Record<LogType, number>>
+    signingKey?: KeyObject
+    store: ChainStore
+    now: Date
+    dryRun: boolean
+    batchSize: number
+    signal?: AbortSignal
+    writtenBefore: string
+    refused: (error: unknown) => string | undefined
+  },
+): Promise<PruneReport> {
+  const bound = o.configuredDays ?? Object.fromEntries(o.retention.map((r) => [r.logType, r.days]))
+  const signer = o.signingKey && {publicKey: createPublicKey(o.signingKey), store: o.store}
+  const honoured = honouredCutoffs(o.rows, bound, o.now, signer)
+  const cutoffs = ownCutoffs(honoured, o.targets, o.own)
+  try {
+    const {dryRun, batchSize, signal, writtenBefore} = o
+    return await pruneChainsOf(io, {cutoffs, honoured, dryRun, batchSize, signal, writtenBefore})
+  } catch (error) {
+    const why = o.refused(error)
+    if (why === undefined) throw error
+    return notPruned(o.dryRun, why, Object.fromEntries(cutoffs.configured))
+  }
+}
+
 /**
  * The cutoffs a cleanup prunes the chains by: those honoured (as verify honours them) of the types it applied, none
  * after its own cutoff (what it just removed). `own` gives a target's cutoff as its store's times compare.
  */
-export function ownCutoffs<T extends {logType: string}>(honoured: Cutoffs, targets: T[], own: (t: T) => string): Cutoffs {
+function ownCutoffs<T extends {logType: string}>(honoured: Cutoffs, targets: T[], own: (t: T) => string): Cutoffs {
   const cutoffs: Cutoffs = {configured: new Map(), signed: []}
   const earlier = (a: string, b: string) => (a < b ? a : b)
   for (const t of targets) {

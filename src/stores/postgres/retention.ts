@@ -12,9 +12,9 @@ import {
   utcText,
 } from './sql/integrity.js'
 import {signRetention} from './integrity.js'
-import {type CutoffRow, type PruneReport, honouredCutoffs, ownCutoffs, pruneChains, usText} from './prune.js'
+import {type CutoffRow, type PruneReport, pgPruneIO, pruneAfterCleanup, usText} from './prune.js'
 
-import {type KeyObject, createPublicKey} from 'node:crypto'
+import type {KeyObject} from 'node:crypto'
 import type {Db} from './db.js'
 
 export type CleanupAction = {
@@ -93,7 +93,7 @@ async function dropWithRetry(db: Db, partition: string): Promise<void> {
 
 export async function cleanup(db: Db, options: CleanupOptions): Promise<CleanupReport> {
   const now = options.now ?? new Date()
-  // the database's clock as the cleanup starts: only batch rows written before it may be pruned (see pruneChains)
+  // the database's clock as the cleanup starts: only batch rows written before it may be pruned (see pruneChainsOf)
   const startedAt = String((await db.query(`SELECT ${utcText('now()')} AS t`)).rows[0].t)
   const report: CleanupReport = {dryRun: options.dryRun, interrupted: false, targets: [], actions: [], totalRows: 0, totalBytes: 0}
   // a database before migration 0008 records its cutoffs unsigned
@@ -166,33 +166,20 @@ async function pruneIntegrity(
     for (const t of report.targets)
       if (report.actions.some((a) => a.table === t.table))
         rows.push({log_type: t.logType, cutoff: usText(new Date(t.cutoff)), written_at: now.toISOString()})
-  const bound = options.configuredDays ?? Object.fromEntries(options.retention.map((r) => [r.logType, r.days]))
-  const signer = options.signingKey && {publicKey: createPublicKey(options.signingKey), store: 'postgres' as const}
-  const honoured = honouredCutoffs(rows, bound, now, signer)
-  const cutoffs = ownCutoffs(honoured, report.targets, (t) => usText(new Date(t.cutoff)))
-  try {
-    return await pruneChains(db, {
-      cutoffs,
-      honoured,
-      dryRun: options.dryRun,
-      batchSize: options.batchSize,
-      signal: options.signal,
-      writtenBefore: startedAt,
-    })
-  } catch (error) {
+  return pruneAfterCleanup(pgPruneIO(db), {
+    ...options,
+    rows,
+    targets: report.targets,
+    own: (t) => usText(new Date(t.cutoff)),
+    store: 'postgres',
+    now,
+    writtenBefore: startedAt,
     // the records are gone and the tables consistent: a role that may not prune leaves the batch rows, and says so
-    if ((error as {code?: string}).code !== '42501') throw error
-    const note = `not pruned: ${(error as Error).message} (run cleanup as the owner, as setup-db sets it up)`
-    return {
-      dryRun: options.dryRun,
-      batches: 0,
-      records: 0,
-      instances: [],
-      cutoffs: Object.fromEntries(cutoffs.configured),
-      notes: [note],
-      interrupted: false,
-    }
-  }
+    refused: (error) =>
+      (error as {code?: string}).code === '42501'
+        ? `${(error as Error).message} (run cleanup as the owner, as setup-db sets it up)`
+        : undefined,
+  })
 }
 
 /** Each instance's chain head as the cleanup begins (none without the chain's table). */
