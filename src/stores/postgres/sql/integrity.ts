@@ -71,12 +71,15 @@ export const signRetentionRow = (logType: LogType, cutoff: Date, signed: {statem
   values: [logType, cutoff, signed.statement, signed.signature],
 })
 
-/** Each instance's chain head (its last seq), by a loose scan of the primary key; none without the table. */
-export const chainHeads = (): Query => ({
-  text: `WITH RECURSIVE i AS (
+/** Every instance with batches as `i`, by a loose scan of the primary key (one index probe per instance, not a scan of the table). */
+const INSTANCES = `WITH RECURSIVE i AS (
       SELECT min(instance) AS instance FROM integrity_batches
       UNION ALL
-      SELECT (SELECT min(b.instance) FROM integrity_batches b WHERE b.instance > i.instance) FROM i WHERE i.instance IS NOT NULL)
+      SELECT (SELECT min(b.instance) FROM integrity_batches b WHERE b.instance > i.instance) FROM i WHERE i.instance IS NOT NULL)`
+
+/** Each instance's chain head (its last seq), by a loose scan of the primary key; none without the table. */
+export const chainHeads = (): Query => ({
+  text: `${INSTANCES}
     SELECT instance, (SELECT max(b.seq) FROM integrity_batches b WHERE b.instance = i.instance)::text AS head FROM i WHERE instance IS NOT NULL`,
 })
 
@@ -180,10 +183,7 @@ export const prunedReadiness = (): Query => ({
 
 /** Every instance with batches, by a loose scan of the primary key (one index probe per instance, not a scan of the table). */
 export const chainInstances = (): Query => ({
-  text: `WITH RECURSIVE i AS (
-      SELECT min(instance) AS instance FROM integrity_batches
-      UNION ALL
-      SELECT (SELECT min(b.instance) FROM integrity_batches b WHERE b.instance > i.instance) FROM i WHERE i.instance IS NOT NULL)
+  text: `${INSTANCES}
     SELECT instance FROM i WHERE instance IS NOT NULL`,
 })
 
