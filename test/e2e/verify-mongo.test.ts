@@ -1,4 +1,4 @@
-import {existsSync, mkdtempSync, readFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, readdirSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {expect} from 'chai'
@@ -397,6 +397,7 @@ describe('audit-logs verify --source mongo: integrity chains against the owner (
     const m3 = await freshMongo('vmk')
     const kenv = {...env(), AUDIT_LOGS_MONGO_DB_NAME: m3.dbName, AUDIT_LOGS_INSTANCE: 'killed'}
     const kdir = mkdtempSync(path.join(os.tmpdir(), 'audit-logs-verify-kill-'))
+    let second: RunningServer | undefined
     try {
       expect((await runCli(['setup-db', '--store', 'mongo'], {env: kenv, cwd: kdir})).exitCode).to.equal(0)
       if (!existsSync(key)) expect((await runCli(['verify', 'keygen', '--out', key], {cwd: dir})).exitCode).to.equal(0) // run alone (--grep)
@@ -415,7 +416,7 @@ describe('audit-logs verify --source mongo: integrity chains against the owner (
       process.kill(-first.child.pid!, 'SIGKILL')
       await first.child
       await loops.stop()
-      const second = await startRun(['--upstream', app!.url, '--workers', '1'], kenv, {dir: kdir})
+      second = await startRun(['--upstream', app!.url, '--workers', '1'], kenv, {dir: kdir})
       // the journal replayed: every record the files hold is in MongoDB (then no write is in flight at the stop, which
       // signs the head only between writes)
       const inFiles = (file: string) => readFileSync(path.join(first.logDir, file), 'utf8').trim().split('\n').filter(Boolean).length
@@ -444,7 +445,29 @@ describe('audit-logs verify --source mongo: integrity chains against the owner (
         },
         60_000,
         'the replayed records chained',
-      )
+      ).catch(async (error: Error) => {
+        // say which records stayed unchained and what both runs logged: a failure seen once in CI, never here
+        const chainedIds = new Set(
+          (
+            await db
+              .collection('integrity_batches')
+              .find({instance: 'killed'}, {projection: {ids: 1}})
+              .toArray()
+          ).flatMap((b) => b.ids as string[]),
+        )
+        const unchained: string[] = []
+        for (const c of ['request_logs', 'access_logs'])
+          for (const d of await db
+            .collection(c)
+            .find({}, {projection: {_id: 1}})
+            .toArray())
+            if (!chainedIds.has(String(d._id))) unchained.push(`${c}:${String(d._id)}`)
+        const journal = existsSync(first.journalDir) ? readdirSync(first.journalDir).join(' ') : 'none'
+        throw new Error(
+          `${error.message}: ${unchained.length} stored records in no batch (${unchained.slice(0, 5).join(', ')}); ` +
+            `journal: ${journal}\nthe killed run said:\n${first.stderr().slice(-3000)}\nthe second run said:\n${second!.stderr().slice(-3000)}`,
+        )
+      })
       await second.stop()
       const r = await runCli(['verify', '--since', '1d', '--json', '--digests', path.join(first.logDir, 'digests.jsonl')], {
         env: kenv,
@@ -469,6 +492,7 @@ describe('audit-logs verify --source mongo: integrity chains against the owner (
       expect(k.records, 'each record chained once').to.equal(stored)
       expect(k.digests.lastSignedSeq).to.equal(k.lastSeq)
     } finally {
+      await second?.stop()
       await m3.drop()
     }
   })

@@ -1,8 +1,9 @@
-import {mkdtempSync, rmSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {acquireEmbedded, type EmbeddedServer} from '../../src/embedded/server.js'
 import {type FerretDb, ferretDbBuilt, isFerretDbAt, startFerretDb} from './mongo.js'
+import {childPids} from './run-server.js'
 
 /**
  * One real PostgreSQL for the whole run: AUDIT_LOGS_TEST_DATABASE_URL when
@@ -45,4 +46,44 @@ export async function mochaGlobalTeardown(): Promise<void> {
   await ferret?.stop()
   await server?.release()
   if (dir) rmSync(dir, {recursive: true, force: true})
+}
+
+/**
+ * What the run's own servers are (FerretDB, the embedded PostgreSQL's processes): any other child of this process
+ * still alive once every test and its hooks have run is a leak. A test that failed before stopping what it started
+ * (a `run` server, an app) would keep mocha waiting for ever, and CI past its time limit: the last root hook kills
+ * each leftover's process group and fails, naming them.
+ */
+let ownChildren = new Set<number>()
+
+const liveChildren = (): {pid: number; command: string}[] =>
+  childPids(process.pid).flatMap((pid) => {
+    try {
+      if (/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) return [] // exited, not yet reaped
+      return [{pid, command: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim().slice(0, 200)}]
+    } catch {
+      return [] // gone meanwhile
+    }
+  })
+
+export const mochaHooks = {
+  beforeAll(): void {
+    ownChildren = new Set(liveChildren().map((c) => c.pid))
+  },
+  afterAll(): void {
+    const leftovers = liveChildren().filter((c) => !ownChildren.has(c.pid))
+    for (const {pid} of leftovers) {
+      for (const target of [-pid, pid]) {
+        try {
+          process.kill(target, 'SIGKILL') // its group first: a detached `run` and its workers
+        } catch {
+          // not a group leader, or gone
+        }
+      }
+    }
+    if (leftovers.length > 0)
+      throw new Error(
+        `processes a test started were still running after the last test, now killed: ${leftovers.map((c) => `${c.pid} ${c.command}`).join('; ')}`,
+      )
+  },
 }
