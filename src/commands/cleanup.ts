@@ -15,7 +15,11 @@ import {loadPrivateKey} from '../stores/postgres/integrity.js'
 import {formatBytes} from '../util/bytes.js'
 
 /** PostgreSQL's report as before (its fields at the top, when it was cleaned), MongoDB's under `mongo`. */
-export type CleanupResult = (CleanupReport | {dryRun: boolean; interrupted: boolean}) & {mongo?: MongoCleanupReport}
+export type CleanupResult = (CleanupReport | {dryRun: boolean; interrupted: boolean}) & {
+  mongo?: MongoCleanupReport
+  /** a --days shorter than a log type's configured retention (also on stderr) */
+  warnings?: string[]
+}
 type Retention = Array<{logType: LogType; days: number}>
 const configuredDays = (config: ResolvedConfig) => Object.fromEntries(LOG_TYPES.map((t) => [t, retentionDays(config, t)]))
 
@@ -56,6 +60,8 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
       logType,
       days: this.flags.days ?? retentionDays(config, logType),
     }))
+    const warnings = this.shorterThanConfigured(config, retention)
+    for (const w of warnings) this.logToStderr(`Warning: ${w}`)
     const signal = this.interruptSignal()
     const signingKey = this.signingKey(config)
     const pg = stores.postgres ? await this.cleanupPostgres(config, retention, signal, signingKey) : undefined
@@ -65,7 +71,25 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
       this.logToStderr('Interrupted between batches: the tables are consistent; run cleanup again to finish.')
       process.exitCode = ExitCode.interrupted
     }
-    return {...(pg ?? {dryRun: !!this.flags['dry-run']}), interrupted, ...(mongo ? {mongo} : {})}
+    return {...(pg ?? {dryRun: !!this.flags['dry-run']}), interrupted, ...(mongo ? {mongo} : {}), ...(warnings.length ? {warnings} : {})}
+  }
+
+  /**
+   * A `--days` shorter than the retention configured for a log type removes records the configuration says are kept,
+   * and verify bounds every cutoff by that configuration: said before anything goes, with the way to make it the policy.
+   */
+  private shorterThanConfigured(config: ResolvedConfig, retention: Retention): string[] {
+    return retention.flatMap(({logType, days}) => {
+      const configured = retentionDays(config, logType)
+      if (days >= configured) return []
+      const setting = `${logType}RetentionDays`
+      return [
+        `--days ${days} is shorter than the ${configured} days configured for ${logType} logs (${setting}): ` +
+          `${this.flags['dry-run'] ? 'it would remove' : 'it removes'} records the configuration keeps, and \`audit-logs verify\` reports ` +
+          `this cutoff as BAD RETENTION until it is ${configured} days old. If ${days} days is the new policy, set ${setting} ` +
+          `(AUDIT_LOGS_${logType.toUpperCase()}_RETENTION_DAYS) to ${days} first.`,
+      ]
+    })
   }
 
   /**

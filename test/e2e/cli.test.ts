@@ -163,6 +163,15 @@ describe('audit-logs CLI (subprocess)', function () {
       expect(dry.exitCode, dry.stderr).to.equal(0)
       const wouldGo = dry.json().totalRows
       expect(wouldGo).to.be.greaterThan(0)
+      // 90 days is the request logs' default retention, shorter than the access logs' 120: said before anything goes
+      const warnings = (dry.json().warnings as string[]).join('\n')
+      expect(warnings).to.include(
+        '--days 90 is shorter than the 120 days configured for access logs (accessRetentionDays): it would remove records the configuration keeps',
+      )
+      expect(warnings).to.include('set accessRetentionDays (AUDIT_LOGS_ACCESS_RETENTION_DAYS) to 90 first')
+      expect(warnings).not.to.include('configured for request logs')
+      const plain = await runCli(['cleanup', '--days', '90', '--log-type', 'access', '--dry-run'], {env})
+      expect(plain.stderr).to.include('Warning: --days 90 is shorter than the 120 days configured for access logs')
       const real = await runCli(['cleanup', '--days', '90', '--batch-size', '7', '--json'], {env})
       expect(real.json().totalRows).to.equal(wouldGo)
       const again = await runCli(['cleanup', '--days', '90', '--json'], {env})
