@@ -42,6 +42,8 @@ export type MaintenanceWork = {
   documentsRemoved: number
   /** the integrity chains' batch rows pruned after the records (prune.ts) */
   integrityBatchesPruned: number
+  /** what cleanup says beside its figures, each naming its store: a cutoff left unsigned, a prune refused (as `cleanup` prints them) */
+  notes: string[]
 }
 
 /**
@@ -63,15 +65,25 @@ async function existingRetention(client: pg.Client, s: MaintenanceSettings) {
   return {tables, retention: s.retention.filter((r) => tables.includes(LOG_TABLES[r.logType]))}
 }
 
-async function cleanMongo(s: MaintenanceSettings, signal: AbortSignal): Promise<{documents: number; batches: number}> {
-  if (!s.mongo) return {documents: 0, batches: 0}
+/** A cleanup report's notes as `cleanup` prints them, each naming where it applies. */
+const notesOf = (where: string, report: {notes?: string[]; integrity?: {notes: string[]}}) => [
+  ...(report.notes ?? []).map((n) => `integrity_retention${where}: ${n}`),
+  ...(report.integrity?.notes ?? []).map((n) => `integrity_batches${where}: ${n}`),
+]
+
+async function cleanMongo(s: MaintenanceSettings, signal: AbortSignal): Promise<{documents: number; batches: number; notes: string[]}> {
+  if (!s.mongo) return {documents: 0, batches: 0, notes: []}
   const {connectMongo} = await import('../stores/mongo/connection.js')
   const {cleanupMongo} = await import('../stores/mongo/retention.js')
   const store = await connectMongo(s.mongo)
   try {
     const report = await cleanupMongo(store, {retention: s.retention, dryRun: false, batchSize: s.batchSize, signal, signingKey: keyOf(s)})
     if (report.interrupted) throw new Error('interrupted by the shutdown (MongoDB)')
-    return {documents: report.totalDocuments, batches: report.integrity?.batches ?? 0}
+    return {
+      documents: report.totalDocuments,
+      batches: report.integrity?.batches ?? 0,
+      notes: notesOf(` (MongoDB ${report.database})`, report),
+    }
   } finally {
     await store.close()
   }
@@ -100,6 +112,7 @@ async function maintainMongoOnly(s: MaintenanceSettings, signal: AbortSignal): P
       rowsRemoved: 0,
       documentsRemoved: mongo.documents,
       integrityBatchesPruned: mongo.batches,
+      notes: mongo.notes,
     }
   } catch (error) {
     return {kind: 'failed', nextAt, periodStart, error: redactText((error as Error).message), durationMs: Date.now() - started}
@@ -132,6 +145,7 @@ export async function maintain(s: MaintenanceSettings, signal: AbortSignal): Pro
         return {kind: 'skipped', reason: 'done', periodStart: period, nextAt}
       const startedAt = new Date()
       const work = {partitionsCreated: 0, partitionsDropped: 0, rowsRemoved: 0, documentsRemoved: 0, integrityBatchesPruned: 0}
+      const notes: string[] = []
       try {
         const {tables, retention} = await existingRetention(client, s)
         const interval = await partitionInterval(client, {configured: s.partitionInterval})
@@ -140,10 +154,12 @@ export async function maintain(s: MaintenanceSettings, signal: AbortSignal): Pro
         work.partitionsDropped = report.actions.filter((a) => a.action === 'drop').length
         work.rowsRemoved = report.totalRows
         work.integrityBatchesPruned = report.integrity?.batches ?? 0
+        notes.push(...notesOf('', report))
         if (report.interrupted) throw new Error('interrupted by the shutdown')
         const mongo = await cleanMongo(s, signal)
         work.documentsRemoved = mongo.documents
         work.integrityBatchesPruned += mongo.batches
+        notes.push(...mongo.notes)
         await client.query(sql.pruneRuns())
       } catch (error) {
         const message = redactText((error as Error).message)
@@ -158,7 +174,7 @@ export async function maintain(s: MaintenanceSettings, signal: AbortSignal): Pro
       await ddlTransaction(client, () =>
         client.query(sql.recordRun({periodStart: start, intervalMs: s.intervalMs, instance: s.instance, startedAt, ...work, error: null})),
       )
-      return {kind: 'done', periodStart: period, durationMs: Date.now() - started, nextAt, ...work}
+      return {kind: 'done', periodStart: period, durationMs: Date.now() - started, nextAt, ...work, notes}
     } finally {
       await client.query(sql.unlock()).catch(() => {})
     }

@@ -208,6 +208,8 @@ describe('audit-logs run --maintenance: three instances on one database (subproc
 
       // MongoDB alone: each instance cleans each period; what one deletes the other finds gone
       await seed(3, old, '/old-again')
+      // a chain set up before its pruning (no integrity_pruned): each period says so, as cleanup does
+      await m.client.db(m.dbName).createCollection('integrity_batches')
       const solo: RunningServer[] = []
       for (const name of ['mongo-a', 'mongo-b'])
         solo.push(
@@ -228,6 +230,10 @@ describe('audit-logs run --maintenance: three instances on one database (subproc
       expect(texts.reduce((n, t) => n + metric(t, 'audit_logs_maintenance_removed_total{store="mongo"}'), 0)).to.equal(3)
       expect(texts.every((t) => metric(t, 'audit_logs_maintenance_runs_total{outcome="done"}') >= 1)).to.equal(true)
       expect(await requests.countDocuments({path: /^\/recent/})).to.equal(2)
+      for (const r of solo)
+        expect(r.stderr()).to.include(
+          `maintenance: integrity_batches (MongoDB ${m.dbName}): not pruned: integrity_pruned does not exist (run \`audit-logs setup-db --store mongo\`, which makes it)`,
+        )
       for (const r of solo) {
         expect((await r.stop()).exitCode).to.equal(0)
         runs.splice(runs.indexOf(r), 1)
