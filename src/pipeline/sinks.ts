@@ -188,6 +188,11 @@ function chainKeeper(options: {
   const errors = {count: 0, seen: new Set<string>()}
   const signed = {seq: -1}
   let digestAt = Date.now()
+  /**
+   * The head of this process's first batch is signed at once, not an interval later: verify fails an instance that no
+   * digest covers yet (a chain an owner invented has none), so a `verify` in the first minutes of a `run` would fail.
+   */
+  let firstSigned = false
   let serial: Promise<unknown> = Promise.resolve()
   let writing = 0
   const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -198,6 +203,7 @@ function chainKeeper(options: {
   const digest = async () => {
     if (!chain || !key) return
     digestAt = Date.now()
+    firstSigned = true
     try {
       const io = await options.io()
       if (off) return
@@ -245,7 +251,7 @@ function chainKeeper(options: {
       writing++
       return inTurn(async () => {
         const r = await fn()
-        if (integrity && Date.now() - digestAt >= integrity.digestIntervalMs) await digest()
+        if (integrity && (!firstSigned || Date.now() - digestAt >= integrity.digestIntervalMs)) await digest()
         return r
       }).finally(() => writing--)
     },

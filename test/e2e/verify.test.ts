@@ -410,6 +410,25 @@ describe('audit-logs verify: integrity chains against a superuser (subprocess, r
     expect(a.digests.lastSignedSeq).to.equal(a.lastSeq)
   })
 
+  it("a run's first batch is signed at once: a verify while it runs, well within the digest interval, is clean", async () => {
+    // a new instance (no digest yet: verify fails such a chain as unsigned) and the default interval of 5 minutes
+    const first = {AUDIT_LOGS_INSTANCE: 'e2e-first', AUDIT_LOGS_INTEGRITY_DIGEST_INTERVAL_MS: '300000'}
+    run = await startRun(['--upstream', ctx.app.url, '--workers', '1'], {...env(), ...first}, {dir: path.dirname(logDir)})
+    await traffic(5, 'first')
+    await until(
+      async () => (await q(`SELECT 1 FROM integrity_digests WHERE instance = 'e2e-first'`)).length > 0 || undefined,
+      30_000,
+      'the digest of the first batch',
+    )
+    const r = await verify([], first)
+    expect(r.exitCode, r.stdout + r.stderr).to.equal(0)
+    const f = r.json().instances.find((i: {instance: string}) => i.instance === 'e2e-first')
+    expect(f.digests.lastSignedSeq).to.be.at.least(1)
+    expect(f.unsigned).to.equal(null)
+    await run.stop()
+    run = undefined
+  })
+
   it('event, the first to write in a new log directory (its digest), makes it 0750 as run does, and digests.jsonl 0640', async () => {
     const fresh = path.join(dir, 'fresh-logs')
     const ev = await runCli(['event', '--action', 'FIRST', '--actor', '1', '--log-dir', fresh], {
