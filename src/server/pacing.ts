@@ -73,9 +73,16 @@ const CATCH_UP_FLOOR_BYTES = 1024 * 1024
  */
 export class CatchUpTrigger {
   catchingUp = false
-  /** The worst lag as last measured, for the log. */
-  lag = {bytes: 0, ms: 0}
+  /** Whether shipping runs at the normal priority for a sink whose oldest missing byte is old (see behind); the caller applies it. */
+  behind = false
+  /** The worst lag as last measured, for the log; ageMs: how long the oldest byte a delivering sink lacks has waited, at least. */
+  lag = {bytes: 0, ms: 0, ageMs: 0}
   private readonly intake: Window<number>
+  /**
+   * Per sink, when the journal (as the sink counts it: what it delivered plus what it lacks) grew past each size: the
+   * byte a sink lacks first was written by the first sample past its position. Samples it has delivered are dropped.
+   */
+  private readonly grown = new Map<string, Array<{t: number; total: number}>>()
 
   constructor(
     private readonly bytes: number,
@@ -93,8 +100,38 @@ export class CatchUpTrigger {
     const rate = seconds >= 1 ? Math.max(0, total - first) / seconds : 0
     const bytes = Math.max(0, ...stats.filter((s) => !s.lastError).map((s) => s.lagBytes))
     const ms = rate > 0 ? (bytes / rate) * 1000 : 0
-    this.lag = {bytes, ms}
+    this.lag = {bytes, ms, ageMs: this.lag.ageMs}
     if (this.catchingUp) return bytes > this.bytes / 4 || (this.ms > 0 && ms > this.ms / 4 && bytes > CATCH_UP_FLOOR_BYTES / 4)
     return bytes >= this.bytes || (this.ms > 0 && ms >= this.ms && bytes >= CATCH_UP_FLOOR_BYTES)
   }
+
+  /**
+   * Whether shipping should run at the normal priority because a delivering sink lacks a byte that has been in the
+   * journal for `ms` or longer, measured (not estimated from the intake rate, which is 0 when no traffic comes), until
+   * every such byte is under a quarter of that old. At the background priority (the idle class where the system
+   * allows it) shipping gets no CPU at all while other work keeps every core busy: an app's own jobs, another
+   * program, or a test polling its server. Then a backlog under the floor, or one left by a crash that a restart
+   * replays with no traffic coming, waited for as long as the cores stayed busy. Only the shipping threads and the
+   * sinks' backends move: the proxy is not made to yield for it (that is catching up, `wanted`).
+   */
+  behindWanted(stats: ShipperStats[], now = Date.now()): boolean {
+    if (this.ms <= 0) return false
+    let age = 0
+    for (const s of stats) {
+      const total = s.deliveredBytes + s.lagBytes
+      let samples = this.grown.get(s.name)
+      const last = samples?.at(-1)
+      // the journal as this sink counts it shrank (bytes skipped, a torn line): measure again from now
+      if (!samples || (last && total < last.total)) this.grown.set(s.name, (samples = []))
+      if (!last || total > last.total) samples.push({t: now, total})
+      while (samples.length > 0 && samples[0].total <= s.deliveredBytes) samples.shift()
+      if (samples.length > MAX_GROWTH_SAMPLES) samples.splice(1, 1) // the oldest is the one that counts
+      if (!s.lastError && samples.length > 0) age = Math.max(age, now - samples[0].t)
+    }
+    this.lag.ageMs = age
+    return this.behind ? age > this.ms / 4 : age >= this.ms
+  }
 }
+
+/** Samples of the journal's growth kept per sink (a sink down for days thins them, keeping the oldest). */
+const MAX_GROWTH_SAMPLES = 4096

@@ -61,27 +61,37 @@ let busySince: number | undefined // the proxy workers are saturated since
 /** Whether some sink is catchUpBytes or catchUpMs behind (see ShippingSettings.catchUpBytes): trigger.catchingUp. */
 const trigger = new CatchUpTrigger(s.catchUpBytes, s.catchUpMs)
 let changedAt = 0 // when catching up last began or ended
+/** Shipping runs at the normal priority: catching up, or a sink's oldest missing byte is old (trigger.behind). */
+const foreground = () => trigger.catchingUp || trigger.behind
 let refusedPriority = false // the system refused to give the sinks their normal priority back (logged once)
 const mayShip = () => !s.defer || busySince === undefined || trigger.catchingUp || Date.now() - busySince >= s.defer.ms
 /**
  * Enters or leaves catching up, from the lag of the sinks that are delivering (one that is down cannot
  * use the CPU: its outage is the journal's to absorb): the shipping threads and the sinks' backends go
- * to the normal priority and back, and the primary is told (it makes the proxy yield meanwhile).
+ * to the normal priority and back, and the primary is told (it makes the proxy yield meanwhile). While a
+ * delivering sink's oldest missing byte is catchUpMs old (trigger.behindWanted), they go to the normal
+ * priority too, without the proxy yielding.
  */
 function pace(): void {
-  const now = trigger.wanted(shippers.map((x) => x.stats))
+  const stats = shippers.map((x) => x.stats)
+  const now = trigger.wanted(stats)
+  const behind = trigger.behindWanted(stats)
   const lag = trigger.lag.bytes
   // at most one change a second: each moves threads between scheduling classes, which costs
-  if (now === trigger.catchingUp || Date.now() - changedAt < 1000) return
+  if ((now === trigger.catchingUp && behind === trigger.behind) || Date.now() - changedAt < 1000) return
   changedAt = Date.now()
-  trigger.catchingUp = now
-  port.postMessage({type: 'pace', catchingUp: now} satisfies FromShipping)
-  for (const x of shippers) {
-    if (now && x.stats.lagBytes === lag) x.stats.catchUps++
-    if (now) x.poke()
+  const wasForeground = foreground()
+  if (now !== trigger.catchingUp) {
+    trigger.catchingUp = now
+    port.postMessage({type: 'pace', catchingUp: now} satisfies FromShipping)
+    for (const x of shippers) {
+      if (now && x.stats.lagBytes === lag) x.stats.catchUps++
+      if (now) x.poke()
+    }
   }
-  if (background === base) return
-  const nice = now ? base : background
+  trigger.behind = behind
+  if (background === base || foreground() === wasForeground) return
+  const nice = foreground() ? base : background
   const ok = [otherThreadsAt(nice), ...sinks.map((sink) => sink.priority?.(nice) ?? true)].every(Boolean)
   if (!ok && !refusedPriority) {
     refusedPriority = true
@@ -103,7 +113,7 @@ const snapshot = () => shippers.map((x) => ({...x.stats}))
 const report = () => port.postMessage({type: 'stats', stats: snapshot()} satisfies FromShipping)
 let ticks = 0
 const timer = setInterval(() => {
-  if (ticks++ % 8 === 0) otherThreadsAt(trigger.catchingUp ? base : background) // pool threads that started since
+  if (ticks++ % 8 === 0) otherThreadsAt(foreground() ? base : background) // pool threads that started since
   collectSegments(s.journalDir, shippers)
   const segments = listSegments(s.journalDir)
   for (const x of shippers) x.measureLag(segments)

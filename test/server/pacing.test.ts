@@ -92,3 +92,46 @@ describe('CatchUpTrigger: shipping catches up once a sink is catchUpLagBytes or 
     expect(t.wanted([sink('postgres', 40 * MB, 5 * MB)], 4000)).to.equal(false)
   })
 })
+
+describe('CatchUpTrigger.behindWanted: shipping leaves the background priority while a sink lacks a byte catchUpLagMs old', () => {
+  it('a backlog there at the start (a crash replayed) with no traffic: at the normal priority once it has waited the bound, back under a quarter of it', () => {
+    const t = new CatchUpTrigger(32 * MB, 2000)
+    // 10 kB left by the killed run: far under every bound in bytes, and no intake to estimate a time from
+    expect(t.behindWanted([sink('mongo', 0, 10_000)], 0)).to.equal(false)
+    expect(t.wanted([sink('mongo', 0, 10_000)], 1000)).to.equal(false)
+    expect(t.behindWanted([sink('mongo', 0, 10_000)], 1999)).to.equal(false)
+    expect(t.behindWanted([sink('mongo', 0, 10_000)], 2000)).to.equal(true)
+    expect(t.lag.ageMs).to.equal(2000)
+    t.behind = true
+    // half of it delivered: the rest is as old (it was there at the start)
+    expect(t.behindWanted([sink('mongo', 5000, 5000)], 2500)).to.equal(true)
+    // all of it, and a new record since (first seen at 2,700): under a quarter of 2 s
+    expect(t.behindWanted([sink('mongo', 10_000, 0)], 2600)).to.equal(false)
+    expect(t.behindWanted([sink('mongo', 10_000, 300)], 2700)).to.equal(false)
+    expect(t.lag.ageMs).to.equal(0)
+  })
+
+  it('a sink that keeps up under steady traffic never is; one that is down does not count; a bound of 0 turns it off', () => {
+    const t = new CatchUpTrigger(32 * MB, 2000)
+    for (let ms = 0; ms <= 10_000; ms += 250) {
+      // 1 MB a second in, each sample delivered within the next tick
+      const total = ms * 1000
+      expect(t.behindWanted([sink('postgres', Math.max(0, total - 250_000), Math.min(total, 250_000))], ms), String(ms)).to.equal(false)
+    }
+    expect(t.lag.ageMs).to.be.at.most(250)
+    const down = new CatchUpTrigger(32 * MB, 2000)
+    expect(down.behindWanted([sink('postgres', 0, 5000, 'connection refused'), sink('files', 5000, 0)], 0)).to.equal(false)
+    expect(down.behindWanted([sink('postgres', 0, 5000, 'connection refused'), sink('files', 5000, 0)], 60_000)).to.equal(false)
+    const off = new CatchUpTrigger(32 * MB, 0)
+    expect(off.behindWanted([sink('postgres', 0, 5000)], 0)).to.equal(false)
+    expect(off.behindWanted([sink('postgres', 0, 5000)], 60_000)).to.equal(false)
+  })
+
+  it('a journal that shrank as a sink counts it (a torn line skipped) is measured again from then', () => {
+    const t = new CatchUpTrigger(32 * MB, 2000)
+    expect(t.behindWanted([sink('files', 0, 1000)], 0)).to.equal(false)
+    expect(t.behindWanted([sink('files', 900, 0)], 1500)).to.equal(false)
+    expect(t.behindWanted([sink('files', 900, 50)], 3000)).to.equal(false) // the 50 bytes came at 3,000
+    expect(t.behindWanted([sink('files', 900, 50)], 5000)).to.equal(true)
+  })
+})
