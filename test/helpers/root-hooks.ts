@@ -56,6 +56,9 @@ export async function mochaGlobalTeardown(): Promise<void> {
  */
 let ownChildren = new Set<number>()
 
+/** The descendants of `pid`, children first. */
+const descendants = (pid: number): number[] => childPids(pid).flatMap((c) => [c, ...descendants(c)])
+
 const liveChildren = (): {pid: number; command: string}[] =>
   childPids(process.pid).flatMap((pid) => {
     try {
@@ -70,14 +73,20 @@ export const mochaHooks = {
   beforeAll(): void {
     ownChildren = new Set(liveChildren().map((c) => c.pid))
   },
-  afterAll(): void {
-    const leftovers = liveChildren().filter((c) => !ownChildren.has(c.pid))
+  async afterAll(): Promise<void> {
+    // tsx's esbuild service may start on a transform a test made first: it is the loader's, not a test's
+    const left = () => liveChildren().filter((c) => !ownChildren.has(c.pid) && !/\besbuild\b.*--service/.test(c.command))
+    // a child stopped by the last test's hooks may still be exiting: a few seconds' grace before it counts as left behind
+    const end = Date.now() + 5000
+    while (left().length > 0 && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 100))
+    const leftovers = left()
     for (const {pid} of leftovers) {
-      for (const target of [-pid, pid]) {
+      // its whole tree (a child in our group may have children of its own holding its pipes), then its group (a detached `run`)
+      for (const target of [...descendants(pid).reverse(), pid, -pid]) {
         try {
-          process.kill(target, 'SIGKILL') // its group first: a detached `run` and its workers
+          process.kill(target, 'SIGKILL')
         } catch {
-          // not a group leader, or gone
+          // gone, or not a group leader
         }
       }
     }
