@@ -76,7 +76,8 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
 
   /**
    * A `--days` shorter than the retention configured for a log type removes records the configuration says are kept,
-   * and verify bounds every cutoff by that configuration: said before anything goes, with the way to make it the policy.
+   * and verify bounds every cutoff by that configuration (a cutoff recorded at W must be at most W minus the configured
+   * days, whenever verify runs): said before anything goes, with the way to make it the policy.
    */
   private shorterThanConfigured(config: ResolvedConfig, retention: Retention): string[] {
     return retention.flatMap(({logType, days}) => {
@@ -85,8 +86,12 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
       const setting = `${logType}RetentionDays`
       return [
         `--days ${days} is shorter than the ${configured} days configured for ${logType} logs (${setting}): ` +
-          `${this.flags['dry-run'] ? 'it would remove' : 'it removes'} records the configuration keeps, and \`audit-logs verify\` reports ` +
-          `this cutoff as BAD RETENTION until it is ${configured} days old. If ${days} days is the new policy, set ${setting} ` +
+          `${this.flags['dry-run'] ? 'it would remove' : 'it removes'} records the configuration keeps` +
+          // verify allows a day's slack (RETENTION_SLACK_MS)
+          (configured - days > 1
+            ? ', and where it removes any, `audit-logs verify` reports its cutoff as BAD RETENTION for as long as the configured retention is longer. '
+            : '. ') +
+          `If ${days} days is the new policy, set ${setting} ` +
           `(AUDIT_LOGS_${logType.toUpperCase()}_RETENTION_DAYS) to ${days} first.`,
       ]
     })
