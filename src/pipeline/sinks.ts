@@ -193,6 +193,8 @@ function chainKeeper(options: {
    * digest covers yet (a chain an owner invented has none), so a `verify` in the first minutes of a `run` would fail.
    */
   let firstSigned = false
+  /** When the first signing was last tried: one that failed (or found the chain off, or nothing chained) is tried again after a second. */
+  let firstTriedAt = 0
   let serial: Promise<unknown> = Promise.resolve()
   let writing = 0
   const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -203,11 +205,11 @@ function chainKeeper(options: {
   const digest = async () => {
     if (!chain || !key) return
     digestAt = Date.now()
-    firstSigned = true
     try {
       const io = await options.io()
       if (off) return
       await chain.digest(io, key, integrity?.digestFile, signed)
+      if (signed.seq >= 0) firstSigned = true
     } catch (error) {
       // the batches are committed: a digest that fails is retried at the next interval, never fails a batch
       errors.count++
@@ -251,7 +253,9 @@ function chainKeeper(options: {
       writing++
       return inTurn(async () => {
         const r = await fn()
-        if (integrity && (!firstSigned || Date.now() - digestAt >= integrity.digestIntervalMs)) await digest()
+        const first = !firstSigned && Date.now() - firstTriedAt >= 1000
+        if (first) firstTriedAt = Date.now()
+        if (integrity && (first || Date.now() - digestAt >= integrity.digestIntervalMs)) await digest()
         return r
       }).finally(() => writing--)
     },
