@@ -120,9 +120,13 @@ export class CatchUpTrigger {
     for (const s of stats) {
       const total = s.deliveredBytes + s.lagBytes
       let samples = this.grown.get(s.name)
-      const last = samples?.at(-1)
-      // the journal as this sink counts it shrank (bytes skipped, a torn line): measure again from now
-      if (!samples || (last && total < last.total)) this.grown.set(s.name, (samples = []))
+      if (!samples) this.grown.set(s.name, (samples = []))
+      const last = samples.at(-1)
+      // the journal as this sink counts it shrank (a torn line skipped, not delivered): what was there is as old as it was
+      if (last && total < last.total) {
+        const shrank = last.total - total
+        for (const x of samples) x.total -= shrank
+      }
       if (!last || total > last.total) samples.push({t: now, total})
       while (samples.length > 0 && samples[0].total <= s.deliveredBytes) samples.shift()
       if (samples.length > MAX_GROWTH_SAMPLES) samples.splice(1, 1) // the oldest is the one that counts

@@ -96,7 +96,7 @@ function pace(): void {
   if (!ok && !refusedPriority) {
     refusedPriority = true
     log(
-      `the sinks are ${Math.round(lag / 1048576)} MB behind, but the system refused to give shipping its normal ` +
+      `the sinks are ${Math.round(lag / 1048576)} MB and ${Math.round(trigger.lag.ageMs / 1000)} s behind, but the system refused to give shipping its normal ` +
         `CPU priority back (it needs CAP_SYS_NICE or RLIMIT_NICE): it catches up only with the cycles the proxy ` +
         `leaves; backgroundNice 0 keeps it at the normal priority`,
     )
