@@ -189,11 +189,11 @@ function chainKeeper(options: {
   const signed = {seq: -1}
   let digestAt = Date.now()
   /**
-   * The head of this process's first batch is signed at once, not an interval later: verify fails an instance that no
-   * digest covers yet (a chain an owner invented has none), so a `verify` in the first minutes of a `run` would fail.
+   * The head of this process's first batch is signed at once (until `signed.seq` says one was), not an interval later:
+   * verify fails an instance that no digest covers yet (a chain an owner invented has none), so a `verify` in the
+   * first minutes of a `run` would fail. One that failed (or found the chain off, or nothing chained) is tried again
+   * after a second: this is when it was last tried.
    */
-  let firstSigned = false
-  /** When the first signing was last tried: one that failed (or found the chain off, or nothing chained) is tried again after a second. */
   let firstTriedAt = 0
   let serial: Promise<unknown> = Promise.resolve()
   let writing = 0
@@ -209,7 +209,6 @@ function chainKeeper(options: {
       const io = await options.io()
       if (off) return
       await chain.digest(io, key, integrity?.digestFile, signed)
-      if (signed.seq >= 0) firstSigned = true
     } catch (error) {
       // the batches are committed: a digest that fails is retried at the next interval, never fails a batch
       errors.count++
@@ -253,7 +252,7 @@ function chainKeeper(options: {
       writing++
       return inTurn(async () => {
         const r = await fn()
-        const first = !firstSigned && Date.now() - firstTriedAt >= 1000
+        const first = key !== undefined && signed.seq < 0 && Date.now() - firstTriedAt >= 1000
         if (first) firstTriedAt = Date.now()
         if (integrity && (first || Date.now() - digestAt >= integrity.digestIntervalMs)) await digest()
         return r
