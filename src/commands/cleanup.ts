@@ -9,7 +9,7 @@ import {renderTable} from '../render/table.js'
 import type {MongoCleanupReport} from '../stores/mongo/retention.js'
 import {assertMigrated} from '../stores/postgres/partitions.js'
 import {LOG_TYPES, type LogType, logTypeOf} from '../stores/log-types.js'
-import {type CleanupReport, cleanup} from '../stores/postgres/retention.js'
+import {type CleanupReport, cleanup, cleanupNotes} from '../stores/postgres/retention.js'
 import type {PruneReport} from '../stores/postgres/prune.js'
 import {loadPrivateKey} from '../stores/postgres/integrity.js'
 import {formatBytes} from '../util/bytes.js'
@@ -153,11 +153,11 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
           : 'Nothing to remove.',
     )
     this.logPruned(report.integrity, report.dryRun, 'integrity_batches')
-    for (const note of report.notes ?? []) this.logToStderr(`integrity_retention: ${note}`)
+    for (const note of cleanupNotes(report)) this.logToStderr(note)
     return report
   }
 
-  /** What pruning the integrity chains did (or, dry, would do), and why it did not where it did not. */
+  /** What pruning the integrity chains did (or, dry, would do); why it did not where it did not is among cleanupNotes. */
   private logPruned(chains: PruneReport | undefined, dryRun: boolean, where: string): void {
     if (chains?.batches)
       this.log(
@@ -165,7 +165,6 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
           `${chains.records} removed record(s): ` +
           chains.instances.map((i) => `${i.instance} ${i.fromSeq}..${i.throughSeq}`).join(', '),
       )
-    for (const note of chains?.notes ?? []) this.logToStderr(`${where}: ${note}`)
   }
 
   private async cleanupMongo(
@@ -210,7 +209,7 @@ export default class Cleanup extends BaseCommand<typeof Cleanup> {
           : 'MongoDB: nothing to remove.',
     )
     this.logPruned(report.integrity, report.dryRun, `integrity_batches (MongoDB ${report.database})`)
-    for (const note of report.notes ?? []) this.logToStderr(`integrity_retention (MongoDB ${report.database}): ${note}`)
+    for (const note of cleanupNotes(report, ` (MongoDB ${report.database})`)) this.logToStderr(note)
     return report
   }
 }

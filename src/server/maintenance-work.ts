@@ -8,7 +8,7 @@ import type {MongoTarget} from '../stores/mongo/target.js'
 import {connect} from '../stores/postgres/connection.js'
 import {ddlTransaction, partitionInterval, premake, TABLES} from '../stores/postgres/partitions.js'
 import {type Interval, LOG_TABLES, type LogType} from '../stores/postgres/periods.js'
-import {cleanup} from '../stores/postgres/retention.js'
+import {cleanup, cleanupNotes} from '../stores/postgres/retention.js'
 import * as sql from '../stores/postgres/sql/maintenance.js'
 import {tableExists} from '../stores/postgres/sql/partitions.js'
 import {localBackend} from '../pipeline/sinks.js'
@@ -65,12 +65,6 @@ async function existingRetention(client: pg.Client, s: MaintenanceSettings) {
   return {tables, retention: s.retention.filter((r) => tables.includes(LOG_TABLES[r.logType]))}
 }
 
-/** A cleanup report's notes as `cleanup` prints them, each naming where it applies. */
-const notesOf = (where: string, report: {notes?: string[]; integrity?: {notes: string[]}}) => [
-  ...(report.notes ?? []).map((n) => `integrity_retention${where}: ${n}`),
-  ...(report.integrity?.notes ?? []).map((n) => `integrity_batches${where}: ${n}`),
-]
-
 async function cleanMongo(s: MaintenanceSettings, signal: AbortSignal): Promise<{documents: number; batches: number; notes: string[]}> {
   if (!s.mongo) return {documents: 0, batches: 0, notes: []}
   const {connectMongo} = await import('../stores/mongo/connection.js')
@@ -82,7 +76,7 @@ async function cleanMongo(s: MaintenanceSettings, signal: AbortSignal): Promise<
     return {
       documents: report.totalDocuments,
       batches: report.integrity?.batches ?? 0,
-      notes: notesOf(` (MongoDB ${report.database})`, report),
+      notes: cleanupNotes(report, ` (MongoDB ${report.database})`),
     }
   } finally {
     await store.close()
@@ -154,7 +148,7 @@ export async function maintain(s: MaintenanceSettings, signal: AbortSignal): Pro
         work.partitionsDropped = report.actions.filter((a) => a.action === 'drop').length
         work.rowsRemoved = report.totalRows
         work.integrityBatchesPruned = report.integrity?.batches ?? 0
-        notes.push(...notesOf('', report))
+        notes.push(...cleanupNotes(report))
         if (report.interrupted) throw new Error('interrupted by the shutdown')
         const mongo = await cleanMongo(s, signal)
         work.documentsRemoved = mongo.documents

@@ -43,6 +43,15 @@ export const unsignedNote = (logType: string, cutoff: Date) =>
   `the ${logType} cutoff ${cutoff.toISOString()} was recorded but not signed: its record in integrity_retention changed meanwhile ` +
   '(verify bounds it by the retention configured then, as an unsigned one)'
 
+/**
+ * What a cleanup report (PostgreSQL's or MongoDB's) says beside its figures, each line naming where it applies:
+ * `cleanup` prints these, and `run --maintenance` logs them. `where`: '' for PostgreSQL, ` (MongoDB <database>)`.
+ */
+export const cleanupNotes = (report: {notes?: string[]; integrity?: {notes: string[]}}, where = '') => [
+  ...(report.integrity?.notes ?? []).map((n) => `integrity_batches${where}: ${n}`),
+  ...(report.notes ?? []).map((n) => `integrity_retention${where}: ${n}`),
+]
+
 export type CleanupOptions = {
   retention: Array<{logType: LogType; days: number}>
   dryRun: boolean
