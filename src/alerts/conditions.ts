@@ -4,7 +4,7 @@ import {formatBytes} from '../util/bytes.js'
 export type AlertSample = {
   /** ms since the epoch */
   at: number
-  sinks: Array<{name: string; lastError?: string; failures: number; rejected: number; lagBytes: number}>
+  sinks: Array<{name: string; lastError?: string; failures: number; rejected: number; lagBytes: number; lagMs?: number}>
   /** records dropped since the run started */
   dropped: number
   /** what the sinks still lack, against the journal's bound (none without capture) */
@@ -99,7 +99,7 @@ export class AlertEvaluator {
     }
     let started = this.failingSince.get(sink.name)
     if (!started) this.failingSince.set(sink.name, (started = {at, failures: Math.max(0, sink.failures - 1)}))
-    const lag = `${formatBytes(sink.lagBytes)} wait in the journal`
+    const lag = `${formatBytes(sink.lagBytes)} wait in the journal${sink.lagMs ? `, the oldest for ${minutes(sink.lagMs)}` : ''}`
     if (!e) {
       if (at - started.at < this.t.sinkFailedMs) return []
       const episode: Episode = {

@@ -102,6 +102,11 @@ export class Metrics {
       s.deferred ? 1 : 0,
     )
     perSink('audit_logs_sink_lag_bytes', 'Journal bytes not yet delivered to a sink', (s) => s.lagBytes)
+    perSink(
+      'audit_logs_sink_lag_seconds',
+      'How long the oldest journal record not yet delivered to a sink has waited (0: none waits), measured every 250 ms',
+      (s) => (s.lagMs ?? 0) / 1000,
+    )
     new Gauge({
       name: 'audit_logs_journal_bytes',
       help: 'Bytes held in the journal',

@@ -15,6 +15,8 @@ export type ShipperStats = {
   rejected: number
   catchUps: number
   lagBytes: number
+  /** How long the oldest journal byte the sink lacks has waited (0: it lacks none), measured by the shipping thread every 250 ms. */
+  lagMs?: number
   lastError?: string
   /** PostgreSQL: whether the integrity chain is written, why not, and failed digests (Sink.integrity) */
   integrity?: {chained: boolean; off?: string; digestErrors: number}

@@ -29,6 +29,7 @@ function health(
       s.name,
       {
         lagBytes: s.lagBytes,
+        lagSeconds: Math.round((s.lagMs ?? 0) / 100) / 10,
         deferred: s.deferred,
         rejected: s.rejected,
         lastError: s.lastError ?? null,

@@ -88,6 +88,7 @@ export async function startAlerts(
       failures: s.failures,
       rejected: s.rejected,
       lagBytes: s.lagBytes,
+      lagMs: s.lagMs,
     })),
     dropped: sources.intake.metrics.totals.dropped,
     journal: sources.capture ? {pendingBytes: sources.intake.pendingBytes(), maxBytes: sources.journalMax} : undefined,

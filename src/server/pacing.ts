@@ -77,6 +77,8 @@ export class CatchUpTrigger {
   behind = false
   /** The worst lag as last measured, for the log; ageMs: how long the oldest byte a delivering sink lacks has waited, at least. */
   lag = {bytes: 0, ms: 0, ageMs: 0}
+  /** Per sink, as behindWanted last measured it: how long the oldest journal byte it lacks has waited (see ages). */
+  sinkAges = new Map<string, number>()
   private readonly intake: Window<number>
   /**
    * Per sink, when the journal (as the sink counts it: what it delivered plus what it lacks) grew past each size: the
@@ -115,8 +117,20 @@ export class CatchUpTrigger {
    * sinks' backends move: the proxy is not made to yield for it (that is catching up, `wanted`).
    */
   behindWanted(stats: ShipperStats[], now = Date.now()): boolean {
+    const ages = (this.sinkAges = this.ages(stats, now))
+    const age = Math.max(0, ...stats.filter((s) => !s.lastError).map((s) => ages.get(s.name) ?? 0))
+    this.lag.ageMs = age
     if (this.ms <= 0) return false
-    let age = 0
+    return this.behind ? age > this.ms / 4 : age >= this.ms
+  }
+
+  /**
+   * Per sink, how long the oldest journal byte it lacks has waited at `now` (0: it lacks none), measured from the
+   * samples of the journal's growth taken at each call: a lower bound by at most the interval between two calls. A sink
+   * that is down counts too (its age is how far behind in time the store is), though not for behindWanted.
+   */
+  ages(stats: ShipperStats[], now = Date.now()): Map<string, number> {
+    const out = new Map<string, number>()
     for (const s of stats) {
       const total = s.deliveredBytes + s.lagBytes
       let samples = this.grown.get(s.name)
@@ -130,10 +144,9 @@ export class CatchUpTrigger {
       if (!last || total > last.total) samples.push({t: now, total})
       while (samples.length > 0 && samples[0].total <= s.deliveredBytes) samples.shift()
       if (samples.length > MAX_GROWTH_SAMPLES) samples.splice(1, 1) // the oldest is the one that counts
-      if (!s.lastError && samples.length > 0) age = Math.max(age, now - samples[0].t)
+      out.set(s.name, samples.length > 0 ? now - samples[0].t : 0)
     }
-    this.lag.ageMs = age
-    return this.behind ? age > this.ms / 4 : age >= this.ms
+    return out
   }
 }
 

@@ -118,6 +118,7 @@ const timer = setInterval(() => {
   const segments = listSegments(s.journalDir)
   for (const x of shippers) x.measureLag(segments)
   pace()
+  for (const x of shippers) x.stats.lagMs = trigger.sinkAges.get(x.stats.name) ?? 0
   report()
   keepHeap()
   if (shippers.some((x) => x.stats.written > 0)) failpoint('shipping-crash')

@@ -34,6 +34,18 @@ describe('alerts: the storm rules (pure evaluator)', () => {
     expect(states).to.deep.equal(['15:started', '75:ongoing', '135:ongoing', '150:ended'])
   })
 
+  it("a failing sink's alert says how long its oldest waiting record has waited, when the shipping thread measured it", () => {
+    const e = new AlertEvaluator(T)
+    const items = [...Array(20).keys()].flatMap((s) =>
+      e.sample(sample(s * 1000, {sinks: [{...failing(s)[0], lagMs: s >= 10 ? 180_000 + s * 1000 : undefined}]})),
+    )
+    expect(items).to.have.length(1)
+    expect(items[0].text).to.match(/; 2\.0 kB wait in the journal, the oldest for 3 min$/)
+    const before = new AlertEvaluator(T)
+    const unmeasured = [...Array(20).keys()].flatMap((s) => before.sample(sample(s * 1000, {sinks: failing(s)})))
+    expect(unmeasured[0].text).to.match(/wait in the journal$/)
+  })
+
   it('a sink that recovers before the threshold alerts nothing', () => {
     const e = new AlertEvaluator(T)
     const out = [...Array(30).keys()].flatMap((s) => e.sample(sample(s * 1000, {sinks: s % 10 < 8 ? failing(s) : failing(s, false)})))

@@ -93,6 +93,20 @@ describe('audit-logs run: a full journal (whenFull)', function () {
       expect(blocked.journal).to.include({maxBytes: 1_048_576, whenFull: 'block'})
       expect(blocked.sinks.postgres.fillingJournal).to.equal(true)
       expect(await metric(run, 'audit_logs_journal_full')).to.equal(1)
+      // how far behind in time the held store is: its oldest waiting record keeps ageing while it is held
+      const aged = await until(
+        async () => {
+          const h = await health(run)
+          return h.sinks.postgres.lagSeconds >= 2 ? h : undefined
+        },
+        30_000,
+        "/health to say the held sink's oldest record has waited 2 s",
+      )
+      expect(aged.sinks.postgres.lagSeconds).to.be.a('number')
+      const lagSeconds = Number(
+        /^audit_logs_sink_lag_seconds\{sink="postgres"\} (\S+)/m.exec((await request(`${run.adminUrl}/metrics`)).body.toString())?.[1],
+      )
+      expect(lagSeconds).to.be.at.least(2)
       expect(run.stderr()).to.contain('ALERT: the journal holds').and.contain('New requests WAIT').and.contain('postgres')
       // requests that wait longer than blockTimeoutMs are refused with a clear status, never hung
       await until(() => tagged(traffic!.replies, 503).length > 0, 30_000, 'a request refused after waiting')

@@ -127,6 +127,17 @@ describe('CatchUpTrigger.behindWanted: shipping leaves the background priority w
     expect(off.behindWanted([sink('postgres', 0, 5000)], 60_000)).to.equal(false)
   })
 
+  it("each sink's own age (sinkAges), a sink that is down included, and measured with the bound off too", () => {
+    const t = new CatchUpTrigger(32 * MB, 0)
+    t.behindWanted([sink('postgres', 0, 5000, 'connection refused'), sink('files', 5000, 0)], 0)
+    expect(t.behindWanted([sink('postgres', 0, 8000, 'connection refused'), sink('files', 8000, 0)], 90_000)).to.equal(false)
+    expect(Object.fromEntries(t.sinkAges)).to.deep.equal({postgres: 90_000, files: 0})
+    expect(t.lag.ageMs).to.equal(0) // a sink that is down does not count for the priority
+    // it comes back and delivers what was there at 0: what it lacks now came at 90 s
+    t.behindWanted([sink('postgres', 5000, 3000), sink('files', 8000, 0)], 95_000)
+    expect(t.sinkAges.get('postgres')).to.equal(5000)
+  })
+
   it('a journal that shrank as a sink counts it (a torn line skipped, not delivered): what it lacks is as old as before', () => {
     const t = new CatchUpTrigger(32 * MB, 2000)
     expect(t.behindWanted([sink('files', 0, 1000)], 0)).to.equal(false)
