@@ -55,7 +55,7 @@ export type MaintenanceWork = {
 export type MaintenanceOutcome = {nextAt: number} & (
   | ({kind: 'done'} & MaintenanceWork)
   | {kind: 'skipped'; reason: 'locked' | 'done'; periodStart: string}
-  | {kind: 'failed'; error: string; durationMs: number; periodStart?: string}
+  | {kind: 'failed'; error: string; durationMs: number; periodStart?: string; notes?: string[]}
 )
 
 /** The retention of the log types whose tables exist (a later migration's table may be missing: its records wait in the journal). */
@@ -163,7 +163,8 @@ export async function maintain(s: MaintenanceSettings, signal: AbortSignal): Pro
             sql.recordRun({periodStart: start, intervalMs: s.intervalMs, instance: s.instance, startedAt, ...work, error: message}),
           ),
         ).catch(() => {})
-        return {kind: 'failed', error: message, durationMs: Date.now() - started, periodStart: period, nextAt}
+        // what PostgreSQL's step said before a later step failed (MongoDB's) is not lost with it
+        return {kind: 'failed', error: message, durationMs: Date.now() - started, periodStart: period, nextAt, notes}
       }
       await ddlTransaction(client, () =>
         client.query(sql.recordRun({periodStart: start, intervalMs: s.intervalMs, instance: s.instance, startedAt, ...work, error: null})),

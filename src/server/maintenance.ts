@@ -184,8 +184,8 @@ export function startMaintenance(
     }
     const line = describe(o)
     if (line) log(line)
-    // a cutoff left unsigned, a prune refused: as `cleanup` prints them
-    if (o.kind === 'done') for (const note of o.notes) log(`maintenance: ${note}`)
+    // a cutoff left unsigned, a prune refused: as `cleanup` prints them (a failure logged once, its notes with it)
+    if (o.kind !== 'skipped') for (const note of o.notes ?? []) log(`maintenance: ${note}`)
   }
 
   let thread: Worker | undefined

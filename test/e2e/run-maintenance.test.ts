@@ -244,6 +244,51 @@ describe('audit-logs run --maintenance: three instances on one database (subproc
     }
   })
 
+  it("a period whose MongoDB step fails still logs what PostgreSQL's step said (its notes), with the failure, once", async function () {
+    skipUnless(this, !!mongoServerUri(), 'no MongoDB server for the tests', {expectedInCi: true})
+    const m: TestMongo = await freshMongo()
+    const pg = await freshDatabase({migrated: true})
+    const NOTE = 'maintenance: integrity_batches: ghost: its chain starts at batch 5, not 1 where it was last pruned: not pruned'
+    try {
+      // a chain whose first batches are gone (not by a prune): PostgreSQL's cleanup leaves it and says so
+      await pg.client.query(
+        `INSERT INTO integrity_batches (instance, seq, log_type, ids, created_ats, record_hashes, records_hash, prev_hash, hash, count, total, min_created_at, max_created_at)
+         VALUES ('ghost', 5, 'request', '{}', '{}', '', '', '', '', 0, 0, now(), now())`,
+      )
+      // MongoDB's step fails: recording its cutoff for an expired document meets a unique index that refuses it
+      const db = m.client.db(m.dbName)
+      await db
+        .collection('request_logs')
+        .insertOne({_id: randomUUID() as never, created_at: new Date('2019-06-01T12:00:00Z'), path: '/old'})
+      await db.collection('integrity_retention').createIndex({log_type: 1}, {unique: true})
+      await db.collection('integrity_retention').insertOne({log_type: 'request', cutoff: new Date(0), how: 'in the way'})
+      const run = await startRun(['--upstream', ctx.app.url, '--workers', '1', '--maintenance', '--stores', 'both'], {
+        AUDIT_LOGS_DATABASE_URL: pg.url,
+        AUDIT_LOGS_MONGO_URI: m.uri,
+        AUDIT_LOGS_MONGO_DB_NAME: m.dbName,
+        AUDIT_LOGS_MAINTENANCE_INTERVAL_MS: String(INTERVAL_MS),
+      })
+      runs.push(run)
+      await until(() => /maintenance.* failed: .*/.test(run.stderr()), 60_000, 'a failed period')
+      expect(run.stderr()).to.include(NOTE)
+      await until(
+        async () =>
+          metric((await request(`${run.adminUrl}/metrics`)).body.toString(), 'audit_logs_maintenance_runs_total{outcome="failed"}') >= 2,
+        60_000,
+        'a second failed attempt',
+      )
+      expect((await run.stop()).exitCode).to.equal(0)
+      runs.splice(runs.indexOf(run), 1)
+      const failures = run.stderr().match(/maintenance.* failed: .*/g) ?? []
+      expect(failures, 'one line for a failure that repeats').to.have.length(1)
+      expect(failures[0]).to.match(/duplicate key|E11000/i)
+      expect(run.stderr().split(NOTE).length - 1, 'its notes logged with it, once').to.equal(1)
+    } finally {
+      await m.drop()
+      await pg.drop()
+    }
+  })
+
   it('with the writer role (no rights to maintain), each period fails, logged once and counted; records are written as before', async () => {
     const dbName = `e2e_maint_${randomUUID().slice(0, 8)}`
     const password = `writer-${randomUUID()}`
