@@ -7,7 +7,7 @@ import {clientConfig} from '../../src/stores/postgres/connection.js'
 import {Chain, chainHash, keysHashOf, loadPrivateKey, recordsHashOf} from '../../src/stores/postgres/integrity.js'
 import {TABLES, premake} from '../../src/stores/postgres/partitions.js'
 import {grants} from '../../src/stores/postgres/sql/setup.js'
-import {canonicalRow} from '../../src/stores/postgres/sql/integrity.js'
+import {canonicalRow, recordAnomalies, rowHash} from '../../src/stores/postgres/sql/integrity.js'
 import {verifyChains} from '../../src/stores/postgres/verify.js'
 import {writeLines} from '../../src/stores/postgres/writer.js'
 import {type TestDatabase, freshDatabase} from '../helpers/db.js'
@@ -88,15 +88,56 @@ describe('integrity chain (real PostgreSQL)', () => {
       const second = byId.get(records[1].id as string)!
       expect(second).to.include('"2026-12-01T08:00:00.123456Z"')
       expect(byId.get(records[2].id as string)).to.include('123456789012345678901234567890.0001')
-      const third = JSON.parse(byId.get(records[2].id as string)!) as unknown[]
-      expect(third).to.include(
-        Buffer.from(new Float64Array([0.1 + 0.2]).buffer)
+      expect(byId.get(records[2].id as string)).to.include(
+        `"${Buffer.from(new Float64Array([0.1 + 0.2]).buffer)
           .reverse()
-          .toString('hex'),
+          .toString('hex')}"`,
       )
+      // the bodies follow the jsonb array of the other columns, each as its length in bytes (- for NULL), ':' and its text as stored
+      expect(byId.get(records[0].id as string)).to.match(/\]32:Zürich \u2028 😀 "quoted" \\ back-:$/)
+      expect(byId.get(records[1].id as string)).to.match(/\]0:-:$/)
     } finally {
       await other.end()
     }
+  })
+
+  it("verify takes a record's hash in either canonical text (1, as records were chained before text 2, or 2), and no other row's", async () => {
+    const lines = [...generateRecords({rows: 6, days: 1, seed: 7})].map((r) =>
+      JSON.stringify({...r, request_body: '{"a":"b\\"c"}', response_body: '[1,2]'}),
+    )
+    const chain = new Chain('unit-forms')
+    await writeLines(db.client, 'request', lines, chain)
+    const batch = (await db.client.query(`SELECT seq, ids::text[] AS ids FROM integrity_batches WHERE instance = 'unit-forms'`)).rows[0]
+    const anomalies = async () =>
+      (await db.client.query(recordAnomalies('request', 'unit-forms', Number(batch.seq), Number(batch.seq)))).rows.map((r) => r.id)
+    expect(await anomalies()).to.deep.equal([])
+    // the same rows as chained before canonical text 2: their hashes of text 1 pass too
+    const hashesOf = async (form: 1 | 2) =>
+      Buffer.concat(
+        (
+          await db.client.query(
+            `SELECT ${rowHash('request', 'r', form)} AS h FROM unnest($1::uuid[]) WITH ORDINALITY AS x(id, ord) JOIN request_logs r ON r.id = x.id ORDER BY x.ord`,
+            [batch.ids],
+          )
+        ).rows.map((r) => r.h as Buffer),
+      )
+    const textOne = await hashesOf(1)
+    expect(textOne.equals(await hashesOf(2))).to.equal(false)
+    await db.client.query(`UPDATE integrity_batches SET record_hashes = $1 WHERE instance = 'unit-forms'`, [textOne])
+    expect(await anomalies()).to.deep.equal([])
+    // a body changed fails in either form
+    await db.client.query(`UPDATE request_logs SET response_body = '[1,3]' WHERE id = $1`, [batch.ids[2]])
+    expect(await anomalies()).to.deep.equal([batch.ids[2]])
+    await db.client.query(`UPDATE integrity_batches SET record_hashes = $1 WHERE instance = 'unit-forms'`, [await hashesOf(2)])
+    expect(await anomalies()).to.deep.equal([])
+    // a body moved from one column to the other (the same bytes in text 1's order and text 2's framing): caught
+    await db.client.query(`UPDATE request_logs SET request_body = NULL, response_body = request_body || response_body WHERE id = $1`, [
+      batch.ids[3],
+    ])
+    expect(await anomalies()).to.deep.equal([batch.ids[3]])
+    // gone again, so that the tests after verify the rest of this database as intact
+    await db.client.query(`DELETE FROM request_logs WHERE id = ANY($1::uuid[])`, [batch.ids])
+    await db.client.query(`DELETE FROM integrity_batches WHERE instance = 'unit-forms'`)
   })
 
   it('links batches, does not chain a replayed batch again, and continues the chain after a restart', async () => {

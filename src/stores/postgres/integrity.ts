@@ -15,7 +15,8 @@
  *   (chainHash v2; batches written before it have v1, without the ids and created_ats).
  * - A record's hash is over a canonical text PostgreSQL computes from the typed row it stores (sql/integrity.ts
  *   canonicalRow: a jsonb array of the type's columns, created_at as fixed UTC text with microseconds,
- *   duration_ms as its IEEE bytes), in the statement that inserts it (sql/writer.ts insertFromArrayChained:
+ *   duration_ms as its IEEE bytes, the bodies after the array framed by their length: text 2; records chained
+ *   before it have text 1, every column in the array, which verify takes too), in the statement that inserts it (sql/writer.ts insertFromArrayChained:
  *   the row json_populate_recordset made, with the table's own types, is what is stored), so what is hashed is
  *   what was stored, whatever jsonb did to key order, numbers or escapes; verify recomputes it from the
  *   table with the same expression and pg_catalog's functions. The chain's hashes (records_hash, hash) are

@@ -5,27 +5,58 @@ import type {Query} from './query.js'
 /** A timestamptz as fixed-width UTC text with microseconds, whatever the session's TimeZone and DateStyle. */
 export const utcText = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
 
+/** The columns whose text canonical text 2 frames by its length instead of escaping it into the jsonb array: the bodies. */
+const FRAMED_COLUMNS = new Set(['request_body', 'response_body'])
+
 /**
- * The canonical text of a stored row of `logType` (see integrity.ts): a jsonb array of the type's columns
- * (LOG_TYPE columns, in that order), created_at as utcText and duration_ms as the hex of its 8 IEEE bytes
- * (float output follows extra_float_digits), every other column as jsonb renders it (its keys sorted,
- * numbers normalised: the same text for the same stored value). Functions are pg_catalog's, so a function
- * of the same name in another schema cannot stand in for them.
+ * The canonical text of a stored row of `logType` (see integrity.ts), in one of two forms. Both start with a jsonb array
+ * of the type's columns (LOG_TYPE columns, in that order), created_at as utcText and duration_ms as the hex of its 8 IEEE
+ * bytes (float output follows extra_float_digits), every other column as jsonb renders it (its keys sorted, numbers
+ * normalised: the same text for the same stored value). Functions are pg_catalog's, so a function of the same name in
+ * another schema cannot stand in for them.
+ * - 1 (records chained before canonical text 2): every column in the array.
+ * - 2 (what the writer hashes now): the bodies (request_body, response_body) are left out of the array and follow it,
+ *   each as its length in bytes (`-` for NULL), `:` and its text as stored. Escaping a JSON body into a jsonb string
+ *   (a backslash before each of its quotes) was most of what hashing a POST cost PostgreSQL: 124 against 86 µs a
+ *   row for the capture benchmark's 6 KiB of JSON bodies, against 70 for no hash (bench/RESULTS.md). For a type
+ *   without bodies the two are the same text.
+ * Text 2 is one injective encoding of the row, and never a text 1: a text 1 is one JSON array, while a text 2 of a type
+ * with bodies has more after its array. So verify, which takes a record's hash in either form (recordAnomalies), cannot
+ * be made to accept another row than the one hashed.
  */
-export function canonicalRow(logType: LogType, alias: string): string {
+export function canonicalRow(logType: LogType, alias: string, form: 1 | 2 = 2): string {
   const a = quoteIdent(alias)
-  const parts = LOG_TYPE[logType].columns.map((c) => {
+  const columns = LOG_TYPE[logType].columns
+  const framed = form === 2 ? columns.filter((c) => FRAMED_COLUMNS.has(c)) : []
+  const parts = columns
+    .filter((c) => !framed.includes(c))
+    .map((c) => {
+      const col = `${a}.${quoteIdent(c)}`
+      if (c === 'created_at') return `pg_catalog.to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
+      if (c === 'duration_ms') return `pg_catalog.encode(pg_catalog.float8send(${col}), 'hex')`
+      return col
+    })
+  const array = `pg_catalog.jsonb_build_array(${parts.join(', ')})::text`
+  if (framed.length === 0) return array
+  const frames = framed.flatMap((c) => {
     const col = `${a}.${quoteIdent(c)}`
-    if (c === 'created_at') return `pg_catalog.to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
-    if (c === 'duration_ms') return `pg_catalog.encode(pg_catalog.float8send(${col}), 'hex')`
-    return col
+    return [`COALESCE(pg_catalog.octet_length(${col})::text, '-')`, `':'`, col]
   })
-  return `pg_catalog.jsonb_build_array(${parts.join(', ')})::text`
+  return `pg_catalog.concat(${[array, ...frames].join(', ')})`
 }
 
-/** SHA-256 of the canonical text, computed by PostgreSQL over the row as stored. */
-export const rowHash = (logType: LogType, alias: string) =>
-  `pg_catalog.sha256(pg_catalog.convert_to(${canonicalRow(logType, alias)}, 'UTF8'))`
+/** Whether the two canonical texts of `logType` differ (it has bodies). */
+export const hasFramedColumns = (logType: LogType) => LOG_TYPE[logType].columns.some((c) => FRAMED_COLUMNS.has(c))
+
+/** SHA-256 of the canonical text (form 2 unless said), computed by PostgreSQL over the row as stored. */
+export const rowHash = (logType: LogType, alias: string, form: 1 | 2 = 2) =>
+  `pg_catalog.sha256(pg_catalog.convert_to(${canonicalRow(logType, alias, form)}, 'UTF8'))`
+
+/** Whether the row `alias` does not hash to `stored` in either canonical form (form 2 tried first: what the writer makes). */
+const rowHashDiffers = (logType: LogType, alias: string, stored: string) =>
+  hasFramedColumns(logType)
+    ? `CASE WHEN ${rowHash(logType, alias, 2)} = ${stored} THEN false ELSE ${rowHash(logType, alias, 1)} IS DISTINCT FROM ${stored} END`
+    : `${rowHash(logType, alias, 2)} IS DISTINCT FROM ${stored}`
 
 export const chainHead = (instance: string): Query => ({
   text: `SELECT seq, hash, total FROM integrity_batches WHERE instance = $1 ORDER BY seq DESC LIMIT 1`,
@@ -144,7 +175,7 @@ export const recordAnomalies = (logType: LogType, instance: string, from: number
     CROSS JOIN LATERAL unnest(b.ids, b.created_ats) WITH ORDINALITY AS x(id, ca, ord)
     LEFT JOIN ${quoteIdent(LOG_TYPE[logType].table)} r ON r.id = x.id AND r.created_at = x.ca
     WHERE b.instance = $1 AND b.log_type = $2 AND b.seq BETWEEN $3 AND $4
-      AND (r.id IS NULL OR ${rowHash(logType, 'r')} IS DISTINCT FROM substring(b.record_hashes FROM (x.ord::int - 1) * 32 + 1 FOR 32))
+      AND (r.id IS NULL OR ${rowHashDiffers(logType, 'r', 'substring(b.record_hashes FROM (x.ord::int - 1) * 32 + 1 FOR 32)')})
     ORDER BY b.seq, x.ord`,
   values: [instance, logType, from, to],
 })
