@@ -221,12 +221,12 @@ export default class Import extends BaseCommand<typeof Import> {
    * MongoDB through the shipper's insertMany writer: a duplicate key is a record already there. With integrity on, the
    * documents it inserts are chained after them as the instance `import@<instance>` in MongoDB's chain
    * (stores/mongo/integrity.ts) and its head signed at the end, as PostgreSQL's; records already there are not chained
-   * again when a batch holds them, but those an interrupted import left unchained are (importToChain).
+   * again (as PostgreSQL's import).
    */
   private async mongoWriter(config: Awaited<ReturnType<typeof this.resolved>>): Promise<StoreWrite> {
     const store = await this.mongoStore('import to MongoDB (stores = mongo or both)')
     const {blameDocuments, insertLines} = await import('../stores/mongo/writer.js')
-    const {importToChain, mongoChainIO, mongoChainUnavailable} = await import('../stores/mongo/integrity.js')
+    const {chainedOf, mongoChainIO, mongoChainUnavailable} = await import('../stores/mongo/integrity.js')
     const io = mongoChainIO(store.db)
     const chain = await this.importChain(
       config,
@@ -239,11 +239,7 @@ export default class Import extends BaseCommand<typeof Import> {
         lines,
         async (ls) => {
           const r = await insertLines(store, logType, ls)
-          if (chain) {
-            // what an interrupted import left unchained is chained now (records another instance chained are not)
-            const head = await chain.current(io)
-            await chain.commit(io, logType, await importToChain(store.db, chain.instance, head.seq, r.docs.inserted, r.docs.duplicates))
-          }
+          if (chain) await chain.commit(io, logType, r.docs.inserted.map(chainedOf))
           counts.imported += r.inserted
           counts.alreadyPresent += r.duplicates
           return r.rejected

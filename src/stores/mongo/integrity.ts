@@ -164,45 +164,6 @@ export async function toChain(db: Db, instance: string, headSeq: number, inserte
 }
 
 /**
- * What `import` chains of a batch it wrote (as the instance `importInstance`, whose head is `headSeq`): the documents it
- * inserted, and those already there that no batch chained. An import interrupted between its inserts and its batch
- * document left its records unchained, and importing again finds them all duplicates: they are chained then, unless a
- * recent batch of the import's own chain holds them, or any batch of the instance each record names (`instance`: the
- * `run` that wrote it, whose files are being imported) does. Those are looked up through the (instance, seq) index.
- */
-export async function importToChain(
-  db: Db,
-  importInstance: string,
-  headSeq: number,
-  inserted: Doc[],
-  duplicates: Doc[],
-): Promise<Inserted[]> {
-  let left = duplicates
-  if (left.length) {
-    const own = await chainedIds(
-      db,
-      importInstance,
-      left.map((d) => d._id),
-      headSeq - REPLAY_WINDOW,
-    )
-    left = left.filter((d) => !own.has(d._id))
-  }
-  const named = new Map<string, Doc[]>()
-  for (const d of left)
-    if (typeof d.instance === 'string' && d.instance !== importInstance) named.set(d.instance, [...(named.get(d.instance) ?? []), d])
-  for (const [instance, docs] of named) {
-    const chained = await chainedIds(
-      db,
-      instance,
-      docs.map((d) => d._id),
-      0,
-    )
-    if (chained.size) left = left.filter((d) => !chained.has(d._id))
-  }
-  return [...inserted, ...left].map(chainedOf)
-}
-
-/**
  * Chains a batch the writer inserted (after its records: see above). A seq taken meanwhile (another writer with the
  * same instance name, or our own batch document whose acknowledgement was lost) reads the head again and looks up
  * every document of the batch, so none is chained twice; after five tries it fails, naming the cause.
