@@ -12,13 +12,13 @@ const FRAMED_COLUMNS = new Set(['request_body', 'response_body'])
  * The canonical text of a stored row of `logType` (see integrity.ts), in one of two forms. Both start with a jsonb array
  * of the type's columns (LOG_TYPE columns, in that order), created_at as utcText and duration_ms as the hex of its 8 IEEE
  * bytes (float output follows extra_float_digits), every other column as jsonb renders it (its keys sorted, numbers
- * normalised: the same text for the same stored value). Functions are pg_catalog's, so a function of the same name in
- * another schema cannot stand in for them.
+ * normalised: the same text for the same stored value). Functions, types and operators are pg_catalog's, so one of the
+ * same name in another schema cannot stand in for them.
  * - 1 (records chained before canonical text 2): every column in the array.
  * - 2 (what the writer hashes now): the bodies (request_body, response_body) are left out of the array and follow it,
  *   each as its length in bytes (`-` for NULL), `:` and its text as stored. Escaping a JSON body into a jsonb string
- *   (a backslash before each of its quotes) was most of what hashing a POST cost PostgreSQL: 124 against 86 µs a
- *   row for the capture benchmark's 6 KiB of JSON bodies, against 70 for no hash (bench/RESULTS.md). For a type
+ *   (a backslash before each of its quotes) was most of what hashing a POST cost PostgreSQL: with the capture
+ *   benchmark's 6 KiB of JSON bodies the chain added 58 µs to a request row's insert, now 32 (bench/RESULTS.md). For a type
  *   without bodies the two are the same text.
  * Text 2 is one injective encoding of the row, and never a text 1: a text 1 is one JSON array, while a text 2 of a type
  * with bodies has more after its array. So verify, which takes a record's hash in either form (recordAnomalies), cannot
@@ -36,11 +36,13 @@ export function canonicalRow(logType: LogType, alias: string, form: 1 | 2 = 2): 
       if (c === 'duration_ms') return `pg_catalog.encode(pg_catalog.float8send(${col}), 'hex')`
       return col
     })
-  const array = `pg_catalog.jsonb_build_array(${parts.join(', ')})::text`
+  const array = `pg_catalog.jsonb_build_array(${parts.join(', ')})::pg_catalog.text`
   if (framed.length === 0) return array
+  // the length is of the very text that follows it, whatever the column's type (an owner who changed it to bytea, and
+  // its output to escape, must not make the two differ)
   const frames = framed.flatMap((c) => {
-    const col = `${a}.${quoteIdent(c)}`
-    return [`COALESCE(pg_catalog.octet_length(${col})::text, '-')`, `':'`, col]
+    const text = `(${a}.${quoteIdent(c)})::pg_catalog.text`
+    return [`COALESCE(pg_catalog.octet_length(${text})::pg_catalog.text, '-')`, `':'`, text]
   })
   return `pg_catalog.concat(${[array, ...frames].join(', ')})`
 }
@@ -52,11 +54,14 @@ export const hasFramedColumns = (logType: LogType) => LOG_TYPE[logType].columns.
 export const rowHash = (logType: LogType, alias: string, form: 1 | 2 = 2) =>
   `pg_catalog.sha256(pg_catalog.convert_to(${canonicalRow(logType, alias, form)}, 'UTF8'))`
 
+/** `a` equals `b` by pg_catalog's bytea operator (not one a schema on the search path could put first); NULL: not equal. */
+const sameBytes = (a: string, b: string) => `COALESCE(${a} OPERATOR(pg_catalog.=) ${b}, false)`
+
 /** Whether the row `alias` does not hash to `stored` in either canonical form (form 2 tried first: what the writer makes). */
 const rowHashDiffers = (logType: LogType, alias: string, stored: string) =>
   hasFramedColumns(logType)
-    ? `CASE WHEN ${rowHash(logType, alias, 2)} = ${stored} THEN false ELSE ${rowHash(logType, alias, 1)} IS DISTINCT FROM ${stored} END`
-    : `${rowHash(logType, alias, 2)} IS DISTINCT FROM ${stored}`
+    ? `CASE WHEN ${sameBytes(rowHash(logType, alias, 2), stored)} THEN false ELSE NOT ${sameBytes(rowHash(logType, alias, 1), stored)} END`
+    : `NOT ${sameBytes(rowHash(logType, alias, 2), stored)}`
 
 export const chainHead = (instance: string): Query => ({
   text: `SELECT seq, hash, total FROM integrity_batches WHERE instance = $1 ORDER BY seq DESC LIMIT 1`,
