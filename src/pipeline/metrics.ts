@@ -104,7 +104,7 @@ export class Metrics {
     perSink('audit_logs_sink_lag_bytes', 'Journal bytes not yet delivered to a sink', (s) => s.lagBytes)
     perSink(
       'audit_logs_sink_lag_seconds',
-      'How long the oldest journal record not yet delivered to a sink has waited (0: none waits), measured every 250 ms',
+      'How long the oldest journal record not yet delivered to a sink has waited (0: none waits), at least: measured every 250 ms, since run started',
       (s) => (s.lagMs ?? 0) / 1000,
     )
     new Gauge({

@@ -84,7 +84,7 @@ export class CatchUpTrigger {
    * Per sink, when the journal (as the sink counts it: what it delivered plus what it lacks) grew past each size: the
    * byte a sink lacks first was written by the first sample past its position. Samples it has delivered are dropped.
    */
-  private readonly grown = new Map<string, Array<{t: number; total: number}>>()
+  private readonly grown = new Map<string, Growth>()
 
   constructor(
     private readonly bytes: number,
@@ -126,29 +126,51 @@ export class CatchUpTrigger {
 
   /**
    * Per sink, how long the oldest journal byte it lacks has waited at `now` (0: it lacks none), measured from the
-   * samples of the journal's growth taken at each call: a lower bound by at most the interval between two calls. A sink
-   * that is down counts too (its age is how far behind in time the store is), though not for behindWanted.
+   * samples of the journal's growth taken at each call. It is a lower bound: by up to the interval between two calls, or
+   * between two samples kept when a long outage thinned them (thin), and for bytes already in the journal when this
+   * process started, counted from its first call. A sink that is down counts too (its age is how far behind in time
+   * the store is), though not for behindWanted.
    */
   ages(stats: ShipperStats[], now = Date.now()): Map<string, number> {
     const out = new Map<string, number>()
     for (const s of stats) {
       const total = s.deliveredBytes + s.lagBytes
-      let samples = this.grown.get(s.name)
-      if (!samples) this.grown.set(s.name, (samples = []))
+      let growth = this.grown.get(s.name)
+      if (!growth) this.grown.set(s.name, (growth = {samples: [], gap: 0}))
+      const {samples} = growth
       const last = samples.at(-1)
       // the journal as this sink counts it shrank (a torn line skipped, not delivered): what was there is as old as it was
       if (last && total < last.total) {
         const shrank = last.total - total
         for (const x of samples) x.total -= shrank
       }
-      if (!last || total > last.total) samples.push({t: now, total})
+      // (growth within `gap` of the last sample waits for the next one: dated later, its age is under, never over)
+      if (!last || (total > last.total && now - last.t >= growth.gap)) samples.push({t: now, total})
       while (samples.length > 0 && samples[0].total <= s.deliveredBytes) samples.shift()
-      if (samples.length > MAX_GROWTH_SAMPLES) samples.splice(1, 1) // the oldest is the one that counts
+      if (samples.length > MAX_GROWTH_SAMPLES) thin(growth)
+      if (samples.length <= 1) growth.gap = 0 // caught up (or nearly): sampled at every call again
       out.set(s.name, samples.length > 0 ? now - samples[0].t : 0)
     }
     return out
   }
 }
 
-/** Samples of the journal's growth kept per sink (a sink down for days thins them, keeping the oldest). */
+/** Samples of the journal's growth kept per sink (a sink down for days thins them: see thin). */
 const MAX_GROWTH_SAMPLES = 4096
+
+/** A sink's samples of the journal's growth, and the least time between two of them (0 until a long outage thins them). */
+type Growth = {samples: Array<{t: number; total: number}>; gap: number}
+
+/**
+ * Halves the samples, keeping every other one, and doubles the least time between two from now on, so that they stay
+ * evenly spread over an outage however long: once the sink delivers part of its backlog, the age of what it still lacks
+ * is within one gap of the truth (about 1/2,000 of the outage). Dropping only the second oldest, as before, kept the
+ * recent minutes alone, and a sink an hour behind read as minutes behind.
+ */
+function thin(growth: Growth): void {
+  const {samples} = growth
+  let kept = 0
+  for (let i = 0; i < samples.length; i += 2) samples[kept++] = samples[i]
+  samples.length = kept
+  growth.gap = Math.max(growth.gap * 2, samples.length > 1 ? (samples.at(-1)!.t - samples[0].t) / (samples.length - 1) : 0)
+}

@@ -138,6 +138,17 @@ describe('CatchUpTrigger.behindWanted: shipping leaves the background priority w
     expect(t.sinkAges.get('postgres')).to.equal(5000)
   })
 
+  it('a sink down for hours: its samples thinned evenly, the age of what it lacks after a first delivery stays within a kept interval', () => {
+    const t = new CatchUpTrigger(32 * MB, 2000)
+    // an hour down, a sample every 250 ms, 1 kB a sample
+    let ms = 0
+    for (; ms <= 3_600_000; ms += 250) t.behindWanted([sink('postgres', 0, 1000 + ms * 4, 'connection refused')], ms)
+    expect(t.sinkAges.get('postgres')).to.equal(3_600_000)
+    // it comes back and delivers the first 10 kB: what it lacks now came in the first seconds of the outage
+    t.behindWanted([sink('postgres', 10_000, 1000 + ms * 4 - 10_000)], ms)
+    expect(t.sinkAges.get('postgres')).to.be.within(3_600_000 - 3_000, 3_600_250)
+  })
+
   it('a journal that shrank as a sink counts it (a torn line skipped, not delivered): what it lacks is as old as before', () => {
     const t = new CatchUpTrigger(32 * MB, 2000)
     expect(t.behindWanted([sink('files', 0, 1000)], 0)).to.equal(false)
