@@ -29,7 +29,7 @@ function health(
       s.name,
       {
         lagBytes: s.lagBytes,
-        lagSeconds: Math.round((s.lagMs ?? 0) / 100) / 10,
+        lagSeconds: Math.floor((s.lagMs ?? 0) / 100) / 10, // at least (as the metric): tenths, rounded down
         deferred: s.deferred,
         rejected: s.rejected,
         lastError: s.lastError ?? null,
