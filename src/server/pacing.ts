@@ -131,7 +131,7 @@ export class CatchUpTrigger {
    * process started, counted from its first call. A sink that is down counts too (its age is how far behind in time
    * the store is), though not for behindWanted.
    */
-  ages(stats: ShipperStats[], now = Date.now()): Map<string, number> {
+  private ages(stats: ShipperStats[], now: number): Map<string, number> {
     const out = new Map<string, number>()
     for (const s of stats) {
       const total = s.deliveredBytes + s.lagBytes

@@ -16,10 +16,10 @@
  * - A record's hash is over a canonical text PostgreSQL computes from the typed row it stores (sql/integrity.ts
  *   canonicalRow: a jsonb array of the type's columns, created_at as fixed UTC text with microseconds,
  *   duration_ms as its IEEE bytes, the bodies after the array framed by their length: text 2; records chained
- *   before it have text 1, every column in the array, which verify takes too), in the statement that inserts it (sql/writer.ts insertFromArrayChained:
- *   the row json_populate_recordset made, with the table's own types, is what is stored), so what is hashed is
- *   what was stored, whatever jsonb did to key order, numbers or escapes; verify recomputes it from the
- *   table with the same expression and pg_catalog's functions. The chain's hashes (records_hash, hash) are
+ *   before it have text 1, every column in the array, which verify takes too), in the statement that inserts it
+ *   (sql/writer.ts insertFromArrayChained: the row json_populate_recordset made, with the table's own types, is
+ *   what is stored), so what is hashed is what was stored, whatever jsonb did to key order, numbers or escapes;
+ *   verify recomputes it from the table with the same expression and pg_catalog's functions. The chain's hashes (records_hash, hash) are
  *   computed here in Node.
  * - Batches go over several connections at once; the chain step (the batch row and the COMMIT) is
  *   serialised by a lock in the process, so seq and prev_hash follow commit order. The head (last seq,

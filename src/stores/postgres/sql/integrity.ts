@@ -7,6 +7,8 @@ export const utcText = (column: string) => `to_char(${column} AT TIME ZONE 'UTC'
 
 /** The columns whose text canonical text 2 frames by its length instead of escaping it into the jsonb array: the bodies. */
 const FRAMED_COLUMNS = new Set(['request_body', 'response_body'])
+/** Those of `logType`'s columns, in its order (none: its two canonical texts are the same). */
+const framedColumns = (logType: LogType) => LOG_TYPE[logType].columns.filter((c) => FRAMED_COLUMNS.has(c))
 
 /**
  * The canonical text of a stored row of `logType` (see integrity.ts), in one of two forms. Both start with a jsonb array
@@ -27,7 +29,7 @@ const FRAMED_COLUMNS = new Set(['request_body', 'response_body'])
 export function canonicalRow(logType: LogType, alias: string, form: 1 | 2 = 2): string {
   const a = quoteIdent(alias)
   const columns = LOG_TYPE[logType].columns
-  const framed = form === 2 ? columns.filter((c) => FRAMED_COLUMNS.has(c)) : []
+  const framed = form === 2 ? framedColumns(logType) : []
   const parts = columns
     .filter((c) => !framed.includes(c))
     .map((c) => {
@@ -47,9 +49,6 @@ export function canonicalRow(logType: LogType, alias: string, form: 1 | 2 = 2): 
   return `pg_catalog.concat(${[array, ...frames].join(', ')})`
 }
 
-/** Whether the two canonical texts of `logType` differ (it has bodies). */
-export const hasFramedColumns = (logType: LogType) => LOG_TYPE[logType].columns.some((c) => FRAMED_COLUMNS.has(c))
-
 /** SHA-256 of the canonical text (form 2 unless said), computed by PostgreSQL over the row as stored. */
 export const rowHash = (logType: LogType, alias: string, form: 1 | 2 = 2) =>
   `pg_catalog.sha256(pg_catalog.convert_to(${canonicalRow(logType, alias, form)}, 'UTF8'))`
@@ -59,7 +58,7 @@ const sameBytes = (a: string, b: string) => `COALESCE(${a} OPERATOR(pg_catalog.=
 
 /** Whether the row `alias` does not hash to `stored` in either canonical form (form 2 tried first: what the writer makes). */
 const rowHashDiffers = (logType: LogType, alias: string, stored: string) =>
-  hasFramedColumns(logType)
+  framedColumns(logType).length > 0
     ? `CASE WHEN ${sameBytes(rowHash(logType, alias, 2), stored)} THEN false ELSE NOT ${sameBytes(rowHash(logType, alias, 1), stored)} END`
     : `NOT ${sameBytes(rowHash(logType, alias, 2), stored)}`
 
